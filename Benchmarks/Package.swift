@@ -1,0 +1,27 @@
+// swift-tools-version:6.1
+// Trackstar's benchmarks (ordo-one/benchmark), kept out of the main package so `make test` does not
+// build them. Run with `make bench` or `swift package benchmark` in this directory.
+import PackageDescription
+
+let package = Package(
+    name: "TrackstarBenchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "trackstar", path: "../"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "RequestPaths",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarHTTP", package: "trackstar"),
+                .product(name: "TrackstarServer", package: "trackstar"),
+                .product(name: "TrackstarIO", package: "trackstar"),
+            ],
+            path: "Benchmarks/RequestPaths",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)

@@ -1,0 +1,49 @@
+# Trackstar: `make run` serves the demo config, `make test` runs every test. Both install what is
+# missing first (Debian packages via apt-get; run as root or with sudo available).
+
+SWIFT        ?= swift
+DEB_PACKAGES := libuv1-dev pkg-config
+BENCH_DEBS   := nginx-light wrk valgrind
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CONFIG       ?= examples/trackstar.toml
+
+.PHONY: all deps bench-deps build release run test bench loadtest clean
+
+all: release
+
+# Installs each missing Debian package; quiet when everything is there already.
+define apt_install
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(DEB_PACKAGES))
+
+bench-deps: deps
+	$(call apt_install,$(BENCH_DEBS))
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product trackstar
+
+run: release
+	.build/release/trackstar serve --config $(CONFIG)
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: bench-deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+loadtest: bench-deps release
+	./loadtest/compare.sh
+
+clean:
+	rm -rf .build Benchmarks/.build

@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+// Trackstar: a server-to-server click tracking engine over libuv.
+import PackageDescription
+
+let package = Package(
+    name: "trackstar",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "trackstar", targets: ["trackstar"]),
+        .library(name: "TrackstarCore", targets: ["TrackstarCore"]),
+        .library(name: "TrackstarHTTP", targets: ["TrackstarHTTP"]),
+        .library(name: "TrackstarStore", targets: ["TrackstarStore"]),
+        .library(name: "TrackstarIO", targets: ["TrackstarIO"]),
+        .library(name: "TrackstarServer", targets: ["TrackstarServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .target(name: "TrackstarCore"),
+        .target(name: "TrackstarHTTP", dependencies: ["TrackstarCore"]),
+        .target(name: "TrackstarStore", dependencies: [
+            "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
+        ]),
+        .target(name: "TrackstarIO", dependencies: [
+            "CLibUV", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
+        ]),
+        .target(name: "TrackstarServer", dependencies: [
+            "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO",
+            .product(name: "Atomics", package: "swift-atomics"),
+        ]),
+        .executableTarget(name: "trackstar", dependencies: [
+            "TrackstarServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore"]),
+        .testTarget(name: "TrackstarHTTPTests", dependencies: ["TrackstarHTTP"]),
+        .testTarget(name: "TrackstarStoreTests", dependencies: ["TrackstarStore"]),
+        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+// The libuv headers, as Trackstar's I/O layer sees them.
+#include <uv.h>

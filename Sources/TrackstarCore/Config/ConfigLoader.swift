@@ -1,0 +1,436 @@
+// Turns a TOML config file into a validated `TrackstarConfig`, collecting every problem with its
+// line so that one run of `check-config` shows all of them. Files are read with C stdio, not Foundation.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Every problem found in one configuration file, ordered by line: the failure `ConfigLoader.load` returns.
+public struct ConfigProblems: Error, Sendable, Equatable, RandomAccessCollection {
+    public var problems: [ConfigProblem]
+    public init(_ problems: [ConfigProblem]) { self.problems = problems }
+    public var startIndex: Int { problems.startIndex }
+    public var endIndex: Int { problems.endIndex }
+    public subscript(position: Int) -> ConfigProblem { problems[position] }
+}
+
+/// Loads and validates Trackstar configuration files.
+public enum ConfigLoader {
+    /// Parses and validates a config. On failure returns every problem found, ordered by line.
+    public static func load(text: String) -> Result<TrackstarConfig, ConfigProblems> {
+        let (root, syntaxProblems) = TOML.parse(text)
+        var reader = ConfigReader()
+        let config = reader.read(root)
+        let problems = (syntaxProblems + reader.problems).enumerated()
+            .sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }
+            .map(\.element)
+        return problems.isEmpty ? .success(config) : .failure(ConfigProblems(problems))
+    }
+
+    /// Reads the file at `path` and loads it like `load(text:)`; an unreadable file is a problem on line 0.
+    public static func load(path: String) -> Result<TrackstarConfig, ConfigProblems> {
+        switch readFile(path) {
+        case .success(let text): load(text: text)
+        case .failure(let problems): .failure(problems)
+        }
+    }
+
+    static func readFile(_ path: String) -> Result<String, ConfigProblems> {
+        guard let file = fopen(path, "rb") else { return .failure(cannotRead(path, errno)) }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            bytes.append(contentsOf: chunk[..<count])
+            if count < chunk.count { break }
+        }
+        if ferror(file) != 0 { return .failure(cannotRead(path, errno)) }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            return .failure(ConfigProblems([ConfigProblem(line: 0, message: "config file \(path) is not valid UTF-8; save it as UTF-8")]))
+        }
+        return .success(text)
+    }
+
+    private static func cannotRead(_ path: String, _ code: Int32) -> ConfigProblems {
+        let reason = String(cString: strerror(code))
+        return ConfigProblems([ConfigProblem(line: 0, message: "cannot read config file \(path): \(reason); check the path and its permissions")])
+    }
+}
+
+/// Walks the parsed TOML, filling in the model and recording every problem it finds.
+struct ConfigReader {
+    var problems: [ConfigProblem] = []
+
+    static let topLevelKeys = ["server", "storage", "offers", "affiliates"]
+    static let serverKeys = [
+        "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
+        "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout",
+    ]
+    static let storageKeys = ["data_dir", "max_conversions"]
+    static let offerKeys = [
+        "id", "name", "url", "fallback_url", "status", "click_lifetime", "min_conversion_delay",
+        "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events",
+    ]
+    static let eventKeys = ["payout", "revenue"]
+    static let affiliateKeys = ["id", "name", "status", "postback_url"]
+
+    mutating func report(_ line: Int, _ message: String) {
+        problems.append(ConfigProblem(line: line, message: message))
+    }
+
+    mutating func read(_ root: TOMLTable) -> TrackstarConfig {
+        var config = TrackstarConfig()
+        for (key, node) in root.entries {
+            switch key {
+            case "server": if let table = table(node, "server") { config.server = readServer(table) }
+            case "storage": if let table = table(node, "storage") { config.storage = readStorage(table) }
+            case "offers": config.offers = readOffers(node)
+            case "affiliates": config.affiliates = readAffiliates(node)
+            default: unknownTopLevel(key, node)
+            }
+        }
+        return config
+    }
+
+    // MARK: Sections
+
+    mutating func readServer(_ table: TOMLTable) -> ServerConfig {
+        var server = ServerConfig()
+        for (key, node) in table.entries {
+            let name = "server." + key
+            switch key {
+            case "listen": if let (host, port) = listen(node, name) { server.host = host; server.port = port }
+            case "loops": if let v = integer(node, name, 1...ClickID.maxShards) { server.loops = v }
+            case "node_id": if let v = integer(node, name, 0...255) { server.nodeID = v }
+            case "max_connections": if let v = integer(node, name, 1...1_000_000) { server.maxConnections = v }
+            case "max_request_line_bytes": if let v = integer(node, name, 256...1 << 20) { server.maxRequestLineBytes = v }
+            case "max_header_bytes": if let v = integer(node, name, 256...1 << 20) { server.maxHeaderBytes = v }
+            case "max_header_count": if let v = integer(node, name, 1...1024) { server.maxHeaderCount = v }
+            case "max_body_bytes": if let v = integer(node, name, 0...1 << 26) { server.maxBodyBytes = v }
+            case "max_value_bytes": if let v = integer(node, name, 1...4096) { server.maxValueBytes = v }
+            case "idle_timeout": if let v = duration(node, name, allowZero: false) { server.idleTimeoutMillis = v }
+            case "header_timeout": if let v = duration(node, name, allowZero: false) { server.headerTimeoutMillis = v }
+            default: unknownKey(key, node, name, known: Self.serverKeys)
+            }
+        }
+        return server
+    }
+
+    mutating func readStorage(_ table: TOMLTable) -> StorageConfig {
+        var storage = StorageConfig()
+        for (key, node) in table.entries {
+            let name = "storage." + key
+            switch key {
+            case "data_dir": if let v = nonEmptyString(node, name) { storage.dataDir = v }
+            case "max_conversions": if let v = integer(node, name, 1024...1 << 32) { storage.maxConversions = v }
+            default: unknownKey(key, node, name, known: Self.storageKeys)
+            }
+        }
+        return storage
+    }
+
+    mutating func readOffers(_ node: TOMLNode) -> [OfferConfig] {
+        var offers: [OfferConfig] = []
+        var firstUse: [UInt32: (name: String, line: Int)] = [:]
+        for (index, element) in tableArray(node, "offers").enumerated() {
+            let name = "offers[\(index + 1)]"
+            let offer = readOffer(element.table, name: name, line: element.line)
+            checkUnique(offer.id, element.table, name: name, kind: "offer", firstUse: &firstUse)
+            offers.append(offer)
+        }
+        return offers
+    }
+
+    mutating func readOffer(_ table: TOMLTable, name: String, line: Int) -> OfferConfig {
+        var offer = OfferConfig(id: 0, url: "")
+        offer.line = line
+        var eventsNode: TOMLNode?
+        for (key, node) in table.entries {
+            let field = "\(name).\(key)"
+            switch key {
+            case "id": if let v = id(node, field) { offer.id = v }
+            case "name": if let v = string(node, field) { offer.name = v }
+            case "url": if let v = url(node, field, macros: ConfigParse.offerURLMacros) { offer.url = v }
+            case "fallback_url": if let v = url(node, field, macros: ConfigParse.offerURLMacros) { offer.fallbackURL = v }
+            case "status": if let v = choice(node, field, OfferStatus.self) { offer.status = v }
+            case "click_lifetime": if let v = duration(node, field, allowZero: false) { offer.clickLifetimeMillis = v }
+            case "min_conversion_delay": if let v = duration(node, field, allowZero: true) { offer.minConversionDelayMillis = v }
+            case "multiple_conversions": if let v = bool(node, field) { offer.multipleConversions = v }
+            case "token": if let v = nonEmptyString(node, field) { offer.token = v }
+            case "allowed_ips": offer.allowedIPs = networks(node, field)
+            case "currency": if let v = currency(node, field) { offer.currency = v }
+            case "payout": if let v = money(node, field) { offer.payout = v }
+            case "revenue": if let v = money(node, field) { offer.revenue = v }
+            case "events": eventsNode = node
+            default: unknownKey(key, node, field, known: Self.offerKeys)
+            }
+        }
+        requireKeys(["id", "url"], in: table, name: name, line: line, header: "[[offers]]")
+        if let eventsNode { offer.events = readEvents(eventsNode, "\(name).events", offer: offer) }
+        if let conversion = offer.events.first(where: { $0.name == "conversion" }) {
+            offer.payout = conversion.payout
+            offer.revenue = conversion.revenue
+        }
+        return offer
+    }
+
+    /// `[offers.events.NAME]` tables. An omitted payout or revenue is 0, except for the
+    /// `conversion` event, where it keeps the offer's own value.
+    mutating func readEvents(_ node: TOMLNode, _ name: String, offer: OfferConfig) -> [EventConfig] {
+        guard let table = table(node, name) else { return [] }
+        var events: [EventConfig] = []
+        for (eventName, eventNode) in table.entries {
+            let field = TOML.join(name, eventName)
+            if !ConfigParse.isValidEventName(eventName) {
+                report(eventNode.line, "\(field): event names are 1 to 64 characters of A-Z a-z 0-9 _ . -; rename the event")
+            }
+            guard let eventTable = self.table(eventNode, field) else { continue }
+            let isConversion = eventName == "conversion"
+            var event = EventConfig(name: eventName, payout: isConversion ? offer.payout : 0,
+                                    revenue: isConversion ? offer.revenue : 0)
+            for (key, valueNode) in eventTable.entries {
+                let valueField = "\(field).\(key)"
+                switch key {
+                case "payout": if let v = money(valueNode, valueField) { event.payout = v }
+                case "revenue": if let v = money(valueNode, valueField) { event.revenue = v }
+                default: unknownKey(key, valueNode, valueField, known: Self.eventKeys)
+                }
+            }
+            events.append(event)
+        }
+        return events
+    }
+
+    mutating func readAffiliates(_ node: TOMLNode) -> [AffiliateConfig] {
+        var affiliates: [AffiliateConfig] = []
+        var firstUse: [UInt32: (name: String, line: Int)] = [:]
+        for (index, element) in tableArray(node, "affiliates").enumerated() {
+            let name = "affiliates[\(index + 1)]"
+            let affiliate = readAffiliate(element.table, name: name, line: element.line)
+            checkUnique(affiliate.id, element.table, name: name, kind: "affiliate", firstUse: &firstUse)
+            affiliates.append(affiliate)
+        }
+        return affiliates
+    }
+
+    mutating func readAffiliate(_ table: TOMLTable, name: String, line: Int) -> AffiliateConfig {
+        var affiliate = AffiliateConfig(id: 0)
+        affiliate.line = line
+        for (key, node) in table.entries {
+            let field = "\(name).\(key)"
+            switch key {
+            case "id": if let v = id(node, field) { affiliate.id = v }
+            case "name": if let v = string(node, field) { affiliate.name = v }
+            case "status": if let v = choice(node, field, AffiliateStatus.self) { affiliate.status = v }
+            case "postback_url": if let v = url(node, field, macros: ConfigParse.postbackURLMacros) { affiliate.postbackURL = v }
+            default: unknownKey(key, node, field, known: Self.affiliateKeys)
+            }
+        }
+        requireKeys(["id"], in: table, name: name, line: line, header: "[[affiliates]]")
+        return affiliate
+    }
+
+    // MARK: Structure checks
+
+    /// The tables of `[[name]]`, each with its header line.
+    mutating func tableArray(_ node: TOMLNode, _ name: String) -> [(table: TOMLTable, line: Int)] {
+        guard case .array(let items) = node.value else {
+            report(node.line, "\(name): expected [[\(name)]] (double brackets, one per entry), got \(node.value.summary)")
+            return []
+        }
+        var tables: [(table: TOMLTable, line: Int)] = []
+        for (index, item) in items.enumerated() {
+            guard case .table(let table) = item.value else {
+                report(item.line, "\(name)[\(index + 1)]: expected a table, got \(item.value.summary); write each entry as [[\(name)]]")
+                continue
+            }
+            tables.append((table, item.line))
+        }
+        return tables
+    }
+
+    /// Reports required keys that are missing, unless a syntax error may have dropped them.
+    mutating func requireKeys(_ keys: [String], in table: TOMLTable, name: String, line: Int, header: String) {
+        guard !table.isIncomplete else { return }
+        for key in keys where table[key] == nil {
+            report(line, "\(name): missing required key \(key); add \(key) = … below the \(header) at line \(line)")
+        }
+    }
+
+    mutating func checkUnique(_ id: UInt32, _ table: TOMLTable, name: String, kind: String,
+                              firstUse: inout [UInt32: (name: String, line: Int)]) {
+        guard id != 0, let line = table["id"]?.line else { return }
+        if let first = firstUse[id] {
+            report(line, "\(name).id: \(id) is already used by \(first.name) (line \(first.line)); give each \(kind) its own id")
+        } else {
+            firstUse[id] = (name, line)
+        }
+    }
+
+    mutating func unknownTopLevel(_ key: String, _ node: TOMLNode) {
+        let shown = TOML.displayKey(key)
+        if case .table = node.value {
+            report(node.line, "unknown table [\(shown)]" + suggestion(key, Self.topLevelKeys, format: { "[\($0)]" }))
+        } else if let owner = [("server", Self.serverKeys), ("storage", Self.storageKeys)].first(where: { $0.1.contains(key) }) {
+            report(node.line, "\(shown) must be inside [\(owner.0)]; move it below the [\(owner.0)] header")
+        } else {
+            report(node.line, "unknown top-level key \(shown)" + suggestion(key, Self.topLevelKeys, format: { "[\($0)]" }))
+        }
+    }
+
+    mutating func unknownKey(_ key: String, _ node: TOMLNode, _ field: String, known: [String]) {
+        let what: String
+        if case .table = node.value { what = "unknown table" } else { what = "unknown key" }
+        report(node.line, "\(field): \(what)" + suggestion(key, known, format: { $0 }))
+    }
+
+    func suggestion(_ key: String, _ known: [String], format: (String) -> String) -> String {
+        if let guess = ConfigParse.closestMatch(to: key, in: known) { return "; did you mean \(format(guess))?" }
+        return "; known keys here: " + known.map(format).joined(separator: ", ")
+    }
+
+    // MARK: Typed values
+
+    mutating func wrongType(_ node: TOMLNode, _ field: String, _ expected: String) {
+        report(node.line, "\(field): expected \(expected), got \(node.value.summary)")
+    }
+
+    mutating func table(_ node: TOMLNode, _ field: String) -> TOMLTable? {
+        if case .table(let table) = node.value { return table }
+        wrongType(node, field, "a table")
+        return nil
+    }
+
+    mutating func string(_ node: TOMLNode, _ field: String) -> String? {
+        if case .string(let value) = node.value { return value }
+        wrongType(node, field, "a string in quotes")
+        return nil
+    }
+
+    mutating func nonEmptyString(_ node: TOMLNode, _ field: String) -> String? {
+        guard let value = string(node, field) else { return nil }
+        if value.isEmpty { report(node.line, "\(field): must not be empty; remove the key or give it a value"); return nil }
+        return value
+    }
+
+    mutating func bool(_ node: TOMLNode, _ field: String) -> Bool? {
+        if case .boolean(let value) = node.value { return value }
+        wrongType(node, field, "true or false")
+        return nil
+    }
+
+    mutating func integer(_ node: TOMLNode, _ field: String, _ range: ClosedRange<Int>) -> Int? {
+        guard case .integer(let value) = node.value else {
+            wrongType(node, field, "a whole number from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        guard value >= range.lowerBound, value <= range.upperBound else {
+            report(node.line, "\(field): must be from \(range.lowerBound) to \(range.upperBound), got \(value)")
+            return nil
+        }
+        return Int(value)
+    }
+
+    mutating func id(_ node: TOMLNode, _ field: String) -> UInt32? {
+        integer(node, field, 1...Int(UInt32.max)).map { UInt32($0) }
+    }
+
+    mutating func choice<Choice: RawRepresentable<String>>(_ node: TOMLNode, _ field: String, _ type: Choice.Type) -> Choice? {
+        let expected = "\"active\" or \"paused\""
+        guard case .string(let text) = node.value else { wrongType(node, field, expected); return nil }
+        guard let value = Choice(rawValue: text) else {
+            report(node.line, "\(field): expected \(expected), got \"\(text)\"")
+            return nil
+        }
+        return value
+    }
+
+    mutating func duration(_ node: TOMLNode, _ field: String, allowZero: Bool) -> Int64? {
+        guard case .string(let text) = node.value else {
+            var message = "\(field): expected a duration string such as \"30s\" or \"250ms\", got \(node.value.summary)"
+            if case .integer(let number) = node.value { message += "; write it with a unit, e.g. \"\(number)s\"" }
+            report(node.line, message)
+            return nil
+        }
+        switch ConfigParse.durationMillis(text) {
+        case .failure(let error):
+            report(node.line, "\(field): \(error.message)")
+            return nil
+        case .success(0) where !allowZero:
+            report(node.line, "\(field): must be longer than 0; write e.g. \"30s\"")
+            return nil
+        case .success(let millis):
+            return millis
+        }
+    }
+
+    mutating func money(_ node: TOMLNode, _ field: String) -> Micros? {
+        let amount: Result<Micros, ConfigValueError>
+        switch node.value {
+        case .integer(let units):
+            let (micros, overflow) = units.multipliedReportingOverflow(by: 1_000_000)
+            amount = overflow ? .failure(ConfigValueError("\(units) is too large an amount")) : .success(micros)
+        case .float(_, let text):
+            amount = ConfigParse.micros(text)
+        default:
+            wrongType(node, field, "a number such as 2.50 (no quotes)")
+            return nil
+        }
+        switch amount {
+        case .failure(let error): report(node.line, "\(field): \(error.message)"); return nil
+        case .success(let micros) where micros < 0: report(node.line, "\(field): must not be negative"); return nil
+        case .success(let micros): return micros
+        }
+    }
+
+    mutating func currency(_ node: TOMLNode, _ field: String) -> String? {
+        guard let text = string(node, field) else { return nil }
+        guard text.utf8.count == 3, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
+            report(node.line, "\(field): expected a 3-letter uppercase currency code such as \"USD\", got \"\(text)\"")
+            return nil
+        }
+        return text
+    }
+
+    mutating func url(_ node: TOMLNode, _ field: String, macros: [String]) -> String? {
+        guard let text = string(node, field) else { return nil }
+        if let error = ConfigParse.checkURLTemplate(text, macros: macros) {
+            report(node.line, "\(field): \(error.message)")
+            return nil
+        }
+        return text
+    }
+
+    mutating func listen(_ node: TOMLNode, _ field: String) -> (String, UInt16)? {
+        guard let text = string(node, field) else { return nil }
+        switch ConfigParse.listenAddress(text) {
+        case .success(let address): return (address.host, address.port)
+        case .failure(let error): report(node.line, "\(field): \(error.message)"); return nil
+        }
+    }
+
+    mutating func networks(_ node: TOMLNode, _ field: String) -> [CIDR] {
+        guard case .array(let items) = node.value else {
+            wrongType(node, field, "an array of networks such as [\"127.0.0.0/8\", \"::1/128\"]")
+            return []
+        }
+        if items.isEmpty {
+            report(node.line, "\(field): the list is empty, which would refuse everyone; remove the key to allow any address")
+        }
+        var networks: [CIDR] = []
+        for (index, item) in items.enumerated() {
+            let itemField = "\(field)[\(index)]"
+            guard let text = string(item, itemField) else { continue }
+            switch ConfigParse.cidr(text) {
+            case .success(let network): networks.append(network)
+            case .failure(let error): report(item.line, "\(itemField): \(error.message)")
+            }
+        }
+        return networks
+    }
+}

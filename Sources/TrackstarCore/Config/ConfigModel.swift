@@ -1,0 +1,112 @@
+// The validated configuration model: what `trackstar serve` runs on and `check-config` checks.
+// Values here are already parsed and range-checked; the TOML loader (ConfigLoader) builds them.
+
+/// Money in millionths of a currency unit, so sums never drift as floating point would.
+public typealias Micros = Int64
+
+/// The whole configuration of one Trackstar node.
+public struct TrackstarConfig: Sendable, Equatable {
+    public var server = ServerConfig()
+    public var storage = StorageConfig()
+    public var offers: [OfferConfig] = []
+    public var affiliates: [AffiliateConfig] = []
+    public init() {}
+}
+
+/// `[server]`: the listener, its loops and the HTTP limits.
+public struct ServerConfig: Sendable, Equatable {
+    /// Listen address; an IPv6 host is written in brackets in the file (`[::1]:8080`).
+    public var host = "127.0.0.1"
+    public var port: UInt16 = 8080
+    /// Event loops (threads); `nil` means one per core.
+    public var loops: Int? = nil
+    /// This node's id (0...255), carried in every click ID so a cluster can route postbacks.
+    public var nodeID: Int = 0
+    public var maxConnections = 10_000
+    public var maxRequestLineBytes = 8192
+    public var maxHeaderBytes = 16_384
+    public var maxHeaderCount = 64
+    public var maxBodyBytes = 65_536
+    /// Longest accepted parameter value, in decoded bytes (sub1…sub5, aff_click_id, source, txid…).
+    public var maxValueBytes = 256
+    public var idleTimeoutMillis: Int64 = 60_000
+    public var headerTimeoutMillis: Int64 = 10_000
+    public init() {}
+}
+
+/// `[storage]`: where data lives and how large the in-memory indexes are.
+public struct StorageConfig: Sendable, Equatable {
+    public var dataDir = "./data"
+    /// Capacity of the conversion index (order ids and click+event keys); refused loudly when full.
+    public var maxConversions = 1 << 22
+    public init() {}
+}
+
+/// Whether an offer takes traffic.
+public enum OfferStatus: String, Sendable, Equatable { case active, paused }
+
+/// Whether an affiliate may send traffic.
+public enum AffiliateStatus: String, Sendable, Equatable { case active, paused }
+
+/// Per-event payout and revenue (`[offers.events.NAME]`).
+public struct EventConfig: Sendable, Equatable {
+    public var name: String
+    public var payout: Micros
+    public var revenue: Micros
+    public init(name: String, payout: Micros, revenue: Micros) {
+        self.name = name; self.payout = payout; self.revenue = revenue
+    }
+}
+
+/// An IPv4 or IPv6 network; IPv4 is held as an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
+public struct CIDR: Sendable, Equatable {
+    public var address: (UInt64, UInt64)
+    public var prefixLength: Int
+    public init(address: (UInt64, UInt64), prefixLength: Int) {
+        self.address = address; self.prefixLength = prefixLength
+    }
+    public static func == (a: CIDR, b: CIDR) -> Bool {
+        a.address == b.address && a.prefixLength == b.prefixLength
+    }
+}
+
+/// `[[offers]]`: one advertiser offer.
+public struct OfferConfig: Sendable, Equatable {
+    public var id: UInt32
+    public var name: String = ""
+    /// Landing page template with macros such as `{click_id}`.
+    public var url: String
+    public var fallbackURL: String? = nil
+    public var status: OfferStatus = .active
+    public var clickLifetimeMillis: Int64 = 30 * 86_400_000
+    public var minConversionDelayMillis: Int64 = 0
+    public var multipleConversions = false
+    public var token: String? = nil
+    public var allowedIPs: [CIDR] = []
+    public var currency = "USD"
+    public var payout: Micros = 0
+    public var revenue: Micros = 0
+    /// Named events with their own payout and revenue; the default event is `conversion`.
+    public var events: [EventConfig] = []
+    /// Source line of the `[[offers]]` header, for messages about this offer.
+    public var line: Int = 0
+    public init(id: UInt32, url: String) { self.id = id; self.url = url }
+}
+
+/// `[[affiliates]]`: one publisher.
+public struct AffiliateConfig: Sendable, Equatable {
+    public var id: UInt32
+    public var name: String = ""
+    public var status: AffiliateStatus = .active
+    public var postbackURL: String? = nil
+    public var line: Int = 0
+    public init(id: UInt32) { self.id = id }
+}
+
+/// One problem found in a configuration file, with the line it is on (0 when it has none).
+public struct ConfigProblem: Error, Sendable, Equatable, CustomStringConvertible {
+    public var line: Int
+    public var message: String
+    public init(line: Int, message: String) { self.line = line; self.message = message }
+    public var description: String { line > 0 ? "line \(line): \(message)" : message }
+}

@@ -1,0 +1,599 @@
+// A strict, allocation-free HTTP/1.x request-head parser that reads the caller's buffer in place (eight
+// bytes at a time over plain runs). It rejects malformed input and exceeded limits as soon as the
+// offending byte arrives, and otherwise reports `.incomplete` until the head and whole body are buffered.
+
+/// Parses HTTP/1.0 and HTTP/1.1 requests with RFC 7230 syntax, strictly (this faces the internet).
+public enum HTTPParser {
+    /// Parses one request at the start of `buffer` (which may hold several pipelined requests, or a partial one).
+    ///
+    /// Leading empty lines count toward `maxRequestLineBytes`; the header section (field lines plus the
+    /// final CRLF) toward `maxHeaderBytes`. Limit overruns are reported at most two bytes late.
+    public static func parse(_ buffer: UnsafeRawBufferPointer, limits: HTTPLimits) -> HTTPParseResult {
+        var scanner = HeadScanner(buffer, limits: limits)
+        var head = HTTPRequestHead()
+        do throws(ScanStop) {
+            try scanner.parseRequest(into: &head)
+        } catch {
+            switch error {
+            case .incomplete: return .incomplete
+            case .failure(let reason): return .failure(reason)
+            }
+        }
+        return .complete(head)
+    }
+}
+
+/// Why scanning stopped before a complete request: more bytes are needed, or the request is invalid.
+enum ScanStop: Error {
+    case incomplete
+    case failure(HTTPParseError)
+}
+
+/// Header facts gathered while scanning and resolved once the header section ends.
+struct FieldState {
+    var contentLength = -1
+    var hasTransferEncoding = false
+    var hasHost = false
+    var connectionClose = false
+    var connectionKeepAlive = false
+    var expectContinue = false
+    var count = 0
+}
+
+/// The request target's offsets, as seen by the request-line scan.
+struct TargetBounds {
+    var start: Int
+    var end: Int
+    /// First '?' or -1.
+    var question = -1
+    /// First '#' or -1.
+    var hash = -1
+}
+
+/// A cursor over the request bytes that throws `.incomplete` (or the active limit's error) when it runs out.
+struct HeadScanner {
+    /// The whole request buffer.
+    let bytes: UnsafeRawBufferPointer
+    /// Offset of the next unread byte.
+    var pos = 0
+    /// Reads at or beyond this offset exceed the active limit.
+    private var cap: Int
+    /// `min(bytes.count, cap)`: reads below it succeed.
+    private var readable: Int
+    /// Thrown when a read reaches `cap`.
+    private var capError: HTTPParseError = .uriTooLong
+    private let maxRequestLine: Int
+    private let maxHeaderBytes: Int
+    private let maxHeaderCount: Int
+    private let maxBody: Int
+
+    /// Creates a scanner, clamping limits to 512 MiB so every offset fits a `ByteRange`.
+    init(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits) {
+        let ceiling = 1 << 29
+        self.bytes = bytes
+        maxRequestLine = min(max(limits.maxRequestLineBytes, 0), ceiling)
+        maxHeaderBytes = min(max(limits.maxHeaderBytes, 0), ceiling)
+        maxHeaderCount = max(limits.maxHeaderCount, 0)
+        maxBody = min(max(limits.maxBodyBytes, 0), ceiling)
+        cap = maxRequestLine + 2
+        readable = min(bytes.count, cap)
+    }
+
+    /// Parses the head into `head` and checks that the body is buffered.
+    mutating func parseRequest(into head: inout HTTPRequestHead) throws(ScanStop) {
+        // 1. Empty lines before the request line (RFC 7230 §3.5), within the request-line budget.
+        while try byte(pos) == .cr { try expectCRLF() }
+        // 2. Request line: METHOD SP target SP HTTP/1.x CRLF.
+        try requestLine(into: &head)
+        // 3. Header field lines up to and including the empty line.
+        setCap(pos + maxHeaderBytes, error: .headersTooLarge)
+        var fields = FieldState()
+        while try !headerLine(into: &head, fields: &fields) {}
+        // 4. Message framing and connection persistence.
+        try applyFraming(fields, to: &head)
+        // 5. The whole body must be buffered.
+        guard bytes.count - pos >= head.contentLength else { throw .incomplete }
+    }
+
+    // MARK: Cursor
+
+    /// Makes reads at or beyond `newCap` throw `error`.
+    private mutating func setCap(_ newCap: Int, error: HTTPParseError) {
+        cap = newCap
+        capError = error
+        readable = min(bytes.count, newCap)
+    }
+
+    /// The byte at `i`, or a throw: `.incomplete` past the buffer, the cap error past the limit.
+    @inline(__always)
+    private func byte(_ i: Int) throws(ScanStop) -> UInt8 {
+        guard i < readable else { throw i >= cap ? .failure(capError) : .incomplete }
+        return bytes[i]
+    }
+
+    /// Consumes CR LF at `pos`.
+    @inline(__always)
+    private mutating func expectCRLF() throws(ScanStop) {
+        if pos + 1 < readable, bytes[pos] == .cr, bytes[pos + 1] == .lf {
+            pos += 2
+        } else {
+            try expectCRLFSlowly()
+        }
+    }
+
+    /// `expectCRLF` when the bytes are missing or wrong: throws the matching stop.
+    private mutating func expectCRLFSlowly() throws(ScanStop) {
+        let first = try byte(pos)
+        guard first == .cr else { throw reject(first, "expected CRLF") }
+        guard try byte(pos + 1) == .lf else { throw bad("bare CR in request") }
+        pos += 2
+    }
+
+    // MARK: Request line
+
+    /// Scans the request line and fills method, version, path and query.
+    private mutating func requestLine(into head: inout HTTPRequestHead) throws(ScanStop) {
+        head.method = try scanMethod()
+        let target = try scanTarget()
+        head.versionMinor = try scanVersion()
+        try resolve(target, into: &head)
+    }
+
+    /// Scans the method token and the single space after it.
+    private mutating func scanMethod() throws(ScanStop) -> HTTPMethod {
+        let start = pos
+        var i = start
+        while true {
+            let b = try byte(i)
+            if b == .space { break }
+            guard ASCII.isTokenChar(b) else { throw reject(b, "invalid method") }
+            i += 1
+        }
+        guard i > start else { throw bad("invalid request line") }
+        pos = i + 1
+        return classifyMethod(start, i)
+    }
+
+    /// Maps the method bytes to `HTTPMethod` (case-sensitive).
+    private func classifyMethod(_ start: Int, _ end: Int) -> HTTPMethod {
+        if ASCII.equals(bytes, start, end, "GET") { return .get }
+        if ASCII.equals(bytes, start, end, "POST") { return .post }
+        if ASCII.equals(bytes, start, end, "HEAD") { return .head }
+        return .other
+    }
+
+    /// Scans the request target (visible ASCII only) and the single space after it.
+    private mutating func scanTarget() throws(ScanStop) -> TargetBounds {
+        var target = TargetBounds(start: pos, end: pos)
+        var i = pos
+        while true {
+            i = ASCII.skipPlainTargetBytes(bytes, from: i, to: readable)
+            let b = try byte(i)
+            if b == .space { break }
+            guard b > .space, b < .del else {
+                throw b == .cr ? bad("missing HTTP version") : reject(b, "invalid character in request target")
+            }
+            if b == .question, target.question < 0 {
+                target.question = i
+            } else if b == .hash, target.hash < 0 {
+                target.hash = i
+            }
+            i += 1
+        }
+        guard i > target.start else { throw bad("invalid request line") }
+        target.end = i
+        pos = i + 1
+        return target
+    }
+
+    /// Scans `HTTP/d.d CRLF`; only 1.0 and 1.1 are supported (505 otherwise).
+    private mutating func scanVersion() throws(ScanStop) -> UInt8 {
+        try expectLiteral("HTTP/")
+        guard try digit() == 1 else { throw .failure(.versionNotSupported) }
+        try expectLiteral(".")
+        let minor = try digit()
+        guard minor <= 1 else { throw .failure(.versionNotSupported) }
+        try expectCRLF()
+        return minor
+    }
+
+    /// Consumes the exact bytes of `literal`.
+    private mutating func expectLiteral(_ literal: StaticString) throws(ScanStop) {
+        for i in 0..<literal.utf8CodeUnitCount {
+            let b = try byte(pos)
+            guard b == literal.utf8Start[i] else { throw reject(b, "invalid HTTP version") }
+            pos += 1
+        }
+    }
+
+    /// Consumes one decimal digit and returns its value.
+    private mutating func digit() throws(ScanStop) -> UInt8 {
+        let b = try byte(pos)
+        guard b &- .digitZero < 10 else { throw reject(b, "invalid HTTP version") }
+        pos += 1
+        return b &- .digitZero
+    }
+
+    /// Derives path and query from the target (origin-form, or absolute-form `http[s]://authority/path`).
+    private func resolve(_ target: TargetBounds, into head: inout HTTPRequestHead) throws(ScanStop) {
+        var pathStart = target.start
+        if bytes[pathStart] != .slash { pathStart = try absoluteFormPathStart(target) }
+        var pathEnd = target.end
+        if target.question >= 0 { pathEnd = target.question }
+        if target.hash >= 0, target.hash < pathEnd { pathEnd = target.hash }
+        head.path = ByteRange(pathStart, pathEnd)
+        if target.question >= 0, target.question == pathEnd {
+            head.query = ByteRange(target.question + 1, target.hash >= 0 ? target.hash : target.end)
+        }
+    }
+
+    /// For `http://authority/path` or `https://…`, the offset of the path's '/'; 400 for any other form.
+    private func absoluteFormPathStart(_ target: TargetBounds) throws(ScanStop) -> Int {
+        var i = target.start
+        if ASCII.hasPrefixIgnoringCase(bytes, i, target.end, "http://") {
+            i += 7
+        } else if ASCII.hasPrefixIgnoringCase(bytes, i, target.end, "https://") {
+            i += 8
+        } else {
+            throw bad("invalid request target")
+        }
+        let authorityStart = i
+        while i < target.end, bytes[i] != .slash, bytes[i] != .question, bytes[i] != .hash { i += 1 }
+        guard i > authorityStart, i < target.end, bytes[i] == .slash else { throw bad("invalid request target") }
+        return i
+    }
+
+    // MARK: Header fields
+
+    /// Scans one field line and records it; returns true after consuming the empty line that ends the head.
+    private mutating func headerLine(into head: inout HTTPRequestHead, fields: inout FieldState) throws(ScanStop) -> Bool {
+        let first = try byte(pos)
+        if first == .cr {
+            try expectCRLF()
+            return true
+        }
+        if first == .space || first == .tab { throw bad("obs-fold or whitespace before header name") }
+        fields.count += 1
+        guard fields.count <= maxHeaderCount else { throw .failure(.headersTooLarge) }
+        let name = try scanFieldName()
+        let value = try scanFieldValue()
+        try record(name: name, value: value, into: &head, fields: &fields)
+        return false
+    }
+
+    /// Scans a token field name and the colon right after it.
+    private mutating func scanFieldName() throws(ScanStop) -> ByteRange {
+        let start = pos
+        var i = start
+        while true {
+            i = ASCII.skipCommonTokenBytes(bytes, from: i, to: readable)
+            let b = try byte(i)
+            if b == .colon { break }
+            guard ASCII.isTokenChar(b) else {
+                throw b == .space || b == .tab ? bad("whitespace before colon") : reject(b, "invalid header name")
+            }
+            i += 1
+        }
+        guard i > start else { throw bad("empty header name") }
+        pos = i + 1
+        return ByteRange(start, i)
+    }
+
+    /// Scans a field value up to CRLF; returns it without leading or trailing OWS.
+    private mutating func scanFieldValue() throws(ScanStop) -> ByteRange {
+        var i = pos
+        while true {
+            let b = try byte(i)
+            guard b == .space || b == .tab else { break }
+            i += 1
+        }
+        let start = i
+        while true {
+            i = ASCII.skipPlainFieldBytes(bytes, from: i, to: readable)
+            let b = try byte(i)
+            if b == .cr { break }
+            guard b == .tab else { throw reject(b, "control character in header value") }
+            i += 1
+        }
+        pos = i
+        try expectCRLF()
+        return ASCII.trimmingTrailingOWS(bytes, ByteRange(start, i))
+    }
+
+    /// Applies one header the tracker cares about; others are ignored. Single-valued headers keep
+    /// their last occurrence (proxies append), except Host, which must not repeat.
+    private func record(
+        name: ByteRange, value: ByteRange, into head: inout HTTPRequestHead, fields: inout FieldState
+    ) throws(ScanStop) {
+        switch name.count {
+        case 4 where isName(name, "host"):
+            guard !fields.hasHost else { throw bad("duplicate Host") }
+            fields.hasHost = true
+            head.host = value
+        case 6 where isName(name, "expect"):
+            fields.expectContinue = fields.expectContinue || ASCII.equalsIgnoringCase(bytes, value, "100-continue")
+        case 9 where isName(name, "forwarded"): head.forwarded = value
+        case 9 where isName(name, "x-real-ip"): head.xRealIP = value
+        case 10 where isName(name, "user-agent"): head.userAgent = value
+        case 10 where isName(name, "connection"): recordConnection(value, fields: &fields)
+        case 12 where isName(name, "content-type"): head.isFormBody = isFormMediaType(value)
+        case 14 where isName(name, "content-length"): try recordContentLength(value, fields: &fields)
+        case 15 where isName(name, "x-forwarded-for"): head.xForwardedFor = value
+        case 17 where isName(name, "transfer-encoding"): fields.hasTransferEncoding = true
+        default: break
+        }
+    }
+
+    /// Case-insensitive comparison of a field name with a lowercase literal of the same length.
+    @inline(__always)
+    private func isName(_ name: ByteRange, _ lowercase: StaticString) -> Bool {
+        name.count == lowercase.utf8CodeUnitCount && ASCII.tokenEqualsLowercase(bytes, Int(name.start), lowercase)
+    }
+
+    /// Parses a Content-Length value: digits only, no overflow, within `maxBodyBytes`, consistent with repeats.
+    private func recordContentLength(_ value: ByteRange, fields: inout FieldState) throws(ScanStop) {
+        guard !value.isEmpty else { throw bad("invalid Content-Length") }
+        var length = 0
+        var i = Int(value.start)
+        while i < Int(value.end) {
+            let d = bytes[i] &- .digitZero
+            guard d < 10 else { throw bad("invalid Content-Length") }
+            let (times10, overflow1) = length.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int(d))
+            guard !overflow1, !overflow2 else { throw bad("Content-Length overflow") }
+            length = sum
+            i += 1
+        }
+        guard length <= maxBody else { throw .failure(.bodyTooLarge) }
+        guard fields.contentLength < 0 || fields.contentLength == length else {
+            throw bad("conflicting Content-Length")
+        }
+        fields.contentLength = length
+    }
+
+    /// Notes the `close` and `keep-alive` tokens of a Connection list (case-insensitive).
+    private func recordConnection(_ value: ByteRange, fields: inout FieldState) {
+        var i = Int(value.start)
+        let end = Int(value.end)
+        while i < end {
+            while i < end, bytes[i] == .comma || bytes[i] == .space || bytes[i] == .tab { i += 1 }
+            let tokenStart = i
+            while i < end, bytes[i] != .comma { i += 1 }
+            let token = ASCII.trimmingTrailingOWS(bytes, ByteRange(tokenStart, i))
+            if ASCII.equalsIgnoringCase(bytes, token, "close") {
+                fields.connectionClose = true
+            } else if ASCII.equalsIgnoringCase(bytes, token, "keep-alive") {
+                fields.connectionKeepAlive = true
+            }
+        }
+    }
+
+    /// True when the media type (before any ';' parameters) is application/x-www-form-urlencoded.
+    private func isFormMediaType(_ value: ByteRange) -> Bool {
+        var i = Int(value.start)
+        while i < Int(value.end), bytes[i] != .semicolon { i += 1 }
+        let mediaType = ASCII.trimmingTrailingOWS(bytes, ByteRange(Int(value.start), i))
+        return ASCII.equalsIgnoringCase(bytes, mediaType, "application/x-www-form-urlencoded")
+    }
+
+    // MARK: Framing
+
+    /// Resolves Transfer-Encoding / Content-Length (RFC 7230 §3.3.3), persistence and the body range.
+    private func applyFraming(_ fields: FieldState, to head: inout HTTPRequestHead) throws(ScanStop) {
+        if fields.hasTransferEncoding {
+            throw fields.contentLength >= 0
+                ? bad("Transfer-Encoding with Content-Length") : .failure(.unsupportedTransferEncoding)
+        }
+        let length = max(fields.contentLength, 0)
+        let isHTTP11 = head.versionMinor == 1
+        head.keepAlive = !fields.connectionClose && (isHTTP11 || fields.connectionKeepAlive)
+        head.expectContinue = isHTTP11 && fields.expectContinue
+        head.contentLength = length
+        head.headerLength = pos
+        head.body = ByteRange(pos, pos + length)
+        head.totalLength = pos + length
+    }
+
+    // MARK: Errors
+
+    /// A 400 with `reason`.
+    @inline(__always)
+    private func bad(_ reason: StaticString) -> ScanStop {
+        .failure(.badRequest(reason))
+    }
+
+    /// A 400 for the unexpected byte `b`: "bare LF in request" if it is LF, else `reason`.
+    private func reject(_ b: UInt8, _ reason: StaticString) -> ScanStop {
+        bad(b == .lf ? "bare LF in request" : reason)
+    }
+}
+
+/// Byte classification and allocation-free comparisons shared by the parser and the query decoder.
+enum ASCII {
+    /// RFC 7230 `tchar` bitmaps for bytes 0–63 and 64–127.
+    private static var tokenLow: UInt64 { 0x03FF_6CFA_0000_0000 }
+    private static var tokenHigh: UInt64 { 0x57FF_FFFF_C7FF_FFFE }
+
+    /// True for RFC 7230 token characters (``!#$%&'*+-.^_`|~``, digits, letters).
+    @inline(__always)
+    static func isTokenChar(_ b: UInt8) -> Bool {
+        if b < 64 { return (tokenLow >> UInt64(b)) & 1 != 0 }
+        if b < 128 { return (tokenHigh >> UInt64(b - 64)) & 1 != 0 }
+        return false
+    }
+
+    /// Offset of the first byte in [from, to) that is a control byte (< 0x20, including HTAB) or DEL,
+    /// or `to`. SP and obs-text (>= 0x80) are plain. Checks eight bytes per step.
+    @inline(__always)
+    static func skipPlainFieldBytes(_ bytes: UnsafeRawBufferPointer, from: Int, to end: Int) -> Int {
+        var i = from
+        while i + 8 <= end {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let special = SWAR.bytesBelow(0x20, word) | SWAR.bytesEqual(0x7F, word)
+            if special != 0 { return i + special.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        while i < end, bytes[i] >= 0x20, bytes[i] != 0x7F { i += 1 }
+        return i
+    }
+
+    /// Offset of the first byte in [from, to) that is not visible ASCII (<= 0x20, >= 0x7F) or is '?' or '#',
+    /// or `to`. Checks eight bytes per step.
+    @inline(__always)
+    static func skipPlainTargetBytes(_ bytes: UnsafeRawBufferPointer, from: Int, to end: Int) -> Int {
+        var i = from
+        while i + 8 <= end {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let special = SWAR.bytesBelow(0x21, word) | SWAR.bytesEqual(0x7F, word) | (word & SWAR.highBits)
+                | SWAR.bytesEqual(.question, word) | SWAR.bytesEqual(.hash, word)
+            if special != 0 { return i + special.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        while i < end {
+            let b = bytes[i]
+            if b <= .space || b >= .del || b == .question || b == .hash { return i }
+            i += 1
+        }
+        return i
+    }
+
+    /// Offset of the first byte in [from, to) that is not an ASCII letter, digit or '-' (the usual
+    /// header-name bytes), or the offset where fewer than eight bytes remain; callers finish byte by byte.
+    @inline(__always)
+    static func skipCommonTokenBytes(_ bytes: UnsafeRawBufferPointer, from: Int, to end: Int) -> Int {
+        var i = from
+        while i + 8 <= end {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let folded = word | (SWAR.ones &* 0x20)
+            let common = SWAR.inRange(0x61, 0x7A, folded) | SWAR.inRange(0x30, 0x39, word)
+                | SWAR.inRange(0x2D, 0x2D, word)
+            let stop = (~common | word) & SWAR.highBits
+            if stop != 0 { return i + stop.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        return i
+    }
+
+    /// True when the `literal.utf8CodeUnitCount` token bytes at `start` equal the lowercase `literal`,
+    /// ignoring case. OR-ing 0x20 is exact for token bytes against lowercase letters, digits and '-':
+    /// only 'A'–'Z' gain a letter that way, and only CR or control bytes (never in a token) map onto
+    /// '-' or a digit.
+    @inline(__always)
+    static func tokenEqualsLowercase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        let chars = UnsafeRawPointer(literal.utf8Start)
+        var i = 0
+        while i + 8 <= count {
+            let word = bytes.loadUnaligned(fromByteOffset: start + i, as: UInt64.self) | (SWAR.ones &* 0x20)
+            guard word == chars.loadUnaligned(fromByteOffset: i, as: UInt64.self) else { return false }
+            i += 8
+        }
+        while i < count {
+            guard bytes[start + i] | 0x20 == chars.load(fromByteOffset: i, as: UInt8.self) else { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// ASCII lowercase of `b` (other bytes unchanged).
+    @inline(__always)
+    static func lower(_ b: UInt8) -> UInt8 {
+        b &- 0x41 < 26 ? b | 0x20 : b
+    }
+
+    /// The value of a hex digit (either case), or 0xFF.
+    @inline(__always)
+    static func hexValue(_ b: UInt8) -> UInt8 {
+        if b &- 0x30 < 10 { return b &- 0x30 }
+        let l = b | 0x20
+        if l &- 0x61 < 6 { return l &- 0x61 &+ 10 }
+        return 0xFF
+    }
+
+    /// True when bytes [start, end) equal `literal` exactly.
+    static func equals(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ literal: StaticString) -> Bool {
+        guard end - start == literal.utf8CodeUnitCount else { return false }
+        let chars = literal.utf8Start
+        for i in 0..<literal.utf8CodeUnitCount where bytes[start + i] != chars[i] {
+            return false
+        }
+        return true
+    }
+
+    /// True when `range` equals the lowercase `literal`, ignoring ASCII case.
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ range: ByteRange, _ literal: StaticString) -> Bool {
+        guard range.count == literal.utf8CodeUnitCount else { return false }
+        return hasPrefixIgnoringCase(bytes, Int(range.start), Int(range.end), literal)
+    }
+
+    /// True when bytes [start, end) begin with the lowercase `literal`, ignoring ASCII case.
+    static func hasPrefixIgnoringCase(
+        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ literal: StaticString
+    ) -> Bool {
+        guard end - start >= literal.utf8CodeUnitCount else { return false }
+        let chars = literal.utf8Start
+        for i in 0..<literal.utf8CodeUnitCount where lower(bytes[start + i]) != chars[i] {
+            return false
+        }
+        return true
+    }
+
+    /// `range` without trailing SP / HTAB.
+    static func trimmingTrailingOWS(_ bytes: UnsafeRawBufferPointer, _ range: ByteRange) -> ByteRange {
+        var end = Int(range.end)
+        while end > Int(range.start), bytes[end - 1] == .space || bytes[end - 1] == .tab { end -= 1 }
+        return ByteRange(Int(range.start), end)
+    }
+}
+
+/// Eight-bytes-at-a-time byte tests on a little-endian word, returning bit 7 of each flagged byte.
+/// `bytesBelow` and `bytesEqual` flag the first match exactly but may flag bytes above it (borrows),
+/// so callers only use `trailingZeroBitCount`; `atLeast` and `inRange` are exact for every byte.
+enum SWAR {
+    static var ones: UInt64 { 0x0101_0101_0101_0101 }
+    static var highBits: UInt64 { 0x8080_8080_8080_8080 }
+
+    /// Flags bytes below `limit` (which must be <= 0x80); bytes >= 0x80 are never flagged.
+    @inline(__always)
+    static func bytesBelow(_ limit: UInt8, _ word: UInt64) -> UInt64 {
+        (word &- ones &* UInt64(limit)) & ~word & highBits
+    }
+
+    /// Flags bytes whose low seven bits are at least `low` (<= 0x80), exactly per byte (no borrows).
+    @inline(__always)
+    static func atLeast(_ low: UInt8, _ word: UInt64) -> UInt64 {
+        ((word | highBits) &- ones &* UInt64(low)) & highBits
+    }
+
+    /// Flags bytes whose low seven bits are in low...high (high < 0x80), exactly per byte.
+    @inline(__always)
+    static func inRange(_ low: UInt8, _ high: UInt8, _ word: UInt64) -> UInt64 {
+        atLeast(low, word) & ~atLeast(high + 1, word)
+    }
+
+    /// Flags bytes equal to `value`.
+    @inline(__always)
+    static func bytesEqual(_ value: UInt8, _ word: UInt64) -> UInt64 {
+        bytesBelow(1, word ^ (ones &* UInt64(value)))
+    }
+}
+
+/// Named ASCII bytes used by the parser.
+extension UInt8 {
+    static var tab: UInt8 { 0x09 }
+    static var lf: UInt8 { 0x0A }
+    static var cr: UInt8 { 0x0D }
+    static var space: UInt8 { 0x20 }
+    static var hash: UInt8 { 0x23 }
+    static var percent: UInt8 { 0x25 }
+    static var ampersand: UInt8 { 0x26 }
+    static var plus: UInt8 { 0x2B }
+    static var comma: UInt8 { 0x2C }
+    static var slash: UInt8 { 0x2F }
+    static var digitZero: UInt8 { 0x30 }
+    static var colon: UInt8 { 0x3A }
+    static var semicolon: UInt8 { 0x3B }
+    static var equals: UInt8 { 0x3D }
+    static var question: UInt8 { 0x3F }
+    static var del: UInt8 { 0x7F }
+}

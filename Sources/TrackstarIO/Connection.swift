@@ -1,0 +1,170 @@
+// One TCP connection: its libuv handle, its output buffer and the partial request it is waiting to
+// complete. Connections are pooled per loop and reused, so accepting one allocates nothing once warm.
+import CLibUV
+import TrackstarCore
+
+/// A pooled connection. Invariants: touched only on its loop's thread; `tcp` is initialised between
+/// `open` and its close callback; `output` is not modified while a `uv_write` of it is pending.
+final class Connection {
+    unowned(unsafe) let loop: LoopServer
+    let tcp: UnsafeMutablePointer<uv_tcp_t>
+    let writeRequest: UnsafeMutablePointer<uv_write_t>
+    let output: UnsafeMutableRawPointer
+    let outputCapacity: Int
+    var outputCount = 0
+    var outputSent = 0
+    /// Unconsumed input (a partial or not-yet-answered request), allocated on first need.
+    var tail: UnsafeMutableRawPointer?
+    let tailCapacity: Int
+    var tailCount = 0
+    var writing = false
+    var closeAfterWrite = false
+    var open = false
+    var peer = PeerAddress.unknown
+    var lastActivity: UInt64 = 0
+    var partialSince: UInt64 = 0
+    /// Position in the loop's active list.
+    var activeIndex = -1
+    /// Position in the loop's `all` array, the strong owner.
+    let poolIndex: Int
+
+    init(loop: LoopServer, poolIndex: Int, outputCapacity: Int, tailCapacity: Int) {
+        self.loop = loop
+        self.poolIndex = poolIndex
+        self.outputCapacity = outputCapacity
+        self.tailCapacity = tailCapacity
+        tcp = .allocate(capacity: 1)
+        writeRequest = .allocate(capacity: 1)
+        output = .allocate(byteCount: outputCapacity, alignment: 16)
+    }
+
+    deinit {
+        tcp.deallocate()
+        writeRequest.deallocate()
+        output.deallocate()
+        tail?.deallocate()
+    }
+
+    var stream: UnsafeMutablePointer<uv_stream_t> { UnsafeMutableRawPointer(tcp).assumingMemoryBound(to: uv_stream_t.self) }
+    var handle: UnsafeMutablePointer<uv_handle_t> { UnsafeMutableRawPointer(tcp).assumingMemoryBound(to: uv_handle_t.self) }
+
+    /// Resets per-connection state for a newly accepted socket.
+    func reset() {
+        outputCount = 0; outputSent = 0; tailCount = 0
+        writing = false; closeAfterWrite = false
+        peer = .unknown
+    }
+
+    /// Where the next read should land: after the partial request, or the loop's shared buffer.
+    func readTarget() -> (UnsafeMutableRawPointer, Int) {
+        if tailCount > 0, let tail { return (tail + tailCount, tailCapacity - tailCount) }
+        return (loop.readBuffer, loop.readBufferSize)
+    }
+
+    /// Handles `count` bytes just read into the place `readTarget` gave.
+    func received(_ count: Int, now: UInt64) {
+        lastActivity = now
+        if tailCount > 0, let tail {
+            tailCount += count
+            drive(input: tail, count: tailCount, inTail: true, now: now)
+        } else {
+            drive(input: loop.readBuffer, count: count, inTail: false, now: now)
+        }
+    }
+
+    /// Answers every complete request in the input, keeps the rest, and writes what was produced.
+    /// 1. Let the handler answer requests while output has room.
+    /// 2. When output filled up, write it; continue if the kernel took it all.
+    /// 3. Keep unconsumed bytes in `tail`; write the output; close if asked.
+    func drive(input: UnsafeMutableRawPointer, count: Int, inTail: Bool, now: UInt64) {
+        let context = ConnectionContext(peer: peer, loopIndex: loop.index, nowMillis: WallClock.nowMillis())
+        var offset = 0
+        while offset < count && !closeAfterWrite && !writing {
+            var writer = ByteWriter(base: output + outputCount, capacity: outputCapacity - outputCount)
+            let outcome = loop.handler.process(
+                UnsafeRawBufferPointer(start: input + offset, count: count - offset), output: &writer, context: context)
+            outputCount += writer.count
+            offset += outcome.consumed
+            if outcome.close { closeAfterWrite = true; break }
+            guard outcome.outputFull else { break }
+            flush()
+        }
+        keepTail(input: input, from: offset, count: count, inTail: inTail, now: now)
+        flush()
+        if closeAfterWrite && !writing && open { close() }
+    }
+
+    /// Moves unconsumed input to the front of `tail`.
+    func keepTail(input: UnsafeMutableRawPointer, from offset: Int, count: Int, inTail: Bool, now: UInt64) {
+        let remaining = count - offset
+        if remaining == 0 || closeAfterWrite { tailCount = 0; return }
+        if tail == nil { tail = .allocate(byteCount: tailCapacity, alignment: 16) }
+        guard remaining <= tailCapacity, let tail else { closeAfterWrite = true; return }
+        if !inTail || offset > 0 { tail.copyMemory(from: input + offset, byteCount: remaining) }
+        if tailCount == 0 || !inTail || offset > 0 { partialSince = now }
+        tailCount = remaining
+    }
+
+    /// Writes pending output: `uv_try_write` first, `uv_write` for what the kernel did not take.
+    func flush() {
+        guard !writing, open else { return }
+        while outputSent < outputCount {
+            var buffer = uv_buf_t(base: (output + outputSent).assumingMemoryBound(to: CChar.self),
+                                  len: outputCount - outputSent)
+            let written = uv_try_write(stream, &buffer, 1)
+            if written > 0 { outputSent += Int(written); continue }
+            if written == UV_EAGAIN.rawValue { break }
+            close(); return
+        }
+        if outputSent == outputCount { outputCount = 0; outputSent = 0; return }
+        queueWrite()
+    }
+
+    /// Hands the rest of the output to libuv and stops reading until it is written (backpressure).
+    func queueWrite() {
+        var buffer = uv_buf_t(base: (output + outputSent).assumingMemoryBound(to: CChar.self),
+                              len: outputCount - outputSent)
+        writeRequest.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let result = uv_write(writeRequest, stream, &buffer, 1) { request, status in
+            guard let request, let data = request.pointee.data else { return }
+            Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue().written(status: status)
+        }
+        guard result == 0 else { close(); return }
+        writing = true
+        uv_read_stop(stream)
+    }
+
+    /// The queued write finished: answer what is waiting in `tail`, then read again.
+    func written(status: Int32) {
+        writing = false
+        guard open else { return }
+        guard status == 0 else { close(); return }
+        outputCount = 0; outputSent = 0
+        if closeAfterWrite { close(); return }
+        if tailCount > 0, let tail { drive(input: tail, count: tailCount, inTail: true, now: uv_now(loop.loop)) }
+        if open && !writing && !closeAfterWrite { loop.startReading(self) }
+    }
+
+    /// Sends `write`'s response and closes (timeouts, overload).
+    func answerAndClose(_ write: (inout ByteWriter) -> Void) {
+        var writer = ByteWriter(base: output + outputCount, capacity: outputCapacity - outputCount)
+        write(&writer)
+        outputCount += writer.count
+        closeAfterWrite = true
+        tailCount = 0
+        flush()
+        if !writing && open { close() }
+    }
+
+    /// Closes the socket; the loop reclaims the connection in the close callback.
+    func close() {
+        guard open else { return }
+        open = false
+        loop.closing(self)
+        uv_close(handle) { handle in
+            guard let handle, let data = handle.pointee.data else { return }
+            let connection = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+            connection.loop.reclaim(connection)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+// The contract between the I/O layer and the application: bytes in, responses out, per read.
+import TrackstarCore
+
+/// What the I/O layer tells the handler about the connection a batch of bytes came from.
+public struct ConnectionContext: Sendable {
+    public var peer: PeerAddress
+    /// Index of the loop (and so of the shard) running this connection.
+    public var loopIndex: Int
+    /// Wall-clock time of this read, in milliseconds since the Unix epoch.
+    public var nowMillis: Int64
+    public init(peer: PeerAddress, loopIndex: Int, nowMillis: Int64) {
+        self.peer = peer; self.loopIndex = loopIndex; self.nowMillis = nowMillis
+    }
+}
+
+/// What the handler did with a batch of input.
+public struct ProcessOutcome: Sendable {
+    /// Bytes of input fully handled; the rest is kept for the next call.
+    public var consumed: Int
+    /// Close the connection once the output is written.
+    public var close: Bool
+    /// Processing stopped because the output is nearly full, not for want of input.
+    public var outputFull: Bool
+    public init(consumed: Int, close: Bool, outputFull: Bool) {
+        self.consumed = consumed; self.close = close; self.outputFull = outputFull
+    }
+}
+
+/// The application side of a connection. Called on the owning loop's thread only, once per read
+/// (not once per request), which is why a class-bound protocol's single dynamic call is acceptable.
+public protocol ConnectionHandler: AnyObject {
+    /// Bytes every response is guaranteed to fit in; processing stops when less output is free.
+    var maxResponseBytes: Int { get }
+    /// Parses and answers every complete request at the start of `input`, writing to `output`.
+    func process(_ input: UnsafeRawBufferPointer, output: inout ByteWriter, context: ConnectionContext) -> ProcessOutcome
+    /// Writes the answer for a request that did not arrive in time (408), if any.
+    func timeoutResponse(output: inout ByteWriter)
+    /// Writes the answer for a connection refused because the server is at its connection cap.
+    func overloadResponse(output: inout ByteWriter)
+}

@@ -1,0 +1,208 @@
+// One event loop on its own thread: a SO_REUSEPORT listener, its pooled connections, a timer that
+// enforces idle and header timeouts, and an async handle other threads use to stop it.
+import Atomics
+import CLibUV
+import TrackstarCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Limits the I/O layer enforces itself.
+public struct ConnectionLimits: Sendable {
+    public var maxConnections = 10_000
+    public var idleTimeoutMillis: UInt64 = 60_000
+    public var headerTimeoutMillis: UInt64 = 10_000
+    /// Largest request (line, headers and body) a connection may buffer while it arrives.
+    public var maxRequestBytes = 96 * 1024
+    public var outputBufferBytes = 64 * 1024
+    public init() {}
+}
+
+/// A loop and everything on it. Invariant: after `start`, touched only on its own thread, except
+/// `stopAsync`, which other threads signal with `uv_async_send`.
+final class LoopServer {
+    let index: Int
+    let loop: UnsafeMutablePointer<uv_loop_t>
+    let listener: UnsafeMutablePointer<uv_tcp_t>
+    let sweepTimer: UnsafeMutablePointer<uv_timer_t>
+    let stopAsync: UnsafeMutablePointer<uv_async_t>
+    let handler: ConnectionHandler
+    let limits: ConnectionLimits
+    let connectionCount: ManagedAtomic<Int>
+    /// One read buffer serves every connection: alloc, read and the read callback run back to back.
+    let readBufferSize = 64 * 1024
+    let readBuffer: UnsafeMutableRawPointer
+    var all: [Connection] = []
+    var free: [Int] = []
+    var active: [Connection] = []
+    var stopping = false
+
+    init(index: Int, handler: ConnectionHandler, limits: ConnectionLimits, connectionCount: ManagedAtomic<Int>) throws(IOError) {
+        self.index = index
+        self.handler = handler
+        self.limits = limits
+        self.connectionCount = connectionCount
+        loop = .allocate(capacity: 1)
+        listener = .allocate(capacity: 1)
+        sweepTimer = .allocate(capacity: 1)
+        stopAsync = .allocate(capacity: 1)
+        readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
+        try check("uv_loop_init", uv_loop_init(loop))
+    }
+
+    deinit {
+        uv_loop_close(loop)
+        loop.deallocate(); listener.deallocate(); sweepTimer.deallocate(); stopAsync.deallocate()
+        readBuffer.deallocate()
+    }
+
+    var opaque: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
+
+    static func from(_ data: UnsafeMutableRawPointer?) -> LoopServer {
+        Unmanaged<LoopServer>.fromOpaque(data!).takeUnretainedValue()
+    }
+
+    /// Binds the listener with SO_REUSEPORT (libuv 1.44 lacks UV_TCP_REUSEPORT) and starts listening.
+    func bind(address: UnsafePointer<sockaddr>, family: Int32) throws(IOError) {
+        try check("uv_tcp_init_ex", uv_tcp_init_ex(loop, listener, UInt32(family)))
+        listener.pointee.data = opaque
+        var fd: uv_os_fd_t = -1
+        try check("uv_fileno", uv_fileno(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), &fd))
+        var one: Int32 = 1
+        if setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            throw IOError("setsockopt(SO_REUSEPORT)", -errno)
+        }
+        try check("uv_tcp_bind", uv_tcp_bind(listener, address, 0))
+        let stream = UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_stream_t.self)
+        try check("uv_listen", uv_listen(stream, 1024) { server, status in
+            guard status == 0, let server else { return }
+            LoopServer.from(server.pointee.data).accept()
+        })
+    }
+
+    /// The port the listener is bound to (for port 0).
+    func boundPort() -> UInt16 {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(listener, $0, &length) }
+        }
+        return withUnsafeBytes(of: storage) { raw in
+            UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))  // sin_port and sin6_port share the offset
+        }
+    }
+
+    /// Sets up the timer and the stop signal; called on the loop's thread before `uv_run`.
+    func prepare() throws(IOError) {
+        try check("uv_timer_init", uv_timer_init(loop, sweepTimer))
+        sweepTimer.pointee.data = opaque
+        try check("uv_timer_start", uv_timer_start(sweepTimer, { timer in
+            LoopServer.from(timer!.pointee.data).sweep()
+        }, 1000, 1000))
+        try check("uv_async_init", uv_async_init(loop, stopAsync) { async in
+            LoopServer.from(async!.pointee.data).shutdown()
+        })
+        stopAsync.pointee.data = opaque
+    }
+
+    func run() { uv_run(loop, UV_RUN_DEFAULT) }
+
+    /// Accepts one connection; over the cap it is answered 503 and closed, and the rest keep going.
+    func accept() {
+        let connection = takeConnection()
+        guard uv_tcp_init(loop, connection.tcp) == 0 else { free.append(connection.poolIndex); return }
+        connection.tcp.pointee.data = Unmanaged.passUnretained(connection).toOpaque()
+        connection.reset()
+        connection.open = true
+        connection.activeIndex = active.count
+        active.append(connection)
+        connectionCount.wrappingIncrement(ordering: .relaxed)
+        let listenerStream = UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_stream_t.self)
+        guard uv_accept(listenerStream, connection.stream) == 0 else { connection.close(); return }
+        connection.lastActivity = uv_now(loop)
+        connection.peer = peerAddress(connection)
+        if connectionCount.load(ordering: .relaxed) > limits.maxConnections {
+            connection.answerAndClose { handler.overloadResponse(output: &$0) }
+            return
+        }
+        uv_tcp_nodelay(connection.tcp, 1)
+        startReading(connection)
+    }
+
+    func takeConnection() -> Connection {
+        if let reused = free.popLast() { return all[reused] }
+        let connection = Connection(loop: self, poolIndex: all.count, outputCapacity: limits.outputBufferBytes,
+                                    tailCapacity: max(limits.maxRequestBytes, readBufferSize) + 4096)
+        all.append(connection)
+        return connection
+    }
+
+    func peerAddress(_ connection: Connection) -> PeerAddress {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(connection.tcp, $0, &length) }
+        }
+        guard result == 0 else { return .unknown }
+        return withUnsafePointer(to: &storage) { PeerAddress($0) }
+    }
+
+    func startReading(_ connection: Connection) {
+        let result = uv_read_start(connection.stream, { handle, _, buffer in
+            let connection = Unmanaged<Connection>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+            let (base, size) = connection.readTarget()
+            buffer!.pointee = uv_buf_t(base: base.assumingMemoryBound(to: CChar.self), len: size)
+        }, { stream, count, _ in
+            let connection = Unmanaged<Connection>.fromOpaque(stream!.pointee.data).takeUnretainedValue()
+            if count > 0 {
+                connection.received(count, now: uv_now(connection.loop.loop))
+            } else if count < 0 {
+                connection.close()
+            }
+        })
+        if result != 0 { connection.close() }
+    }
+
+    /// A connection is closing: take it off the active list (swap-remove).
+    func closing(_ connection: Connection) {
+        let i = connection.activeIndex
+        guard i >= 0 else { return }
+        let last = active.removeLast()
+        if last !== connection { active[i] = last; last.activeIndex = i }
+        connection.activeIndex = -1
+        connectionCount.wrappingDecrement(ordering: .relaxed)
+    }
+
+    /// The close callback ran: the connection may be reused.
+    func reclaim(_ connection: Connection) {
+        free.append(connection.poolIndex)
+    }
+
+    /// Once a second: answer 408 to requests that stall, close connections idle too long.
+    func sweep() {
+        let now = uv_now(loop)
+        var i = active.count - 1
+        while i >= 0 {
+            let connection = active[i]
+            i -= 1
+            if connection.writing { continue }
+            if connection.tailCount > 0 {
+                if now &- connection.partialSince > limits.headerTimeoutMillis {
+                    connection.answerAndClose { handler.timeoutResponse(output: &$0) }
+                }
+            } else if now &- connection.lastActivity > limits.idleTimeoutMillis {
+                connection.close()
+            }
+        }
+    }
+
+    /// Runs on the loop's thread after `uv_async_send`: close every handle so `uv_run` returns.
+    func shutdown() {
+        guard !stopping else { return }
+        stopping = true
+        for connection in active.reversed() { connection.close() }
+        uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
+        uv_close(UnsafeMutableRawPointer(sweepTimer).assumingMemoryBound(to: uv_handle_t.self), nil)
+        uv_close(UnsafeMutableRawPointer(stopAsync).assumingMemoryBound(to: uv_handle_t.self), nil)
+    }
+}

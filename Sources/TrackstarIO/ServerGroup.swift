@@ -1,0 +1,77 @@
+// Starts one loop per thread, all listening on the same port with SO_REUSEPORT so the kernel spreads
+// connections, and stops them. This is the public face of the I/O layer.
+import Atomics
+import CLibUV
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A running set of event loops serving one address.
+public final class ServerGroup: @unchecked Sendable {
+    let loops: [LoopServer]
+    var threads: [pthread_t] = []
+    /// The port actually bound (the configured one, or the kernel's choice for port 0).
+    public let port: UInt16
+    /// Open connections across all loops.
+    public let connectionCount = ManagedAtomic<Int>(0)
+
+    /// Binds every loop; `handlers[i]` serves loop `i`. Throws naming the call that failed.
+    public init(host: String, port: UInt16, handlers: [ConnectionHandler], limits: ConnectionLimits) throws(IOError) {
+        signal(SIGPIPE, SIG_IGN)
+        var loops: [LoopServer] = []
+        var boundPort = port
+        for (index, handler) in handlers.enumerated() {
+            let server = try LoopServer(index: index, handler: handler, limits: limits, connectionCount: connectionCount)
+            try ServerGroup.withAddress(host: host, port: boundPort) { (address, family) throws(IOError) in
+                try server.bind(address: address, family: family)
+            }
+            if boundPort == 0 { boundPort = server.boundPort() }
+            try server.prepare()
+            loops.append(server)
+        }
+        self.loops = loops
+        self.port = boundPort
+    }
+
+    /// Resolves a numeric IPv4 or IPv6 host into a socket address.
+    static func withAddress(host: String, port: UInt16,
+                            _ body: (UnsafePointer<sockaddr>, Int32) throws(IOError) -> Void) throws(IOError) {
+        var v4 = sockaddr_in()
+        if uv_ip4_addr(host, Int32(port), &v4) == 0 {
+            try withUnsafePointer(to: &v4) { (p) throws(IOError) in
+                try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { (s) throws(IOError) in try body(s, AF_INET) }
+            }
+            return
+        }
+        var v6 = sockaddr_in6()
+        try check("uv_ip6_addr(\(host))", uv_ip6_addr(host, Int32(port), &v6))
+        try withUnsafePointer(to: &v6) { (p) throws(IOError) in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { (s) throws(IOError) in try body(s, AF_INET6) }
+        }
+    }
+
+    /// Starts one thread per loop.
+    public func start() {
+        for loop in loops {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(loop).toOpaque()
+            let result = pthread_create(&thread, nil, { context in
+                let loop = Unmanaged<LoopServer>.fromOpaque(context!).takeRetainedValue()
+                loop.run()
+                return nil
+            }, context)
+            precondition(result == 0, "pthread_create failed: \(result)")
+            threads.append(thread)
+        }
+    }
+
+    /// Asks every loop to close its handles, then waits for their threads to finish.
+    public func stop() {
+        for loop in loops { uv_async_send(loop.stopAsync) }
+        for thread in threads { pthread_join(thread, nil) }
+        threads.removeAll()
+    }
+
+    /// Number of loops.
+    public var loopCount: Int { loops.count }
+}

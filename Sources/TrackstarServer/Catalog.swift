@@ -1,0 +1,124 @@
+// Offers and affiliates compiled from configuration into the shapes the request paths read:
+// templates pre-parsed, tokens and names as bytes, lookups by id without allocating.
+import TrackstarCore
+
+/// An offer as the click and postback paths use it. Immutable once built.
+final class OfferRuntime: Sendable {
+    let id: UInt32
+    let template: URLTemplate
+    let fallback: URLTemplate?
+    let paused: Bool
+    let clickLifetimeMillis: Int64
+    let minConversionDelayMillis: Int64
+    let multipleConversions: Bool
+    let token: [UInt8]?
+    let allowedIPs: [CIDR]
+    let currency: [UInt8]
+    /// Event 0 is `conversion` (the offer's own payout and revenue unless overridden); then the rest.
+    let events: [EventRuntime]
+
+    init(_ offer: OfferConfig) throws(URLTemplate.CompileError) {
+        id = offer.id
+        template = try URLTemplate(offer.url, allowed: Macro.clickMacros)
+        fallback = try offer.fallbackURL.map { (url) throws(URLTemplate.CompileError) in
+            try URLTemplate(url, allowed: Macro.clickMacros)
+        }
+        paused = offer.status == .paused
+        clickLifetimeMillis = offer.clickLifetimeMillis
+        minConversionDelayMillis = offer.minConversionDelayMillis
+        multipleConversions = offer.multipleConversions
+        token = offer.token.map { Array($0.utf8) }
+        allowedIPs = offer.allowedIPs
+        currency = Array(offer.currency.utf8)
+        var events = [EventRuntime(name: Array("conversion".utf8), payout: offer.payout, revenue: offer.revenue)]
+        for event in offer.events {
+            let runtime = EventRuntime(name: Array(event.name.utf8), payout: event.payout, revenue: event.revenue)
+            if event.name == "conversion" { events[0] = runtime } else { events.append(runtime) }
+        }
+        self.events = events
+    }
+
+    /// The index of the event named by `name`, or nil if the offer does not define it.
+    func eventIndex(_ name: UnsafeRawBufferPointer) -> Int? {
+        for (i, event) in events.enumerated() where Bytes.equal(event.name, name) { return i }
+        return nil
+    }
+
+    /// True when no allowlist is set or `peer` is inside one of its networks.
+    func allows(high: UInt64, low: UInt64) -> Bool {
+        if allowedIPs.isEmpty { return true }
+        for network in allowedIPs where CIDRMatch.contains(network, high: high, low: low) { return true }
+        return false
+    }
+}
+
+/// One event's name and amounts.
+struct EventRuntime: Sendable {
+    let name: [UInt8]
+    let payout: Micros
+    let revenue: Micros
+}
+
+/// An affiliate as the request paths use it.
+final class AffiliateRuntime: Sendable {
+    let id: UInt32
+    let paused: Bool
+    init(_ affiliate: AffiliateConfig) {
+        id = affiliate.id
+        paused = affiliate.status == .paused
+    }
+}
+
+/// Every offer and affiliate by id.
+final class Catalog: Sendable {
+    let offers: [UInt32: OfferRuntime]
+    let affiliates: [UInt32: AffiliateRuntime]
+
+    /// Compiles the configuration; a template error names the offer.
+    init(_ config: TrackstarConfig) throws(ConfigProblem) {
+        var offers: [UInt32: OfferRuntime] = [:]
+        for offer in config.offers {
+            do { offers[offer.id] = try OfferRuntime(offer) } catch {
+                throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): url: \(error)")
+            }
+        }
+        var affiliates: [UInt32: AffiliateRuntime] = [:]
+        for affiliate in config.affiliates { affiliates[affiliate.id] = AffiliateRuntime(affiliate) }
+        self.offers = offers
+        self.affiliates = affiliates
+    }
+}
+
+
+/// CIDR membership on the 128-bit (IPv4-mapped) form.
+enum CIDRMatch {
+    static func contains(_ network: CIDR, high: UInt64, low: UInt64) -> Bool {
+        let bits = network.prefixLength
+        let highMask: UInt64 = bits >= 64 ? .max : (bits == 0 ? 0 : ~(UInt64.max >> UInt64(bits)))
+        let lowMask: UInt64 = bits <= 64 ? 0 : (bits >= 128 ? .max : ~(UInt64.max >> UInt64(bits - 64)))
+        return (high & highMask) == (network.address.0 & highMask) && (low & lowMask) == (network.address.1 & lowMask)
+    }
+}
+
+/// Byte comparisons without allocating.
+enum Bytes {
+    @inline(__always)
+    static func equal(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { raw in
+            raw.count == 0 || memcmp(raw.baseAddress!, b.baseAddress!, raw.count) == 0
+        }
+    }
+
+    /// Compares in time that depends only on the lengths, for secrets.
+    static func constantTimeEqual(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in 0..<a.count { difference |= a[i] ^ b[i] }
+        return difference == 0
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,181 @@
+// GET /click: validate, mint a click ID in this loop's shard, record the click, and redirect to the
+// offer's landing page with the macros filled in.
+import TrackstarCore
+import TrackstarHTTP
+import TrackstarStore
+
+extension RequestHandler {
+    /// 1. Collect and check parameters. 2. Look up offer and affiliate (paused → fallback).
+    /// 3. Mint and record (GET only). 4. Answer 302 with the rendered Location.
+    func click(_ exchange: Exchange, to out: inout ByteWriter) {
+        guard collectParams(exchange, to: &out),
+              let offerID = requiredID(.offerID, exchange, to: &out),
+              let affID = requiredID(.affID, exchange, to: &out) else { return }
+        guard let offer = engine.catalog.offers[offerID] else {
+            return refuse(exchange, .notFound, "unknown_offer", "no offer with this id", field: .offerID, to: &out)
+        }
+        guard let affiliate = engine.catalog.affiliates[affID] else {
+            return refuse(exchange, .notFound, "unknown_affiliate", "no affiliate with this id", field: .affID, to: &out)
+        }
+        if offer.paused || affiliate.paused {
+            return redirectToFallback(exchange, offer: offer, affID: affID, affiliatePaused: affiliate.paused, to: &out)
+        }
+        var values = ClickValues(params: params, offerID: offerID, affID: affID, nowMillis: exchange.context.nowMillis)
+        if exchange.head.method == .get {
+            guard mint(exchange, offerID: offerID, affID: affID, into: &values) else {
+                return refuse(exchange, .insufficientStorage, "storage_full", "click table cannot grow; see server log", to: &out)
+            }
+        }
+        redirect(exchange, template: offer.template, values: values, to: &out)
+    }
+
+    /// Parses a required positive 32-bit id parameter, answering 400 naming it when absent or bad.
+    func requiredID(_ field: ParamField, _ exchange: Exchange, to out: inout ByteWriter) -> UInt32? {
+        guard params.has(field) else {
+            refuse(exchange, .badRequest, "missing_parameter", "required parameter is missing", field: field, to: &out)
+            return nil
+        }
+        guard let id = Decimal.parseUInt32(params.value(field)), id > 0 else {
+            refuse(exchange, .badRequest, "malformed_parameter", "expected a positive integer", field: field, to: &out)
+            return nil
+        }
+        return id
+    }
+
+    /// Paused offer or affiliate: 302 to the offer's fallback URL without minting, or 404 if it has none.
+    func redirectToFallback(_ exchange: Exchange, offer: OfferRuntime, affID: UInt32, affiliatePaused: Bool,
+                            to out: inout ByteWriter) {
+        guard let fallback = offer.fallback else {
+            if affiliatePaused {
+                return refuse(exchange, .notFound, "affiliate_paused", "affiliate is paused", field: .affID, to: &out)
+            }
+            return refuse(exchange, .notFound, "offer_paused", "offer is paused and has no fallback_url", field: .offerID, to: &out)
+        }
+        let values = ClickValues(params: params, offerID: offer.id, affID: affID, nowMillis: exchange.context.nowMillis)
+        redirect(exchange, template: fallback, values: values, to: &out)
+    }
+
+    /// Writes the click into this loop's shard and publishes it; fills in the minted ID.
+    func mint(_ exchange: Exchange, offerID: UInt32, affID: UInt32, into values: inout ClickValues) -> Bool {
+        let table = engine.clicks[shard]
+        var varLength = 0
+        for field in ClickSlot.variableFields { varLength += 2 + params.value(field).count }
+        let userAgent = exchange.bytes(exchange.head.userAgent, limit: 512)
+        varLength += 2 + userAgent.count
+        guard let (sequence, slot) = table.reserveRecord(), sequence <= ClickID.maxSequence,
+              let (offset, bytes) = table.reserveBytes(varLength) else { return false }
+        var cursor = bytes
+        for field in ClickSlot.variableFields { cursor = ClickRoute.put(params.value(field), at: cursor) }
+        cursor = ClickRoute.put(userAgent, at: cursor)
+        let peer = exchange.context.peer
+        ClickSlot.write(slot, mintMillis: exchange.context.nowMillis, offerID: offerID, affID: affID,
+                        varOffset: offset, varLength: varLength, peerHigh: peer.high, peerLow: peer.low)
+        table.publish(count: sequence + 1)
+        let id = ClickID(node: engine.node, shard: UInt8(shard), sequence: sequence,
+                         mintMinute: ClickID.minute(unixMillis: exchange.context.nowMillis), keyID: 0)
+        withUnsafeMutableBytes(of: &values.clickIDText) { engine.codec.encode(id, into: $0.baseAddress!) }
+        values.hasClickID = true
+        return true
+    }
+
+    /// 302 with the rendered template as Location; an over-long URL is refused instead.
+    func redirect(_ exchange: Exchange, template: URLTemplate, values: ClickValues, to out: inout ByteWriter) {
+        let start = out.count
+        responses.head(.found, keepAlive: exchange.head.keepAlive, nowMillis: exchange.context.nowMillis, to: &out)
+        out.append("Location: ")
+        template.render(into: &out, values: values)
+        out.append("\r\nCache-Control: no-store\r\nContent-Length: 0\r\n\r\n")
+        if out.overflowed {
+            out.truncate(to: start)
+            refuse(exchange, .uriTooLong, "redirect_too_long", "the landing URL with these values is too long", to: &out)
+        }
+    }
+}
+
+/// Helpers for click records.
+enum ClickRoute {
+    /// Writes a 2-byte length and the bytes; returns the position after them.
+    @inline(__always)
+    static func put(_ value: UnsafeRawBufferPointer, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        p.storeBytes(of: UInt16(value.count), as: UInt16.self)
+        if let base = value.baseAddress, value.count > 0 { (p + 2).copyMemory(from: base, byteCount: value.count) }
+        return p + 2 + value.count
+    }
+}
+
+extension Exchange {
+    /// A header value's bytes, cut to `limit`.
+    func bytes(_ range: ByteRange, limit: Int) -> UnsafeRawBufferPointer {
+        let end = min(Int(range.end), Int(range.start) + limit)
+        return UnsafeRawBufferPointer(rebasing: request[Int(range.start)..<max(Int(range.start), end)])
+    }
+}
+
+/// Macro values of one click, read straight from the decoded parameters.
+struct ClickValues: MacroValues {
+    let params: Params
+    let offerID: UInt32
+    let affID: UInt32
+    let nowMillis: Int64
+    var clickIDText: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    var hasClickID = false
+
+    init(params: Params, offerID: UInt32, affID: UInt32, nowMillis: Int64) {
+        self.params = params; self.offerID = offerID; self.affID = affID; self.nowMillis = nowMillis
+    }
+
+    func write(_ macro: Macro, into writer: inout ByteWriter) {
+        switch macro {
+        case .clickID:
+            guard hasClickID else { return }
+            withUnsafeBytes(of: clickIDText) { writer.append(UnsafeRawBufferPointer(rebasing: $0[0..<ClickID.textLength])) }
+        case .offerID: writer.appendDecimal(UInt64(offerID))
+        case .affID: writer.appendDecimal(UInt64(affID))
+        case .sub1: writer.appendPercentEncoded(params.value(.sub1))
+        case .sub2: writer.appendPercentEncoded(params.value(.sub2))
+        case .sub3: writer.appendPercentEncoded(params.value(.sub3))
+        case .sub4: writer.appendPercentEncoded(params.value(.sub4))
+        case .sub5: writer.appendPercentEncoded(params.value(.sub5))
+        case .affClickID: writer.appendPercentEncoded(params.value(.affClickID))
+        case .source: writer.appendPercentEncoded(params.value(.source))
+        case .timestamp: writer.appendDecimal(UInt64(max(0, nowMillis / 1000)))
+        default: return  // conversion macros do not occur in click templates (checked at load)
+        }
+    }
+}
+
+/// Strict decimal parsing of parameter values.
+enum Decimal {
+    /// Digits only, no sign or spaces, fitting in 32 bits.
+    static func parseUInt32(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        guard !bytes.isEmpty, bytes.count <= 10 else { return nil }
+        var value: UInt64 = 0
+        for b in bytes {
+            guard b >= 48 && b <= 57 else { return nil }
+            value = value * 10 + UInt64(b - 48)
+        }
+        return value <= UInt64(UInt32.max) ? UInt32(value) : nil
+    }
+
+    /// A non-negative amount with up to 6 decimals ("12", "12.5", "0.000001") as micros.
+    static func parseMicros(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        guard !bytes.isEmpty, bytes.count <= 24 else { return nil }
+        var whole: Int64 = 0, fraction: Int64 = 0, fractionDigits = 0, seenDot = false, digits = 0
+        for b in bytes {
+            if b == UInt8(ascii: ".") && !seenDot { seenDot = true; continue }
+            guard b >= 48 && b <= 57 else { return nil }
+            digits += 1
+            if seenDot {
+                fractionDigits += 1
+                guard fractionDigits <= 6 else { return nil }
+                fraction = fraction * 10 + Int64(b - 48)
+            } else {
+                guard whole < 1_000_000_000_000 else { return nil }
+                whole = whole * 10 + Int64(b - 48)
+            }
+        }
+        guard digits > 0 else { return nil }
+        while fractionDigits < 6 { fraction *= 10; fractionDigits += 1 }
+        return whole * 1_000_000 + fraction
+    }
+}

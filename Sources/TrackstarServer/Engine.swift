@@ -1,0 +1,81 @@
+// The state all loops share: the catalog, the click ID codec, one click table and one conversion
+// table per loop (each written only by its loop), and the conversion index that makes every
+// conversion happen exactly once.
+import TrackstarCore
+import TrackstarStore
+
+/// Shared engine state. Invariant: `clicks[i]` and `conversions[i]` are written only by loop `i`;
+/// every other field is immutable or synchronises itself (`index`).
+final class Engine: @unchecked Sendable {
+    let config: TrackstarConfig
+    let catalog: Catalog
+    let codec: ClickIDCodec
+    let node: UInt8
+    let clicks: [RecordTable]
+    let conversions: [RecordTable]
+    let index: ConcurrentIndex
+    /// Key for txid fingerprints (derived from the click key, so it is secret and stable).
+    let fingerprintKey: SipHashKey
+
+    init(config: TrackstarConfig, catalog: Catalog, keys: ClickIDCodec, loops: Int) throws(ConfigProblem) {
+        guard let index = ConcurrentIndex(capacity: config.storage.maxConversions) else {
+            throw ConfigProblem(line: 0, message: "storage.max_conversions: cannot map \(config.storage.maxConversions) entries")
+        }
+        self.config = config
+        self.catalog = catalog
+        self.codec = keys
+        self.node = UInt8(config.server.nodeID)
+        self.clicks = (0..<loops).map { _ in RecordTable(stride: ClickSlot.stride) }
+        self.conversions = (0..<loops).map { _ in RecordTable(stride: ConversionRecord.stride, byteSegmentSize: 16 << 20) }
+        self.index = index
+        self.fingerprintKey = SipHashKey(k0: keys.currentKey.k0 ^ 0x7478_6964_6b65_7931, k1: keys.currentKey.k1)
+    }
+
+    /// The click slot for a decoded ID, if it was minted here and is published.
+    @inline(__always)
+    func clickSlot(_ id: ClickID) -> UnsafeMutableRawPointer? {
+        guard id.node == node, Int(id.shard) < clicks.count else { return nil }
+        return clicks[Int(id.shard)].record(id.sequence)
+    }
+
+    /// A conversion's public id and index value: (shard << 40 | sequence) + 1, never 0.
+    @inline(__always)
+    static func conversionID(shard: Int, sequence: UInt64) -> UInt64 { (UInt64(shard) << 40 | sequence) + 1 }
+
+    /// The record a conversion id points at.
+    @inline(__always)
+    func conversionRecord(_ id: UInt64) -> UnsafeMutableRawPointer? {
+        let shard = Int((id - 1) >> 40)
+        guard shard < conversions.count else { return nil }
+        return conversions[shard].record((id - 1) & ClickID.maxSequence)
+    }
+
+    /// Index key for "this click's conversion of this event": exact, in its own key space (bit 62).
+    @inline(__always)
+    static func eventKey(shard: UInt8, sequence: UInt64, event: Int) -> UInt64 {
+        1 << 62 | UInt64(shard) << 48 | (sequence & ClickID.maxSequence) << 8 | UInt64(event & 0xff)
+    }
+
+    /// Index key for "this offer's order id": a keyed fingerprint with bit 63 set.
+    @inline(__always)
+    func txidKey(offer: UInt32, txidHash: UInt64) -> UInt64 {
+        sipHash24(key: fingerprintKey, UInt64(offer), txidHash) | 1 << 63
+    }
+
+    /// A keyed 64-bit fingerprint of an order id (never 0, which means "no txid").
+    func txidHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var k0: UInt64 = 0, k1: UInt64 = UInt64(bytes.count)
+        // Folds the bytes 16 at a time through SipHash; values are capped at a few hundred bytes.
+        var i = 0
+        while i < bytes.count {
+            var w0: UInt64 = 0, w1: UInt64 = 0
+            for j in 0..<16 where i + j < bytes.count {
+                if j < 8 { w0 |= UInt64(bytes[i + j]) << (8 * UInt64(j)) } else { w1 |= UInt64(bytes[i + j]) << (8 * UInt64(j - 8)) }
+            }
+            k0 = sipHash24(key: SipHashKey(k0: fingerprintKey.k0 ^ k0, k1: fingerprintKey.k1 ^ k1), w0, w1)
+            k1 &+= 0x9e37_79b9_7f4a_7c15
+            i += 16
+        }
+        return k0 | 1
+    }
+}

@@ -1,0 +1,114 @@
+// The secret keys that sign click IDs, kept in `DATA_DIR/click.key` (mode 0600), created from
+// /dev/urandom on first start. A text file so an operator can read and rotate it.
+import TrackstarCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Loads or creates the data dir's click ID keys.
+public enum KeyFile {
+    public static let name = "click.key"
+
+    /// Reads `dataDir/click.key`, creating it (and the directory) with a fresh random key if absent.
+    public static func loadOrCreate(dataDir: String) throws(StartupError) -> ClickIDCodec {
+        try Directory.create(dataDir)
+        let path = dataDir + "/" + name
+        if access(path, F_OK) != 0 { try create(path) }
+        return try load(path)
+    }
+
+    static func create(_ path: String) throws(StartupError) {
+        var key = (UInt64(0), UInt64(0))
+        let random = open("/dev/urandom", O_RDONLY)
+        let got = random < 0 ? -1 : withUnsafeMutableBytes(of: &key) { read(random, $0.baseAddress, 16) }
+        if random >= 0 { close(random) }
+        guard got == 16 else { throw StartupError("reading /dev/urandom for \(path) failed: \(String(cString: strerror(errno)))") }
+        let text = "# Trackstar click ID keys: secret, keep mode 0600. Losing this file orphans every click ID.\n"
+            + "current = 0\nkey0 = \(hex(key.0))\(hex(key.1))\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw StartupError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        guard written == text.utf8.count, fsync(fd) == 0 else {
+            throw StartupError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func load(_ path: String) throws(StartupError) -> ClickIDCodec {
+        let text = try FileText.read(path)
+        var keys: [Int: SipHashKey] = [:]
+        var current = 0
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters()
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let parts = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters() }
+            guard parts.count == 2 else { throw StartupError("\(path):\(number + 1): expected `name = value`") }
+            switch parts[0] {
+            case "current":
+                guard let n = Int(parts[1]), n == 0 || n == 1 else { throw StartupError("\(path):\(number + 1): current must be 0 or 1") }
+                current = n
+            case "key0", "key1":
+                guard let key = parseKey(parts[1]) else {
+                    throw StartupError("\(path):\(number + 1): \(parts[0]) must be 32 hex digits")
+                }
+                keys[parts[0] == "key0" ? 0 : 1] = key
+            default:
+                throw StartupError("\(path):\(number + 1): unknown key \(parts[0])")
+            }
+        }
+        guard let active = keys[current] else { throw StartupError("\(path): key\(current) (the current key) is missing") }
+        return ClickIDCodec(currentKey: active, currentKeyID: UInt8(current), previousKey: keys[1 - current])
+    }
+
+    static func parseKey(_ text: String) -> SipHashKey? {
+        guard text.utf8.count == 32, let k0 = UInt64(text.prefix(16), radix: 16),
+              let k1 = UInt64(text.suffix(16), radix: 16) else { return nil }
+        return SipHashKey(k0: k0, k1: k1)
+    }
+
+    static func hex(_ v: UInt64) -> String {
+        let digits = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
+
+/// A problem that stops the server from starting, said so the operator knows what to do.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Small file-system helpers for start-up (not the request path).
+enum Directory {
+    /// `mkdir -p`.
+    static func create(_ path: String) throws(StartupError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for part in path.split(separator: "/") {
+            prefix += part + "/"
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw StartupError("cannot create directory \(prefix): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
+enum FileText {
+    static func read(_ path: String) throws(StartupError) -> String {
+        guard let file = fopen(path, "rb") else { throw StartupError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters() -> String {
+        String(drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed())
+    }
+}

@@ -1,0 +1,34 @@
+// The request handler without sockets: requests in, responses out, in process. Benchmarks measure
+// the click and postback paths through it, and tests can use it where a socket adds nothing.
+import TrackstarCore
+import TrackstarIO
+
+/// One loop's handler over an engine of its own, driven directly with request bytes.
+public final class LocalEndpoint: @unchecked Sendable {
+    let engine: Engine
+    let handler: RequestHandler
+    let output: UnsafeMutableRawPointer
+    public let outputCapacity = 1 << 20
+
+    /// Builds the engine from `config` (keys from its data dir) with `loops` shards; serves shard 0.
+    public init(config: TrackstarConfig, loops: Int = 1) throws(StartupError) {
+        let codec = try KeyFile.loadOrCreate(dataDir: config.storage.dataDir)
+        do {
+            engine = try Engine(config: config, catalog: try Catalog(config), keys: codec, loops: loops)
+        } catch {
+            throw StartupError(error.description)
+        }
+        handler = RequestHandler(engine: engine, shard: 0)
+        output = .allocate(byteCount: outputCapacity, alignment: 16)
+    }
+
+    deinit { output.deallocate() }
+
+    /// Answers every complete request in `input`; returns the response bytes (valid until the next call).
+    public func handle(_ input: UnsafeRawBufferPointer, peer: PeerAddress = PeerAddress(high: 0, low: 0xffff_7f00_0001),
+                       nowMillis: Int64) -> UnsafeRawBufferPointer {
+        var writer = ByteWriter(base: output, capacity: outputCapacity)
+        _ = handler.process(input, output: &writer, context: ConnectionContext(peer: peer, loopIndex: 0, nowMillis: nowMillis))
+        return writer.written
+    }
+}

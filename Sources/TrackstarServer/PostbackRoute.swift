@@ -1,0 +1,139 @@
+// GET or POST /postback: resolve the click ID, apply the offer's attribution rules, and record the
+// conversion exactly once, however many loops receive the same postback at the same instant.
+import TrackstarCore
+import TrackstarHTTP
+import TrackstarStore
+
+/// A postback that passed every rule, ready to record.
+struct ConversionRequest {
+    let id: ClickID
+    let slot: UnsafeMutableRawPointer
+    let offer: OfferRuntime
+    let event: Int
+    let status: ConversionStatus
+    let amount: Int64
+    let currency: UInt32
+    let txidHash: UInt64
+    var clickRef: UInt64 { UInt64(id.shard) << 40 | id.sequence }
+}
+
+extension RequestHandler {
+    /// 1. Parameters. 2. Decode and verify the ID (no table touched for a bad one). 3. Find the click.
+    /// 4. Offer rules: token, IP, window, delay, event. 5. Record once, or answer the earlier result.
+    func postback(_ exchange: Exchange, to out: inout ByteWriter) {
+        guard collectParams(exchange, to: &out) else { return }
+        guard let id = verifiedClickID(exchange, to: &out) else { return }
+        guard let slot = engine.clickSlot(id) else {
+            return refuse(exchange, .notFound, "unknown_click", "no click with this id on this node", field: .clickID, to: &out)
+        }
+        guard let offer = engine.catalog.offers[ClickSlot.offerID(slot)] else {
+            return refuse(exchange, .notFound, "unknown_offer", "the click's offer is no longer configured", to: &out)
+        }
+        guard authorized(exchange, offer: offer, to: &out),
+              inWindow(exchange, offer: offer, slot: slot, to: &out),
+              let request = conversionRequest(exchange, id: id, slot: slot, offer: offer, to: &out) else { return }
+        record(exchange, request, to: &out)
+    }
+
+    /// The presented click ID, decoded and with its tag verified.
+    func verifiedClickID(_ exchange: Exchange, to out: inout ByteWriter) -> ClickID? {
+        guard params.has(.clickID) else {
+            refuse(exchange, .badRequest, "missing_parameter", "required parameter is missing", field: .clickID, to: &out)
+            return nil
+        }
+        let text = params.value(.clickID)
+        if text.contains(UInt8(ascii: "{")) || text.contains(UInt8(ascii: "}")) {
+            refuse(exchange, .badRequest, "unreplaced_macro", "a literal {macro} arrived; fix the advertiser's postback template",
+                   field: .clickID, to: &out)
+            return nil
+        }
+        switch engine.codec.decode(text) {
+        case .malformed:
+            refuse(exchange, .badRequest, "malformed_id", "not a Trackstar click id (26 base32 characters)", field: .clickID, to: &out)
+            return nil
+        case .forged:
+            refuse(exchange, .notFound, "forged_id", "click id does not verify", field: .clickID, to: &out)
+            return nil
+        case .valid(let id):
+            return id
+        }
+    }
+
+    /// Token and IP allowlist.
+    func authorized(_ exchange: Exchange, offer: OfferRuntime, to out: inout ByteWriter) -> Bool {
+        if let token = offer.token, !Bytes.constantTimeEqual(token, params.value(.token)) {
+            refuse(exchange, .forbidden, "bad_token", "missing or wrong token for this offer", field: .token, to: &out)
+            return false
+        }
+        let peer = exchange.context.peer
+        guard offer.allows(high: peer.high, low: peer.low) else {
+            refuse(exchange, .forbidden, "ip_not_allowed", "caller's IP is not in the offer's allowed_ips", to: &out)
+            return false
+        }
+        return true
+    }
+
+    /// Attribution window and minimum delay.
+    func inWindow(_ exchange: Exchange, offer: OfferRuntime, slot: UnsafeRawPointer, to out: inout ByteWriter) -> Bool {
+        let age = exchange.context.nowMillis - ClickSlot.mintMillis(slot)
+        if age > offer.clickLifetimeMillis {
+            refuse(exchange, .gone, "expired", "click is older than the offer's click_lifetime", field: .clickID, to: &out)
+            return false
+        }
+        if age < offer.minConversionDelayMillis {
+            refuse(exchange, .unprocessable, "too_fast", "conversion came sooner than min_conversion_delay after the click",
+                   field: .clickID, to: &out)
+            return false
+        }
+        return true
+    }
+
+    /// Event, status, amount, currency and txid, checked.
+    func conversionRequest(_ exchange: Exchange, id: ClickID, slot: UnsafeMutableRawPointer, offer: OfferRuntime,
+                           to out: inout ByteWriter) -> ConversionRequest? {
+        let event = params.has(.event) ? offer.eventIndex(params.value(.event)) : 0
+        guard let event else {
+            refuse(exchange, .unprocessable, "unknown_event", "the offer defines no such event", field: .event, to: &out)
+            return nil
+        }
+        let status = params.has(.status) ? ConversionStatus.parse(params.value(.status)) : .approved
+        guard let status else {
+            refuse(exchange, .badRequest, "malformed_parameter", "expected approved, pending or rejected", field: .status, to: &out)
+            return nil
+        }
+        let amount = params.has(.amount) ? Decimal.parseMicros(params.value(.amount)) : ConversionRecord.noAmount
+        guard let amount else {
+            refuse(exchange, .badRequest, "malformed_parameter", "expected a non-negative decimal with at most 6 decimals",
+                   field: .amount, to: &out)
+            return nil
+        }
+        let currency = params.has(.currency) ? Currency.code(params.value(.currency)) : Currency.code(offer.currency)
+        guard let currency else {
+            refuse(exchange, .badRequest, "malformed_parameter", "expected a 3-letter ISO 4217 code", field: .currency, to: &out)
+            return nil
+        }
+        let txidHash = params.has(.txid) && !params.value(.txid).isEmpty ? engine.txidHash(params.value(.txid)) : 0
+        return ConversionRequest(id: id, slot: slot, offer: offer, event: event, status: status, amount: amount,
+                                 currency: currency, txidHash: txidHash)
+    }
+}
+
+/// Three-letter currency codes packed into 32 bits.
+enum Currency {
+    static func code(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        guard bytes.count == 3 else { return nil }
+        var code: UInt32 = 0
+        for (i, b) in bytes.enumerated() {
+            let upper = b & ~0x20
+            guard upper >= 65 && upper <= 90 else { return nil }
+            code |= UInt32(upper) << (8 * UInt32(i))
+        }
+        return code
+    }
+
+    static func code(_ bytes: [UInt8]) -> UInt32? { bytes.withUnsafeBytes { code($0) } }
+
+    static func write(_ code: UInt32, to w: inout ByteWriter) {
+        for i in 0..<3 { w.append(UInt8(truncatingIfNeeded: code >> (8 * UInt32(i)))) }
+    }
+}

@@ -1,0 +1,157 @@
+// One loop's request handler: parses every complete request in a read, routes it, and writes the
+// answers. Owns the loop's scratch memory, so nothing on the request path allocates.
+import TrackstarCore
+import TrackstarHTTP
+import TrackstarIO
+
+/// Serves `/click`, `/postback` and `/healthz` for one loop (and so one shard).
+final class RequestHandler: ConnectionHandler {
+    let engine: Engine
+    let shard: Int
+    let limits: HTTPLimits
+    let maxValueBytes: Int
+    var responses: ResponseWriter
+    var params: Params
+    let nameScratch: UnsafeMutableRawBufferPointer
+    /// Room for a decoded click ID, the form body of a POST and similar per-request bytes.
+    let scratch: UnsafeMutableRawBufferPointer
+    let maxResponseBytes: Int
+
+    init(engine: Engine, shard: Int) {
+        let server = engine.config.server
+        self.engine = engine
+        self.shard = shard
+        self.limits = HTTPLimits(maxRequestLineBytes: server.maxRequestLineBytes, maxHeaderBytes: server.maxHeaderBytes,
+                                 maxHeaderCount: server.maxHeaderCount, maxBodyBytes: server.maxBodyBytes)
+        self.maxValueBytes = server.maxValueBytes
+        let bodyCapacity = 4096 + 8 * server.maxValueBytes
+        responses = ResponseWriter(bodyBase: .allocate(byteCount: bodyCapacity, alignment: 8), bodyCapacity: bodyCapacity)
+        params = Params(storage: .allocate(byteCount: Params.storageBytes(slotSize: server.maxValueBytes), alignment: 8),
+                        slotSize: server.maxValueBytes)
+        nameScratch = .allocate(byteCount: 64, alignment: 8)
+        scratch = .allocate(byteCount: 4096, alignment: 8)
+        // A redirect holds the template plus every value percent-encoded (3 bytes per byte).
+        let longestTemplate = engine.catalog.offers.values.map { offer in
+            max(offer.template.literal.count, offer.fallback?.literal.count ?? 0)
+        }.max() ?? 0
+        maxResponseBytes = 1024 + bodyCapacity + longestTemplate + 3 * 10 * server.maxValueBytes
+    }
+
+    /// Answers requests until the input holds no complete one or the output is nearly full.
+    func process(_ input: UnsafeRawBufferPointer, output: inout ByteWriter, context: ConnectionContext) -> ProcessOutcome {
+        var offset = 0
+        while offset < input.count {
+            if output.capacity - output.count < maxResponseBytes {
+                return ProcessOutcome(consumed: offset, close: false, outputFull: true)
+            }
+            let rest = UnsafeRawBufferPointer(rebasing: input[offset...])
+            switch HTTPParser.parse(rest, limits: limits) {
+            case .incomplete:
+                return ProcessOutcome(consumed: offset, close: false, outputFull: false)
+            case .failure(let error):
+                parseFailure(error, context: context, to: &output)
+                return ProcessOutcome(consumed: input.count, close: true, outputFull: false)
+            case .complete(let head):
+                route(head, rest, context: context, to: &output)
+                offset += head.totalLength
+                if !head.keepAlive { return ProcessOutcome(consumed: offset, close: true, outputFull: false) }
+            }
+        }
+        return ProcessOutcome(consumed: offset, close: false, outputFull: false)
+    }
+
+    /// Dispatches on the path and method.
+    func route(_ head: HTTPRequestHead, _ request: UnsafeRawBufferPointer, context: ConnectionContext, to out: inout ByteWriter) {
+        let path = UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])
+        let exchange = Exchange(head: head, request: request, context: context)
+        if Route.click.matches(path) {
+            guard head.method == .get || head.method == .head else { return methodNotAllowed(exchange, to: &out) }
+            click(exchange, to: &out)
+        } else if Route.postback.matches(path) {
+            guard head.method != .other else { return methodNotAllowed(exchange, to: &out) }
+            postback(exchange, to: &out)
+        } else if Route.healthz.matches(path) {
+            responses.json(.ok, keepAlive: head.keepAlive, headOnly: head.method == .head,
+                           nowMillis: context.nowMillis, to: &out) { $0.append("{\"status\":\"ok\"}") }
+        } else {
+            refuse(exchange, .notFound, "not_found", "no such endpoint; try /click, /postback or /healthz", to: &out)
+        }
+    }
+
+    func methodNotAllowed(_ exchange: Exchange, to out: inout ByteWriter) {
+        refuse(exchange, .methodNotAllowed, "method_not_allowed", "use GET or HEAD for /click, GET or POST for /postback", to: &out)
+    }
+
+    /// Writes a JSON refusal for the current request.
+    func refuse(_ exchange: Exchange, _ status: HTTPStatus, _ reason: StaticString, _ message: StaticString,
+                field: ParamField? = nil, to out: inout ByteWriter) {
+        responses.refusal(status, reason: reason, message: message, detail: field?.name,
+                          keepAlive: exchange.head.keepAlive, headOnly: exchange.head.method == .head,
+                          nowMillis: exchange.context.nowMillis, to: &out)
+    }
+
+    /// A request that could not be parsed: answer with its status and close.
+    func parseFailure(_ error: HTTPParseError, context: ConnectionContext, to out: inout ByteWriter) {
+        let status = HTTPStatus(rawValue: error.status) ?? .badRequest
+        responses.refusal(status, reason: "bad_request", message: error.reason, keepAlive: false, headOnly: false,
+                          nowMillis: context.nowMillis, to: &out)
+    }
+
+    /// Collects parameters from the query string and, for a form POST, the body.
+    func collectParams(_ exchange: Exchange, to out: inout ByteWriter) -> Bool {
+        params.reset()
+        var error = params.collect(exchange.request, range: exchange.head.query, nameScratch: nameScratch)
+        if error == nil && exchange.head.method == .post && exchange.head.isFormBody {
+            error = params.collect(exchange.request, range: exchange.head.body, nameScratch: nameScratch)
+        }
+        guard let error else { return true }
+        switch error {
+        case .malformedEncoding(let field):
+            refuse(exchange, .badRequest, "malformed_parameter", "invalid percent-encoding", field: field, to: &out)
+        case .tooLong(let field):
+            refuse(exchange, .badRequest, "malformed_parameter", "value longer than server.max_value_bytes", field: field, to: &out)
+        case .conflicting(let field):
+            refuse(exchange, .badRequest, "conflicting_parameter", "given twice with different values", field: field, to: &out)
+        }
+        return false
+    }
+
+    func timeoutResponse(output: inout ByteWriter) {
+        responses.refusal(.requestTimeout, reason: "timeout", message: "request not received in time",
+                          keepAlive: false, headOnly: false, nowMillis: WallClock.nowMillis(), to: &output)
+    }
+
+    func overloadResponse(output: inout ByteWriter) {
+        responses.refusal(.unavailable, reason: "overloaded", message: "too many connections; retry shortly",
+                          keepAlive: false, headOnly: false, nowMillis: WallClock.nowMillis(), to: &output)
+    }
+}
+
+/// One request being answered: its parsed head, its bytes and its connection.
+struct Exchange {
+    let head: HTTPRequestHead
+    let request: UnsafeRawBufferPointer
+    let context: ConnectionContext
+}
+
+/// The fixed paths, matched without allocating.
+enum Route {
+    case click, postback, healthz
+
+    var path: StaticString {
+        switch self {
+        case .click: "/click"
+        case .postback: "/postback"
+        case .healthz: "/healthz"
+        }
+    }
+
+    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let p = path
+        return p.utf8CodeUnitCount == bytes.count && memcmp(p.utf8Start, bytes.baseAddress!, bytes.count) == 0
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

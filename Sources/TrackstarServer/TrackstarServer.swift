@@ -1,0 +1,51 @@
+// The public entry point: build the engine from a configuration and serve it on N loops.
+import TrackstarCore
+import TrackstarIO
+
+/// A running Trackstar node.
+public final class TrackstarServer: @unchecked Sendable {
+    let engine: Engine
+    let group: ServerGroup
+    /// The bound port (useful with port 0).
+    public var port: UInt16 { group.port }
+    public var loops: Int { group.loopCount }
+
+    /// Loads keys from the data dir, compiles the catalog and binds the listener on every loop.
+    public init(config: TrackstarConfig) throws(StartupError) {
+        let loops = min(max(config.server.loops ?? System.coreCount(), 1), ClickID.maxShards)
+        let codec = try KeyFile.loadOrCreate(dataDir: config.storage.dataDir)
+        let engine: Engine
+        do {
+            engine = try Engine(config: config, catalog: try Catalog(config), keys: codec, loops: loops)
+        } catch {
+            throw StartupError(error.description)
+        }
+        self.engine = engine
+        var limits = ConnectionLimits()
+        limits.maxConnections = config.server.maxConnections
+        limits.idleTimeoutMillis = UInt64(config.server.idleTimeoutMillis)
+        limits.headerTimeoutMillis = UInt64(config.server.headerTimeoutMillis)
+        limits.maxRequestBytes = config.server.maxRequestLineBytes + config.server.maxHeaderBytes + config.server.maxBodyBytes
+        let handlers = (0..<loops).map { RequestHandler(engine: engine, shard: $0) }
+        limits.outputBufferBytes = max(64 * 1024, 4 * (handlers.first?.maxResponseBytes ?? 0))
+        do {
+            group = try ServerGroup(host: config.server.host, port: config.server.port, handlers: handlers, limits: limits)
+        } catch {
+            throw StartupError("cannot listen on \(config.server.host):\(config.server.port): \(error)")
+        }
+    }
+
+    /// Starts the loop threads.
+    public func start() { group.start() }
+
+    /// Stops every loop and waits for them.
+    public func stop() { group.stop() }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum System {
+    static func coreCount() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}

@@ -1,0 +1,123 @@
+// The `trackstar` command line: `serve` runs a node, `check-config` validates a configuration file.
+import ArgumentParser
+import TrackstarCore
+import TrackstarServer
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Trackstar: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trackstar",
+        abstract: "Server-to-server click tracking: mint click IDs, redirect, attribute postbacks.",
+        subcommands: [Serve.self, CheckConfig.self])
+}
+
+/// `trackstar serve --config FILE [--listen HOST:PORT] [--loops N] [--data-dir DIR]`.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve clicks and postbacks until SIGINT or SIGTERM.")
+
+    @Option(name: .long, help: "Configuration file (TOML).")
+    var config: String
+
+    @Option(name: .long, help: "Listen address, overriding [server] listen (HOST:PORT, IPv6 as [::1]:8080).")
+    var listen: String?
+
+    @Option(name: .long, help: "Event loops (threads), overriding [server] loops.")
+    var loops: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Data directory, overriding [storage] data_dir.")
+    var dataDir: String?
+
+    func run() throws {
+        var settings = try loadConfig(config)
+        if let listen {
+            guard let (host, port) = ListenAddress.parse(listen) else {
+                throw ValidationError("--listen: expected HOST:PORT (IPv6 as [::1]:8080), got \(listen)")
+            }
+            settings.server.host = host
+            settings.server.port = port
+        }
+        if let loops {
+            guard (1...ClickIDLimits.maxLoops).contains(loops) else { throw ValidationError("--loops: expected 1...\(ClickIDLimits.maxLoops)") }
+            settings.server.loops = loops
+        }
+        if let dataDir { settings.storage.dataDir = dataDir }
+        try serve(settings)
+    }
+
+    func serve(_ settings: TrackstarConfig) throws {
+        // Block the stop signals before any loop thread starts, so only this thread receives them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        let server: TrackstarServer
+        do { server = try TrackstarServer(config: settings) } catch {
+            printError("trackstar: \(error)")
+            throw ExitCode(1)
+        }
+        server.start()
+        let host = settings.server.host.contains(":") ? "[\(settings.server.host)]" : settings.server.host
+        print("trackstar: listening on \(host):\(server.port) with \(server.loops) loops, data in \(settings.storage.dataDir)")
+        fflush(nil)
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+        print("trackstar: stopping on signal \(received)")
+        server.stop()
+        print("trackstar: stopped")
+    }
+}
+
+/// `trackstar check-config FILE`: prints every problem with its line; exits 1 if there are any.
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate a configuration file.")
+
+    @Argument(help: "Configuration file (TOML).")
+    var file: String
+
+    func run() throws {
+        let settings = try loadConfig(file)
+        print("\(file): ok (\(settings.offers.count) offers, \(settings.affiliates.count) affiliates)")
+    }
+}
+
+/// Loads a configuration or prints each problem as `FILE:LINE: message` and exits 1.
+func loadConfig(_ path: String) throws -> TrackstarConfig {
+    switch ConfigLoader.load(path: path) {
+    case .success(let config):
+        return config
+    case .failure(let failure):
+        for problem in failure {
+            printError(problem.line > 0 ? "\(path):\(problem.line): \(problem.message)" : "\(path): \(problem.message)")
+        }
+        printError("\(path): \(failure.count) problem\(failure.count == 1 ? "" : "s") found")
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ text: String) {
+    let line = text + "\n"
+    _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+}
+
+enum ClickIDLimits {
+    static let maxLoops = ClickID.maxShards
+}
+
+/// HOST:PORT with IPv6 in brackets.
+enum ListenAddress {
+    static func parse(_ text: String) -> (String, UInt16)? {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":"), let port = UInt16(rest.dropFirst()) else { return nil }
+            return (host, port)
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        return (String(text[..<colon]), port)
+    }
+}

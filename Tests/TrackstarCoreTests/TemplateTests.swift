@@ -1,0 +1,74 @@
+// URL templates and the byte writer: compilation errors, rendering, encoding, overflow.
+import Testing
+@testable import TrackstarCore
+
+struct FixedValues: MacroValues {
+    var values: [Macro: [UInt8]]
+    func write(_ macro: Macro, into writer: inout ByteWriter) {
+        (values[macro] ?? []).withUnsafeBytes { writer.appendPercentEncoded($0) }
+    }
+}
+
+func render(_ template: URLTemplate, _ values: [Macro: String], capacity: Int = 1024) -> (String, Bool) {
+    var buffer = [UInt8](repeating: 0, count: capacity)
+    return buffer.withUnsafeMutableBytes { raw in
+        var writer = ByteWriter(base: raw.baseAddress!, capacity: capacity)
+        template.render(into: &writer, values: FixedValues(values: values.mapValues { Array($0.utf8) }))
+        return (String(decoding: writer.written, as: UTF8.self), writer.overflowed)
+    }
+}
+
+@Suite struct TemplateTests {
+    @Test func rendersLiteralsAndMacros() throws {
+        let t = try URLTemplate("https://a.example/p?cid={click_id}&s={sub1}&x=1")
+        #expect(render(t, [.clickID: "ABC", .sub1: "v"]).0 == "https://a.example/p?cid=ABC&s=v&x=1")
+    }
+
+    @Test func encodesEveryReservedByte() throws {
+        let t = try URLTemplate("https://a.example/?s={sub1}")
+        let (text, _) = render(t, [.sub1: "a b&c=d/e?f#g\r\nh%é~._-"])
+        #expect(text == "https://a.example/?s=a%20b%26c%3Dd%2Fe%3Ff%23g%0D%0Ah%25%C3%A9~._-")
+    }
+
+    @Test func compileErrors() {
+        #expect(throws: URLTemplate.CompileError.unknownMacro("nope")) { try URLTemplate("https://a/{nope}") }
+        #expect(throws: URLTemplate.CompileError.unbalancedBrace) { try URLTemplate("https://a/{sub1") }
+        #expect(throws: URLTemplate.CompileError.unbalancedBrace) { try URLTemplate("https://a/sub1}") }
+        #expect(throws: URLTemplate.CompileError.notAllowed("payout")) {
+            try URLTemplate("https://a/{payout}", allowed: Macro.clickMacros)
+        }
+    }
+
+    @Test func overflowStopsAndIsReported() throws {
+        let t = try URLTemplate("https://a.example/?s={sub1}")
+        let (_, overflowed) = render(t, [.sub1: String(repeating: "é", count: 100)], capacity: 64)
+        #expect(overflowed)
+    }
+
+    @Test func microsFormatting() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        func format(_ m: Int64) -> String {
+            buffer.withUnsafeMutableBytes { raw in
+                var w = ByteWriter(base: raw.baseAddress!, capacity: raw.count)
+                w.appendMicros(m)
+                return String(decoding: w.written, as: UTF8.self)
+            }
+        }
+        #expect(format(2_500_000) == "2.5")
+        #expect(format(4_000_000) == "4")
+        #expect(format(1) == "0.000001")
+        #expect(format(0) == "0")
+        #expect(format(-1_250_000) == "-1.25")
+        #expect(format(19_990_000) == "19.99")
+    }
+
+    @Test func jsonEscaping() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let text = buffer.withUnsafeMutableBytes { raw in
+            var w = ByteWriter(base: raw.baseAddress!, capacity: raw.count)
+            Array("a\"b\\c\n\u{1}".utf8).withUnsafeBytes { w.appendJSONEscaped($0) }
+            return String(decoding: w.written, as: UTF8.self)
+        }
+        #expect(text == #"a\"b\\c\u000A\u0001"#)
+    }
+}

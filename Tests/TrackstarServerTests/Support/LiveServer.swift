@@ -1,0 +1,118 @@
+// Starts the real `trackstar` binary on an ephemeral port with a temporary data dir and config,
+// and stops it when the test is done.
+import Foundation
+
+/// A `trackstar serve` child process for one test.
+final class LiveServer {
+    let process = Process()
+    let dataDir: String
+    let configPath: String
+    private(set) var port: UInt16 = 0
+    private let output = Pipe()
+
+    /// The package root, found from this file's path.
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The `trackstar` executable built next to the tests.
+    static var binary: String {
+        let candidates = [".build/debug/trackstar", ".build/release/trackstar"].map { packageRoot.appendingPathComponent($0).path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    /// Writes `config` (a `[server]` listen on port 0 is prepended) and starts the server.
+    init(config: String = LiveServer.defaultConfig, loops: Int = 2, dataDir: String? = nil) throws {
+        let dir = dataDir ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("trackstar-test-\(UUID().uuidString)").path
+        self.dataDir = dir
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        configPath = dir + "/test.toml"
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: LiveServer.binary)
+        process.arguments = ["serve", "--config", configPath, "--listen", "127.0.0.1:0",
+                             "--loops", "\(loops)", "--data-dir", dir + "/data"]
+        process.standardOutput = output
+        try process.run()
+        port = try readPort()
+    }
+
+    /// Reads stdout until the "listening on HOST:PORT" line.
+    private func readPort() throws -> UInt16 {
+        var text = ""
+        let handle = output.fileHandleForReading
+        while !text.contains("\n") {
+            let data = handle.availableData
+            if data.isEmpty { throw TestClientError.closed }
+            text += String(decoding: data, as: UTF8.self)
+        }
+        guard let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+              let port = UInt16(text[range].split(separator: ":").last!) else { throw TestClientError.closed }
+        return port
+    }
+
+    func connect() throws -> TestConnection { try TestConnection(port: port) }
+
+    /// Sends SIGTERM and waits for exit.
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: dataDir)
+    }
+
+    static let defaultConfig = """
+    [server]
+    listen = "127.0.0.1:0"
+
+    [[offers]]
+    id = 1
+    url = "https://shop.example/landing?cid={click_id}&a={aff_id}&o={offer_id}&s1={sub1}&s2={sub2}&ac={aff_click_id}&src={source}&t={timestamp}"
+    click_lifetime = "30d"
+    payout = 2.50
+    revenue = 4.00
+      [offers.events.upsell]
+      payout = 1.00
+      revenue = 2.00
+
+    [[offers]]
+    id = 2
+    url = "https://paused.example/?cid={click_id}"
+    fallback_url = "https://fallback.example/?o={offer_id}"
+    status = "paused"
+
+    [[offers]]
+    id = 3
+    url = "https://guarded.example/?cid={click_id}"
+    token = "adv-secret"
+    allowed_ips = ["127.0.0.0/8"]
+    payout = 1
+
+    [[offers]]
+    id = 4
+    url = "https://slow.example/?cid={click_id}"
+    min_conversion_delay = "1h"
+
+    [[offers]]
+    id = 5
+    url = "https://multi.example/?cid={click_id}"
+    multiple_conversions = true
+    payout = 0.5
+
+    [[offers]]
+    id = 6
+    url = "https://elsewhere.example/?cid={click_id}"
+    allowed_ips = ["10.0.0.0/8"]
+
+    [[affiliates]]
+    id = 7
+
+    [[affiliates]]
+    id = 8
+    status = "paused"
+    """
+}
