@@ -23,7 +23,7 @@ extension RequestHandler {
         var values = ClickValues(params: params, offerID: offerID, affID: affID, nowMillis: exchange.context.nowMillis)
         if exchange.head.method == .get {
             guard mint(exchange, offerID: offerID, affID: affID, into: &values) else {
-                return refuse(exchange, .insufficientStorage, "storage_full", "click table cannot grow; see server log", to: &out)
+                return storageFailure(exchange, table: engine.clicks[shard], to: &out)
             }
         }
         redirect(exchange, template: offer.template, values: values, to: &out)
@@ -62,14 +62,18 @@ extension RequestHandler {
         for field in ClickSlot.variableFields { varLength += 2 + params.value(field).count }
         let userAgent = exchange.bytes(exchange.head.userAgent, limit: 512)
         varLength += 2 + userAgent.count
-        guard let (sequence, slot) = table.reserveRecord(), sequence <= ClickID.maxSequence,
-              let (offset, bytes) = table.reserveBytes(varLength) else { return false }
+        guard let (sequence, slot) = table.reserveRecord() else { return false }
+        guard sequence <= ClickID.maxSequence, let (offset, bytes) = table.reserveBytes(varLength) else {
+            table.unreserveRecord()
+            return false
+        }
         var cursor = bytes
         for field in ClickSlot.variableFields { cursor = ClickRoute.put(params.value(field), at: cursor) }
         cursor = ClickRoute.put(userAgent, at: cursor)
         let peer = exchange.context.peer
         ClickSlot.write(slot, mintMillis: exchange.context.nowMillis, offerID: offerID, affID: affID,
                         varOffset: offset, varLength: varLength, peerHigh: peer.high, peerLow: peer.low)
+        ClickSlot.seal(slot, variable: UnsafeRawBufferPointer(start: bytes, count: varLength))
         table.publish(count: sequence + 1)
         let id = ClickID(node: engine.node, shard: UInt8(shard), sequence: sequence,
                          mintMinute: ClickID.minute(unixMillis: exchange.context.nowMillis), keyID: 0)

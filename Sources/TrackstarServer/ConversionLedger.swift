@@ -33,7 +33,7 @@ extension RequestHandler {
         guard let conversionID = append(exchange, request) else {
             if let txidEntry { index.abort(entry: txidEntry) }
             if let eventEntry { index.abort(entry: eventEntry) }
-            return refuse(exchange, .insufficientStorage, "storage_full", "conversion table cannot grow; see server log", to: &out)
+            return storageFailure(exchange, table: engine.conversions[shard], to: &out)
         }
         if let eventEntry { index.publish(entry: eventEntry, value: conversionID) }
         if let txidEntry { index.publish(entry: txidEntry, value: conversionID) }
@@ -46,8 +46,11 @@ extension RequestHandler {
     func append(_ exchange: Exchange, _ request: ConversionRequest) -> UInt64? {
         let table = engine.conversions[shard]
         let txid = params.value(.txid)
-        guard let (sequence, record) = table.reserveRecord(), sequence <= ClickID.maxSequence,
-              let (offset, bytes) = table.reserveBytes(txid.count) else { return nil }
+        guard let (sequence, record) = table.reserveRecord() else { return nil }
+        guard sequence <= ClickID.maxSequence, let (offset, bytes) = table.reserveBytes(txid.count) else {
+            table.unreserveRecord()
+            return nil
+        }
         if let base = txid.baseAddress, txid.count > 0 { bytes.copyMemory(from: base, byteCount: txid.count) }
         let event = request.offer.events[request.event]
         let paid = request.status == .rejected
@@ -56,6 +59,7 @@ extension RequestHandler {
             amount: request.amount, payout: paid ? 0 : event.payout, revenue: paid ? 0 : event.revenue,
             offerID: request.offer.id, affID: ClickSlot.affID(request.slot), event: UInt8(request.event),
             status: request.status, currency: request.currency, varOffset: offset, varLength: txid.count))
+        ConversionRecord.seal(record, variable: UnsafeRawBufferPointer(start: bytes, count: txid.count))
         table.publish(count: sequence + 1)
         return Engine.conversionID(shard: shard, sequence: sequence)
     }

@@ -17,18 +17,55 @@ final class Engine: @unchecked Sendable {
     /// Key for txid fingerprints (derived from the click key, so it is secret and stable).
     let fingerprintKey: SipHashKey
 
-    init(config: TrackstarConfig, catalog: Catalog, keys: ClickIDCodec, loops: Int) throws(ConfigProblem) {
+    /// What recovery found and did, one line per fact, for the start-up log.
+    private(set) var recoveryNotes: [String] = []
+    /// Loops that append; shards beyond them (from an earlier run with more loops) are read-only.
+    let loops: Int
+
+    /// Opens (or creates) the shards under `data_dir`, recovers them, and rebuilds the index.
+    init(config: TrackstarConfig, catalog: Catalog, keys: ClickIDCodec, loops: Int,
+         recovery: RecoveryOptions = RecoveryOptions()) throws(StartupError) {
         guard let index = ConcurrentIndex(capacity: config.storage.maxConversions) else {
-            throw ConfigProblem(line: 0, message: "storage.max_conversions: cannot map \(config.storage.maxConversions) entries")
+            throw StartupError("storage.max_conversions: cannot map \(config.storage.maxConversions) entries")
+        }
+        let dataDir = config.storage.dataDir
+        let shards = max(loops, Recovery.existingShards(dataDir: dataDir))
+        for shard in 0..<shards {
+            do { try SegmentDirectory.create(Engine.shardDirectory(dataDir: dataDir, shard: shard)) } catch {
+                throw StartupError(error.description)
+            }
         }
         self.config = config
         self.catalog = catalog
         self.codec = keys
+        self.loops = loops
         self.node = UInt8(config.server.nodeID)
-        self.clicks = (0..<loops).map { _ in RecordTable(stride: ClickSlot.stride) }
-        self.conversions = (0..<loops).map { _ in RecordTable(stride: ConversionRecord.stride, byteSegmentSize: 16 << 20) }
+        self.clicks = (0..<shards).map { Engine.clickTable(dataDir: dataDir, shard: $0) }
+        self.conversions = (0..<shards).map { Engine.conversionTable(dataDir: dataDir, shard: $0) }
         self.index = index
         self.fingerprintKey = SipHashKey(k0: keys.currentKey.k0 ^ 0x7478_6964_6b65_7931, k1: keys.currentKey.k1)
+        var run = Recovery(engine: self, options: recovery)
+        recoveryNotes = try run.run()
+    }
+
+    /// Loads the keys from the data dir, compiles the catalog and opens the engine.
+    static func open(config: TrackstarConfig, loops: Int, recovery: RecoveryOptions) throws(StartupError) -> Engine {
+        let codec = try KeyFile.loadOrCreate(dataDir: config.storage.dataDir)
+        let catalog: Catalog
+        do { catalog = try Catalog(config) } catch { throw StartupError(error.description) }
+        return try Engine(config: config, catalog: catalog, keys: codec, loops: loops, recovery: recovery)
+    }
+
+    static func shardDirectory(dataDir: String, shard: Int) -> String { "\(dataDir)/shard-\(shard)" }
+
+    static func clickTable(dataDir: String, shard: Int) -> RecordTable {
+        RecordTable(stride: ClickSlot.stride, recordsPerSegment: 1 << 18, byteSegmentSize: 16 << 20,
+                    directory: shardDirectory(dataDir: dataDir, shard: shard), name: "clicks")
+    }
+
+    static func conversionTable(dataDir: String, shard: Int) -> RecordTable {
+        RecordTable(stride: ConversionRecord.stride, recordsPerSegment: 1 << 16, byteSegmentSize: 4 << 20,
+                    directory: shardDirectory(dataDir: dataDir, shard: shard), name: "conversions")
     }
 
     /// The click slot for a decoded ID, if it was minted here and is published.

@@ -1,6 +1,7 @@
 // The secret keys that sign click IDs, kept in `DATA_DIR/click.key` (mode 0600), created from
 // /dev/urandom on first start. A text file so an operator can read and rotate it.
 import TrackstarCore
+import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ public enum KeyFile {
 
     /// Reads `dataDir/click.key`, creating it (and the directory) with a fresh random key if absent.
     public static func loadOrCreate(dataDir: String) throws(StartupError) -> ClickIDCodec {
-        try Directory.create(dataDir)
+        do { try SegmentDirectory.create(dataDir) } catch { throw StartupError(error.description) }
         let path = dataDir + "/" + name
         if access(path, F_OK) != 0 { try create(path) }
         return try load(path)
@@ -76,20 +77,6 @@ public enum KeyFile {
 public struct StartupError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// Small file-system helpers for start-up (not the request path).
-enum Directory {
-    /// `mkdir -p`.
-    static func create(_ path: String) throws(StartupError) {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for part in path.split(separator: "/") {
-            prefix += part + "/"
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw StartupError("cannot create directory \(prefix): \(String(cString: strerror(errno)))")
-            }
-        }
-    }
 }
 
 enum FileText {

@@ -12,12 +12,7 @@ public final class LocalEndpoint: @unchecked Sendable {
 
     /// Builds the engine from `config` (keys from its data dir) with `loops` shards; serves shard 0.
     public init(config: TrackstarConfig, loops: Int = 1) throws(StartupError) {
-        let codec = try KeyFile.loadOrCreate(dataDir: config.storage.dataDir)
-        do {
-            engine = try Engine(config: config, catalog: try Catalog(config), keys: codec, loops: loops)
-        } catch {
-            throw StartupError(error.description)
-        }
+        engine = try Engine.open(config: config, loops: loops, recovery: RecoveryOptions())
         handler = RequestHandler(engine: engine, shard: 0)
         output = .allocate(byteCount: outputCapacity, alignment: 16)
     }

@@ -6,7 +6,8 @@ import TrackstarStore
 
 /// A click slot, 64 bytes:
 /// `mintMillis:8 | offerID:4 | affID:4 | varOffset:8 | varLength:4 | reserved:4 | conversions:8 (atomic)
-///  | peerHigh:8 | peerLow:8 | reserved:8`.
+///  | peerHigh:8 | peerLow:8 | checksum:8`. The checksum covers the slot except the conversion
+/// counter (it changes later) and the checksum itself, plus the variable bytes; 0 means never written.
 /// Variable bytes: for each of sub1…sub5, aff_click_id, source, user agent: a 2-byte length, then bytes.
 enum ClickSlot {
     static let stride = 64
@@ -33,12 +34,25 @@ enum ClickSlot {
         p.storeBytes(of: peerHigh, toByteOffset: 40, as: UInt64.self)
         p.storeBytes(of: peerLow, toByteOffset: 48, as: UInt64.self)
     }
+
+    static func checksum(_ p: UnsafeRawPointer, variable: UnsafeRawBufferPointer) -> UInt64 {
+        var h = Checksum.update(0x636c_6963_6b73, UnsafeRawBufferPointer(start: p, count: 32))
+        h = Checksum.update(h, UnsafeRawBufferPointer(start: p + 40, count: 16))
+        return Checksum.finish(Checksum.update(h, variable))
+    }
+
+    /// Seals a written slot: the checksum is stored last.
+    static func seal(_ p: UnsafeMutableRawPointer, variable: UnsafeRawBufferPointer) {
+        p.storeBytes(of: checksum(p, variable: variable), toByteOffset: 56, as: UInt64.self)
+    }
+
+    static func storedChecksum(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 56, as: UInt64.self) }
 }
 
 /// A conversion record, 96 bytes:
 /// `clickRef:8 | timeMillis:8 | txidHash:8 | amount:8 | payout:8 | revenue:8 | offerID:4 | affID:4
-///  | event:1 | status:1 | reserved:2 | currency:4 | varOffset:8 | varLength:4 | reserved:20`.
-/// Variable bytes: the raw txid.
+///  | event:1 | status:1 | reserved:2 | currency:4 | varOffset:8 | varLength:4 | reserved:12 | checksum:8`.
+/// Variable bytes: the raw txid. The checksum covers bytes 0..<88 and the variable bytes.
 enum ConversionRecord {
     static let stride = 96
     /// `amount` when the postback carried none.
@@ -84,6 +98,21 @@ enum ConversionRecord {
         p.storeBytes(of: f.varOffset, toByteOffset: 64, as: UInt64.self)
         p.storeBytes(of: UInt32(f.varLength), toByteOffset: 72, as: UInt32.self)
     }
+
+    static func varOffset(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 64, as: UInt64.self) }
+    static func varLength(_ p: UnsafeRawPointer) -> Int { Int(p.load(fromByteOffset: 72, as: UInt32.self)) }
+    static func offerID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 48, as: UInt32.self) }
+
+    static func checksum(_ p: UnsafeRawPointer, variable: UnsafeRawBufferPointer) -> UInt64 {
+        let h = Checksum.update(0x636f_6e76_6572_7473, UnsafeRawBufferPointer(start: p, count: 88))
+        return Checksum.finish(Checksum.update(h, variable))
+    }
+
+    static func seal(_ p: UnsafeMutableRawPointer, variable: UnsafeRawBufferPointer) {
+        p.storeBytes(of: checksum(p, variable: variable), toByteOffset: 88, as: UInt64.self)
+    }
+
+    static func storedChecksum(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 88, as: UInt64.self) }
 }
 
 /// A conversion's status as the advertiser reported it.

@@ -3,6 +3,7 @@
 import TrackstarCore
 import TrackstarHTTP
 import TrackstarIO
+import TrackstarStore
 
 /// Serves `/click`, `/postback` and `/healthz` for one loop (and so one shard).
 final class RequestHandler: ConnectionHandler {
@@ -16,6 +17,7 @@ final class RequestHandler: ConnectionHandler {
     /// Room for a decoded click ID, the form body of a POST and similar per-request bytes.
     let scratch: UnsafeMutableRawBufferPointer
     let maxResponseBytes: Int
+    var lastStorageLogMillis: Int64 = 0
 
     init(engine: Engine, shard: Int) {
         let server = engine.config.server
@@ -114,6 +116,19 @@ final class RequestHandler: ConnectionHandler {
             refuse(exchange, .badRequest, "conflicting_parameter", "given twice with different values", field: field, to: &out)
         }
         return false
+    }
+
+    /// A record could not be written (disk full, I/O error): nothing was acknowledged. Answer 503 with
+    /// Retry-After, and say so loudly in the log, at most once a second per loop. The next request
+    /// tries again, so service resumes by itself when space returns.
+    func storageFailure(_ exchange: Exchange, table: RecordTable, to out: inout ByteWriter) {
+        if exchange.context.nowMillis - lastStorageLogMillis >= 1000 {
+            lastStorageLogMillis = exchange.context.nowMillis
+            Log.error("loop \(shard): cannot append to \(table.name): \(table.lastError?.description ?? "table is at its segment limit"); answering 503 until writes succeed")
+        }
+        responses.retryAfter = true
+        refuse(exchange, .unavailable, "storage_unavailable", "the record could not be stored; nothing was recorded, retry shortly", to: &out)
+        responses.retryAfter = false
     }
 
     func timeoutResponse(output: inout ByteWriter) {

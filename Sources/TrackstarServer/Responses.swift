@@ -84,6 +84,8 @@ struct ResponseWriter {
     var date = DateHeader()
     let bodyBase: UnsafeMutableRawPointer
     let bodyCapacity: Int
+    /// Adds `Retry-After: 5` to the next responses (storage failures).
+    var retryAfter = false
 
     /// Writes the status line, Date, and Connection: close when the connection will close.
     mutating func head(_ status: HTTPStatus, keepAlive: Bool, nowMillis: Int64, to out: inout ByteWriter) {
@@ -99,6 +101,7 @@ struct ResponseWriter {
         build(&body)
         head(status, keepAlive: keepAlive, nowMillis: nowMillis, to: &out)
         if status == .methodNotAllowed { out.append("Allow: GET, HEAD, POST\r\n") }
+        if retryAfter { out.append("Retry-After: 5\r\n") }
         out.append("Content-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: ")
         out.appendDecimal(UInt64(body.count + 1))
         out.append("\r\n\r\n")

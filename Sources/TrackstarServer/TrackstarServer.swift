@@ -11,15 +11,9 @@ public final class TrackstarServer: @unchecked Sendable {
     public var loops: Int { group.loopCount }
 
     /// Loads keys from the data dir, compiles the catalog and binds the listener on every loop.
-    public init(config: TrackstarConfig) throws(StartupError) {
+    public init(config: TrackstarConfig, recovery: RecoveryOptions = RecoveryOptions()) throws(StartupError) {
         let loops = min(max(config.server.loops ?? System.coreCount(), 1), ClickID.maxShards)
-        let codec = try KeyFile.loadOrCreate(dataDir: config.storage.dataDir)
-        let engine: Engine
-        do {
-            engine = try Engine(config: config, catalog: try Catalog(config), keys: codec, loops: loops)
-        } catch {
-            throw StartupError(error.description)
-        }
+        let engine = try Engine.open(config: config, loops: loops, recovery: recovery)
         self.engine = engine
         var limits = ConnectionLimits()
         limits.maxConnections = config.server.maxConnections
@@ -34,6 +28,9 @@ public final class TrackstarServer: @unchecked Sendable {
             throw StartupError("cannot listen on \(config.server.host):\(config.server.port): \(error)")
         }
     }
+
+    /// What recovery found and did at start-up, one line each.
+    public var recoveryNotes: [String] { engine.recoveryNotes }
 
     /// Starts the loop threads.
     public func start() { group.start() }

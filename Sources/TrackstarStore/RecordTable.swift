@@ -1,10 +1,14 @@
 // A shard's records: fixed-size slots indexed by sequence, plus an arena of variable bytes, both in
-// segments that never move. One thread (the owning loop) appends; any thread reads what is published.
+// segments that never move — files mapped MAP_SHARED under the data dir, or anonymous memory when no
+// directory is given. One thread (the owning loop) appends; any thread reads what is published.
 
 import Atomics
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Fixed-stride records with a variable-byte arena. Invariants:
-/// - Only the owner thread calls `reserveRecord`, `reserveBytes` and `publish`.
+/// - Only the owner thread calls `reserveRecord`, `reserveBytes`, `publish` and `takeDirtyFiles`.
 /// - A record with sequence < `publishedCount` (acquire load) is complete and never changes again,
 ///   except for words its writers update atomically (the conversion counter of a click slot).
 /// - Segment pointers are written by the owner before the release store of the count that first
@@ -14,36 +18,59 @@ public final class RecordTable: @unchecked Sendable {
     public let recordsPerSegment: Int
     public let byteSegmentSize: Int
     let maxSegments: Int
+    /// Where segment files live, and their name prefix; nil for anonymous memory.
+    public let directory: String?
+    public let name: String
     let recordSegments: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let byteSegments: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    let recordFiles: UnsafeMutablePointer<Int32>
+    let byteFiles: UnsafeMutablePointer<Int32>
     let published = ManagedAtomic<UInt64>(0)
     /// Owner-only cursors.
     var nextSequence: UInt64 = 0
     var nextByteOffset: UInt64 = 0
+    /// Lowest record and byte segments written since the last `takeDirtyFiles`.
+    var dirtyRecordSegment = 0
+    var dirtyByteSegment = 0
+    /// The last failure to create a segment (disk full, permissions), for the log.
+    public private(set) var lastError: StoreError?
 
     /// - Parameters:
     ///   - stride: bytes per record, a multiple of 8.
-    ///   - recordsPerSegment: slots mapped at a time.
-    ///   - byteSegmentSize: bytes of variable data mapped at a time; no record's bytes straddle two.
-    public init(stride: Int, recordsPerSegment: Int = 1 << 20, byteSegmentSize: Int = 64 << 20, maxSegments: Int = 1 << 14) {
+    ///   - recordsPerSegment: slots per segment (file).
+    ///   - byteSegmentSize: bytes of variable data per segment; no record's bytes straddle two.
+    ///   - directory: where segment files go (`NAME-000000.rec`, `NAME-000000.bytes`); nil for memory.
+    public init(stride: Int, recordsPerSegment: Int = 1 << 18, byteSegmentSize: Int = 16 << 20,
+                maxSegments: Int = 1 << 16, directory: String? = nil, name: String = "records") {
         precondition(stride % 8 == 0 && recordsPerSegment > 0 && byteSegmentSize > 0)
         self.stride = stride
         self.recordsPerSegment = recordsPerSegment
         self.byteSegmentSize = byteSegmentSize
         self.maxSegments = maxSegments
+        self.directory = directory
+        self.name = name
         recordSegments = .allocate(capacity: maxSegments)
         recordSegments.initialize(repeating: nil, count: maxSegments)
         byteSegments = .allocate(capacity: maxSegments)
         byteSegments.initialize(repeating: nil, count: maxSegments)
+        recordFiles = .allocate(capacity: maxSegments)
+        recordFiles.initialize(repeating: -1, count: maxSegments)
+        byteFiles = .allocate(capacity: maxSegments)
+        byteFiles.initialize(repeating: -1, count: maxSegments)
     }
 
     deinit {
         for i in 0..<maxSegments {
-            if let p = recordSegments[i] { MappedMemory.release(p, bytes: stride * recordsPerSegment) }
-            if let p = byteSegments[i] { MappedMemory.release(p, bytes: byteSegmentSize) }
+            release(recordSegments[i], fd: recordFiles[i], bytes: stride * recordsPerSegment)
+            release(byteSegments[i], fd: byteFiles[i], bytes: byteSegmentSize)
         }
-        recordSegments.deallocate()
-        byteSegments.deallocate()
+        recordSegments.deallocate(); byteSegments.deallocate()
+        recordFiles.deallocate(); byteFiles.deallocate()
+    }
+
+    func release(_ base: UnsafeMutableRawPointer?, fd: Int32, bytes: Int) {
+        guard let base else { return }
+        if fd >= 0 { SegmentFile(base: base, fd: fd, size: bytes).unmap() } else { MappedMemory.release(base, bytes: bytes) }
     }
 
     /// Records readers may see.
@@ -53,21 +80,51 @@ public final class RecordTable: @unchecked Sendable {
         published.load(ordering: .acquiring)
     }
 
-    /// Owner: the next sequence and zeroed memory for its record, or nil when memory is exhausted.
+    /// Path of a segment file.
+    public func path(segment: Int, bytes: Bool) -> String {
+        let digits = String(segment)
+        return "\(directory ?? "")/\(name)-\(String(repeating: "0", count: max(0, 6 - digits.count)))\(digits).\(bytes ? "bytes" : "rec")"
+    }
+
+    /// Maps a new segment (a file when backed by a directory); nil on failure, with `lastError` set.
+    func mapNew(segment: Int, bytes: Bool) -> (UnsafeMutableRawPointer, Int32)? {
+        let size = bytes ? byteSegmentSize : stride * recordsPerSegment
+        guard directory != nil else {
+            guard let p = MappedMemory.allocate(bytes: size) else {
+                lastError = StoreError("mmap of \(size) bytes failed: \(String(cString: strerror(errno)))")
+                return nil
+            }
+            return (p, -1)
+        }
+        switch SegmentFile.open(path(segment: segment, bytes: bytes), size: size, create: true) {
+        case .success(let (file, _)):
+            lastError = nil
+            return (file.base, file.fd)
+        case .failure(let error):
+            lastError = error
+            return nil
+        }
+    }
+
+    /// Owner: the next sequence and zeroed memory for its record, or nil when storage is exhausted.
     public func reserveRecord() -> (sequence: UInt64, record: UnsafeMutableRawPointer)? {
         let sequence = nextSequence
         let segment = Int(sequence / UInt64(recordsPerSegment))
         guard segment < maxSegments else { return nil }
         if recordSegments[segment] == nil {
-            guard let p = MappedMemory.allocate(bytes: stride * recordsPerSegment) else { return nil }
+            guard let (p, fd) = mapNew(segment: segment, bytes: false) else { return nil }
             recordSegments[segment] = p
+            recordFiles[segment] = fd
         }
         nextSequence += 1
         let index = Int(sequence % UInt64(recordsPerSegment))
         return (sequence, recordSegments[segment]! + index * stride)
     }
 
-    /// Owner: `count` bytes of arena and their global offset, or nil when memory is exhausted.
+    /// Owner: gives back the record just reserved (its bytes could not be placed).
+    public func unreserveRecord() { nextSequence -= 1 }
+
+    /// Owner: `count` bytes of arena and their global offset, or nil when storage is exhausted.
     public func reserveBytes(_ count: Int) -> (offset: UInt64, bytes: UnsafeMutableRawPointer)? {
         precondition(count <= byteSegmentSize)
         var offset = nextByteOffset
@@ -79,8 +136,9 @@ public final class RecordTable: @unchecked Sendable {
         let segment = Int(offset / UInt64(byteSegmentSize))
         guard segment < maxSegments else { return nil }
         if byteSegments[segment] == nil {
-            guard let p = MappedMemory.allocate(bytes: byteSegmentSize) else { return nil }
+            guard let (p, fd) = mapNew(segment: segment, bytes: true) else { return nil }
             byteSegments[segment] = p
+            byteFiles[segment] = fd
         }
         nextByteOffset = offset + UInt64(count)
         return (offset, byteSegments[segment]! + within)
@@ -98,7 +156,8 @@ public final class RecordTable: @unchecked Sendable {
         guard sequence < publishedCount else { return nil }
         let segment = Int(sequence / UInt64(recordsPerSegment))
         let index = Int(sequence % UInt64(recordsPerSegment))
-        return recordSegments[segment]! + index * stride
+        guard let base = recordSegments[segment] else { return nil }
+        return base + index * stride
     }
 
     /// Any thread: `count` arena bytes at `offset`, which a published record points to.
@@ -111,4 +170,56 @@ public final class RecordTable: @unchecked Sendable {
 
     /// Owner: the sequence the next record will get.
     public var reservedCount: UInt64 { nextSequence }
+    /// Owner: where the next arena bytes go.
+    public var byteEnd: UInt64 { nextByteOffset }
+
+    /// Owner: the descriptors of files written since the last call, for a durability barrier
+    /// (`fdatasync` on a worker thread flushes pages dirtied through the mapping too).
+    public func takeDirtyFiles(into files: inout FileList) {
+        guard directory != nil else { return }
+        let currentRecord = Int(nextSequence / UInt64(recordsPerSegment))
+        let currentBytes = Int(nextByteOffset / UInt64(byteSegmentSize))
+        for s in dirtyRecordSegment...currentRecord where s < maxSegments && recordFiles[s] >= 0 { files.append(recordFiles[s]) }
+        for s in dirtyByteSegment...currentBytes where s < maxSegments && byteFiles[s] >= 0 { files.append(byteFiles[s]) }
+        dirtyRecordSegment = currentRecord
+        dirtyByteSegment = currentBytes
+    }
+
+    /// Any thread: fdatasyncs the files holding records below `count` and arena bytes below
+    /// `byteEnd` (both as published), for a snapshot. Returns the first failure.
+    public func syncPublished(count: UInt64, byteEnd: UInt64) -> StoreError? {
+        guard directory != nil, count > 0 else { return nil }
+        let lastRecord = Int((count - 1) / UInt64(recordsPerSegment))
+        for s in 0...lastRecord where recordFiles[s] >= 0 {
+            if fdatasync(recordFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: false)): \(String(cString: strerror(errno)))") }
+        }
+        guard byteEnd > 0 else { return nil }
+        for s in 0...Int((byteEnd - 1) / UInt64(byteSegmentSize)) where byteFiles[s] >= 0 {
+            if fdatasync(byteFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: true)): \(String(cString: strerror(errno)))") }
+        }
+        return nil
+    }
+}
+
+/// A fixed-capacity list of file descriptors (no allocation), for durability barriers.
+public struct FileList {
+    public static let capacity = 16
+    var storage: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32,
+                  Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) = (-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1)
+    public private(set) var count = 0
+    /// True when more files were offered than fit; the barrier then syncs the whole file system.
+    public private(set) var overflowed = false
+    public init() {}
+
+    public mutating func append(_ fd: Int32) {
+        guard count < FileList.capacity else { overflowed = true; return }
+        withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: fd, toByteOffset: count * 4, as: Int32.self) }
+        count += 1
+    }
+
+    public subscript(i: Int) -> Int32 {
+        withUnsafeBytes(of: storage) { $0.load(fromByteOffset: i * 4, as: Int32.self) }
+    }
+
+    public mutating func removeAll() { count = 0; overflowed = false }
 }

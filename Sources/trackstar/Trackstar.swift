@@ -30,6 +30,10 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Data directory, overriding [storage] data_dir.")
     var dataDir: String?
 
+    @Flag(name: .customLong("quarantine-damaged"),
+          help: "Start even if a segment is corrupt before its tail: rename it *.quarantined and go on without its records.")
+    var quarantineDamaged = false
+
     func run() throws {
         var settings = try loadConfig(config)
         if let listen {
@@ -55,10 +59,13 @@ struct Serve: ParsableCommand {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         let server: TrackstarServer
-        do { server = try TrackstarServer(config: settings) } catch {
+        do {
+            server = try TrackstarServer(config: settings, recovery: RecoveryOptions(quarantineDamaged: quarantineDamaged))
+        } catch {
             printError("trackstar: \(error)")
             throw ExitCode(1)
         }
+        for note in server.recoveryNotes { print("trackstar: recovery: \(note)") }
         server.start()
         let host = settings.server.host.contains(":") ? "[\(settings.server.host)]" : settings.server.host
         print("trackstar: listening on \(host):\(server.port) with \(server.loops) loops, data in \(settings.storage.dataDir)")

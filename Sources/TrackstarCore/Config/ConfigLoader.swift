@@ -71,7 +71,7 @@ struct ConfigReader {
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout",
     ]
-    static let storageKeys = ["data_dir", "max_conversions"]
+    static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "min_conversion_delay",
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events",
@@ -128,6 +128,9 @@ struct ConfigReader {
             switch key {
             case "data_dir": if let v = nonEmptyString(node, name) { storage.dataDir = v }
             case "max_conversions": if let v = integer(node, name, 1024...1 << 32) { storage.maxConversions = v }
+            case "fsync": if let v = fsyncPolicy(node, name) { storage.fsync = v }
+            case "fsync_interval": if let v = duration(node, name, allowZero: false) { storage.fsyncIntervalMillis = v }
+            case "snapshot_interval": if let v = duration(node, name, allowZero: false) { storage.snapshotIntervalMillis = v }
             default: unknownKey(key, node, name, known: Self.storageKeys)
             }
         }
@@ -316,6 +319,15 @@ struct ConfigReader {
         guard let value = string(node, field) else { return nil }
         if value.isEmpty { report(node.line, "\(field): must not be empty; remove the key or give it a value"); return nil }
         return value
+    }
+
+    mutating func fsyncPolicy(_ node: TOMLNode, _ field: String) -> FsyncPolicy? {
+        guard let text = string(node, field) else { return nil }
+        guard let policy = FsyncPolicy(rawValue: text) else {
+            report(node.line, "\(field): expected \"always\", \"interval\" or \"none\", got \"\(text)\"")
+            return nil
+        }
+        return policy
     }
 
     mutating func bool(_ node: TOMLNode, _ field: String) -> Bool? {

@@ -39,7 +39,22 @@ public struct StorageConfig: Sendable, Equatable {
     public var dataDir = "./data"
     /// Capacity of the conversion index (order ids and click+event keys); refused loudly when full.
     public var maxConversions = 1 << 22
+    /// When appended records are forced to disk (as Redis's `appendfsync`).
+    public var fsync: FsyncPolicy = .interval
+    public var fsyncIntervalMillis: Int64 = 1000
+    /// How often a snapshot manifest is written (and on clean shutdown).
+    public var snapshotIntervalMillis: Int64 = 10_000
     public init() {}
+}
+
+/// `[storage] fsync`: what a machine crash may lose.
+public enum FsyncPolicy: String, Sendable, Equatable {
+    /// Group commit: a loop holds one iteration's answers until that iteration's fsync returns.
+    case always
+    /// fsync every `fsync_interval` off the loops: a machine crash loses at most that much.
+    case interval
+    /// Leave write-back to the kernel (a process crash still loses nothing).
+    case none
 }
 
 /// Whether an offer takes traffic.

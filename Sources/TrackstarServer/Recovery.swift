@@ -1,0 +1,202 @@
+// Start-up recovery: map every shard's segment files, validate each record's checksum, cut a torn
+// tail (saying how much and where), refuse to start on corruption before the tail, and rebuild the
+// conversion index by replaying the conversion logs.
+import TrackstarCore
+import TrackstarStore
+
+/// Choices an operator can make about damaged data.
+public struct RecoveryOptions: Sendable {
+    /// Start even when a record before the tail is corrupt: the damaged segment file is renamed
+    /// `*.quarantined` and its records become unavailable; appends continue after it.
+    public var quarantineDamaged = false
+    public init(quarantineDamaged: Bool = false) { self.quarantineDamaged = quarantineDamaged }
+}
+
+/// One recovery run over an engine's tables.
+struct Recovery {
+    let engine: Engine
+    let options: RecoveryOptions
+    var notes: [String] = []
+
+    init(engine: Engine, options: RecoveryOptions) { self.engine = engine; self.options = options }
+
+    /// Shards found in `dataDir` (directories `shard-N`).
+    static func existingShards(dataDir: String) -> Int {
+        let numbers = SegmentDirectory.entries(dataDir).compactMap { entry -> Int? in
+            entry.hasPrefix("shard-") ? Int(entry.dropFirst(6)) : nil
+        }
+        return (numbers.max() ?? -1) + 1
+    }
+
+    /// Recovers every shard; returns notes for the log, throws on damage it will not repair.
+    mutating func run() throws(StartupError) -> [String] {
+        let dataDir = engine.config.storage.dataDir
+        let found = Manifest.load(from: dataDir)
+        for damaged in found.damaged {
+            notes.append("manifest \(damaged.path) is damaged (\(damaged.reason)); using the other copy or a full scan")
+        }
+        if found.manifest == nil && !found.damaged.isEmpty && !options.quarantineDamaged {
+            throw StartupError("""
+                every manifest in \(dataDir) is damaged: \(found.damaged.map { "\($0.path): \($0.reason)" }.joined(separator: "; ")).
+                Records may still be intact. Check the disk, then move the manifest files aside \
+                (mv \(dataDir)/manifest* /tmp/) to rebuild from a full scan of the segments.
+                """)
+        }
+        let manifest = found.manifest
+        for shard in 0..<engine.clicks.count {
+            let position = manifest.flatMap { shard < $0.shards.count ? $0.shards[shard] : nil } ?? ShardPosition()
+            try recoverShard(shard, trusted: position)
+        }
+        if manifest == nil && engine.clicks.contains(where: { $0.reservedCount > 0 }) {
+            notes.append("no manifest in \(dataDir): every record was verified by a full scan")
+        }
+        try replayConversions()
+        return notes
+    }
+
+    mutating func recoverShard(_ shard: Int, trusted: ShardPosition) throws(StartupError) {
+        let clicks = engine.clicks[shard], conversions = engine.conversions[shard]
+        do {
+            notes += try clicks.mapExisting()
+            notes += try conversions.mapExisting()
+        } catch {
+            throw StartupError("shard \(shard): \(error.description)")
+        }
+        let clickEnd = try scan(clicks, trusted: trusted.clicks, layout: .clicks)
+        let conversionEnd = try scan(conversions, trusted: trusted.conversions, layout: .conversions)
+        clicks.restore(count: clickEnd.count, byteEnd: clickEnd.byteEnd)
+        conversions.restore(count: conversionEnd.count, byteEnd: conversionEnd.byteEnd)
+        if clickEnd.count > 0 || conversionEnd.count > 0 {
+            notes.append("shard \(shard): \(clickEnd.count) clicks, \(conversionEnd.count) conversions recovered")
+        }
+    }
+
+    /// How to read one kind of record.
+    enum Layout {
+        case clicks, conversions
+
+        func stored(_ p: UnsafeRawPointer) -> UInt64 {
+            self == .clicks ? ClickSlot.storedChecksum(p) : ConversionRecord.storedChecksum(p)
+        }
+
+        func variable(_ p: UnsafeRawPointer) -> (UInt64, Int) {
+            self == .clicks ? (ClickSlot.varOffset(p), ClickSlot.varLength(p))
+                : (ConversionRecord.varOffset(p), ConversionRecord.varLength(p))
+        }
+
+        func computed(_ p: UnsafeRawPointer, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
+            self == .clicks ? ClickSlot.checksum(p, variable: bytes) : ConversionRecord.checksum(p, variable: bytes)
+        }
+    }
+
+    /// Where a valid log ends.
+    struct LogEnd { var count: UInt64; var byteEnd: UInt64 }
+
+    /// Is the record at `sequence` written and intact? nil when it was never written (all zero).
+    func check(_ table: RecordTable, _ sequence: UInt64, _ layout: Layout) -> (valid: Bool, byteEnd: UInt64)? {
+        guard let p = table.slot(sequence) else { return nil }
+        let stored = layout.stored(p)
+        if stored == 0 { return nil }
+        let (offset, length) = layout.variable(p)
+        guard let bytes = table.checkedBytes(at: offset, count: length) else { return (false, 0) }
+        return (layout.computed(p, bytes) == stored, offset + UInt64(length))
+    }
+
+    /// Validates records from the start; at the first bad or unwritten one decides: torn tail (cut it)
+    /// or corruption (stop, or quarantine when asked).
+    mutating func scan(_ table: RecordTable, trusted: UInt64, layout: Layout) throws(StartupError) -> LogEnd {
+        var end = LogEnd(count: 0, byteEnd: 0)
+        while let (valid, byteEnd) = check(table, end.count, layout), valid {
+            end.count += 1
+            end.byteEnd = byteEnd
+        }
+        let limit = UInt64(table.mappedRecordSegmentEnd * table.recordsPerSegment)
+        var lastWritten: UInt64?
+        var goodAfter = 0
+        var s = end.count
+        while s < limit {
+            if let (valid, _) = check(table, s, layout) {
+                lastWritten = s
+                if valid { goodAfter += 1 }
+            }
+            s += 1
+        }
+        if goodAfter > 0 || end.count < trusted {
+            return try corrupt(table, at: end.count, goodAfter: goodAfter, trusted: trusted, end: end)
+        }
+        if let lastWritten {
+            for cut in end.count...lastWritten { table.erase(cut) }
+            let records = lastWritten - end.count + 1
+            notes.append("cut a torn tail of \(records) record\(records == 1 ? "" : "s") (\(records * UInt64(table.stride)) bytes) "
+                + "at \(location(table, end.count))")
+        }
+        return end
+    }
+
+    /// A bad record before the tail: stop with what to do, or quarantine its segment.
+    mutating func corrupt(_ table: RecordTable, at sequence: UInt64, goodAfter: Int, trusted: UInt64, end: LogEnd) throws(StartupError) -> LogEnd {
+        let place = location(table, sequence)
+        let why = goodAfter > 0 ? "followed by \(goodAfter) intact records" : "below the snapshot's durable count \(trusted)"
+        guard options.quarantineDamaged else {
+            throw StartupError("""
+                corrupt record at \(place), \(why). Trackstar will not start and drop good records.
+                Check the disk; run `trackstar inspect \(engine.config.storage.dataDir)` for every damaged place;
+                to start anyway without that segment, run `trackstar serve --quarantine-damaged` \
+                (its records become unavailable; everything else is kept).
+                """)
+        }
+        return quarantine(table, at: sequence, end: end)
+    }
+
+    /// Renames the damaged record segment aside; appends continue in the next segment.
+    mutating func quarantine(_ table: RecordTable, at sequence: UInt64, end: LogEnd) -> LogEnd {
+        let segment = Int(sequence / UInt64(table.recordsPerSegment))
+        let path = table.path(segment: segment, bytes: false)
+        table.quarantine(segment: segment, renamingTo: path + ".quarantined")
+        notes.append("quarantined \(path) as \(path).quarantined after a corrupt record at \(location(table, sequence))")
+        // Records after the damaged segment may be intact: keep scanning from the next one.
+        var next = LogEnd(count: UInt64(segment + 1) * UInt64(table.recordsPerSegment), byteEnd: end.byteEnd)
+        while let (valid, byteEnd) = check(table, next.count, Layout(table)), valid {
+            next.count += 1
+            next.byteEnd = byteEnd
+        }
+        // Fresh arena bytes start past anything the damaged segment may reference.
+        next.byteEnd = table.mappedByteEnd
+        return next
+    }
+
+    func location(_ table: RecordTable, _ sequence: UInt64) -> String {
+        let segment = Int(sequence / UInt64(table.recordsPerSegment))
+        let offset = Int(sequence % UInt64(table.recordsPerSegment)) * table.stride
+        return "\(table.path(segment: segment, bytes: false)) offset \(offset) (record \(sequence))"
+    }
+
+    /// Rebuilds the conversion index (order ids and click+event pairs) from every conversion log.
+    func replayConversions() throws(StartupError) {
+        for (shard, table) in engine.conversions.enumerated() {
+            var sequence: UInt64 = 0
+            while sequence < table.reservedCount {
+                defer { sequence += 1 }
+                guard let record = table.record(sequence) else { continue }  // quarantined
+                let id = Engine.conversionID(shard: shard, sequence: sequence)
+                let clickRef = ConversionRecord.clickRef(record)
+                var keys = [Engine.eventKey(shard: UInt8(clickRef >> 40), sequence: clickRef & ClickID.maxSequence,
+                                            event: ConversionRecord.event(record))]
+                let txid = ConversionRecord.txidHash(record)
+                if txid != 0 { keys.append(engine.txidKey(offer: ConversionRecord.offerID(record), txidHash: txid)) }
+                for key in keys {
+                    switch engine.index.claim(key) {
+                    case .claimed(let entry): engine.index.publish(entry: entry, value: id)
+                    case .existing: break  // an earlier conversion holds it (multiple_conversions)
+                    case .full:
+                        throw StartupError("the conversion index is full while replaying \(table.path(segment: 0, bytes: false)); raise storage.max_conversions")
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Recovery.Layout {
+    init(_ table: RecordTable) { self = table.name == "clicks" ? .clicks : .conversions }
+}
