@@ -18,6 +18,8 @@ final class Connection {
     let tailCapacity: Int
     var tailCount = 0
     var writing = false
+    /// Output is complete but waits for the loop's durability barrier (group commit).
+    var held = false
     var closeAfterWrite = false
     var open = false
     var peer = PeerAddress.unknown
@@ -51,7 +53,7 @@ final class Connection {
     /// Resets per-connection state for a newly accepted socket.
     func reset() {
         outputCount = 0; outputSent = 0; tailCount = 0
-        writing = false; closeAfterWrite = false
+        writing = false; closeAfterWrite = false; held = false
         peer = .unknown
     }
 
@@ -74,24 +76,45 @@ final class Connection {
 
     /// Answers every complete request in the input, keeps the rest, and writes what was produced.
     /// 1. Let the handler answer requests while output has room.
-    /// 2. When output filled up, write it; continue if the kernel took it all.
-    /// 3. Keep unconsumed bytes in `tail`; write the output; close if asked.
+    /// 2. When output filled up, write it; continue if the kernel took it all (unless held).
+    /// 3. Keep unconsumed bytes in `tail`; write or hold the output; close if asked.
     func drive(input: UnsafeMutableRawPointer, count: Int, inTail: Bool, now: UInt64) {
         let context = ConnectionContext(peer: peer, loopIndex: loop.index, nowMillis: WallClock.nowMillis())
+        let holding = loop.handler.holdsResponses
         var offset = 0
-        while offset < count && !closeAfterWrite && !writing {
+        while offset < count && !closeAfterWrite && !writing && !held {
             var writer = ByteWriter(base: output + outputCount, capacity: outputCapacity - outputCount)
             let outcome = loop.handler.process(
                 UnsafeRawBufferPointer(start: input + offset, count: count - offset), output: &writer, context: context)
             outputCount += writer.count
             offset += outcome.consumed
             if outcome.close { closeAfterWrite = true; break }
-            guard outcome.outputFull else { break }
+            guard outcome.outputFull, !holding else { break }
             flush()
         }
         keepTail(input: input, from: offset, count: count, inTail: inTail, now: now)
+        if holding && outputCount > outputSent { hold(); return }
         flush()
         if closeAfterWrite && !writing && open { close() }
+    }
+
+    /// Keeps the output until the loop's next durability barrier completes; stops reading meanwhile.
+    func hold() {
+        guard !held else { return }
+        held = true
+        uv_read_stop(stream)
+        loop.held.append(self)
+    }
+
+    /// The barrier covering this connection's output completed: send it and carry on.
+    func releaseHeld() {
+        held = false
+        guard open else { return }
+        flush()
+        if closeAfterWrite { if !writing && open { close() }; return }
+        if writing { return }  // `written` carries on when the kernel has taken the rest
+        if tailCount > 0, let tail { drive(input: tail, count: tailCount, inTail: true, now: uv_now(loop.loop)) }
+        if open && !writing && !held && !closeAfterWrite { loop.startReading(self) }
     }
 
     /// Moves unconsumed input to the front of `tail`.
@@ -142,7 +165,7 @@ final class Connection {
         outputCount = 0; outputSent = 0
         if closeAfterWrite { close(); return }
         if tailCount > 0, let tail { drive(input: tail, count: tailCount, inTail: true, now: uv_now(loop.loop)) }
-        if open && !writing && !closeAfterWrite { loop.startReading(self) }
+        if open && !writing && !held && !closeAfterWrite { loop.startReading(self) }
     }
 
     /// Sends `write`'s response and closes (timeouts, overload).
@@ -160,6 +183,7 @@ final class Connection {
     func close() {
         guard open else { return }
         open = false
+        if held { loop.unhold(self); held = false }
         loop.closing(self)
         uv_close(handle) { handle in
             guard let handle, let data = handle.pointee.data else { return }

@@ -37,4 +37,9 @@ public protocol ConnectionHandler: AnyObject {
     func timeoutResponse(output: inout ByteWriter)
     /// Writes the answer for a connection refused because the server is at its connection cap.
     func overloadResponse(output: inout ByteWriter)
+    /// True when answers must wait for a durability barrier (an fdatasync of the files appended to)
+    /// before they are sent: `fsync = "always"`, group-committed once per loop iteration.
+    var holdsResponses: Bool { get }
+    /// Adds the files appended to since the last barrier (called on the loop thread).
+    func collectDirtyFiles(into files: inout FileList)
 }

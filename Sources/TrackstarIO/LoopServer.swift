@@ -36,6 +36,15 @@ final class LoopServer {
     var free: [Int] = []
     var active: [Connection] = []
     var stopping = false
+    /// Group commit: connections whose output waits for the next barrier, and those the running
+    /// barrier covers.
+    var held: [Connection] = []
+    var inFlight: [Connection] = []
+    var releasing: [Connection] = []
+    var barrierRunning = false
+    var barrierFiles = FileList()
+    let barrierWork: UnsafeMutablePointer<uv_work_t>
+    let checkHandle: UnsafeMutablePointer<uv_check_t>
 
     init(index: Int, handler: ConnectionHandler, limits: ConnectionLimits, connectionCount: ManagedAtomic<Int>) throws(IOError) {
         self.index = index
@@ -47,12 +56,18 @@ final class LoopServer {
         sweepTimer = .allocate(capacity: 1)
         stopAsync = .allocate(capacity: 1)
         readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
+        barrierWork = .allocate(capacity: 1)
+        checkHandle = .allocate(capacity: 1)
+        held.reserveCapacity(1024)
+        inFlight.reserveCapacity(1024)
+        releasing.reserveCapacity(1024)
         try check("uv_loop_init", uv_loop_init(loop))
     }
 
     deinit {
         uv_loop_close(loop)
         loop.deallocate(); listener.deallocate(); sweepTimer.deallocate(); stopAsync.deallocate()
+        barrierWork.deallocate(); checkHandle.deallocate()
         readBuffer.deallocate()
     }
 
@@ -103,6 +118,52 @@ final class LoopServer {
             LoopServer.from(async!.pointee.data).shutdown()
         })
         stopAsync.pointee.data = opaque
+        try check("uv_check_init", uv_check_init(loop, checkHandle))
+        checkHandle.pointee.data = opaque
+        try check("uv_check_start", uv_check_start(checkHandle) { check in
+            LoopServer.from(check!.pointee.data).startBarrierIfNeeded()
+        })
+    }
+
+    /// Runs after each poll phase: one fdatasync covers every answer this iteration produced.
+    func startBarrierIfNeeded() {
+        guard !held.isEmpty, !barrierRunning else { return }
+        barrierFiles.removeAll()
+        handler.collectDirtyFiles(into: &barrierFiles)
+        swap(&held, &inFlight)
+        guard barrierFiles.count > 0 || barrierFiles.overflowed else { return releaseInFlight() }
+        barrierRunning = true
+        barrierWork.pointee.data = opaque
+        let result = uv_queue_work(loop, barrierWork, { work in
+            // On a libuv worker thread: the loop does not touch `barrierFiles` while this runs.
+            let server = LoopServer.from(work!.pointee.data)
+            let files = server.barrierFiles
+            for i in 0..<files.count { _ = fdatasync(files[i]) }
+            if files.overflowed { sync() }
+        }, { work, _ in
+            let server = LoopServer.from(work!.pointee.data)
+            server.barrierRunning = false
+            server.releaseInFlight()
+            server.startBarrierIfNeeded()
+        })
+        if result != 0 {
+            barrierRunning = false
+            for i in 0..<barrierFiles.count { _ = fdatasync(barrierFiles[i]) }  // inline rather than lose durability
+            releaseInFlight()
+        }
+    }
+
+    /// Sends the output the completed barrier covered.
+    func releaseInFlight() {
+        swap(&inFlight, &releasing)  // three arrays, swapped, so releasing allocates nothing
+        for connection in releasing { connection.releaseHeld() }
+        releasing.removeAll(keepingCapacity: true)
+    }
+
+    /// A held connection is closing: forget it.
+    func unhold(_ connection: Connection) {
+        held.removeAll { $0 === connection }
+        inFlight.removeAll { $0 === connection }
     }
 
     func run() { uv_run(loop, UV_RUN_DEFAULT) }
@@ -185,7 +246,7 @@ final class LoopServer {
         while i >= 0 {
             let connection = active[i]
             i -= 1
-            if connection.writing { continue }
+            if connection.writing || connection.held { continue }
             if connection.tailCount > 0 {
                 if now &- connection.partialSince > limits.headerTimeoutMillis {
                     connection.answerAndClose { handler.timeoutResponse(output: &$0) }
@@ -204,5 +265,6 @@ final class LoopServer {
         uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
         uv_close(UnsafeMutableRawPointer(sweepTimer).assumingMemoryBound(to: uv_handle_t.self), nil)
         uv_close(UnsafeMutableRawPointer(stopAsync).assumingMemoryBound(to: uv_handle_t.self), nil)
+        uv_close(UnsafeMutableRawPointer(checkHandle).assumingMemoryBound(to: uv_handle_t.self), nil)
     }
 }

@@ -44,8 +44,9 @@ final class Engine: @unchecked Sendable {
         self.conversions = (0..<shards).map { Engine.conversionTable(dataDir: dataDir, shard: $0) }
         self.index = index
         self.fingerprintKey = SipHashKey(k0: keys.currentKey.k0 ^ 0x7478_6964_6b65_7931, k1: keys.currentKey.k1)
-        var run = Recovery(engine: self, options: recovery)
+        var run = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, options: recovery)
         recoveryNotes = try run.run()
+        try replayConversions()
     }
 
     /// Loads the keys from the data dir, compiles the catalog and opens the engine.

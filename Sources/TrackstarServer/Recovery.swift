@@ -9,16 +9,26 @@ public struct RecoveryOptions: Sendable {
     /// Start even when a record before the tail is corrupt: the damaged segment file is renamed
     /// `*.quarantined` and its records become unavailable; appends continue after it.
     public var quarantineDamaged = false
+    /// Report only (`trackstar inspect`): change nothing, record damage instead of stopping.
+    var inspectOnly = false
     public init(quarantineDamaged: Bool = false) { self.quarantineDamaged = quarantineDamaged }
 }
 
-/// One recovery run over an engine's tables.
+/// One recovery run over a data dir's tables.
 struct Recovery {
-    let engine: Engine
+    let dataDir: String
+    let clicks: [RecordTable]
+    let conversions: [RecordTable]
     let options: RecoveryOptions
     var notes: [String] = []
+    /// Damage found (inspect mode): corrupt records before a tail, damaged manifests.
+    var damage: [String] = []
+    /// The manifest recovery started from.
+    var manifest: Manifest?
 
-    init(engine: Engine, options: RecoveryOptions) { self.engine = engine; self.options = options }
+    init(dataDir: String, clicks: [RecordTable], conversions: [RecordTable], options: RecoveryOptions) {
+        self.dataDir = dataDir; self.clicks = clicks; self.conversions = conversions; self.options = options
+    }
 
     /// Shards found in `dataDir` (directories `shard-N`).
     static func existingShards(dataDir: String) -> Int {
@@ -30,32 +40,31 @@ struct Recovery {
 
     /// Recovers every shard; returns notes for the log, throws on damage it will not repair.
     mutating func run() throws(StartupError) -> [String] {
-        let dataDir = engine.config.storage.dataDir
         let found = Manifest.load(from: dataDir)
         for damaged in found.damaged {
             notes.append("manifest \(damaged.path) is damaged (\(damaged.reason)); using the other copy or a full scan")
+            damage.append("manifest \(damaged.path): \(damaged.reason)")
         }
-        if found.manifest == nil && !found.damaged.isEmpty && !options.quarantineDamaged {
+        if found.manifest == nil && !found.damaged.isEmpty && !options.quarantineDamaged && !options.inspectOnly {
             throw StartupError("""
                 every manifest in \(dataDir) is damaged: \(found.damaged.map { "\($0.path): \($0.reason)" }.joined(separator: "; ")).
                 Records may still be intact. Check the disk, then move the manifest files aside \
                 (mv \(dataDir)/manifest* /tmp/) to rebuild from a full scan of the segments.
                 """)
         }
-        let manifest = found.manifest
-        for shard in 0..<engine.clicks.count {
+        manifest = found.manifest
+        for shard in 0..<clicks.count {
             let position = manifest.flatMap { shard < $0.shards.count ? $0.shards[shard] : nil } ?? ShardPosition()
             try recoverShard(shard, trusted: position)
         }
-        if manifest == nil && engine.clicks.contains(where: { $0.reservedCount > 0 }) {
+        if manifest == nil && clicks.contains(where: { $0.reservedCount > 0 }) {
             notes.append("no manifest in \(dataDir): every record was verified by a full scan")
         }
-        try replayConversions()
         return notes
     }
 
     mutating func recoverShard(_ shard: Int, trusted: ShardPosition) throws(StartupError) {
-        let clicks = engine.clicks[shard], conversions = engine.conversions[shard]
+        let clicks = self.clicks[shard], conversions = self.conversions[shard]
         do {
             notes += try clicks.mapExisting()
             notes += try conversions.mapExisting()
@@ -125,9 +134,9 @@ struct Recovery {
             return try corrupt(table, at: end.count, goodAfter: goodAfter, trusted: trusted, end: end)
         }
         if let lastWritten {
-            for cut in end.count...lastWritten { table.erase(cut) }
+            if !options.inspectOnly { for cut in end.count...lastWritten { table.erase(cut) } }
             let records = lastWritten - end.count + 1
-            notes.append("cut a torn tail of \(records) record\(records == 1 ? "" : "s") (\(records * UInt64(table.stride)) bytes) "
+            notes.append("\(options.inspectOnly ? "found" : "cut") a torn tail of \(records) record\(records == 1 ? "" : "s") (\(records * UInt64(table.stride)) bytes) "
                 + "at \(location(table, end.count))")
         }
         return end
@@ -137,10 +146,14 @@ struct Recovery {
     mutating func corrupt(_ table: RecordTable, at sequence: UInt64, goodAfter: Int, trusted: UInt64, end: LogEnd) throws(StartupError) -> LogEnd {
         let place = location(table, sequence)
         let why = goodAfter > 0 ? "followed by \(goodAfter) intact records" : "below the snapshot's durable count \(trusted)"
+        if options.inspectOnly {
+            damage.append("corrupt record at \(place), \(why)")
+            return end
+        }
         guard options.quarantineDamaged else {
             throw StartupError("""
                 corrupt record at \(place), \(why). Trackstar will not start and drop good records.
-                Check the disk; run `trackstar inspect \(engine.config.storage.dataDir)` for every damaged place;
+                Check the disk; run `trackstar inspect \(dataDir)` for every damaged place;
                 to start anyway without that segment, run `trackstar serve --quarantine-damaged` \
                 (its records become unavailable; everything else is kept).
                 """)
@@ -170,33 +183,36 @@ struct Recovery {
         let offset = Int(sequence % UInt64(table.recordsPerSegment)) * table.stride
         return "\(table.path(segment: segment, bytes: false)) offset \(offset) (record \(sequence))"
     }
+}
 
+extension Recovery.Layout {
+    init(_ table: RecordTable) { self = table.name == "clicks" ? .clicks : .conversions }
+}
+
+extension Engine {
     /// Rebuilds the conversion index (order ids and click+event pairs) from every conversion log.
     func replayConversions() throws(StartupError) {
-        for (shard, table) in engine.conversions.enumerated() {
+        for (shard, table) in conversions.enumerated() {
             var sequence: UInt64 = 0
             while sequence < table.reservedCount {
                 defer { sequence += 1 }
                 guard let record = table.record(sequence) else { continue }  // quarantined
                 let id = Engine.conversionID(shard: shard, sequence: sequence)
                 let clickRef = ConversionRecord.clickRef(record)
-                var keys = [Engine.eventKey(shard: UInt8(clickRef >> 40), sequence: clickRef & ClickID.maxSequence,
-                                            event: ConversionRecord.event(record))]
+                try restoreKey(Engine.eventKey(shard: UInt8(clickRef >> 40), sequence: clickRef & ClickID.maxSequence,
+                                               event: ConversionRecord.event(record)), id: id)
                 let txid = ConversionRecord.txidHash(record)
-                if txid != 0 { keys.append(engine.txidKey(offer: ConversionRecord.offerID(record), txidHash: txid)) }
-                for key in keys {
-                    switch engine.index.claim(key) {
-                    case .claimed(let entry): engine.index.publish(entry: entry, value: id)
-                    case .existing: break  // an earlier conversion holds it (multiple_conversions)
-                    case .full:
-                        throw StartupError("the conversion index is full while replaying \(table.path(segment: 0, bytes: false)); raise storage.max_conversions")
-                    }
-                }
+                if txid != 0 { try restoreKey(txidKey(offer: ConversionRecord.offerID(record), txidHash: txid), id: id) }
             }
         }
     }
-}
 
-extension Recovery.Layout {
-    init(_ table: RecordTable) { self = table.name == "clicks" ? .clicks : .conversions }
+    /// Points `key` at conversion `id` unless an earlier conversion holds it (multiple_conversions).
+    func restoreKey(_ key: UInt64, id: UInt64) throws(StartupError) {
+        switch index.claim(key) {
+        case .claimed(let entry): index.publish(entry: entry, value: id)
+        case .existing: break
+        case .full: throw StartupError("the conversion index filled up during recovery; raise storage.max_conversions")
+        }
+    }
 }

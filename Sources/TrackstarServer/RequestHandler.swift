@@ -131,6 +131,13 @@ final class RequestHandler: ConnectionHandler {
         responses.retryAfter = false
     }
 
+    var holdsResponses: Bool { engine.config.storage.fsync == .always }
+
+    func collectDirtyFiles(into files: inout FileList) {
+        engine.clicks[shard].takeDirtyFiles(into: &files)
+        engine.conversions[shard].takeDirtyFiles(into: &files)
+    }
+
     func timeoutResponse(output: inout ByteWriter) {
         responses.refusal(.requestTimeout, reason: "timeout", message: "request not received in time",
                           keepAlive: false, headOnly: false, nowMillis: WallClock.nowMillis(), to: &output)

@@ -6,6 +6,7 @@ import TrackstarIO
 public final class TrackstarServer: @unchecked Sendable {
     let engine: Engine
     let group: ServerGroup
+    let snapshotter: Snapshotter
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
@@ -15,6 +16,7 @@ public final class TrackstarServer: @unchecked Sendable {
         let loops = min(max(config.server.loops ?? System.coreCount(), 1), ClickID.maxShards)
         let engine = try Engine.open(config: config, loops: loops, recovery: recovery)
         self.engine = engine
+        snapshotter = Snapshotter(engine: engine)
         var limits = ConnectionLimits()
         limits.maxConnections = config.server.maxConnections
         limits.idleTimeoutMillis = UInt64(config.server.idleTimeoutMillis)
@@ -33,10 +35,17 @@ public final class TrackstarServer: @unchecked Sendable {
     public var recoveryNotes: [String] { engine.recoveryNotes }
 
     /// Starts the loop threads.
-    public func start() { group.start() }
+    public func start() {
+        group.start()
+        snapshotter.start()
+    }
 
     /// Stops every loop and waits for them.
-    public func stop() { group.stop() }
+    /// Stops every loop, waits for them, then takes a final snapshot.
+    public func stop() {
+        group.stop()
+        snapshotter.stop()
+    }
 }
 
 #if canImport(Glibc)

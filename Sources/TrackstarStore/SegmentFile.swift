@@ -81,3 +81,11 @@ public enum SegmentDirectory {
         if fd >= 0 { fsync(fd); close(fd) }
     }
 }
+
+extension SegmentDirectory {
+    /// A file's size in bytes (0 if it cannot be read).
+    public static func size(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : 0
+    }
+}

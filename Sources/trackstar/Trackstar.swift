@@ -11,7 +11,7 @@ struct Trackstar: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trackstar",
         abstract: "Server-to-server click tracking: mint click IDs, redirect, attribute postbacks.",
-        subcommands: [Serve.self, CheckConfig.self])
+        subcommands: [Serve.self, CheckConfig.self, Inspect.self])
 }
 
 /// `trackstar serve --config FILE [--listen HOST:PORT] [--loops N] [--data-dir DIR]`.
@@ -88,6 +88,21 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         let settings = try loadConfig(file)
         print("\(file): ok (\(settings.offers.count) offers, \(settings.affiliates.count) affiliates)")
+    }
+}
+
+/// `trackstar inspect DATA_DIR`: shards, segments, counts, newest snapshot, full integrity check.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Report on a data directory and verify every record; exits 1 on damage.")
+
+    @Argument(help: "The data directory ([storage] data_dir).")
+    var dataDir: String
+
+    func run() throws {
+        let (lines, damaged) = Inspection.run(dataDir: dataDir)
+        for line in lines { print(line) }
+        if damaged { throw ExitCode(1) }
     }
 }
 

@@ -39,7 +39,7 @@ struct Floor: ParsableCommand {
         fflush(nil)
         var received: Int32 = 0
         sigwait(&signals, &received)
-        exit(0)
+        Glibc.exit(0)
     }
 
     /// Splits `HOST:PORT`.

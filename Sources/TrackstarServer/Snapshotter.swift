@@ -1,0 +1,125 @@
+// The background thread that makes the logs durable without stopping a loop: every fsync_interval
+// it fdatasyncs what the loops have published (policy "interval"), and every snapshot_interval (and at
+// shutdown) it writes a manifest of the durable positions.
+import TrackstarCore
+import TrackstarIO
+import TrackstarStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Engine {
+    /// The published positions of every shard, read with acquire loads (any thread).
+    func positions() -> [ShardPosition] {
+        (0..<clicks.count).map { shard in
+            let clickCount = clicks[shard].publishedCount
+            let conversionCount = conversions[shard].publishedCount
+            var position = ShardPosition(clicks: clickCount, conversions: conversionCount)
+            if clickCount > 0, let last = clicks[shard].record(clickCount - 1) {
+                position.clickBytes = ClickSlot.varOffset(last) + UInt64(ClickSlot.varLength(last))
+            }
+            if conversionCount > 0, let last = conversions[shard].record(conversionCount - 1) {
+                position.conversionBytes = ConversionRecord.varOffset(last) + UInt64(ConversionRecord.varLength(last))
+            }
+            return position
+        }
+    }
+
+    /// fdatasyncs everything up to `positions`; returns the first failure.
+    func sync(_ positions: [ShardPosition]) -> StoreError? {
+        for (shard, p) in positions.enumerated() {
+            if let e = clicks[shard].syncPublished(count: p.clicks, byteEnd: p.clickBytes) { return e }
+            if let e = conversions[shard].syncPublished(count: p.conversions, byteEnd: p.conversionBytes) { return e }
+        }
+        return nil
+    }
+}
+
+/// Runs `sync` and snapshots on its own thread until stopped.
+final class Snapshotter: @unchecked Sendable {
+    let engine: Engine
+    let syncEveryMillis: Int64?
+    let snapshotEveryMillis: Int64
+    var mutex = pthread_mutex_t()
+    var condition = pthread_cond_t()
+    var stopping = false
+    var thread: pthread_t?
+    var sequence: UInt64
+    /// Duration of the last snapshot, for operators and the benchmark.
+    private(set) var lastSnapshotMillis: Int64 = 0
+
+    init(engine: Engine) {
+        self.engine = engine
+        let storage = engine.config.storage
+        syncEveryMillis = storage.fsync == .interval ? storage.fsyncIntervalMillis : nil
+        snapshotEveryMillis = storage.snapshotIntervalMillis
+        sequence = (Manifest.load(from: storage.dataDir).manifest?.sequence ?? 0) + 1
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    func start() {
+        var t = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&t, nil, { context in
+            Unmanaged<Snapshotter>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        thread = t
+    }
+
+    /// Wakes the thread, which takes a final snapshot and exits; waits for it.
+    func stop() {
+        pthread_mutex_lock(&mutex)
+        stopping = true
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+    }
+
+    func run() {
+        var nextSync = WallClock.nowMillis() + (syncEveryMillis ?? Int64.max / 4)
+        var nextSnapshot = WallClock.nowMillis() + snapshotEveryMillis
+        while !waitUntil(min(nextSync, nextSnapshot)) {
+            let now = WallClock.nowMillis()
+            if now >= nextSnapshot {
+                snapshot()
+                nextSnapshot = now + snapshotEveryMillis
+                if let every = syncEveryMillis { nextSync = now + every }
+            } else if now >= nextSync {
+                if let error = engine.sync(engine.positions()) { Log.error("fsync: \(error)") }
+                nextSync = now + (syncEveryMillis ?? Int64.max / 4)
+            }
+        }
+        snapshot()
+    }
+
+    /// Sleeps until `deadline` (wall-clock ms); true when asked to stop.
+    func waitUntil(_ deadline: Int64) -> Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        var ts = timespec(tv_sec: Int(deadline / 1000), tv_nsec: Int(deadline % 1000) * 1_000_000)
+        while !stopping && WallClock.nowMillis() < deadline {
+            pthread_cond_timedwait(&condition, &mutex, &ts)
+        }
+        return stopping
+    }
+
+    /// fsyncs every shard up to its published position, then writes the manifest.
+    func snapshot() {
+        let started = WallClock.nowMillis()
+        let positions = engine.positions()
+        if let error = engine.sync(positions) {
+            Log.error("snapshot skipped: \(error)")
+            return
+        }
+        do {
+            try Manifest(sequence: sequence, createdMillis: started, shards: positions).write(to: engine.config.storage.dataDir)
+            sequence += 1
+        } catch {
+            Log.error("snapshot manifest: \(error)")
+        }
+        lastSnapshotMillis = WallClock.nowMillis() - started
+    }
+}
