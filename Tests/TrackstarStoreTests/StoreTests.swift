@@ -106,3 +106,53 @@ final class Tally: @unchecked Sendable {
     }
     deinit { wins.deallocate(); mismatches.deallocate() }
 }
+
+@Suite struct ManifestTests {
+    let manifest = Manifest(sequence: 7, createdMillis: 1_790_000_000_123, shards: [
+        ShardPosition(clicks: 10, clickBytes: 400, conversions: 2, conversionBytes: 12),
+        ShardPosition(clicks: 1 << 40, clickBytes: 1 << 50, conversions: 0, conversionBytes: 0),
+    ])
+
+    @Test func roundTrips() {
+        #expect(Manifest.decode(manifest.encoded()) == .success(manifest))
+    }
+
+    @Test func everyFlippedByteIsDetected() {
+        let bytes = manifest.encoded()
+        for i in 0..<bytes.count {
+            var damaged = bytes
+            damaged[i] ^= 0x01
+            guard case .failure = Manifest.decode(damaged) else { Issue.record("byte \(i) flip accepted"); continue }
+        }
+    }
+
+    @Test func truncatedIsRefusedWithItsLength() {
+        let bytes = Array(manifest.encoded().prefix(30))
+        guard case .failure(let error) = Manifest.decode(bytes) else { Issue.record("accepted"); return }
+        #expect(error.description.contains("length 30"))
+    }
+
+    @Test func writeKeepsThePreviousAndLoadPicksTheNewest() throws {
+        let dir = "/tmp/trackstar-manifest-\(UInt64.random(in: 0...UInt64.max))"
+        try SegmentDirectory.create(dir)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        try manifest.write(to: dir)
+        var newer = manifest
+        newer.sequence = 8
+        try newer.write(to: dir)
+        let found = Manifest.load(from: dir)
+        #expect(found.manifest == newer)
+        #expect(found.damaged.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir + "/manifest.prev"))
+    }
+}
+
+extension Result: @retroactive Equatable where Success: Equatable, Failure == StoreError {
+    public static func == (a: Self, b: Self) -> Bool {
+        switch (a, b) {
+        case (.success(let x), .success(let y)): x == y
+        case (.failure(let x), .failure(let y)): x.description == y.description
+        default: false
+        }
+    }
+}

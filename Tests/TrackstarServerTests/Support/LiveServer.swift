@@ -3,11 +3,15 @@
 import Foundation
 
 /// A `trackstar serve` child process for one test.
-final class LiveServer {
+final class LiveServer: @unchecked Sendable {  // used from test threads; its state is set once
     let process = Process()
     let dataDir: String
     let configPath: String
     private(set) var port: UInt16 = 0
+    /// Everything the server printed up to and including its "listening on" line.
+    private(set) var startupOutput = ""
+    /// Whether deinit removes the data dir (false when a test restarts on the same one).
+    var ownsDataDir = true
     private let output = Pipe()
 
     /// The package root, found from this file's path.
@@ -21,7 +25,7 @@ final class LiveServer {
     }
 
     /// Writes `config` (a `[server]` listen on port 0 is prepended) and starts the server.
-    init(config: String = LiveServer.defaultConfig, loops: Int = 2, dataDir: String? = nil) throws {
+    init(config: String = LiveServer.defaultConfig, loops: Int = 2, dataDir: String? = nil, extraArguments: [String] = []) throws {
         let dir = dataDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("trackstar-test-\(UUID().uuidString)").path
         self.dataDir = dir
@@ -30,7 +34,7 @@ final class LiveServer {
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: LiveServer.binary)
         process.arguments = ["serve", "--config", configPath, "--listen", "127.0.0.1:0",
-                             "--loops", "\(loops)", "--data-dir", dir + "/data"]
+                             "--loops", "\(loops)", "--data-dir", dir + "/data"] + extraArguments
         process.standardOutput = output
         try process.run()
         port = try readPort()
@@ -40,17 +44,45 @@ final class LiveServer {
     private func readPort() throws -> UInt16 {
         var text = ""
         let handle = output.fileHandleForReading
-        while !text.contains("\n") {
+        while text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) == nil {
             let data = handle.availableData
             if data.isEmpty { throw TestClientError.closed }
             text += String(decoding: data, as: UTF8.self)
         }
+        startupOutput = text
         guard let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
               let port = UInt16(text[range].split(separator: ":").last!) else { throw TestClientError.closed }
         return port
     }
 
     func connect() throws -> TestConnection { try TestConnection(port: port) }
+
+    /// The data directory the server writes (`--data-dir`).
+    var dataPath: String { dataDir + "/data" }
+
+    /// Kills the server with SIGKILL (a crash) and waits for it.
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Runs `trackstar ARGS` to completion; returns its exit status and output.
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // A command expected to exit must not hang the suite if it starts serving instead.
+        let pid = process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { kill(pid, SIGKILL) }
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
 
     /// Sends SIGTERM and waits for exit.
     func stop() {
@@ -62,7 +94,7 @@ final class LiveServer {
 
     deinit {
         stop()
-        try? FileManager.default.removeItem(atPath: dataDir)
+        if ownsDataDir { try? FileManager.default.removeItem(atPath: dataDir) }
     }
 
     static let defaultConfig = """

@@ -23,6 +23,8 @@ struct LoadPlan: Sendable {
     /// Open loop: the pacer sleeps at least this long between wake-ups (nanoseconds).
     var tickNanos: UInt64 = 100_000
     var seed: UInt64 = 0x5EED
+    /// Distinguishes this run's txids from earlier runs' against the same server (txids convert once per offer).
+    var runID: UInt64 = 0
 
     var hostHeader: String { "\(host):\(port)" }
     var openLoop: Bool { rate != nil }

@@ -47,6 +47,8 @@ struct RequestFactory {
     /// Longest request any kind produces, with margin: a connection appends one only with this much room.
     static let maxRequestBytes = 1024
     let worker: Int
+    /// `&token=…&txid=<run>w`: the txid starts with the run's id so no two runs share one.
+    let tokenAndTxid: [UInt8]
     let tail: [UInt8]
     let clicks: BytePool
     let clickOffers: [Int32]
@@ -56,8 +58,9 @@ struct RequestFactory {
     var forgedCursor = 0
     var macroCursor = 0
 
-    init(worker: Int, host: String, campaign: Campaign, random: inout FastRandom) {
+    init(worker: Int, runID: UInt64, host: String, campaign: Campaign, random: inout FastRandom) {
         self.worker = worker
+        tokenAndTxid = Array("&token=\(Campaign.token)&txid=\(String(runID, radix: 36))w".utf8)
         tail = Array(" HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: tsload\r\n\r\n".utf8)
         (clicks, clickOffers) = Self.clickPool(campaign: campaign, tail: tail, random: &random)
         forgedIDs = Self.forgedPool(random: &random)
@@ -109,7 +112,6 @@ struct RequestFactory {
     }
 
     static let postbackPrefix = Array("GET /postback?click_id=".utf8)
-    static let tokenAndTxid = Array("&token=\(Campaign.token)&txid=w".utf8)
     static let amounts = ["&amount=19.90", "&amount=49.90", "&amount=5", "&amount=120.00"].map { Array($0.utf8) }
 
     /// The next click from the pool; returns its offer.
@@ -124,7 +126,7 @@ struct RequestFactory {
     func writePostback(_ ids: IDStore, slot: Int, conflict: Bool, to out: inout ByteBuffer) {
         out.append(Self.postbackPrefix)
         ids.write(slot, to: &out)
-        out.append(Self.tokenAndTxid)
+        out.append(tokenAndTxid)
         out.appendDecimal(worker)
         out.append(byte: UInt8(ascii: "-"))
         out.appendDecimal(slot)
@@ -176,7 +178,7 @@ struct RequestFactory {
 
     /// Token, a fixed txid and amount, and the request's end.
     func writeCommonTail(to out: inout ByteBuffer) {
-        out.append(Self.tokenAndTxid)
+        out.append(tokenAndTxid)
         out.appendDecimal(worker)
         out.append(Self.amounts[0])
         out.append(tail)
