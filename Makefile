@@ -40,7 +40,8 @@ test: deps
 	$(SWIFT) test --skip-build
 
 bench: bench-deps
-	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+	cd Benchmarks && $(SWIFT) package benchmark --no-progress
+	cd Benchmarks && $(SWIFT) package benchmark thresholds check --metric mallocCountTotal --no-progress
 
 loadtest: bench-deps release
 	./loadtest/compare.sh

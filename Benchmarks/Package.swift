@@ -23,5 +23,13 @@ let package = Package(
             path: "Benchmarks/RequestPaths",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "RecoveryFigures",
+            dependencies: [
+                .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarServer", package: "trackstar"),
+            ],
+            path: "Benchmarks/RecoveryFigures"
+        ),
     ]
 )

@@ -19,6 +19,9 @@ public final class LocalEndpoint: @unchecked Sendable {
 
     deinit { output.deallocate() }
 
+    /// What recovery found and did when this endpoint opened its data dir.
+    public var recoveryNotes: [String] { engine.recoveryNotes }
+
     /// Answers every complete request in `input`; returns the response bytes (valid until the next call).
     public func handle(_ input: UnsafeRawBufferPointer, peer: PeerAddress = PeerAddress(high: 0, low: 0xffff_7f00_0001),
                        nowMillis: Int64) -> UnsafeRawBufferPointer {

@@ -11,12 +11,14 @@ final class ClientConnection {
     let writeRequest: UnsafeMutablePointer<uv_write_t> = .allocate(capacity: 1)
     var out: ByteBuffer
     var outSent = 0
-    var input = ByteBuffer(capacity: 128 * 1024)
+    var input: ByteBuffer
     var ring: InFlightRing
     var pending = PendingQueue()
     /// Open loop: when this connection's next request is due.
     var nextIntended: UInt64 = 0
     var open = false
+    /// The server said `Connection: close`: send nothing more; reconnect once it closes.
+    var draining = false
     var writing = false
     var closing = false
 
@@ -24,6 +26,7 @@ final class ClientConnection {
         self.worker = worker
         ring = InFlightRing(capacity: depth)
         out = ByteBuffer(capacity: depth * RequestFactory.maxRequestBytes + 4096)
+        input = ByteBuffer(capacity: max(16 * 1024, depth * 4096))  // answers here are at most a few hundred bytes
     }
 
     deinit {
@@ -91,6 +94,7 @@ final class ClientConnection {
                 let id = response.idOffset >= 0 ? UnsafeRawPointer(base + offset + response.idOffset) : nil
                 worker.answered(self, request, status: response.status, id: id, now: now)
                 offset += response.length
+                if response.close { draining = true }
             }
         }
         if (ring.count == 0 && offset < input.count) || (input.room == 0 && offset == 0) {
@@ -103,7 +107,7 @@ final class ClientConnection {
 
     /// Writes as many requests as are allowed now (depth, schedule) and flushes them in one write.
     func fill(now: UInt64) {
-        guard open, !writing, !closing else { return }
+        guard open, !writing, !closing, !draining else { return }
         while ring.count < worker.depth && out.room >= RequestFactory.maxRequestBytes {
             let intended = worker.plan.openLoop && worker.phase == .measure ? nextIntended : now
             guard intended <= now, let (kind, info) = worker.writeNext(for: self) else { break }
@@ -157,6 +161,7 @@ final class ClientConnection {
 
     func closed() {
         closing = false
+        draining = false
         ring.removeAll()
         input.count = 0
         out.count = 0; outSent = 0

@@ -93,13 +93,18 @@ struct RunReport: Codable {
             lines.append(pad("all", 18) + pad(fixed(perSecond, 1), 11, right: true) + latencyColumns(latency))
         }
         if let sendLag { lines.append("send lag µs (generator): p50 \(fixed(sendLag.p50, 1)) p99 \(fixed(sendLag.p99, 1)) max \(fixed(sendLag.max, 1))") }
-        if let server {
-            lines.append("server: \(fixed(server.cpuMicrosPerRequest, 2)) CPU µs/request, RSS \(server.rssKBEnd) KiB "
-                + "(+\(Int64(server.rssKBEnd) - Int64(server.rssKBBeforeRun)) KiB in the run); pids \(server.pids.map(String.init).joined(separator: ","))")
-        }
+        if let server { lines.append(serverLine(server)) }
         lines.append("generator: \(fixed(generatorCPUMicrosPerRequest, 2)) CPU µs/request; minted \(minted); unexpected \(unexpected), "
             + "errors \(errors), unfinished \(unfinished), reconnects \(reconnects), malformed \(malformedResponses)")
         return lines.joined(separator: "\n")
+    }
+
+    /// CPU per request, RSS and its growth over the run, per click stored when clicks were minted.
+    func serverLine(_ server: ServerReport) -> String {
+        let growthKB = Int64(server.rssKBEnd) - Int64(server.rssKBBeforeRun)
+        let perClick = minted > 0 ? ", \(fixed(Double(growthKB) * 1024 / Double(minted), 0)) B per click stored" : ""
+        return "server: \(fixed(server.cpuMicrosPerRequest, 2)) CPU µs/request, RSS \(server.rssKBEnd) KiB (+\(growthKB) KiB "
+            + "in the run\(perClick)); pids \(server.pids.map(String.init).joined(separator: ","))"
     }
 
     var header: String {

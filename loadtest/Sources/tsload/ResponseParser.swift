@@ -11,6 +11,8 @@ struct ParsedResponse {
     var status: Int
     /// Offset of the 26-character click ID after `cid=` in the Location header, or -1.
     var idOffset: Int
+    /// `Connection: close`: the server answers nothing more on this connection.
+    var close = false
 }
 
 enum ParseResult {
@@ -22,6 +24,8 @@ enum ParseResult {
 enum ResponseParser {
     static let contentLength = Array("content-length:".utf8)
     static let location = Array("location:".utf8)
+    static let connection = Array("connection:".utf8)
+    static let closeToken = Array("close".utf8)
 
     /// Parses the response at the start of `bytes`; `wantID` looks for `cid=` in the Location header.
     static func parse(_ bytes: UnsafePointer<UInt8>, _ count: Int, wantID: Bool) -> ParseResult {
@@ -42,6 +46,8 @@ enum ResponseParser {
                 bodyLength = decimal(value)
             } else if wantID, let value = headerValue(line, named: location) {
                 response.idOffset = idOffset(value, base: bytes)
+            } else if let value = headerValue(line, named: connection) {
+                response.close = startsWith(value, closeToken)
             }
             lineStart = lineEnd + 1
         }
@@ -62,6 +68,13 @@ enum ResponseParser {
         guard line.count > name.count, line[0] | 0x20 == name[0] else { return nil }
         for i in 1..<name.count where line[i] | 0x20 != name[i] { return nil }
         return UnsafeBufferPointer(rebasing: line[name.count...])
+    }
+
+    /// Whether `value`, after spaces, starts with `token` (lower case), ignoring case.
+    static func startsWith(_ value: UnsafeBufferPointer<UInt8>, _ token: [UInt8]) -> Bool {
+        guard let first = value.firstIndex(where: { $0 != 0x20 }), value.count - first >= token.count else { return false }
+        for i in token.indices where value[first + i] | 0x20 != token[i] { return false }
+        return true
     }
 
     /// The leading decimal number in `value` after spaces.
