@@ -112,11 +112,21 @@ run() {
         nginx) port=$NGINX_PORT; pid=$NGINX_PID ;;
         floor) port=$FLOOR_PORT; pid=$FLOOR_PID ;;
     esac
-    line=$("$BIN/tsload" --json --label "$label/$server" --url "http://127.0.0.1:$port" --server-pid "$pid" \
-        --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --threads "$THREADS" "$@")
+    if ! line=$("$BIN/tsload" --json --label "$label/$server" --url "http://127.0.0.1:$port" --server-pid "$pid" \
+        --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --threads "$THREADS" "$@"); then
+        diagnose "$server" "$pid"; exit 1
+    fi
     echo "$line" >> "$RESULTS"
     LAST_RATE=$(field perSecond <<< "$line")
     log "round $ROUND $label/$server: $(printf '%.0f' "$LAST_RATE")/s, p99 $(sed -n 's/.*"latency":{[^}]*"p99":\([0-9.]*\).*/\1/p' <<< "$line") µs"
+}
+
+# Says whether a server that tsload could not use is still running, and shows the end of its log.
+diagnose() {
+    local server=$1 pid=$2 logfile
+    case $server in trackstar) logfile=$WORK/trackstar/out.log ;; nginx) logfile=$WORK/nginx/error.log ;; floor) logfile=$WORK/floor.log ;; esac
+    if kill -0 "$pid" 2>/dev/null; then log "$server (pid $pid) is still running"; else log "$server (pid $pid) has exited"; fi
+    tail -5 "$logfile" >&2 || true
 }
 
 # The number after "NAME": in one line of JSON, its last occurrence: keys are sorted, so the top-level

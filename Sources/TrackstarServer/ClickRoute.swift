@@ -59,7 +59,7 @@ extension RequestHandler {
     func mint(_ exchange: Exchange, offerID: UInt32, affID: UInt32, into values: inout ClickValues) -> Bool {
         let table = engine.clicks[shard]
         var varLength = 0
-        for field in ClickSlot.variableFields { varLength += 2 + params.value(field).count }
+        for field in RequestHandler.clickVariableParams { varLength += 2 + params.value(field).count }
         let userAgent = exchange.bytes(exchange.head.userAgent, limit: 512)
         varLength += 2 + userAgent.count
         guard let (sequence, slot) = table.reserveRecord() else { return false }
@@ -68,7 +68,7 @@ extension RequestHandler {
             return false
         }
         var cursor = bytes
-        for field in ClickSlot.variableFields { cursor = ClickRoute.put(params.value(field), at: cursor) }
+        for field in RequestHandler.clickVariableParams { cursor = ClickRoute.put(params.value(field), at: cursor) }
         cursor = ClickRoute.put(userAgent, at: cursor)
         let peer = exchange.context.peer
         ClickSlot.write(slot, mintMillis: exchange.context.nowMillis, offerID: offerID, affID: affID,
@@ -94,6 +94,11 @@ extension RequestHandler {
             refuse(exchange, .uriTooLong, "redirect_too_long", "the landing URL with these values is too long", to: &out)
         }
     }
+}
+
+extension RequestHandler {
+    /// Parameters stored as a click's variable fields, in `ClickSlot.Field` order (user agent last).
+    static let clickVariableParams: [ParamField] = [.sub1, .sub2, .sub3, .sub4, .sub5, .affClickID, .source]
 }
 
 /// Helpers for click records.

@@ -29,9 +29,9 @@ final class Engine: @unchecked Sendable {
             throw StartupError("storage.max_conversions: cannot map \(config.storage.maxConversions) entries")
         }
         let dataDir = config.storage.dataDir
-        let shards = max(loops, Recovery.existingShards(dataDir: dataDir))
+        let shards = max(loops, ShardLayout.existingShards(dataDir: dataDir))
         for shard in 0..<shards {
-            do { try SegmentDirectory.create(Engine.shardDirectory(dataDir: dataDir, shard: shard)) } catch {
+            do { try SegmentDirectory.create(ShardLayout.directory(dataDir: dataDir, shard: shard)) } catch {
                 throw StartupError(error.description)
             }
         }
@@ -40,8 +40,8 @@ final class Engine: @unchecked Sendable {
         self.codec = keys
         self.loops = loops
         self.node = UInt8(config.server.nodeID)
-        self.clicks = (0..<shards).map { Engine.clickTable(dataDir: dataDir, shard: $0) }
-        self.conversions = (0..<shards).map { Engine.conversionTable(dataDir: dataDir, shard: $0) }
+        self.clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
+        self.conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }
         self.index = index
         self.fingerprintKey = SipHashKey(k0: keys.currentKey.k0 ^ 0x7478_6964_6b65_7931, k1: keys.currentKey.k1)
         var run = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, options: recovery)
@@ -57,17 +57,7 @@ final class Engine: @unchecked Sendable {
         return try Engine(config: config, catalog: catalog, keys: codec, loops: loops, recovery: recovery)
     }
 
-    static func shardDirectory(dataDir: String, shard: Int) -> String { "\(dataDir)/shard-\(shard)" }
 
-    static func clickTable(dataDir: String, shard: Int) -> RecordTable {
-        RecordTable(stride: ClickSlot.stride, recordsPerSegment: 1 << 18, byteSegmentSize: 16 << 20,
-                    directory: shardDirectory(dataDir: dataDir, shard: shard), name: "clicks")
-    }
-
-    static func conversionTable(dataDir: String, shard: Int) -> RecordTable {
-        RecordTable(stride: ConversionRecord.stride, recordsPerSegment: 1 << 16, byteSegmentSize: 4 << 20,
-                    directory: shardDirectory(dataDir: dataDir, shard: shard), name: "conversions")
-    }
 
     /// The click slot for a decoded ID, if it was minted here and is published.
     @inline(__always)

@@ -9,9 +9,9 @@ public enum Inspection {
     /// The report's lines, and whether damage was found (corruption before a tail, a bad manifest).
     public static func run(dataDir: String) -> (lines: [String], damaged: Bool) {
         var lines = ["data dir: \(dataDir)"]
-        let shards = Recovery.existingShards(dataDir: dataDir)
-        let clicks = (0..<shards).map { Engine.clickTable(dataDir: dataDir, shard: $0) }
-        let conversions = (0..<shards).map { Engine.conversionTable(dataDir: dataDir, shard: $0) }
+        let shards = ShardLayout.existingShards(dataDir: dataDir)
+        let clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
+        let conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }
         var options = RecoveryOptions()
         options.inspectOnly = true
         var recovery = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, options: options)
@@ -21,7 +21,7 @@ public enum Inspection {
         lines.append(snapshotLine(recovery.manifest))
         for shard in 0..<shards {
             lines.append("shard \(shard): \(clicks[shard].reservedCount) clicks, \(conversions[shard].reservedCount) conversions")
-            let directory = Engine.shardDirectory(dataDir: dataDir, shard: shard)
+            let directory = ShardLayout.directory(dataDir: dataDir, shard: shard)
             for entry in SegmentDirectory.entries(directory) {
                 lines.append("  \(entry)  \(SegmentDirectory.size(directory + "/" + entry)) bytes")
             }

@@ -30,14 +30,6 @@ struct Recovery {
         self.dataDir = dataDir; self.clicks = clicks; self.conversions = conversions; self.options = options
     }
 
-    /// Shards found in `dataDir` (directories `shard-N`).
-    static func existingShards(dataDir: String) -> Int {
-        let numbers = SegmentDirectory.entries(dataDir).compactMap { entry -> Int? in
-            entry.hasPrefix("shard-") ? Int(entry.dropFirst(6)) : nil
-        }
-        return (numbers.max() ?? -1) + 1
-    }
-
     /// Recovers every shard; returns notes for the log, throws on damage it will not repair.
     mutating func run() throws(StartupError) -> [String] {
         let found = Manifest.load(from: dataDir)

@@ -1,0 +1,202 @@
+// Byte layouts of click and conversion records in their shard tables, and where a shard's tables live.
+// Each record is written once by the owning loop and read by any thread after the count is published;
+// the exporter and `inspect` read the same bytes.
+import Atomics
+import TrackstarCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A click slot, 64 bytes:
+/// `mintMillis:8 | offerID:4 | affID:4 | varOffset:8 | varLength:4 | reserved:4 | conversions:8 (atomic)
+///  | peerHigh:8 | peerLow:8 | checksum:8`. The checksum covers the slot except the conversion
+/// counter (it changes later) and the checksum itself, plus the variable bytes; 0 means never written.
+/// Variable bytes: for each of sub1…sub5, aff_click_id, source, user agent: a 2-byte length, then bytes.
+public enum ClickSlot {
+    public static let stride = 64
+    /// Order of the length-prefixed variable fields.
+    public enum Field: Int, CaseIterable { case sub1, sub2, sub3, sub4, sub5, affClickID, source, userAgent }
+
+    public static func mintMillis(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 0, as: Int64.self) }
+    public static func offerID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 8, as: UInt32.self) }
+    public static func affID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 12, as: UInt32.self) }
+    public static func varOffset(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 16, as: UInt64.self) }
+    public static func varLength(_ p: UnsafeRawPointer) -> Int { Int(p.load(fromByteOffset: 24, as: UInt32.self)) }
+
+    /// The click's conversion counter, changed only with atomic operations from any loop.
+    public static func conversions(_ p: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt64> {
+        UnsafeAtomic(at: (p + 32).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
+    }
+
+    public static func write(_ p: UnsafeMutableRawPointer, mintMillis: Int64, offerID: UInt32, affID: UInt32,
+                      varOffset: UInt64, varLength: Int, peerHigh: UInt64, peerLow: UInt64) {
+        p.storeBytes(of: mintMillis, toByteOffset: 0, as: Int64.self)
+        p.storeBytes(of: offerID, toByteOffset: 8, as: UInt32.self)
+        p.storeBytes(of: affID, toByteOffset: 12, as: UInt32.self)
+        p.storeBytes(of: varOffset, toByteOffset: 16, as: UInt64.self)
+        p.storeBytes(of: UInt32(varLength), toByteOffset: 24, as: UInt32.self)
+        p.storeBytes(of: peerHigh, toByteOffset: 40, as: UInt64.self)
+        p.storeBytes(of: peerLow, toByteOffset: 48, as: UInt64.self)
+    }
+
+    public static func checksum(_ p: UnsafeRawPointer, variable: UnsafeRawBufferPointer) -> UInt64 {
+        var h = Checksum.update(0x636c_6963_6b73, UnsafeRawBufferPointer(start: p, count: 32))
+        h = Checksum.update(h, UnsafeRawBufferPointer(start: p + 40, count: 16))
+        return Checksum.finish(Checksum.update(h, variable))
+    }
+
+    /// Seals a written slot: the checksum is stored last.
+    public static func seal(_ p: UnsafeMutableRawPointer, variable: UnsafeRawBufferPointer) {
+        p.storeBytes(of: checksum(p, variable: variable), toByteOffset: 56, as: UInt64.self)
+    }
+
+    public static func storedChecksum(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 56, as: UInt64.self) }
+}
+
+/// A conversion record, 96 bytes:
+/// `clickRef:8 | timeMillis:8 | txidHash:8 | amount:8 | payout:8 | revenue:8 | offerID:4 | affID:4
+///  | event:1 | status:1 | reserved:2 | currency:4 | varOffset:8 | varLength:4 | reserved:12 | checksum:8`.
+/// Variable bytes: the raw txid. The checksum covers bytes 0..<88 and the variable bytes.
+public enum ConversionRecord {
+    public static let stride = 96
+    /// `amount` when the postback carried none.
+    public static let noAmount = Int64.min
+
+    public static func clickRef(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 0, as: UInt64.self) }
+    public static func txidHash(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 16, as: UInt64.self) }
+    public static func payout(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 32, as: Int64.self) }
+    public static func revenue(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 40, as: Int64.self) }
+    public static func event(_ p: UnsafeRawPointer) -> Int { Int(p.load(fromByteOffset: 56, as: UInt8.self)) }
+    public static func status(_ p: UnsafeRawPointer) -> ConversionStatus {
+        ConversionStatus(rawValue: p.load(fromByteOffset: 57, as: UInt8.self)) ?? .approved
+    }
+
+    public struct Fields {
+        public var clickRef: UInt64
+        public var timeMillis: Int64
+        public var txidHash: UInt64
+        public var amount: Int64
+        public var payout: Int64
+        public var revenue: Int64
+        public var offerID: UInt32
+        public var affID: UInt32
+        public var event: UInt8
+        public var status: ConversionStatus
+        public var currency: UInt32
+        public var varOffset: UInt64
+        public var varLength: Int
+        public init(clickRef: UInt64, timeMillis: Int64, txidHash: UInt64, amount: Int64, payout: Int64, revenue: Int64,
+                    offerID: UInt32, affID: UInt32, event: UInt8, status: ConversionStatus, currency: UInt32,
+                    varOffset: UInt64, varLength: Int) {
+            self.clickRef = clickRef; self.timeMillis = timeMillis; self.txidHash = txidHash; self.amount = amount
+            self.payout = payout; self.revenue = revenue; self.offerID = offerID; self.affID = affID; self.event = event
+            self.status = status; self.currency = currency; self.varOffset = varOffset; self.varLength = varLength
+        }
+    }
+
+    public static func write(_ p: UnsafeMutableRawPointer, _ f: Fields) {
+        p.storeBytes(of: f.clickRef, toByteOffset: 0, as: UInt64.self)
+        p.storeBytes(of: f.timeMillis, toByteOffset: 8, as: Int64.self)
+        p.storeBytes(of: f.txidHash, toByteOffset: 16, as: UInt64.self)
+        p.storeBytes(of: f.amount, toByteOffset: 24, as: Int64.self)
+        p.storeBytes(of: f.payout, toByteOffset: 32, as: Int64.self)
+        p.storeBytes(of: f.revenue, toByteOffset: 40, as: Int64.self)
+        p.storeBytes(of: f.offerID, toByteOffset: 48, as: UInt32.self)
+        p.storeBytes(of: f.affID, toByteOffset: 52, as: UInt32.self)
+        p.storeBytes(of: f.event, toByteOffset: 56, as: UInt8.self)
+        p.storeBytes(of: f.status.rawValue, toByteOffset: 57, as: UInt8.self)
+        p.storeBytes(of: f.currency, toByteOffset: 60, as: UInt32.self)
+        p.storeBytes(of: f.varOffset, toByteOffset: 64, as: UInt64.self)
+        p.storeBytes(of: UInt32(f.varLength), toByteOffset: 72, as: UInt32.self)
+    }
+
+    public static func varOffset(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 64, as: UInt64.self) }
+    public static func varLength(_ p: UnsafeRawPointer) -> Int { Int(p.load(fromByteOffset: 72, as: UInt32.self)) }
+    public static func offerID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 48, as: UInt32.self) }
+
+    public static func checksum(_ p: UnsafeRawPointer, variable: UnsafeRawBufferPointer) -> UInt64 {
+        let h = Checksum.update(0x636f_6e76_6572_7473, UnsafeRawBufferPointer(start: p, count: 88))
+        return Checksum.finish(Checksum.update(h, variable))
+    }
+
+    public static func seal(_ p: UnsafeMutableRawPointer, variable: UnsafeRawBufferPointer) {
+        p.storeBytes(of: checksum(p, variable: variable), toByteOffset: 88, as: UInt64.self)
+    }
+
+    public static func storedChecksum(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 88, as: UInt64.self) }
+}
+
+/// A conversion's status as the advertiser reported it.
+public enum ConversionStatus: UInt8, Sendable {
+    case approved = 0, pending = 1, rejected = 2
+
+    public var name: StaticString {
+        switch self {
+        case .approved: "approved"
+        case .pending: "pending"
+        case .rejected: "rejected"
+        }
+    }
+
+    public static func parse(_ bytes: UnsafeRawBufferPointer) -> ConversionStatus? {
+        for raw in UInt8(0)...2 {
+            let status = ConversionStatus(rawValue: raw)!
+            let name = status.name
+            if name.utf8CodeUnitCount == bytes.count && memcmp(name.utf8Start, bytes.baseAddress!, bytes.count) == 0 {
+                return status
+            }
+        }
+        return nil
+    }
+}
+
+
+extension ClickSlot {
+    public static func peer(_ p: UnsafeRawPointer) -> (high: UInt64, low: UInt64) {
+        (p.load(fromByteOffset: 40, as: UInt64.self), p.load(fromByteOffset: 48, as: UInt64.self))
+    }
+
+    /// The variable fields of a click, in `Field` order, from its arena bytes.
+    public static func fields(_ bytes: UnsafeRawBufferPointer) -> [UnsafeRawBufferPointer] {
+        var result: [UnsafeRawBufferPointer] = []
+        var offset = 0
+        while offset + 2 <= bytes.count && result.count < Field.allCases.count {
+            let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+            let end = min(bytes.count, offset + 2 + length)
+            result.append(UnsafeRawBufferPointer(rebasing: bytes[(offset + 2)..<end]))
+            offset = end
+        }
+        return result
+    }
+}
+
+extension ConversionRecord {
+    public static func timeMillis(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 8, as: Int64.self) }
+    public static func amount(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 24, as: Int64.self) }
+    public static func affID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 52, as: UInt32.self) }
+    public static func currency(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 60, as: UInt32.self) }
+}
+
+/// Where a shard's tables live under the data dir, and their segment sizes. The engine, recovery,
+/// `inspect` and the exporter all open tables through here.
+public enum ShardLayout {
+    public static func directory(dataDir: String, shard: Int) -> String { "\(dataDir)/shard-\(shard)" }
+
+    public static func clickTable(dataDir: String, shard: Int) -> RecordTable {
+        RecordTable(stride: ClickSlot.stride, recordsPerSegment: 1 << 18, byteSegmentSize: 16 << 20,
+                    directory: directory(dataDir: dataDir, shard: shard), name: "clicks")
+    }
+
+    public static func conversionTable(dataDir: String, shard: Int) -> RecordTable {
+        RecordTable(stride: ConversionRecord.stride, recordsPerSegment: 1 << 16, byteSegmentSize: 4 << 20,
+                    directory: directory(dataDir: dataDir, shard: shard), name: "conversions")
+    }
+
+    /// Shards found in `dataDir` (directories `shard-N`).
+    public static func existingShards(dataDir: String) -> Int {
+        let numbers = SegmentDirectory.entries(dataDir).compactMap { entry -> Int? in
+            entry.hasPrefix("shard-") ? Int(entry.dropFirst(6)) : nil
+        }
+        return (numbers.max() ?? -1) + 1
+    }
+}
