@@ -13,6 +13,8 @@ final class Engine: @unchecked Sendable {
     let node: UInt8
     let clicks: [RecordTable]
     let conversions: [RecordTable]
+    /// Refused postbacks with their reason and raw parameters, one log per shard.
+    let refusals: [RecordTable]
     let index: ConcurrentIndex
     /// Key for txid fingerprints (derived from the click key, so it is secret and stable).
     let fingerprintKey: SipHashKey
@@ -42,9 +44,10 @@ final class Engine: @unchecked Sendable {
         self.node = UInt8(config.server.nodeID)
         self.clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
         self.conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }
+        self.refusals = (0..<shards).map { ShardLayout.refusalTable(dataDir: dataDir, shard: $0) }
         self.index = index
         self.fingerprintKey = SipHashKey(k0: keys.currentKey.k0 ^ 0x7478_6964_6b65_7931, k1: keys.currentKey.k1)
-        var run = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, options: recovery)
+        var run = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals, options: recovery)
         recoveryNotes = try run.run()
         try replayConversions()
     }

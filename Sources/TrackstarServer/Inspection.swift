@@ -12,15 +12,17 @@ public enum Inspection {
         let shards = ShardLayout.existingShards(dataDir: dataDir)
         let clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
         let conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }
+        let refusals = (0..<shards).map { ShardLayout.refusalTable(dataDir: dataDir, shard: $0) }
         var options = RecoveryOptions()
         options.inspectOnly = true
-        var recovery = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, options: options)
+        var recovery = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals, options: options)
         do { _ = try recovery.run() } catch {
             return (lines + ["DAMAGED: \(error)"], true)
         }
         lines.append(snapshotLine(recovery.manifest))
         for shard in 0..<shards {
-            lines.append("shard \(shard): \(clicks[shard].reservedCount) clicks, \(conversions[shard].reservedCount) conversions")
+            lines.append("shard \(shard): \(clicks[shard].reservedCount) clicks, \(conversions[shard].reservedCount) conversions, "
+                + "\(refusals[shard].reservedCount) refused postbacks")
             let directory = ShardLayout.directory(dataDir: dataDir, shard: shard)
             for entry in SegmentDirectory.entries(directory) {
                 lines.append("  \(entry)  \(SegmentDirectory.size(directory + "/" + entry)) bytes")

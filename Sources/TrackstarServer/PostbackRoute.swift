@@ -21,11 +21,15 @@ extension RequestHandler {
     /// 1. Parameters. 2. Decode and verify the ID (no table touched for a bad one). 3. Find the click.
     /// 4. Offer rules: token, IP, window, delay, event. 5. Record once, or answer the earlier result.
     func postback(_ exchange: Exchange, to out: inout ByteWriter) {
+        refusalOffer = 0
+        refusalAffiliate = 0
         guard collectParams(exchange, to: &out) else { return }
         guard let id = verifiedClickID(exchange, to: &out) else { return }
         guard let slot = engine.clickSlot(id) else {
             return refuse(exchange, .notFound, "unknown_click", "no click with this id on this node", field: .clickID, to: &out)
         }
+        refusalOffer = ClickSlot.offerID(slot)
+        refusalAffiliate = ClickSlot.affID(slot)
         guard let offer = engine.catalog.offers[ClickSlot.offerID(slot)] else {
             return refuse(exchange, .notFound, "unknown_offer", "the click's offer is no longer configured", to: &out)
         }

@@ -19,6 +19,7 @@ struct Recovery {
     let dataDir: String
     let clicks: [RecordTable]
     let conversions: [RecordTable]
+    let refusals: [RecordTable]
     let options: RecoveryOptions
     var notes: [String] = []
     /// Damage found (inspect mode): corrupt records before a tail, damaged manifests.
@@ -26,8 +27,9 @@ struct Recovery {
     /// The manifest recovery started from.
     var manifest: Manifest?
 
-    init(dataDir: String, clicks: [RecordTable], conversions: [RecordTable], options: RecoveryOptions) {
-        self.dataDir = dataDir; self.clicks = clicks; self.conversions = conversions; self.options = options
+    init(dataDir: String, clicks: [RecordTable], conversions: [RecordTable], refusals: [RecordTable], options: RecoveryOptions) {
+        self.dataDir = dataDir; self.clicks = clicks; self.conversions = conversions; self.refusals = refusals
+        self.options = options
     }
 
     /// Recovers every shard; returns notes for the log, throws on damage it will not repair.
@@ -56,17 +58,20 @@ struct Recovery {
     }
 
     mutating func recoverShard(_ shard: Int, trusted: ShardPosition) throws(StartupError) {
-        let clicks = self.clicks[shard], conversions = self.conversions[shard]
+        let clicks = self.clicks[shard], conversions = self.conversions[shard], refusals = self.refusals[shard]
         do {
             notes += try clicks.mapExisting()
             notes += try conversions.mapExisting()
+            notes += try refusals.mapExisting()
         } catch {
             throw StartupError("shard \(shard): \(error.description)")
         }
         let clickEnd = try scan(clicks, trusted: trusted.clicks, layout: .clicks)
         let conversionEnd = try scan(conversions, trusted: trusted.conversions, layout: .conversions)
+        let refusalEnd = try scan(refusals, trusted: 0, layout: .refusals)
         clicks.restore(count: clickEnd.count, byteEnd: clickEnd.byteEnd)
         conversions.restore(count: conversionEnd.count, byteEnd: conversionEnd.byteEnd)
+        refusals.restore(count: refusalEnd.count, byteEnd: refusalEnd.byteEnd)
         if clickEnd.count > 0 || conversionEnd.count > 0 {
             notes.append("shard \(shard): \(clickEnd.count) clicks, \(conversionEnd.count) conversions recovered")
         }
@@ -74,19 +79,30 @@ struct Recovery {
 
     /// How to read one kind of record.
     enum Layout {
-        case clicks, conversions
+        case clicks, conversions, refusals
 
         func stored(_ p: UnsafeRawPointer) -> UInt64 {
-            self == .clicks ? ClickSlot.storedChecksum(p) : ConversionRecord.storedChecksum(p)
+            switch self {
+            case .clicks: ClickSlot.storedChecksum(p)
+            case .conversions: ConversionRecord.storedChecksum(p)
+            case .refusals: RefusalRecord.storedChecksum(p)
+            }
         }
 
         func variable(_ p: UnsafeRawPointer) -> (UInt64, Int) {
-            self == .clicks ? (ClickSlot.varOffset(p), ClickSlot.varLength(p))
-                : (ConversionRecord.varOffset(p), ConversionRecord.varLength(p))
+            switch self {
+            case .clicks: (ClickSlot.varOffset(p), ClickSlot.varLength(p))
+            case .conversions: (ConversionRecord.varOffset(p), ConversionRecord.varLength(p))
+            case .refusals: (RefusalRecord.varOffset(p), RefusalRecord.varLength(p))
+            }
         }
 
         func computed(_ p: UnsafeRawPointer, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
-            self == .clicks ? ClickSlot.checksum(p, variable: bytes) : ConversionRecord.checksum(p, variable: bytes)
+            switch self {
+            case .clicks: ClickSlot.checksum(p, variable: bytes)
+            case .conversions: ConversionRecord.checksum(p, variable: bytes)
+            case .refusals: RefusalRecord.checksum(p, variable: bytes)
+            }
         }
     }
 
@@ -178,7 +194,15 @@ struct Recovery {
 }
 
 extension Recovery.Layout {
-    init(_ table: RecordTable) { self = table.name == "clicks" ? .clicks : .conversions }
+    init(_ table: RecordTable) { self = Recovery.Layout(rawName: table.name) }
+
+    init(rawName: String) {
+        switch rawName {
+        case "clicks": self = .clicks
+        case "conversions": self = .conversions
+        default: self = .refusals
+        }
+    }
 }
 
 extension Engine {

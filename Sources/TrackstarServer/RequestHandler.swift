@@ -18,6 +18,11 @@ final class RequestHandler: ConnectionHandler {
     let scratch: UnsafeMutableRawBufferPointer
     let maxResponseBytes: Int
     var lastStorageLogMillis: Int64 = 0
+    /// The route of the request being answered (postback refusals are logged).
+    var routing: Route?
+    /// The offer and affiliate of the click a postback resolved to, for its refusal record.
+    var refusalOffer: UInt32 = 0
+    var refusalAffiliate: UInt32 = 0
 
     init(engine: Engine, shard: Int) {
         let server = engine.config.server
@@ -66,11 +71,13 @@ final class RequestHandler: ConnectionHandler {
     func route(_ head: HTTPRequestHead, _ request: UnsafeRawBufferPointer, context: ConnectionContext, to out: inout ByteWriter) {
         let path = UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])
         let exchange = Exchange(head: head, request: request, context: context)
+        routing = nil
         if Route.click.matches(path) {
             guard head.method == .get || head.method == .head else { return methodNotAllowed(exchange, to: &out) }
             click(exchange, to: &out)
         } else if Route.postback.matches(path) {
             guard head.method != .other else { return methodNotAllowed(exchange, to: &out) }
+            routing = .postback
             postback(exchange, to: &out)
         } else if Route.healthz.matches(path) {
             responses.json(.ok, keepAlive: head.keepAlive, headOnly: head.method == .head,
@@ -87,6 +94,7 @@ final class RequestHandler: ConnectionHandler {
     /// Writes a JSON refusal for the current request.
     func refuse(_ exchange: Exchange, _ status: HTTPStatus, _ reason: StaticString, _ message: StaticString,
                 field: ParamField? = nil, to out: inout ByteWriter) {
+        if routing == .postback { logRefusal(exchange, status, RefusalReason.named(reason)) }
         responses.refusal(status, reason: reason, message: message, detail: field?.name,
                           keepAlive: exchange.head.keepAlive, headOnly: exchange.head.method == .head,
                           nowMillis: exchange.context.nowMillis, to: &out)
@@ -131,11 +139,33 @@ final class RequestHandler: ConnectionHandler {
         responses.retryAfter = false
     }
 
+    /// Appends a refused postback (reason, status, raw parameters) to this loop's refusal log. Best
+    /// effort: a refusal that cannot be stored is not worth refusing the answer for.
+    func logRefusal(_ exchange: Exchange, _ status: HTTPStatus, _ reason: RefusalReason) {
+        let table = engine.refusals[shard]
+        let query = exchange.bytes(exchange.head.query, limit: RefusalRecord.maxParamBytes)
+        let body = exchange.head.method == .post
+            ? exchange.bytes(exchange.head.body, limit: RefusalRecord.maxParamBytes - query.count) : UnsafeRawBufferPointer(start: nil, count: 0)
+        let length = query.count + (body.isEmpty ? 0 : 1 + body.count)
+        guard let (sequence, record) = table.reserveRecord() else { return }
+        guard let (offset, bytes) = table.reserveBytes(length) else { return table.unreserveRecord() }
+        if let q = query.baseAddress, !query.isEmpty { bytes.copyMemory(from: q, byteCount: query.count) }
+        if let b = body.baseAddress, !body.isEmpty {
+            bytes.storeBytes(of: UInt8(ascii: "&"), toByteOffset: query.count, as: UInt8.self)
+            (bytes + query.count + 1).copyMemory(from: b, byteCount: body.count)
+        }
+        RefusalRecord.write(record, timeMillis: exchange.context.nowMillis, reason: reason, httpStatus: status.rawValue,
+                            offerID: refusalOffer, affID: refusalAffiliate, varOffset: offset, varLength: length)
+        RefusalRecord.seal(record, variable: UnsafeRawBufferPointer(start: bytes, count: length))
+        table.publish(count: sequence + 1)
+    }
+
     var holdsResponses: Bool { engine.config.storage.fsync == .always }
 
     func collectDirtyFiles(into files: inout FileList) {
         engine.clicks[shard].takeDirtyFiles(into: &files)
         engine.conversions[shard].takeDirtyFiles(into: &files)
+        engine.refusals[shard].takeDirtyFiles(into: &files)
     }
 
     func timeoutResponse(output: inout ByteWriter) {

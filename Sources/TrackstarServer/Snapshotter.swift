@@ -30,6 +30,11 @@ extension Engine {
         for (shard, p) in positions.enumerated() {
             if let e = clicks[shard].syncPublished(count: p.clicks, byteEnd: p.clickBytes) { return e }
             if let e = conversions[shard].syncPublished(count: p.conversions, byteEnd: p.conversionBytes) { return e }
+            let refused = refusals[shard].publishedCount
+            if refused > 0, let last = refusals[shard].record(refused - 1) {
+                let end = RefusalRecord.varOffset(last) + UInt64(RefusalRecord.varLength(last))
+                if let e = refusals[shard].syncPublished(count: refused, byteEnd: end) { return e }
+            }
         }
         return nil
     }

@@ -200,3 +200,91 @@ public enum ShardLayout {
         return (numbers.max() ?? -1) + 1
     }
 }
+
+/// Why a postback was refused: the machine-readable `reason` of the answer.
+public enum RefusalReason: UInt16, CaseIterable, Sendable {
+    case malformedID = 1, forgedID, unknownClick, expired, tooFast, badToken, ipNotAllowed, duplicateEvent
+    case duplicateTxid, unreplacedMacro, unknownEvent, unknownOffer, missingParameter, malformedParameter
+    case conflictingParameter, indexFull, storageUnavailable, other
+
+    public var name: StaticString {
+        switch self {
+        case .malformedID: "malformed_id"
+        case .forgedID: "forged_id"
+        case .unknownClick: "unknown_click"
+        case .expired: "expired"
+        case .tooFast: "too_fast"
+        case .badToken: "bad_token"
+        case .ipNotAllowed: "ip_not_allowed"
+        case .duplicateEvent: "duplicate_event"
+        case .duplicateTxid: "duplicate_txid"
+        case .unreplacedMacro: "unreplaced_macro"
+        case .unknownEvent: "unknown_event"
+        case .unknownOffer: "unknown_offer"
+        case .missingParameter: "missing_parameter"
+        case .malformedParameter: "malformed_parameter"
+        case .conflictingParameter: "conflicting_parameter"
+        case .indexFull: "index_full"
+        case .storageUnavailable: "storage_unavailable"
+        case .other: "other"
+        }
+    }
+
+    /// The reason whose name is `text` (`.other` if none), compared without allocating.
+    public static func named(_ text: StaticString) -> RefusalReason {
+        for reason in allCases {
+            let name = reason.name
+            if name.utf8CodeUnitCount == text.utf8CodeUnitCount
+                && memcmp(name.utf8Start, text.utf8Start, name.utf8CodeUnitCount) == 0 { return reason }
+        }
+        return .other
+    }
+}
+
+/// A refused postback, 48 bytes:
+/// `timeMillis:8 | reason:2 | httpStatus:2 | reserved:4 | offerID:4 | affID:4 | varOffset:8 | varLength:4
+///  | reserved:4 | checksum:8`. Variable bytes: the raw query string and form body, joined by '&'
+/// (cut at `maxParamBytes`). The checksum covers bytes 0..<40 and the variable bytes.
+public enum RefusalRecord {
+    public static let stride = 48
+    public static let maxParamBytes = 1024
+
+    public static func timeMillis(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 0, as: Int64.self) }
+    public static func reason(_ p: UnsafeRawPointer) -> RefusalReason {
+        RefusalReason(rawValue: p.load(fromByteOffset: 8, as: UInt16.self)) ?? .other
+    }
+    public static func httpStatus(_ p: UnsafeRawPointer) -> Int { Int(p.load(fromByteOffset: 10, as: UInt16.self)) }
+    public static func offerID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 16, as: UInt32.self) }
+    public static func affID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 20, as: UInt32.self) }
+    public static func varOffset(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 24, as: UInt64.self) }
+    public static func varLength(_ p: UnsafeRawPointer) -> Int { Int(p.load(fromByteOffset: 32, as: UInt32.self)) }
+
+    public static func write(_ p: UnsafeMutableRawPointer, timeMillis: Int64, reason: RefusalReason, httpStatus: Int,
+                             offerID: UInt32, affID: UInt32, varOffset: UInt64, varLength: Int) {
+        p.storeBytes(of: timeMillis, toByteOffset: 0, as: Int64.self)
+        p.storeBytes(of: reason.rawValue, toByteOffset: 8, as: UInt16.self)
+        p.storeBytes(of: UInt16(httpStatus), toByteOffset: 10, as: UInt16.self)
+        p.storeBytes(of: offerID, toByteOffset: 16, as: UInt32.self)
+        p.storeBytes(of: affID, toByteOffset: 20, as: UInt32.self)
+        p.storeBytes(of: varOffset, toByteOffset: 24, as: UInt64.self)
+        p.storeBytes(of: UInt32(varLength), toByteOffset: 32, as: UInt32.self)
+    }
+
+    public static func checksum(_ p: UnsafeRawPointer, variable: UnsafeRawBufferPointer) -> UInt64 {
+        let h = Checksum.update(0x7265_6675_7365_64, UnsafeRawBufferPointer(start: p, count: 40))
+        return Checksum.finish(Checksum.update(h, variable))
+    }
+
+    public static func seal(_ p: UnsafeMutableRawPointer, variable: UnsafeRawBufferPointer) {
+        p.storeBytes(of: checksum(p, variable: variable), toByteOffset: 40, as: UInt64.self)
+    }
+
+    public static func storedChecksum(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 40, as: UInt64.self) }
+}
+
+extension ShardLayout {
+    public static func refusalTable(dataDir: String, shard: Int) -> RecordTable {
+        RecordTable(stride: RefusalRecord.stride, recordsPerSegment: 1 << 16, byteSegmentSize: 8 << 20,
+                    directory: directory(dataDir: dataDir, shard: shard), name: "refusals")
+    }
+}
