@@ -21,8 +21,9 @@ let package = Package(
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .target(name: "TrackstarCore"),
         .target(name: "TrackstarHTTP", dependencies: ["TrackstarCore"]),
+        .target(name: "CTrackstarShims"),
         .target(name: "TrackstarStore", dependencies: [
-            "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
+            "TrackstarCore", "CTrackstarShims", .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TrackstarIO", dependencies: [
             "CLibUV", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),

@@ -23,6 +23,11 @@ final class Engine: @unchecked Sendable {
     private(set) var recoveryNotes: [String] = []
     /// Loops that append; shards beyond them (from an earlier run with more loops) are read-only.
     let loops: Int
+    /// The longest attribution window of any offer: older clicks can be refused from the ID alone.
+    let maxLifetimeMillis: Int64
+    /// Consumers of the click logs (the exporter) say how far they have read in each shard;
+    /// retention never removes a segment beyond. Set before the server starts.
+    var retentionFloor: (@Sendable (_ shard: Int) -> UInt64)?
 
     /// Opens (or creates) the shards under `data_dir`, recovers them, and rebuilds the index.
     init(config: TrackstarConfig, catalog: Catalog, keys: ClickIDCodec, loops: Int,
@@ -41,6 +46,7 @@ final class Engine: @unchecked Sendable {
         self.catalog = catalog
         self.codec = keys
         self.loops = loops
+        self.maxLifetimeMillis = config.offers.map(\.clickLifetimeMillis).max() ?? 0
         self.node = UInt8(config.server.nodeID)
         self.clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
         self.conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }

@@ -25,6 +25,12 @@ extension RequestHandler {
         refusalAffiliate = 0
         guard collectParams(exchange, to: &out) else { return }
         guard let id = verifiedClickID(exchange, to: &out) else { return }
+        // The ID's mint minute refuses clicks older than every offer's window without a lookup
+        // (their segments may already be retired).
+        let ageMinutes = Int64(ClickID.minute(unixMillis: exchange.context.nowMillis)) - Int64(id.mintMinute)
+        if (ageMinutes - 1) * 60_000 > engine.maxLifetimeMillis {
+            return refuse(exchange, .gone, "expired", "click is older than the offer's click_lifetime", field: .clickID, to: &out)
+        }
         guard let slot = engine.clickSlot(id) else {
             return refuse(exchange, .notFound, "unknown_click", "no click with this id on this node", field: .clickID, to: &out)
         }

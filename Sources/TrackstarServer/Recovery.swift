@@ -59,6 +59,9 @@ struct Recovery {
 
     mutating func recoverShard(_ shard: Int, trusted: ShardPosition) throws(StartupError) {
         let clicks = self.clicks[shard], conversions = self.conversions[shard], refusals = self.refusals[shard]
+        if !options.inspectOnly {
+            for table in [clicks, refusals] { notes += table.removeRetiredFiles().map { "removed retired segment \($0)" } }
+        }
         do {
             notes += try clicks.mapExisting()
             notes += try conversions.mapExisting()
@@ -122,7 +125,8 @@ struct Recovery {
     /// Validates records from the start; at the first bad or unwritten one decides: torn tail (cut it)
     /// or corruption (stop, or quarantine when asked).
     mutating func scan(_ table: RecordTable, trusted: UInt64, layout: Layout) throws(StartupError) -> LogEnd {
-        var end = LogEnd(count: 0, byteEnd: 0)
+        // Retention may have removed the oldest segments: the log starts at the first one present.
+        var end = LogEnd(count: UInt64(table.firstMappedRecordSegment * table.recordsPerSegment), byteEnd: 0)
         while let (valid, byteEnd) = check(table, end.count, layout), valid {
             end.count += 1
             end.byteEnd = byteEnd

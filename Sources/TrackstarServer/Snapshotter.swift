@@ -40,6 +40,42 @@ extension Engine {
     }
 }
 
+extension Engine {
+    /// Retires whole click and refusal segments whose newest record is older than the longest
+    /// attribution window plus `retention_grace`, and which every consumer has read. Conversion
+    /// segments are kept: order-id idempotency needs them, and they are a small fraction of clicks.
+    func retireExpired(nowMillis: Int64) -> [String] {
+        let cutoff = nowMillis - maxLifetimeMillis - config.storage.retentionGraceMillis
+        var notes: [String] = []
+        for shard in 0..<clicks.count {
+            let floor = retentionFloor?(shard) ?? UInt64.max
+            notes += retire(clicks[shard], before: cutoff, floor: floor, time: ClickSlot.mintMillis) { record in
+                ClickSlot.varOffset(record)
+            }
+            notes += retire(refusals[shard], before: cutoff, floor: UInt64.max, time: RefusalRecord.timeMillis) { record in
+                RefusalRecord.varOffset(record)
+            }
+        }
+        return notes
+    }
+
+    /// Retires full segments of `table` from the oldest while their last record is older than `cutoff`.
+    func retire(_ table: RecordTable, before cutoff: Int64, floor: UInt64, time: (UnsafeRawPointer) -> Int64,
+                bytesOf: (UnsafeRawPointer) -> UInt64) -> [String] {
+        var notes: [String] = []
+        let perSegment = UInt64(table.recordsPerSegment)
+        var segment = table.retiredCount / perSegment
+        while true {
+            let last = (segment + 1) * perSegment - 1
+            guard last + 1 < table.publishedCount, last < floor, let record = table.record(last), time(record) < cutoff,
+                  let next = table.record(last + 1) else { break }
+            if let note = table.retire(segment: Int(segment), keepBytesFrom: bytesOf(next)) { notes.append(note) }
+            segment += 1
+        }
+        return notes
+    }
+}
+
 /// Runs `sync` and snapshots on its own thread until stopped.
 final class Snapshotter: @unchecked Sendable {
     let engine: Engine
@@ -126,5 +162,6 @@ final class Snapshotter: @unchecked Sendable {
             Log.error("snapshot manifest: \(error)")
         }
         lastSnapshotMillis = WallClock.nowMillis() - started
+        for note in engine.retireExpired(nowMillis: started) { Log.info(note) }
     }
 }

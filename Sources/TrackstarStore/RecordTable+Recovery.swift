@@ -54,6 +54,7 @@ extension RecordTable {
 
     /// Sets the cursors after recovery and publishes `count` records.
     public func restore(count: UInt64, byteEnd: UInt64) {
+        retired.store(UInt64(firstMappedRecordSegment) * UInt64(recordsPerSegment), ordering: .relaxed)
         nextSequence = count
         nextByteOffset = byteEnd
         dirtyRecordSegment = Int(count / UInt64(recordsPerSegment))

@@ -27,6 +27,10 @@ public final class RecordTable: @unchecked Sendable {
     let recordFiles: UnsafeMutablePointer<Int32>
     let byteFiles: UnsafeMutablePointer<Int32>
     let published = ManagedAtomic<UInt64>(0)
+    /// Records below this were retired (see RecordTable+Retention.swift).
+    let retired = ManagedAtomic<UInt64>(0)
+    /// Arena segments already retired (only the retention thread touches this).
+    var retiredByteSegments = Set<Int>()
     /// Owner-only cursors.
     var nextSequence: UInt64 = 0
     var nextByteOffset: UInt64 = 0
@@ -154,7 +158,7 @@ public final class RecordTable: @unchecked Sendable {
     /// Any thread: the record at `sequence` if it is published.
     @inline(__always)
     public func record(_ sequence: UInt64) -> UnsafeMutableRawPointer? {
-        guard sequence < publishedCount else { return nil }
+        guard sequence < publishedCount, sequence >= retiredCount else { return nil }
         let segment = Int(sequence / UInt64(recordsPerSegment))
         let index = Int(sequence % UInt64(recordsPerSegment))
         guard let base = recordSegments[segment] else { return nil }

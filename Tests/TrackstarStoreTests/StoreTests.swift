@@ -1,6 +1,9 @@
 // Record tables and the concurrent index: publication, segment growth, and exactly-once claims
 // under contention (set TRACKSTAR_LONG_TESTS=1 for the long mode).
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import TrackstarStore
 
@@ -154,5 +157,40 @@ extension Result: @retroactive Equatable where Success: Equatable, Failure == St
         case (.failure(let x), .failure(let y)): x.description == y.description
         default: false
         }
+    }
+}
+
+@Suite struct RetentionTests {
+    @Test func retiredSegmentFreesItsFileAndReadsAsGone() throws {
+        let dir = "/tmp/trackstar-retention-\(UInt64.random(in: 0...UInt64.max))"
+        try SegmentDirectory.create(dir)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let table = RecordTable(stride: 64, recordsPerSegment: 1024, byteSegmentSize: 4096, directory: dir, name: "clicks")
+        for i in 0..<3000 {
+            let (sequence, record) = try #require(table.reserveRecord())
+            let (offset, bytes) = try #require(table.reserveBytes(8))
+            bytes.storeBytes(of: UInt64(i), as: UInt64.self)
+            record.storeBytes(of: offset, toByteOffset: 16, as: UInt64.self)
+            table.publish(count: sequence + 1)
+        }
+        let keepFrom = table.record(1024)!.load(fromByteOffset: 16, as: UInt64.self)
+        let note = try #require(table.retire(segment: 0, keepBytesFrom: keepFrom))
+        #expect(note.contains(table.path(segment: 0, bytes: false)))
+        #expect(table.record(1023) == nil)
+        #expect(table.record(1024) != nil)
+        #expect(FileManager.default.fileExists(atPath: table.path(segment: 0, bytes: false) + ".retired"))
+        #expect(!FileManager.default.fileExists(atPath: table.path(segment: 0, bytes: false)))
+        // The punched file keeps its size but no longer holds blocks.
+        var info = stat()
+        #expect(stat(table.path(segment: 0, bytes: false) + ".retired", &info) == 0)
+        #expect(info.st_blocks == 0)
+        // A segment that is not yet full is never retired.
+        #expect(table.retire(segment: 2, keepBytesFrom: 0) == nil)
+
+        // Reopened, the retired file is removed and the log starts at segment 1.
+        let reopened = RecordTable(stride: 64, recordsPerSegment: 1024, byteSegmentSize: 4096, directory: dir, name: "clicks")
+        #expect(reopened.removeRetiredFiles().count >= 1)
+        _ = try reopened.mapExisting()
+        #expect(reopened.firstMappedRecordSegment == 1)
     }
 }

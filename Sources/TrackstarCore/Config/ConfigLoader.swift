@@ -66,12 +66,13 @@ public enum ConfigLoader {
 struct ConfigReader {
     var problems: [ConfigProblem] = []
 
-    static let topLevelKeys = ["server", "storage", "offers", "affiliates"]
+    static let topLevelKeys = ["server", "storage", "export", "offers", "affiliates"]
     static let serverKeys = [
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout",
     ]
-    static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval"]
+    static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace"]
+    static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "min_conversion_delay",
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events",
@@ -89,6 +90,7 @@ struct ConfigReader {
             switch key {
             case "server": if let table = table(node, "server") { config.server = readServer(table) }
             case "storage": if let table = table(node, "storage") { config.storage = readStorage(table) }
+            case "export": if let table = table(node, "export") { config.export = readExport(table, line: node.line) }
             case "offers": config.offers = readOffers(node)
             case "affiliates": config.affiliates = readAffiliates(node)
             default: unknownTopLevel(key, node)
@@ -131,10 +133,31 @@ struct ConfigReader {
             case "fsync": if let v = fsyncPolicy(node, name) { storage.fsync = v }
             case "fsync_interval": if let v = duration(node, name, allowZero: false) { storage.fsyncIntervalMillis = v }
             case "snapshot_interval": if let v = duration(node, name, allowZero: false) { storage.snapshotIntervalMillis = v }
+            case "retention_grace": if let v = duration(node, name, allowZero: true) { storage.retentionGraceMillis = v }
             default: unknownKey(key, node, name, known: Self.storageKeys)
             }
         }
         return storage
+    }
+
+    mutating func readExport(_ table: TOMLTable, line: Int) -> ExportConfig {
+        var export = ExportConfig()
+        for (key, node) in table.entries {
+            let name = "export." + key
+            switch key {
+            case "sink": if let v = exportSink(node, name) { export.sink = v }
+            case "batch_rows": if let v = integer(node, name, 1...1_000_000) { export.batchRows = v }
+            case "batch_age": if let v = duration(node, name, allowZero: false) { export.batchAgeMillis = v }
+            case "url": if let v = exportURL(node, name) { export.url = v }
+            case "database": if let v = clickHouseDatabase(node, name) { export.database = v }
+            default: unknownKey(key, node, name, known: Self.exportKeys)
+            }
+        }
+        if export.sink == .clickhouse && table["url"] == nil && !table.isIncomplete {
+            report(table["sink"]?.line ?? line,
+                   "export: sink = \"clickhouse\" needs url; add url = \"http://127.0.0.1:8123\" (the ClickHouse HTTP interface) below [export]")
+        }
+        return export
     }
 
     mutating func readOffers(_ node: TOMLNode) -> [OfferConfig] {
@@ -279,7 +302,8 @@ struct ConfigReader {
         let shown = TOML.displayKey(key)
         if case .table = node.value {
             report(node.line, "unknown table [\(shown)]" + suggestion(key, Self.topLevelKeys, format: { "[\($0)]" }))
-        } else if let owner = [("server", Self.serverKeys), ("storage", Self.storageKeys)].first(where: { $0.1.contains(key) }) {
+        } else if let owner = [("server", Self.serverKeys), ("storage", Self.storageKeys), ("export", Self.exportKeys)]
+            .first(where: { $0.1.contains(key) }) {
             report(node.line, "\(shown) must be inside [\(owner.0)]; move it below the [\(owner.0)] header")
         } else {
             report(node.line, "unknown top-level key \(shown)" + suggestion(key, Self.topLevelKeys, format: { "[\($0)]" }))
@@ -328,6 +352,33 @@ struct ConfigReader {
             return nil
         }
         return policy
+    }
+
+    mutating func exportSink(_ node: TOMLNode, _ field: String) -> ExportSinkKind? {
+        guard let text = string(node, field) else { return nil }
+        guard let sink = ExportSinkKind(rawValue: text) else {
+            report(node.line, "\(field): expected \"sqlite\", \"clickhouse\" or \"none\", got \"\(text)\"")
+            return nil
+        }
+        return sink
+    }
+
+    mutating func exportURL(_ node: TOMLNode, _ field: String) -> String? {
+        guard let text = string(node, field) else { return nil }
+        if case .failure(let error) = ExportURL.parse(text) {
+            report(node.line, "\(field): \(error.message)")
+            return nil
+        }
+        return text
+    }
+
+    mutating func clickHouseDatabase(_ node: TOMLNode, _ field: String) -> String? {
+        guard let text = string(node, field) else { return nil }
+        guard ExportURL.isValidDatabase(text) else {
+            report(node.line, "\(field): \"\(text)\" is not a plain database name; use letters, digits and _ (not starting with a digit), at most 64")
+            return nil
+        }
+        return text
     }
 
     mutating func bool(_ node: TOMLNode, _ field: String) -> Bool? {

@@ -8,6 +8,7 @@ public typealias Micros = Int64
 public struct TrackstarConfig: Sendable, Equatable {
     public var server = ServerConfig()
     public var storage = StorageConfig()
+    public var export = ExportConfig()
     public var offers: [OfferConfig] = []
     public var affiliates: [AffiliateConfig] = []
     public init() {}
@@ -44,6 +45,9 @@ public struct StorageConfig: Sendable, Equatable {
     public var fsyncIntervalMillis: Int64 = 1000
     /// How often a snapshot manifest is written (and on clean shutdown).
     public var snapshotIntervalMillis: Int64 = 10_000
+    /// Click segments are removed once every click in them is older than the longest
+    /// `click_lifetime` plus this grace (and every consumer has read them).
+    public var retentionGraceMillis: Int64 = 86_400_000
     public init() {}
 }
 

@@ -76,11 +76,14 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
         process.standardError = err
         try process.run()
         // A command expected to exit must not hang the suite if it starts serving instead.
+        // The work item is cancelled once the process has exited, so a reused PID is never signalled.
         let pid = process.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { kill(pid, SIGKILL) }
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        watchdog.cancel()
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
