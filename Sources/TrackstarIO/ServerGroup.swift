@@ -18,6 +18,7 @@ public final class ServerGroup: @unchecked Sendable {
     /// Binds every loop; `handlers[i]` serves loop `i`. Throws naming the call that failed.
     public init(host: String, port: UInt16, handlers: [ConnectionHandler], limits: ConnectionLimits) throws(IOError) {
         signal(SIGPIPE, SIG_IGN)
+        signal(SIGXFSZ, SIG_IGN)  // a file-size limit must fail a write (EFBIG → 503), not kill the server
         var loops: [LoopServer] = []
         var boundPort = port
         for (index, handler) in handlers.enumerated() {

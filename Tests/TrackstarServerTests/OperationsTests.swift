@@ -1,0 +1,82 @@
+// Live tests of operator-facing behaviour: check-config output, unknown clicks with valid tags, and
+// refusing to acknowledge when storage cannot be written, then recovering by itself.
+import Foundation
+import Testing
+import TrackstarCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("operations", .serialized)
+struct OperationsTests {
+    @Test func checkConfigPrintsEveryProblemWithItsLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).toml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try """
+        [server]
+        loops = 0
+
+        [[offers]]
+        id = 1
+        url = "https://shop.example/?c={clickid}"
+        status = "stopped"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try LiveServer.run(["check-config", path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(path):2: server.loops"), "\(result.stderr)")
+        #expect(result.stderr.contains("\(path):6: "), "\(result.stderr)")
+        #expect(result.stderr.contains("clickid"))
+        #expect(result.stderr.contains("\(path):7: "), "\(result.stderr)")
+        #expect(result.stderr.contains("3 problems found"), "\(result.stderr)")
+
+        let good = try LiveServer.run(["check-config", LiveServer.packageRoot.appendingPathComponent("examples/trackstar.toml").path])
+        #expect(good.status == 0, "\(good.stderr)")
+    }
+
+    @Test func validTagForAClickNeverMintedIsUnknown() throws {
+        let server = try LiveServer(loops: 1)
+        _ = try server.connect().get("/click?offer_id=1&aff_id=7")  // the key file exists once serving
+        let keyText = try String(contentsOfFile: server.dataPath + "/click.key", encoding: .utf8)
+        let hex = try #require(keyText.split(separator: "\n").first { $0.hasPrefix("key0") }?.split(separator: " ").last)
+        let key = SipHashKey(k0: UInt64(hex.prefix(16), radix: 16)!, k1: UInt64(hex.suffix(16), radix: 16)!)
+        var text = [UInt8](repeating: 0, count: ClickID.textLength)
+        let minute = ClickID.minute(unixMillis: Int64(Date().timeIntervalSince1970 * 1000))
+        text.withUnsafeMutableBytes {
+            ClickIDCodec(currentKey: key).encode(ClickID(node: 0, shard: 0, sequence: 999_999, mintMinute: minute, keyID: 0),
+                                                 into: $0.baseAddress!)
+        }
+        let r = try server.connect().get("/postback?click_id=\(String(decoding: text, as: UTF8.self))")
+        #expect(r.status == 404)
+        #expect(r.json["reason"] as? String == "unknown_click")
+    }
+
+    /// A file-size limit makes every new segment fail (EFBIG), like a full disk: clicks get 503 with
+    /// Retry-After and nothing is acknowledged; lifting the limit lets the next click through.
+    @Test func unwritableStorageAnswers503ThenRecoversByItself() throws {
+        let server = try LiveServer(loops: 1)
+        let c = try server.connect()
+        let pid = server.process.processIdentifier
+        #expect(try LiveServer.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--fsize=1048576:unlimited"]) == 0)
+        let refused = try c.get("/click?offer_id=1&aff_id=7")
+        #expect(refused.status == 503)
+        #expect(refused.header("Retry-After") == "5")
+        #expect(refused.json["reason"] as? String == "storage_unavailable")
+        #expect(refused.header("Location") == nil)
+        #expect(try LiveServer.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--fsize=unlimited:unlimited"]) == 0)
+        let accepted = try c.get("/click?offer_id=1&aff_id=7")
+        #expect(accepted.status == 302)
+        #expect(try server.connect().get("/healthz").status == 200)
+    }
+}
+
+extension LiveServer {
+    /// Runs a system tool to completion and returns its exit status.
+    static func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
