@@ -13,3 +13,14 @@ public enum WallClock {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }
+
+/// A monotonic clock for durations.
+public enum MonotonicClock {
+    /// Microseconds since an arbitrary start.
+    @inline(__always)
+    public static func micros() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+}

@@ -25,6 +25,9 @@ extension RequestHandler {
             guard mint(exchange, offerID: offerID, affID: affID, into: &values) else {
                 return storageFailure(exchange, table: engine.clicks[shard], to: &out)
             }
+            metrics.count(.clicks)
+        } else {
+            metrics.count(.clicksHead)
         }
         redirect(exchange, template: offer.template, values: values, to: &out)
     }
@@ -52,6 +55,7 @@ extension RequestHandler {
             return refuse(exchange, .notFound, "offer_paused", "offer is paused and has no fallback_url", field: .offerID, to: &out)
         }
         let values = ClickValues(params: params, offerID: offer.id, affID: affID, nowMillis: exchange.context.nowMillis)
+        metrics.count(.clicksFallback)
         redirect(exchange, template: fallback, values: values, to: &out)
     }
 

@@ -87,6 +87,7 @@ extension RequestHandler {
 
     /// `{"status":…,"conversion_id":…,"click_id":…,"offer_id":…,"aff_id":…,"event":…,"payout":…,…}`.
     func answerRecorded(_ exchange: Exchange, conversionID: UInt64, duplicate: Bool, to out: inout ByteWriter) {
+        metrics.count(duplicate ? .postbacksDuplicate : .postbacksRecorded)
         guard let record = engine.conversionRecord(conversionID),
               let offer = engine.catalog.offers[record.load(fromByteOffset: 48, as: UInt32.self)] else {
             return refuse(exchange, .internalError, "internal", "conversion record is missing", to: &out)

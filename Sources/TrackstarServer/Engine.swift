@@ -1,6 +1,7 @@
 // The state all loops share: the catalog, the click ID codec, one click table and one conversion
 // table per loop (each written only by its loop), and the conversion index that makes every
 // conversion happen exactly once.
+import Atomics
 import TrackstarCore
 import TrackstarStore
 
@@ -28,6 +29,13 @@ final class Engine: @unchecked Sendable {
     /// Consumers of the click logs (the exporter) say how far they have read in each shard;
     /// retention never removes a segment beyond. Set before the server starts.
     var retentionFloor: (@Sendable (_ shard: Int) -> UInt64)?
+    /// Counters of each loop, read by /metrics.
+    let metrics: [LoopMetrics]
+    /// Open connections (from the I/O layer) and extra metric text (exporter lag), set before start.
+    var connectionGauge: (@Sendable () -> Int)?
+    var extraMetrics: (@Sendable () -> String)?
+    /// Wall-clock time of the last manifest written (0: none yet).
+    let lastSnapshotMillis = ManagedAtomic<Int64>(0)
 
     /// Opens (or creates) the shards under `data_dir`, recovers them, and rebuilds the index.
     init(config: TrackstarConfig, catalog: Catalog, keys: ClickIDCodec, loops: Int,
@@ -47,6 +55,7 @@ final class Engine: @unchecked Sendable {
         self.codec = keys
         self.loops = loops
         self.maxLifetimeMillis = config.offers.map(\.clickLifetimeMillis).max() ?? 0
+        self.metrics = (0..<loops).map { _ in LoopMetrics() }
         self.node = UInt8(config.server.nodeID)
         self.clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
         self.conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }

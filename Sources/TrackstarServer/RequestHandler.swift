@@ -17,6 +17,10 @@ final class RequestHandler: ConnectionHandler {
     /// Room for a decoded click ID, the form body of a POST and similar per-request bytes.
     let scratch: UnsafeMutableRawBufferPointer
     let maxResponseBytes: Int
+    let metrics: LoopMetrics
+    /// Where the /metrics body is built before its length is known.
+    let metricsScratch: UnsafeMutableRawPointer
+    static let metricsCapacity = 64 * 1024
     var lastStorageLogMillis: Int64 = 0
     /// The route of the request being answered (postback refusals are logged).
     var routing: Route?
@@ -31,6 +35,8 @@ final class RequestHandler: ConnectionHandler {
         self.limits = HTTPLimits(maxRequestLineBytes: server.maxRequestLineBytes, maxHeaderBytes: server.maxHeaderBytes,
                                  maxHeaderCount: server.maxHeaderCount, maxBodyBytes: server.maxBodyBytes)
         self.maxValueBytes = server.maxValueBytes
+        self.metrics = engine.metrics[shard]
+        self.metricsScratch = .allocate(byteCount: RequestHandler.metricsCapacity, alignment: 8)
         let bodyCapacity = 4096 + 8 * server.maxValueBytes
         responses = ResponseWriter(bodyBase: .allocate(byteCount: bodyCapacity, alignment: 8), bodyCapacity: bodyCapacity)
         params = Params(storage: .allocate(byteCount: Params.storageBytes(slotSize: server.maxValueBytes), alignment: 8),
@@ -56,10 +62,13 @@ final class RequestHandler: ConnectionHandler {
             case .incomplete:
                 return ProcessOutcome(consumed: offset, close: false, outputFull: false)
             case .failure(let error):
+                metrics.count(.badRequests)
                 parseFailure(error, context: context, to: &output)
                 return ProcessOutcome(consumed: input.count, close: true, outputFull: false)
             case .complete(let head):
+                let started = MonotonicClock.micros()
                 route(head, rest, context: context, to: &output)
+                metrics.observe(micros: MonotonicClock.micros() - started)
                 offset += head.totalLength
                 if !head.keepAlive { return ProcessOutcome(consumed: offset, close: true, outputFull: false) }
             }
@@ -74,16 +83,35 @@ final class RequestHandler: ConnectionHandler {
         routing = nil
         if Route.click.matches(path) {
             guard head.method == .get || head.method == .head else { return methodNotAllowed(exchange, to: &out) }
+            routing = .click
             click(exchange, to: &out)
         } else if Route.postback.matches(path) {
             guard head.method != .other else { return methodNotAllowed(exchange, to: &out) }
             routing = .postback
             postback(exchange, to: &out)
+        } else if Route.metrics.matches(path) {
+            serveMetrics(exchange, to: &out)
         } else if Route.healthz.matches(path) {
             responses.json(.ok, keepAlive: head.keepAlive, headOnly: head.method == .head,
                            nowMillis: context.nowMillis, to: &out) { $0.append("{\"status\":\"ok\"}") }
         } else {
             refuse(exchange, .notFound, "not_found", "no such endpoint; try /click, /postback or /healthz", to: &out)
+        }
+    }
+
+    /// GET /metrics: the Prometheus text format, built into its own scratch so its length is known.
+    func serveMetrics(_ exchange: Exchange, to out: inout ByteWriter) {
+        var body = ByteWriter(base: metricsScratch, capacity: RequestHandler.metricsCapacity)
+        writeMetrics(to: &body)
+        let start = out.count
+        responses.head(.ok, keepAlive: exchange.head.keepAlive, nowMillis: exchange.context.nowMillis, to: &out)
+        out.append("Content-Type: text/plain; version=0.0.4\r\nCache-Control: no-store\r\nContent-Length: ")
+        out.appendDecimal(UInt64(body.count))
+        out.append("\r\n\r\n")
+        if exchange.head.method != .head { out.append(body.written) }
+        if out.overflowed || body.overflowed {
+            out.truncate(to: start)
+            refuse(exchange, .unavailable, "busy", "metrics did not fit this connection's output; retry", to: &out)
         }
     }
 
@@ -94,7 +122,13 @@ final class RequestHandler: ConnectionHandler {
     /// Writes a JSON refusal for the current request.
     func refuse(_ exchange: Exchange, _ status: HTTPStatus, _ reason: StaticString, _ message: StaticString,
                 field: ParamField? = nil, to out: inout ByteWriter) {
-        if routing == .postback { logRefusal(exchange, status, RefusalReason.named(reason)) }
+        if routing == .postback {
+            let code = RefusalReason.named(reason)
+            metrics.refused(code)
+            logRefusal(exchange, status, code)
+        } else if routing == .click {
+            metrics.count(.clicksRefused)
+        }
         responses.refusal(status, reason: reason, message: message, detail: field?.name,
                           keepAlive: exchange.head.keepAlive, headOnly: exchange.head.method == .head,
                           nowMillis: exchange.context.nowMillis, to: &out)
@@ -188,13 +222,14 @@ struct Exchange {
 
 /// The fixed paths, matched without allocating.
 enum Route {
-    case click, postback, healthz
+    case click, postback, healthz, metrics
 
     var path: StaticString {
         switch self {
         case .click: "/click"
         case .postback: "/postback"
         case .healthz: "/healthz"
+        case .metrics: "/metrics"
         }
     }
 

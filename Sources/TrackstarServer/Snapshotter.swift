@@ -158,6 +158,7 @@ final class Snapshotter: @unchecked Sendable {
         do {
             try Manifest(sequence: sequence, createdMillis: started, shards: positions).write(to: engine.config.storage.dataDir)
             sequence += 1
+            engine.lastSnapshotMillis.store(started, ordering: .relaxed)
         } catch {
             Log.error("snapshot manifest: \(error)")
         }

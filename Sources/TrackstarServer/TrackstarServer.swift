@@ -1,4 +1,5 @@
 // The public entry point: build the engine from a configuration and serve it on N loops.
+import Atomics
 import TrackstarCore
 import TrackstarIO
 
@@ -23,7 +24,8 @@ public final class TrackstarServer: @unchecked Sendable {
         limits.headerTimeoutMillis = UInt64(config.server.headerTimeoutMillis)
         limits.maxRequestBytes = config.server.maxRequestLineBytes + config.server.maxHeaderBytes + config.server.maxBodyBytes
         let handlers = (0..<loops).map { RequestHandler(engine: engine, shard: $0) }
-        limits.outputBufferBytes = max(64 * 1024, 4 * (handlers.first?.maxResponseBytes ?? 0))
+        // Room for four maximal answers, plus one /metrics page.
+        limits.outputBufferBytes = max(64 * 1024, 4 * (handlers.first?.maxResponseBytes ?? 0)) + RequestHandler.metricsCapacity
         do {
             group = try ServerGroup(host: config.server.host, port: config.server.port, handlers: handlers, limits: limits)
         } catch {
@@ -36,6 +38,8 @@ public final class TrackstarServer: @unchecked Sendable {
 
     /// Starts the loop threads.
     public func start() {
+        let connections = group.connectionCount
+        engine.connectionGauge = { connections.load(ordering: .relaxed) }
         group.start()
         snapshotter.start()
     }

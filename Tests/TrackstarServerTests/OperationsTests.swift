@@ -69,6 +69,30 @@ struct OperationsTests {
     }
 }
 
+extension OperationsTests {
+    @Test func metricsCountWhatHappenedInPrometheusFormat() throws {
+        let server = try LiveServer()
+        let c = try server.connect()
+        for _ in 0..<3 { #expect(try c.get("/click?offer_id=1&aff_id=7").status == 302) }
+        #expect(try c.get("/click?offer_id=2&aff_id=7").status == 302)  // paused: fallback
+        #expect(try c.get("/postback?click_id=garbage").status == 400)
+        #expect(try c.get("/postback?click_id=%7Bclick_id%7D").status == 400)
+        let r = try c.get("/metrics")
+        #expect(r.status == 200)
+        #expect(r.header("Content-Type") == "text/plain; version=0.0.4")
+        let lines = Set(r.body.split(separator: "\n").map(String.init))
+        #expect(lines.contains("trackstar_clicks_total{outcome=\"recorded\"} 3"), "\(r.body)")
+        #expect(lines.contains("trackstar_clicks_total{outcome=\"fallback\"} 1"))
+        #expect(lines.contains("trackstar_postbacks_total{result=\"refused\",reason=\"malformed_id\"} 1"))
+        #expect(lines.contains("trackstar_postbacks_total{result=\"refused\",reason=\"unreplaced_macro\"} 1"))
+        #expect(lines.contains("# TYPE trackstar_request_duration_seconds histogram"))
+        #expect(lines.contains("trackstar_request_duration_seconds_count 6"))
+        #expect(lines.contains("trackstar_connections 1"))
+        let recorded = r.body.split(separator: "\n").filter { $0.hasPrefix("trackstar_shard_records{") && $0.contains("log=\"clicks\"") }
+        #expect(recorded.compactMap { Int($0.split(separator: " ").last!) }.reduce(0, +) == 3)
+    }
+}
+
 extension LiveServer {
     /// Runs a system tool to completion and returns its exit status.
     static func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {

@@ -1,0 +1,138 @@
+// Per-loop counters and a latency histogram, written by their loop only (relaxed load + store, no
+// lock prefix) and read by whichever loop answers GET /metrics in the Prometheus text format.
+import Atomics
+import TrackstarCore
+import TrackstarIO
+import TrackstarStore
+
+/// What a loop counts. Invariant: only the owning loop writes; any loop may read (relaxed).
+final class LoopMetrics: @unchecked Sendable {
+    enum Counter: Int, CaseIterable {
+        case clicks, clicksFallback, clicksRefused, clicksHead, postbacksRecorded, postbacksDuplicate
+        case badRequests, requests
+    }
+    /// Upper bounds of the request-handling latency buckets, in microseconds.
+    static let bucketBounds: [Int64] = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000]
+
+    let counters: UnsafeMutablePointer<UInt64.AtomicRepresentation>
+    let refusals: UnsafeMutablePointer<UInt64.AtomicRepresentation>
+    let buckets: UnsafeMutablePointer<UInt64.AtomicRepresentation>
+    let latencySumMicros: UnsafeMutablePointer<UInt64.AtomicRepresentation>
+
+    init() {
+        counters = .allocate(capacity: Counter.allCases.count)
+        counters.initialize(repeating: .init(0), count: Counter.allCases.count)
+        refusals = .allocate(capacity: RefusalReason.allCases.count + 1)
+        refusals.initialize(repeating: .init(0), count: RefusalReason.allCases.count + 1)
+        buckets = .allocate(capacity: LoopMetrics.bucketBounds.count + 1)
+        buckets.initialize(repeating: .init(0), count: LoopMetrics.bucketBounds.count + 1)
+        latencySumMicros = .allocate(capacity: 1)
+        latencySumMicros.initialize(to: .init(0))
+    }
+
+    /// Single-writer increment: a relaxed load and store, enough because no other thread writes.
+    @inline(__always)
+    static func bump(_ word: UnsafeMutablePointer<UInt64.AtomicRepresentation>, by n: UInt64 = 1) {
+        let atomic = UnsafeAtomic<UInt64>(at: word)
+        atomic.store(atomic.load(ordering: .relaxed) &+ n, ordering: .relaxed)
+    }
+
+    static func read(_ word: UnsafeMutablePointer<UInt64.AtomicRepresentation>) -> UInt64 {
+        UnsafeAtomic<UInt64>(at: word).load(ordering: .relaxed)
+    }
+
+    @inline(__always) func count(_ counter: Counter) { LoopMetrics.bump(counters + counter.rawValue) }
+    @inline(__always) func refused(_ reason: RefusalReason) { LoopMetrics.bump(refusals + Int(reason.rawValue)) }
+
+    /// Records how long handling one request took.
+    @inline(__always)
+    func observe(micros: Int64) {
+        var i = 0
+        while i < LoopMetrics.bucketBounds.count && micros > LoopMetrics.bucketBounds[i] { i += 1 }
+        LoopMetrics.bump(buckets + i)
+        LoopMetrics.bump(latencySumMicros, by: UInt64(max(0, micros)))
+    }
+}
+
+extension RequestHandler {
+    /// Writes every metric in the Prometheus text exposition format (version 0.0.4).
+    func writeMetrics(to w: inout ByteWriter) {
+        let loops = engine.metrics
+        func total(_ counter: LoopMetrics.Counter) -> UInt64 {
+            loops.reduce(0) { $0 &+ LoopMetrics.read($1.counters + counter.rawValue) }
+        }
+        metric(&w, "trackstar_clicks_total", "counter", "Clicks by outcome.", [
+            ("outcome=\"recorded\"", total(.clicks)), ("outcome=\"fallback\"", total(.clicksFallback)),
+            ("outcome=\"refused\"", total(.clicksRefused)), ("outcome=\"head\"", total(.clicksHead)),
+        ])
+        var postbacks: [(String, UInt64)] = [
+            ("result=\"recorded\",reason=\"\"", total(.postbacksRecorded)),
+            ("result=\"duplicate\",reason=\"\"", total(.postbacksDuplicate)),
+        ]
+        for reason in RefusalReason.allCases {
+            let n = loops.reduce(0) { $0 &+ LoopMetrics.read($1.refusals + Int(reason.rawValue)) }
+            postbacks.append(("result=\"refused\",reason=\"\(reason.name)\"", n))
+        }
+        metric(&w, "trackstar_postbacks_total", "counter", "Postbacks by result and refusal reason.", postbacks)
+        metric(&w, "trackstar_bad_requests_total", "counter", "Requests that could not be parsed.", [("", total(.badRequests))])
+        writeLatency(&w, loops)
+        metric(&w, "trackstar_connections", "gauge", "Open client connections.", [("", UInt64(engine.connectionGauge?() ?? 0))])
+        writeStorage(&w)
+        if let extra = engine.extraMetrics?() { w.appendText(extra) }
+    }
+
+    func writeLatency(_ w: inout ByteWriter, _ loops: [LoopMetrics]) {
+        header(&w, "trackstar_request_duration_seconds", "histogram", "Time to handle one request, from parse to answer.")
+        var cumulative: UInt64 = 0
+        for (i, bound) in LoopMetrics.bucketBounds.enumerated() {
+            cumulative &+= loops.reduce(0) { $0 &+ LoopMetrics.read($1.buckets + i) }
+            sample(&w, "trackstar_request_duration_seconds_bucket", "le=\"\(Double(bound) / 1e6)\"", cumulative)
+        }
+        cumulative &+= loops.reduce(0) { $0 &+ LoopMetrics.read($1.buckets + LoopMetrics.bucketBounds.count) }
+        sample(&w, "trackstar_request_duration_seconds_bucket", "le=\"+Inf\"", cumulative)
+        let sum = loops.reduce(0) { $0 &+ LoopMetrics.read($1.latencySumMicros) }
+        w.appendText("trackstar_request_duration_seconds_sum \(Double(sum) / 1e6)\n")
+        sample(&w, "trackstar_request_duration_seconds_count", "", cumulative)
+    }
+
+    func writeStorage(_ w: inout ByteWriter) {
+        var fill: [(String, UInt64)] = [], logBytes: [(String, UInt64)] = []
+        for shard in 0..<engine.clicks.count {
+            for (name, table) in [("clicks", engine.clicks[shard]), ("conversions", engine.conversions[shard]),
+                                  ("refusals", engine.refusals[shard])] {
+                let count = table.publishedCount
+                fill.append(("shard=\"\(shard)\",log=\"\(name)\"", count))
+                logBytes.append(("shard=\"\(shard)\",log=\"\(name)\"", count * UInt64(table.stride)))
+            }
+        }
+        metric(&w, "trackstar_shard_records", "gauge", "Records published in each shard log.", fill)
+        metric(&w, "trackstar_log_fixed_bytes", "gauge", "Bytes of fixed-size records in each shard log.", logBytes)
+        metric(&w, "trackstar_conversion_index_entries", "gauge", "Entries claimed in the conversion index.", [("", UInt64(engine.index.count))])
+        metric(&w, "trackstar_conversion_index_capacity", "gauge", "Capacity of the conversion index.", [("", UInt64(engine.index.capacity))])
+        let age = engine.lastSnapshotMillis.load(ordering: .relaxed)
+        let seconds = age == 0 ? -1 : Double(WallClock.nowMillis() - age) / 1000
+        header(&w, "trackstar_snapshot_age_seconds", "gauge", "Seconds since the last snapshot manifest (-1: none yet).")
+        w.appendText("trackstar_snapshot_age_seconds \(seconds)\n")
+    }
+
+    func metric(_ w: inout ByteWriter, _ name: String, _ type: String, _ help: String, _ samples: [(String, UInt64)]) {
+        header(&w, name, type, help)
+        for (labels, value) in samples { sample(&w, name, labels, value) }
+    }
+
+    func header(_ w: inout ByteWriter, _ name: String, _ type: String, _ help: String) {
+        w.appendText("# HELP \(name) \(help)\n# TYPE \(name) \(type)\n")
+    }
+
+    func sample(_ w: inout ByteWriter, _ name: String, _ labels: String, _ value: UInt64) {
+        w.appendText(labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n")
+    }
+}
+
+extension ByteWriter {
+    /// Appends a String's UTF-8 (for /metrics, which is not on the click or postback path).
+    mutating func appendText(_ text: String) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+}
