@@ -36,6 +36,9 @@ final class LoopServer {
     var free: [Int] = []
     var active: [Connection] = []
     var stopping = false
+    /// Work other threads hand to this loop (config reload, stop), drained by the async callback.
+    var mailbox: [() -> Void] = []
+    var mailboxLock = pthread_mutex_t()
     /// Group commit: connections whose output waits for the next barrier, and those the running
     /// barrier covers.
     var held: [Connection] = []
@@ -114,8 +117,9 @@ final class LoopServer {
         try check("uv_timer_start", uv_timer_start(sweepTimer, { timer in
             LoopServer.from(timer!.pointee.data).sweep()
         }, 1000, 1000))
+        pthread_mutex_init(&mailboxLock, nil)
         try check("uv_async_init", uv_async_init(loop, stopAsync) { async in
-            LoopServer.from(async!.pointee.data).shutdown()
+            LoopServer.from(async!.pointee.data).drainMailbox()
         })
         stopAsync.pointee.data = opaque
         try check("uv_check_init", uv_check_init(loop, checkHandle))
@@ -255,6 +259,22 @@ final class LoopServer {
                 connection.close()
             }
         }
+    }
+
+    /// Any thread: runs `work` on this loop's thread soon (several sends may merge into one wake-up).
+    func post(_ work: @escaping () -> Void) {
+        pthread_mutex_lock(&mailboxLock)
+        mailbox.append(work)
+        pthread_mutex_unlock(&mailboxLock)
+        uv_async_send(stopAsync)
+    }
+
+    func drainMailbox() {
+        pthread_mutex_lock(&mailboxLock)
+        let work = mailbox
+        mailbox.removeAll()
+        pthread_mutex_unlock(&mailboxLock)
+        for item in work { item() }
     }
 
     /// Runs on the loop's thread after `uv_async_send`: close every handle so `uv_run` returns.

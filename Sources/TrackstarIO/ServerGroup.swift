@@ -66,9 +66,14 @@ public final class ServerGroup: @unchecked Sendable {
         }
     }
 
+    /// Runs `work(i)` on loop `i`'s own thread, for every loop; returns at once.
+    public func onEveryLoop(_ work: @escaping @Sendable (Int) -> Void) {
+        for loop in loops { let index = loop.index; loop.post { work(index) } }
+    }
+
     /// Asks every loop to close its handles, then waits for their threads to finish.
     public func stop() {
-        for loop in loops { uv_async_send(loop.stopAsync) }
+        for loop in loops { loop.post { [unowned loop] in loop.shutdown() } }
         for thread in threads { pthread_join(thread, nil) }
         threads.removeAll()
     }

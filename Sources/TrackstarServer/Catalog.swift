@@ -73,6 +73,10 @@ final class AffiliateRuntime: Sendable {
 final class Catalog: Sendable {
     let offers: [UInt32: OfferRuntime]
     let affiliates: [UInt32: AffiliateRuntime]
+    /// The longest attribution window of any offer: older clicks can be refused from the ID alone.
+    let maxLifetimeMillis: Int64
+    /// The longest template, in bytes (answers are sized for it).
+    let longestTemplate: Int
 
     /// Compiles the configuration; a template error names the offer.
     init(_ config: TrackstarConfig) throws(ConfigProblem) {
@@ -86,6 +90,8 @@ final class Catalog: Sendable {
         for affiliate in config.affiliates { affiliates[affiliate.id] = AffiliateRuntime(affiliate) }
         self.offers = offers
         self.affiliates = affiliates
+        maxLifetimeMillis = config.offers.map(\.clickLifetimeMillis).max() ?? 0
+        longestTemplate = offers.values.map { max($0.template.literal.count, $0.fallback?.literal.count ?? 0) }.max() ?? 0
     }
 }
 

@@ -9,7 +9,14 @@ import TrackstarStore
 /// every other field is immutable or synchronises itself (`index`).
 final class Engine: @unchecked Sendable {
     let config: TrackstarConfig
-    let catalog: Catalog
+    /// The offers and affiliates as last loaded; loops keep their own reference, swapped on reload.
+    var catalog: Catalog {
+        pthread_mutex_lock(&catalogLock)
+        defer { pthread_mutex_unlock(&catalogLock) }
+        return currentCatalog
+    }
+    private var currentCatalog: Catalog
+    private var catalogLock = pthread_mutex_t()
     let codec: ClickIDCodec
     let node: UInt8
     let clicks: [RecordTable]
@@ -25,7 +32,7 @@ final class Engine: @unchecked Sendable {
     /// Loops that append; shards beyond them (from an earlier run with more loops) are read-only.
     let loops: Int
     /// The longest attribution window of any offer: older clicks can be refused from the ID alone.
-    let maxLifetimeMillis: Int64
+    var maxLifetimeMillis: Int64 { catalog.maxLifetimeMillis }
     /// Consumers of the click logs (the exporter) say how far they have read in each shard;
     /// retention never removes a segment beyond. Set before the server starts.
     var retentionFloor: (@Sendable (_ shard: Int) -> UInt64)?
@@ -51,10 +58,10 @@ final class Engine: @unchecked Sendable {
             }
         }
         self.config = config
-        self.catalog = catalog
+        self.currentCatalog = catalog
+        pthread_mutex_init(&catalogLock, nil)
         self.codec = keys
         self.loops = loops
-        self.maxLifetimeMillis = config.offers.map(\.clickLifetimeMillis).max() ?? 0
         self.metrics = (0..<loops).map { _ in LoopMetrics() }
         self.node = UInt8(config.server.nodeID)
         self.clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
@@ -65,6 +72,13 @@ final class Engine: @unchecked Sendable {
         var run = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals, options: recovery)
         recoveryNotes = try run.run()
         try replayConversions()
+    }
+
+    /// Replaces the catalog readers off the loops see (retention, the exporter's event names).
+    func replaceCatalog(_ catalog: Catalog) {
+        pthread_mutex_lock(&catalogLock)
+        currentCatalog = catalog
+        pthread_mutex_unlock(&catalogLock)
     }
 
     /// Loads the keys from the data dir, compiles the catalog and opens the engine.
@@ -125,3 +139,7 @@ final class Engine: @unchecked Sendable {
         return k0 | 1
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -28,7 +28,7 @@ extension RequestHandler {
         // The ID's mint minute refuses clicks older than every offer's window without a lookup
         // (their segments may already be retired).
         let ageMinutes = Int64(ClickID.minute(unixMillis: exchange.context.nowMillis)) - Int64(id.mintMinute)
-        if (ageMinutes - 1) * 60_000 > engine.maxLifetimeMillis {
+        if (ageMinutes - 1) * 60_000 > catalog.maxLifetimeMillis {
             return refuse(exchange, .gone, "expired", "click is older than the offer's click_lifetime", field: .clickID, to: &out)
         }
         guard let slot = engine.clickSlot(id) else {
@@ -36,7 +36,7 @@ extension RequestHandler {
         }
         refusalOffer = ClickSlot.offerID(slot)
         refusalAffiliate = ClickSlot.affID(slot)
-        guard let offer = engine.catalog.offers[ClickSlot.offerID(slot)] else {
+        guard let offer = catalog.offers[ClickSlot.offerID(slot)] else {
             return refuse(exchange, .notFound, "unknown_offer", "the click's offer is no longer configured", to: &out)
         }
         guard authorized(exchange, offer: offer, to: &out),

@@ -6,9 +6,14 @@ import TrackstarIO
 import TrackstarStore
 
 /// Serves `/click`, `/postback` and `/healthz` for one loop (and so one shard).
-final class RequestHandler: ConnectionHandler {
+/// Touched only on its loop's thread (reload reaches it through the loop's mailbox), hence unchecked.
+final class RequestHandler: ConnectionHandler, @unchecked Sendable {
     let engine: Engine
     let shard: Int
+    /// This loop's catalog; replaced on this loop's thread when the configuration is reloaded.
+    var catalog: Catalog
+    /// Longest template the output buffers were sized for; a reload with a longer one needs a restart.
+    let templateBudget: Int
     let limits: HTTPLimits
     let maxValueBytes: Int
     var responses: ResponseWriter
@@ -44,10 +49,9 @@ final class RequestHandler: ConnectionHandler {
         nameScratch = .allocate(byteCount: 64, alignment: 8)
         scratch = .allocate(byteCount: 4096, alignment: 8)
         // A redirect holds the template plus every value percent-encoded (3 bytes per byte).
-        let longestTemplate = engine.catalog.offers.values.map { offer in
-            max(offer.template.literal.count, offer.fallback?.literal.count ?? 0)
-        }.max() ?? 0
-        maxResponseBytes = 1024 + bodyCapacity + longestTemplate + 3 * 10 * server.maxValueBytes
+        catalog = engine.catalog
+        templateBudget = max(catalog.longestTemplate, 4096)
+        maxResponseBytes = 1024 + bodyCapacity + templateBudget + 3 * 10 * server.maxValueBytes
     }
 
     /// Answers requests until the input holds no complete one or the output is nearly full.

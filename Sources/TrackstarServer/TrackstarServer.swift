@@ -8,6 +8,7 @@ public final class TrackstarServer: @unchecked Sendable {
     let engine: Engine
     let group: ServerGroup
     let snapshotter: Snapshotter
+    let handlers: [RequestHandler]
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
@@ -24,6 +25,7 @@ public final class TrackstarServer: @unchecked Sendable {
         limits.headerTimeoutMillis = UInt64(config.server.headerTimeoutMillis)
         limits.maxRequestBytes = config.server.maxRequestLineBytes + config.server.maxHeaderBytes + config.server.maxBodyBytes
         let handlers = (0..<loops).map { RequestHandler(engine: engine, shard: $0) }
+        self.handlers = handlers
         // Room for four maximal answers, plus one /metrics page.
         limits.outputBufferBytes = max(64 * 1024, 4 * (handlers.first?.maxResponseBytes ?? 0)) + RequestHandler.metricsCapacity
         do {
@@ -31,6 +33,26 @@ public final class TrackstarServer: @unchecked Sendable {
         } catch {
             throw StartupError("cannot listen on \(config.server.host):\(config.server.port): \(error)")
         }
+    }
+
+    /// Replaces offers and affiliates without dropping a connection: the new catalog is compiled here
+    /// and handed to each loop on its own thread. Returns notes (settings that need a restart);
+    /// throws, changing nothing, when the new configuration cannot be used.
+    public func reload(_ config: TrackstarConfig) throws(StartupError) -> [String] {
+        let catalog: Catalog
+        do { catalog = try Catalog(config) } catch { throw StartupError(error.description) }
+        let budget = handlers.first?.templateBudget ?? 0
+        guard catalog.longestTemplate <= budget else {
+            throw StartupError("a url template is \(catalog.longestTemplate) bytes, longer than the \(budget) this process sized its buffers for; restart to use it")
+        }
+        engine.replaceCatalog(catalog)
+        let handlers = self.handlers
+        group.onEveryLoop { index in handlers[index].catalog = catalog }
+        var notes: [String] = []
+        if config.server != engine.config.server { notes.append("[server] changes take effect at the next restart") }
+        if config.storage != engine.config.storage { notes.append("[storage] changes take effect at the next restart") }
+        if config.export != engine.config.export { notes.append("[export] changes take effect at the next restart") }
+        return notes
     }
 
     /// What recovery found and did at start-up, one line each.

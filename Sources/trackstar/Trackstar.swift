@@ -52,11 +52,10 @@ struct Serve: ParsableCommand {
     }
 
     func serve(_ settings: TrackstarConfig) throws {
-        // Block the stop signals before any loop thread starts, so only this thread receives them.
+        // Block the signals before any loop thread starts, so only this thread receives them.
         var signals = sigset_t()
         sigemptyset(&signals)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         let server: TrackstarServer
         do {
@@ -71,10 +70,34 @@ struct Serve: ParsableCommand {
         print("trackstar: listening on \(host):\(server.port) with \(server.loops) loops, data in \(settings.storage.dataDir)")
         fflush(nil)
         var received: Int32 = 0
-        sigwait(&signals, &received)
+        while sigwait(&signals, &received) == 0, received == SIGHUP {
+            reload(server)
+        }
         print("trackstar: stopping on signal \(received)")
         server.stop()
         print("trackstar: stopped")
+    }
+
+    /// SIGHUP: reload offers and affiliates from the same file; a bad file is refused whole.
+    func reload(_ server: TrackstarServer) {
+        switch ConfigLoader.load(path: config) {
+        case .failure(let problems):
+            for problem in problems { printError("trackstar: reload: \(config):\(problem.line): \(problem.message)") }
+            printError("trackstar: reload refused (\(problems.count) problems); the running configuration stays")
+        case .success(var next):
+            // The command-line overrides still apply to the settings they override.
+            if let listen, let (host, port) = ListenAddress.parse(listen) { next.server.host = host; next.server.port = port }
+            if let loops { next.server.loops = loops }
+            if let dataDir { next.storage.dataDir = dataDir }
+            do {
+                let notes = try server.reload(next)
+                for note in notes { print("trackstar: reload: \(note)") }
+                print("trackstar: reloaded \(config): \(next.offers.count) offers, \(next.affiliates.count) affiliates")
+            } catch {
+                printError("trackstar: reload refused: \(error); the running configuration stays")
+            }
+        }
+        fflush(nil)
     }
 }
 

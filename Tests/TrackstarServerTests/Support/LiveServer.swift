@@ -36,6 +36,8 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
         process.arguments = ["serve", "--config", configPath, "--listen", "127.0.0.1:0",
                              "--loops", "\(loops)", "--data-dir", dir + "/data"] + extraArguments
         process.standardOutput = output
+        FileManager.default.createFile(atPath: dir + "/stderr.log", contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: dir + "/stderr.log")
         try process.run()
         port = try readPort()
     }
@@ -56,6 +58,9 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
     }
 
     func connect() throws -> TestConnection { try TestConnection(port: port) }
+
+    /// What the server has written to standard error so far.
+    var stderrText: String { (try? String(contentsOfFile: dataDir + "/stderr.log", encoding: .utf8)) ?? "" }
 
     /// The data directory the server writes (`--data-dir`).
     var dataPath: String { dataDir + "/data" }
