@@ -74,7 +74,7 @@ extension RequestHandler {
         var cursor = bytes
         for field in RequestHandler.clickVariableParams { cursor = ClickRoute.put(params.value(field), at: cursor) }
         cursor = ClickRoute.put(userAgent, at: cursor)
-        let peer = exchange.context.peer
+        let peer = clientAddress(exchange)
         ClickSlot.write(slot, mintMillis: exchange.context.nowMillis, offerID: offerID, affID: affID,
                         varOffset: offset, varLength: varLength, peerHigh: peer.high, peerLow: peer.low)
         ClickSlot.seal(slot, variable: UnsafeRawBufferPointer(start: bytes, count: varLength))

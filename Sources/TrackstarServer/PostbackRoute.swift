@@ -75,7 +75,7 @@ extension RequestHandler {
             refuse(exchange, .forbidden, "bad_token", "missing or wrong token for this offer", field: .token, to: &out)
             return false
         }
-        let peer = exchange.context.peer
+        let peer = clientAddress(exchange)
         guard offer.allows(high: peer.high, low: peer.low) else {
             refuse(exchange, .forbidden, "ip_not_allowed", "caller's IP is not in the offer's allowed_ips", to: &out)
             return false

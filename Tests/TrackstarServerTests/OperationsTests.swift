@@ -129,6 +129,35 @@ extension OperationsTests {
     }
 }
 
+extension OperationsTests {
+    @Test func forwardedAddressesCountOnlyFromTrustedProxies() throws {
+        // Without trusted_proxies the header is ignored: offer 6 allows only 10.0.0.0/8.
+        let plain = try LiveServer()
+        let id6 = try #require(clickID(try plain.connect().get("/click?offer_id=6&aff_id=7")))
+        #expect(try plain.connect().get("/postback?click_id=\(id6)", headers: "X-Forwarded-For: 10.1.2.3\r\n").status == 403)
+
+        let config = LiveServer.defaultConfig.replacingOccurrences(of: "[server]\n", with: "[server]\ntrusted_proxies = [\"127.0.0.0/8\"]\n") + """
+
+        [[offers]]
+        id = 20
+        url = "https://x.example/?cid={click_id}"
+        allowed_ips = ["203.0.113.0/24", "2001:db8::/32"]
+        """
+        let proxied = try LiveServer(config: config)
+        let c = try proxied.connect()
+        func postback(_ header: String) throws -> Int {
+            let id = try #require(clickID(try c.get("/click?offer_id=20&aff_id=7")))
+            return try c.get("/postback?click_id=\(id)", headers: header).status
+        }
+        #expect(try postback("") == 403)
+        #expect(try postback("X-Forwarded-For: 203.0.113.7\r\n") == 200)
+        #expect(try postback("X-Forwarded-For: 203.0.113.7, 127.0.0.5\r\n") == 200)
+        #expect(try postback("X-Forwarded-For: 203.0.113.7, 198.51.100.1\r\n") == 403)
+        #expect(try postback("Forwarded: for=\"[2001:db8::1]:4711\";proto=https\r\n") == 200)
+        #expect(try postback("Forwarded: for=192.0.2.60\r\n") == 403)
+    }
+}
+
 extension LiveServer {
     /// Runs a system tool to completion and returns its exit status.
     static func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {

@@ -69,7 +69,7 @@ struct ConfigReader {
     static let topLevelKeys = ["server", "storage", "export", "offers", "affiliates"]
     static let serverKeys = [
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
-        "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout",
+        "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies",
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace"]
     static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database"]
@@ -117,6 +117,7 @@ struct ConfigReader {
             case "max_value_bytes": if let v = integer(node, name, 1...4096) { server.maxValueBytes = v }
             case "idle_timeout": if let v = duration(node, name, allowZero: false) { server.idleTimeoutMillis = v }
             case "header_timeout": if let v = duration(node, name, allowZero: false) { server.headerTimeoutMillis = v }
+            case "trusted_proxies": server.trustedProxies = networks(node, name)
             default: unknownKey(key, node, name, known: Self.serverKeys)
             }
         }

@@ -32,6 +32,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxValueBytes = 256
     public var idleTimeoutMillis: Int64 = 60_000
     public var headerTimeoutMillis: Int64 = 10_000
+    /// Proxies (CIDRs) whose `X-Forwarded-For` / `Forwarded` headers name the real client.
+    public var trustedProxies: [CIDR] = []
     public init() {}
 }
 
