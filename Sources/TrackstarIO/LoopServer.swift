@@ -36,6 +36,7 @@ final class LoopServer {
     var free: [Int] = []
     var active: [Connection] = []
     var stopping = false
+    var finished = false
     /// Work other threads hand to this loop (config reload, stop), drained by the async callback.
     var mailbox: [() -> Void] = []
     var mailboxLock = pthread_mutex_t()
@@ -236,6 +237,7 @@ final class LoopServer {
         if last !== connection { active[i] = last; last.activeIndex = i }
         connection.activeIndex = -1
         connectionCount.wrappingDecrement(ordering: .relaxed)
+        if stopping { finishIfDrained() }
     }
 
     /// The close callback ran: the connection may be reused.
@@ -277,12 +279,34 @@ final class LoopServer {
         for item in work { item() }
     }
 
-    /// Runs on the loop's thread after `uv_async_send`: close every handle so `uv_run` returns.
-    func shutdown() {
+    /// Graceful stop, on the loop's thread: stop accepting, close idle connections, let those with
+    /// answers in flight (a pending write or a durability barrier) finish, and force the rest closed
+    /// after `drainMillis`. `uv_run` returns once every handle is closed.
+    func shutdown(drainMillis: UInt64 = 5000) {
         guard !stopping else { return }
         stopping = true
-        for connection in active.reversed() { connection.close() }
         uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
+        for connection in active.reversed() {
+            if connection.writing || connection.held {
+                connection.closeAfterWrite = true
+                uv_read_stop(connection.stream)
+            } else {
+                connection.close()
+            }
+        }
+        uv_timer_stop(sweepTimer)
+        uv_timer_start(sweepTimer, { timer in
+            let server = LoopServer.from(timer!.pointee.data)
+            for connection in server.active.reversed() { connection.close() }
+            server.finishIfDrained()
+        }, drainMillis, 0)
+        finishIfDrained()
+    }
+
+    /// Closes the loop's own handles once no connection is left (during shutdown).
+    func finishIfDrained() {
+        guard stopping, active.isEmpty, !finished else { return }
+        finished = true
         uv_close(UnsafeMutableRawPointer(sweepTimer).assumingMemoryBound(to: uv_handle_t.self), nil)
         uv_close(UnsafeMutableRawPointer(stopAsync).assumingMemoryBound(to: uv_handle_t.self), nil)
         uv_close(UnsafeMutableRawPointer(checkHandle).assumingMemoryBound(to: uv_handle_t.self), nil)

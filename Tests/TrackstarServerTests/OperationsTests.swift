@@ -158,6 +158,26 @@ extension OperationsTests {
     }
 }
 
+extension OperationsTests {
+    @Test func sigtermDrainsSnapshotsAndExitsZero() throws {
+        let config = LiveServer.defaultConfig.replacingOccurrences(of: "[server]\n", with: "[storage]\nfsync = \"always\"\n\n[server]\n")
+        let server = try LiveServer(config: config)
+        let c = try server.connect()
+        let idle = try server.connect()
+        _ = idle
+        // Pipelined clicks, then SIGTERM at once: whatever was answered is durable and the exit is clean.
+        c.send(String(repeating: "GET /click?offer_id=1&aff_id=7 HTTP/1.1\r\nHost: t\r\n\r\n", count: 50))
+        let first = try c.read()
+        #expect(first.status == 302)
+        server.stop()
+        #expect(server.process.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: server.dataPath + "/manifest"))
+        let inspected = try LiveServer.run(["inspect", server.dataPath])
+        #expect(inspected.status == 0, "\(inspected.stdout)")
+        #expect(inspected.stdout.contains("integrity: ok"))
+    }
+}
+
 extension LiveServer {
     /// Runs a system tool to completion and returns its exit status.
     static func runTool(_ path: String, _ arguments: [String]) throws -> Int32 {
