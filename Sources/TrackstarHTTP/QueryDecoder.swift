@@ -43,6 +43,13 @@ public enum PercentDecoding {
     /// malformed escape ('%' not followed by two hex digits) or if `output` is too small.
     /// `output` may be the same memory as `input` (decoding never writes ahead of reading).
     public static func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
+        // Fast path: most values (ids, subs) hold no escape and no '+': one scan and one copy
+        // (measured with callgrind: decoding was the largest single cost of a click).
+        if !input.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
+            guard input.count <= output.count else { return nil }
+            if let base = input.baseAddress, input.count > 0 { output.baseAddress!.copyMemory(from: base, byteCount: input.count) }
+            return input.count
+        }
         var reader = DecodingReader(input)
         var written = 0
         while let b = reader.next() {

@@ -11,10 +11,10 @@ extension RequestHandler {
         guard collectParams(exchange, to: &out),
               let offerID = requiredID(.offerID, exchange, to: &out),
               let affID = requiredID(.affID, exchange, to: &out) else { return }
-        guard let offer = catalog.offers[offerID] else {
+        guard let offer = catalog.offer(offerID) else {
             return refuse(exchange, .notFound, "unknown_offer", "no offer with this id", field: .offerID, to: &out)
         }
-        guard let affiliate = catalog.affiliates[affID] else {
+        guard let affiliate = catalog.affiliate(affID) else {
             return refuse(exchange, .notFound, "unknown_affiliate", "no affiliate with this id", field: .affID, to: &out)
         }
         if offer.paused || affiliate.paused {

@@ -89,7 +89,7 @@ extension RequestHandler {
     func answerRecorded(_ exchange: Exchange, conversionID: UInt64, duplicate: Bool, to out: inout ByteWriter) {
         metrics.count(duplicate ? .postbacksDuplicate : .postbacksRecorded)
         guard let record = engine.conversionRecord(conversionID),
-              let offer = catalog.offers[record.load(fromByteOffset: 48, as: UInt32.self)] else {
+              let offer = catalog.offer(record.load(fromByteOffset: 48, as: UInt32.self)) else {
             return refuse(exchange, .internalError, "internal", "conversion record is missing", to: &out)
         }
         let clickID = params.value(.clickID)

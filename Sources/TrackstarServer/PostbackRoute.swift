@@ -36,7 +36,7 @@ extension RequestHandler {
         }
         refusalOffer = ClickSlot.offerID(slot)
         refusalAffiliate = ClickSlot.affID(slot)
-        guard let offer = catalog.offers[ClickSlot.offerID(slot)] else {
+        guard let offer = catalog.offer(ClickSlot.offerID(slot)) else {
             return refuse(exchange, .notFound, "unknown_offer", "the click's offer is no longer configured", to: &out)
         }
         guard authorized(exchange, offer: offer, to: &out),
