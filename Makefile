@@ -7,7 +7,7 @@ BENCH_DEBS   := nginx-light wrk valgrind
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONFIG       ?= examples/trackstar.toml
 
-.PHONY: all deps bench-deps build release run test bench loadtest clean
+.PHONY: all deps bench-deps build release run test bench loadtest sanitize clean
 
 all: release
 
@@ -38,6 +38,14 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The whole test suite under AddressSanitizer, then ThreadSanitizer; the live tests run the
+# sanitized binary too. Separate build folders, so a normal build is not disturbed.
+sanitize: deps
+	$(SWIFT) build --build-tests --scratch-path .build-asan --sanitize=address
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp TRACKSTAR_BINARY=$(CURDIR)/.build-asan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address
+	$(SWIFT) build --build-tests --scratch-path .build-tsan --sanitize=thread
+	TRACKSTAR_BINARY=$(CURDIR)/.build-tsan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread
 
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) package benchmark --no-progress

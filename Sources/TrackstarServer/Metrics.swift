@@ -30,6 +30,10 @@ final class LoopMetrics: @unchecked Sendable {
         latencySumMicros.initialize(to: .init(0))
     }
 
+    deinit {
+        counters.deallocate(); refusals.deallocate(); buckets.deallocate(); latencySumMicros.deallocate()
+    }
+
     /// Single-writer increment: a relaxed load and store, enough because no other thread writes.
     @inline(__always)
     static func bump(_ word: UnsafeMutablePointer<UInt64.AtomicRepresentation>, by n: UInt64 = 1) {

@@ -54,6 +54,14 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
         maxResponseBytes = 1024 + bodyCapacity + templateBudget + 3 * 10 * server.maxValueBytes
     }
 
+    deinit {
+        responses.bodyBase.deallocate()
+        params.storage.deallocate()
+        nameScratch.deallocate()
+        scratch.deallocate()
+        metricsScratch.deallocate()
+    }
+
     /// Answers requests until the input holds no complete one or the output is nearly full.
     func process(_ input: UnsafeRawBufferPointer, output: inout ByteWriter, context: ConnectionContext) -> ProcessOutcome {
         var offset = 0

@@ -20,6 +20,7 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
 
     /// The `trackstar` executable built next to the tests.
     static var binary: String {
+        if let chosen = ProcessInfo.processInfo.environment["TRACKSTAR_BINARY"] { return chosen }  // make sanitize
         let candidates = [".build/debug/trackstar", ".build/release/trackstar"].map { packageRoot.appendingPathComponent($0).path }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
