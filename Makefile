@@ -7,7 +7,7 @@ BENCH_DEBS   := nginx-light wrk valgrind
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONFIG       ?= examples/trackstar.toml
 
-.PHONY: all deps bench-deps build release run test bench loadtest sanitize clean
+.PHONY: all deps bench-deps build release run test bench loadtest sanitize fuzz clean
 
 all: release
 
@@ -46,6 +46,10 @@ sanitize: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp TRACKSTAR_BINARY=$(CURDIR)/.build-asan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address
 	$(SWIFT) build --build-tests --scratch-path .build-tsan --sanitize=thread
 	TRACKSTAR_BINARY=$(CURDIR)/.build-tsan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread
+
+# libFuzzer harnesses (Fuzz/, a package of its own): each runs 60 s under ASan; crashes are kept.
+fuzz: deps
+	./Fuzz/run.sh 60
 
 bench: bench-deps
 	cd Benchmarks && $(SWIFT) package benchmark --no-progress

@@ -24,6 +24,8 @@ final class Connection {
     var open = false
     var peer = PeerAddress.unknown
     var lastActivity: UInt64 = 0
+    /// When the pending `uv_write` was queued (for dropping clients that never read).
+    var writeStarted: UInt64 = 0
     var partialSince: UInt64 = 0
     /// Position in the loop's active list.
     var activeIndex = -1
@@ -153,6 +155,8 @@ final class Connection {
             Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue().written(status: status)
         }
         guard result == 0 else { close(); return }
+        uv_update_time(loop.loop)
+        writeStarted = uv_now(loop.loop)
         writing = true
         uv_read_stop(stream)
     }
@@ -164,6 +168,8 @@ final class Connection {
         guard status == 0 else { close(); return }
         outputCount = 0; outputSent = 0
         if closeAfterWrite { close(); return }
+        uv_update_time(loop.loop)
+        lastActivity = uv_now(loop.loop)
         if tailCount > 0, let tail { drive(input: tail, count: tailCount, inTail: true, now: uv_now(loop.loop)) }
         if open && !writing && !held && !closeAfterWrite { loop.startReading(self) }
     }

@@ -221,6 +221,9 @@ final class LoopServer {
         }, { stream, count, _ in
             let connection = Unmanaged<Connection>.fromOpaque(stream!.pointee.data).takeUnretainedValue()
             if count > 0 {
+                // libuv's cached time is not refreshed between the reads of one iteration; a stale
+                // time would date a partial request too early and time it out (found by a test).
+                uv_update_time(connection.loop.loop)
                 connection.received(count, now: uv_now(connection.loop.loop))
             } else if count < 0 {
                 connection.close()
@@ -252,7 +255,12 @@ final class LoopServer {
         while i >= 0 {
             let connection = active[i]
             i -= 1
-            if connection.writing || connection.held { continue }
+            if connection.held { continue }
+            if connection.writing {
+                // A client that stops reading: its write made no progress for the idle timeout.
+                if now &- connection.writeStarted > limits.idleTimeoutMillis { connection.close() }
+                continue
+            }
             if connection.tailCount > 0 {
                 if now &- connection.partialSince > limits.headerTimeoutMillis {
                     connection.answerAndClose { handler.timeoutResponse(output: &$0) }

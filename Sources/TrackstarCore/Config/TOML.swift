@@ -173,6 +173,11 @@ private struct TOMLParser {
     let bytes: [UInt8]
     var pos = 0
     var line = 1
+    /// Arrays and inline tables open around the value being parsed. Bounded, with dotted keys, so a
+    /// hostile file is a problem on its line rather than a stack overflow (found by fuzzing).
+    var depth = 0
+    static let maxDepth = 32
+    static let maxKeyParts = 32
     var problems: [ConfigProblem] = []
     let root: TOMLTableBuilder
     /// The table that `key = value` lines go into: the last header's table.
@@ -327,6 +332,7 @@ private struct TOMLParser {
             skipBlanks()
             guard eat(TOMLByte.dot) else { return path }
             skipBlanks()
+            guard path.count < Self.maxKeyParts else { throw fail("a key has more than \(Self.maxKeyParts) dotted parts") }
             path.append(try parseKey())
         }
     }
@@ -471,7 +477,15 @@ private struct TOMLParser {
     // MARK: Values
 
     mutating func parseValue(name: String) throws(TOMLSyntaxError) -> TOMLValue {
-        switch peek() {
+        let opens = peek() == TOMLByte.lbracket || peek() == TOMLByte.lbrace
+        if opens {
+            guard depth < Self.maxDepth else {
+                throw fail("\(name) nests arrays and inline tables more than \(Self.maxDepth) deep")
+            }
+            depth += 1
+        }
+        defer { if opens { depth -= 1 } }
+        return switch peek() {
         case TOMLByte.quote?: .string(try parseBasicString())
         case TOMLByte.apostrophe?: .string(try parseLiteralString())
         case TOMLByte.lbracket?: try parseArray(name: name)

@@ -1,0 +1,1 @@
+aff_sub=a&sub1=a&affiliate_id=7&transaction_id=ABC&cid=ABC&goal=upsell&order_id=o%2D1

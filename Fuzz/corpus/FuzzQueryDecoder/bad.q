@@ -1,0 +1,1 @@
+sub1=%zz&sub2=%4&sub3=%&sub4=a&sub4=b&&=x&y

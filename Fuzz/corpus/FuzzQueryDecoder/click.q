@@ -1,0 +1,1 @@
+offer_id=3&aff_id=1&sub1=spring-sale&source=newsletter&utm_source=x

@@ -1,0 +1,1 @@
+sub1=a+b%20c%26d%3De&sub2=caf%C3%A9&%73ub3=named&sub4=%FF%00

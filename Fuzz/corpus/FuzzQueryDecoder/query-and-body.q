@@ -1,0 +1,1 @@
+click_id=X&amount=1.5ÿtoken=t&amount=1.5&txid=9
