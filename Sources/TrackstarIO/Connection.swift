@@ -27,6 +27,8 @@ final class Connection {
     /// When the pending `uv_write` was queued (for dropping clients that never read).
     var writeStarted: UInt64 = 0
     var partialSince: UInt64 = 0
+    /// Accepted but nothing received yet: the header timeout runs from the accept.
+    var awaitingFirstByte = false
     /// Position in the loop's active list.
     var activeIndex = -1
     /// Position in the loop's `all` array, the strong owner.
@@ -68,6 +70,7 @@ final class Connection {
     /// Handles `count` bytes just read into the place `readTarget` gave.
     func received(_ count: Int, now: UInt64) {
         lastActivity = now
+        awaitingFirstByte = false
         if tailCount > 0, let tail {
             tailCount += count
             drive(input: tail, count: tailCount, inTail: true, now: now)

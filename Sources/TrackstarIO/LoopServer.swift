@@ -186,6 +186,8 @@ final class LoopServer {
         let listenerStream = UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_stream_t.self)
         guard uv_accept(listenerStream, connection.stream) == 0 else { connection.close(); return }
         connection.lastActivity = uv_now(loop)
+        connection.partialSince = connection.lastActivity
+        connection.awaitingFirstByte = true  // a connection that never sends gets 408 too
         connection.peer = peerAddress(connection)
         if connectionCount.load(ordering: .relaxed) > limits.maxConnections {
             connection.answerAndClose { handler.overloadResponse(output: &$0) }
@@ -261,7 +263,7 @@ final class LoopServer {
                 if now &- connection.writeStarted > limits.idleTimeoutMillis { connection.close() }
                 continue
             }
-            if connection.tailCount > 0 {
+            if connection.tailCount > 0 || connection.awaitingFirstByte {
                 if now &- connection.partialSince > limits.headerTimeoutMillis {
                     connection.answerAndClose { handler.timeoutResponse(output: &$0) }
                 }

@@ -383,6 +383,18 @@ struct HostileInputTests {
 
     /// Partial headers then silence, and a client that trickles one byte at a time: each gets 408
     /// and is closed once `header_timeout` (1 s) has passed; memory stays flat; others are served.
+    @Test func silentConnectionGets408AfterHeaderTimeout() throws {
+        let server = try LiveServer(config: hostileConfig)
+        let silent = try server.connect()
+        silent.setReceiveTimeout(seconds: 10)
+        let started = Date()
+        let r = try silent.read()
+        #expect(r.status == 408)
+        #expect(silent.readUntilClosed(seconds: 10).closed)
+        #expect(Date().timeIntervalSince(started) < 8)
+        server.expectStillServing()
+    }
+
     @Test func slowlorisGets408AndIsClosed() throws {
         let server = try LiveServer(config: hostileConfig)
         server.expectStillServing()
