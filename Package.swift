@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "TrackstarStore", targets: ["TrackstarStore"]),
         .library(name: "TrackstarIO", targets: ["TrackstarIO"]),
         .library(name: "TrackstarServer", targets: ["TrackstarServer"]),
+        .library(name: "TrackstarExport", targets: ["TrackstarExport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -19,6 +20,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "TrackstarCore"),
         .target(name: "TrackstarHTTP", dependencies: ["TrackstarCore"]),
         .target(name: "CTrackstarShims"),
@@ -28,17 +30,19 @@ let package = Package(
         .target(name: "TrackstarIO", dependencies: [
             "CLibUV", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
         ]),
+        .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarStore", "CSQLite"]),
         .target(name: "TrackstarServer", dependencies: [
-            "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO",
+            "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO", "TrackstarExport",
             .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .executableTarget(name: "trackstar", dependencies: [
-            "TrackstarServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "TrackstarServer", "TrackstarExport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore"]),
         .testTarget(name: "TrackstarHTTPTests", dependencies: ["TrackstarHTTP"]),
         .testTarget(name: "TrackstarStoreTests", dependencies: ["TrackstarStore"]),
-        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer"]),
+        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport"]),
+        .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport"]),
     ],
     swiftLanguageModes: [.v6]
 )

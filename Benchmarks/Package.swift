@@ -31,5 +31,14 @@ let package = Package(
             ],
             path: "Benchmarks/RecoveryFigures"
         ),
+        .executableTarget(
+            name: "ExportFigures",
+            dependencies: [
+                .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarStore", package: "trackstar"),
+                .product(name: "TrackstarExport", package: "trackstar"),
+            ],
+            path: "Benchmarks/ExportFigures"
+        ),
     ]
 )

@@ -36,6 +36,8 @@ final class Engine: @unchecked Sendable {
     /// Consumers of the click logs (the exporter) say how far they have read in each shard;
     /// retention never removes a segment beyond. Set before the server starts.
     var retentionFloor: (@Sendable (_ shard: Int) -> UInt64)?
+    /// The same for the refusal logs.
+    var refusalRetentionFloor: (@Sendable (_ shard: Int) -> UInt64)?
     /// Counters of each loop, read by /metrics.
     let metrics: [LoopMetrics]
     /// Open connections (from the I/O layer) and extra metric text (exporter lag), set before start.

@@ -1,6 +1,7 @@
 // `trackstar inspect DATA_DIR`: what is on disk — shards, segments, record counts, the newest
 // snapshot and its age — and a full integrity check that changes nothing.
 import TrackstarCore
+import TrackstarExport
 import TrackstarIO
 import TrackstarStore
 
@@ -28,6 +29,7 @@ public enum Inspection {
                 lines.append("  \(entry)  \(SegmentDirectory.size(directory + "/" + entry)) bytes")
             }
         }
+        lines += ExportInspection.lines(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals)
         lines += recovery.notes.map { "note: \($0)" }
         lines += recovery.damage.map { "DAMAGED: \($0)" }
         lines.append(recovery.damage.isEmpty ? "integrity: ok (every record's checksum verified)" : "integrity: DAMAGED")

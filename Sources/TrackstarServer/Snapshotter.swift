@@ -52,7 +52,8 @@ extension Engine {
             notes += retire(clicks[shard], before: cutoff, floor: floor, time: ClickSlot.mintMillis) { record in
                 ClickSlot.varOffset(record)
             }
-            notes += retire(refusals[shard], before: cutoff, floor: UInt64.max, time: RefusalRecord.timeMillis) { record in
+            let refusalFloor = refusalRetentionFloor?(shard) ?? UInt64.max
+            notes += retire(refusals[shard], before: cutoff, floor: refusalFloor, time: RefusalRecord.timeMillis) { record in
                 RefusalRecord.varOffset(record)
             }
         }

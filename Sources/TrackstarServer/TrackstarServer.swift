@@ -9,6 +9,7 @@ public final class TrackstarServer: @unchecked Sendable {
     let group: ServerGroup
     let snapshotter: Snapshotter
     let handlers: [RequestHandler]
+    let feed: ReportFeed
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
@@ -19,6 +20,7 @@ public final class TrackstarServer: @unchecked Sendable {
         let engine = try Engine.open(config: config, loops: loops, recovery: recovery)
         self.engine = engine
         snapshotter = Snapshotter(engine: engine)
+        feed = try ReportFeed(engine: engine)
         var limits = ConnectionLimits()
         limits.maxConnections = config.server.maxConnections
         limits.idleTimeoutMillis = UInt64(config.server.idleTimeoutMillis)
@@ -64,12 +66,14 @@ public final class TrackstarServer: @unchecked Sendable {
         engine.connectionGauge = { connections.load(ordering: .relaxed) }
         group.start()
         snapshotter.start()
+        feed.start()
     }
 
     /// Stops every loop and waits for them.
     /// Stops every loop, waits for them, then takes a final snapshot.
     public func stop() {
         group.stop()
+        feed.stop()
         snapshotter.stop()
     }
 }

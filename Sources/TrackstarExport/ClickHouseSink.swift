@@ -1,0 +1,197 @@
+// The ClickHouse reporting store, over its HTTP interface: ReplacingMergeTree tables partitioned by
+// day and ordered for the report's group-bys, rows inserted in RowBinary. Exactly once comes from
+// idempotence: a row's sorting key ends in its id, so a batch written twice collapses to one row
+// (queries use FINAL), and the positions are inserted after the rows.
+import TrackstarCore
+import TrackstarStore
+
+/// Writes batches to ClickHouse.
+public final class ClickHouseSink: ExportSink {
+    public let client: HTTPClient
+    public let database: String
+    public var label: String { "ClickHouse http://\(client.host):\(client.port) database \(database)" }
+
+    /// A sink for `[export] url` and `database`.
+    public init(config: ExportConfig) throws(ExportError) {
+        guard let text = config.url else { throw ExportError("[export] sink = \"clickhouse\" needs url = \"http://HOST:PORT\"") }
+        switch ExportURL.parse(text) {
+        case .success(let url): client = HTTPClient(host: url.host, port: url.port)
+        case .failure(let error): throw ExportError("[export] url: \(error.message)")
+        }
+        guard ExportURL.isValidDatabase(config.database) else {
+            throw ExportError("[export] database: \"\(config.database)\" is not a plain name (letters, digits, _)")
+        }
+        database = config.database
+    }
+
+    /// The tables, created if missing. Money in micros, times in Unix ms (UTC) plus a DateTime for partitioning.
+    public func schema() -> [String] {
+        let subs = "sub1 String, sub2 String, sub3 String, sub4 String, sub5 String, aff_click_id String, source String"
+        let engine = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMMDD(time)"
+        return [
+            "CREATE DATABASE IF NOT EXISTS \(database)",
+            """
+            CREATE TABLE IF NOT EXISTS \(database).clicks (click_ref UInt64, click_id String, time DateTime('UTC'), time_ms Int64,
+              offer_id UInt32, aff_id UInt32, \(subs), ip String, user_agent String)
+              \(engine) ORDER BY (offer_id, aff_id, time_ms, click_ref)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(database).conversions (conversion_id UInt64, click_ref UInt64, click_id String,
+              click_time_ms Int64, time DateTime('UTC'), time_ms Int64, offer_id UInt32, aff_id UInt32, \(subs),
+              event String, event_index UInt8, status String, amount_micros Nullable(Int64), payout_micros Int64,
+              revenue_micros Int64, currency String, txid String)
+              \(engine) ORDER BY (offer_id, aff_id, time_ms, conversion_id)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(database).refusals (refusal_ref UInt64, time DateTime('UTC'), time_ms Int64,
+              reason String, http_status UInt16, offer_id UInt32, aff_id UInt32, params String)
+              \(engine) ORDER BY (reason, time_ms, refusal_ref)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(database).export_positions (shard UInt16, log String, records UInt64, bytes UInt64,
+              updated DateTime('UTC')) ENGINE = ReplacingMergeTree(records) ORDER BY (shard, log)
+            """,
+        ]
+    }
+
+    /// Runs a statement (query in the body); returns the answer's body.
+    @discardableResult
+    public func execute(_ sql: String) throws(ExportError) -> HTTPResponse {
+        try check(client.request("POST", "/", body: Array(sql.utf8)), doing: String(sql.prefix(80)))
+    }
+
+    /// Inserts RowBinary rows into `table`.
+    func insert(_ table: String, _ rows: [UInt8]) throws(ExportError) {
+        let query = "INSERT INTO \(database).\(table) FORMAT RowBinary"
+        try check(client.request("POST", "/?query=" + HTTPClient.encode(query), body: rows), doing: query)
+    }
+
+    @discardableResult
+    func check(_ response: HTTPResponse, doing: String) throws(ExportError) -> HTTPResponse {
+        guard response.status == 200 else {
+            let message = response.text.split(separator: "\n").first.map(String.init) ?? "HTTP \(response.status)"
+            throw ExportError("\(label): \(doing): \(message)")
+        }
+        return response
+    }
+
+    public func open() throws(ExportError) -> [ExportPosition] {
+        for statement in schema() { try execute(statement) }
+        return try positions()
+    }
+
+    /// The committed positions: the highest recorded per (shard, log).
+    public func positions() throws(ExportError) -> [ExportPosition] {
+        let text = try execute("""
+            SELECT shard, log, max(records), argMax(bytes, records) FROM \(database).export_positions
+            GROUP BY shard, log FORMAT TabSeparated
+            """).text
+        var byShard: [Int: ExportPosition] = [:]
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard f.count == 4, let shard = Int(f[0]), let kind = LogKind(name: String(f[1])),
+                  let records = UInt64(f[2]), let bytes = UInt64(f[3]) else { continue }
+            byShard[shard, default: ExportPosition(shard: shard)][kind] = LogPosition(records: records, bytes: bytes)
+        }
+        return byShard.values.sorted { $0.shard < $1.shard }
+    }
+
+    public func write(_ batch: ExportBatch, from source: ExportSource) throws(ExportError) {
+        var buffers = [RowBinary](repeating: RowBinary(), count: LogKind.allCases.count)
+        for span in batch.spans { encode(span, from: source, into: &buffers[span.kind.rawValue]) }
+        for kind in LogKind.allCases where !buffers[kind.rawValue].bytes.isEmpty {
+            try insert(kind.name, buffers[kind.rawValue].bytes)
+        }
+        var values: [String] = []
+        let now = Exporter.nowMillis() / 1000
+        for position in batch.positions {
+            for kind in LogKind.allCases {
+                values.append("(\(position.shard),'\(kind.name)',\(position[kind].records),\(position[kind].bytes),\(now))")
+            }
+        }
+        guard !values.isEmpty else { return }
+        try execute("INSERT INTO \(database).export_positions VALUES " + values.joined(separator: ","))
+    }
+
+    public func close() {}
+}
+
+extension ClickHouseSink {
+    /// Encodes the rows of one span.
+    func encode(_ span: LogSpan, from source: ExportSource, into out: inout RowBinary) {
+        for sequence in span.range {
+            switch span.kind {
+            case .clicks:
+                if let row = source.click(shard: span.shard, sequence: sequence) {
+                    encode(row, source.clickID(shard: row.shard, sequence: sequence, mintMillis: row.timeMillis), into: &out)
+                }
+            case .conversions:
+                if let row = source.conversion(shard: span.shard, sequence: sequence) { encode(row, source, into: &out) }
+            case .refusals:
+                if let row = source.refusal(shard: span.shard, sequence: sequence) { encode(row, into: &out) }
+            }
+        }
+    }
+
+    func encode(_ row: ClickRow, _ clickID: String, into out: inout RowBinary) {
+        out.uint64(row.ref); out.string(clickID); out.dateTime(row.timeMillis); out.int64(row.timeMillis)
+        out.uint32(row.offerID); out.uint32(row.affID)
+        for i in 0..<7 { out.string(row.fields[i]) }
+        RowText.withIP(row.peer) { out.string($0) }
+        out.string(row.fields.userAgent)
+    }
+
+    func encode(_ row: ConversionRow, _ source: ExportSource, into out: inout RowBinary) {
+        out.uint64(row.id); out.uint64(row.clickRef)
+        out.string(row.clickTimeMillis == 0 ? "" : source.clickID(shard: Int(row.clickRef >> 40), sequence: row.clickRef & ClickID.maxSequence,
+                                                                 mintMillis: row.clickTimeMillis))
+        out.int64(row.clickTimeMillis); out.dateTime(row.timeMillis); out.int64(row.timeMillis)
+        out.uint32(row.offerID); out.uint32(row.affID)
+        for i in 0..<7 { out.string(row.click[i]) }
+        out.string(source.event(offerID: row.offerID, index: row.eventIndex)); out.uint8(UInt8(truncatingIfNeeded: row.eventIndex))
+        out.string(row.status.name)
+        if let amount = row.amount { out.uint8(0); out.int64(amount) } else { out.uint8(1) }
+        out.int64(row.payout); out.int64(row.revenue)
+        withUnsafeBytes(of: row.currency) { out.string(row.currency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
+        out.string(row.txid)
+    }
+
+    func encode(_ row: RefusalRow, into out: inout RowBinary) {
+        out.uint64(row.ref); out.dateTime(row.timeMillis); out.int64(row.timeMillis)
+        out.string(row.reason.name); out.uint16(UInt16(truncatingIfNeeded: row.httpStatus))
+        out.uint32(row.offerID); out.uint32(row.affID); out.string(row.params)
+    }
+}
+
+/// ClickHouse's RowBinary: little-endian integers, strings as a LEB128 length and bytes.
+struct RowBinary {
+    var bytes: [UInt8] = []
+
+    mutating func uint8(_ v: UInt8) { bytes.append(v) }
+    mutating func uint16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func uint32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func uint64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func int64(_ v: Int64) { uint64(UInt64(bitPattern: v)) }
+    /// DateTime: Unix seconds as UInt32.
+    mutating func dateTime(_ millis: Int64) { uint32(UInt32(clamping: max(0, millis / 1000))) }
+
+    mutating func length(_ n: Int) {
+        var v = UInt(n)
+        while v >= 0x80 { bytes.append(UInt8(v & 0x7f) | 0x80); v >>= 7 }
+        bytes.append(UInt8(v))
+    }
+
+    mutating func string(_ raw: UnsafeRawBufferPointer) {
+        length(raw.count)
+        if raw.count > 0 { bytes.append(contentsOf: raw) }
+    }
+
+    mutating func string(_ text: StaticString) {
+        string(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func string(_ text: String) {
+        var text = text
+        text.withUTF8 { string(UnsafeRawBufferPointer($0)) }
+    }
+}

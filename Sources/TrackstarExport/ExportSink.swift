@@ -1,0 +1,17 @@
+// The contract between the exporter and a reporting store: open (schema, committed positions), write
+// a batch exactly once, close. Implemented by SQLite, ClickHouse, and the tests' in-memory fake.
+
+/// A reporting store. Called from the exporter's thread only.
+public protocol ExportSink: AnyObject {
+    /// Names the store for messages, e.g. "SQLite /var/lib/trackstar/report.sqlite".
+    var label: String { get }
+    /// Connects, creates the schema if needed, and returns the committed positions (shards it has
+    /// never seen are absent). Called again after any failure, so a sink may reconnect here.
+    func open() throws(ExportError) -> [ExportPosition]
+    /// Writes the batch's rows and commits `batch.positions` so that, whatever happens, a row is
+    /// stored once: in one transaction with the positions, or idempotently on the row's id with
+    /// the positions written after the rows.
+    func write(_ batch: ExportBatch, from source: ExportSource) throws(ExportError)
+    /// Releases connections; `open` may be called again afterwards.
+    func close()
+}

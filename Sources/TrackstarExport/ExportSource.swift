@@ -1,0 +1,226 @@
+// What the exporter reads: every shard's click, conversion and refusal tables, and the decoded rows
+// it hands to sinks. Rows point into the mapped tables (no copies); they stay valid while the tables live.
+import TrackstarCore
+import TrackstarStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A click as the sinks write it.
+public struct ClickRow {
+    /// `shard << 40 | sequence`: the click's id in the reports (conversions point at it).
+    public var ref: UInt64
+    public var shard: Int
+    public var sequence: UInt64
+    public var timeMillis: Int64
+    public var offerID: UInt32
+    public var affID: UInt32
+    public var peer: (high: UInt64, low: UInt64)
+    /// sub1…sub5, aff_click_id, source, user agent.
+    public var fields: ClickFields
+}
+
+/// The variable fields of a click, in `ClickSlot.Field` order, as views of the arena.
+public struct ClickFields {
+    public var sub1, sub2, sub3, sub4, sub5, affClickID, source, userAgent: UnsafeRawBufferPointer
+    public static var empty: ClickFields { ClickFields(UnsafeRawBufferPointer(start: nil, count: 0)) }
+
+    init(_ none: UnsafeRawBufferPointer) {
+        sub1 = none; sub2 = none; sub3 = none; sub4 = none; sub5 = none; affClickID = none; source = none; userAgent = none
+    }
+
+    /// Splits a click's arena bytes (2-byte length, then bytes, per field).
+    init(parsing bytes: UnsafeRawBufferPointer) {
+        self.init(UnsafeRawBufferPointer(start: nil, count: 0))
+        var offset = 0
+        for index in 0..<8 {
+            guard offset + 2 <= bytes.count else { break }
+            let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+            let end = min(bytes.count, offset + 2 + length)
+            self[index] = UnsafeRawBufferPointer(rebasing: bytes[(offset + 2)..<end])
+            offset = end
+        }
+    }
+
+    /// Field `index` in `ClickSlot.Field` order.
+    public subscript(index: Int) -> UnsafeRawBufferPointer {
+        get {
+            switch index {
+            case 0: sub1
+            case 1: sub2
+            case 2: sub3
+            case 3: sub4
+            case 4: sub5
+            case 5: affClickID
+            case 6: source
+            default: userAgent
+            }
+        }
+        set {
+            switch index {
+            case 0: sub1 = newValue
+            case 1: sub2 = newValue
+            case 2: sub3 = newValue
+            case 3: sub4 = newValue
+            case 4: sub5 = newValue
+            case 5: affClickID = newValue
+            case 6: source = newValue
+            default: userAgent = newValue
+            }
+        }
+    }
+}
+
+/// A conversion, with its click's attributes copied in so reports need no join.
+public struct ConversionRow {
+    /// The public conversion id, `(shard << 40 | sequence) + 1`.
+    public var id: UInt64
+    /// The click's `shard << 40 | sequence`.
+    public var clickRef: UInt64
+    public var timeMillis: Int64
+    public var offerID: UInt32
+    public var affID: UInt32
+    public var eventIndex: Int
+    public var status: ConversionStatus
+    /// nil when the postback carried no amount.
+    public var amount: Int64?
+    public var payout: Int64
+    public var revenue: Int64
+    /// Three letters (empty if unset).
+    public var currency: (UInt8, UInt8, UInt8)
+    public var txid: UnsafeRawBufferPointer
+    /// The click's mint time and variable fields (empty when the click is not in the logs).
+    public var clickTimeMillis: Int64
+    public var click: ClickFields
+}
+
+/// A refused postback.
+public struct RefusalRow {
+    /// `shard << 40 | sequence`.
+    public var ref: UInt64
+    public var timeMillis: Int64
+    public var reason: RefusalReason
+    public var httpStatus: Int
+    public var offerID: UInt32
+    public var affID: UInt32
+    /// The raw query string and form body, joined with '&'.
+    public var params: UnsafeRawBufferPointer
+}
+
+/// The tables of every shard and the functions that name clicks and events.
+public final class ExportSource: @unchecked Sendable {  // tables synchronise themselves; closures are Sendable
+    let tables: [[RecordTable]]  // [kind][shard]
+    let clickIDText: @Sendable (Int, UInt64, Int64) -> String
+    let eventName: @Sendable (UInt32, Int) -> String
+
+    /// - Parameters:
+    ///   - clickIDText: the click ID text of (shard, sequence, mint time in ms), as the click's 302 carried it.
+    ///   - eventName: the name of an offer's event index (0 is "conversion").
+    public init(clicks: [RecordTable], conversions: [RecordTable], refusals: [RecordTable],
+                clickIDText: @escaping @Sendable (_ shard: Int, _ sequence: UInt64, _ mintMillis: Int64) -> String,
+                eventName: @escaping @Sendable (_ offerID: UInt32, _ eventIndex: Int) -> String) {
+        tables = [clicks, conversions, refusals]
+        self.clickIDText = clickIDText
+        self.eventName = eventName
+    }
+
+    /// Shards present (the longest of the three table arrays).
+    public var shardCount: Int { tables.map(\.count).max() ?? 0 }
+
+    /// The table of `kind` for `shard`, if there is one.
+    public func table(_ kind: LogKind, shard: Int) -> RecordTable? {
+        let list = tables[kind.rawValue]
+        return shard < list.count ? list[shard] : nil
+    }
+
+    /// Records published in a log (acquire).
+    public func published(_ kind: LogKind, shard: Int) -> UInt64 { table(kind, shard: shard)?.publishedCount ?? 0 }
+
+    /// Where a record's arena bytes end (nil for a record that is not available, e.g. quarantined).
+    public func byteEnd(_ kind: LogKind, shard: Int, sequence: UInt64) -> UInt64? {
+        guard let p = table(kind, shard: shard)?.record(sequence) else { return nil }
+        switch kind {
+        case .clicks: return ClickSlot.varOffset(p) + UInt64(ClickSlot.varLength(p))
+        case .conversions: return ConversionRecord.varOffset(p) + UInt64(ConversionRecord.varLength(p))
+        case .refusals: return RefusalRecord.varOffset(p) + UInt64(RefusalRecord.varLength(p))
+        }
+    }
+
+    /// The published click at (shard, sequence).
+    public func click(shard: Int, sequence: UInt64) -> ClickRow? {
+        guard let table = table(.clicks, shard: shard), let p = table.record(sequence) else { return nil }
+        let bytes = table.bytes(at: ClickSlot.varOffset(p), count: ClickSlot.varLength(p))
+        return ClickRow(ref: UInt64(shard) << 40 | sequence, shard: shard, sequence: sequence,
+                        timeMillis: ClickSlot.mintMillis(p), offerID: ClickSlot.offerID(p), affID: ClickSlot.affID(p),
+                        peer: ClickSlot.peer(p), fields: ClickFields(parsing: bytes))
+    }
+
+    /// The published conversion at (shard, sequence), with its click's attributes.
+    public func conversion(shard: Int, sequence: UInt64) -> ConversionRow? {
+        guard let table = table(.conversions, shard: shard), let p = table.record(sequence) else { return nil }
+        let clickRef = ConversionRecord.clickRef(p)
+        let click = self.click(shard: Int(clickRef >> 40), sequence: clickRef & ClickID.maxSequence)
+        let amount = ConversionRecord.amount(p)
+        let currency = ConversionRecord.currency(p)
+        return ConversionRow(
+            id: (UInt64(shard) << 40 | sequence) + 1, clickRef: clickRef, timeMillis: ConversionRecord.timeMillis(p),
+            offerID: ConversionRecord.offerID(p), affID: ConversionRecord.affID(p), eventIndex: ConversionRecord.event(p),
+            status: ConversionRecord.status(p), amount: amount == ConversionRecord.noAmount ? nil : amount,
+            payout: ConversionRecord.payout(p), revenue: ConversionRecord.revenue(p),
+            currency: (UInt8(truncatingIfNeeded: currency), UInt8(truncatingIfNeeded: currency >> 8), UInt8(truncatingIfNeeded: currency >> 16)),
+            txid: table.bytes(at: ConversionRecord.varOffset(p), count: ConversionRecord.varLength(p)),
+            clickTimeMillis: click?.timeMillis ?? 0, click: click?.fields ?? .empty)
+    }
+
+    /// The published refusal at (shard, sequence).
+    public func refusal(shard: Int, sequence: UInt64) -> RefusalRow? {
+        guard let table = table(.refusals, shard: shard), let p = table.record(sequence) else { return nil }
+        return RefusalRow(ref: UInt64(shard) << 40 | sequence, timeMillis: RefusalRecord.timeMillis(p),
+                          reason: RefusalRecord.reason(p), httpStatus: RefusalRecord.httpStatus(p),
+                          offerID: RefusalRecord.offerID(p), affID: RefusalRecord.affID(p),
+                          params: table.bytes(at: RefusalRecord.varOffset(p), count: RefusalRecord.varLength(p)))
+    }
+
+    /// The click ID text of a click (what its 302 carried).
+    public func clickID(shard: Int, sequence: UInt64, mintMillis: Int64) -> String { clickIDText(shard, sequence, mintMillis) }
+
+    /// An offer's event name.
+    public func event(offerID: UInt32, index: Int) -> String { eventName(offerID, index) }
+}
+
+/// Text forms of values the rows hold as numbers.
+public enum RowText {
+    /// An address as text (dotted quad for IPv4-mapped, RFC 5952 for IPv6); empty for the unknown address.
+    public static func ip(_ peer: (high: UInt64, low: UInt64)) -> String {
+        withIP(peer) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Calls `body` with the address's text in a temporary buffer (no allocation for IPv4).
+    public static func withIP<T>(_ peer: (high: UInt64, low: UInt64), _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        withUnsafeTemporaryAllocation(byteCount: 48, alignment: 1) { buffer in
+            let count = format(peer, into: buffer)
+            return body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+    }
+
+    /// Writes the address's text into `out` (at least 46 bytes); returns its length.
+    static func format(_ peer: (high: UInt64, low: UInt64), into out: UnsafeMutableRawBufferPointer) -> Int {
+        if peer.high == 0 && peer.low == 0 { return 0 }
+        if peer.high == 0 && peer.low >> 32 == 0xffff {
+            var at = 0
+            for shift in stride(from: 24, through: 0, by: -8) {
+                var octet = Int(peer.low >> UInt64(shift) & 0xff)
+                if octet >= 100 { out[at] = UInt8(48 + octet / 100); at += 1; octet %= 100; out[at] = UInt8(48 + octet / 10); at += 1 }
+                else if octet >= 10 { out[at] = UInt8(48 + octet / 10); at += 1 }
+                out[at] = UInt8(48 + octet % 10); at += 1
+                if shift > 0 { out[at] = UInt8(ascii: "."); at += 1 }
+            }
+            return at
+        }
+        var raw = (peer.high.bigEndian, peer.low.bigEndian)
+        return withUnsafeBytes(of: &raw) { bytes in
+            guard inet_ntop(AF_INET6, bytes.baseAddress, out.baseAddress!.assumingMemoryBound(to: CChar.self), socklen_t(out.count)) != nil else { return 0 }
+            return strlen(out.baseAddress!.assumingMemoryBound(to: CChar.self))
+        }
+    }
+}

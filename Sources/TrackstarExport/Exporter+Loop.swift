@@ -1,0 +1,143 @@
+// The exporter thread's loop: connect (reading the committed positions), plan a batch when enough
+// rows or old enough rows are waiting, write it, and on failure back off, reconnect and re-read the
+// positions — the sink, not this process, is the record of what was exported.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Exporter {
+    /// The loop's own state (exporter thread only).
+    struct LoopState {
+        var connected = false
+        var backoffMillis: Int64
+        /// When the oldest waiting row was first seen.
+        var pendingSince: Int64?
+        var rotation = 0
+        /// Set when stop was asked: the last moment to keep retrying a failing sink.
+        var giveUpAt: Int64?
+    }
+
+    func run() {
+        var loop = LoopState(backoffMillis: minBackoffMillis)
+        while step(&loop) {}
+        sink.close()
+    }
+
+    /// One turn of the loop; false when the thread should end.
+    func step(_ loop: inout LoopState) -> Bool {
+        let now = Exporter.nowMillis()
+        if isStopping && loop.giveUpAt == nil { loop.giveUpAt = now + stopDeadlineMillis }
+        if !loop.connected {
+            loop.connected = connect()
+            if !loop.connected { return retryLater(&loop, now: now) }
+        }
+        let published = publishedCounts()
+        let committed = committedPositions()
+        let pending = BatchPlanner.pending(committed: committed, published: published)
+        if pending == 0 {
+            loop.pendingSince = nil
+            if loop.giveUpAt != nil { return false }
+            _ = pause(pollMillis)  // a stop request is seen on the next turn, which writes what is left
+            return true
+        }
+        let since = loop.pendingSince ?? now
+        loop.pendingSince = since
+        let due = loop.giveUpAt != nil || pending >= UInt64(batchRows) || now - since >= batchAgeMillis
+        guard due else { _ = pause(min(pollMillis, batchAgeMillis - (now - since))); return true }
+        if write(committed: committed, published: published, rotation: loop.rotation) {
+            loop.rotation += 1
+            loop.backoffMillis = minBackoffMillis
+            loop.pendingSince = pending > UInt64(batchRows) ? Exporter.nowMillis() : nil
+            return true
+        }
+        loop.connected = false
+        return retryLater(&loop, now: now)
+    }
+
+    /// How often published counts are looked at while rows wait for their batch to age.
+    var pollMillis: Int64 { max(5, min(100, batchAgeMillis / 4)) }
+
+    /// Sleeps the backoff (doubling it); false once a stopping exporter has tried long enough.
+    func retryLater(_ loop: inout LoopState, now: Int64) -> Bool {
+        if let giveUpAt = loop.giveUpAt {
+            guard now < giveUpAt else {
+                let waiting = BatchPlanner.pending(committed: committedPositions(), published: publishedCounts())
+                log("stopping with \(waiting) records not exported; they stay in the logs and are exported at the next start")
+                return false
+            }
+            var ts = timespec(tv_sec: 0, tv_nsec: Int(min(loop.backoffMillis, giveUpAt - now)) * 1_000_000)
+            nanosleep(&ts, nil)
+        } else {
+            _ = pause(loop.backoffMillis)
+        }
+        loop.backoffMillis = min(loop.backoffMillis * 2, maxBackoffMillis)
+        return true
+    }
+
+    /// Opens the sink and adopts its positions; false (logged) on failure.
+    func connect() -> Bool {
+        let found: [ExportPosition]
+        do { found = try sink.open() } catch {
+            failed("cannot open \(sink.label): \(error)")
+            return false
+        }
+        var positions = found.normalized(shards: source.shardCount)
+        for shard in positions.indices {
+            for kind in LogKind.allCases {
+                let published = source.published(kind, shard: shard)
+                if positions[shard][kind].records > published {
+                    log("\(sink.label) holds shard \(shard) \(kind.name) up to record \(positions[shard][kind].records), "
+                        + "but the log has only \(published) (it was cut after a machine crash?); re-exporting from \(published), "
+                        + "rows beyond it are replaced as new records arrive")
+                    positions[shard][kind].records = published
+                }
+            }
+        }
+        let wasFailing = locked { () -> Bool in
+            committed = positions
+            state.connected = true
+            return state.consecutiveFailures > 0
+        }
+        if wasFailing { log("connected to \(sink.label) again; catching up") }
+        return true
+    }
+
+    /// Plans, writes and commits one batch; false (logged, sink closed) on failure.
+    func write(committed: [ExportPosition], published: [[UInt64]], rotation: Int) -> Bool {
+        let spans = BatchPlanner.spans(committed: committed, published: published, limit: batchRows, rotation: rotation)
+        let positions = BatchPlanner.positions(after: spans, from: committed) { kind, shard, sequence in
+            source.byteEnd(kind, shard: shard, sequence: sequence)
+        }
+        let batch = ExportBatch(spans: spans, positions: positions)
+        do { try sink.write(batch, from: source) } catch {
+            sink.close()
+            failed("writing \(batch.records) records to \(sink.label) failed: \(error)")
+            return false
+        }
+        let wasFailing = locked { () -> Bool in
+            for position in positions { self.committed[position.shard] = position }
+            state.exportedRecords += UInt64(batch.records)
+            state.batches += 1
+            defer { state.consecutiveFailures = 0; state.lastError = nil }
+            return state.consecutiveFailures > 0
+        }
+        if wasFailing { log("export to \(sink.label) resumed") }
+        return true
+    }
+
+    /// Records a failure and logs it with the retry delay.
+    func failed(_ message: String) {
+        let failures = locked { () -> Int in
+            state.connected = false
+            state.lastError = message
+            state.consecutiveFailures += 1
+            return state.consecutiveFailures
+        }
+        log("\(message); retrying with backoff (failure \(failures), records wait in the logs)")
+    }
+
+    /// Published counts, [shard][kind].
+    func publishedCounts() -> [[UInt64]] {
+        (0..<source.shardCount).map { shard in LogKind.allCases.map { source.published($0, shard: shard) } }
+    }
+}

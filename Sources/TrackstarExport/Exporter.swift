@@ -1,0 +1,189 @@
+// The exporter: one thread, off the click loops, that tails every shard's logs from the sink's
+// committed positions, closes batches by size or age, writes them, and retries with backoff while
+// the sink is down. Loops are never signalled or locked: the exporter polls their published counts.
+import TrackstarCore
+import TrackstarStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the exporter is doing, for `inspect`, logs and tests.
+public struct ExporterStatus: Sendable, Equatable {
+    /// True once the sink was opened and its positions read.
+    public var connected = false
+    /// The last failure, until a write succeeds again.
+    public var lastError: String?
+    /// Failed attempts since the last success.
+    public var consecutiveFailures = 0
+    /// Rows and batches written since start.
+    public var exportedRecords: UInt64 = 0
+    public var batches: UInt64 = 0
+}
+
+/// Runs the reporting feed on its own thread. Create it, `start()` it after recovery, `stop()` it
+/// after the loops have stopped (it writes what is left, then returns).
+public final class Exporter: @unchecked Sendable {  // shared state is behind `mutex`
+    public let sink: ExportSink
+    public let source: ExportSource
+    public let batchRows: Int
+    public let batchAgeMillis: Int64
+    let log: @Sendable (String) -> Void
+    /// Backoff bounds after a failure (doubling between them).
+    var minBackoffMillis: Int64 = 100
+    var maxBackoffMillis: Int64 = 5000
+    /// How long `stop()` keeps trying to write what is left when the sink fails.
+    var stopDeadlineMillis: Int64 = 5000
+
+    var mutex = pthread_mutex_t()
+    var condition = pthread_cond_t()
+    var stopping = false
+    var thread: pthread_t?
+    /// Guarded by `mutex`: what the sink holds, and the status.
+    var committed: [ExportPosition]
+    var state = ExporterStatus()
+
+    /// An exporter over `source` writing to `sink`.
+    public init(sink: ExportSink, source: ExportSource, batchRows: Int = 10_000, batchAgeMillis: Int64 = 1000,
+                log: @escaping @Sendable (String) -> Void = Exporter.standardError) {
+        precondition(batchRows > 0 && batchAgeMillis > 0)
+        self.sink = sink
+        self.source = source
+        self.batchRows = batchRows
+        self.batchAgeMillis = batchAgeMillis
+        self.log = log
+        committed = (0..<source.shardCount).map { ExportPosition(shard: $0) }
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    /// The exporter `[export]` asks for over a data dir's tables, or nil when `sink = "none"`.
+    /// - Parameters:
+    ///   - clickIDText: the click ID text of (shard, sequence, mint time in ms).
+    ///   - eventName: the name of an offer's event index (0 is "conversion").
+    public convenience init?(config: ExportConfig, dataDir: String, clicks: [RecordTable], conversions: [RecordTable],
+                             refusals: [RecordTable],
+                             clickIDText: @escaping @Sendable (_ shard: Int, _ sequence: UInt64, _ mintMillis: Int64) -> String,
+                             eventName: @escaping @Sendable (_ offerID: UInt32, _ eventIndex: Int) -> String,
+                             log: @escaping @Sendable (String) -> Void = Exporter.standardError) throws(ExportError) {
+        guard let sink = try Exporter.makeSink(config: config, dataDir: dataDir) else { return nil }
+        let source = ExportSource(clicks: clicks, conversions: conversions, refusals: refusals,
+                                  clickIDText: clickIDText, eventName: eventName)
+        self.init(sink: sink, source: source, batchRows: config.batchRows, batchAgeMillis: config.batchAgeMillis, log: log)
+    }
+
+    /// The sink `[export]` names (nil for "none").
+    public static func makeSink(config: ExportConfig, dataDir: String) throws(ExportError) -> ExportSink? {
+        switch config.sink {
+        case .none: return nil
+        case .sqlite: return SQLiteSink(path: SQLiteSink.path(dataDir: dataDir))
+        case .clickhouse: return try ClickHouseSink(config: config)
+        }
+    }
+
+    deinit {
+        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(&condition)
+    }
+
+    /// Writes a line to standard error, prefixed "trackstar export:".
+    public static func standardError(_ message: String) {
+        let line = "trackstar export: \(message)\n"
+        _ = line.utf8CString.withUnsafeBufferPointer { Glibc.write(2, $0.baseAddress, $0.count - 1) }
+    }
+
+    // MARK: Observers (any thread)
+
+    /// The positions the sink has committed, per shard; zero until the sink was first opened.
+    /// Retention must keep every segment holding a record at or past these.
+    public func committedPositions() -> [ExportPosition] { locked { committed } }
+
+    /// Records published but not yet exported, per shard and log.
+    public func lag() -> [ExportLag] {
+        let positions = committedPositions()
+        return positions.map { position in
+            var lag = ExportLag(shard: position.shard)
+            func behind(_ kind: LogKind) -> UInt64 {
+                let published = source.published(kind, shard: position.shard)
+                return published > position[kind].records ? published - position[kind].records : 0
+            }
+            lag.clicks = behind(.clicks)
+            lag.conversions = behind(.conversions)
+            lag.refusals = behind(.refusals)
+            return lag
+        }
+    }
+
+    /// Connection state, last error and totals.
+    public var status: ExporterStatus { locked { state } }
+
+    func locked<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+
+    // MARK: Thread
+
+    /// Starts the exporter thread.
+    public func start() {
+        var t = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&t, nil, { context in
+            Unmanaged<Exporter>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        thread = t
+    }
+
+    /// Asks the thread to write what is published (bounded by a few seconds if the sink fails) and waits for it.
+    public func stop() {
+        pthread_mutex_lock(&mutex)
+        stopping = true
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+    }
+
+    /// Sleeps up to `millis` or until asked to stop; returns whether stopping.
+    func pause(_ millis: Int64) -> Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        let deadline = Exporter.nowMillis() + millis
+        var ts = timespec(tv_sec: Int(deadline / 1000), tv_nsec: Int(deadline % 1000) * 1_000_000)
+        while !stopping && Exporter.nowMillis() < deadline {
+            pthread_cond_timedwait(&condition, &mutex, &ts)
+        }
+        return stopping
+    }
+
+    var isStopping: Bool { locked { stopping } }
+
+    static func nowMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+extension Exporter {
+    /// The exporter's state in the Prometheus text format: lag per shard and log, records exported,
+    /// consecutive failures and whether the store is connected.
+    public func metricsText() -> String {
+        var text = "# HELP trackstar_export_lag_records Records published but not yet in the reporting store.\n"
+            + "# TYPE trackstar_export_lag_records gauge\n"
+        for lag in lag() {
+            for (name, value) in [("clicks", lag.clicks), ("conversions", lag.conversions), ("refusals", lag.refusals)] {
+                text += "trackstar_export_lag_records{shard=\"\(lag.shard)\",log=\"\(name)\"} \(value)\n"
+            }
+        }
+        let state = status
+        text += "# HELP trackstar_export_records_total Records written to the reporting store since start.\n"
+            + "# TYPE trackstar_export_records_total counter\ntrackstar_export_records_total \(state.exportedRecords)\n"
+            + "# HELP trackstar_export_failures Consecutive failed attempts to write to the reporting store (0: healthy).\n"
+            + "# TYPE trackstar_export_failures gauge\ntrackstar_export_failures \(state.consecutiveFailures)\n"
+            + "# HELP trackstar_export_connected Whether the reporting store is connected (1) or not (0).\n"
+            + "# TYPE trackstar_export_connected gauge\ntrackstar_export_connected \(state.connected ? 1 : 0)\n"
+        return text
+    }
+}

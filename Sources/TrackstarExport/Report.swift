@@ -1,0 +1,271 @@
+// `trackstar report`'s engine: what to group by, the three aggregate queries (clicks, conversions,
+// refusals) each sink answers in its own SQL dialect, and the merge into rows with the derived
+// figures (conversion rate, profit, EPC). Both sinks run the same queries, so they give the same numbers.
+import TrackstarCore
+
+/// A report column to group by.
+public enum ReportDimension: String, CaseIterable, Sendable {
+    case offer, affiliate, sub1, sub2, sub3, sub4, sub5, source, day, hour, event
+
+    /// Parses a comma-separated list ("offer,affiliate,day"); aliases offer_id, aff, aff_id.
+    public static func parseList(_ text: String) -> Result<[ReportDimension], ExportError> {
+        var result: [ReportDimension] = []
+        for part in text.split(separator: ",").map({ $0.trimmingWhitespace() }) where !part.isEmpty {
+            let name = ["offer_id": "offer", "aff": "affiliate", "aff_id": "affiliate", "affiliate_id": "affiliate"][part] ?? part
+            guard let dimension = ReportDimension(rawValue: name) else {
+                return .failure(ExportError("--group-by: unknown column \"\(part)\"; use any of "
+                    + ReportDimension.allCases.map(\.rawValue).joined(separator: ",")))
+            }
+            if !result.contains(dimension) { result.append(dimension) }
+        }
+        return .success(result)
+    }
+
+    /// Whether a log's rows carry this column (refusals have no subs or source; only conversions have events).
+    func applies(to kind: LogKind) -> Bool {
+        switch self {
+        case .offer, .affiliate, .day, .hour: true
+        case .sub1, .sub2, .sub3, .sub4, .sub5, .source: kind != .refusals
+        case .event: kind == .conversions
+        }
+    }
+
+    /// The SQL expression of this column; `intDiv` renders integer division in the dialect.
+    func expression(_ intDiv: (String, Int64) -> String) -> String {
+        switch self {
+        case .offer: "offer_id"
+        case .affiliate: "aff_id"
+        case .day: intDiv("time_ms", CivilTime.dayMillis)
+        case .hour: intDiv("time_ms", CivilTime.hourMillis)
+        default: rawValue
+        }
+    }
+
+    /// Whether the column holds numbers (ids, day and hour numbers) rather than text.
+    var isNumeric: Bool { [.offer, .affiliate, .day, .hour].contains(self) }
+}
+
+extension Substring {
+    func trimmingWhitespace() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
+
+/// A grouping value: a number (offer, affiliate, day, hour) or text.
+public enum ReportValue: Hashable, Comparable, Sendable {
+    case number(Int64)
+    case text(String)
+
+    public static func < (a: ReportValue, b: ReportValue) -> Bool {
+        switch (a, b) {
+        case (.number(let x), .number(let y)): x < y
+        case (.text(let x), .text(let y)): x < y
+        case (.number, .text): true
+        case (.text, .number): false
+        }
+    }
+}
+
+/// What to report on.
+public struct ReportRequest: Sendable {
+    /// Inclusive start, Unix ms UTC (nil: from the beginning).
+    public var fromMillis: Int64?
+    /// Exclusive end, Unix ms UTC (nil: up to now).
+    public var toMillis: Int64?
+    public var groupBy: [ReportDimension]
+    public init(fromMillis: Int64? = nil, toMillis: Int64? = nil, groupBy: [ReportDimension] = []) {
+        self.fromMillis = fromMillis; self.toMillis = toMillis; self.groupBy = groupBy
+    }
+}
+
+/// One row of the report: a group and its figures (money in micros).
+public struct ReportRow: Sendable, Equatable {
+    public var key: [ReportValue]
+    public var clicks: Int64 = 0
+    /// Approved and pending conversions (rejected ones are kept in the sink but not counted).
+    public var conversions: Int64 = 0
+    public var payout: Int64 = 0
+    public var revenue: Int64 = 0
+    public init(key: [ReportValue]) { self.key = key }
+
+    public var profit: Int64 { revenue - payout }
+    /// Conversions per 100 clicks, nil without clicks.
+    public var conversionRatePercent: Double? { clicks > 0 ? Double(conversions) * 100 / Double(clicks) : nil }
+    /// Revenue per click in micros (rounded), nil without clicks.
+    public var epc: Int64? { clicks > 0 ? (revenue + clicks / 2) / clicks : nil }
+
+    mutating func add(_ other: ReportRow) {
+        clicks += other.clicks; conversions += other.conversions; payout += other.payout; revenue += other.revenue
+    }
+}
+
+/// Refusals of one reason (within a group of the refusal-capable columns).
+public struct RefusalCount: Sendable, Equatable {
+    public var key: [ReportValue]
+    public var reason: String
+    public var count: Int64
+}
+
+/// A computed report.
+public struct ReportResult: Sendable, Equatable {
+    public var groupBy: [ReportDimension]
+    public var rows: [ReportRow]
+    public var totals: ReportRow
+    /// Columns the refusal section is grouped by (those of `groupBy` refusals carry), then reason.
+    public var refusalGroupBy: [ReportDimension]
+    public var refusals: [RefusalCount]
+}
+
+/// Runs SQL for the report; each sink supplies one.
+public protocol ReportBackend {
+    /// Integer division in this dialect.
+    func intDiv(_ column: String, _ divisor: Int64) -> String
+    /// What follows a table name in FROM (ClickHouse: FINAL, so replaced rows count once).
+    var tableSuffix: String { get }
+    /// Table name as written in FROM.
+    func table(_ name: String) -> String
+    /// Runs a query; each row's columns as text (nil for NULL).
+    func query(_ sql: String) throws(ExportError) -> [[String?]]
+}
+
+/// Computes reports from a backend.
+public enum Reporter {
+    /// Runs the three aggregate queries and merges them.
+    public static func run(_ request: ReportRequest, on backend: ReportBackend) throws(ExportError) -> ReportResult {
+        var rows: [[ReportValue]: ReportRow] = [:]
+        for (key, values) in try aggregate(.clicks, "count(*)", request, backend) {
+            rows[key, default: ReportRow(key: key)].clicks = values[0]
+        }
+        let sums = "sum(CASE WHEN status = 'rejected' THEN 0 ELSE 1 END), sum(payout_micros), sum(revenue_micros)"
+        for (key, values) in try aggregate(.conversions, sums, request, backend) {
+            var row = rows[key] ?? ReportRow(key: key)
+            row.conversions = values[0]; row.payout = values[1]; row.revenue = values[2]
+            rows[key] = row
+        }
+        let refusalGroupBy = request.groupBy.filter { $0.applies(to: .refusals) }
+        var refusalRequest = request
+        refusalRequest.groupBy = refusalGroupBy
+        var refusals: [RefusalCount] = []
+        for (key, values) in try aggregate(.refusals, "count(*)", refusalRequest, backend, extra: "reason") {
+            guard case .text(let reason)? = key.last else { continue }
+            refusals.append(RefusalCount(key: Array(key.dropLast()), reason: reason, count: values[0]))
+        }
+        let sorted = rows.values.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        var totals = ReportRow(key: [])
+        for row in sorted { totals.add(row) }
+        refusals.sort { a, b in
+            if a.key != b.key { return a.key.lexicographicallyPrecedes(b.key) }
+            return a.count != b.count ? a.count > b.count : a.reason < b.reason
+        }
+        return ReportResult(groupBy: request.groupBy, rows: sorted, totals: totals, refusalGroupBy: refusalGroupBy, refusals: refusals)
+    }
+
+    /// `SELECT dims, figures FROM table WHERE time GROUP BY dims`: key (dims not in the table as "") and figures.
+    static func aggregate(_ kind: LogKind, _ figures: String, _ request: ReportRequest, _ backend: ReportBackend,
+                          extra: String? = nil) throws(ExportError) -> [([ReportValue], [Int64])] {
+        let present = request.groupBy.filter { $0.applies(to: kind) }
+        var columns = present.map { $0.expression(backend.intDiv) }
+        if let extra { columns.append(extra) }
+        var conditions: [String] = []
+        if let from = request.fromMillis { conditions.append("time_ms >= \(from)") }
+        if let to = request.toMillis { conditions.append("time_ms < \(to)") }
+        var sql = "SELECT " + (columns + [figures]).joined(separator: ", ")
+            + " FROM \(backend.table(kind.name))\(backend.tableSuffix)"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        if !columns.isEmpty { sql += " GROUP BY " + columns.joined(separator: ", ") }
+        var result: [([ReportValue], [Int64])] = []
+        for row in try backend.query(sql) {
+            var key: [ReportValue] = []
+            var at = 0
+            for dimension in request.groupBy {
+                guard present.contains(dimension) else { key.append(.text("")); continue }
+                let text = row[at] ?? ""
+                key.append(dimension.isNumeric ? .number(Int64(text) ?? 0) : .text(text))
+                at += 1
+            }
+            if extra != nil { key.append(.text(row[at] ?? "")); at += 1 }
+            result.append((key, row[at...].map { Int64($0 ?? "0") ?? 0 }))
+        }
+        return result
+    }
+
+    /// The backend for the configured sink.
+    public static func backend(config: ExportConfig, dataDir: String) throws(ExportError) -> ReportBackend {
+        switch config.sink {
+        case .none:
+            throw ExportError("[export] sink = \"none\": nothing is exported, so there is nothing to report; set sink = \"sqlite\" or \"clickhouse\"")
+        case .sqlite: return try SQLiteReportBackend(path: SQLiteSink.path(dataDir: dataDir))
+        case .clickhouse: return try ClickHouseReportBackend(sink: ClickHouseSink(config: config))
+        }
+    }
+}
+
+/// Report queries against `report.sqlite`.
+public final class SQLiteReportBackend: ReportBackend {
+    let database: SQLiteDatabase
+
+    public init(path: String) throws(ExportError) {
+        guard SQLiteReportBackend.exists(path) else {
+            throw ExportError("no report database at \(path) yet; it is created when `trackstar serve` runs with [export] sink = \"sqlite\"")
+        }
+        database = try SQLiteDatabase(path: path, busyTimeoutMillis: 10_000)
+    }
+
+    public func intDiv(_ column: String, _ divisor: Int64) -> String { "(\(column) / \(divisor))" }
+    public var tableSuffix: String { "" }
+    public func table(_ name: String) -> String { name }
+    public func query(_ sql: String) throws(ExportError) -> [[String?]] { try database.rows(sql) }
+}
+
+/// Report queries against ClickHouse (FINAL: rows written twice count once).
+public final class ClickHouseReportBackend: ReportBackend {
+    let sink: ClickHouseSink
+    public init(sink: ClickHouseSink) { self.sink = sink }
+
+    public func intDiv(_ column: String, _ divisor: Int64) -> String { "intDiv(\(column), \(divisor))" }
+    public var tableSuffix: String { " FINAL" }
+    public func table(_ name: String) -> String { "\(sink.database).\(name)" }
+    public func query(_ sql: String) throws(ExportError) -> [[String?]] {
+        let text = try sink.execute(sql + " FORMAT TabSeparated").text
+        return text.split(separator: "\n", omittingEmptySubsequences: true).map { line in
+            line.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape($0) }
+        }
+    }
+}
+
+/// ClickHouse's TabSeparated escaping.
+enum TabSeparated {
+    static func unescape(_ field: Substring) -> String? {
+        if field == "\\N" { return nil }
+        guard field.contains("\\") else { return String(field) }
+        var out: [UInt8] = []
+        var escaped = false
+        for byte in field.utf8 {
+            if escaped {
+                switch byte {
+                case UInt8(ascii: "n"): out.append(10)
+                case UInt8(ascii: "t"): out.append(9)
+                case UInt8(ascii: "r"): out.append(13)
+                case UInt8(ascii: "b"): out.append(8)
+                case UInt8(ascii: "f"): out.append(12)
+                case UInt8(ascii: "0"): out.append(0)
+                default: out.append(byte)
+                }
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+            } else {
+                out.append(byte)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension SQLiteReportBackend {
+    static func exists(_ path: String) -> Bool { Glibc.access(path, F_OK) == 0 }
+}

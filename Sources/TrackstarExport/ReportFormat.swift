@@ -1,0 +1,159 @@
+// Renders a report as an aligned text table, CSV or JSON. Money is printed exactly (micros to at
+// least two decimals), the conversion rate as a percentage with two decimals.
+
+/// How `trackstar report` prints.
+public enum ReportFormat: String, CaseIterable, Sendable {
+    case table, csv, json
+
+    /// The whole output, ending with a newline.
+    public func render(_ result: ReportResult, request: ReportRequest) -> String {
+        switch self {
+        case .table: ReportText.table(result)
+        case .csv: ReportText.csv(result)
+        case .json: ReportText.json(result, request: request)
+        }
+    }
+}
+
+/// Text forms of report values.
+public enum ReportText {
+    static let figureNames = ["clicks", "conversions", "conversion_rate", "payout", "revenue", "profit", "epc"]
+
+    /// Micros as a decimal with at least two places: 2500000 → "2.50", 1234567 → "1.234567".
+    public static func money(_ micros: Int64) -> String {
+        let sign = micros < 0 ? "-" : ""
+        let magnitude = micros.magnitude
+        var fraction = String(magnitude % 1_000_000)
+        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
+        while fraction.count > 2 && fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(sign)\(magnitude / 1_000_000).\(fraction)"
+    }
+
+    /// A percentage with two decimals ("12.50"), or "" when undefined.
+    public static func percent(_ value: Double?) -> String {
+        guard let value else { return "" }
+        let hundredths = Int64((value * 100).rounded())
+        let fraction = String(hundredths % 100)
+        return "\(hundredths / 100).\(fraction.count == 1 ? "0" : "")\(fraction)"
+    }
+
+    /// A grouping value as text.
+    public static func value(_ value: ReportValue, _ dimension: ReportDimension) -> String {
+        switch (value, dimension) {
+        case (.number(let n), .day): CivilTime.dayText(n)
+        case (.number(let n), .hour): CivilTime.hourText(n)
+        case (.number(let n), _): String(n)
+        case (.text(let t), _): t
+        }
+    }
+
+    static func figures(_ row: ReportRow) -> [String] {
+        [String(row.clicks), String(row.conversions), percent(row.conversionRatePercent), money(row.payout),
+         money(row.revenue), money(row.profit), row.epc.map(money) ?? ""]
+    }
+
+    // MARK: Table
+
+    static func table(_ result: ReportResult) -> String {
+        let header = result.groupBy.map(\.rawValue) + ["clicks", "conversions", "CR%", "payout", "revenue", "profit", "EPC"]
+        var lines = result.groupBy.isEmpty ? [] : result.rows.map { row in
+            zip(row.key, result.groupBy).map { value($0, $1).isEmpty ? "-" : value($0, $1) } + figures(row)
+        }
+        lines.append((result.groupBy.isEmpty ? [] : ["TOTAL"] + Array(repeating: "", count: result.groupBy.count - 1)) + figures(result.totals))
+        var out = aligned([header] + lines, numericFrom: result.groupBy.count)
+        out += "\nrefusals by reason\n"
+        let refusalHeader = result.refusalGroupBy.map(\.rawValue) + ["reason", "count"]
+        let refusalLines = result.refusals.map { r in zip(r.key, result.refusalGroupBy).map { value($0, $1) } + [r.reason, String(r.count)] }
+        out += refusalLines.isEmpty ? "(none)\n" : aligned([refusalHeader] + refusalLines, numericFrom: refusalHeader.count - 1)
+        return out
+    }
+
+    /// Left-aligned text columns, right-aligned figures from column `numericFrom`.
+    static func aligned(_ rows: [[String]], numericFrom: Int) -> String {
+        let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, text in
+                let pad = String(repeating: " ", count: widths[column] - text.count)
+                return column >= numericFrom ? pad + text : text + pad
+            }.joined(separator: "  ").trimmingTrailingSpaces() + "\n"
+        }.joined()
+    }
+
+    // MARK: CSV
+
+    static func csv(_ result: ReportResult) -> String {
+        var out = csvLine(result.groupBy.map(\.rawValue) + figureNames)
+        for row in result.rows { out += csvLine(zip(row.key, result.groupBy).map { value($0, $1) } + figures(row)) }
+        out += "\n" + csvLine(result.refusalGroupBy.map(\.rawValue) + ["reason", "refusals"])
+        for r in result.refusals { out += csvLine(zip(r.key, result.refusalGroupBy).map { value($0, $1) } + [r.reason, String(r.count)]) }
+        return out
+    }
+
+    static func csvLine(_ fields: [String]) -> String {
+        fields.map { field in
+            field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                ? "\"" + field.replacingAll("\"", with: "\"\"") + "\"" : field
+        }.joined(separator: ",") + "\n"
+    }
+
+    // MARK: JSON
+
+    static func json(_ result: ReportResult, request: ReportRequest) -> String {
+        func object(_ key: [ReportValue], _ dims: [ReportDimension], _ rest: [(String, String)]) -> String {
+            let fields = zip(key, dims).map { (v, d) -> (String, String) in
+                if case .number(let n) = v, d == .offer || d == .affiliate { return (d.rawValue, String(n)) }
+                return (d.rawValue, quoted(value(v, d)))
+            } + rest
+            return "{" + fields.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        }
+        func figures(_ row: ReportRow) -> [(String, String)] {
+            zip(figureNames, ReportText.figures(row)).map { ($0, $1.isEmpty ? "null" : $1) }
+        }
+        let rows = result.rows.map { object($0.key, result.groupBy, figures($0)) }
+        let refusals = result.refusals.map { object($0.key, result.refusalGroupBy, [("reason", quoted($0.reason)), ("count", String($0.count))]) }
+        let range = [("from", request.fromMillis), ("to", request.toMillis)].map { name, ms in
+            "\(quoted(name)):" + (ms.map { quoted(CivilTime.dayText($0 / CivilTime.dayMillis) + timeOfDay($0)) } ?? "null")
+        }
+        return "{" + range.joined(separator: ",") + ",\"group_by\":[" + result.groupBy.map { quoted($0.rawValue) }.joined(separator: ",")
+            + "],\"rows\":[" + rows.joined(separator: ",") + "],\"totals\":" + object([], [], figures(result.totals))
+            + ",\"refusals\":[" + refusals.joined(separator: ",") + "]}\n"
+    }
+
+    static func timeOfDay(_ millis: Int64) -> String {
+        let seconds = (millis % CivilTime.dayMillis) / 1000
+        return "T\(CivilTime.pad(seconds / 3600, 2)):\(CivilTime.pad(seconds / 60 % 60, 2)):\(CivilTime.pad(seconds % 60, 2))Z"
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = self
+        while s.hasSuffix(" ") { s.removeLast() }
+        return s
+    }
+
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+}

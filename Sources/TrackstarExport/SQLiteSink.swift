@@ -1,0 +1,197 @@
+// The default reporting store: `data_dir/report.sqlite` in WAL mode. Each batch is one transaction
+// that inserts the rows and updates `export_positions`, so a batch is either wholly there with its
+// positions or not there at all: after a crash the exporter resumes exactly where the file says.
+import TrackstarCore
+import TrackstarStore
+
+/// Writes batches to an SQLite database.
+public final class SQLiteSink: ExportSink {
+    public let path: String
+    var database: SQLiteDatabase?
+    var statements: Statements?
+    public var label: String { "SQLite \(path)" }
+
+    /// The report database of a data dir.
+    public static func path(dataDir: String) -> String { dataDir + "/report.sqlite" }
+
+    public init(path: String) { self.path = path }
+
+    /// The schema, created if missing; money in millionths (micros), times in Unix milliseconds UTC.
+    public static let schema = """
+        CREATE TABLE IF NOT EXISTS clicks (
+          click_ref INTEGER PRIMARY KEY, click_id TEXT NOT NULL, time_ms INTEGER NOT NULL,
+          offer_id INTEGER NOT NULL, aff_id INTEGER NOT NULL,
+          sub1 TEXT NOT NULL, sub2 TEXT NOT NULL, sub3 TEXT NOT NULL, sub4 TEXT NOT NULL, sub5 TEXT NOT NULL,
+          aff_click_id TEXT NOT NULL, source TEXT NOT NULL, ip TEXT NOT NULL, user_agent TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS clicks_time ON clicks (time_ms);
+        CREATE TABLE IF NOT EXISTS conversions (
+          conversion_id INTEGER PRIMARY KEY, click_ref INTEGER NOT NULL, click_id TEXT NOT NULL,
+          click_time_ms INTEGER NOT NULL, time_ms INTEGER NOT NULL, offer_id INTEGER NOT NULL, aff_id INTEGER NOT NULL,
+          sub1 TEXT NOT NULL, sub2 TEXT NOT NULL, sub3 TEXT NOT NULL, sub4 TEXT NOT NULL, sub5 TEXT NOT NULL,
+          aff_click_id TEXT NOT NULL, source TEXT NOT NULL, event TEXT NOT NULL, event_index INTEGER NOT NULL,
+          status TEXT NOT NULL, amount_micros INTEGER, payout_micros INTEGER NOT NULL, revenue_micros INTEGER NOT NULL,
+          currency TEXT NOT NULL, txid TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS conversions_time ON conversions (time_ms);
+        CREATE INDEX IF NOT EXISTS conversions_click ON conversions (click_ref);
+        CREATE TABLE IF NOT EXISTS refusals (
+          refusal_ref INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, reason TEXT NOT NULL, http_status INTEGER NOT NULL,
+          offer_id INTEGER NOT NULL, aff_id INTEGER NOT NULL, params TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS refusals_time ON refusals (time_ms);
+        CREATE TABLE IF NOT EXISTS export_positions (
+          shard INTEGER NOT NULL, log TEXT NOT NULL, records INTEGER NOT NULL, bytes INTEGER NOT NULL,
+          updated_ms INTEGER NOT NULL, PRIMARY KEY (shard, log)) WITHOUT ROWID;
+        """
+
+    /// The prepared statements of an open connection.
+    struct Statements {
+        let begin, commit, rollback, position: SQLiteStatement
+        let clicks, conversions, refusals: BulkInsert
+    }
+
+    /// An insert of one row and one of `rowsPerStatement` rows (a multi-row VALUES amortises
+    /// SQLite's per-statement cost, which is a large share of a small row's).
+    final class BulkInsert {
+        let single, multi: SQLiteStatement
+        let columns: Int32
+        let rowsPerStatement: Int
+
+        init(_ db: SQLiteDatabase, table: String, columns: Int, rowsPerStatement: Int) throws(ExportError) {
+            let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
+            let insert = "INSERT OR REPLACE INTO \(table) VALUES "
+            single = try db.prepare(insert + row)
+            multi = try db.prepare(insert + Array(repeating: row, count: rowsPerStatement).joined(separator: ","))
+            self.columns = Int32(columns)
+            self.rowsPerStatement = rowsPerStatement
+        }
+
+        /// Inserts `rows` (at most `rowsPerStatement`), binding each with `bind(row, statement, firstParameter - 1)`.
+        func run<Row>(_ rows: [Row], _ bind: (Row, SQLiteStatement, Int32) -> Void) throws(ExportError) {
+            if rows.count == rowsPerStatement {
+                for (i, row) in rows.enumerated() { bind(row, multi, Int32(i) * columns) }
+                try multi.run()
+            } else {
+                for row in rows { bind(row, single, 0); try single.run() }
+            }
+        }
+    }
+
+    public func open() throws(ExportError) -> [ExportPosition] {
+        close()
+        let db = try SQLiteDatabase(path: path)
+        try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;")
+        try db.execute(SQLiteSink.schema)
+        statements = Statements(
+            begin: try db.prepare("BEGIN IMMEDIATE"), commit: try db.prepare("COMMIT"), rollback: try db.prepare("ROLLBACK"),
+            position: try db.prepare("INSERT OR REPLACE INTO export_positions VALUES (?,?,?,?,?)"),
+            clicks: try BulkInsert(db, table: "clicks", columns: 14, rowsPerStatement: 64),
+            conversions: try BulkInsert(db, table: "conversions", columns: 22, rowsPerStatement: 32),
+            refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
+        database = db
+        return try SQLiteSink.positions(db)
+    }
+
+    /// The committed positions stored in `db`.
+    static func positions(_ db: SQLiteDatabase) throws(ExportError) -> [ExportPosition] {
+        var byShard: [Int: ExportPosition] = [:]
+        for row in try db.rows("SELECT shard, log, records, bytes FROM export_positions") {
+            guard let shard = row[0].flatMap({ Int($0) }), let kind = row[1].flatMap({ LogKind(name: $0) }),
+                  let records = row[2].flatMap({ UInt64($0) }), let bytes = row[3].flatMap({ UInt64($0) }) else { continue }
+            byShard[shard, default: ExportPosition(shard: shard)][kind] = LogPosition(records: records, bytes: bytes)
+        }
+        return byShard.values.sorted { $0.shard < $1.shard }
+    }
+
+    public func write(_ batch: ExportBatch, from source: ExportSource) throws(ExportError) {
+        guard let s = statements else { throw ExportError("\(label) is not open") }
+        try s.begin.run()
+        do {
+            for span in batch.spans { try insert(span, from: source, s) }
+            let now = Exporter.nowMillis()
+            for position in batch.positions {
+                for kind in LogKind.allCases {
+                    s.position.bind(1, Int64(position.shard)); s.position.bind(2, kind.name)
+                    s.position.bind(3, Int64(position[kind].records)); s.position.bind(4, Int64(position[kind].bytes))
+                    s.position.bind(5, now)
+                    try s.position.run()
+                }
+            }
+            try s.commit.run()
+        } catch {
+            try? s.rollback.run()
+            throw error
+        }
+    }
+
+    /// Inserts a span's available records, a multi-row statement at a time.
+    func insert(_ span: LogSpan, from source: ExportSource, _ s: Statements) throws(ExportError) {
+        switch span.kind {
+        case .clicks:
+            try insert(span, s.clicks, read: { source.click(shard: span.shard, sequence: $0) }) { row, st, base in
+                SQLiteSink.bind(row, source.clickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis), st, base)
+            }
+        case .conversions:
+            try insert(span, s.conversions, read: { source.conversion(shard: span.shard, sequence: $0) }) { row, st, base in
+                SQLiteSink.bind(row, source, st, base)
+            }
+        case .refusals:
+            try insert(span, s.refusals, read: { source.refusal(shard: span.shard, sequence: $0) }) { row, st, base in
+                SQLiteSink.bind(row, st, base)
+            }
+        }
+    }
+
+    func insert<Row>(_ span: LogSpan, _ bulk: BulkInsert, read: (UInt64) -> Row?,
+                     bind: (Row, SQLiteStatement, Int32) -> Void) throws(ExportError) {
+        var rows: [Row] = []
+        rows.reserveCapacity(bulk.rowsPerStatement)
+        for sequence in span.range {
+            guard let row = read(sequence) else { continue }  // unavailable (quarantined): nothing to write
+            rows.append(row)
+            if rows.count == bulk.rowsPerStatement {
+                try bulk.run(rows, bind)
+                rows.removeAll(keepingCapacity: true)
+            }
+        }
+        try bulk.run(rows, bind)
+    }
+
+    static func bind(_ row: ClickRow, _ clickID: String, _ st: SQLiteStatement, _ base: Int32) {
+        st.bind(base + 1, Int64(row.ref)); st.bind(base + 2, clickID); st.bind(base + 3, row.timeMillis)
+        st.bind(base + 4, Int64(row.offerID)); st.bind(base + 5, Int64(row.affID))
+        for i in 0..<7 { st.bind(base + Int32(6 + i), row.fields[i]) }
+        RowText.withIP(row.peer) { st.bindCopy(base + 13, $0) }
+        st.bind(base + 14, row.fields.userAgent)
+    }
+
+    static func bind(_ row: ConversionRow, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32) {
+        let clickShard = Int(row.clickRef >> 40), clickSequence = row.clickRef & ClickID.maxSequence
+        st.bind(base + 1, Int64(row.id)); st.bind(base + 2, Int64(row.clickRef))
+        st.bind(base + 3, row.clickTimeMillis == 0 ? "" : source.clickID(shard: clickShard, sequence: clickSequence, mintMillis: row.clickTimeMillis))
+        st.bind(base + 4, row.clickTimeMillis); st.bind(base + 5, row.timeMillis)
+        st.bind(base + 6, Int64(row.offerID)); st.bind(base + 7, Int64(row.affID))
+        for i in 0..<7 { st.bind(base + Int32(8 + i), row.click[i]) }
+        st.bind(base + 15, source.event(offerID: row.offerID, index: row.eventIndex)); st.bind(base + 16, Int64(row.eventIndex))
+        st.bind(base + 17, row.status.name); st.bind(base + 18, row.amount)
+        st.bind(base + 19, row.payout); st.bind(base + 20, row.revenue)
+        withUnsafeBytes(of: row.currency) { st.bindCopy(base + 21, row.currency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
+        st.bind(base + 22, row.txid)
+    }
+
+    static func bind(_ row: RefusalRow, _ st: SQLiteStatement, _ base: Int32) {
+        st.bind(base + 1, Int64(row.ref)); st.bind(base + 2, row.timeMillis); st.bind(base + 3, row.reason.name)
+        st.bind(base + 4, Int64(row.httpStatus)); st.bind(base + 5, Int64(row.offerID)); st.bind(base + 6, Int64(row.affID))
+        st.bind(base + 7, row.params)
+    }
+
+    public func close() {
+        statements = nil
+        database = nil
+    }
+}
+
+extension RowText {
+    /// Three currency letters (empty when unset).
+    public static func currency(_ c: (UInt8, UInt8, UInt8)) -> String {
+        c.0 == 0 ? "" : String(decoding: [c.0, c.1, c.2], as: UTF8.self)
+    }
+}

@@ -1,0 +1,67 @@
+// Wires the reporting feed into the server: the exporter over the engine's tables, with click IDs
+// re-encoded by the engine's codec and event names from the current catalog; retention is told how
+// far it got, and /metrics shows its lag.
+import TrackstarCore
+import TrackstarExport
+import TrackstarStore
+
+/// The server's exporter, if `[export] sink` is not "none".
+final class ReportFeed: @unchecked Sendable {  // set once in init
+    let exporter: Exporter?
+
+    /// Creates the exporter (not started) and makes retention keep what it has not exported.
+    init(engine: Engine) throws(StartupError) {
+        let codec = engine.codec, node = engine.node
+        do {
+            exporter = try Exporter(
+                config: engine.config.export, dataDir: engine.config.storage.dataDir,
+                clicks: engine.clicks, conversions: engine.conversions, refusals: engine.refusals,
+                clickIDText: { shard, sequence, mintMillis in
+                    ReportFeed.clickIDText(codec, ClickID(node: node, shard: UInt8(shard), sequence: sequence,
+                                                          mintMinute: ClickID.minute(unixMillis: mintMillis), keyID: 0))
+                },
+                eventName: { [engine] offerID, index in ReportFeed.eventName(engine.catalog, offerID, index) },  // as reloaded
+                log: { Log.info("export: \($0)") })
+        } catch {
+            throw StartupError(error.description)
+        }
+        if let exporter {
+            engine.retentionFloor = { shard in
+                let positions = exporter.committedPositions()
+                return shard < positions.count ? positions[shard].clicks.records : 0
+            }
+            engine.refusalRetentionFloor = { shard in
+                let positions = exporter.committedPositions()
+                return shard < positions.count ? positions[shard].refusals.records : 0
+            }
+            engine.extraMetrics = { exporter.metricsText() }
+        }
+    }
+
+    func start() { exporter?.start() }
+
+    /// Writes what is left; call after the loops stopped.
+    func stop() { exporter?.stop() }
+
+    static func clickIDText(_ codec: ClickIDCodec, _ id: ClickID) -> String {
+        String(unsafeUninitializedCapacity: 26) { buffer in
+            codec.encode(id, into: buffer.baseAddress!)
+            return 26
+        }
+    }
+
+    static func eventName(_ catalog: Catalog, _ offerID: UInt32, _ index: Int) -> String {
+        guard let offer = catalog.offer(offerID), index < offer.events.count else {
+            return index == 0 ? "conversion" : "event-\(index)"
+        }
+        return String(decoding: offer.events[index].name, as: UTF8.self)
+    }
+}
+
+extension TrackstarServer {
+    /// Records published but not yet in the reporting store, per shard (empty when export is off).
+    public var exportLag: [ExportLag] { feed.exporter?.lag() ?? [] }
+
+    /// The exporter's state (nil when export is off).
+    public var exportStatus: ExporterStatus? { feed.exporter?.status }
+}

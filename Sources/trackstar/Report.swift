@@ -1,0 +1,65 @@
+// `trackstar report`: clicks, conversions, conversion rate, payout, revenue, profit, EPC and refusals
+// by reason, grouped as asked, from whichever reporting store `[export]` configures.
+import ArgumentParser
+import TrackstarCore
+import TrackstarExport
+
+/// `trackstar report --config FILE [--from DATE] [--to DATE] [--group-by COLS] [--format table|csv|json]`.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Report clicks, conversions, CR, payout, revenue, profit, EPC and refusals from the reporting store.")
+
+    @Option(name: .long, help: "Configuration file (TOML); [export] says which store to read.")
+    var config: String
+
+    @Option(name: .customLong("data-dir"), help: "Data directory, overriding [storage] data_dir (holds report.sqlite).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "Start, UTC: YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (inclusive).")
+    var from: String?
+
+    @Option(name: .long, help: "End, UTC: a date includes that whole day; a time is exclusive.")
+    var to: String?
+
+    @Option(name: .customLong("group-by"), help: "Comma-separated: offer,affiliate,sub1..sub5,source,day,hour,event.")
+    var groupBy: String?
+
+    @Option(name: .long, help: "table, csv or json.")
+    var format: String = "table"
+
+    func run() throws {
+        var settings = try loadConfig(config)
+        if let dataDir { settings.storage.dataDir = dataDir }
+        guard let format = ReportFormat(rawValue: format) else {
+            throw ValidationError("--format: expected table, csv or json, got \(format)")
+        }
+        let request = try makeRequest()
+        do {
+            let backend = try Reporter.backend(config: settings.export, dataDir: settings.storage.dataDir)
+            let result = try Reporter.run(request, on: backend)
+            print(format.render(result, request: request), terminator: "")
+        } catch {
+            printError("trackstar: report: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    func makeRequest() throws -> ReportRequest {
+        var request = ReportRequest()
+        if let from {
+            guard let parsed = CivilTime.parse(from) else { throw ValidationError("--from: expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (UTC), got \(from)") }
+            request.fromMillis = parsed.millis
+        }
+        if let to {
+            guard let parsed = CivilTime.parse(to) else { throw ValidationError("--to: expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (UTC), got \(to)") }
+            request.toMillis = parsed.dateOnly ? parsed.millis + CivilTime.dayMillis : parsed.millis
+        }
+        if let groupBy {
+            switch ReportDimension.parseList(groupBy) {
+            case .success(let dimensions): request.groupBy = dimensions
+            case .failure(let error): throw ValidationError(error.description)
+            }
+        }
+        return request
+    }
+}

@@ -1,0 +1,106 @@
+// Tests for the `[export]` section: defaults, every key, and each problem reported on its line with
+// what to write instead.
+import Testing
+@testable import TrackstarCore
+
+private func load(_ text: String) -> Result<TrackstarConfig, ConfigProblems> { ConfigLoader.load(text: text) }
+
+private func problems(_ text: String) -> [ConfigProblem] {
+    if case .failure(let found) = load(text) { return found.problems }
+    return []
+}
+
+private func expectOne(_ text: String, line: Int, _ fragments: String..., sourceLocation: SourceLocation = #_sourceLocation) {
+    let found = problems(text)
+    #expect(found.count == 1, "problems: \(found.map(\.description))", sourceLocation: sourceLocation)
+    guard let problem = found.first else { return }
+    #expect(problem.line == line, "\(problem)", sourceLocation: sourceLocation)
+    for fragment in fragments {
+        #expect(problem.message.contains(fragment), "\(problem) lacks \(fragment)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite struct ExportConfigTests {
+    @Test func defaultsToSQLiteWithTenThousandRowsOrOneSecond() throws {
+        let config = try load("").get()
+        #expect(config.export == ExportConfig())
+        #expect(config.export.sink == .sqlite)
+        #expect(config.export.batchRows == 10_000)
+        #expect(config.export.batchAgeMillis == 1000)
+        #expect(config.export.url == nil)
+        #expect(config.export.database == "trackstar")
+    }
+
+    @Test func readsEveryKey() throws {
+        let config = try load("""
+            [export]
+            sink = "clickhouse"
+            batch_rows = 500
+            batch_age = "250ms"
+            url = "http://127.0.0.1:8123"
+            database = "reports_1"
+            """).get()
+        #expect(config.export.sink == .clickhouse)
+        #expect(config.export.batchRows == 500)
+        #expect(config.export.batchAgeMillis == 250)
+        #expect(config.export.url == "http://127.0.0.1:8123")
+        #expect(config.export.database == "reports_1")
+        #expect(try load("[export]\nsink = \"none\"").get().export.sink == ExportSinkKind.none)
+    }
+
+    @Test func unknownSinkIsRefusedWithTheChoices() {
+        expectOne("[export]\nsink = \"postgres\"", line: 2, "export.sink", "\"sqlite\", \"clickhouse\" or \"none\"", "postgres")
+    }
+
+    @Test func unknownKeyIsRefusedWithASuggestion() {
+        expectOne("[export]\nbatch_row = 10", line: 2, "export.batch_row", "unknown key", "did you mean batch_rows")
+    }
+
+    @Test func exportKeyOutsideTheTableIsPointedThere() {
+        expectOne("batch_rows = 10", line: 1, "must be inside [export]")
+    }
+
+    @Test func batchRowsOutOfRange() {
+        expectOne("[export]\nbatch_rows = 0", line: 2, "export.batch_rows", "from 1 to 1000000")
+        expectOne("[export]\nbatch_rows = \"10\"", line: 2, "export.batch_rows", "whole number")
+    }
+
+    @Test func batchAgeNeedsAUnitAndMustBePositive() {
+        expectOne("[export]\nbatch_age = 5", line: 2, "export.batch_age", "write it with a unit, e.g. \"5s\"")
+        expectOne("[export]\nbatch_age = \"0s\"", line: 2, "export.batch_age", "longer than 0")
+    }
+
+    @Test func clickHouseNeedsURL() {
+        expectOne("\n[export]\nsink = \"clickhouse\"\n", line: 3, "needs url", "http://127.0.0.1:8123")
+    }
+
+    @Test func urlMustBePlainHTTPHostAndPort() {
+        expectOne("[export]\nurl = \"https://ch.example:8443\"", line: 2, "export.url", "https is not supported")
+        expectOne("[export]\nurl = \"ch.example:8123\"", line: 2, "export.url", "not an http:// URL")
+        expectOne("[export]\nurl = \"http://127.0.0.1:8123/db\"", line: 2, "export.url", "no path")
+        expectOne("[export]\nurl = \"http://127.0.0.1:99999\"", line: 2, "export.url", "port must be a number")
+    }
+
+    @Test func parsesURLForms() throws {
+        #expect(try ExportURL.parse("http://127.0.0.1:8123").get() == ExportURL(host: "127.0.0.1", port: 8123))
+        #expect(try ExportURL.parse("http://localhost/").get() == ExportURL(host: "localhost", port: 8123))
+        #expect(try ExportURL.parse("http://[::1]:9123").get() == ExportURL(host: "::1", port: 9123))
+        #expect(try ExportURL.parse("http://[::1]").get() == ExportURL(host: "::1", port: 8123))
+    }
+
+    @Test func databaseMustBeAPlainName() {
+        expectOne("[export]\ndatabase = \"x; DROP\"", line: 2, "export.database", "letters, digits and _")
+        expectOne("[export]\ndatabase = \"1st\"", line: 2, "export.database")
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let found = problems("""
+            [export]
+            sink = "kafka"
+            batch_rows = -1
+            batch_age = "soon"
+            colour = "blue"
+            """)
+        #expect(found.map(\.line) == [2, 3, 4, 5], "\(found.map(\.description))")
+    }
+}

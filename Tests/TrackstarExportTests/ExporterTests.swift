@@ -1,0 +1,193 @@
+// Unit tests of the exporter's batching and committed positions, against an in-memory sink: every
+// record arrives once, batches close by size or by age, failures back off and resume, and a restart
+// continues from the sink's positions.
+import Testing
+import TrackstarCore
+import TrackstarStore
+@testable import TrackstarExport
+
+@Suite struct BatchPlannerTests {
+    func positions(_ shards: Int) -> [ExportPosition] { (0..<shards).map { ExportPosition(shard: $0) } }
+
+    @Test func takesEverythingUnderTheLimitInShardAndLogOrder() {
+        let spans = BatchPlanner.spans(committed: positions(2), published: [[3, 1, 0], [0, 0, 2]], limit: 100)
+        #expect(spans == [LogSpan(shard: 0, kind: .clicks, range: 0..<3), LogSpan(shard: 0, kind: .conversions, range: 0..<1),
+                          LogSpan(shard: 1, kind: .refusals, range: 0..<2)])
+    }
+
+    @Test func capsAtTheLimitAndRotatesSoNoLogStarves() {
+        var committed = positions(2)
+        committed[0].clicks.records = 10
+        let published: [[UInt64]] = [[100, 0, 0], [50, 0, 0]]
+        let first = BatchPlanner.spans(committed: committed, published: published, limit: 20, rotation: 0)
+        #expect(first == [LogSpan(shard: 0, kind: .clicks, range: 10..<30)])
+        let rotated = BatchPlanner.spans(committed: committed, published: published, limit: 20, rotation: 3)
+        #expect(rotated == [LogSpan(shard: 1, kind: .clicks, range: 0..<20)])
+        #expect(BatchPlanner.pending(committed: committed, published: published) == 140)
+    }
+
+    @Test func positionsCarryTheByteEndOfTheLastAvailableRecord() {
+        let spans = [LogSpan(shard: 1, kind: .clicks, range: 4..<8)]
+        let after = BatchPlanner.positions(after: spans, from: positions(2)) { _, _, sequence in
+            sequence == 7 ? nil : (sequence + 1) * 100  // record 7 is unavailable (quarantined)
+        }
+        #expect(after.count == 1)
+        #expect(after[0].shard == 1)
+        #expect(after[0].clicks == LogPosition(records: 8, bytes: 700))
+    }
+}
+
+@Suite struct ExporterTests {
+    /// Two shards with clicks, conversions and refusals.
+    func filledLogs(clicks: Int = 25) -> TestLogs {
+        let logs = TestLogs(shards: 2)
+        for i in 0..<clicks {
+            let ref = logs.click(shard: i % 2)
+            if i % 3 == 0 { logs.conversion(shard: (i + 1) % 2, clickRef: ref) }
+            if i % 5 == 0 { logs.refusal(shard: i % 2) }
+        }
+        return logs
+    }
+
+    func expectAllExported(_ exporter: Exporter, _ sink: MemorySink, _ logs: TestLogs, sourceLocation: SourceLocation = #_sourceLocation) {
+        let total = (0..<2).reduce(0) { $0 + Int(logs.clicks[$1].publishedCount + logs.conversions[$1].publishedCount + logs.refusals[$1].publishedCount) }
+        #expect(eventually { sink.rowCount == total && exporter.lag().allSatisfy { $0.total == 0 } },
+                "\(sink.rowCount) of \(total) rows, lag \(exporter.lag())", sourceLocation: sourceLocation)
+        #expect(sink.duplicates == 0, sourceLocation: sourceLocation)
+        for shard in 0..<2 {
+            let committed = exporter.committedPositions()[shard]
+            #expect(committed.clicks.records == logs.clicks[shard].publishedCount, sourceLocation: sourceLocation)
+            #expect(committed.conversions.records == logs.conversions[shard].publishedCount, sourceLocation: sourceLocation)
+            #expect(committed.refusals.records == logs.refusals[shard].publishedCount, sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func exportsEveryRecordOnceInBatchesOfAtMostBatchRows() {
+        let logs = filledLogs()
+        let sink = MemorySink()
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 7, batchAgeMillis: 20)
+        exporter.start()
+        expectAllExported(exporter, sink, logs)
+        exporter.stop()
+        #expect(sink.sizes.allSatisfy { $0 <= 7 && $0 > 0 }, "\(sink.sizes)")
+        #expect(sink.storedPositions.sorted { $0.shard < $1.shard } == exporter.committedPositions())
+        let clicks0 = exporter.committedPositions()[0].clicks
+        let last = logs.clicks[0].record(clicks0.records - 1)!
+        #expect(clicks0.bytes == ClickSlot.varOffset(last) + UInt64(ClickSlot.varLength(last)))
+    }
+
+    @Test func aPartialBatchWaitsForItsAgeThenGoes() {
+        let logs = TestLogs(shards: 1)
+        let sink = MemorySink()
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 1000, batchAgeMillis: 300)
+        exporter.start()
+        defer { exporter.stop() }
+        for _ in 0..<3 { logs.click(shard: 0, publish: false) }
+        logs.clicks[0].publish(count: 3)  // all three become visible at once
+        #expect(eventually { sink.rowCount == 3 })
+        #expect(sink.sizes == [3], "three rows are one batch closed by age, not three: \(sink.sizes)")
+    }
+
+    @Test func stopWritesWhatIsLeftAtOnce() {
+        let logs = TestLogs(shards: 1)
+        let sink = MemorySink()
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 1000, batchAgeMillis: 3_600_000)
+        exporter.start()
+        #expect(eventually { sink.opens == 1 })
+        for _ in 0..<5 { logs.click(shard: 0) }
+        exporter.stop()
+        #expect(sink.rowCount == 5)
+    }
+
+    @Test func sinkDownBacksOffAndCatchesUpWhenItReturns() {
+        let logs = filledLogs()
+        let sink = MemorySink()
+        sink.setFailing(true)
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 10, batchAgeMillis: 10)
+        exporter.minBackoffMillis = 5
+        exporter.maxBackoffMillis = 40
+        exporter.start()
+        #expect(eventually { exporter.status.consecutiveFailures >= 3 })
+        #expect(exporter.status.lastError?.contains("down") == true)
+        #expect(!exporter.status.connected)
+        #expect(exporter.lag().reduce(0) { $0 + $1.total } > 0)
+        #expect(exporter.committedPositions().allSatisfy { $0 == ExportPosition(shard: $0.shard) }, "nothing committed while down")
+        for i in 0..<10 { logs.click(shard: i % 2) }  // the logs keep growing meanwhile
+        sink.setFailing(false)
+        expectAllExported(exporter, sink, logs)
+        #expect(exporter.status.lastError == nil)
+        #expect(exporter.status.connected)
+        exporter.stop()
+    }
+
+    @Test func rowsStoredWithoutTheirPositionsAreNotDoubledByAnIdempotentSink() {
+        let logs = filledLogs()
+        let sink = MemorySink()
+        sink.setFailing(true, afterRows: true)
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 8, batchAgeMillis: 10)
+        exporter.minBackoffMillis = 5
+        exporter.start()
+        #expect(eventually { exporter.status.consecutiveFailures >= 2 })
+        sink.setFailing(false, afterRows: true)
+        expectAllExported(exporter, sink, logs)
+        exporter.stop()
+    }
+
+    @Test func metricsShowLagAndHealth() {
+        let logs = filledLogs()
+        let sink = MemorySink()
+        sink.setFailing(true)
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 10, batchAgeMillis: 10)
+        exporter.minBackoffMillis = 5
+        exporter.start()
+        #expect(eventually { exporter.status.consecutiveFailures >= 1 })
+        let text = exporter.metricsText()
+        #expect(text.contains("trackstar_export_lag_records{shard=\"0\",log=\"clicks\"} 13\n"), "\(text)")
+        #expect(text.contains("trackstar_export_connected 0\n"), "\(text)")
+        sink.setFailing(false)
+        #expect(eventually { exporter.metricsText().contains("trackstar_export_records_total 39\n") }, "\(exporter.metricsText())")
+        exporter.stop()
+    }
+
+    @Test func aRestartResumesFromTheSinksPositions() {
+        let logs = filledLogs()
+        let sink = MemorySink()
+        let first = Exporter(sink: sink, source: logs.source(), batchRows: 6, batchAgeMillis: 10)
+        first.start()
+        expectAllExported(first, sink, logs)
+        first.stop()
+        for i in 0..<9 { logs.click(shard: i % 2) }
+        logs.refusal(shard: 1)
+        let second = Exporter(sink: sink, source: logs.source(), batchRows: 6, batchAgeMillis: 10)
+        second.start()
+        expectAllExported(second, sink, logs)
+        second.stop()
+    }
+
+    @Test func aSinkAheadOfTheLogIsClampedToTheLog() {
+        let logs = TestLogs(shards: 1)
+        for _ in 0..<3 { logs.click(shard: 0) }
+        let sink = MemorySink()
+        var ahead = ExportPosition(shard: 0)
+        ahead.clicks.records = 10
+        let primer = ExportBatch(spans: [], positions: [ahead])
+        try? sink.write(primer, from: logs.source())
+        let messages = Messages()
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 5, batchAgeMillis: 10, log: { messages.add($0) })
+        exporter.start()
+        #expect(eventually { exporter.status.connected })
+        #expect(exporter.committedPositions()[0].clicks.records == 3)
+        logs.click(shard: 0)
+        #expect(eventually { exporter.committedPositions()[0].clicks.records == 4 })
+        exporter.stop()
+        #expect(messages.all.contains { $0.contains("up to record 10, but the log has only 3") }, "\(messages.all)")
+    }
+}
+
+/// Collected log lines.
+final class Messages: @unchecked Sendable {
+    private var lines: [String] = []
+    private let sink = MemorySink()  // borrows its mutex helper
+    func add(_ line: String) { sink.locked { lines.append(line) } }
+    var all: [String] { sink.locked { lines } }
+}

@@ -1,0 +1,215 @@
+// The SQLite sink and the report over it: rows land with every column a report needs, positions
+// commit in the same transaction, a reopened database resumes, and `Reporter` sums what was written.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import TrackstarCore
+import TrackstarStore
+@testable import TrackstarExport
+
+/// A fresh temporary directory.
+func temporaryDirectory() -> String {
+    var template = Array("/tmp/trackstar-export-XXXXXX".utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(decoding: UnsafeRawBufferPointer(start: mkdtemp($0.baseAddress!), count: 28), as: UTF8.self) }
+}
+
+func removeDirectory(_ path: String) {
+    for entry in SegmentDirectory.entries(path) { unlink(path + "/" + entry) }
+    rmdir(path)
+}
+
+@Suite struct SQLiteSinkTests {
+    /// Exports `logs` to a database in `dir` with a real exporter and stops it.
+    func export(_ logs: TestLogs, to dir: String, batchRows: Int = 4) {
+        let exporter = Exporter(sink: SQLiteSink(path: SQLiteSink.path(dataDir: dir)), source: logs.source(),
+                                batchRows: batchRows, batchAgeMillis: 10)
+        exporter.start()
+        #expect(eventually { exporter.lag().allSatisfy { $0.total == 0 } && exporter.status.connected })
+        exporter.stop()
+    }
+
+    @Test func writesEveryColumnAndCommitsPositionsWithTheRows() throws {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        let logs = TestLogs(shards: 2)
+        let ref = logs.click(shard: 1, offer: 3, aff: 9, subs: ["spring", "b", "", "", "e5", "their-id", "news", "Mozilla/5.0"])
+        logs.conversion(shard: 0, clickRef: ref, offer: 3, aff: 9, event: 1, status: .pending, payout: 1_000_000, revenue: 2_500_000, txid: "order-7")
+        logs.refusal(shard: 1, reason: .expired, status: 410, params: "click_id=ABC&txid=9")
+        export(logs, to: dir)
+        let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
+        let click = try db.rows("SELECT click_ref, click_id, offer_id, aff_id, sub1, sub2, sub3, sub5, aff_click_id, source, ip, user_agent FROM clicks")
+        #expect(click == [["\(1 << 40)", "C1-0", "3", "9", "spring", "b", "", "e5", "their-id", "news", "127.0.0.1", "Mozilla/5.0"]])
+        let conversion = try db.rows("""
+            SELECT conversion_id, click_ref, click_id, offer_id, sub1, source, event, event_index, status, amount_micros,
+              payout_micros, revenue_micros, currency, txid FROM conversions
+            """)
+        #expect(conversion == [["1", "\(1 << 40)", "C1-0", "3", "spring", "news", "upsell", "1", "pending", nil, "1000000", "2500000", "USD", "order-7"]])
+        let refusal = try db.rows("SELECT refusal_ref, reason, http_status, params FROM refusals")
+        #expect(refusal == [["\(1 << 40)", "expired", "410", "click_id=ABC&txid=9"]])
+        let positions = try db.rows("SELECT shard, log, records FROM export_positions ORDER BY shard, log")
+        #expect(positions == [["0", "clicks", "0"], ["0", "conversions", "1"], ["0", "refusals", "0"],
+                              ["1", "clicks", "1"], ["1", "conversions", "0"], ["1", "refusals", "1"]])
+        #expect(try db.rows("PRAGMA journal_mode") == [["wal"]])
+    }
+
+    @Test func aSecondExporterOnTheSameDatabaseAddsOnlyNewRows() throws {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        let logs = TestLogs(shards: 2)
+        for i in 0..<30 { logs.click(shard: i % 2) }
+        export(logs, to: dir, batchRows: 7)
+        for i in 0..<11 { logs.click(shard: i % 2) }
+        export(logs, to: dir, batchRows: 7)
+        let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
+        #expect(try db.rows("SELECT count(*), count(DISTINCT click_ref) FROM clicks") == [["41", "41"]])
+    }
+
+    @Test func inspectionShowsWhatIsNotYetExported() {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        let logs = TestLogs(shards: 2)
+        #expect(ExportInspection.lines(dataDir: dir, clicks: logs.clicks, conversions: logs.conversions, refusals: logs.refusals)
+                == ["export: no \(dir)/report.sqlite (export has not run, or it goes elsewhere)"])
+        for i in 0..<5 { logs.click(shard: i % 2) }
+        export(logs, to: dir)
+        logs.click(shard: 1)
+        logs.refusal(shard: 1)
+        let lines = ExportInspection.lines(dataDir: dir, clicks: logs.clicks, conversions: logs.conversions, refusals: logs.refusals)
+        #expect(lines == ["export to SQLite \(dir)/report.sqlite: 2 records not yet exported",
+                          "  shard 0: exported 3 clicks, 0 conversions, 0 refusals; not yet: 0, 0, 0",
+                          "  shard 1: exported 2 clicks, 0 conversions, 0 refusals; not yet: 1, 0, 1"], "\(lines)")
+    }
+
+    @Test func aLockedDatabaseIsRetriedUntilItIsFree() throws {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        let logs = TestLogs(shards: 1)
+        logs.click(shard: 0)
+        export(logs, to: dir)
+        let other = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
+        try other.execute("BEGIN IMMEDIATE")  // another writer holds the database
+        let sink = SQLiteSink(path: SQLiteSink.path(dataDir: dir))
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 10, batchAgeMillis: 10)
+        exporter.minBackoffMillis = 10
+        exporter.start()
+        for _ in 0..<5 { logs.click(shard: 0) }
+        #expect(eventually(30) { exporter.status.consecutiveFailures >= 1 })
+        #expect(exporter.status.lastError?.contains("locked") == true, "\(exporter.status)")
+        try other.execute("COMMIT")
+        #expect(eventually(30) { exporter.lag()[0].total == 0 })
+        exporter.stop()
+        #expect(try other.rows("SELECT count(*) FROM clicks") == [["6"]])
+    }
+}
+
+@Suite struct ReportTests {
+    /// Offer 1 (aff 7): 4 clicks on day 1, 2 conversions (one rejected); offer 2 (aff 8): 2 clicks on day 2,
+    /// 1 upsell; refusals: 2 bad_token, 1 expired.
+    func logs() -> TestLogs {
+        let logs = TestLogs(shards: 2)
+        let day1: Int64 = 1_767_225_600_000, day2 = day1 + CivilTime.dayMillis
+        var refs: [UInt64] = []
+        for i in 0..<4 { refs.append(logs.click(shard: i % 2, offer: 1, aff: 7, time: day1 + Int64(i) * 1000, subs: ["a", "", "", "", "", "", "mail", ""])) }
+        for i in 0..<2 { refs.append(logs.click(shard: i % 2, offer: 2, aff: 8, time: day2 + 5000, subs: ["b", "", "", "", "", "", "", ""])) }
+        logs.conversion(shard: 0, clickRef: refs[0], offer: 1, aff: 7, time: day1 + 60_000)
+        logs.conversion(shard: 1, clickRef: refs[1], offer: 1, aff: 7, status: .rejected, payout: 0, revenue: 0, time: day1 + 60_000)
+        logs.conversion(shard: 1, clickRef: refs[4], offer: 2, aff: 8, event: 1, payout: 1_000_000, revenue: 3_000_000, time: day2 + 60_000)
+        logs.refusal(shard: 0, reason: .badToken, time: day1)
+        logs.refusal(shard: 1, reason: .badToken, time: day2)
+        logs.refusal(shard: 1, reason: .expired, status: 410, time: day2)
+        return logs
+    }
+
+    func sqliteResult(_ request: ReportRequest) throws -> ReportResult {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        SQLiteSinkTests().export(logs(), to: dir)
+        let backend = try Reporter.backend(config: ExportConfig(), dataDir: dir)
+        return try Reporter.run(request, on: backend)
+    }
+
+    @Test func totalsWithoutGrouping() throws {
+        let result = try sqliteResult(ReportRequest())
+        #expect(result.totals.clicks == 6)
+        #expect(result.totals.conversions == 2)
+        #expect(result.totals.payout == 3_500_000)
+        #expect(result.totals.revenue == 7_000_000)
+        #expect(result.totals.profit == 3_500_000)
+        #expect(result.totals.epc == 1_166_667)
+        #expect(result.refusals.map { "\($0.reason)=\($0.count)" } == ["bad_token=2", "expired=1"])
+    }
+
+    @Test func groupsByOfferAndDayAndFiltersByTime() throws {
+        let result = try sqliteResult(ReportRequest(groupBy: [.offer, .day]))
+        #expect(result.rows.map { $0.key } == [[.number(1), .number(20454)], [.number(2), .number(20455)]])
+        #expect(result.rows.map { [$0.clicks, $0.conversions, $0.payout] } == [[4, 1, 2_500_000], [2, 1, 1_000_000]])
+        #expect(result.refusals.map { $0.key } == [[.number(0), .number(20454)], [.number(0), .number(20455)], [.number(0), .number(20455)]]
+                || result.refusals.allSatisfy { $0.key.count == 2 })
+        let day2 = try sqliteResult(ReportRequest(fromMillis: 20455 * CivilTime.dayMillis, groupBy: [.source, .event]))
+        #expect(day2.rows.map { $0.key } == [[.text(""), .text("")], [.text(""), .text("upsell")]])
+        #expect(day2.totals.clicks == 2 && day2.totals.conversions == 1)
+        #expect(day2.refusals.count == 2)
+    }
+
+    @Test func rendersTableCSVAndJSON() throws {
+        let request = ReportRequest(groupBy: [.offer])
+        let result = try sqliteResult(request)
+        let table = ReportFormat.table.render(result, request: request)
+        #expect(table == """
+            offer  clicks  conversions    CR%  payout  revenue  profit       EPC
+            1           4            1  25.00    2.50     4.00    1.50      1.00
+            2           2            1  50.00    1.00     3.00    2.00      1.50
+            TOTAL       6            2  33.33    3.50     7.00    3.50  1.166667
+
+            refusals by reason
+            offer  reason     count
+            1      bad_token      2
+            1      expired        1
+
+            """, "\(table)")
+        let csv = ReportFormat.csv.render(result, request: request)
+        #expect(csv.hasPrefix("offer,clicks,conversions,conversion_rate,payout,revenue,profit,epc\n1,4,1,25.00,2.50,4.00,1.50,1.00\n"), "\(csv)")
+        let json = ReportFormat.json.render(result, request: request)
+        #expect(json.contains("{\"offer\":1,\"clicks\":4,\"conversions\":1,\"conversion_rate\":25.00,\"payout\":2.50"), "\(json)")
+        #expect(json.contains("\"refusals\":[{\"offer\":1,\"reason\":\"bad_token\",\"count\":2}"), "\(json)")
+    }
+
+    @Test func missingDatabaseSaysHowItIsCreated() {
+        #expect(throws: ExportError.self) { try Reporter.backend(config: ExportConfig(), dataDir: "/nonexistent/trackstar") }
+        do { _ = try Reporter.backend(config: ExportConfig(), dataDir: "/nonexistent") } catch {
+            #expect(error.description.contains("created when `trackstar serve` runs"))
+        }
+    }
+}
+
+@Suite struct ReportTextTests {
+    @Test func money() {
+        #expect(ReportText.money(2_500_000) == "2.50")
+        #expect(ReportText.money(1_234_567) == "1.234567")
+        #expect(ReportText.money(0) == "0.00")
+        #expect(ReportText.money(-500_000) == "-0.50")
+    }
+
+    @Test func datesAndHours() {
+        #expect(CivilTime.dayText(0) == "1970-01-01")
+        #expect(CivilTime.dayText(20454) == "2026-01-01")
+        #expect(CivilTime.hourText(20454 * 24 + 13) == "2026-01-01 13:00")
+        #expect(CivilTime.parse("2026-01-01")! == (20454 * CivilTime.dayMillis, true))
+        #expect(CivilTime.parse("2026-01-01 13:30")! == (20454 * CivilTime.dayMillis + 13 * 3_600_000 + 30 * 60_000, false))
+        #expect(CivilTime.parse("2024-02-29T00:00:01Z")!.millis == CivilTime.days(year: 2024, month: 2, day: 29) * CivilTime.dayMillis + 1000)
+        #expect(CivilTime.parse("2025-02-29") == nil)
+        #expect(CivilTime.parse("yesterday") == nil)
+    }
+
+    @Test func groupByListAndAliases() throws {
+        #expect(try ReportDimension.parseList("offer, aff_id,sub3,day").get() == [.offer, .affiliate, .sub3, .day])
+        guard case .failure(let error) = ReportDimension.parseList("offer,country") else { Issue.record("accepted country"); return }
+        #expect(error.description.contains("unknown column \"country\""))
+    }
+
+    @Test func tabSeparatedUnescapes() {
+        #expect(TabSeparated.unescape("a\\tb\\nc\\\\d") == "a\tb\nc\\d")
+        #expect(TabSeparated.unescape("\\N") == nil)
+    }
+}

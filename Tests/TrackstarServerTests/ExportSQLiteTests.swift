@@ -1,0 +1,97 @@
+// The reporting feed end to end with the real binary and the default SQLite sink: what clients were
+// told comes back out of `trackstar report`; kill -9 during export loses and doubles nothing; a
+// locked database delays export without slowing clicks, and it catches up by itself.
+import Foundation
+import Testing
+import TrackstarCore
+import TrackstarExport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The live-test config with fast batches (so a kill lands mid-export).
+func exportConfig(_ export: String = "") -> String {
+    LiveServer.defaultConfig + "\n\n[export]\nbatch_rows = 25\nbatch_age = \"20ms\"\n" + export
+}
+
+@Suite("export to SQLite", .serialized)
+struct ExportSQLiteTests {
+    @Test func reportEqualsWhatWasSent() throws {
+        let server = try LiveServer(config: exportConfig())
+        let sent = try sendMixedTraffic(server, tag: "a")
+        let out = try reportWhenCaughtUp(server, sent)
+        #expect(out.matches(sent), "report \(out.summary) vs sent \(sent)")
+        let metrics = try server.connect().get("/metrics").body
+        #expect(metrics.contains("trackstar_export_lag_records{shard=\"0\",log=\"clicks\"} 0\n"), "\(metrics)")
+        #expect(metrics.contains("trackstar_export_connected 1\n") && metrics.contains("trackstar_export_failures 0\n"), "\(metrics)")
+        #expect(sent.refusals == ["bad_token": 2, "unknown_event": 1, "malformed_id": 1, "unreplaced_macro": 1])
+
+        let byOffer = try report(server, ["--group-by", "offer"])
+        for row in byOffer.rows {
+            let offer = row["offer"] as? Int ?? -1
+            #expect(row["clicks"] as? Int == sent.clicksByOffer[offer], "offer \(offer): \(row)")
+            #expect(row["conversions"] as? Int == (sent.conversionsByOffer[offer] ?? 0), "offer \(offer): \(row)")
+        }
+        let bySub = try report(server, ["--group-by", "sub1,source,event"])
+        let s0 = bySub.rows.first { $0["sub1"] as? String == "s0" && $0["event"] as? String == "" }
+        #expect(s0?["clicks"] as? Int == 10, "\(bySub.rows)")
+        #expect(s0?["source"] as? String == "news")
+        let upsells = bySub.rows.filter { $0["event"] as? String == "upsell" }.reduce(0) { $0 + ($1["conversions"] as? Int ?? 0) }
+        #expect(upsells == 6, "\(bySub.rows)")
+
+        server.stop()
+        let db = try SQLiteDatabase(path: server.dataPath + "/report.sqlite")
+        let rows = try db.rows("SELECT click_id, ip, aff_click_id FROM clicks WHERE aff_click_id = 'ac7'")
+        #expect(rows.count == 1 && rows[0][0]?.count == 26 && rows[0][1] == "127.0.0.1", "\(rows)")
+        let params = try db.rows("SELECT params FROM refusals WHERE reason = 'bad_token'")
+        #expect(params.count == 2 && params.allSatisfy { $0[0]?.contains("token=wrong") == true }, "\(params)")
+        let amount = try db.rows("SELECT count(*) FROM conversions WHERE amount_micros = 10500000 AND currency = 'USD'")
+        #expect(amount == [["10"]])
+    }
+
+    @Test func killNineDuringExportThenRestartGivesExactCounts() throws {
+        var generator = SystemRandomNumberGenerator()
+        let first = try LiveServer(config: exportConfig())
+        first.ownsDataDir = false
+        var server = first
+        var acknowledgedClicks = 0, acknowledgedConversions = 0
+        for round in 0..<3 {
+            let victim = server
+            let acknowledged = Acknowledged(triggerAt: Int.random(in: 200...1500, using: &generator)) { victim.kill9() }
+            DurabilityTests().load(server, clients: 4, acknowledged: acknowledged, round: round)
+            acknowledgedClicks += acknowledged.snapshot.0.count
+            acknowledgedConversions += acknowledged.snapshot.1.count
+            let restarted = try LiveServer(config: exportConfig(), dataDir: first.dataDir)
+            restarted.ownsDataDir = round == 2
+            server = restarted
+        }
+        // A clean stop writes the last batch; the logs are then the ground truth.
+        server.stop()
+        let truth = LogTruth(dataDir: server.dataPath)
+        #expect(truth.clicks >= UInt64(acknowledgedClicks) && truth.clicks <= UInt64(acknowledgedClicks + 12), "\(truth) vs \(acknowledgedClicks)")
+        #expect(truth.conversions >= UInt64(acknowledgedConversions), "\(truth) vs \(acknowledgedConversions)")
+        let out = try report(server)
+        #expect(out.totals["clicks"] as? Int == Int(truth.clicks), "\(out.summary) vs logs \(truth)")
+        #expect(out.totals["conversions"] as? Int == Int(truth.conversions), "\(out.summary) vs logs \(truth)")
+        #expect(micros(out.totals["payout"]) == Int64(truth.conversions) * 2_500_000, "\(out.summary)")
+        let db = try SQLiteDatabase(path: server.dataPath + "/report.sqlite")
+        let distinct = try db.rows("SELECT count(*), count(DISTINCT txid) FROM conversions")
+        #expect(distinct.first?[0] == distinct.first?[1], "a conversion was doubled: \(distinct)")
+    }
+
+    @Test func lockedDatabaseDelaysExportAndCatchesUpWithoutSlowingClicks() throws {
+        let server = try LiveServer(config: exportConfig())
+        var sent = try sendMixedTraffic(server, tag: "before")
+        #expect(try reportWhenCaughtUp(server, sent).matches(sent))
+        let other = try SQLiteDatabase(path: server.dataPath + "/report.sqlite")
+        try other.execute("BEGIN IMMEDIATE")  // another writer holds the database: the sink is unavailable
+        let started = Date()
+        sent.add(try sendMixedTraffic(server, tag: "during"))
+        #expect(Date().timeIntervalSince(started) < 10, "clicks slowed down while the sink was unavailable")
+        let during = try report(server)  // readers still work in WAL mode
+        #expect(during.totals["clicks"] as? Int ?? 0 < sent.clicks, "exported while locked? \(during.summary)")
+        try other.execute("COMMIT")
+        let after = try reportWhenCaughtUp(server, sent)
+        #expect(after.matches(sent), "report \(after.summary) vs sent \(sent)")
+    }
+}
