@@ -35,9 +35,7 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
     var stopDeadlineMillis: Int64 = 5000
 
     var mutex = pthread_mutex_t()
-    var condition = pthread_cond_t()
-    var stopping = false
-    var thread: pthread_t?
+    let thread = StoppableThread()
     /// Guarded by `mutex`: what the sink holds, and the status.
     var committed: [ExportPosition]
     var state = ExporterStatus()
@@ -53,7 +51,6 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
         self.log = log
         committed = (0..<source.shardCount).map { ExportPosition(shard: $0) }
         pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
     }
 
     /// The exporter `[export]` asks for over a data dir's tables, or nil when `sink = "none"`.
@@ -82,7 +79,6 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
 
     deinit {
         pthread_mutex_destroy(&mutex)
-        pthread_cond_destroy(&condition)
     }
 
     /// Writes a line to standard error, prefixed "trackstar export:".
@@ -125,45 +121,17 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
     // MARK: Thread
 
     /// Starts the exporter thread.
-    public func start() {
-        var t = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&t, nil, { context in
-            Unmanaged<Exporter>.fromOpaque(context!).takeRetainedValue().run()
-            return nil
-        }, context)
-        thread = t
-    }
+    public func start() { thread.start { [self] in run() } }
 
     /// Asks the thread to write what is published (bounded by a few seconds if the sink fails) and waits for it.
-    public func stop() {
-        pthread_mutex_lock(&mutex)
-        stopping = true
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
-        if let thread { pthread_join(thread, nil) }
-        thread = nil
-    }
+    public func stop() { thread.stop() }
 
     /// Sleeps up to `millis` or until asked to stop; returns whether stopping.
-    func pause(_ millis: Int64) -> Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        let deadline = Exporter.nowMillis() + millis
-        var ts = timespec(tv_sec: Int(deadline / 1000), tv_nsec: Int(deadline % 1000) * 1_000_000)
-        while !stopping && Exporter.nowMillis() < deadline {
-            pthread_cond_timedwait(&condition, &mutex, &ts)
-        }
-        return stopping
-    }
+    func pause(_ millis: Int64) -> Bool { thread.sleep(until: Exporter.nowMillis() + millis) }
 
-    var isStopping: Bool { locked { stopping } }
+    var isStopping: Bool { thread.isStopping }
 
-    static func nowMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
+    static func nowMillis() -> Int64 { StoppableThread.nowMillis() }
 }
 
 extension Exporter {

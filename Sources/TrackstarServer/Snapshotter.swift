@@ -82,10 +82,7 @@ final class Snapshotter: @unchecked Sendable {
     let engine: Engine
     let syncEveryMillis: Int64?
     let snapshotEveryMillis: Int64
-    var mutex = pthread_mutex_t()
-    var condition = pthread_cond_t()
-    var stopping = false
-    var thread: pthread_t?
+    let thread = StoppableThread()
     var sequence: UInt64
     /// Duration of the last snapshot, for operators and the benchmark.
     private(set) var lastSnapshotMillis: Int64 = 0
@@ -96,34 +93,17 @@ final class Snapshotter: @unchecked Sendable {
         syncEveryMillis = storage.fsync == .interval ? storage.fsyncIntervalMillis : nil
         snapshotEveryMillis = storage.snapshotIntervalMillis
         sequence = (Manifest.load(from: storage.dataDir).manifest?.sequence ?? 0) + 1
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
     }
 
-    func start() {
-        var t = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&t, nil, { context in
-            Unmanaged<Snapshotter>.fromOpaque(context!).takeRetainedValue().run()
-            return nil
-        }, context)
-        thread = t
-    }
+    func start() { thread.start { [self] in run() } }
 
     /// Wakes the thread, which takes a final snapshot and exits; waits for it.
-    func stop() {
-        pthread_mutex_lock(&mutex)
-        stopping = true
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
-        if let thread { pthread_join(thread, nil) }
-        thread = nil
-    }
+    func stop() { thread.stop() }
 
     func run() {
         var nextSync = WallClock.nowMillis() + (syncEveryMillis ?? Int64.max / 4)
         var nextSnapshot = WallClock.nowMillis() + snapshotEveryMillis
-        while !waitUntil(min(nextSync, nextSnapshot)) {
+        while !thread.sleep(until: min(nextSync, nextSnapshot)) {
             let now = WallClock.nowMillis()
             if now >= nextSnapshot {
                 snapshot()
@@ -135,17 +115,6 @@ final class Snapshotter: @unchecked Sendable {
             }
         }
         snapshot()
-    }
-
-    /// Sleeps until `deadline` (wall-clock ms); true when asked to stop.
-    func waitUntil(_ deadline: Int64) -> Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        var ts = timespec(tv_sec: Int(deadline / 1000), tv_nsec: Int(deadline % 1000) * 1_000_000)
-        while !stopping && WallClock.nowMillis() < deadline {
-            pthread_cond_timedwait(&condition, &mutex, &ts)
-        }
-        return stopping
     }
 
     /// fsyncs every shard up to its published position, then writes the manifest.
