@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "TrackstarIO", targets: ["TrackstarIO"]),
         .library(name: "TrackstarServer", targets: ["TrackstarServer"]),
         .library(name: "TrackstarExport", targets: ["TrackstarExport"]),
+        .library(name: "TrackstarDelivery", targets: ["TrackstarDelivery"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,18 +32,24 @@ let package = Package(
             "CLibUV", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarStore", "CSQLite"]),
+        // libcurl (Debian's libcurl4-openssl-dev) driven by libuv; C because curl's setopt is variadic.
+        .target(name: "CTrackstarCurl", linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("uv")]),
+        .target(name: "TrackstarDelivery", dependencies: [
+            "CTrackstarCurl", "CLibUV", "TrackstarCore", "TrackstarStore", "TrackstarExport",
+        ]),
         .target(name: "TrackstarServer", dependencies: [
-            "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO", "TrackstarExport",
+            "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO", "TrackstarExport", "TrackstarDelivery",
             .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .executableTarget(name: "trackstar", dependencies: [
-            "TrackstarServer", "TrackstarExport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "TrackstarServer", "TrackstarExport", "TrackstarDelivery", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore"]),
         .testTarget(name: "TrackstarHTTPTests", dependencies: ["TrackstarHTTP"]),
         .testTarget(name: "TrackstarStoreTests", dependencies: ["TrackstarStore"]),
         .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport"]),
         .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport"]),
+        .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarExport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,6 +10,7 @@ public final class TrackstarServer: @unchecked Sendable {
     let snapshotter: Snapshotter
     let handlers: [RequestHandler]
     let feed: ReportFeed
+    let partners: PartnerFeed
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
@@ -21,6 +22,7 @@ public final class TrackstarServer: @unchecked Sendable {
         self.engine = engine
         snapshotter = Snapshotter(engine: engine)
         feed = try ReportFeed(engine: engine)
+        partners = try PartnerFeed(engine: engine)
         var limits = ConnectionLimits()
         limits.maxConnections = config.server.maxConnections
         limits.idleTimeoutMillis = UInt64(config.server.idleTimeoutMillis)
@@ -48,12 +50,14 @@ public final class TrackstarServer: @unchecked Sendable {
             throw StartupError("a url template is \(catalog.longestTemplate) bytes, longer than the \(budget) this process sized its buffers for; restart to use it")
         }
         engine.replaceCatalog(catalog)
+        partners.dispatcher.replacePlan(config)
         let handlers = self.handlers
         group.onEveryLoop { index in handlers[index].catalog = catalog }
         var notes: [String] = []
         if config.server != engine.config.server { notes.append("[server] changes take effect at the next restart") }
         if config.storage != engine.config.storage { notes.append("[storage] changes take effect at the next restart") }
         if config.export != engine.config.export { notes.append("[export] changes take effect at the next restart") }
+        if config.delivery != engine.config.delivery { notes.append("[delivery] changes take effect at the next restart") }
         return notes
     }
 
@@ -67,12 +71,14 @@ public final class TrackstarServer: @unchecked Sendable {
         group.start()
         snapshotter.start()
         feed.start()
+        partners.start()
     }
 
     /// Stops every loop and waits for them.
     /// Stops every loop, waits for them, then takes a final snapshot.
     public func stop() {
         group.stop()
+        partners.stop()
         feed.stop()
         snapshotter.stop()
     }

@@ -66,7 +66,7 @@ public enum ConfigLoader {
 struct ConfigReader {
     var problems: [ConfigProblem] = []
 
-    static let topLevelKeys = ["server", "storage", "export", "offers", "affiliates"]
+    static let topLevelKeys = ["server", "storage", "export", "offers", "affiliates", "delivery", "postbacks"]
     static let serverKeys = [
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies",
@@ -78,7 +78,7 @@ struct ConfigReader {
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events",
     ]
     static let eventKeys = ["payout", "revenue"]
-    static let affiliateKeys = ["id", "name", "status", "postback_url"]
+    static let affiliateKeys = ["id", "name", "status", "postback_url", "postback_statuses", "postback_delay"]
 
     mutating func report(_ line: Int, _ message: String) {
         problems.append(ConfigProblem(line: line, message: message))
@@ -93,9 +93,12 @@ struct ConfigReader {
             case "export": if let table = table(node, "export") { config.export = readExport(table, line: node.line) }
             case "offers": config.offers = readOffers(node)
             case "affiliates": config.affiliates = readAffiliates(node)
+            case "delivery": if let table = table(node, "delivery") { config.delivery = readDelivery(table) }
+            case "postbacks": config.postbacks = readPostbackRules(node)
             default: unknownTopLevel(key, node)
             }
         }
+        checkPostbackRules(config)
         return config
     }
 
@@ -255,6 +258,8 @@ struct ConfigReader {
             case "name": if let v = string(node, field) { affiliate.name = v }
             case "status": if let v = choice(node, field, AffiliateStatus.self) { affiliate.status = v }
             case "postback_url": if let v = url(node, field, macros: ConfigParse.postbackURLMacros) { affiliate.postbackURL = v }
+            case "postback_statuses": if let v = postbackStatuses(node, field) { affiliate.postbackStatuses = v }
+            case "postback_delay": if let v = duration(node, field, allowZero: true) { affiliate.postbackDelayMillis = v }
             default: unknownKey(key, node, field, known: Self.affiliateKeys)
             }
         }

@@ -11,6 +11,8 @@ public struct TrackstarConfig: Sendable, Equatable {
     public var export = ExportConfig()
     public var offers: [OfferConfig] = []
     public var affiliates: [AffiliateConfig] = []
+    public var delivery = DeliveryConfig()
+    public var postbacks: [PostbackRuleConfig] = []
     public init() {}
 }
 
@@ -120,6 +122,10 @@ public struct AffiliateConfig: Sendable, Equatable {
     public var name: String = ""
     public var status: AffiliateStatus = .active
     public var postbackURL: String? = nil
+    /// Conversion statuses that fire this affiliate's postback.
+    public var postbackStatuses: [PostbackStatus] = [.approved]
+    /// How long after the conversion its postback is first sent.
+    public var postbackDelayMillis: Int64 = 0
     public var line: Int = 0
     public init(id: UInt32) { self.id = id }
 }

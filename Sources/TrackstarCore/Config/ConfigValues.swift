@@ -16,7 +16,7 @@ public enum ConfigParse {
     public static let offerURLMacros = Macro.clickMacros.map(\.name)
 
     /// Macros an affiliate's `postback_url` may use.
-    public static let postbackURLMacros = Macro.postbackMacros.map(\.name)
+    public static let postbackURLMacros = Macro.postbackMacros.map(\.name) + Macro.postbackMacros.map { "raw:" + $0.name }
 
     // MARK: Durations
 

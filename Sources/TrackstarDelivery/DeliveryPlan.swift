@@ -1,0 +1,58 @@
+// Which conversions are told to which partner URL: compiled from the affiliates' postback settings
+// and the `[[postbacks]]` rules. Replaced whole on a configuration reload.
+import TrackstarCore
+import TrackstarStore
+
+/// The compiled routing of conversions to partner postback templates.
+public struct DeliveryPlan: Sendable {
+    struct Affiliate: Sendable {
+        var template: PartnerTemplate?
+        var statuses: Set<UInt8>
+        var delayMillis: Int64
+    }
+    struct RuleKey: Hashable, Sendable {
+        var affID: UInt32
+        var offerID: UInt32  // 0: any offer
+        var event: String  // "": any event
+    }
+    var affiliates: [UInt32: Affiliate] = [:]
+    /// nil template: the rule says "send nothing".
+    var rules: [RuleKey: PartnerTemplate?] = [:]
+
+    public init(_ config: TrackstarConfig) {
+        for affiliate in config.affiliates {
+            let statuses = Set(affiliate.postbackStatuses.map { status -> UInt8 in
+                switch status {
+                case .approved: ConversionStatus.approved.rawValue
+                case .pending: ConversionStatus.pending.rawValue
+                case .rejected: ConversionStatus.rejected.rawValue
+                }
+            })
+            affiliates[affiliate.id] = Affiliate(template: affiliate.postbackURL.flatMap(PartnerTemplate.init),
+                                                 statuses: statuses, delayMillis: affiliate.postbackDelayMillis)
+        }
+        for rule in config.postbacks {
+            let key = RuleKey(affID: rule.affID, offerID: rule.offerID ?? 0, event: rule.event ?? "")
+            rules[key] = rule.url.isEmpty ? .some(nil) : .some(PartnerTemplate(rule.url))
+        }
+    }
+
+    /// Whether any conversion can be delivered at all (otherwise no dispatcher is started).
+    public var isEmpty: Bool {
+        !affiliates.values.contains { $0.template != nil } && !rules.values.contains { $0 != nil }
+    }
+
+    /// The template and delay for a conversion, or nil when nothing is sent for it.
+    public func route(affID: UInt32, offerID: UInt32, event: String, status: ConversionStatus) -> (PartnerTemplate, delayMillis: Int64)? {
+        guard let affiliate = affiliates[affID], affiliate.statuses.contains(status.rawValue) else { return nil }
+        for key in [RuleKey(affID: affID, offerID: offerID, event: event), RuleKey(affID: affID, offerID: offerID, event: ""),
+                    RuleKey(affID: affID, offerID: 0, event: event)] {
+            if let rule = rules[key] {
+                guard let template = rule else { return nil }
+                return (template, affiliate.delayMillis)
+            }
+        }
+        guard let template = affiliate.template else { return nil }
+        return (template, affiliate.delayMillis)
+    }
+}

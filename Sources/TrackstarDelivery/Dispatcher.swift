@@ -1,0 +1,512 @@
+// The partner-postback dispatcher: a thread of its own running a libuv loop that drives libcurl's
+// multi-socket interface. Every tick it reads conversions the request loops have published (it
+// never blocks them: they only append to their logs), plans a job for each that an affiliate wants
+// to hear about, and starts due attempts within the per-endpoint and total caps. Each outcome is
+// appended to the delivery log and group-committed with one fdatasync per loop iteration.
+import CLibUV
+import CTrackstarCurl
+import TrackstarCore
+import TrackstarExport
+import TrackstarStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs partner postbacks. Public methods may be called from any thread.
+public final class Dispatcher: @unchecked Sendable {  // loop state is touched on the loop thread only
+    public let config: DeliveryConfig
+    let source: ExportSource
+    let log: DeliveryLog
+    let positions: DeliveryPositions
+    let message: @Sendable (String) -> Void
+    /// How often new conversions are looked for and due jobs started.
+    let tickMillis: UInt64
+
+    // Loop-thread state.
+    var plan: DeliveryPlan
+    var ledger: DeliveryLedger
+    var due = DueHeap()
+    /// Jobs due (or blocked) per endpoint, oldest first.
+    var ready: [String: [UInt64]] = [:]
+    var inFlightByEndpoint: [String: Int] = [:]
+    var transfers: [UInt: Transfer] = [:]
+    var idleHandles: [UnsafeMutableRawPointer] = []
+    var scanned: [UInt64]
+    var logDirty = false
+    var positionsDirty = false
+    var storageFailing = false
+    var random = SystemRandomNumberGenerator()
+
+    // libuv handles (allocated for the loop's lifetime).
+    let loop: UnsafeMutablePointer<uv_loop_t>
+    let tick: UnsafeMutablePointer<uv_timer_t>
+    let wake: UnsafeMutablePointer<uv_async_t>
+    let check: UnsafeMutablePointer<uv_check_t>
+    var driver: OpaquePointer?
+    var thread = pthread_t()
+    var running = false
+
+    // Cross-thread: a mailbox of work for the loop, and a snapshot for readers.
+    var mailbox: [(Dispatcher) -> Void] = []
+    var stopping = false
+    var mutex = pthread_mutex_t()
+    var published = DeliverySnapshot()
+
+    /// Opens the delivery log and rebuilds the dispatcher's state from it.
+    public init(config: TrackstarConfig, source: ExportSource, tickMillis: UInt64 = 50,
+                message: @escaping @Sendable (String) -> Void) throws(StoreError) {
+        self.config = config.delivery
+        self.source = source
+        self.message = message
+        self.tickMillis = tickMillis
+        plan = DeliveryPlan(config)
+        log = try DeliveryLog(dataDir: config.storage.dataDir)
+        for note in log.notes { message(note) }
+        ledger = DeliveryLedger.replay(log, pauseAfter: config.delivery.pauseAfter)
+        positions = DeliveryPositions(directory: log.directory)
+        let stored = positions.load()
+        let replayed = ledger
+        scanned = (0..<source.shardCount).map { shard in
+            max(shard < stored.count ? stored[shard] : 0, replayed.queuedThrough[shard] ?? 0)
+        }
+        for job in ledger.pending.values { due.push(job.dueMillis, job.conversionID) }
+        loop = .allocate(capacity: 1)
+        tick = .allocate(capacity: 1)
+        wake = .allocate(capacity: 1)
+        check = .allocate(capacity: 1)
+        pthread_mutex_init(&mutex, nil)
+        if !ledger.pending.isEmpty || ledger.records > 0 {
+            message("deliveries: \(ledger.pending.count) pending, \(ledger.endpoints.values.filter(\.paused).count) paused endpoints, \(log.count) log records")
+        }
+        publishSnapshot()
+    }
+
+    deinit {
+        loop.deallocate(); tick.deallocate(); wake.deallocate(); check.deallocate()
+    }
+
+    /// Starts the dispatcher thread.
+    public func start() {
+        guard !running else { return }
+        running = true
+        uv_loop_init(loop)
+        loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        driver = ts_curl_driver_new(loop, { context, easy, result in
+            Unmanaged<Dispatcher>.fromOpaque(context!).takeUnretainedValue().finished(easy!, result)
+        }, context, config.maxPerEndpoint, config.maxInFlight)
+        uv_timer_init(loop, tick)
+        tick.pointee.data = context
+        uv_timer_start(tick, { timer in
+            Unmanaged<Dispatcher>.fromOpaque(timer!.pointee.data).takeUnretainedValue().onTick()
+        }, 0, tickMillis)
+        uv_async_init(loop, wake) { async in
+            Unmanaged<Dispatcher>.fromOpaque(async!.pointee.data).takeUnretainedValue().drainMailbox()
+        }
+        wake.pointee.data = context
+        uv_check_init(loop, check)
+        check.pointee.data = context
+        uv_check_start(check) { handle in
+            Unmanaged<Dispatcher>.fromOpaque(handle!.pointee.data).takeUnretainedValue().commit()
+        }
+        let retained = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&thread, nil, { context in
+            let dispatcher = Unmanaged<Dispatcher>.fromOpaque(context!).takeRetainedValue()
+            uv_run(dispatcher.loop, UV_RUN_DEFAULT)
+            uv_loop_close(dispatcher.loop)
+            return nil
+        }, retained)
+    }
+
+    /// Stops the thread: attempts in flight are abandoned (their jobs stay pending and are retried
+    /// after the next start; the partner may see that attempt twice, which the delivery log shows).
+    public func stop() {
+        guard running else { return }
+        post { dispatcher in dispatcher.shutdown() }
+        pthread_join(thread, nil)
+        running = false
+    }
+
+    /// Runs `work` on the loop thread.
+    func post(_ work: @escaping (Dispatcher) -> Void) {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        guard running, !stopping else { return }
+        mailbox.append(work)
+        uv_async_send(wake)
+    }
+
+    func drainMailbox() {
+        pthread_mutex_lock(&mutex)
+        let work = mailbox
+        mailbox.removeAll()
+        pthread_mutex_unlock(&mutex)
+        for item in work { item(self) }
+    }
+
+    func shutdown() {
+        pthread_mutex_lock(&mutex)
+        stopping = true
+        pthread_mutex_unlock(&mutex)
+        for (_, transfer) in transfers {
+            ts_curl_driver_remove(driver, transfer.easy)
+            curl_easy_cleanup(transfer.easy)
+        }
+        transfers.removeAll()
+        for easy in idleHandles { curl_easy_cleanup(easy) }
+        idleHandles.removeAll()
+        commit()
+        ts_curl_driver_close(driver)
+        driver = nil
+        uv_timer_stop(tick)
+        uv_check_stop(check)
+        uv_walk(loop, { handle, _ in
+            if uv_is_closing(handle) == 0 { uv_close(handle, nil) }
+        }, nil)
+    }
+
+    // MARK: Operator actions (any thread)
+
+    /// Replaces the routing after a configuration reload (jobs already queued keep their URLs).
+    public func replacePlan(_ config: TrackstarConfig) {
+        let plan = DeliveryPlan(config)
+        post { $0.plan = plan }
+    }
+
+    /// Resumes a paused endpoint; `completion` gets whether it was paused (on the dispatcher thread).
+    public func resume(endpoint: String, completion: @escaping @Sendable (Bool) -> Void) {
+        post { dispatcher in completion(dispatcher.resumeNow(endpoint)) }
+    }
+
+    /// The state as of the last tick.
+    public var snapshot: DeliverySnapshot {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return published
+    }
+
+    // MARK: Loop work
+
+    func onTick() {
+        let now = Clock.nowMillis()
+        scanConversions(now: now)
+        promoteDue(now: now)
+        for endpoint in ready.keys { startReady(endpoint) }
+        if positionsDirty && !logDirty {
+            positions.store(scanned)
+            positionsDirty = false
+        }
+        publishSnapshot()
+    }
+
+    /// Plans a job for each conversion published since the last tick that some partner wants.
+    func scanConversions(now: Int64) {
+        if scanned.count < source.shardCount { scanned += Array(repeating: 0, count: source.shardCount - scanned.count) }
+        var budget = 20_000  // keep a tick short after a long outage
+        for shard in 0..<scanned.count {
+            let end = source.published(.conversions, shard: shard)
+            while scanned[shard] < end && budget > 0 {
+                let sequence = scanned[shard]
+                if let row = source.conversion(shard: shard, sequence: sequence), !plan(row, now: now) { return }
+                scanned[shard] = sequence + 1
+                positionsDirty = true
+                budget -= 1
+            }
+        }
+    }
+
+    /// Queues a conversion's postback if its affiliate wants it; false if the log refused the record.
+    func plan(_ row: ConversionRow, now: Int64) -> Bool {
+        let event = source.event(offerID: row.offerID, index: row.eventIndex)
+        guard let (template, delay) = plan.route(affID: row.affID, offerID: row.offerID, event: event, status: row.status) else {
+            return true
+        }
+        let url = template.render { macro in self.value(macro, row, event: event) }
+        var record = DeliveryRecord(kind: .queued, conversionID: row.id, timeMillis: now)
+        record.affID = row.affID
+        record.nextMillis = row.timeMillis + delay
+        return append(record, endpoint: template.endpoint, detail: url)
+    }
+
+    /// The bytes of one macro for a conversion.
+    func value(_ macro: Macro, _ row: ConversionRow, event: String) -> [UInt8] {
+        func bytes(_ buffer: UnsafeRawBufferPointer) -> [UInt8] { Array(buffer) }
+        func text(_ string: String) -> [UInt8] { Array(string.utf8) }
+        switch macro {
+        case .clickID:
+            let shard = Int(row.clickRef >> 40), sequence = row.clickRef & (1 << 40 - 1)
+            return row.clickTimeMillis == 0 ? [] : text(source.clickID(shard: shard, sequence: sequence, mintMillis: row.clickTimeMillis))
+        case .offerID: return text(String(row.offerID))
+        case .affID: return text(String(row.affID))
+        case .sub1: return bytes(row.click.sub1)
+        case .sub2: return bytes(row.click.sub2)
+        case .sub3: return bytes(row.click.sub3)
+        case .sub4: return bytes(row.click.sub4)
+        case .sub5: return bytes(row.click.sub5)
+        case .affClickID: return bytes(row.click.affClickID)
+        case .source: return bytes(row.click.source)
+        case .timestamp: return text(String(row.timeMillis / 1000))
+        case .conversionID: return text(String(row.id))
+        case .event: return text(event)
+        case .payout: return text(PartnerTemplate.money(row.payout))
+        case .revenue: return text(PartnerTemplate.money(row.revenue))
+        case .currency:
+            return row.currency.0 == 0 ? [] : [row.currency.0, row.currency.1, row.currency.2]
+        case .status: return text(row.status.name.description)
+        case .txid: return bytes(row.txid)
+        case .amount: return row.amount.map { text(PartnerTemplate.money($0)) } ?? []
+        }
+    }
+
+    /// Appends to the log and folds the record into the ledger; false when the disk refuses.
+    func append(_ record: DeliveryRecord, endpoint: String, detail: String) -> Bool {
+        guard log.append(record, endpoint: endpoint, detail: detail) else {
+            if !storageFailing { message("deliveries: cannot append to the delivery log (disk full?); will retry") }
+            storageFailing = true
+            return false
+        }
+        storageFailing = false
+        logDirty = true
+        ledger.apply(DeliveryEntry(record: record, endpoint: endpoint, detail: detail))
+        if record.kind == .queued || (record.kind == .attempt && record.outcome == .retry) {
+            due.push(record.nextMillis, record.conversionID)
+        }
+        return true
+    }
+
+    /// Moves jobs whose time has come to their endpoint's ready queue.
+    func promoteDue(now: Int64) {
+        while let (time, id) = due.peek(), time <= now {
+            due.pop()
+            guard let job = ledger.pending[id], job.dueMillis == time else { continue }  // stale entry
+            ready[job.endpoint, default: []].append(id)
+        }
+    }
+
+    /// Starts ready jobs of an endpoint while the caps allow and it is not paused.
+    func startReady(_ endpoint: String) {
+        guard var queue = ready[endpoint], !queue.isEmpty else { return }
+        if ledger.endpoints[endpoint]?.paused == true { return }
+        var started = 0
+        while started < queue.count, transfers.count < config.maxInFlight,
+              inFlightByEndpoint[endpoint, default: 0] < config.maxPerEndpoint {
+            let id = queue[started]
+            started += 1
+            if let job = ledger.pending[id] { begin(job) }
+        }
+        queue.removeFirst(started)
+        ready[endpoint] = queue.isEmpty ? nil : queue
+    }
+
+    func begin(_ job: PendingDelivery) {
+        guard let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
+        let transfer = Transfer(job: job, easy: easy, started: Clock.nowMillis())
+        transfer.url.withUnsafeBufferPointer { _ = ts_curl_setopt_str(easy, CURLOPT_URL, $0.baseAddress) }
+        _ = ts_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = ts_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(config.connectTimeoutMillis))
+        _ = ts_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(config.timeoutMillis))
+        _ = ts_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)
+        _ = ts_curl_setopt_long(easy, CURLOPT_MAXREDIRS, 3)
+        _ = ts_curl_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+        _ = ts_curl_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        _ = ts_curl_setopt_str(easy, CURLOPT_USERAGENT, "Trackstar-Postback/1")
+        if let caFile = config.caFile { _ = ts_curl_setopt_str(easy, CURLOPT_CAINFO, caFile) }
+        _ = ts_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer)
+        _ = ts_curl_setopt_write(easy, { data, size, count, user in
+            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+            let total = size * count
+            if let data, transfer.excerpt.count < Transfer.excerptLimit {
+                let take = min(total, Transfer.excerptLimit - transfer.excerpt.count)
+                data.withMemoryRebound(to: UInt8.self, capacity: take) {
+                    transfer.excerpt.append(contentsOf: UnsafeBufferPointer(start: $0, count: take))
+                }
+            }
+            return total
+        }, Unmanaged.passUnretained(transfer).toOpaque())
+        transfers[UInt(bitPattern: easy)] = transfer
+        inFlightByEndpoint[job.endpoint, default: 0] += 1
+        if ts_curl_driver_add(driver, easy) != 0 {
+            transfers[UInt(bitPattern: easy)] = nil
+            inFlightByEndpoint[job.endpoint, default: 1] -= 1
+            curl_easy_cleanup(easy)
+            reschedule(job.conversionID, at: Clock.nowMillis() + 1000)
+        }
+    }
+
+    /// An attempt ended: decide and record its outcome, then refill the endpoint's slots.
+    func finished(_ easy: UnsafeMutableRawPointer, _ result: CURLcode) {
+        guard let transfer = transfers.removeValue(forKey: UInt(bitPattern: easy)) else { return }
+        let job = transfer.job
+        inFlightByEndpoint[job.endpoint, default: 1] -= 1
+        let now = Clock.nowMillis()
+        let status = result == CURLE_OK ? Int(ts_curl_response_code(easy)) : 0
+        let micros = ts_curl_total_micros(easy)
+        curl_easy_reset(easy)
+        if idleHandles.count < 64 { idleHandles.append(easy) } else { curl_easy_cleanup(easy) }
+
+        let attempt = job.attempts + 1
+        var outcome: AttemptOutcome
+        switch status {
+        case 200..<300: outcome = .delivered
+        case 400..<500 where status != 408 && status != 429: outcome = .failed
+        default: outcome = attempt >= config.maxAttempts ? .gaveUp : .retry
+        }
+        var record = DeliveryRecord(kind: .attempt, conversionID: job.conversionID, timeMillis: now)
+        record.affID = job.affID
+        record.attempt = UInt8(clamping: attempt)
+        record.httpStatus = UInt16(clamping: status)
+        record.curlCode = UInt16(clamping: Int(result.rawValue))
+        record.latencyMicros = UInt32(clamping: micros > 0 ? micros : (now - transfer.started) * 1000)
+        record.outcome = outcome
+        if outcome == .retry { record.nextMillis = now + backoff(afterAttempt: attempt) }
+        let detail = result == CURLE_OK ? transfer.excerptText : transfer.errorText(result)
+        if !append(record, endpoint: job.endpoint, detail: detail) {
+            reschedule(job.conversionID, at: now + 1000)  // the outcome could not be recorded; try again later
+            return
+        }
+        if let state = ledger.endpoints[job.endpoint], !state.paused, outcome != .delivered,
+           state.consecutiveFailures >= config.pauseAfter {
+            var pause = DeliveryRecord(kind: .pause, conversionID: 0, timeMillis: now)
+            pause.affID = job.affID
+            if append(pause, endpoint: job.endpoint, detail: "paused after \(state.consecutiveFailures) failures in a row") {
+                message("deliveries: endpoint \(job.endpoint) paused after \(state.consecutiveFailures) failed attempts in a row; last: \(detail.prefix(120)); resume it with trackstar deliveries --resume")
+            }
+        }
+        startReady(job.endpoint)
+    }
+
+    /// Puts a pending job back in the heap for `time` (an attempt that could not start or be recorded).
+    func reschedule(_ id: UInt64, at time: Int64) {
+        guard ledger.pending[id] != nil else { return }
+        ledger.pending[id]!.dueMillis = time
+        due.push(time, id)
+    }
+
+    /// Exponential backoff with jitter: base × 2^(n-1), capped, then a uniform draw in [½, 1] of it.
+    func backoff(afterAttempt attempt: Int) -> Int64 {
+        Dispatcher.backoff(afterAttempt: attempt, config: config, using: &random)
+    }
+
+    static func backoff<R: RandomNumberGenerator>(afterAttempt attempt: Int, config: DeliveryConfig, using random: inout R) -> Int64 {
+        let exponent = min(attempt - 1, 40)
+        let (scaled, overflow) = config.retryBaseMillis.multipliedReportingOverflow(by: Int64(1) << exponent)
+        let ceiling = overflow ? config.retryMaxDelayMillis : min(scaled, config.retryMaxDelayMillis)
+        return ceiling / 2 + Int64.random(in: 0...(ceiling - ceiling / 2), using: &random)
+    }
+
+    func resumeNow(_ endpoint: String) -> Bool {
+        guard let state = ledger.endpoints[endpoint], state.paused else { return false }
+        let record = DeliveryRecord(kind: .resume, conversionID: 0, timeMillis: Clock.nowMillis())
+        guard append(record, endpoint: endpoint, detail: "resumed by an operator") else { return false }
+        message("deliveries: endpoint \(endpoint) resumed")
+        startReady(endpoint)
+        publishSnapshot()
+        return true
+    }
+
+    /// Once per loop iteration: one fdatasync covers everything appended in it.
+    func commit() {
+        guard logDirty else { return }
+        if let error = log.sync() {
+            message("deliveries: \(error.description)")
+            return
+        }
+        logDirty = false
+    }
+
+    func publishSnapshot() {
+        var snapshot = DeliverySnapshot()
+        snapshot.pending = ledger.pending.count
+        snapshot.inFlight = transfers.count
+        snapshot.endpoints = ledger.endpoints.values.sorted { $0.endpoint < $1.endpoint }
+        snapshot.affiliates = ledger.affiliates.values.sorted { $0.affID < $1.affID }
+        snapshot.pendingByEndpoint = ledger.pending.values.reduce(into: [:]) { $0[$1.endpoint, default: 0] += 1 }
+        snapshot.failures = ledger.failures
+        snapshot.scanned = scanned
+        pthread_mutex_lock(&mutex)
+        published = snapshot
+        pthread_mutex_unlock(&mutex)
+    }
+}
+
+/// What readers (the admin listener, /metrics) see of the dispatcher.
+public struct DeliverySnapshot: Sendable {
+    public var pending = 0
+    public var inFlight = 0
+    public var endpoints: [EndpointState] = []
+    public var affiliates: [AffiliateDeliveries] = []
+    public var pendingByEndpoint: [String: Int] = [:]
+    public var failures: [FailedDelivery] = []
+    /// Conversions read, per shard.
+    public var scanned: [UInt64] = []
+    public init() {}
+}
+
+/// One attempt in flight.
+final class Transfer {
+    static let excerptLimit = 200
+    let job: PendingDelivery
+    let easy: UnsafeMutableRawPointer
+    let started: Int64
+    let url: [CChar]
+    var excerpt: [UInt8] = []
+    let errorBuffer: UnsafeMutablePointer<CChar>
+
+    init(job: PendingDelivery, easy: UnsafeMutableRawPointer, started: Int64) {
+        self.job = job; self.easy = easy; self.started = started
+        url = Array(job.url.utf8CString)
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+    }
+    deinit { errorBuffer.deallocate() }
+
+    /// The response's first bytes, printable ASCII only.
+    var excerptText: String {
+        String(decoding: excerpt.map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: " ") }, as: UTF8.self)
+    }
+
+    func errorText(_ result: CURLcode) -> String {
+        let detail = String(cString: errorBuffer)
+        return detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
+    }
+}
+
+/// A min-heap of (due time, conversion id).
+struct DueHeap {
+    var items: [(Int64, UInt64)] = []
+    var count: Int { items.count }
+
+    mutating func push(_ time: Int64, _ id: UInt64) {
+        items.append((time, id))
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[i].0 < items[parent].0 else { break }
+            items.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    func peek() -> (Int64, UInt64)? { items.first }
+
+    mutating func pop() {
+        guard !items.isEmpty else { return }
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        var i = 0
+        while true {
+            let left = 2 * i + 1, right = left + 1
+            var smallest = i
+            if left < items.count && items[left].0 < items[smallest].0 { smallest = left }
+            if right < items.count && items[right].0 < items[smallest].0 { smallest = right }
+            if smallest == i { break }
+            items.swapAt(i, smallest)
+            i = smallest
+        }
+    }
+}
+
+/// Wall-clock milliseconds.
+enum Clock {
+    static func nowMillis() -> Int64 { StoppableThread.nowMillis() }
+}

@@ -1,0 +1,249 @@
+// Unit tests of partner postbacks' parts: templates and their encoding, routing rules, the
+// delivery log (round trip, torn tail, read-only readers) and the ledger it replays into.
+import Foundation
+import Testing
+import TrackstarCore
+@testable import TrackstarDelivery
+import TrackstarStore
+
+@Suite("partner templates")
+struct PartnerTemplateTests {
+    @Test func encodesValuesAndKeepsRawOnesPrintable() throws {
+        let template = try #require(PartnerTemplate("https://Aff.Example/pb?c={aff_click_id}&r={raw:aff_click_id}&e={event}"))
+        let url = template.render { macro in
+            switch macro {
+            case .affClickID: Array("a b&c/é\r\n~".utf8)
+            case .event: Array("sale".utf8)
+            default: []
+            }
+        }
+        #expect(url == "https://Aff.Example/pb?c=a%20b%26c%2F%C3%A9%0D%0A~&r=a%20b&c/%C3%A9%0D%0A~&e=sale")
+        #expect(template.endpoint == "https://aff.example:443")
+    }
+
+    @Test func endpointsNameSchemeHostAndPort() {
+        #expect(PartnerTemplate.endpoint(of: "http://127.0.0.1:8080/x?y") == "http://127.0.0.1:8080")
+        #expect(PartnerTemplate.endpoint(of: "http://partner.example") == "http://partner.example:80")
+        #expect(PartnerTemplate.endpoint(of: "https://[::1]/p") == "https://[::1]:443")
+        #expect(PartnerTemplate.endpoint(of: "https://[::1]:8443/p") == "https://[::1]:8443")
+        #expect(PartnerTemplate.endpoint(of: "ftp://x/") == nil)
+        #expect(PartnerTemplate.endpoint(of: "http:///nohost") == nil)
+    }
+
+    @Test func moneyHasAtLeastTwoPlaces() {
+        #expect(PartnerTemplate.money(2_500_000) == "2.50")
+        #expect(PartnerTemplate.money(0) == "0.00")
+        #expect(PartnerTemplate.money(1_234_567) == "1.234567")
+        #expect(PartnerTemplate.money(10_100_000) == "10.10")
+        #expect(PartnerTemplate.money(-1_500_000) == "-1.50")
+    }
+}
+
+@Suite("delivery plan")
+struct DeliveryPlanTests {
+    static func config() throws -> TrackstarConfig {
+        let text = """
+        [[offers]]
+        id = 1
+        url = "https://shop.example/?c={click_id}"
+          [offers.events.upsell]
+          payout = 1
+        [[offers]]
+        id = 2
+        url = "https://shop.example/?c={click_id}"
+        [[affiliates]]
+        id = 7
+        postback_url = "https://a.example/default?c={aff_click_id}"
+        postback_delay = "5m"
+        [[affiliates]]
+        id = 8
+        postback_statuses = ["pending", "rejected"]
+        postback_url = "https://b.example/x"
+        [[affiliates]]
+        id = 9
+        [[postbacks]]
+        aff_id = 7
+        offer_id = 1
+        url = "https://a.example/offer1"
+        [[postbacks]]
+        aff_id = 7
+        offer_id = 1
+        event = "upsell"
+        url = "https://a.example/offer1-upsell"
+        [[postbacks]]
+        aff_id = 7
+        event = "upsell"
+        url = "https://a.example/any-upsell"
+        [[postbacks]]
+        aff_id = 7
+        offer_id = 2
+        event = "conversion"
+        url = ""
+        """
+        return try ConfigLoader.load(text: text).get()
+    }
+
+    @Test func theMostSpecificRuleWinsAndAnEmptyURLSendsNothing() throws {
+        let plan = DeliveryPlan(try Self.config())
+        func url(_ aff: UInt32, _ offer: UInt32, _ event: String, _ status: ConversionStatus = .approved) -> String? {
+            plan.route(affID: aff, offerID: offer, event: event, status: status)?.0.source
+        }
+        #expect(url(7, 1, "upsell") == "https://a.example/offer1-upsell")
+        #expect(url(7, 1, "conversion") == "https://a.example/offer1")
+        #expect(url(7, 2, "upsell") == "https://a.example/any-upsell")
+        #expect(url(7, 2, "conversion") == nil)
+        #expect(url(7, 3, "conversion") == "https://a.example/default?c={aff_click_id}")
+        #expect(plan.route(affID: 7, offerID: 3, event: "conversion", status: .approved)?.delayMillis == 300_000)
+        #expect(url(7, 1, "conversion", .pending) == nil)  // approved only, by default
+        #expect(url(8, 1, "conversion", .approved) == nil)
+        #expect(url(8, 1, "conversion", .rejected) == "https://b.example/x")
+        #expect(url(9, 1, "conversion") == nil)
+        #expect(url(42, 1, "conversion") == nil)
+        #expect(!plan.isEmpty)
+    }
+
+    @Test func configProblemsAreReportedWithTheirLines() {
+        let text = """
+        [delivery]
+        max_attempts = 0
+        retry_base = "10m"
+        retry_max_delay = "1m"
+        bogus = 1
+        [[offers]]
+        id = 1
+        url = "https://shop.example/"
+        [[affiliates]]
+        id = 7
+        postback_statuses = ["approved", "paid"]
+        postback_url = "https://a.example/?x={raw:sub9}"
+        [[postbacks]]
+        aff_id = 8
+        offer_id = 2
+        url = "https://a.example/"
+        [[postbacks]]
+        aff_id = 7
+        url = "https://a.example/"
+        [[postbacks]]
+        aff_id = 7
+        offer_id = 1
+        event = "refund"
+        url = "https://a.example/"
+        """
+        guard case .failure(let problems) = ConfigLoader.load(text: text) else { Issue.record("accepted"); return }
+        let lines = problems.problems.map(\.description)
+        #expect(lines.contains { $0.hasPrefix("line 2:") && $0.contains("delivery.max_attempts") })
+        #expect(lines.contains { $0.hasPrefix("line 4:") && $0.contains("retry_max_delay") })
+        #expect(lines.contains { $0.hasPrefix("line 5:") && $0.contains("bogus") })
+        #expect(lines.contains { $0.hasPrefix("line 11:") && $0.contains("paid") })
+        #expect(lines.contains { $0.hasPrefix("line 12:") && $0.contains("raw:sub9") })
+        #expect(lines.contains { $0.contains("no affiliate has id 8") })
+        #expect(lines.contains { $0.contains("no offer has id 2") })
+        #expect(lines.contains { $0.contains("give offer_id, event or both") })
+        #expect(lines.contains { $0.contains("has no event \"refund\"") })
+    }
+}
+
+@Suite("delivery log")
+struct DeliveryLogTests {
+    static func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("trackstar-deliveries-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func queued(_ id: UInt64, due: Int64) -> DeliveryRecord {
+        var record = DeliveryRecord(kind: .queued, conversionID: id, timeMillis: 1000)
+        record.affID = 7
+        record.nextMillis = due
+        return record
+    }
+
+    static func attempt(_ id: UInt64, _ n: UInt8, _ outcome: AttemptOutcome, status: UInt16, next: Int64 = 0) -> DeliveryRecord {
+        var record = DeliveryRecord(kind: .attempt, conversionID: id, timeMillis: 2000 + Int64(n))
+        record.affID = 7
+        record.attempt = n
+        record.outcome = outcome
+        record.httpStatus = status
+        record.nextMillis = next
+        return record
+    }
+
+    @Test func replayRebuildsPendingJobsEndpointsAndCounts() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let log = try DeliveryLog(dataDir: dir)
+            let endpoint = "http://p.example:80"
+            #expect(log.append(Self.queued(1, due: 10), endpoint: endpoint, detail: "http://p.example/1"))
+            #expect(log.append(Self.queued(2, due: 20), endpoint: endpoint, detail: "http://p.example/2"))
+            #expect(log.append(Self.queued(1 << 40 + 1, due: 30), endpoint: endpoint, detail: "http://p.example/3"))
+            #expect(log.append(Self.attempt(1, 1, .retry, status: 503, next: 99), endpoint: endpoint, detail: "busy"))
+            #expect(log.append(Self.attempt(2, 1, .delivered, status: 200), endpoint: endpoint, detail: "ok"))
+            #expect(log.append(Self.attempt(1 << 40 + 1, 1, .failed, status: 404), endpoint: endpoint, detail: "gone"))
+            #expect(log.append(DeliveryRecord(kind: .pause, conversionID: 0, timeMillis: 3000), endpoint: endpoint, detail: ""))
+            #expect(log.sync() == nil)
+        }
+        let reader = try DeliveryLog(dataDir: dir, writer: false)
+        let ledger = DeliveryLedger.replay(reader, pauseAfter: 5)
+        #expect(ledger.records == 7)
+        #expect(Array(ledger.pending.keys) == [1])
+        #expect(ledger.pending[1]?.attempts == 1 && ledger.pending[1]?.dueMillis == 99 && ledger.pending[1]?.url == "http://p.example/1")
+        let endpoint = try #require(ledger.endpoints["http://p.example:80"])
+        #expect(endpoint.paused && endpoint.delivered == 1 && endpoint.failed == 1 && endpoint.attempts == 3)
+        #expect(endpoint.lastError?.httpStatus == 404 && endpoint.lastError?.detail == "gone")
+        #expect(ledger.affiliates[7]?.queued == 3 && ledger.affiliates[7]?.pending == 1)
+        #expect(ledger.failures.map(\.conversionID) == [1 << 40 + 1])
+        #expect(ledger.queuedThrough[0] == 2 && ledger.queuedThrough[1] == 1)
+    }
+
+    @Test func aTornTailIsCutByTheWriterAndLeftAloneByAReader() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let log = try DeliveryLog(dataDir: dir)
+            for id in 1...3 { #expect(log.append(Self.queued(UInt64(id), due: 0), endpoint: "http://p:80", detail: "u\(id)")) }
+            // The third record's checksum no longer matches: a write torn by a crash.
+            let p = try #require(log.table.slot(2))
+            p.storeBytes(of: p.load(fromByteOffset: 0, as: UInt64.self) ^ 1, toByteOffset: 0, as: UInt64.self)
+        }
+        // A second writer cannot open while the first holds the lock; readers always can.
+        let reader = try DeliveryLog(dataDir: dir, writer: false)
+        #expect(reader.count == 2)
+        let writer = try DeliveryLog(dataDir: dir)
+        #expect(writer.count == 2)
+        #expect(writer.notes.contains { $0.contains("cut a torn tail at record 2") })
+        #expect(throws: StoreError.self) { _ = try DeliveryLog(dataDir: dir) }
+        #expect(writer.append(Self.queued(9, due: 0), endpoint: "http://p:80", detail: "after"))
+        var ids: [UInt64] = []
+        writer.forEach { ids.append($0.record.conversionID) }
+        #expect(ids == [1, 2, 9])
+    }
+
+    @Test func offlineResumeNeedsAPausedEndpoint() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try DeliveryLog(dataDir: dir)
+        #expect(!DeliveryReport.resumeOffline(log, endpoint: "http://p:80", nowMillis: 1))
+        #expect(log.append(DeliveryRecord(kind: .pause, conversionID: 0, timeMillis: 1), endpoint: "http://p:80", detail: ""))
+        #expect(DeliveryReport.resumeOffline(log, endpoint: "http://p:80", nowMillis: 2))
+        #expect(DeliveryLedger.replay(log, pauseAfter: 1).endpoints["http://p:80"]?.paused == false)
+    }
+
+    @Test func backoffDoublesWithJitterUpToTheCap() {
+        var config = DeliveryConfig()
+        config.retryBaseMillis = 1000
+        config.retryMaxDelayMillis = 10_000
+        var random = SystemRandomNumberGenerator()
+        for attempt in 1...8 {
+            let ceiling = min(Int64(1000) << (attempt - 1), 10_000)
+            for _ in 0..<50 {
+                let delay = Dispatcher.backoff(afterAttempt: attempt, config: config, using: &random)
+                #expect(delay >= ceiling / 2 && delay <= ceiling)
+            }
+        }
+        // Ten attempts at the defaults span about a day.
+        let defaults = DeliveryConfig()
+        let total = (1...9).reduce(Int64(0)) { $0 + min(defaults.retryBaseMillis << ($1 - 1), defaults.retryMaxDelayMillis) }
+        #expect(total > 20 * 3_600_000 && total < 30 * 3_600_000)
+    }
+}
