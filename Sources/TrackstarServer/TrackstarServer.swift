@@ -10,6 +10,7 @@ public final class TrackstarServer: @unchecked Sendable {
     let snapshotter: Snapshotter
     let handlers: [RequestHandler]
     let feed: ReportFeed
+    let summary: LogSummary
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
@@ -17,24 +18,31 @@ public final class TrackstarServer: @unchecked Sendable {
     /// Loads keys from the data dir, compiles the catalog and binds the listener on every loop.
     public init(config: TrackstarConfig, recovery: RecoveryOptions = RecoveryOptions()) throws(StartupError) {
         let loops = min(max(config.server.loops ?? System.coreCount(), 1), ClickID.maxShards)
+        (engine, snapshotter, feed, summary, handlers, group) = try TrackstarServer.open(config, loops: loops, recovery: recovery)
+    }
+
+    /// Recovers the engine and binds the public listener on every loop.
+    private static func open(_ config: TrackstarConfig, loops: Int, recovery: RecoveryOptions) throws(StartupError)
+        -> (Engine, Snapshotter, ReportFeed, LogSummary, [RequestHandler], ServerGroup) {
         let engine = try Engine.open(config: config, loops: loops, recovery: recovery)
-        self.engine = engine
-        snapshotter = Snapshotter(engine: engine)
-        feed = try ReportFeed(engine: engine)
+        let snapshotter = Snapshotter(engine: engine)
+        let feed = try ReportFeed(engine: engine)
+        let summary = LogSummary(metrics: engine.metrics, intervalMillis: config.log.summaryIntervalMillis)
         var limits = ConnectionLimits()
         limits.maxConnections = config.server.maxConnections
         limits.idleTimeoutMillis = UInt64(config.server.idleTimeoutMillis)
         limits.headerTimeoutMillis = UInt64(config.server.headerTimeoutMillis)
         limits.maxRequestBytes = config.server.maxRequestLineBytes + config.server.maxHeaderBytes + config.server.maxBodyBytes
         let handlers = (0..<loops).map { RequestHandler(engine: engine, shard: $0) }
-        self.handlers = handlers
         // Room for four maximal answers, plus one /metrics page.
         limits.outputBufferBytes = max(64 * 1024, 4 * (handlers.first?.maxResponseBytes ?? 0)) + RequestHandler.metricsCapacity
+        let group: ServerGroup
         do {
             group = try ServerGroup(host: config.server.host, port: config.server.port, handlers: handlers, limits: limits)
         } catch {
             throw StartupError("cannot listen on \(config.server.host):\(config.server.port): \(error)")
         }
+        return (engine, snapshotter, feed, summary, handlers, group)
     }
 
     /// Replaces offers and affiliates without dropping a connection: the new catalog is compiled here
@@ -54,6 +62,10 @@ public final class TrackstarServer: @unchecked Sendable {
         if config.server != engine.config.server { notes.append("[server] changes take effect at the next restart") }
         if config.storage != engine.config.storage { notes.append("[storage] changes take effect at the next restart") }
         if config.export != engine.config.export { notes.append("[export] changes take effect at the next restart") }
+        if config.log.summaryIntervalMillis != engine.config.log.summaryIntervalMillis {
+            notes.append("[log] summary_interval changes take effect at the next restart")
+        }
+        Log.configure(config.log)  // level and format apply at once
         return notes
     }
 
@@ -67,12 +79,13 @@ public final class TrackstarServer: @unchecked Sendable {
         group.start()
         snapshotter.start()
         feed.start()
+        summary.start()
     }
 
-    /// Stops every loop and waits for them.
     /// Stops every loop, waits for them, then takes a final snapshot.
     public func stop() {
         group.stop()
+        summary.stop()
         feed.stop()
         snapshotter.stop()
     }

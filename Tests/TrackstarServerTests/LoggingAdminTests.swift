@@ -1,0 +1,142 @@
+// Live tests of the operator's view: structured log lines (text and JSON) that parse, and refusal
+// summaries instead of a line per request under a flood. Waits poll with deadlines; nothing sleeps to sync.
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A well-formed click ID whose tag no key made: every postback with it is refused `forged_id`.
+private let forgedID = "0123456789ABCDEFGHJKMNPQRS"
+
+private func config(log: String = "") -> String {
+    var text = LiveServer.defaultConfig
+    if !log.isEmpty { text += "\n\n[log]\n" + log + "\n" }
+    return text
+}
+
+/// `key=value` pairs of a logfmt tail (values bare or in double quotes with backslash escapes).
+func logfmtPairs(_ text: Substring) -> [String: String]? {
+    var pairs: [String: String] = [:]
+    var rest = text[...]
+    while !rest.isEmpty {
+        rest = rest.drop { $0 == " " }
+        guard let equals = rest.firstIndex(of: "=") else { return rest.isEmpty ? pairs : nil }
+        let key = String(rest[..<equals])
+        guard !key.isEmpty, !key.contains(" ") else { return nil }
+        rest = rest[rest.index(after: equals)...]
+        var value = ""
+        if rest.first == "\"" {
+            rest = rest.dropFirst()
+            var closed = false
+            while let c = rest.first {
+                rest = rest.dropFirst()
+                if c == "\\", let next = rest.first { value.append(next == "n" ? "\n" : next); rest = rest.dropFirst() }
+                else if c == "\"" { closed = true; break }
+                else { value.append(c) }
+            }
+            guard closed else { return nil }
+        } else {
+            value = String(rest.prefix { $0 != " " })
+            rest = rest.dropFirst(value.count)
+        }
+        pairs[key] = value
+    }
+    return pairs
+}
+
+extension LiveServer {
+    /// The log lines on standard error so far.
+    var logLines: [String] { stderrText.split(separator: "\n").map(String.init) }
+}
+
+@Suite("logging and admin", .serialized)
+struct LoggingAdminTests {
+    @Test func textLogLinesParse() throws {
+        let server = try LiveServer(config: config(log: "summary_interval = \"1s\""))
+        #expect(try server.connect().get("/postback?click_id=\(forgedID)").status == 404)
+        let pattern = #"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (trace|debug|info|notice|warning|error|critical) trackstar: "#
+        #expect(eventually(within: 15) { server.logLines.contains { $0.contains("postbacks refused") } }, "\(server.stderrText)")
+        for line in server.logLines {
+            #expect(line.range(of: pattern, options: .regularExpression) != nil, "not a log line: \(line)")
+        }
+        let summary = try #require(server.logLines.first { $0.contains("postbacks refused") })
+        #expect(summary.contains(" warning trackstar: postbacks refused "), "\(summary)")
+        let pairs = try #require(logfmtPairs(summary[summary.range(of: "postbacks refused ")!.upperBound...]), "\(summary)")
+        #expect(pairs == ["count": "1", "interval_s": "1", "reason": "forged_id"], "\(summary)")
+        let serving = try #require(server.logLines.first { $0.contains("trackstar: serving ") })
+        #expect(logfmtPairs(serving[serving.range(of: "serving ")!.upperBound...])?["address"] == "127.0.0.1:\(server.port)")
+    }
+
+    @Test func jsonLogLinesParse() throws {
+        let server = try LiveServer(config: config(log: "format = \"json\"\nsummary_interval = \"1s\""))
+        #expect(try server.connect().get("/postback?click_id=\(forgedID)").status == 404)
+        #expect(eventually(within: 15) { server.logLines.contains { $0.contains("postbacks refused") } }, "\(server.stderrText)")
+        var objects: [[String: Any]] = []
+        for line in server.logLines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            let parsed = try #require(object, "not a JSON object: \(line)")
+            #expect((parsed["ts"] as? String)?.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression) != nil)
+            #expect(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(parsed["level"] as? String ?? ""))
+            #expect(parsed["msg"] is String)
+            objects.append(parsed)
+        }
+        let summary = try #require(objects.first { $0["msg"] as? String == "postbacks refused" })
+        #expect(summary["level"] as? String == "warning")
+        #expect(summary["reason"] as? String == "forged_id")
+        #expect(summary["count"] as? Int == 1)
+        #expect(summary["interval_s"] as? Int == 1)
+    }
+
+    @Test func levelAboveWarningHidesTheSummaries() throws {
+        let server = try LiveServer(config: config(log: "level = \"error\"\nsummary_interval = \"1s\""))
+        #expect(try server.connect().get("/postback?click_id=\(forgedID)").status == 404)
+        // An error is still written: a reload of a broken file. By then a summary would have been due.
+        try "[server]\nloops = 0\n".write(toFile: server.configPath, atomically: true, encoding: .utf8)
+        let started = Date()
+        kill(server.process.processIdentifier, SIGHUP)
+        #expect(eventually(within: 15) { server.stderrText.contains("reload refused") && Date().timeIntervalSince(started) > 2 })
+        #expect(!server.stderrText.contains("postbacks refused"), "\(server.stderrText)")
+        #expect(!server.stderrText.contains(" info "), "\(server.stderrText)")
+    }
+
+    /// 400 forged postbacks pipelined on one connection, plus a refused click and an unparseable
+    /// request: the log holds a few summary lines whose counts add up exactly, not 400 lines.
+    @Test func floodOfForgedPostbacksIsSummarisedNotLoggedPerRequest() throws {
+        let server = try LiveServer(config: config(log: "summary_interval = \"1s\""))
+        let flood = 400
+        let c = try server.connect()
+        c.send(String(repeating: "GET /postback?click_id=\(forgedID) HTTP/1.1\r\nHost: t\r\n\r\n", count: flood))
+        for _ in 0..<flood { #expect(try c.read().status == 404) }
+        #expect(try server.connect().get("/click?offer_id=999&aff_id=7").status == 404)
+        let bad = try server.connect()
+        bad.send("GET /click HTTP/1.1\r\nHost t\r\n\r\n")
+        #expect(try bad.read().status == 400)
+
+        func counts(_ message: String) -> [Int] {
+            server.logLines.filter { $0.contains(" trackstar: \(message) ") }.compactMap { line in
+                logfmtPairs(line[line.range(of: "\(message) ")!.upperBound...])?["count"].flatMap { Int($0) }
+            }
+        }
+        let complete = eventually(within: 20) {
+            counts("postbacks refused").reduce(0, +) == flood && counts("clicks refused") == [1] && counts("bad requests") == [1]
+        }
+        #expect(complete, "\(server.stderrText)")
+        let summaries = server.logLines.filter { $0.contains("postbacks refused") }
+        #expect(summaries.allSatisfy { $0.contains("reason=forged_id") && $0.contains("interval_s=1") }, "\(summaries)")
+        #expect(summaries.count < 20, "\(summaries.count) summary lines for \(flood) postbacks")
+        #expect(server.logLines.count < 40, "\(server.stderrText)")
+    }
+
+    @Test func checkConfigReportsBadLogAndAdminValuesWithTheirLines() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ops-\(UUID().uuidString).toml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "[log]\nlevel = \"loud\"\nformat = \"yaml\"\n\n[admin]\nlisten = \"admin.local:9091\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try LiveServer.run(["check-config", path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(path):2: log.level"), "\(result.stderr)")
+        #expect(result.stderr.contains("\(path):3: log.format"), "\(result.stderr)")
+        #expect(result.stderr.contains("\(path):6: admin.listen"), "\(result.stderr)")
+        #expect(result.stderr.contains("3 problems found"), "\(result.stderr)")
+    }
+}
