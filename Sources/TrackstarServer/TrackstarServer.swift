@@ -11,14 +11,30 @@ public final class TrackstarServer: @unchecked Sendable {
     let handlers: [RequestHandler]
     let feed: ReportFeed
     let summary: LogSummary
+    let readiness: Readiness
+    /// The `[admin] listen` listener, if configured.
+    let admin: AdminListener?
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
+    /// The admin listener's `HOST:PORT` (IPv6 in brackets), nil without `[admin] listen`.
+    public var adminAddress: String? { admin?.address }
 
     /// Loads keys from the data dir, compiles the catalog and binds the listener on every loop.
     public init(config: TrackstarConfig, recovery: RecoveryOptions = RecoveryOptions()) throws(StartupError) {
         let loops = min(max(config.server.loops ?? System.coreCount(), 1), ClickID.maxShards)
-        (engine, snapshotter, feed, summary, handlers, group) = try TrackstarServer.open(config, loops: loops, recovery: recovery)
+        let readiness = Readiness(loops: loops)
+        self.readiness = readiness
+        // The admin listener answers from the start, so /readyz can say "recovering".
+        let admin = try AdminListener.start(config: config, readiness: readiness)
+        self.admin = admin
+        do {
+            (engine, snapshotter, feed, summary, handlers, group) = try TrackstarServer.open(config, loops: loops, recovery: recovery)
+        } catch {
+            admin?.stop()
+            throw error
+        }
+        readiness.enter(.starting)
     }
 
     /// Recovers the engine and binds the public listener on every loop.
@@ -62,6 +78,7 @@ public final class TrackstarServer: @unchecked Sendable {
         if config.server != engine.config.server { notes.append("[server] changes take effect at the next restart") }
         if config.storage != engine.config.storage { notes.append("[storage] changes take effect at the next restart") }
         if config.export != engine.config.export { notes.append("[export] changes take effect at the next restart") }
+        if config.admin != engine.config.admin { notes.append("[admin] changes take effect at the next restart") }
         if config.log.summaryIntervalMillis != engine.config.log.summaryIntervalMillis {
             notes.append("[log] summary_interval changes take effect at the next restart")
         }
@@ -80,14 +97,21 @@ public final class TrackstarServer: @unchecked Sendable {
         snapshotter.start()
         feed.start()
         summary.start()
+        let readiness = self.readiness
+        group.onEveryLoop { _ in readiness.loopIsRunning() }
+        admin?.attach(engine)
+        readiness.enter(.serving)
     }
 
-    /// Stops every loop, waits for them, then takes a final snapshot.
+    /// Stops every loop, waits for them, then takes a final snapshot; the admin listener goes last,
+    /// answering /readyz with 503 "stopping" meanwhile.
     public func stop() {
+        readiness.enter(.stopping)
         group.stop()
         summary.stop()
         feed.stop()
         snapshotter.stop()
+        admin?.stop()
     }
 }
 

@@ -70,9 +70,12 @@ struct Serve: ParsableCommand {
         for note in server.recoveryNotes { print("trackstar: recovery: \(note)") }
         server.start()
         let host = settings.server.host.contains(":") ? "[\(settings.server.host)]" : settings.server.host
-        print("trackstar: listening on \(host):\(server.port) with \(server.loops) loops, data in \(settings.storage.dataDir)")
+        var listening = "trackstar: listening on \(host):\(server.port) with \(server.loops) loops, data in \(settings.storage.dataDir)"
+        // After the public line and in the same write, so a reader waiting for "listening on" sees both.
+        if let admin = server.adminAddress { listening += "\ntrackstar: admin listening on \(admin) (/metrics, /healthz, /readyz)" }
+        print(listening)
         fflush(nil)
-        Log.info("serving", ["address": "\(host):\(server.port)", "loops": "\(server.loops)"])
+        Log.info("serving", ["address": "\(host):\(server.port)", "loops": "\(server.loops)", "admin": "\(server.adminAddress ?? "none")"])
         var received: Int32 = 0
         while sigwait(&signals, &received) == 0, received == SIGHUP {
             reload(server)

@@ -1,5 +1,6 @@
-// Live tests of the operator's view: structured log lines (text and JSON) that parse, and refusal
-// summaries instead of a line per request under a flood. Waits poll with deadlines; nothing sleeps to sync.
+// Live tests of the operator's view: structured log lines (text and JSON) that parse, refusal
+// summaries instead of a line per request under a flood, and the admin listener (/healthz, /readyz,
+// /metrics; /metrics gone from the public port). Waits poll with deadlines; nothing sleeps to sync.
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -9,9 +10,10 @@ import Glibc
 /// A well-formed click ID whose tag no key made: every postback with it is refused `forged_id`.
 private let forgedID = "0123456789ABCDEFGHJKMNPQRS"
 
-private func config(log: String = "") -> String {
+private func config(log: String = "", admin: Bool = false) -> String {
     var text = LiveServer.defaultConfig
     if !log.isEmpty { text += "\n\n[log]\n" + log + "\n" }
+    if admin { text += "\n\n[admin]\nlisten = \"127.0.0.1:0\"\n" }
     return text
 }
 
@@ -48,6 +50,15 @@ func logfmtPairs(_ text: Substring) -> [String: String]? {
 extension LiveServer {
     /// The log lines on standard error so far.
     var logLines: [String] { stderrText.split(separator: "\n").map(String.init) }
+
+    /// The admin port, from the "admin listening on" start-up line (printed with the public one).
+    func adminPort() throws -> UInt16 {
+        let pattern = #"admin listening on 127\.0\.0\.1:(\d+)"#
+        let range = try #require(startupOutput.range(of: pattern, options: .regularExpression), "\(startupOutput)")
+        return try #require(UInt16(startupOutput[range].split(separator: ":").last!))
+    }
+
+    func admin() throws -> TestConnection { try TestConnection(port: try adminPort()) }
 }
 
 @Suite("logging and admin", .serialized)
@@ -138,5 +149,94 @@ struct LoggingAdminTests {
         #expect(result.stderr.contains("\(path):3: log.format"), "\(result.stderr)")
         #expect(result.stderr.contains("\(path):6: admin.listen"), "\(result.stderr)")
         #expect(result.stderr.contains("3 problems found"), "\(result.stderr)")
+    }
+}
+
+extension LoggingAdminTests {
+    @Test func adminServesHealthReadinessAndMetricsAndThePublicPortNoLongerServesMetrics() throws {
+        let server = try LiveServer(config: config(admin: true))
+        let admin = try server.admin()
+        #expect(try server.connect().get("/click?offer_id=1&aff_id=7").status == 302)
+
+        let health = try admin.get("/healthz")
+        #expect(health.status == 200 && health.body == "ok\n")
+        #expect(try eventually(within: 10) { try admin.get("/readyz").status == 200 })
+        #expect(try admin.get("/readyz").body == "ready\n")
+        let metrics = try admin.get("/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.header("Content-Type") == "text/plain; version=0.0.4")
+        #expect(metrics.body.contains("trackstar_clicks_total{outcome=\"recorded\"} 1\n"), "\(metrics.body)")
+        #expect(metrics.body.contains("trackstar_connections "), "\(metrics.body)")
+
+        let public_ = try server.connect()
+        let hidden = try public_.get("/metrics")
+        #expect(hidden.status == 404)
+        #expect(!hidden.body.contains("trackstar_"))
+        #expect(try public_.get("/healthz").status == 200)
+
+        #expect(try admin.get("/nothing").status == 404)
+        let post = try admin.request("POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+        #expect(post.status == 405)
+        #expect(post.header("Allow") == "GET, HEAD")
+        admin.send("HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        let head = try admin.read(head: true)
+        #expect(head.status == 200 && head.body.isEmpty && head.header("Content-Length") == "3")
+    }
+
+    @Test func withoutAdminTheLogSaysNothingOfItAndMetricsStayPublic() throws {
+        let server = try LiveServer()
+        #expect(!server.startupOutput.contains("admin"))
+        #expect(try server.connect().get("/metrics").status == 200)
+    }
+
+    /// Under a file-size limit new segments fail like a full disk: /readyz says so until a write succeeds again.
+    @Test func readyzIs503WhileStorageCannotBeWritten() throws {
+        let server = try LiveServer(config: config(admin: true), loops: 1)
+        let admin = try server.admin()
+        let c = try server.connect()
+        #expect(try eventually(within: 10) { try admin.get("/readyz").status == 200 })
+        let pid = server.process.processIdentifier
+        #expect(try LiveServer.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--fsize=1048576:unlimited"]) == 0)
+        #expect(try c.get("/click?offer_id=1&aff_id=7").status == 503)
+        let unready = try admin.get("/readyz")
+        #expect(unready.status == 503)
+        #expect(unready.body.contains("storage_unavailable"), "\(unready.body)")
+        #expect(try admin.get("/healthz").status == 200)  // alive, just not ready
+        let logged = server.logLines.first { $0.contains(" error trackstar: cannot append a record;") }
+        #expect(logged?.contains(" shard=0") == true && logged?.contains(" log=clicks") == true, "\(server.stderrText)")
+        #expect(try LiveServer.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--fsize=unlimited:unlimited"]) == 0)
+        #expect(try c.get("/click?offer_id=1&aff_id=7").status == 302)
+        #expect(try eventually(within: 20) { try admin.get("/readyz").status == 200 })
+    }
+
+    /// SIGTERM with a client that never reads: its answers keep the public loops draining (up to 5 s),
+    /// and meanwhile the admin listener answers /readyz with 503 "stopping". The exit is still clean.
+    @Test func readyzIs503WhileShuttingDown() throws {
+        let server = try LiveServer(config: config(admin: true), loops: 1)
+        let adminPort = try server.adminPort()
+        #expect(try eventually(within: 10) { try server.admin().get("/readyz").status == 200 })
+        var requests: [UInt8] = []
+        while requests.count < 1 << 20 { requests += Array("GET /click?offer_id=1&aff_id=7 HTTP/1.1\r\nHost: t\r\n\r\n".utf8) }
+        let flood = try RawClient(port: server.port, receiveBuffer: 16 * 1024)
+        _ = flood.sendAllInBackground(requests)
+        // The server has stopped reading that connection (a write of its answers is pending): bytes
+        // sit unread in its receive queue and nothing moves for half a second.
+        var last = -1, stable = 0
+        #expect(eventually(within: 30, every: 0.1) {
+            let unread = KernelSocket.find(localPort: server.port, remotePort: flood.localPort)?.receiveQueue ?? 0
+            stable = unread == last && unread > 0 ? stable + 1 : 0
+            last = unread
+            return stable >= 5
+        })
+        kill(server.process.processIdentifier, SIGTERM)
+        var seen: [String] = []
+        let stopping = eventually(within: 10, every: 0.02) {
+            guard let r = try? TestConnection(port: adminPort).get("/readyz") else { return false }
+            seen.append("\(r.status) \(r.body)")
+            return r.status == 503 && r.body.contains("stopping")
+        }
+        #expect(stopping, "\(seen.suffix(5))")
+        server.process.waitUntilExit()
+        #expect(server.process.terminationStatus == 0)
     }
 }
