@@ -67,7 +67,10 @@ struct Serve: ParsableCommand {
         }
         // Standard output carries the start-up report (scripts and tests read the ports from it);
         // everything the running server has to say goes to the log on standard error.
-        for note in server.recoveryNotes { print("trackstar: recovery: \(note)") }
+        for note in server.recoveryNotes {
+            print("trackstar: recovery: \(note)")
+            Log.notice("recovery: \(note)")  // also in the log, where log pipelines look for it
+        }
         server.start()
         let host = settings.server.host.contains(":") ? "[\(settings.server.host)]" : settings.server.host
         var listening = "trackstar: listening on \(host):\(server.port) with \(server.loops) loops, data in \(settings.storage.dataDir)"

@@ -240,3 +240,28 @@ extension LoggingAdminTests {
         #expect(server.process.terminationStatus == 0)
     }
 }
+
+extension LoggingAdminTests {
+    @Test func adminListensOnIPv6Loopback() throws {
+        let server = try LiveServer(config: LiveServer.defaultConfig + "\n\n[admin]\nlisten = \"[::1]:0\"\n")
+        let range = try #require(server.startupOutput.range(of: #"admin listening on \[::1\]:(\d+)"#, options: .regularExpression),
+                                 "\(server.startupOutput)")
+        let port = try #require(UInt16(server.startupOutput[range].split(separator: ":").last!))
+        let health = try TestConnection(port: port, host: "::1").get("/healthz")
+        #expect(health.status == 200 && health.body == "ok\n")
+    }
+
+    /// `--listen` can put the public listener on the admin port after the loader checked the file:
+    /// start-up refuses it before binding anything (both listeners use SO_REUSEPORT).
+    @Test func adminPortEqualToThePublicOneIsRefusedAtStartup() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ops-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try (LiveServer.defaultConfig.replacingOccurrences(of: "listen = \"127.0.0.1:0\"\n", with: "")
+             + "\n\n[admin]\nlisten = \"127.0.0.1:65000\"\n").write(toFile: dir + "/t.toml", atomically: true, encoding: .utf8)
+        let result = try LiveServer.run(["serve", "--config", dir + "/t.toml", "--listen", "127.0.0.1:65000", "--data-dir", dir + "/data"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("critical trackstar: cannot start: admin.listen: port 65000 is also the public listener's"),
+                "\(result.stderr)")
+    }
+}
