@@ -265,3 +265,17 @@ extension LoggingAdminTests {
                 "\(result.stderr)")
     }
 }
+
+extension LoggingAdminTests {
+    /// The interval in progress at SIGTERM is summarised too, with its real length.
+    @Test func theLastPartialIntervalIsSummarisedAtStop() throws {
+        let server = try LiveServer(config: config(log: "summary_interval = \"1h\""))
+        #expect(try server.connect().get("/postback?click_id=\(forgedID)").status == 404)
+        server.stop()
+        #expect(server.process.terminationStatus == 0)
+        let summary = try #require(server.logLines.first { $0.contains("postbacks refused") }, "\(server.stderrText)")
+        let pairs = try #require(logfmtPairs(summary[summary.range(of: "postbacks refused ")!.upperBound...]))
+        #expect(pairs["count"] == "1" && pairs["reason"] == "forged_id", "\(summary)")
+        #expect(Double(pairs["interval_s"] ?? "") ?? 3600 < 3600, "\(summary)")
+    }
+}
