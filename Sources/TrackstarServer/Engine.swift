@@ -45,6 +45,8 @@ final class Engine: @unchecked Sendable {
     var extraMetrics: (@Sendable () -> String)?
     /// Wall-clock time of the last manifest written (0: none yet).
     let lastSnapshotMillis = ManagedAtomic<Int64>(0)
+    /// Wall-clock time a loop last failed to append a record (0: never); /readyz reads it.
+    let lastStorageFailureMillis = ManagedAtomic<Int64>(0)
 
     /// Opens (or creates) the shards under `data_dir`, recovers them, and rebuilds the index.
     init(config: TrackstarConfig, catalog: Catalog, keys: ClickIDCodec, loops: Int,

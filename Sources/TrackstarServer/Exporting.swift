@@ -20,7 +20,7 @@ final class ReportFeed: @unchecked Sendable {  // set once in init
                     ReportFeed.clickIDText(codec, ClickID(node: node, shard: UInt8(shard), sequence: sequence,
                                                           mintMinute: ClickID.minute(unixMillis: mintMillis), keyID: 0))
                 },
-                eventName: { [engine] offerID, index in ReportFeed.eventName(engine.catalog, offerID, index) },  // as reloaded
+                eventName: { [weak engine] offerID, index in engine.map { ReportFeed.eventName($0.catalog, offerID, index) } ?? "conversion" },  // as reloaded
                 log: { Log.info("export: \($0)") })
         } catch {
             throw StartupError(error.description)

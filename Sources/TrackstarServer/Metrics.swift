@@ -58,7 +58,7 @@ final class LoopMetrics: @unchecked Sendable {
     }
 }
 
-extension RequestHandler {
+extension MetricsWriter {
     /// Writes every metric in the Prometheus text exposition format (version 0.0.4).
     func writeMetrics(to w: inout ByteWriter) {
         let loops = engine.metrics

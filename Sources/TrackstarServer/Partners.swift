@@ -18,7 +18,7 @@ final class PartnerFeed: @unchecked Sendable {  // set once in init
                 ReportFeed.clickIDText(codec, ClickID(node: node, shard: UInt8(shard), sequence: sequence,
                                                       mintMinute: ClickID.minute(unixMillis: mintMillis), keyID: 0))
             },
-            eventName: { [engine] offerID, index in ReportFeed.eventName(engine.catalog, offerID, index) })
+            eventName: { [weak engine] offerID, index in engine.map { ReportFeed.eventName($0.catalog, offerID, index) } ?? "conversion" })
         do {
             dispatcher = try Dispatcher(config: engine.config, source: source, message: { Log.info($0) })
         } catch {

@@ -101,7 +101,7 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
             guard head.method != .other else { return methodNotAllowed(exchange, to: &out) }
             routing = .postback
             postback(exchange, to: &out)
-        } else if Route.metrics.matches(path) {
+        } else if Route.metrics.matches(path) && !engine.config.admin.isEnabled {  // else on the admin listener only
             serveMetrics(exchange, to: &out)
         } else if Route.healthz.matches(path) {
             responses.json(.ok, keepAlive: head.keepAlive, headOnly: head.method == .head,
@@ -178,7 +178,10 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
     func storageFailure(_ exchange: Exchange, table: RecordTable, to out: inout ByteWriter) {
         if exchange.context.nowMillis - lastStorageLogMillis >= 1000 {
             lastStorageLogMillis = exchange.context.nowMillis
-            Log.error("loop \(shard): cannot append to \(table.name): \(table.lastError?.description ?? "table is at its segment limit"); answering 503 until writes succeed")
+            engine.lastStorageFailureMillis.store(exchange.context.nowMillis, ordering: .relaxed)  // /readyz: a fact, no ordering
+            Log.error("cannot append a record; answering 503 until writes succeed", [
+                "shard": "\(shard)", "log": "\(table.name)", "reason": "\(table.lastError?.description ?? "table is at its segment limit")",
+            ])
         }
         responses.retryAfter = true
         refuse(exchange, .unavailable, "storage_unavailable", "the record could not be stored; nothing was recorded, retry shortly", to: &out)

@@ -11,32 +11,56 @@ public final class TrackstarServer: @unchecked Sendable {
     let handlers: [RequestHandler]
     let feed: ReportFeed
     let partners: PartnerFeed
+    let summary: LogSummary
+    let readiness: Readiness
+    /// The `[admin] listen` listener, if configured.
+    let admin: AdminListener?
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
+    /// The admin listener's `HOST:PORT` (IPv6 in brackets), nil without `[admin] listen`.
+    public var adminAddress: String? { admin?.address }
 
     /// Loads keys from the data dir, compiles the catalog and binds the listener on every loop.
     public init(config: TrackstarConfig, recovery: RecoveryOptions = RecoveryOptions()) throws(StartupError) {
         let loops = min(max(config.server.loops ?? System.coreCount(), 1), ClickID.maxShards)
+        let readiness = Readiness(loops: loops)
+        self.readiness = readiness
+        // The admin listener answers from the start, so /readyz can say "recovering".
+        let admin = try AdminListener.start(config: config, readiness: readiness)
+        self.admin = admin
+        do {
+            (engine, snapshotter, feed, partners, summary, handlers, group) = try TrackstarServer.open(config, loops: loops, recovery: recovery)
+        } catch {
+            admin?.stop()
+            throw error
+        }
+        readiness.enter(.starting)
+    }
+
+    /// Recovers the engine and binds the public listener on every loop.
+    private static func open(_ config: TrackstarConfig, loops: Int, recovery: RecoveryOptions) throws(StartupError)
+        -> (Engine, Snapshotter, ReportFeed, PartnerFeed, LogSummary, [RequestHandler], ServerGroup) {
         let engine = try Engine.open(config: config, loops: loops, recovery: recovery)
-        self.engine = engine
-        snapshotter = Snapshotter(engine: engine)
-        feed = try ReportFeed(engine: engine)
-        partners = try PartnerFeed(engine: engine)
+        let snapshotter = Snapshotter(engine: engine)
+        let feed = try ReportFeed(engine: engine)
+        let summary = LogSummary(metrics: engine.metrics, intervalMillis: config.log.summaryIntervalMillis)
+        let partners = try PartnerFeed(engine: engine)
         var limits = ConnectionLimits()
         limits.maxConnections = config.server.maxConnections
         limits.idleTimeoutMillis = UInt64(config.server.idleTimeoutMillis)
         limits.headerTimeoutMillis = UInt64(config.server.headerTimeoutMillis)
         limits.maxRequestBytes = config.server.maxRequestLineBytes + config.server.maxHeaderBytes + config.server.maxBodyBytes
         let handlers = (0..<loops).map { RequestHandler(engine: engine, shard: $0) }
-        self.handlers = handlers
         // Room for four maximal answers, plus one /metrics page.
         limits.outputBufferBytes = max(64 * 1024, 4 * (handlers.first?.maxResponseBytes ?? 0)) + RequestHandler.metricsCapacity
+        let group: ServerGroup
         do {
             group = try ServerGroup(host: config.server.host, port: config.server.port, handlers: handlers, limits: limits)
         } catch {
             throw StartupError("cannot listen on \(config.server.host):\(config.server.port): \(error)")
         }
+        return (engine, snapshotter, feed, partners, summary, handlers, group)
     }
 
     /// Replaces offers and affiliates without dropping a connection: the new catalog is compiled here
@@ -58,6 +82,11 @@ public final class TrackstarServer: @unchecked Sendable {
         if config.storage != engine.config.storage { notes.append("[storage] changes take effect at the next restart") }
         if config.export != engine.config.export { notes.append("[export] changes take effect at the next restart") }
         if config.delivery != engine.config.delivery { notes.append("[delivery] changes take effect at the next restart") }
+        if config.admin != engine.config.admin { notes.append("[admin] changes take effect at the next restart") }
+        if config.log.summaryIntervalMillis != engine.config.log.summaryIntervalMillis {
+            notes.append("[log] summary_interval changes take effect at the next restart")
+        }
+        Log.configure(config.log)  // level and format apply at once
         return notes
     }
 
@@ -72,15 +101,23 @@ public final class TrackstarServer: @unchecked Sendable {
         snapshotter.start()
         feed.start()
         partners.start()
+        summary.start()
+        let readiness = self.readiness
+        group.onEveryLoop { _ in readiness.loopIsRunning() }
+        admin?.attach(engine)
+        readiness.enter(.serving)
     }
 
-    /// Stops every loop and waits for them.
-    /// Stops every loop, waits for them, then takes a final snapshot.
+    /// Stops every loop, waits for them, then takes a final snapshot; the admin listener goes last,
+    /// answering /readyz with 503 "stopping" meanwhile.
     public func stop() {
+        readiness.enter(.stopping)
         group.stop()
         partners.stop()
+        summary.stop()
         feed.stop()
         snapshotter.stop()
+        admin?.stop()
     }
 }
 

@@ -57,33 +57,45 @@ struct Serve: ParsableCommand {
         sigemptyset(&signals)
         for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
+        Log.configure(settings.log)
         let server: TrackstarServer
         do {
             server = try TrackstarServer(config: settings, recovery: RecoveryOptions(quarantineDamaged: quarantineDamaged))
         } catch {
-            printError("trackstar: \(error)")
+            Log.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        for note in server.recoveryNotes { print("trackstar: recovery: \(note)") }
+        // Standard output carries the start-up report (scripts and tests read the ports from it);
+        // everything the running server has to say goes to the log on standard error.
+        for note in server.recoveryNotes {
+            print("trackstar: recovery: \(note)")
+            Log.notice("recovery: \(note)")  // also in the log, where log pipelines look for it
+        }
         server.start()
         let host = settings.server.host.contains(":") ? "[\(settings.server.host)]" : settings.server.host
-        print("trackstar: listening on \(host):\(server.port) with \(server.loops) loops, data in \(settings.storage.dataDir)")
+        var listening = "trackstar: listening on \(host):\(server.port) with \(server.loops) loops, data in \(settings.storage.dataDir)"
+        // After the public line and in the same write, so a reader waiting for "listening on" sees both.
+        if let admin = server.adminAddress { listening += "\ntrackstar: admin listening on \(admin) (/metrics, /healthz, /readyz)" }
+        print(listening)
         fflush(nil)
+        Log.info("serving", ["address": "\(host):\(server.port)", "loops": "\(server.loops)", "admin": "\(server.adminAddress ?? "none")"])
         var received: Int32 = 0
         while sigwait(&signals, &received) == 0, received == SIGHUP {
             reload(server)
         }
-        print("trackstar: stopping on signal \(received)")
+        Log.info("stopping", ["signal": "\(received)"])
         server.stop()
-        print("trackstar: stopped")
+        Log.info("stopped")
     }
 
     /// SIGHUP: reload offers and affiliates from the same file; a bad file is refused whole.
     func reload(_ server: TrackstarServer) {
         switch ConfigLoader.load(path: config) {
         case .failure(let problems):
-            for problem in problems { printError("trackstar: reload: \(config):\(problem.line): \(problem.message)") }
-            printError("trackstar: reload refused (\(problems.count) problems); the running configuration stays")
+            for problem in problems {
+                Log.error("reload: \(config):\(problem.line): \(problem.message)", ["file": "\(config)", "line": "\(problem.line)"])
+            }
+            Log.error("reload refused (\(problems.count) problems); the running configuration stays", ["file": "\(config)"])
         case .success(var next):
             // The command-line overrides still apply to the settings they override.
             if let listen, let (host, port) = ListenAddress.parse(listen) { next.server.host = host; next.server.port = port }
@@ -91,10 +103,10 @@ struct Serve: ParsableCommand {
             if let dataDir { next.storage.dataDir = dataDir }
             do {
                 let notes = try server.reload(next)
-                for note in notes { print("trackstar: reload: \(note)") }
-                print("trackstar: reloaded \(config): \(next.offers.count) offers, \(next.affiliates.count) affiliates")
+                for note in notes { Log.notice("reload: \(note)", ["file": "\(config)"]) }
+                Log.info("reloaded \(config): \(next.offers.count) offers, \(next.affiliates.count) affiliates", ["file": "\(config)"])
             } catch {
-                printError("trackstar: reload refused: \(error); the running configuration stays")
+                Log.error("reload refused: \(error); the running configuration stays", ["file": "\(config)"])
             }
         }
         fflush(nil)

@@ -66,7 +66,7 @@ public enum ConfigLoader {
 struct ConfigReader {
     var problems: [ConfigProblem] = []
 
-    static let topLevelKeys = ["server", "storage", "export", "offers", "affiliates", "delivery", "postbacks"]
+    static let topLevelKeys = ["server", "storage", "export", "log", "admin", "offers", "affiliates", "delivery", "postbacks"]
     static let serverKeys = [
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies",
@@ -91,6 +91,8 @@ struct ConfigReader {
             case "server": if let table = table(node, "server") { config.server = readServer(table) }
             case "storage": if let table = table(node, "storage") { config.storage = readStorage(table) }
             case "export": if let table = table(node, "export") { config.export = readExport(table, line: node.line) }
+            case "log": if let table = table(node, "log") { config.log = readLog(table) }
+            case "admin": if let table = table(node, "admin") { config.admin = readAdmin(table) }
             case "offers": config.offers = readOffers(node)
             case "affiliates": config.affiliates = readAffiliates(node)
             case "delivery": if let table = table(node, "delivery") { config.delivery = readDelivery(table) }
@@ -99,6 +101,7 @@ struct ConfigReader {
             }
         }
         checkPostbackRules(config)
+        checkAdminPort(config, root)
         return config
     }
 
@@ -308,7 +311,8 @@ struct ConfigReader {
         let shown = TOML.displayKey(key)
         if case .table = node.value {
             report(node.line, "unknown table [\(shown)]" + suggestion(key, Self.topLevelKeys, format: { "[\($0)]" }))
-        } else if let owner = [("server", Self.serverKeys), ("storage", Self.storageKeys), ("export", Self.exportKeys)]
+        } else if let owner = [("server", Self.serverKeys), ("storage", Self.storageKeys), ("export", Self.exportKeys),
+                                            ("log", Self.logKeys), ("admin", Self.adminKeys)]
             .first(where: { $0.1.contains(key) }) {
             report(node.line, "\(shown) must be inside [\(owner.0)]; move it below the [\(owner.0)] header")
         } else {

@@ -9,6 +9,8 @@ public struct TrackstarConfig: Sendable, Equatable {
     public var server = ServerConfig()
     public var storage = StorageConfig()
     public var export = ExportConfig()
+    public var log = LogConfig()
+    public var admin = AdminConfig()
     public var offers: [OfferConfig] = []
     public var affiliates: [AffiliateConfig] = []
     public var delivery = DeliveryConfig()

@@ -1,0 +1,147 @@
+// The admin listener's connection handler: parses requests in place with the same HTTP parser as the
+// public listener, answers them from the route table (AdminRoutes.swift), and writes the answers.
+// It runs on the admin loop only, which serves operators, not clicks, so it may allocate.
+import TrackstarCore
+import TrackstarHTTP
+import TrackstarIO
+
+/// Serves the admin routes. Touched only on the admin loop's thread (`attach` arrives through its mailbox).
+final class AdminHandler: ConnectionHandler, @unchecked Sendable {
+    let readiness: Readiness
+    let routes: [AdminRoute]
+    /// Set once the server has started (nil while recovering): the engine and its metrics page.
+    private(set) var engine: Engine?
+    private(set) var metricsPage: MetricsPage?
+    let limits = HTTPLimits(maxRequestLineBytes: 8192, maxHeaderBytes: 16_384, maxHeaderCount: 64, maxBodyBytes: 65_536)
+    let maxResponseBytes = RequestHandler.metricsCapacity + 4096
+    var date = DateHeader()
+
+    init(readiness: Readiness, routes: [AdminRoute] = AdminRoutes.all) {
+        self.readiness = readiness
+        self.routes = routes
+    }
+
+    /// On the admin loop: the server has started; /metrics and the storage check can use the engine.
+    func attach(_ engine: Engine) {
+        self.engine = engine
+        metricsPage = MetricsPage(engine: engine)
+    }
+
+    /// Nil when the node is ready for traffic, else why not.
+    func readinessReason(_ request: AdminRequest) -> String? {
+        readiness.notReadyReason(lastStorageFailureMillis: engine?.lastStorageFailureMillis.load(ordering: .relaxed),
+                                 nowMillis: request.nowMillis)
+    }
+
+    func process(_ input: UnsafeRawBufferPointer, output: inout ByteWriter, context: ConnectionContext) -> ProcessOutcome {
+        var offset = 0
+        while offset < input.count {
+            if output.capacity - output.count < maxResponseBytes {
+                return ProcessOutcome(consumed: offset, close: false, outputFull: true)
+            }
+            let rest = UnsafeRawBufferPointer(rebasing: input[offset...])
+            switch HTTPParser.parse(rest, limits: limits) {
+            case .incomplete:
+                return ProcessOutcome(consumed: offset, close: false, outputFull: false)
+            case .failure(let error):
+                write(.text(error.status, "\(error.reason)\n"), headOnly: false, keepAlive: false, nowMillis: context.nowMillis, to: &output)
+                return ProcessOutcome(consumed: input.count, close: true, outputFull: false)
+            case .complete(let head):
+                let request = AdminRequest(
+                    method: head.method, path: text(head.path, in: rest), query: text(head.query, in: rest),
+                    body: Array(head.body.bytes(in: rest)), nowMillis: context.nowMillis)
+                write(respond(request), headOnly: head.method == .head, keepAlive: head.keepAlive,
+                      nowMillis: context.nowMillis, to: &output)
+                offset += head.totalLength
+                if !head.keepAlive { return ProcessOutcome(consumed: offset, close: true, outputFull: false) }
+            }
+        }
+        return ProcessOutcome(consumed: offset, close: false, outputFull: false)
+    }
+
+    /// Finds the route: 404 for an unknown path, 405 with `Allow` for a known path's other methods.
+    func respond(_ request: AdminRequest) -> AdminResponse {
+        let matching = routes.filter { $0.path == request.path }
+        guard !matching.isEmpty else {
+            return .text(404, "no such endpoint; try " + routes.map(\.path).joined(separator: ", ") + "\n")
+        }
+        let method = request.method == .head ? .get : request.method
+        guard let route = matching.first(where: { $0.method == method }) else {
+            var response = AdminResponse.text(405, "method not allowed\n")
+            response.headers = [("Allow", matching.map { AdminHandler.name($0.method) }.joined(separator: ", "))]
+            return response
+        }
+        return route.answer(request, self)
+    }
+
+    /// Writes the status line, headers and (unless HEAD) the body; a response that does not fit the
+    /// output is replaced by a short 503.
+    func write(_ response: AdminResponse, headOnly: Bool, keepAlive: Bool, nowMillis: Int64, to out: inout ByteWriter) {
+        let start = out.count
+        out.appendText("HTTP/1.1 \(response.status) \(AdminResponse.phrase(response.status))\r\n")
+        date.append(nowMillis: nowMillis, to: &out)
+        out.appendText("Content-Type: \(response.contentType)\r\nContent-Length: \(response.body.count)\r\nCache-Control: no-store\r\n")
+        for header in response.headers { out.appendText("\(header.name): \(header.value)\r\n") }
+        if !keepAlive { out.append("Connection: close\r\n") }
+        out.append("\r\n")
+        if !headOnly { response.body.withUnsafeBytes { out.append($0) } }
+        if out.overflowed && response.status != 503 {
+            out.truncate(to: start)
+            write(.text(503, "the answer did not fit this connection's output; retry\n"), headOnly: headOnly,
+                  keepAlive: keepAlive, nowMillis: nowMillis, to: &out)
+        }
+    }
+
+    func text(_ range: ByteRange, in buffer: UnsafeRawBufferPointer) -> String {
+        String(decoding: range.bytes(in: buffer), as: UTF8.self)
+    }
+
+    static func name(_ method: HTTPMethod) -> String {
+        switch method {
+        case .get: "GET, HEAD"
+        case .head: "HEAD"
+        case .post: "POST"
+        case .other: "OTHER"
+        }
+    }
+
+    func timeoutResponse(output: inout ByteWriter) {
+        write(.text(408, "request not received in time\n"), headOnly: false, keepAlive: false, nowMillis: WallClock.nowMillis(), to: &output)
+    }
+
+    func overloadResponse(output: inout ByteWriter) {
+        write(.text(503, "too many admin connections; retry shortly\n"), headOnly: false, keepAlive: false,
+              nowMillis: WallClock.nowMillis(), to: &output)
+    }
+
+    var holdsResponses: Bool { false }
+
+    func collectDirtyFiles(into files: inout FileList) {}
+}
+
+/// The /metrics text of an engine, rendered into a scratch buffer of its own (for the admin loop).
+final class MetricsPage: MetricsWriter {
+    let engine: Engine
+    private let scratch: UnsafeMutableRawPointer
+
+    init(engine: Engine) {
+        self.engine = engine
+        scratch = .allocate(byteCount: RequestHandler.metricsCapacity, alignment: 8)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// The page's bytes, or nil when it outgrew the scratch buffer.
+    func render() -> [UInt8]? {
+        var writer = ByteWriter(base: scratch, capacity: RequestHandler.metricsCapacity)
+        writeMetrics(to: &writer)
+        return writer.overflowed ? nil : Array(writer.written)
+    }
+}
+
+/// Whatever writes the /metrics page (Metrics.swift): the public handler without `[admin]`, and the admin one.
+protocol MetricsWriter: AnyObject {
+    var engine: Engine { get }
+}
+
+extension RequestHandler: MetricsWriter {}

@@ -1,0 +1,79 @@
+// Tests for the `[log]` and `[admin]` sections: defaults, every key, and each bad value reported on
+// its line with what to write instead.
+import Testing
+@testable import TrackstarCore
+
+private func problems(_ text: String) -> [ConfigProblem] {
+    if case .failure(let found) = ConfigLoader.load(text: text) { return found.problems }
+    return []
+}
+
+private func expectOne(_ text: String, line: Int, _ fragments: String..., sourceLocation: SourceLocation = #_sourceLocation) {
+    let found = problems(text)
+    #expect(found.count == 1, "problems: \(found.map(\.description))", sourceLocation: sourceLocation)
+    guard let problem = found.first else { return }
+    #expect(problem.line == line, "\(problem)", sourceLocation: sourceLocation)
+    for fragment in fragments {
+        #expect(problem.message.contains(fragment), "\(problem) lacks \(fragment)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite struct OperationsConfigTests {
+    @Test func defaultsToTextAtInfoWithTenSecondSummariesAndNoAdminListener() throws {
+        let config = try ConfigLoader.load(text: "").get()
+        #expect(config.log == LogConfig())
+        #expect(config.log.level == .info)
+        #expect(config.log.format == .text)
+        #expect(config.log.summaryIntervalMillis == 10_000)
+        #expect(config.admin.host == nil)
+        #expect(!config.admin.isEnabled)
+    }
+
+    @Test func readsEveryKey() throws {
+        let config = try ConfigLoader.load(text: """
+            [log]
+            level = "warning"
+            format = "json"
+            summary_interval = "1500ms"
+
+            [admin]
+            listen = "[::1]:9091"
+            """).get()
+        #expect(config.log.level == .warning)
+        #expect(config.log.format == .json)
+        #expect(config.log.summaryIntervalMillis == 1500)
+        #expect(config.admin.host == "::1")
+        #expect(config.admin.port == 9091)
+        #expect(config.admin.isEnabled)
+        let v4 = try ConfigLoader.load(text: "[admin]\nlisten = \"127.0.0.1:9091\"\n").get()
+        #expect(v4.admin.host == "127.0.0.1" && v4.admin.port == 9091)
+    }
+
+    @Test func levelsAreOrderedLikeSwiftLogs() {
+        #expect(LogLevel.allCases.map(\.rawValue) == ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+        #expect(LogLevel.debug < LogLevel.warning)
+    }
+
+    @Test func badLogValuesAreReportedOnTheirLine() {
+        expectOne("[log]\nlevel = \"verbose\"\n", line: 2, "log.level", "\"verbose\"", "\"trace\"", "\"critical\"")
+        expectOne("[log]\nlevel = 3\n", line: 2, "log.level", "one of")
+        expectOne("[log]\n\nformat = \"xml\"\n", line: 3, "log.format", "\"text\"", "\"json\"")
+        expectOne("[log]\nsummary_interval = 10\n", line: 2, "log.summary_interval", "\"10s\"")
+        expectOne("[log]\nsummary_interval = \"0s\"\n", line: 2, "log.summary_interval", "longer than 0")
+        expectOne("[log]\nsummary_interval = \"soon\"\n", line: 2, "log.summary_interval")
+        expectOne("[log]\nlevle = \"info\"\n", line: 2, "log.levle", "did you mean level")
+        expectOne("level = \"info\"\n", line: 1, "inside [log]")
+        expectOne("[logs]\nlevel = \"info\"\n", line: 1, "unknown table [logs]", "[log]")
+    }
+
+    @Test func badAdminValuesAreReportedOnTheirLine() {
+        expectOne("[admin]\nlisten = \"localhost:9091\"\n", line: 2, "admin.listen", "numeric")
+        expectOne("[admin]\nlisten = \"127.0.0.1\"\n", line: 2, "admin.listen", "no port")
+        expectOne("[admin]\nlisten = \"::1:9091\"\n", line: 2, "admin.listen", "brackets")
+        expectOne("[admin]\nlisten = 9091\n", line: 2, "admin.listen", "string")
+        expectOne("[admin]\nport = 9091\n", line: 2, "admin.port", "listen")
+        expectOne("[server]\nlisten = \"0.0.0.0:8080\"\n\n[admin]\nlisten = \"127.0.0.1:8080\"\n", line: 5,
+                  "admin.listen", "port 8080", "server.listen")
+        #expect(problems("[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n").isEmpty)
+    }
+}
