@@ -72,6 +72,8 @@ public struct DeliveryLedger: Sendable {
     /// Per shard, the highest conversion sequence queued + 1 (conversions are queued in order).
     public internal(set) var queuedThrough: [Int: UInt64] = [:]
     public internal(set) var records: UInt64 = 0
+    /// Pending postbacks per endpoint, kept as records are applied.
+    public internal(set) var pendingPerEndpoint: [String: Int] = [:]
     let pauseAfter: Int
     let failureMemory: Int
 
@@ -86,6 +88,7 @@ public struct DeliveryLedger: Sendable {
         let record = entry.record
         switch record.kind {
         case .queued:
+            if pending[record.conversionID] == nil { pendingPerEndpoint[entry.endpoint, default: 0] += 1 }
             pending[record.conversionID] = PendingDelivery(
                 conversionID: record.conversionID, affID: record.affID, endpoint: entry.endpoint, url: entry.detail,
                 attempts: 0, dueMillis: record.nextMillis)
@@ -121,7 +124,7 @@ public struct DeliveryLedger: Sendable {
             endpoints[entry.endpoint] = endpoint
             affiliates[record.affID] = affiliate
             if outcome.isFinal {
-                pending[record.conversionID] = nil
+                if let job = pending.removeValue(forKey: record.conversionID) { pendingPerEndpoint[job.endpoint, default: 1] -= 1 }
             } else if var job = pending[record.conversionID] {
                 job.attempts = Int(record.attempt)
                 job.dueMillis = record.nextMillis
@@ -144,5 +147,18 @@ public struct DeliveryLedger: Sendable {
     }
 
     /// Pending postbacks per endpoint.
-    public func pendingCount(endpoint: String) -> Int { pending.values.reduce(0) { $0 + ($1.endpoint == endpoint ? 1 : 0) } }
+    public func pendingCount(endpoint: String) -> Int { pendingPerEndpoint[endpoint] ?? 0 }
+
+    /// The state as readers see it (costs the number of endpoints, affiliates and kept failures).
+    public func snapshot(inFlight: Int = 0, scanned: [UInt64] = []) -> DeliverySnapshot {
+        var snapshot = DeliverySnapshot()
+        snapshot.pending = pending.count
+        snapshot.inFlight = inFlight
+        snapshot.endpoints = endpoints.values.sorted { $0.endpoint < $1.endpoint }
+        snapshot.affiliates = affiliates.values.sorted { $0.affID < $1.affID }
+        snapshot.pendingByEndpoint = pendingPerEndpoint
+        snapshot.failures = failures
+        snapshot.scanned = scanned
+        return snapshot
+    }
 }

@@ -4,22 +4,22 @@
 /// Text and JSON renderings of a delivery ledger.
 public enum DeliveryReport {
     /// Human-readable tables. `affiliate` limits them to one affiliate; `failed` adds the failures.
-    public static func table(_ ledger: DeliveryLedger, affiliate: UInt32?, failed: Bool) -> String {
+    public static func table(_ ledger: DeliverySnapshot, affiliate: UInt32?, failed: Bool) -> String {
         var out = ""
-        let endpoints = ledger.endpoints.values.filter { affiliate == nil || $0.affiliates.contains(affiliate!) }
+        let endpoints = ledger.endpoints.filter { affiliate == nil || $0.affiliates.contains(affiliate!) }
             .sorted { $0.endpoint < $1.endpoint }
         let paused = endpoints.filter(\.paused)
         out += "endpoints (\(endpoints.count), \(paused.count) paused)\n"
         var rows = [["ENDPOINT", "STATE", "PENDING", "DELIVERED", "FAILED", "ATTEMPTS", "LAST ERROR"]]
         for endpoint in endpoints {
-            rows.append([endpoint.endpoint, endpoint.paused ? "PAUSED" : "active", String(ledger.pendingCount(endpoint: endpoint.endpoint)),
+            rows.append([endpoint.endpoint, endpoint.paused ? "PAUSED" : "active", String((ledger.pendingByEndpoint[endpoint.endpoint] ?? 0)),
                          String(endpoint.delivered), String(endpoint.failed), String(endpoint.attempts),
                          endpoint.lastError.map(errorText) ?? "-"])
         }
         out += columns(rows)
         out += "\naffiliates\n"
         rows = [["AFFILIATE", "QUEUED", "DELIVERED", "FAILED", "PENDING", "SUCCESS", "AVG ATTEMPT"]]
-        for entry in ledger.affiliates.values.sorted(by: { $0.affID < $1.affID }) where affiliate == nil || entry.affID == affiliate {
+        for entry in ledger.affiliates where affiliate == nil || entry.affID == affiliate {
             let average = entry.attempts == 0 ? "-" : milliseconds(entry.latencyMicrosTotal / Int64(entry.attempts))
             rows.append([String(entry.affID), String(entry.queued), String(entry.delivered), String(entry.failed),
                          String(entry.pending), percent(entry.successRate), average])
@@ -40,13 +40,13 @@ public enum DeliveryReport {
     }
 
     /// One JSON object: endpoints, affiliates and (with `failed`) failures.
-    public static func json(_ ledger: DeliveryLedger, affiliate: UInt32?, failed: Bool) -> String {
+    public static func json(_ ledger: DeliverySnapshot, affiliate: UInt32?, failed: Bool) -> String {
         var parts: [String] = []
-        let endpoints = ledger.endpoints.values.filter { affiliate == nil || $0.affiliates.contains(affiliate!) }
+        let endpoints = ledger.endpoints.filter { affiliate == nil || $0.affiliates.contains(affiliate!) }
             .sorted { $0.endpoint < $1.endpoint }
         parts.append("\"endpoints\":[" + endpoints.map { endpoint in
             var fields = ["\"endpoint\":\(quote(endpoint.endpoint))", "\"paused\":\(endpoint.paused)",
-                          "\"pending\":\(ledger.pendingCount(endpoint: endpoint.endpoint))", "\"delivered\":\(endpoint.delivered)",
+                          "\"pending\":\((ledger.pendingByEndpoint[endpoint.endpoint] ?? 0))", "\"delivered\":\(endpoint.delivered)",
                           "\"failed\":\(endpoint.failed)", "\"attempts\":\(endpoint.attempts)",
                           "\"consecutive_failures\":\(endpoint.consecutiveFailures)"]
             if let error = endpoint.lastError {
@@ -54,7 +54,7 @@ public enum DeliveryReport {
             }
             return "{" + fields.joined(separator: ",") + "}"
         }.joined(separator: ",") + "]")
-        let affiliates = ledger.affiliates.values.sorted { $0.affID < $1.affID }.filter { affiliate == nil || $0.affID == affiliate }
+        let affiliates = ledger.affiliates.filter { affiliate == nil || $0.affID == affiliate }
         parts.append("\"affiliates\":[" + affiliates.map { entry in
             "{\"aff_id\":\(entry.affID),\"queued\":\(entry.queued),\"delivered\":\(entry.delivered),\"failed\":\(entry.failed),"
                 + "\"pending\":\(entry.pending),\"success_rate\":\(entry.successRate)}"
@@ -66,6 +66,7 @@ public enum DeliveryReport {
                     + "\"http_status\":\(failure.httpStatus),\"detail\":\(quote(failure.detail))}"
             }.joined(separator: ",") + "]")
         }
+        parts.append("\"pending\":\(ledger.pending),\"in_flight\":\(ledger.inFlight)")
         return "{" + parts.joined(separator: ",") + "}\n"
     }
 

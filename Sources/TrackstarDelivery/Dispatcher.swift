@@ -19,6 +19,8 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     let log: DeliveryLog
     let positions: DeliveryPositions
     let message: @Sendable (String) -> Void
+    /// Messages an operator must act on (a paused endpoint).
+    let warn: @Sendable (String) -> Void
     /// How often new conversions are looked for and due jobs started.
     let tickMillis: UInt64
 
@@ -54,10 +56,12 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
 
     /// Opens the delivery log and rebuilds the dispatcher's state from it.
     public init(config: TrackstarConfig, source: ExportSource, tickMillis: UInt64 = 50,
-                message: @escaping @Sendable (String) -> Void) throws(StoreError) {
+                message: @escaping @Sendable (String) -> Void,
+                warn: (@Sendable (String) -> Void)? = nil) throws(StoreError) {
         self.config = config.delivery
         self.source = source
         self.message = message
+        self.warn = warn ?? message
         self.tickMillis = tickMillis
         plan = DeliveryPlan(config)
         log = try DeliveryLog(dataDir: config.storage.dataDir)
@@ -176,6 +180,14 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     /// Resumes a paused endpoint; `completion` gets whether it was paused (on the dispatcher thread).
     public func resume(endpoint: String, completion: @escaping @Sendable (Bool) -> Void) {
         post { dispatcher in completion(dispatcher.resumeNow(endpoint)) }
+    }
+
+    /// Resumes a paused endpoint and waits for the dispatcher's answer (at most `timeoutMillis`):
+    /// true if it was paused, false if not, nil if the dispatcher did not answer in time.
+    public func resume(endpoint: String, timeoutMillis: Int64) -> Bool? {
+        let answer = ResumeAnswer()
+        resume(endpoint: endpoint) { answer.set($0) }
+        return answer.wait(timeoutMillis: timeoutMillis)
     }
 
     /// The state as of the last tick.
@@ -369,7 +381,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
             var pause = DeliveryRecord(kind: .pause, conversionID: 0, timeMillis: now)
             pause.affID = job.affID
             if append(pause, endpoint: job.endpoint, detail: "paused after \(state.consecutiveFailures) failures in a row") {
-                message("deliveries: endpoint \(job.endpoint) paused after \(state.consecutiveFailures) failed attempts in a row; last: \(detail.prefix(120)); resume it with trackstar deliveries --resume")
+                warn("deliveries: endpoint \(job.endpoint) paused after \(state.consecutiveFailures) failed attempts in a row; last: \(detail.prefix(120)); resume it with trackstar deliveries --resume")
             }
         }
         startReady(job.endpoint)
@@ -415,17 +427,43 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     }
 
     func publishSnapshot() {
-        var snapshot = DeliverySnapshot()
-        snapshot.pending = ledger.pending.count
-        snapshot.inFlight = transfers.count
-        snapshot.endpoints = ledger.endpoints.values.sorted { $0.endpoint < $1.endpoint }
-        snapshot.affiliates = ledger.affiliates.values.sorted { $0.affID < $1.affID }
-        snapshot.pendingByEndpoint = ledger.pending.values.reduce(into: [:]) { $0[$1.endpoint, default: 0] += 1 }
-        snapshot.failures = ledger.failures
-        snapshot.scanned = scanned
+        let snapshot = ledger.snapshot(inFlight: transfers.count, scanned: scanned)
         pthread_mutex_lock(&mutex)
         published = snapshot
         pthread_mutex_unlock(&mutex)
+    }
+}
+
+/// A one-shot answer from the dispatcher thread to a waiting caller.
+final class ResumeAnswer: @unchecked Sendable {  // guarded by `mutex`
+    var mutex = pthread_mutex_t()
+    var condition = pthread_cond_t()
+    var value: Bool?
+
+    init() { pthread_mutex_init(&mutex, nil); pthread_cond_init(&condition, nil) }
+    deinit { pthread_mutex_destroy(&mutex); pthread_cond_destroy(&condition) }
+
+    func set(_ answer: Bool) {
+        pthread_mutex_lock(&mutex)
+        value = answer
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func wait(timeoutMillis: Int64) -> Bool? {
+        let deadline = Clock.nowMillis() + timeoutMillis
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while value == nil {
+            let left = deadline - Clock.nowMillis()
+            if left <= 0 { break }
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            var until = timespec(tv_sec: now.tv_sec + Int(left / 1000), tv_nsec: now.tv_nsec + Int(left % 1000) * 1_000_000)
+            if until.tv_nsec >= 1_000_000_000 { until.tv_sec += 1; until.tv_nsec -= 1_000_000_000 }
+            pthread_cond_timedwait(&condition, &mutex, &until)
+        }
+        return value
     }
 }
 

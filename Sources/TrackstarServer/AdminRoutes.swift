@@ -3,6 +3,7 @@
 // the parsing, HEAD, 404 for unknown paths and 405 (with `Allow`) for a known path's other methods.
 import TrackstarCore
 import TrackstarHTTP
+import TrackstarDelivery
 
 /// One admin request, copied out of the read buffer (the admin path may allocate).
 struct AdminRequest: Sendable {
@@ -34,6 +35,7 @@ struct AdminResponse: Sendable {
         case 400: "Bad Request"
         case 404: "Not Found"
         case 405: "Method Not Allowed"
+        case 409: "Conflict"
         case 408: "Request Timeout"
         case 413: "Content Too Large"
         case 414: "URI Too Long"
@@ -63,7 +65,36 @@ enum AdminRoutes {
         AdminRoute(.get, "/metrics", metrics),
         AdminRoute(.get, "/healthz", healthz),
         AdminRoute(.get, "/readyz", readyz),
+        AdminRoute(.get, "/deliveries", deliveries),
+        AdminRoute(.post, "/deliveries/resume", resumeDeliveries),
     ]
+
+    /// Partner postbacks: endpoints, affiliates, pending, and (with `failed=1`) recent failures.
+    /// `affiliate=ID` limits it to one affiliate. The same JSON as `trackstar deliveries --format json`.
+    static func deliveries(_ request: AdminRequest, _ admin: AdminHandler) -> AdminResponse {
+        guard let dispatcher = admin.engine?.deliveries else { return .text(503, "not started yet\n") }
+        let query = AdminQuery(request.query)
+        let affiliate = query["affiliate"].flatMap { UInt32($0) }
+        if query["affiliate"] != nil && affiliate == nil { return .text(400, "affiliate: expected an affiliate id\n") }
+        let body = DeliveryReport.json(dispatcher.snapshot, affiliate: affiliate, failed: query["failed"] == "1" || query["failed"] == "true")
+        return AdminResponse(status: 200, contentType: "application/json", body: Array(body.utf8))
+    }
+
+    /// Resumes a paused endpoint: `POST /deliveries/resume?endpoint=https://partner.example:443`
+    /// (any URL on the endpoint will do). 200 when resumed, 409 when it was not paused.
+    static func resumeDeliveries(_ request: AdminRequest, _ admin: AdminHandler) -> AdminResponse {
+        guard let dispatcher = admin.engine?.deliveries else { return .text(503, "not started yet\n") }
+        let form = AdminQuery(request.query.isEmpty ? String(decoding: request.body, as: UTF8.self) : request.query)
+        guard let text = form["endpoint"] else { return .text(400, "endpoint: missing; give endpoint=scheme://host:port\n") }
+        guard let endpoint = PartnerTemplate.endpoint(of: text) else {
+            return .text(400, "endpoint: expected scheme://host:port such as https://partner.example:443, got \(text)\n")
+        }
+        switch dispatcher.resume(endpoint: endpoint, timeoutMillis: 5000) {
+        case true?: return .text(200, "resumed \(endpoint)\n")
+        case false?: return .text(409, "\(endpoint) is not paused\n")
+        case nil: return .text(503, "the dispatcher did not answer in time\n")
+        }
+    }
 
     /// The Prometheus page, the same text the public listener serves without `[admin]`.
     static func metrics(_ request: AdminRequest, _ admin: AdminHandler) -> AdminResponse {
@@ -81,5 +112,32 @@ enum AdminRoutes {
     static func readyz(_ request: AdminRequest, _ admin: AdminHandler) -> AdminResponse {
         guard let reason = admin.readinessReason(request) else { return .text(200, "ready\n") }
         return .text(503, "not ready: \(reason)\n")
+    }
+}
+
+/// `key=value&…` pairs of an admin query or form body, percent-decoded (admin path: may allocate).
+struct AdminQuery {
+    var pairs: [(String, String)] = []
+
+    init(_ text: String) {
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            pairs.append((AdminQuery.decode(parts[0]), parts.count > 1 ? AdminQuery.decode(parts[1]) : ""))
+        }
+    }
+
+    subscript(key: String) -> String? { pairs.first { $0.0 == key }?.1 }
+
+    static func decode(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "+") { bytes.append(0x20); continue }
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard let high = iterator.next(), let low = iterator.next(),
+                  let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { break }
+            bytes.append(value)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

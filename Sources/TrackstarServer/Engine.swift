@@ -4,6 +4,7 @@
 import Atomics
 import TrackstarCore
 import TrackstarStore
+import TrackstarDelivery
 
 /// Shared engine state. Invariant: `clicks[i]` and `conversions[i]` are written only by loop `i`;
 /// every other field is immutable or synchronises itself (`index`).
@@ -43,6 +44,8 @@ final class Engine: @unchecked Sendable {
     /// Open connections (from the I/O layer) and extra metric text (exporter lag), set before start.
     var connectionGauge: (@Sendable () -> Int)?
     var extraMetrics: (@Sendable () -> String)?
+    /// The partner-postback dispatcher (for the admin listener), set before start.
+    var deliveries: Dispatcher?
     /// Wall-clock time of the last manifest written (0: none yet).
     let lastSnapshotMillis = ManagedAtomic<Int64>(0)
     /// Wall-clock time a loop last failed to append a record (0: never); /readyz reads it.

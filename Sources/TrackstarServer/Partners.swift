@@ -20,10 +20,11 @@ final class PartnerFeed: @unchecked Sendable {  // set once in init
             },
             eventName: { [weak engine] offerID, index in engine.map { ReportFeed.eventName($0.catalog, offerID, index) } ?? "conversion" })
         do {
-            dispatcher = try Dispatcher(config: engine.config, source: source, message: { Log.info($0) })
+            dispatcher = try Dispatcher(config: engine.config, source: source, message: { Log.info($0) }, warn: { Log.warning($0) })
         } catch {
             throw StartupError("deliveries: \(error.description)")
         }
+        engine.deliveries = dispatcher
         let previous = engine.extraMetrics
         engine.extraMetrics = { [dispatcher] in (previous?() ?? "") + PartnerFeed.metricsText(dispatcher.snapshot) }
     }
