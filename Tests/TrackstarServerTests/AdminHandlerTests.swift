@@ -23,9 +23,9 @@ import TrackstarIO
         #expect(readiness.notReadyReason(lastStorageFailureMillis: 0, nowMillis: now) == "stopping")
     }
 
-    /// A handler with one extra route, as `POST /deliveries/resume` will be added.
+    /// A handler with one extra route, added the way `POST /deliveries/resume` was.
     func handler() -> AdminHandler {
-        let resume = AdminRoute(.post, "/deliveries/resume") { request, _ in
+        let resume = AdminRoute(.post, "/example/echo") { request, _ in
             .text(200, "resumed \(request.query) \(String(decoding: request.body, as: UTF8.self))\n")
         }
         return AdminHandler(readiness: Readiness(loops: 1), routes: AdminRoutes.all + [resume])
@@ -46,8 +46,8 @@ import TrackstarIO
     @Test func routesAnswerAndUnknownPathsAndMethodsAreRefused() {
         let admin = handler()
         let (text, outcome) = run(admin, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
-            + "POST /deliveries/resume?partner=3 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nnow!"
-            + "GET /deliveries/resume HTTP/1.1\r\nHost: a\r\n\r\n"
+            + "POST /example/echo?partner=3 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nnow!"
+            + "GET /example/echo HTTP/1.1\r\nHost: a\r\n\r\n"
             + "HEAD /readyz HTTP/1.1\r\nHost: a\r\n\r\n"
             + "GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         #expect(outcome.close && !outcome.outputFull)
@@ -61,7 +61,7 @@ import TrackstarIO
         #expect(answers[3].hasPrefix("503 Service Unavailable\r\n") && answers[3].contains("Content-Length: 22\r\n")
                 && answers[3].hasSuffix("\r\n\r\n"), "\(answers[3])")
         #expect(answers[4].hasPrefix("404 Not Found\r\n") && answers[4].contains("Connection: close\r\n"))
-        #expect(answers[4].contains("/metrics, /healthz, /readyz, /deliveries/resume"))
+        #expect(answers[4].contains("/metrics, /healthz, /readyz, /deliveries, /deliveries/resume, /example/echo"), "\(answers[4])")
     }
 
     @Test func metricsBeforeTheServerStartedIsUnavailable() {

@@ -18,12 +18,16 @@ struct Floor: ParsableCommand {
     @Option(name: .long, help: "Loops (threads), each with its own SO_REUSEPORT listener.")
     var threads = 2
 
+    @Flag(name: .long, help: "Answer 200 \"ok\" instead of the 302 (a postback receiver).")
+    var ok = false
+
     func validate() throws {
         guard (1...64).contains(threads) else { throw ValidationError("--threads: expected 1...64") }
         guard Self.parse(listen) != nil else { throw ValidationError("--listen: expected IPv4 HOST:PORT") }
     }
 
     func run() throws {
+        FixedResponse.ok = ok  // before the first use of the response block
         let (host, requestedPort) = Self.parse(listen)!
         var signals = Self.blockStopSignals()
         var port = requestedPort

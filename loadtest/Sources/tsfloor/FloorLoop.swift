@@ -7,9 +7,14 @@ import Glibc
 
 /// The one answer the floor gives, repeated back to back so any batch is a prefix of the block.
 enum FixedResponse {
-    static let text = "HTTP/1.1 302 Found\r\nLocation: https://shop.example/landing?cid=000000000000YNFNCE97BZ6711&a=7\r\n"
-        + "Cache-Control: no-store\r\nContent-Length: 0\r\n\r\n"
-    static let length = text.utf8.count
+    /// `tsfloor --ok` answers 200 instead (a partner's postback receiver that accepts everything).
+    nonisolated(unsafe) static var ok = false
+    static var text: String {
+        ok ? "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+           : "HTTP/1.1 302 Found\r\nLocation: https://shop.example/landing?cid=000000000000YNFNCE97BZ6711&a=7\r\n"
+             + "Cache-Control: no-store\r\nContent-Length: 0\r\n\r\n"
+    }
+    nonisolated(unsafe) static let length = text.utf8.count
     /// More copies than one 64 KiB read can hold requests (the shortest request head is 18 bytes).
     static let copies = 4096
     nonisolated(unsafe) static let block: UnsafeMutableRawPointer = {

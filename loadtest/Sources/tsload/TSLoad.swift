@@ -1,6 +1,7 @@
 // `tsload`: Trackstar's load generator. `tsload run` (the default) drives a server; the other
 // subcommands serve the comparison harness (config, free port, the summary table).
 import ArgumentParser
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -84,9 +85,19 @@ struct TrackstarConfig: ParsableCommand {
     @Option(name: .customLong("data-dir")) var dataDir: String
     @Option var offers = 50
     @Option var affiliates = 200
+    @Option(name: .customLong("postback-url"), help: "Every affiliate's partner postback URL template.") var postbackURL: String?
+    @Option(name: .customLong("extra"), help: "TOML put before the offers (e.g. a [delivery] table).") var extra: String?
 
     func run() {
-        print(Campaign(offers: offers, affiliates: affiliates).trackstarConfig(listen: listen, dataDir: dataDir), terminator: "")
+        var text = Campaign(offers: offers, affiliates: affiliates).trackstarConfig(listen: listen, dataDir: dataDir)
+        if let postbackURL {
+            for affiliate in 1...affiliates {
+                let name = "name = \"Affiliate \(affiliate)\"\n"
+                text = text.replacingOccurrences(of: name, with: name + "postback_url = \"\(postbackURL)\"\n")
+            }
+        }
+        if let extra, let first = text.range(of: "[[offers]]") { text.insert(contentsOf: extra + "\n\n", at: first.lowerBound) }
+        print(text, terminator: "")
     }
 }
 
