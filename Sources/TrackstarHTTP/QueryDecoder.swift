@@ -37,6 +37,106 @@ public struct QueryPairs: Sequence, IteratorProtocol {
     }
 }
 
+/// The pairs of `QueryPairs` in one pass that also tells whether a name or value holds '%' or '+'
+/// (needs decoding), so plain ones can be used in place. Scans eight bytes per step for the four
+/// bytes that matter ('&', '=', '%', '+'): callgrind showed the byte-wise split plus a separate
+/// escape scan per name and value at ~20% of a click's instructions.
+public struct QueryScanner {
+    /// One `name=value` pair: raw ranges, as `QueryPairs` yields them, and whether each needs decoding.
+    public struct Pair {
+        public var name: ByteRange
+        public var value: ByteRange
+        /// True when the name holds '%' or '+'.
+        public var nameEncoded: Bool
+        /// True when the value holds '%' or '+'.
+        public var valueEncoded: Bool
+    }
+
+    private let base: UnsafeRawPointer?
+    /// Bytes readable from `base` (the whole buffer, so words may be read past `end` and masked).
+    private let limit: Int
+    private var position: Int
+    private let end: Int
+
+    /// Scans the pairs inside `range` of `buffer`.
+    public init(_ buffer: UnsafeRawBufferPointer, range: ByteRange) {
+        base = buffer.baseAddress
+        limit = buffer.count
+        position = Int(range.start)
+        end = Int(range.end)
+    }
+
+    /// The next non-empty pair, or nil at the end.
+    @inline(__always)
+    public mutating func next() -> Pair? {
+        while position < end {
+            let pairStart = position
+            var separator = -1
+            var nameEncoded = false, valueEncoded = false
+            var i = nextSpecial(from: pairStart)
+            while i < end {
+                let b = base.unsafelyUnwrapped.load(fromByteOffset: i, as: UInt8.self)
+                if b == .ampersand { break }
+                if b == .equals {
+                    if separator < 0 { separator = i }
+                } else if separator < 0 {
+                    nameEncoded = true
+                } else {
+                    valueEncoded = true
+                }
+                i = nextSpecial(from: i + 1)
+            }
+            position = i + 1  // skip '&' (or step past `end`, which is harmless)
+            if i == pairStart { continue }
+            if separator < 0 {
+                return Pair(name: ByteRange(pairStart, i), value: ByteRange(i, i), nameEncoded: nameEncoded, valueEncoded: false)
+            }
+            return Pair(name: ByteRange(pairStart, separator), value: ByteRange(separator + 1, i),
+                        nameEncoded: nameEncoded, valueEncoded: valueEncoded)
+        }
+        return nil
+    }
+
+    /// Offset of the first '&', '=', '%' or '+' in [from, end), or `end`.
+    @inline(__always)
+    private func nextSpecial(from start: Int) -> Int {
+        var i = start
+        while i < end {
+            guard i + 8 <= limit else { return nextSpecialBytewise(from: i) }
+            let word = UInt64(littleEndian: base.unsafelyUnwrapped.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            var flags = QueryScanner.specialBytes(word)
+            if end - i < 8 { flags &= (1 &<< (UInt64(end - i) &* 8)) &- 1 }  // bytes past `end` do not count
+            if flags != 0 { return i + flags.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        return end
+    }
+
+    /// `nextSpecial` for the last bytes of the buffer, where a whole word cannot be read.
+    private func nextSpecialBytewise(from start: Int) -> Int {
+        var i = start
+        while i < end {
+            let b = base.unsafelyUnwrapped.load(fromByteOffset: i, as: UInt8.self)
+            if b == .ampersand || b == .equals || b == .percent || b == .plus { return i }
+            i += 1
+        }
+        return end
+    }
+
+    /// Bit 7 set in exactly the bytes of `word` that are '&', '=', '%' or '+'. A byte is zero after
+    /// XOR with a target iff bit 7 of `(x & 0x7F) + 0x7F | x` is clear; this form never carries into
+    /// the next byte, so every flag is exact.
+    @inline(__always)
+    static func specialBytes(_ word: UInt64) -> UInt64 {
+        let low = SWAR.ones &* 0x7F
+        @inline(__always) func nonzero(_ target: UInt8) -> UInt64 {
+            let x = word ^ (SWAR.ones &* UInt64(target))
+            return ((x & low) &+ low) | x
+        }
+        return ~(nonzero(.ampersand) & nonzero(.equals) & nonzero(.percent) & nonzero(.plus)) & SWAR.highBits
+    }
+}
+
 /// Percent-decoding (`%XX` and '+' as space) without allocating.
 public enum PercentDecoding {
     /// Decodes %XX (either hex case) and '+' as space into `output`; returns the byte count, or nil for a
