@@ -55,8 +55,12 @@ public struct QueryScanner {
     private let base: UnsafeRawPointer?
     /// Bytes readable from `base` (the whole buffer, so words may be read past `end` and masked).
     private let limit: Int
+    /// Start of the next pair.
     private var position: Int
     private let end: Int
+    /// Offset of the word being visited, and its flagged bytes not yet visited (bit 7 of each).
+    private var word: Int
+    private var pending: UInt64
 
     /// Scans the pairs inside `range` of `buffer`.
     public init(_ buffer: UnsafeRawBufferPointer, range: ByteRange) {
@@ -64,19 +68,29 @@ public struct QueryScanner {
         limit = buffer.count
         position = Int(range.start)
         end = Int(range.end)
+        word = position
+        pending = 0
+        if position < end { pending = specials(at: position) }
     }
 
-    /// The next non-empty pair, or nil at the end.
-    @inline(__always)
+    /// The next non-empty pair, or nil at the end. Each word of the range is classified once, and
+    /// its flagged bytes visited lowest first, across pairs.
     public mutating func next() -> Pair? {
         while position < end {
             let pairStart = position
+            var pairEnd = end
             var separator = -1
             var nameEncoded = false, valueEncoded = false
-            var i = nextSpecial(from: pairStart)
-            while i < end {
+            scan: while true {
+                while pending == 0 {
+                    word += 8
+                    guard word < end else { break scan }
+                    pending = specials(at: word)
+                }
+                let i = word + pending.trailingZeroBitCount >> 3
+                pending &= pending &- 1
                 let b = base.unsafelyUnwrapped.load(fromByteOffset: i, as: UInt8.self)
-                if b == .ampersand { break }
+                if b == .ampersand { pairEnd = i; break scan }
                 if b == .equals {
                     if separator < 0 { separator = i }
                 } else if separator < 0 {
@@ -84,43 +98,39 @@ public struct QueryScanner {
                 } else {
                     valueEncoded = true
                 }
-                i = nextSpecial(from: i + 1)
             }
-            position = i + 1  // skip '&' (or step past `end`, which is harmless)
-            if i == pairStart { continue }
+            position = pairEnd + 1  // skip '&' (or step past `end`, which is harmless)
+            if pairEnd == pairStart { continue }
             if separator < 0 {
-                return Pair(name: ByteRange(pairStart, i), value: ByteRange(i, i), nameEncoded: nameEncoded, valueEncoded: false)
+                return Pair(name: ByteRange(pairStart, pairEnd), value: ByteRange(pairEnd, pairEnd),
+                            nameEncoded: nameEncoded, valueEncoded: false)
             }
-            return Pair(name: ByteRange(pairStart, separator), value: ByteRange(separator + 1, i),
+            return Pair(name: ByteRange(pairStart, separator), value: ByteRange(separator + 1, pairEnd),
                         nameEncoded: nameEncoded, valueEncoded: valueEncoded)
         }
         return nil
     }
 
-    /// Offset of the first '&', '=', '%' or '+' in [from, end), or `end`.
+    /// Bit 7 set for each '&', '=', '%' or '+' among the eight bytes at `start` that lie before `end`.
     @inline(__always)
-    private func nextSpecial(from start: Int) -> Int {
-        var i = start
-        while i < end {
-            guard i + 8 <= limit else { return nextSpecialBytewise(from: i) }
-            let word = UInt64(littleEndian: base.unsafelyUnwrapped.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            var flags = QueryScanner.specialBytes(word)
-            if end - i < 8 { flags &= (1 &<< (UInt64(end - i) &* 8)) &- 1 }  // bytes past `end` do not count
-            if flags != 0 { return i + flags.trailingZeroBitCount >> 3 }
-            i += 8
-        }
-        return end
+    private func specials(at start: Int) -> UInt64 {
+        guard start + 8 <= limit else { return specialsBytewise(at: start) }
+        let word = UInt64(littleEndian: base.unsafelyUnwrapped.loadUnaligned(fromByteOffset: start, as: UInt64.self))
+        let flags = QueryScanner.specialBytes(word)
+        // Bytes past `end` (the rest of the request line, say) do not count.
+        return end - start >= 8 ? flags : flags & ((1 &<< (UInt64(end - start) &* 8)) &- 1)
     }
 
-    /// `nextSpecial` for the last bytes of the buffer, where a whole word cannot be read.
-    private func nextSpecialBytewise(from start: Int) -> Int {
+    /// `specials` for the last bytes of the buffer, where a whole word cannot be read.
+    private func specialsBytewise(at start: Int) -> UInt64 {
+        var flags: UInt64 = 0
         var i = start
-        while i < end {
+        while i < end && i < start + 8 {
             let b = base.unsafelyUnwrapped.load(fromByteOffset: i, as: UInt8.self)
-            if b == .ampersand || b == .equals || b == .percent || b == .plus { return i }
+            if b == .ampersand || b == .equals || b == .percent || b == .plus { flags |= 0x80 &<< (UInt64(i - start) &* 8) }
             i += 1
         }
-        return end
+        return flags
     }
 
     /// Bit 7 set in exactly the bytes of `word` that are '&', '=', '%' or '+'. A byte is zero after
