@@ -71,4 +71,33 @@ func render(_ template: URLTemplate, _ values: [Macro: String], capacity: Int = 
         }
         #expect(text == #"a\"b\\c\u000A\u0001"#)
     }
+
+    /// The one-pointer fast paths write what the byte-by-byte ones do, and a writer without room
+    /// for the worst case stops at the same place as before.
+    @Test func escapingFastPathsMatchTheSlowOnes() {
+        let all = (0...255).map { UInt8($0) }
+        for capacity in [0, 1, 5, 64, 300, 800, 1600] {
+            var fast = [UInt8](repeating: 0, count: capacity + 1), slow = fast
+            for mode in 0..<2 {
+                let results: [(Int, Bool)] = [fast, slow].indices.map { which in
+                    var buffer = which == 0 ? fast : slow
+                    let result = buffer.withUnsafeMutableBytes { raw in
+                        var w = ByteWriter(base: raw.baseAddress!, capacity: capacity)
+                        all.withUnsafeBytes { bytes in
+                            switch (mode, which) {
+                            case (0, 0): w.appendPercentEncoded(bytes)
+                            case (0, _): w.appendPercentEncodedSlowly(bytes)
+                            case (_, 0): w.appendJSONEscaped(bytes)
+                            default: w.appendJSONEscapedSlowly(bytes)
+                            }
+                        }
+                        return (w.count, w.overflowed)
+                    }
+                    if which == 0 { fast = buffer } else { slow = buffer }
+                    return result
+                }
+                #expect(results[0] == results[1] && fast == slow, "mode \(mode) capacity \(capacity)")
+            }
+        }
+    }
 }

@@ -5,9 +5,14 @@
 public struct ByteWriter {
     public let base: UnsafeMutableRawPointer
     public let capacity: Int
-    public private(set) var count = 0
+    // Stored under other names so the inlinable appends below can set them; `count` and
+    // `overflowed` stay read-only outside.
+    @usableFromInline var written_: Int = 0
+    @usableFromInline var overflowed_ = false
+    /// Bytes written so far.
+    public var count: Int { written_ }
     /// True once an append did not fit; the content is then incomplete and must not be sent.
-    public private(set) var overflowed = false
+    public var overflowed: Bool { overflowed_ }
 
     @inlinable
     public init(base: UnsafeMutableRawPointer, capacity: Int) {
@@ -17,29 +22,32 @@ public struct ByteWriter {
     /// The bytes written so far.
     public var written: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
+    // The appends are inlinable: callgrind showed each response making a dozen or more calls to
+    // them from other modules, at ~15 instructions of call overhead each.
+
     /// Reserves `n` bytes and returns where they start, or nil (and marks overflow) if they do not fit.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func reserve(_ n: Int) -> UnsafeMutableRawPointer? {
-        guard !overflowed, n <= capacity - count else { overflowed = true; return nil }
-        defer { count += n }
-        return base + count
+        guard !overflowed_, n <= capacity - written_ else { overflowed_ = true; return nil }
+        defer { written_ += n }
+        return base + written_
     }
 
     /// Moves the write position back to `position` (an earlier `count`), to patch or drop a tail.
-    public mutating func truncate(to position: Int) { count = position; overflowed = false }
+    public mutating func truncate(to position: Int) { written_ = position; overflowed_ = false }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func append(_ byte: UInt8) {
         reserve(1)?.storeBytes(of: byte, as: UInt8.self)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard let dst = reserve(bytes.count), let src = bytes.baseAddress else { return }
         dst.copyMemory(from: src, byteCount: bytes.count)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func append(_ text: StaticString) {
         append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
@@ -81,6 +89,24 @@ public struct ByteWriter {
 
     /// Appends `bytes` percent-encoded: everything but RFC 3986 unreserved characters becomes %XX.
     public mutating func appendPercentEncoded(_ bytes: UnsafeRawBufferPointer) {
+        // With room for the worst case (3 bytes a byte), write through one pointer and check nothing
+        // per byte; otherwise byte by byte, which stops exactly where the room ends.
+        guard !overflowed_, bytes.count <= (capacity - written_) / 3 else { return appendPercentEncodedSlowly(bytes) }
+        var p = base + written_
+        for byte in bytes {
+            if ByteWriter.isUnreserved(byte) {
+                p.storeBytes(of: byte, as: UInt8.self)
+                p += 1
+            } else {
+                p.storeBytes(of: UInt8(ascii: "%"), as: UInt8.self)
+                ByteWriter.storeHex(byte, at: p + 1)
+                p += 3
+            }
+        }
+        written_ = p - base
+    }
+
+    mutating func appendPercentEncodedSlowly(_ bytes: UnsafeRawBufferPointer) {
         for byte in bytes {
             if ByteWriter.isUnreserved(byte) {
                 append(byte)
@@ -92,16 +118,48 @@ public struct ByteWriter {
 
     /// Appends `bytes` as the inside of a JSON string (quotes not included).
     public mutating func appendJSONEscaped(_ bytes: UnsafeRawBufferPointer) {
+        // As above, with room for the worst case (6 bytes a byte).
+        guard !overflowed_, bytes.count <= (capacity - written_) / 6 else { return appendJSONEscapedSlowly(bytes) }
+        var p = base + written_
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                p.storeBytes(of: UInt8(ascii: "\\"), as: UInt8.self)
+                p.storeBytes(of: byte, toByteOffset: 1, as: UInt8.self)
+                p += 2
+            case 0..<0x20, 0x7f:
+                p.copyMemory(from: ByteWriter.unicodeEscapePrefix.utf8Start, byteCount: 4)
+                ByteWriter.storeHex(byte, at: p + 4)
+                p += 6
+            default:
+                p.storeBytes(of: byte, as: UInt8.self)
+                p += 1
+            }
+        }
+        written_ = p - base
+    }
+
+    mutating func appendJSONEscapedSlowly(_ bytes: UnsafeRawBufferPointer) {
         for byte in bytes {
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"):
                 append(UInt8(ascii: "\\")); append(byte)
             case 0..<0x20, 0x7f:
-                append("\\u00"); appendHex(byte)
+                append(ByteWriter.unicodeEscapePrefix); appendHex(byte)
             default:
                 append(byte)
             }
         }
+    }
+
+    static var unicodeEscapePrefix: StaticString { "\\u00" }
+
+    /// Writes the two upper-case hex digits of `byte` at `p`.
+    @inline(__always)
+    static func storeHex(_ byte: UInt8, at p: UnsafeMutableRawPointer) {
+        let hex = UnsafeRawPointer(StaticString("0123456789ABCDEF").utf8Start)
+        p.storeBytes(of: hex.load(fromByteOffset: Int(byte >> 4), as: UInt8.self), as: UInt8.self)
+        p.storeBytes(of: hex.load(fromByteOffset: Int(byte & 15), as: UInt8.self), toByteOffset: 1, as: UInt8.self)
     }
 
     @inline(__always)
