@@ -10,6 +10,11 @@ import TrackstarStore
 final class RequestHandler: ConnectionHandler, @unchecked Sendable {
     let engine: Engine
     let shard: Int
+    /// This loop's tables (`engine.clicks[shard]` and so on), held directly: reading a class
+    /// reference out of an array retains and releases it on every request.
+    let clickTable: RecordTable
+    let conversionTable: RecordTable
+    let refusalTable: RecordTable
     /// The mutable per-loop state, behind a pointer (see `HandlerState`).
     let state: UnsafeMutablePointer<HandlerState>
     /// Longest template the output buffers were sized for; a reload with a longer one needs a restart.
@@ -65,6 +70,9 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
         let server = engine.config.server
         self.engine = engine
         self.shard = shard
+        clickTable = engine.clicks[shard]
+        conversionTable = engine.conversions[shard]
+        refusalTable = engine.refusals[shard]
         self.limits = HTTPLimits(maxRequestLineBytes: server.maxRequestLineBytes, maxHeaderBytes: server.maxHeaderBytes,
                                  maxHeaderCount: server.maxHeaderCount, maxBodyBytes: server.maxBodyBytes)
         self.maxValueBytes = server.maxValueBytes
@@ -221,7 +229,7 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
     /// Appends a refused postback (reason, status, raw parameters) to this loop's refusal log. Best
     /// effort: a refusal that cannot be stored is not worth refusing the answer for.
     func logRefusal(_ exchange: Exchange, _ status: HTTPStatus, _ reason: RefusalReason) {
-        let table = engine.refusals[shard]
+        let table = refusalTable
         let query = exchange.bytes(exchange.head.query, limit: RefusalRecord.maxParamBytes)
         let body = exchange.head.method == .post
             ? exchange.bytes(exchange.head.body, limit: RefusalRecord.maxParamBytes - query.count) : UnsafeRawBufferPointer(start: nil, count: 0)
@@ -242,9 +250,9 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
     var holdsResponses: Bool { engine.config.storage.fsync == .always }
 
     func collectDirtyFiles(into files: inout FileList) {
-        engine.clicks[shard].takeDirtyFiles(into: &files)
-        engine.conversions[shard].takeDirtyFiles(into: &files)
-        engine.refusals[shard].takeDirtyFiles(into: &files)
+        clickTable.takeDirtyFiles(into: &files)
+        conversionTable.takeDirtyFiles(into: &files)
+        refusalTable.takeDirtyFiles(into: &files)
     }
 
     func timeoutResponse(output: inout ByteWriter) {
