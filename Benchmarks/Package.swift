@@ -32,6 +32,14 @@ let package = Package(
             path: "Benchmarks/RecoveryFigures"
         ),
         .executableTarget(
+            name: "PathFigures",
+            dependencies: [
+                .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarServer", package: "trackstar"),
+            ],
+            path: "Benchmarks/PathFigures"
+        ),
+        .executableTarget(
             name: "ExportFigures",
             dependencies: [
                 .product(name: "TrackstarCore", package: "trackstar"),

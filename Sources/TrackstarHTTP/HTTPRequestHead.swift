@@ -26,7 +26,8 @@ public struct ByteRange: Sendable, Equatable {
     }
 
     /// Internal unchecked constructor for parser offsets, which the clamped limits keep within `Int32`.
-    @inline(__always)
+    /// Inlinable for the query scanner, which is inlined into the server's parameter collection.
+    @inlinable @inline(__always)
     init(_ start: Int, _ end: Int) {
         self.start = Int32(truncatingIfNeeded: start)
         self.end = Int32(truncatingIfNeeded: end)

@@ -23,13 +23,13 @@ extension RequestHandler {
         var values = ClickValues(params: params, offerID: offerID, affID: affID, nowMillis: exchange.context.nowMillis)
         if exchange.head.method == .get {
             guard mint(exchange, offerID: offerID, affID: affID, into: &values) else {
-                return storageFailure(exchange, table: engine.clicks[shard], to: &out)
+                return storageFailure(exchange, table: clickTable, to: &out)
             }
             metrics.count(.clicks)
         } else {
             metrics.count(.clicksHead)
         }
-        redirect(exchange, template: offer.template, values: values, to: &out)
+        redirect(exchange, offer: offer, fallback: false, values: values, to: &out)
     }
 
     /// Parses a required positive 32-bit id parameter, answering 400 naming it when absent or bad.
@@ -48,7 +48,7 @@ extension RequestHandler {
     /// Paused offer or affiliate: 302 to the offer's fallback URL without minting, or 404 if it has none.
     func redirectToFallback(_ exchange: Exchange, offer: OfferRuntime, affID: UInt32, affiliatePaused: Bool,
                             to out: inout ByteWriter) {
-        guard let fallback = offer.fallback else {
+        guard offer.fallback != nil else {
             if affiliatePaused {
                 return refuse(exchange, .notFound, "affiliate_paused", "affiliate is paused", field: .affID, to: &out)
             }
@@ -56,12 +56,12 @@ extension RequestHandler {
         }
         let values = ClickValues(params: params, offerID: offer.id, affID: affID, nowMillis: exchange.context.nowMillis)
         metrics.count(.clicksFallback)
-        redirect(exchange, template: fallback, values: values, to: &out)
+        redirect(exchange, offer: offer, fallback: true, values: values, to: &out)
     }
 
     /// Writes the click into this loop's shard and publishes it; fills in the minted ID.
     func mint(_ exchange: Exchange, offerID: UInt32, affID: UInt32, into values: inout ClickValues) -> Bool {
-        let table = engine.clicks[shard]
+        let table = clickTable
         var varLength = 0
         for field in RequestHandler.clickVariableParams { varLength += 2 + params.value(field).count }
         let userAgent = exchange.bytes(exchange.head.userAgent, limit: 512)
@@ -86,12 +86,18 @@ extension RequestHandler {
         return true
     }
 
-    /// 302 with the rendered template as Location; an over-long URL is refused instead.
-    func redirect(_ exchange: Exchange, template: URLTemplate, values: ClickValues, to out: inout ByteWriter) {
+    /// 302 with the offer's landing template (or its fallback) rendered as Location; an over-long URL
+    /// is refused instead. Takes the offer, not the template: rendering straight from the offer's
+    /// `let` property avoids copying the template (three reference counts up and down per click).
+    func redirect(_ exchange: Exchange, offer: OfferRuntime, fallback: Bool, values: ClickValues, to out: inout ByteWriter) {
         let start = out.count
         responses.head(.found, keepAlive: exchange.head.keepAlive, nowMillis: exchange.context.nowMillis, to: &out)
         out.append("Location: ")
-        template.render(into: &out, values: values)
+        if fallback {
+            offer.fallback?.render(into: &out, values: values)
+        } else {
+            offer.template.render(into: &out, values: values)
+        }
         out.append("\r\nCache-Control: no-store\r\nContent-Length: 0\r\n\r\n")
         if out.overflowed {
             out.truncate(to: start)

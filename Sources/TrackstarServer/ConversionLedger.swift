@@ -33,7 +33,7 @@ extension RequestHandler {
         guard let conversionID = append(exchange, request) else {
             if let txidEntry { index.abort(entry: txidEntry) }
             if let eventEntry { index.abort(entry: eventEntry) }
-            return storageFailure(exchange, table: engine.conversions[shard], to: &out)
+            return storageFailure(exchange, table: conversionTable, to: &out)
         }
         if let eventEntry { index.publish(entry: eventEntry, value: conversionID) }
         if let txidEntry { index.publish(entry: txidEntry, value: conversionID) }
@@ -44,7 +44,7 @@ extension RequestHandler {
 
     /// Appends the conversion record to this loop's table and publishes it; returns its id.
     func append(_ exchange: Exchange, _ request: ConversionRequest) -> UInt64? {
-        let table = engine.conversions[shard]
+        let table = conversionTable
         let txid = params.value(.txid)
         guard let (sequence, record) = table.reserveRecord() else { return nil }
         guard sequence <= ClickID.maxSequence, let (offset, bytes) = table.reserveBytes(txid.count) else {

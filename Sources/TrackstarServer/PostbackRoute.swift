@@ -52,13 +52,15 @@ extension RequestHandler {
             return nil
         }
         let text = params.value(.clickID)
-        if text.contains(UInt8(ascii: "{")) || text.contains(UInt8(ascii: "}")) {
-            refuse(exchange, .badRequest, "unreplaced_macro", "a literal {macro} arrived; fix the advertiser's postback template",
-                   field: .clickID, to: &out)
-            return nil
-        }
+        // Braces are not base32, so an unreplaced macro always decodes as malformed: look for them
+        // only then, instead of scanning every presented ID twice first.
         switch engine.codec.decode(text) {
         case .malformed:
+            if text.contains(UInt8(ascii: "{")) || text.contains(UInt8(ascii: "}")) {
+                refuse(exchange, .badRequest, "unreplaced_macro", "a literal {macro} arrived; fix the advertiser's postback template",
+                       field: .clickID, to: &out)
+                return nil
+            }
             refuse(exchange, .badRequest, "malformed_id", "not a Trackstar click id (26 base32 characters)", field: .clickID, to: &out)
             return nil
         case .forged:

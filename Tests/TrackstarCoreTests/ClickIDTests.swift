@@ -86,8 +86,57 @@ import Testing
         #expect(ClickID.minute(unixMillis: (ClickID.epochSeconds + 120) * 1000) == 2)
         #expect(ClickID.minute(unixMillis: Int64.max / 2) == 0xff_ffff)
     }
+
+    /// The text form as first written: a UInt128 shifted by a variable per digit.
+    func referenceEncode(_ id: ClickID) -> [UInt8] {
+        var signed = id
+        signed.keyID = codec.currentKeyID
+        let value = signed.payloadBits | UInt128(ClickIDCodec.tag(signed.payloadBits, key: codec.currentKey))
+        let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+        return (0..<26).map { alphabet[Int(truncatingIfNeeded: (value >> UInt128(125 - 5 * $0)) & 31)] }
+    }
+
+    /// Base32 parsing as first written: `crockfordDigit` per character.
+    func referenceParse(_ text: [UInt8]) -> UInt128? {
+        var value: UInt128 = 0
+        for (i, byte) in text.enumerated() {
+            let digit = ClickIDCodec.crockfordDigit(byte)
+            guard digit < 32, i > 0 || digit < 8 else { return nil }
+            value = value << 5 | UInt128(digit)
+        }
+        return value
+    }
+
+    @Test func encodingAndParsingMatchTheReference() {
+        var seed: UInt64 = 0x243F_6A88_85A3_08D3
+        func next() -> UInt64 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return seed ^ (seed >> 29)
+        }
+        for _ in 0..<2000 {
+            let id = ClickID(node: UInt8(truncatingIfNeeded: next()), shard: UInt8(next() % 64),
+                             sequence: next() & ClickID.maxSequence, mintMinute: UInt32(next() & 0xff_ffff), keyID: 0)
+            let text = encode(id)
+            #expect(text == referenceEncode(id))
+            #expect(text.withUnsafeBytes { ClickIDCodec.parseBase32($0) } == referenceParse(text))
+            // Damaged copies: any byte at any position, including non-ASCII and aliases.
+            var damaged = text
+            damaged[Int(next() % 26)] = UInt8(truncatingIfNeeded: next())
+            #expect(damaged.withUnsafeBytes { ClickIDCodec.parseBase32($0) } == referenceParse(damaged))
+        }
+    }
+
+    @Test func digitTableMatchesCrockfordDigit() {
+        #expect(ClickIDCodec.crockfordValues.utf8CodeUnitCount == 128)
+        let table = UnsafeRawPointer(ClickIDCodec.crockfordValues.utf8Start)
+        for byte in 0..<128 {
+            let expected = ClickIDCodec.crockfordDigit(UInt8(byte))
+            #expect(table.load(fromByteOffset: byte, as: UInt8.self) == (expected == 255 ? 0x7F : expected), "byte \(byte)")
+        }
+    }
 }
 
 extension String {
     func replacingAll(_ a: Character, with b: Character) -> String { String(map { $0 == a ? b : $0 }) }
+
 }

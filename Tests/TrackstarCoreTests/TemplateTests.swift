@@ -71,4 +71,60 @@ func render(_ template: URLTemplate, _ values: [Macro: String], capacity: Int = 
         }
         #expect(text == #"a\"b\\c\u000A\u0001"#)
     }
+
+    /// The one-pointer fast paths write what the byte-by-byte ones do, and a writer without room
+    /// for the worst case stops at the same place as before.
+    @Test func escapingFastPathsMatchTheSlowOnes() {
+        let all = (0...255).map { UInt8($0) }
+        for capacity in [0, 1, 5, 64, 300, 800, 1600] {
+            var fast = [UInt8](repeating: 0, count: capacity + 1), slow = fast
+            for mode in 0..<2 {
+                let results: [(Int, Bool)] = [fast, slow].indices.map { which in
+                    var buffer = which == 0 ? fast : slow
+                    let result = buffer.withUnsafeMutableBytes { raw in
+                        var w = ByteWriter(base: raw.baseAddress!, capacity: capacity)
+                        all.withUnsafeBytes { bytes in
+                            switch (mode, which) {
+                            case (0, 0): w.appendPercentEncoded(bytes)
+                            case (0, _): w.appendPercentEncodedSlowly(bytes)
+                            case (_, 0): w.appendJSONEscaped(bytes)
+                            default: w.appendJSONEscapedSlowly(bytes)
+                            }
+                        }
+                        return (w.count, w.overflowed)
+                    }
+                    if which == 0 { fast = buffer } else { slow = buffer }
+                    return result
+                }
+                #expect(results[0] == results[1] && fast == slow, "mode \(mode) capacity \(capacity)")
+            }
+        }
+    }
+
+    /// The eight-bytes-a-step check agrees with a byte-by-byte one at every length and position.
+    @Test func jsonEscapeCheckMatchesBytewise() {
+        for special in [UInt8(0), 0x1F, 0x20, 0x21, 0x22, 0x5C, 0x5B, 0x7E, 0x7F, 0x80, 0x9F, 0xA2, 0xDC, 0xFF] {
+            for length in 1...19 {
+                for position in 0..<length {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[position] = special
+                    let expected = bytes.contains { $0 < 0x20 || $0 == 0x7F || $0 == 0x22 || $0 == 0x5C }
+                    #expect(bytes.withUnsafeBytes { ByteWriter.needsJSONEscape($0) } == expected, "\(bytes)")
+                }
+            }
+        }
+    }
+
+    @Test func decimals() {
+        for value: UInt64 in [0, 1, 9, 10, 11, 99, 100, 12_345, 999_999_999, 1_000_000_000, UInt64.max, UInt64.max / 10,
+                              10_000_000_000_000_000_000, 9_999_999_999_999_999_999] {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let text = buffer.withUnsafeMutableBytes { raw in
+                var w = ByteWriter(base: raw.baseAddress!, capacity: raw.count)
+                w.appendDecimal(value)
+                return String(decoding: w.written, as: UTF8.self)
+            }
+            #expect(text == String(value))
+        }
+    }
 }

@@ -111,4 +111,45 @@ struct QueryDecoderTests {
         #expect(!matches("offer%5Fid%", "offer_id"))
         #expect(!matches("x", ""))
     }
+
+    /// QueryScanner yields QueryPairs' pairs, with exact escape flags, for every sub-range of many
+    /// random inputs (so word reads that cross the range end and the buffer's last bytes are covered).
+    @Test func scannerAgreesWithQueryPairs() {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func random(_ n: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(n))
+        }
+        let alphabet = Array("ab=&%+1=&".utf8)
+        for round in 0..<400 {
+            let length = random(40)
+            let bytes = (0..<length).map { _ in alphabet[random(alphabet.count)] }
+            bytes.withUnsafeBytes { buffer in
+                let start = round % 3 == 0 ? 0 : random(length + 1)
+                let end = start + random(length - start + 1)
+                let range = ByteRange(start..<end)
+                var scanner = QueryScanner(buffer, range: range)
+                for (name, value) in QueryPairs(buffer, range: range) {
+                    guard let pair = scanner.next() else { Issue.record("scanner ended early on \(bytes)"); return }
+                    #expect(pair.name == name && pair.value == value, "\(bytes) \(range)")
+                    let escaped = { (r: ByteRange) in r.bytes(in: buffer).contains { $0 == 0x25 || $0 == 0x2B } }
+                    #expect(pair.nameEncoded == escaped(name) && pair.valueEncoded == escaped(value), "\(bytes)")
+                }
+                let extra = scanner.next()
+                #expect(extra == nil, "\(bytes) \(range)")
+            }
+        }
+    }
+
+    @Test func scannerFlagsOnlyTheirOwnPart() {
+        let text = Array("offer_id=12345678&s%75b1=a+b&sub2=plain-value-longer-than-eight&x=%41".utf8)
+        text.withUnsafeBytes { buffer in
+            var scanner = QueryScanner(buffer, range: ByteRange(0..<buffer.count))
+            var flags: [String] = []
+            while let pair = scanner.next() {
+                flags.append("\(String(decoding: pair.name.bytes(in: buffer), as: UTF8.self)):\(pair.nameEncoded),\(pair.valueEncoded)")
+            }
+            #expect(flags == ["offer_id:false,false", "s%75b1:true,true", "sub2:false,false", "x:false,true"])
+        }
+    }
 }

@@ -10,8 +10,9 @@ public enum Checksum {
         return acc &* 0x9E37_79B1_85EB_CA87
     }
 
-    /// Folds `bytes` into `seed`.
-    @inlinable
+    /// Folds `bytes` into `seed`. Always inlined: callers pass fixed sizes (a record's header
+    /// words), which then unroll to a few multiplies.
+    @inlinable @inline(__always)
     public static func update(_ seed: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var h = seed ^ UInt64(bytes.count)
         var i = 0
@@ -19,12 +20,20 @@ public enum Checksum {
             h = round(h, bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
             i += 8
         }
+        // The last 0–7 bytes as a little-endian word, in at most three loads (the same value a
+        // byte-by-byte loop gives; callgrind showed that loop as a third of a record's checksum).
+        let rest = bytes.count - i
         var tail: UInt64 = 0
         var shift: UInt64 = 0
-        while i < bytes.count {
-            tail |= UInt64(bytes[i]) << shift
-            shift += 8; i += 1
+        if rest & 4 != 0 {
+            tail = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+            shift = 32; i += 4
         }
+        if rest & 2 != 0 {
+            tail |= UInt64(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt16.self))) << shift
+            shift += 16; i += 2
+        }
+        if rest & 1 != 0 { tail |= UInt64(bytes[i]) << shift }
         return round(h, tail)
     }
 

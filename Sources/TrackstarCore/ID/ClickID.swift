@@ -83,12 +83,17 @@ public struct ClickIDCodec: Sendable {
         signed.keyID = currentKeyID
         let payload = signed.payloadBits
         let value = payload | UInt128(ClickIDCodec.tag(payload, key: currentKey))
-        ClickIDCodec.alphabet.withUTF8Buffer { table in
-            for i in 0..<ClickID.textLength {
-                let digit = Int(truncatingIfNeeded: (value >> UInt128(125 - 5 * i)) & 31)
-                out.storeBytes(of: table[digit], toByteOffset: i, as: UInt8.self)
-            }
+        // Digit i is bits 125-5i ..< 130-5i of the 128-bit value (the top two of the 130 are zero).
+        // Shifting the two 64-bit halves by constants, rather than the UInt128 by a variable, took
+        // encoding from ~370 to ~110 instructions in callgrind.
+        let high = UInt64(truncatingIfNeeded: value >> 64), low = UInt64(truncatingIfNeeded: value)
+        let table = UnsafeRawPointer(ClickIDCodec.alphabet.utf8Start)
+        @inline(__always) func put(_ i: Int, _ digit: UInt64) {
+            out.storeBytes(of: table.load(fromByteOffset: Int(digit & 31), as: UInt8.self), toByteOffset: i, as: UInt8.self)
         }
+        for i in 0..<13 { put(i, high >> UInt64(61 - 5 * i)) }  // digits 0–12: bits 65 and up
+        put(13, (high & 1) << 4 | low >> 60)                    // digit 13: bits 60–64
+        for i in 14..<26 { put(i, low >> UInt64(125 - 5 * i)) }  // digits 14–25: bits 0–59
     }
 
     /// Decodes and verifies a presented ID (case-insensitive; Crockford's I, L → 1 and O → 0).
@@ -110,14 +115,40 @@ public struct ClickIDCodec: Sendable {
     }
 
     /// 26 base32 digits → 130 bits, of which the top two must be zero; nil on any bad character.
+    /// Digits come from `crockfordValues` and are gathered in three 64-bit words (12, 12 and 2
+    /// digits), so the loop has no branches and no 128-bit shifts by a variable.
     static func parseBase32(_ text: UnsafeRawBufferPointer) -> UInt128? {
-        var value: UInt128 = 0
-        for i in 0..<ClickID.textLength {
-            let digit = crockfordDigit(text[i])
-            guard digit < 32, i > 0 || digit < 8 else { return nil }
-            value = value << 5 | UInt128(digit)
+        let base = text.baseAddress!
+        let table = UnsafeRawPointer(crockfordValues.utf8Start)
+        var invalid: UInt8 = 0
+        @inline(__always) func digit(_ i: Int) -> UInt64 {
+            let byte = base.load(fromByteOffset: i, as: UInt8.self)
+            // Bytes >= 0x80 keep their top bit, and entries for non-digits are 0x7F: both >= 32.
+            let d = table.load(fromByteOffset: Int(byte & 0x7F), as: UInt8.self) | (byte & 0x80)
+            invalid |= d
+            return UInt64(d)
         }
-        return value
+        var first: UInt64 = 0, second: UInt64 = 0
+        for i in 0..<12 { first = first << 5 | digit(i) }
+        for i in 12..<24 { second = second << 5 | digit(i) }
+        let last = digit(24) << 5 | digit(25)
+        guard invalid < 32, first >> 55 < 8 else { return nil }
+        return UInt128(first) << 70 | UInt128(second) << 10 | UInt128(last)
+    }
+
+    /// `crockfordDigit` for bytes 0–127 as a table (0x7F for bytes that are not digits); a test
+    /// checks it against `crockfordDigit`.
+    static var crockfordValues: StaticString {
+        """
+            \u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\
+            \u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\
+            \u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\
+            \u{0}\u{1}\u{2}\u{3}\u{4}\u{5}\u{6}\u{7}\u{8}\u{9}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\
+            \u{7F}\u{A}\u{B}\u{C}\u{D}\u{E}\u{F}\u{10}\u{11}\u{1}\u{12}\u{13}\u{1}\u{14}\u{15}\u{0}\
+            \u{16}\u{17}\u{18}\u{19}\u{1A}\u{7F}\u{1B}\u{1C}\u{1D}\u{1E}\u{1F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}\
+            \u{7F}\u{A}\u{B}\u{C}\u{D}\u{E}\u{F}\u{10}\u{11}\u{1}\u{12}\u{13}\u{1}\u{14}\u{15}\u{0}\
+            \u{16}\u{17}\u{18}\u{19}\u{1A}\u{7F}\u{1B}\u{1C}\u{1D}\u{1E}\u{1F}\u{7F}\u{7F}\u{7F}\u{7F}\u{7F}
+            """
     }
 
     /// The value of one Crockford base32 character, or 255 if it is not one.
