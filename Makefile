@@ -7,7 +7,7 @@ BENCH_DEBS   := nginx-light wrk valgrind
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONFIG       ?= examples/trackstar.toml
 
-.PHONY: all deps bench-deps build release run test bench loadtest sanitize fuzz clean
+.PHONY: all deps bench-deps build release run test bench loadtest loadtest-deliveries sanitize fuzz clean
 
 all: release
 
@@ -57,6 +57,11 @@ bench: bench-deps
 
 loadtest: bench-deps release
 	./loadtest/compare.sh
+
+# Partner postbacks: deliveries/s to a loopback receiver, click throughput during a delivery storm.
+loadtest-deliveries: bench-deps release
+	cd loadtest && $(SWIFT) build -c release
+	./loadtest/deliveries.sh
 
 clean:
 	rm -rf .build Benchmarks/.build

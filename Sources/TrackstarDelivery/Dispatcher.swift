@@ -410,7 +410,16 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         guard let state = ledger.endpoints[endpoint], state.paused else { return false }
         let record = DeliveryRecord(kind: .resume, conversionID: 0, timeMillis: Clock.nowMillis())
         guard append(record, endpoint: endpoint, detail: "resumed by an operator") else { return false }
-        message("deliveries: endpoint \(endpoint) resumed")
+        // The partner is fixed: postbacks waiting out a backoff go now too (those still inside their
+        // postback_delay keep it). In memory only: after a restart they wait out their backoff again.
+        let now = Clock.nowMillis()
+        var retriedNow = 0
+        for (id, job) in ledger.pending where job.endpoint == endpoint && job.attempts > 0 && job.dueMillis > now {
+            reschedule(id, at: now)
+            retriedNow += 1
+        }
+        message("deliveries: endpoint \(endpoint) resumed; \(retriedNow) postbacks waiting to retry go now")
+        promoteDue(now: now)
         startReady(endpoint)
         publishSnapshot()
         return true
