@@ -160,3 +160,9 @@ void *ts_curl_private(CURL *easy) {
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &pointer);
     return pointer;
 }
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int ts_set_thread_nice(int value) { return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), value); }

@@ -183,13 +183,22 @@ public final class DeliveryLog: @unchecked Sendable {  // appends on the dispatc
         return true
     }
 
-    /// fdatasyncs what was appended since the last call (nothing to do: no system call).
+    /// fdatasyncs what was appended since the last call (writer thread; nothing appended: no system call).
     public func sync() -> StoreError? {
         guard syncedCount < count else { return nil }
         let error = table.syncPublished(count: count, byteEnd: table.byteEnd)
         if error == nil { syncedCount = count }
         return error
     }
+
+    /// Any thread: fdatasyncs the files holding the first `count` records and `byteEnd` arena bytes
+    /// (values the writer read from `count` and `byteEnd` after appending).
+    public func sync(count: UInt64, byteEnd: UInt64) -> StoreError? {
+        table.syncPublished(count: count, byteEnd: byteEnd)
+    }
+
+    /// Where the arena's bytes end (writer thread).
+    public var byteEnd: UInt64 { table.byteEnd }
 
     /// Calls `body` for every record in order.
     public func forEach(from start: UInt64 = 0, _ body: (DeliveryEntry) -> Void) {

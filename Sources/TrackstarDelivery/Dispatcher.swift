@@ -29,13 +29,19 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var ledger: DeliveryLedger
     var due = DueHeap()
     /// Jobs due (or blocked) per endpoint, oldest first.
-    var ready: [String: [UInt64]] = [:]
+    var ready: [String: JobQueue] = [:]
     var inFlightByEndpoint: [String: Int] = [:]
     var transfers: [UInt: Transfer] = [:]
     var idleHandles: [UnsafeMutableRawPointer] = []
     var scanned: [UInt64]
     var logDirty = false
     var positionsDirty = false
+    /// A group commit is running on libuv's thread pool (at most one at a time).
+    var syncing = false
+    var shuttingDown = false
+    var syncTarget = SyncTarget(count: 0, byteEnd: 0, scanned: [])
+    var syncError: StoreError?
+    let syncWork: UnsafeMutablePointer<uv_work_t>
     var storageFailing = false
     var random = SystemRandomNumberGenerator()
 
@@ -78,6 +84,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         tick = .allocate(capacity: 1)
         wake = .allocate(capacity: 1)
         check = .allocate(capacity: 1)
+        syncWork = .allocate(capacity: 1)
         pthread_mutex_init(&mutex, nil)
         if !ledger.pending.isEmpty || ledger.records > 0 {
             message("deliveries: \(ledger.pending.count) pending, \(ledger.endpoints.values.filter(\.paused).count) paused endpoints, \(log.count) log records")
@@ -86,7 +93,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     }
 
     deinit {
-        loop.deallocate(); tick.deallocate(); wake.deallocate(); check.deallocate()
+        loop.deallocate(); tick.deallocate(); wake.deallocate(); check.deallocate(); syncWork.deallocate()
     }
 
     /// Starts the dispatcher thread.
@@ -116,6 +123,8 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         let retained = Unmanaged.passRetained(self).toOpaque()
         pthread_create(&thread, nil, { context in
             let dispatcher = Unmanaged<Dispatcher>.fromOpaque(context!).takeRetainedValue()
+            // Below the request loops: when the cores are busy, clicks win and deliveries drain slower.
+            _ = ts_set_thread_nice(10)
             uv_run(dispatcher.loop, UV_RUN_DEFAULT)
             uv_loop_close(dispatcher.loop)
             return nil
@@ -159,7 +168,8 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         transfers.removeAll()
         for easy in idleHandles { curl_easy_cleanup(easy) }
         idleHandles.removeAll()
-        commit()
+        shuttingDown = true
+        if !syncing { finalCommit() }  // else when the running commit returns
         ts_curl_driver_close(driver)
         driver = nil
         uv_timer_stop(tick)
@@ -204,10 +214,6 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         scanConversions(now: now)
         promoteDue(now: now)
         for endpoint in ready.keys { startReady(endpoint) }
-        if positionsDirty && !logDirty {
-            positions.store(scanned)
-            positionsDirty = false
-        }
         publishSnapshot()
     }
 
@@ -291,23 +297,18 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         while let (time, id) = due.peek(), time <= now {
             due.pop()
             guard let job = ledger.pending[id], job.dueMillis == time else { continue }  // stale entry
-            ready[job.endpoint, default: []].append(id)
+            ready[job.endpoint, default: JobQueue()].push(id)
         }
     }
 
     /// Starts ready jobs of an endpoint while the caps allow and it is not paused.
     func startReady(_ endpoint: String) {
-        guard var queue = ready[endpoint], !queue.isEmpty else { return }
-        if ledger.endpoints[endpoint]?.paused == true { return }
-        var started = 0
-        while started < queue.count, transfers.count < config.maxInFlight,
-              inFlightByEndpoint[endpoint, default: 0] < config.maxPerEndpoint {
-            let id = queue[started]
-            started += 1
+        guard ready[endpoint] != nil, ledger.endpoints[endpoint]?.paused != true else { return }
+        while transfers.count < config.maxInFlight, inFlightByEndpoint[endpoint, default: 0] < config.maxPerEndpoint,
+              let id = ready[endpoint]!.pop() {  // in place: the queue is never copied
             if let job = ledger.pending[id] { begin(job) }
         }
-        queue.removeFirst(started)
-        ready[endpoint] = queue.isEmpty ? nil : queue
+        if ready[endpoint]!.isEmpty { ready[endpoint] = nil }
     }
 
     func begin(_ job: PendingDelivery) {
@@ -425,14 +426,40 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         return true
     }
 
-    /// Once per loop iteration: one fdatasync covers everything appended in it.
+    /// After each loop iteration (uv_check): starts a group commit on libuv's thread pool, one at a
+    /// time, covering everything appended so far: an fdatasync of the log, then the positions file
+    /// (written only once the queued records it counts are on disk). The loop goes on meanwhile.
     func commit() {
-        guard logDirty else { return }
-        if let error = log.sync() {
-            message("deliveries: \(error.description)")
-            return
-        }
+        guard logDirty || positionsDirty, !syncing, !shuttingDown else { return }
+        syncTarget = SyncTarget(count: log.count, byteEnd: log.byteEnd, scanned: scanned)
         logDirty = false
+        positionsDirty = false
+        syncing = true
+        syncWork.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        uv_queue_work(loop, syncWork, { work in
+            let dispatcher = Unmanaged<Dispatcher>.fromOpaque(work!.pointee.data).takeUnretainedValue()
+            let target = dispatcher.syncTarget
+            dispatcher.syncError = dispatcher.log.sync(count: target.count, byteEnd: target.byteEnd)
+            if dispatcher.syncError == nil { dispatcher.positions.store(target.scanned) }
+        }, { work, _ in
+            Unmanaged<Dispatcher>.fromOpaque(work!.pointee.data).takeUnretainedValue().committed()
+        })
+    }
+
+    func committed() {
+        syncing = false
+        if let error = syncError {
+            message("deliveries: \(error.description)")
+            logDirty = true  // try again after the next iteration
+            positionsDirty = true
+        }
+        if shuttingDown { finalCommit() }
+    }
+
+    /// At stop, on the loop thread: whatever the last commit did not cover.
+    func finalCommit() {
+        if let error = log.sync(count: log.count, byteEnd: log.byteEnd) { message("deliveries: \(error.description)"); return }
+        positions.store(scanned)
     }
 
     func publishSnapshot() {
@@ -440,6 +467,31 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         pthread_mutex_lock(&mutex)
         published = snapshot
         pthread_mutex_unlock(&mutex)
+    }
+}
+
+/// What one group commit covers.
+struct SyncTarget {
+    var count: UInt64
+    var byteEnd: UInt64
+    var scanned: [UInt64]
+}
+
+/// A FIFO of conversion ids that pops from the front without moving the rest.
+struct JobQueue {
+    var items: [UInt64] = []
+    var head = 0
+    var isEmpty: Bool { head == items.count }
+
+    mutating func push(_ id: UInt64) { items.append(id) }
+
+    mutating func pop() -> UInt64? {
+        guard head < items.count else { return nil }
+        let id = items[head]
+        head += 1
+        if head == items.count { items.removeAll(keepingCapacity: true); head = 0 }
+        else if head >= 4096 && head * 2 >= items.count { items.removeFirst(head); head = 0 }
+        return id
     }
 }
 

@@ -36,4 +36,7 @@ long ts_curl_response_code(CURL *easy);
 long long ts_curl_total_micros(CURL *easy);
 void *ts_curl_private(CURL *easy);
 
+/// Sets the calling thread's nice value (Linux threads have their own); 0 on success.
+int ts_set_thread_nice(int value);
+
 #endif
