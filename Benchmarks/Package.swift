@@ -1,6 +1,7 @@
 // swift-tools-version:6.1
 // Trackstar's benchmarks (ordo-one/benchmark), kept out of the main package so `make test` does not
-// build them. Run with `make bench` or `swift package benchmark` in this directory.
+// build them. Run with `make bench` or `swift package benchmark` in this directory. Benchmarks/ holds
+// only benchmark targets (the plugin runs every one); the figure programs live in Figures/.
 import PackageDescription
 
 let package = Package(
@@ -29,7 +30,7 @@ let package = Package(
                 .product(name: "TrackstarCore", package: "trackstar"),
                 .product(name: "TrackstarServer", package: "trackstar"),
             ],
-            path: "Benchmarks/RecoveryFigures"
+            path: "Figures/RecoveryFigures"
         ),
         .executableTarget(
             name: "PathFigures",
@@ -37,7 +38,7 @@ let package = Package(
                 .product(name: "TrackstarCore", package: "trackstar"),
                 .product(name: "TrackstarServer", package: "trackstar"),
             ],
-            path: "Benchmarks/PathFigures"
+            path: "Figures/PathFigures"
         ),
         .executableTarget(
             name: "ExportFigures",
@@ -46,7 +47,7 @@ let package = Package(
                 .product(name: "TrackstarStore", package: "trackstar"),
                 .product(name: "TrackstarExport", package: "trackstar"),
             ],
-            path: "Benchmarks/ExportFigures"
+            path: "Figures/ExportFigures"
         ),
     ]
 )
