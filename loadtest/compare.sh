@@ -10,6 +10,7 @@ WARMUP=${WARMUP:-1}            # warm-up seconds per run
 CONNECTIONS=${CONNECTIONS:-64} # keep-alive connections per run
 THREADS=${THREADS:-1}          # tsload threads
 LOOPS=${LOOPS:-2}              # server threads: trackstar loops, nginx workers, floor threads
+# TRACKSTAR_EXPORT=none|sqlite (default sqlite): the reporting feed on or off in the trackstar under test
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TRACKSTAR=$ROOT/.build/release/trackstar
@@ -56,7 +57,11 @@ build() {
 # Trackstar with a fresh data dir and a generated config for tsload's campaign.
 start_trackstar() {
     mkdir -p "$WORK/trackstar"
-    "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$WORK/trackstar/data" > "$WORK/trackstar/trackstar.toml"
+    # TRACKSTAR_EXPORT=none measures the engine alone (clicks still recorded durably in its logs);
+    # the default, sqlite, includes the reporting feed's thread exporting every click and postback.
+    "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$WORK/trackstar/data" \
+        --extra "[export]
+sink = \"${TRACKSTAR_EXPORT:-sqlite}\"" > "$WORK/trackstar/trackstar.toml"
     "$TRACKSTAR" check-config "$WORK/trackstar/trackstar.toml" >&2
     "$TRACKSTAR" serve --config "$WORK/trackstar/trackstar.toml" --loops "$LOOPS" > "$WORK/trackstar/out.log" 2>&1 &
     TRACKSTAR_PID=$!; STARTED+=("$TRACKSTAR_PID")
