@@ -43,9 +43,9 @@ test: deps
 # sanitized binary too. Separate build folders, so a normal build is not disturbed.
 sanitize: deps
 	$(SWIFT) build --build-tests --scratch-path .build-asan --sanitize=address
-	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp TRACKSTAR_BINARY=$(CURDIR)/.build-asan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address
+	TRACKSTAR_SANITIZER=address LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp TRACKSTAR_BINARY=$(CURDIR)/.build-asan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address
 	$(SWIFT) build --build-tests --scratch-path .build-tsan --sanitize=thread
-	TRACKSTAR_BINARY=$(CURDIR)/.build-tsan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread
+	TRACKSTAR_SANITIZER=thread TRACKSTAR_BINARY=$(CURDIR)/.build-tsan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread
 
 # libFuzzer harnesses (Fuzz/, a package of its own): each runs 60 s under ASan; crashes are kept.
 fuzz: deps

@@ -397,14 +397,16 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
 
     /// Exponential backoff with jitter: base × 2^(n-1), capped, then a uniform draw in [½, 1] of it.
     func backoff(afterAttempt attempt: Int) -> Int64 {
-        Dispatcher.backoff(afterAttempt: attempt, config: config, using: &random)
+        Dispatcher.backoff(afterAttempt: attempt, config: config, random: random.next())
     }
 
-    static func backoff<R: RandomNumberGenerator>(afterAttempt attempt: Int, config: DeliveryConfig, using random: inout R) -> Int64 {
+    /// The wait after `attempt` failed attempts, with `random` (any 64 bits) choosing the jitter.
+    static func backoff(afterAttempt attempt: Int, config: DeliveryConfig, random: UInt64) -> Int64 {
         let exponent = min(attempt - 1, 40)
         let (scaled, overflow) = config.retryBaseMillis.multipliedReportingOverflow(by: Int64(1) << exponent)
         let ceiling = overflow ? config.retryMaxDelayMillis : min(scaled, config.retryMaxDelayMillis)
-        return ceiling / 2 + Int64.random(in: 0...(ceiling - ceiling / 2), using: &random)
+        let span = UInt64(ceiling - ceiling / 2) + 1
+        return ceiling / 2 + Int64(random % span)
     }
 
     func resumeNow(_ endpoint: String) -> Bool {

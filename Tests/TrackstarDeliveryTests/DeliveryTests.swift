@@ -233,11 +233,12 @@ struct DeliveryLogTests {
         var config = DeliveryConfig()
         config.retryBaseMillis = 1000
         config.retryMaxDelayMillis = 10_000
-        var random = SystemRandomNumberGenerator()
         for attempt in 1...8 {
             let ceiling = min(Int64(1000) << (attempt - 1), 10_000)
-            for _ in 0..<50 {
-                let delay = Dispatcher.backoff(afterAttempt: attempt, config: config, using: &random)
+            #expect(Dispatcher.backoff(afterAttempt: attempt, config: config, random: 0) == ceiling / 2)
+            #expect(Dispatcher.backoff(afterAttempt: attempt, config: config, random: UInt64(ceiling - ceiling / 2)) == ceiling)
+            for random in [UInt64.max, 12_345, 1 << 63] {
+                let delay = Dispatcher.backoff(afterAttempt: attempt, config: config, random: random)
                 #expect(delay >= ceiling / 2 && delay <= ceiling)
             }
         }

@@ -362,7 +362,11 @@ struct HostileInputTests {
         peakRSS = max(peakRSS, server.rssKiB)
         print("hostile: flood of \(requests.count) bytes (\(count) clicks): RSS \(baseline) KiB before, peak \(peakRSS) KiB "
               + "(+\(peakRSS - baseline) KiB), \(unread) bytes left unread by the server while stalled")
-        #expect(peakRSS - baseline < 64 * 1024, "RSS grew by \(peakRSS - baseline) KiB under the flood")
+        // Under AddressSanitizer (`make sanitize`) freed blocks sit in its quarantine and its allocator
+        // keeps per-thread caches, so RSS there measures what was allocated, not what is live (+50-100 MiB
+        // for this flood in a debug build); the 64 MiB bound applies to ordinary builds.
+        let bound = ProcessInfo.processInfo.environment["TRACKSTAR_SANITIZER"] == "address" ? 256 * 1024 : 64 * 1024
+        #expect(peakRSS - baseline < bound, "RSS grew by \(peakRSS - baseline) KiB under the flood")
 
         // The client reads at last: every request is answered, in order, with a 302.
         let (bytes, closed) = flood.readResponses(count, until: Date().addingTimeInterval(120))
