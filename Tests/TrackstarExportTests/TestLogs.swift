@@ -81,7 +81,7 @@ final class MemorySink: ExportSink, @unchecked Sendable {
     private var positions: [ExportPosition] = []
     private var failing = false
     private var failAfterRows = false
-    private(set) var opens = 0
+    private var openCount = 0
     private(set) var batchSizes: [Int] = []
     var label: String { "memory" }
 
@@ -94,11 +94,13 @@ final class MemorySink: ExportSink, @unchecked Sendable {
     var duplicates: Int { locked { rows.values.reduce(0) { $0 + $1 - 1 } } }
     var storedPositions: [ExportPosition] { locked { positions } }
     var sizes: [Int] { locked { batchSizes } }
+    /// Connections opened so far (read under the lock: the exporter thread writes it).
+    var opens: Int { locked { openCount } }
 
     func open() throws(ExportError) -> [ExportPosition] {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        opens += 1
+        openCount += 1
         if failing && !failAfterRows { throw ExportError("down") }
         return positions
     }
