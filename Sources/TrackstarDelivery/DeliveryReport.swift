@@ -1,5 +1,6 @@
 // `trackstar deliveries`: success rate, pending, paused endpoints and the last error per endpoint,
 // read from the delivery log (a running server's too: reading changes nothing on disk).
+import TrackstarExport
 
 /// Text and JSON renderings of a delivery ledger.
 public enum DeliveryReport {
@@ -84,33 +85,12 @@ public enum DeliveryReport {
 
     /// `YYYY-MM-DD HH:MM:SS` in UTC.
     static func timestamp(_ millis: Int64) -> String {
-        let days = millis / 86_400_000, seconds = millis / 1000 % 86_400
-        // Civil-from-days (Howard Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(year)-\(two(month))-\(two(day)) \(two(seconds / 3600)):\(two(seconds / 60 % 60)):\(two(seconds % 60))"
+        let seconds = millis % CivilTime.dayMillis / 1000
+        return CivilTime.dayText(millis / CivilTime.dayMillis)
+            + " \(CivilTime.pad(seconds / 3600, 2)):\(CivilTime.pad(seconds / 60 % 60, 2)):\(CivilTime.pad(seconds % 60, 2))"
     }
 
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += "\\u00" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ text: String) -> String { ReportText.quoted(text) }
 
     static func columns(_ rows: [[String]]) -> String {
         guard let first = rows.first else { return "" }

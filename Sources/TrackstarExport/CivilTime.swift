@@ -41,7 +41,7 @@ public enum CivilTime {
         return "\(dayText(days)) \(pad(hours - days * 24, 2)):00"
     }
 
-    static func pad(_ value: Int64, _ width: Int) -> String {
+    public static func pad(_ value: Int64, _ width: Int) -> String {
         let text = String(value)
         return String(repeating: "0", count: max(0, width - text.count)) + text
     }

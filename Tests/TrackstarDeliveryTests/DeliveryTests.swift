@@ -30,6 +30,12 @@ struct PartnerTemplateTests {
         #expect(PartnerTemplate.endpoint(of: "http:///nohost") == nil)
     }
 
+    @Test func reportTimesAreUTCAndStringsAreJSON() {
+        #expect(DeliveryReport.timestamp(1_796_000_513_248) == "2026-11-30 01:01:53")
+        #expect(DeliveryReport.timestamp(0) == "1970-01-01 00:00:00")
+        #expect(DeliveryReport.quote("a\"b\\c\n") == "\"a\\\"b\\\\c\\n\"")
+    }
+
     @Test func moneyHasAtLeastTwoPlaces() {
         #expect(PartnerTemplate.money(2_500_000) == "2.50")
         #expect(PartnerTemplate.money(0) == "0.00")
