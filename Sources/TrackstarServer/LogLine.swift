@@ -115,17 +115,7 @@ enum LogLine {
     /// A JSON string literal (RFC 8259 escapes; non-ASCII stays UTF-8).
     static func jsonString(_ text: String, into line: inout String) {
         line += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f: line += hexEscape(scalar.value)
-            default: line.unicodeScalars.append(scalar)
-            }
-        }
+        escape(text, into: &line)  // the same escapes are valid JSON
         line += "\""
     }
 
