@@ -32,6 +32,8 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var ready: [String: JobQueue] = [:]
     var inFlightByEndpoint: [String: Int] = [:]
     var transfers: [UInt: Transfer] = [:]
+    /// Conversions with an attempt running: never two at once for one postback.
+    var attemptsRunning: Set<UInt64> = []
     var idleHandles: [UnsafeMutableRawPointer] = []
     var scanned: [UInt64]
     var logDirty = false
@@ -166,6 +168,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
             curl_easy_cleanup(transfer.easy)
         }
         transfers.removeAll()
+        attemptsRunning.removeAll()
         for easy in idleHandles { curl_easy_cleanup(easy) }
         idleHandles.removeAll()
         shuttingDown = true
@@ -312,7 +315,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     }
 
     func begin(_ job: PendingDelivery) {
-        guard let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
+        guard !attemptsRunning.contains(job.conversionID), let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
         let transfer = Transfer(job: job, easy: easy, started: Clock.nowMillis())
         transfer.url.withUnsafeBufferPointer { _ = ts_curl_setopt_str(easy, CURLOPT_URL, $0.baseAddress) }
         _ = ts_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
@@ -337,9 +340,11 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
             return total
         }, Unmanaged.passUnretained(transfer).toOpaque())
         transfers[UInt(bitPattern: easy)] = transfer
+        attemptsRunning.insert(job.conversionID)
         inFlightByEndpoint[job.endpoint, default: 0] += 1
         if ts_curl_driver_add(driver, easy) != 0 {
             transfers[UInt(bitPattern: easy)] = nil
+            attemptsRunning.remove(job.conversionID)
             inFlightByEndpoint[job.endpoint, default: 1] -= 1
             curl_easy_cleanup(easy)
             reschedule(job.conversionID, at: Clock.nowMillis() + 1000)
@@ -350,6 +355,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     func finished(_ easy: UnsafeMutableRawPointer, _ result: CURLcode) {
         guard let transfer = transfers.removeValue(forKey: UInt(bitPattern: easy)) else { return }
         let job = transfer.job
+        attemptsRunning.remove(job.conversionID)
         inFlightByEndpoint[job.endpoint, default: 1] -= 1
         let now = Clock.nowMillis()
         let status = result == CURLE_OK ? Int(ts_curl_response_code(easy)) : 0
