@@ -146,9 +146,6 @@ public struct DeliveryLedger: Sendable {
         return ledger
     }
 
-    /// Pending postbacks per endpoint.
-    public func pendingCount(endpoint: String) -> Int { pendingPerEndpoint[endpoint] ?? 0 }
-
     /// The state as readers see it (costs the number of endpoints, affiliates and kept failures).
     public func snapshot(inFlight: Int = 0, scanned: [UInt64] = []) -> DeliverySnapshot {
         var snapshot = DeliverySnapshot()

@@ -69,18 +69,7 @@ public struct PartnerTemplate: Sendable, Equatable {
     /// ASCII byte but still encodes controls, space and non-ASCII, so no value can break the request.
     static func append(_ value: [UInt8], raw: Bool, to out: inout [UInt8]) {
         for byte in value {
-            let keep: Bool
-            if raw {
-                keep = byte > 0x20 && byte < 0x7F
-            } else {
-                switch byte {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                     UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                    keep = true
-                default:
-                    keep = false
-                }
-            }
+            let keep = raw ? byte > 0x20 && byte < 0x7F : ByteWriter.isUnreserved(byte)
             if keep { out.append(byte) } else {
                 out.append(UInt8(ascii: "%")); out.append(hex[Int(byte >> 4)]); out.append(hex[Int(byte & 15)])
             }

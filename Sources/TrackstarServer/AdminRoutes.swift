@@ -128,16 +128,13 @@ struct AdminQuery {
 
     subscript(key: String) -> String? { pairs.first { $0.0 == key }?.1 }
 
+    /// `%XX` and '+' decoded (TrackstarHTTP's PercentDecoding); a malformed escape leaves the text
+    /// as it came, so a check of the value (an id, an endpoint) refuses it.
     static func decode(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "+") { bytes.append(0x20); continue }
-            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
-            guard let high = iterator.next(), let low = iterator.next(),
-                  let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { break }
-            bytes.append(value)
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        let raw = Array(text.utf8)
+        var decoded = [UInt8](repeating: 0, count: raw.count)
+        let count = raw.withUnsafeBytes { input in decoded.withUnsafeMutableBytes { PercentDecoding.decode(input, into: $0) } }
+        guard let count else { return String(text) }
+        return String(decoding: decoded[..<count], as: UTF8.self)
     }
 }

@@ -56,13 +56,3 @@ final class PartnerFeed: @unchecked Sendable {  // set once in init
         return text
     }
 }
-
-extension TrackstarServer {
-    /// The partner-postback dispatcher's state as of its last tick.
-    public var deliveries: DeliverySnapshot { partners.dispatcher.snapshot }
-
-    /// Resumes a paused partner endpoint (`scheme://host:port`); `completion` says whether it was paused.
-    public func resumeDeliveries(endpoint: String, completion: @escaping @Sendable (Bool) -> Void) {
-        partners.dispatcher.resume(endpoint: endpoint, completion: completion)
-    }
-}

@@ -205,8 +205,9 @@ public struct ByteWriter {
         }
     }
 
+    /// RFC 3986 unreserved characters: the bytes percent-encoding leaves as they are.
     @inline(__always)
-    static func isUnreserved(_ b: UInt8) -> Bool {
+    public static func isUnreserved(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
              UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
