@@ -29,8 +29,11 @@ let package = Package(
         .target(name: "TrackstarStore", dependencies: [
             "TrackstarCore", "CTrackstarShims", .product(name: "Atomics", package: "swift-atomics"),
         ]),
+        // liburing (Debian's liburing-dev): the request loops' receive path. C because liburing is
+        // static inline functions and macros over the shared rings.
+        .target(name: "CTrackstarURing", linkerSettings: [.linkedLibrary("uring")]),
         .target(name: "TrackstarIO", dependencies: [
-            "CLibUV", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
+            "CLibUV", "CTrackstarURing", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarStore", "CSQLite"]),
         // libcurl (Debian's libcurl4-openssl-dev) driven by libuv; C because curl's setopt is variadic.
@@ -48,7 +51,7 @@ let package = Package(
         .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore"]),
         .testTarget(name: "TrackstarHTTPTests", dependencies: ["TrackstarHTTP"]),
         .testTarget(name: "TrackstarStoreTests", dependencies: ["TrackstarStore"]),
-        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport"]),
+        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport", "TrackstarIO"]),
         .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport"]),
         .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarExport"]),
     ],

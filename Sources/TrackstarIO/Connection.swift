@@ -15,7 +15,12 @@ final class Connection {
     var outputSent = 0
     /// Unconsumed input (a partial or not-yet-answered request), allocated on first need.
     var tail: UnsafeMutableRawPointer?
-    let tailCapacity: Int
+    /// The tail's size: `baseTailCapacity`, grown on the io_uring path when a paused connection has
+    /// more input in hand than that (what the kernel already delivered cannot be left in the socket).
+    var tailCapacity: Int
+    let baseTailCapacity: Int
+    /// io_uring path: how far a tail may grow past its base size before the connection is closed.
+    static let maxTailGrowth = 1 << 20
     var tailCount = 0
     var writing = false
     /// Output is complete but waits for the loop's durability barrier (group commit).
@@ -33,12 +38,23 @@ final class Connection {
     var activeIndex = -1
     /// Position in the loop's `all` array, the strong owner.
     let poolIndex: Int
+    /// io_uring path: bumped at every accept and close, so completions meant for an earlier socket in
+    /// this pooled connection are recognised as stale.
+    var generation: UInt32 = 0
+    /// io_uring path: receives armed so far, the tag of the current one, and whether it is armed.
+    var armCount: UInt32 = 0
+    var receiveTag: UInt64 = 0
+    var receiveArmed = false
+    /// io_uring path: reading is paused (a write or a durability barrier is pending) and the receive
+    /// cancelled; what the current batch still delivers is kept in `tail` and answered on resume.
+    var readPaused = false
 
     init(loop: LoopServer, poolIndex: Int, outputCapacity: Int, tailCapacity: Int) {
         self.loop = loop
         self.poolIndex = poolIndex
         self.outputCapacity = outputCapacity
         self.tailCapacity = tailCapacity
+        self.baseTailCapacity = tailCapacity
         tcp = .allocate(capacity: 1)
         writeRequest = .allocate(capacity: 1)
         output = .allocate(byteCount: outputCapacity, alignment: 16)
@@ -59,6 +75,31 @@ final class Connection {
         outputCount = 0; outputSent = 0; tailCount = 0
         writing = false; closeAfterWrite = false; held = false
         peer = .unknown
+        generation &+= 1; receiveArmed = false; readPaused = false
+        shrinkTail()
+    }
+
+    /// Returns a grown tail to its base size once it is empty.
+    func shrinkTail() {
+        guard tailCapacity != baseTailCapacity, tailCount == 0 else { return }
+        tail?.deallocate()
+        tail = nil
+        tailCapacity = baseTailCapacity
+    }
+
+    /// io_uring path: makes room for `count` more bytes in the tail, growing it if needed; false when
+    /// that would pass `maxTailGrowth`.
+    func tailRoom(for count: Int) -> Bool {
+        if tail == nil { tail = .allocate(byteCount: tailCapacity, alignment: 16) }
+        if tailCount + count <= tailCapacity { return true }
+        let needed = tailCount + count
+        guard needed <= baseTailCapacity + Self.maxTailGrowth else { return false }
+        let grown = min(max(needed, 2 * tailCapacity), baseTailCapacity + Self.maxTailGrowth)
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 16)
+        if let tail { bigger.copyMemory(from: tail, byteCount: tailCount); tail.deallocate() }
+        tail = bigger
+        tailCapacity = grown
+        return true
     }
 
     /// Where the next read should land: after the partial request, or the loop's shared buffer.
@@ -76,6 +117,35 @@ final class Connection {
             drive(input: tail, count: tailCount, inTail: true, now: now)
         } else {
             drive(input: loop.readBuffer, count: count, inTail: false, now: now)
+        }
+    }
+
+    /// io_uring path: `count` bytes arrived in a ring buffer, which is recycled after this returns.
+    func receivedBuffer(_ base: UnsafeMutableRawPointer, count: Int, now: UInt64) {
+        lastActivity = now
+        awaitingFirstByte = false
+        if tailCount == 0 && !readPaused {
+            drive(input: base, count: count, inTail: false, now: now)
+            return
+        }
+        guard tailRoom(for: count), let tail else {
+            close()  // megabytes of unanswered input while its answers cannot be sent
+            return
+        }
+        if tailCount == 0 { partialSince = now }
+        (tail + tailCount).copyMemory(from: base, byteCount: count)
+        tailCount += count
+        if !readPaused { drive(input: tail, count: tailCount, inTail: true, now: now) }
+    }
+
+    /// Stops reading until `LoopServer.startReading` (backpressure while a write or barrier waits):
+    /// the kernel keeps what the client sends next, and TCP flow control slows the client.
+    func stopReading() {
+        if let uring = loop.uring {
+            readPaused = true
+            uring.disarm(self)
+        } else {
+            uv_read_stop(stream)
         }
     }
 
@@ -107,7 +177,7 @@ final class Connection {
     func hold() {
         guard !held else { return }
         held = true
-        uv_read_stop(stream)
+        stopReading()
         loop.held.append(self)
     }
 
@@ -125,7 +195,11 @@ final class Connection {
     /// Moves unconsumed input to the front of `tail`.
     func keepTail(input: UnsafeMutableRawPointer, from offset: Int, count: Int, inTail: Bool, now: UInt64) {
         let remaining = count - offset
-        if remaining == 0 || closeAfterWrite { tailCount = 0; return }
+        if remaining == 0 || closeAfterWrite {
+            tailCount = 0
+            if tailCapacity != baseTailCapacity { shrinkTail() }
+            return
+        }
         if tail == nil { tail = .allocate(byteCount: tailCapacity, alignment: 16) }
         guard remaining <= tailCapacity, let tail else { closeAfterWrite = true; return }
         if !inTail || offset > 0 { tail.copyMemory(from: input + offset, byteCount: remaining) }
@@ -161,7 +235,7 @@ final class Connection {
         uv_update_time(loop.loop)
         writeStarted = uv_now(loop.loop)
         writing = true
-        uv_read_stop(stream)
+        stopReading()
     }
 
     /// The queued write finished: answer what is waiting in `tail`, then read again.
@@ -194,6 +268,7 @@ final class Connection {
         open = false
         if held { loop.unhold(self); held = false }
         loop.closing(self)
+        if let uring = loop.uring { uring.disarm(self); generation &+= 1 }
         uv_close(handle) { handle in
             guard let handle, let data = handle.pointee.data else { return }
             let connection = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()

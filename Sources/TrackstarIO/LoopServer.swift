@@ -29,6 +29,8 @@ final class LoopServer {
     let handler: ConnectionHandler
     let limits: ConnectionLimits
     let connectionCount: ManagedAtomic<Int>
+    /// Loops of the group running the io_uring path (a loop that cannot create its ring falls back).
+    let usingURing: ManagedAtomic<Int>
     /// One read buffer serves every connection: alloc, read and the read callback run back to back.
     let readBufferSize = 64 * 1024
     let readBuffer: UnsafeMutableRawPointer
@@ -49,9 +51,15 @@ final class LoopServer {
     var barrierFiles = FileList()
     let barrierWork: UnsafeMutablePointer<uv_work_t>
     let checkHandle: UnsafeMutablePointer<uv_check_t>
+    /// The receive path asked for, and the io_uring driver once `run` created one on this thread.
+    let backend: IOBackend
+    var uring: URingDriver?
 
-    init(index: Int, handler: ConnectionHandler, limits: ConnectionLimits, connectionCount: ManagedAtomic<Int>) throws(IOError) {
+    init(index: Int, handler: ConnectionHandler, limits: ConnectionLimits, connectionCount: ManagedAtomic<Int>,
+         backend: IOBackend, usingURing: ManagedAtomic<Int>) throws(IOError) {
+        self.usingURing = usingURing
         self.index = index
+        self.backend = backend
         self.handler = handler
         self.limits = limits
         self.connectionCount = connectionCount
@@ -171,7 +179,21 @@ final class LoopServer {
         inFlight.removeAll { $0 === connection }
     }
 
-    func run() { uv_run(loop, UV_RUN_DEFAULT) }
+    /// Runs the loop until shutdown closed every handle. The ring is created here, on the loop's own
+    /// thread, which is the only one that may submit to it.
+    func run() {
+        if backend == .ioURing {
+            var error: Int32 = 0
+            if let driver = URingDriver(error: &error) {
+                uring = driver
+                driver.run(self)
+                uring = nil
+                return
+            }
+            usingURing.wrappingDecrement(ordering: .relaxed)  // this loop fell back to epoll
+        }
+        uv_run(loop, UV_RUN_DEFAULT)
+    }
 
     /// Accepts one connection; over the cap it is answered 503 and closed, and the rest keep going.
     func accept() {
@@ -216,6 +238,11 @@ final class LoopServer {
     }
 
     func startReading(_ connection: Connection) {
+        if let uring {
+            connection.readPaused = false
+            if !connection.receiveArmed { uring.arm(connection) }
+            return
+        }
         let result = uv_read_start(connection.stream, { handle, _, buffer in
             let connection = Unmanaged<Connection>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
             let (base, size) = connection.readTarget()
@@ -299,7 +326,7 @@ final class LoopServer {
         for connection in active.reversed() {
             if connection.writing || connection.held {
                 connection.closeAfterWrite = true
-                uv_read_stop(connection.stream)
+                connection.stopReading()
             } else {
                 connection.close()
             }

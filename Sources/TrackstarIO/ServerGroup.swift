@@ -14,15 +14,34 @@ public final class ServerGroup: @unchecked Sendable {
     public let port: UInt16
     /// Open connections across all loops.
     public let connectionCount = ManagedAtomic<Int>(0)
+    /// The receive path the loops run: `.ioURing` or `.epoll`, never `.auto`.
+    public let backend: IOBackend
+    /// Why `.auto` chose epoll (nil when it chose io_uring or epoll was asked for).
+    public let backendNote: String?
+    /// Loops actually running io_uring once started (a loop whose ring fails falls back to epoll).
+    public let ioURingLoops = ManagedAtomic<Int>(0)
 
-    /// Binds every loop; `handlers[i]` serves loop `i`. Throws naming the call that failed.
-    public init(host: String, port: UInt16, handlers: [ConnectionHandler], limits: ConnectionLimits) throws(IOError) {
+    /// Binds every loop; `handlers[i]` serves loop `i`. Throws naming the call that failed, or when
+    /// io_uring was asked for and this kernel cannot provide it.
+    public init(host: String, port: UInt16, handlers: [ConnectionHandler], limits: ConnectionLimits,
+                backend requested: IOBackend = .epoll) throws(IOError) {
+        switch requested {
+        case .epoll: backend = .epoll; backendNote = nil
+        case .ioURing:
+            if let reason = IOBackend.ioURingUnavailableReason { throw IOError("io_uring: \(reason)", -ENOSYS) }
+            backend = .ioURing; backendNote = nil
+        case .auto:
+            let reason = IOBackend.ioURingUnavailableReason
+            backend = reason == nil ? .ioURing : .epoll; backendNote = reason
+        }
+        if backend == .ioURing { ioURingLoops.store(handlers.count, ordering: .relaxed) }
         signal(SIGPIPE, SIG_IGN)
         signal(SIGXFSZ, SIG_IGN)  // a file-size limit must fail a write (EFBIG → 503), not kill the server
         var loops: [LoopServer] = []
         var boundPort = port
         for (index, handler) in handlers.enumerated() {
-            let server = try LoopServer(index: index, handler: handler, limits: limits, connectionCount: connectionCount)
+            let server = try LoopServer(index: index, handler: handler, limits: limits, connectionCount: connectionCount,
+                                        backend: backend, usingURing: ioURingLoops)
             try ServerGroup.withAddress(host: host, port: boundPort) { (address, family) throws(IOError) in
                 try server.bind(address: address, family: family)
             }

@@ -18,6 +18,9 @@ public final class TrackstarServer: @unchecked Sendable {
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
+    /// The loops' receive path ("io_uring" or "epoll"), and why `auto` chose epoll if it did.
+    public var ioBackend: String { group.backend.rawValue }
+    public var ioBackendNote: String? { group.backendNote }
     /// The admin listener's `HOST:PORT` (IPv6 in brackets), nil without `[admin] listen`.
     public var adminAddress: String? { admin?.address }
 
@@ -56,7 +59,13 @@ public final class TrackstarServer: @unchecked Sendable {
         limits.outputBufferBytes = max(64 * 1024, 4 * (handlers.first?.maxResponseBytes ?? 0)) + RequestHandler.metricsCapacity
         let group: ServerGroup
         do {
-            group = try ServerGroup(host: config.server.host, port: config.server.port, handlers: handlers, limits: limits)
+            let backend: IOBackend = switch config.server.io {
+            case .auto: .auto
+            case .ioURing: .ioURing
+            case .epoll: .epoll
+            }
+            group = try ServerGroup(host: config.server.host, port: config.server.port, handlers: handlers, limits: limits,
+                                    backend: backend)
         } catch {
             throw StartupError("cannot listen on \(config.server.host):\(config.server.port): \(error)")
         }

@@ -14,7 +14,7 @@ struct Trackstar: ParsableCommand {
         subcommands: [Serve.self, CheckConfig.self, Inspect.self, Report.self, Deliveries.self])
 }
 
-/// `trackstar serve --config FILE [--listen HOST:PORT] [--loops N] [--data-dir DIR]`.
+/// `trackstar serve --config FILE [--listen HOST:PORT] [--loops N] [--io auto|io_uring|epoll] [--data-dir DIR]`.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve clicks and postbacks until SIGINT or SIGTERM.")
 
@@ -26,6 +26,9 @@ struct Serve: ParsableCommand {
 
     @Option(name: .long, help: "Event loops (threads), overriding [server] loops.")
     var loops: Int?
+
+    @Option(name: .long, help: "Receive path, overriding [server] io: auto, io_uring or epoll.")
+    var io: String?
 
     @Option(name: .customLong("data-dir"), help: "Data directory, overriding [storage] data_dir.")
     var dataDir: String?
@@ -46,6 +49,10 @@ struct Serve: ParsableCommand {
         if let loops {
             guard (1...ClickIDLimits.maxLoops).contains(loops) else { throw ValidationError("--loops: expected 1...\(ClickIDLimits.maxLoops)") }
             settings.server.loops = loops
+        }
+        if let io {
+            guard let choice = ServerIO(rawValue: io) else { throw ValidationError("--io: expected auto, io_uring or epoll, got \(io)") }
+            settings.server.io = choice
         }
         if let dataDir { settings.storage.dataDir = dataDir }
         try serve(settings)
@@ -73,12 +80,14 @@ struct Serve: ParsableCommand {
         }
         server.start()
         let host = settings.server.host.contains(":") ? "[\(settings.server.host)]" : settings.server.host
-        var listening = "trackstar: listening on \(host):\(server.port) with \(server.loops) loops, data in \(settings.storage.dataDir)"
+        var listening = "trackstar: listening on \(host):\(server.port) with \(server.loops) loops (\(server.ioBackend)), data in \(settings.storage.dataDir)"
         // After the public line and in the same write, so a reader waiting for "listening on" sees both.
         if let admin = server.adminAddress { listening += "\ntrackstar: admin listening on \(admin) (/metrics, /healthz, /readyz)" }
         print(listening)
         fflush(nil)
-        Log.info("serving", ["address": "\(host):\(server.port)", "loops": "\(server.loops)", "admin": "\(server.adminAddress ?? "none")"])
+        Log.info("serving", ["address": "\(host):\(server.port)", "loops": "\(server.loops)", "io": "\(server.ioBackend)",
+                             "admin": "\(server.adminAddress ?? "none")"])
+        if let note = server.ioBackendNote { Log.notice("io_uring unavailable, the loops read with epoll: \(note)") }
         var received: Int32 = 0
         while sigwait(&signals, &received) == 0, received == SIGHUP {
             reload(server)

@@ -219,13 +219,15 @@ extension LoggingAdminTests {
         while requests.count < 1 << 20 { requests += Array("GET /click?offer_id=1&aff_id=7 HTTP/1.1\r\nHost: t\r\n\r\n".utf8) }
         let flood = try RawClient(port: server.port, receiveBuffer: 16 * 1024)
         _ = flood.sendAllInBackground(requests)
-        // The server has stopped reading that connection (a write of its answers is pending): bytes
-        // sit unread in its receive queue and nothing moves for half a second.
-        var last = -1, stable = 0
+        // A write of the server's answers is pending: they sit unsent in its send queue and nothing
+        // moves for half a second. (Whether input is also left unread in its receive queue depends on
+        // the receive path: io_uring may already hold the last of it when the connection pauses.)
+        var last = (-1, -1), stable = 0
         #expect(eventually(within: 30, every: 0.1) {
-            let unread = KernelSocket.find(localPort: server.port, remotePort: flood.localPort)?.receiveQueue ?? 0
-            stable = unread == last && unread > 0 ? stable + 1 : 0
-            last = unread
+            guard let s = KernelSocket.find(localPort: server.port, remotePort: flood.localPort) else { return false }
+            let now = (s.sendQueue, s.receiveQueue)
+            stable = now == last && s.sendQueue > 0 ? stable + 1 : 0
+            last = now
             return stable >= 5
         })
         kill(server.process.processIdentifier, SIGTERM)

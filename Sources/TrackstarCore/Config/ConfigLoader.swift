@@ -69,7 +69,7 @@ struct ConfigReader {
     static let topLevelKeys = ["server", "storage", "export", "log", "admin", "offers", "affiliates", "delivery", "postbacks"]
     static let serverKeys = [
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
-        "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies",
+        "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies", "io",
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace"]
     static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database"]
@@ -124,6 +124,7 @@ struct ConfigReader {
             case "idle_timeout": if let v = duration(node, name, allowZero: false) { server.idleTimeoutMillis = v }
             case "header_timeout": if let v = duration(node, name, allowZero: false) { server.headerTimeoutMillis = v }
             case "trusted_proxies": server.trustedProxies = networks(node, name)
+            case "io": if let v = serverIO(node, name) { server.io = v }
             default: unknownKey(key, node, name, known: Self.serverKeys)
             }
         }
@@ -362,6 +363,15 @@ struct ConfigReader {
             return nil
         }
         return policy
+    }
+
+    mutating func serverIO(_ node: TOMLNode, _ field: String) -> ServerIO? {
+        guard let text = string(node, field) else { return nil }
+        guard let io = ServerIO(rawValue: text) else {
+            report(node.line, "\(field): expected \"auto\", \"io_uring\" or \"epoll\", got \"\(text)\"")
+            return nil
+        }
+        return io
     }
 
     mutating func exportSink(_ node: TOMLNode, _ field: String) -> ExportSinkKind? {

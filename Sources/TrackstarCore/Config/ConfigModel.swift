@@ -38,7 +38,19 @@ public struct ServerConfig: Sendable, Equatable {
     public var headerTimeoutMillis: Int64 = 10_000
     /// Proxies (CIDRs) whose `X-Forwarded-For` / `Forwarded` headers name the real client.
     public var trustedProxies: [CIDR] = []
+    /// How the loops receive: io_uring where the kernel allows it (`auto`), or one of the two always.
+    public var io: ServerIO = .auto
     public init() {}
+}
+
+/// `[server] io`: the loops' receive path.
+public enum ServerIO: String, Sendable, Equatable {
+    /// io_uring when the kernel offers it (Linux 6.0+, not disabled), else epoll.
+    case auto
+    /// io_uring, or refuse to start.
+    case ioURing = "io_uring"
+    /// libuv's epoll reads.
+    case epoll
 }
 
 /// `[storage]`: where data lives and how large the in-memory indexes are.

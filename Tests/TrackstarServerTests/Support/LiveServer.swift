@@ -34,8 +34,10 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
         configPath = dir + "/test.toml"
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: LiveServer.binary)
+        // TRACKSTAR_TEST_IO=epoll|io_uring runs every live test on that receive path (`make test-epoll`).
+        let io = ProcessInfo.processInfo.environment["TRACKSTAR_TEST_IO"].map { ["--io", $0] } ?? []
         process.arguments = ["serve", "--config", configPath, "--listen", "127.0.0.1:0",
-                             "--loops", "\(loops)", "--data-dir", dir + "/data"] + extraArguments
+                             "--loops", "\(loops)", "--data-dir", dir + "/data"] + io + extraArguments
         process.standardOutput = output
         FileManager.default.createFile(atPath: dir + "/stderr.log", contents: nil)
         process.standardError = FileHandle(forWritingAtPath: dir + "/stderr.log")
