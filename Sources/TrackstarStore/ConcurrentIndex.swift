@@ -34,7 +34,7 @@ public final class ConcurrentIndex: @unchecked Sendable {
     public init?(capacity: Int) {
         var size = 1024
         while size < capacity { size <<= 1 }
-        guard let memory = MappedMemory.allocate(bytes: size * 16) else { return nil }
+        guard let memory = MappedMemory.allocate(bytes: size * 16, hugePages: true) else { return nil }
         self.capacity = size
         self.mask = size - 1
         self.entries = memory
