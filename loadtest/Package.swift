@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
-// Trackstar's load generator (`tsload`) and its do-nothing reference responder (`tsfloor`), kept in
-// their own package so that `make test` at the root never builds them.
+// Trackstar's load generator (`tsload`) and its do-nothing reference responders (`tsfloor` over libuv,
+// `tsfloor-uring` receiving through io_uring), kept in their own package so that `make test` at the
+// root never builds them.
 import PackageDescription
 
 let package = Package(
@@ -9,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "tsload", targets: ["tsload"]),
         .executable(name: "tsfloor", targets: ["tsfloor"]),
+        .executable(name: "tsfloor-uring", targets: ["TSFloorURing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
@@ -24,6 +26,8 @@ let package = Package(
         .executableTarget(name: "tsfloor", dependencies: [
             "CUV", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The same responder receiving through io_uring (C over Debian's liburing-dev).
+        .executableTarget(name: "TSFloorURing", linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("pthread")]),
     ],
     swiftLanguageModes: [.v6]
 )

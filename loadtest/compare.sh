@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Compares Trackstar with nginx `return 302` and the do-nothing floor responder under the same tsload
-# load, servers alternated within each round, and prints one table of medians and ratios. Run from the
+# load, servers alternated within each round, and prints one table of medians and ratios. A second
+# floor, tsfloor-uring, receives through io_uring as Trackstar's loops do: its row separates the
+# receive mechanism's share of a request's cost from Trackstar's own work. Run from the
 # repository root after `make release` (`make loadtest` does both); everything it starts, it stops.
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-3}            # rounds of A/B alternation
+ROUNDS=${ROUNDS:-4}            # rounds of A/B alternation
 DURATION=${DURATION:-5}        # measured seconds per run
 WARMUP=${WARMUP:-1}            # warm-up seconds per run
 CONNECTIONS=${CONNECTIONS:-64} # keep-alive connections per run
@@ -106,6 +108,9 @@ start_floor() {
     "$BIN/tsfloor" --threads "$LOOPS" > "$WORK/floor.log" 2>&1 &
     FLOOR_PID=$!; STARTED+=("$FLOOR_PID")
     FLOOR_PORT=$(wait_for "$WORK/floor.log" "listening on" | port_of)
+    "$BIN/tsfloor-uring" --threads "$LOOPS" > "$WORK/floor-uring.log" 2>&1 &
+    URING_PID=$!; STARTED+=("$URING_PID")
+    URING_PORT=$(wait_for "$WORK/floor-uring.log" "listening on" | port_of)
 }
 
 # run LABEL SERVER [tsload options…]: one tsload run against SERVER, appended to the results.
@@ -116,6 +121,7 @@ run() {
         trackstar) port=$TRACKSTAR_PORT; pid=$TRACKSTAR_PID ;;
         nginx) port=$NGINX_PORT; pid=$NGINX_PID ;;
         floor) port=$FLOOR_PORT; pid=$FLOOR_PID ;;
+        floor-uring) port=$URING_PORT; pid=$URING_PID ;;
     esac
     if ! line=$("$BIN/tsload" --json --label "$label/$server" --url "http://127.0.0.1:$port" --server-pid "$pid" \
         --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --threads "$THREADS" "$@"); then
@@ -129,7 +135,10 @@ run() {
 # Says whether a server that tsload could not use is still running, and shows the end of its log.
 diagnose() {
     local server=$1 pid=$2 logfile
-    case $server in trackstar) logfile=$WORK/trackstar/out.log ;; nginx) logfile=$WORK/nginx/error.log ;; floor) logfile=$WORK/floor.log ;; esac
+    case $server in
+        trackstar) logfile=$WORK/trackstar/out.log ;; nginx) logfile=$WORK/nginx/error.log ;;
+        floor) logfile=$WORK/floor.log ;; floor-uring) logfile=$WORK/floor-uring.log ;;
+    esac
     if kill -0 "$pid" 2>/dev/null; then log "$server (pid $pid) is still running"; else log "$server (pid $pid) has exited"; fi
     tail -5 "$logfile" >&2 || true
 }
@@ -138,12 +147,13 @@ diagnose() {
 # perSecond and latency come after the per-kind ones.
 field() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"; }
 
-# The three servers, in an order that rotates with the round so no server always goes first.
+# The servers, in an order that rotates with the round so no server always goes first.
 servers() {
-    case $(( ROUND % 3 )) in
-        1) echo trackstar nginx floor ;;
-        2) echo nginx floor trackstar ;;
-        0) echo floor trackstar nginx ;;
+    case $(( ROUND % 4 )) in
+        1) echo trackstar nginx floor floor-uring ;;
+        2) echo nginx floor floor-uring trackstar ;;
+        3) echo floor floor-uring trackstar nginx ;;
+        0) echo floor-uring trackstar nginx floor ;;
     esac
 }
 
@@ -161,7 +171,10 @@ round() {
     run forged trackstar --scenario forged
     local rate
     rate=$(awk -v r="$nginx_rate" 'BEGIN { printf "%d", r * 0.8 }')
-    for server in $(servers); do run open "$server" --scenario clicks --rate "$rate"; done
+    for server in $(servers); do
+        [ "$server" = floor-uring ] && continue  # the open-loop comparison is against nginx
+        run open "$server" --scenario clicks --rate "$rate"
+    done
 }
 
 build
@@ -169,7 +182,7 @@ build
 start_trackstar
 start_nginx
 start_floor
-log "trackstar :$TRACKSTAR_PORT (pid $TRACKSTAR_PID), nginx :$NGINX_PORT (pid $NGINX_PID), floor :$FLOOR_PORT (pid $FLOOR_PID)"
+log "trackstar :$TRACKSTAR_PORT (pid $TRACKSTAR_PID, $(grep -o 'loops ([a-z_]*)' "$WORK/trackstar/out.log")), nginx :$NGINX_PORT (pid $NGINX_PID), floor :$FLOOR_PORT (pid $FLOOR_PID), floor-uring :$URING_PORT (pid $URING_PID)"
 for ROUND in $(seq "$ROUNDS"); do round; done
 "$BIN/tsload" summarize "$RESULTS" --baseline-rss-kb "$TRACKSTAR_BASE_RSS"
 echo "loadtest: $ROUNDS rounds in $(( $(date +%s) - BEGAN )) s; every run's JSON in $RESULTS"

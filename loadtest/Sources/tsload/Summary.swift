@@ -61,9 +61,18 @@ struct ComparisonTable {
     func addClickRows(_ table: inout TextTable) {
         let t = values("clicks", "trackstar", Self.perSecond), n = values("clicks", "nginx", Self.perSecond), f = values("clicks", "floor", Self.perSecond)
         table.add(ratioRow("click redirects/s (closed loop)", t, n, f, against: n, target: 1.25, atLeast: true, digits: 0))
+        // What a server doing nothing at all reaches in the same runs: the most any server can.
+        table.add(ratioRow("  ceiling: floor clicks/s vs nginx", [], [], [], against: n, target: nil, atLeast: true, digits: 0, ratioOf: f))
         let tc = values("clicks", "trackstar", Self.cpu), nc = values("clicks", "nginx", Self.cpu), fc = values("clicks", "floor", Self.cpu)
         table.add(ratioRow("server CPU µs per click vs nginx", tc, nc, fc, against: nc, target: 0.75, atLeast: false, digits: 2))
+        table.add(ratioRow("  ceiling: floor CPU vs nginx", [], [], [], against: nc, target: nil, atLeast: false, digits: 2, ratioOf: fc))
         table.add(ratioRow("server CPU µs per click vs floor", tc, nc, fc, against: fc, target: 1.15, atLeast: false, digits: 2))
+        // The io_uring floor, when the run had one: in the floor column, no target (see compare.sh).
+        let uc = values("clicks", "floor-uring", Self.cpu), ur = values("clicks", "floor-uring", Self.perSecond)
+        if !uc.isEmpty {
+            table.add(ratioRow("  … vs io_uring floor (no target)", tc, [], uc, against: uc, target: nil, atLeast: false, digits: 2))
+            table.add(ratioRow("  io_uring floor clicks/s vs nginx", [], n, ur, against: n, target: nil, atLeast: true, digits: 0, ratioOf: ur))
+        }
     }
 
     func addPostbackRows(_ table: inout TextTable) {
@@ -71,6 +80,12 @@ struct ComparisonTable {
         table.add(ratioRow("valid postbacks/s vs nginx 302/s", valid, nginx, [], against: nginx, target: 1.25, atLeast: true, digits: 0))
         let forged = values("forged", "trackstar", Self.perSecond)
         table.add(ratioRow("forged postbacks/s vs valid", forged, [], [], against: valid, target: 1.5, atLeast: true, digits: 0))
+        // Both sides of the machine pay per request (server and generator share the cores): if refusing
+        // cost no more than the floor's answer, forged/valid could reach at most this.
+        let both: (RunReport) -> Double? = { r in r.server.map { $0.cpuMicrosPerRequest + r.generatorCPUMicrosPerRequest } }
+        let validCost = values("postbacks", "trackstar", both), floorCost = values("clicks", "floor", both)
+        table.add(ratioRow("  ceiling: valid cost / floor cost", [], [], [], against: floorCost, target: nil, atLeast: true,
+                           digits: 0, ratioOf: validCost))
         let cpu = values("postbacks", "trackstar", Self.cpu)
         table.add(["server CPU µs per valid postback", cell(cpu, 2), "", "", "", "", "", ""])
     }
