@@ -124,7 +124,7 @@ struct ConfigReader {
             case "idle_timeout": if let v = duration(node, name, allowZero: false) { server.idleTimeoutMillis = v }
             case "header_timeout": if let v = duration(node, name, allowZero: false) { server.headerTimeoutMillis = v }
             case "trusted_proxies": server.trustedProxies = networks(node, name)
-            case "io": if let v = serverIO(node, name) { server.io = v }
+            case "io": if let v = keyword(node, name, ServerIO.self, expected: #""auto", "io_uring" or "epoll""#) { server.io = v }
             default: unknownKey(key, node, name, known: Self.serverKeys)
             }
         }
@@ -138,7 +138,7 @@ struct ConfigReader {
             switch key {
             case "data_dir": if let v = nonEmptyString(node, name) { storage.dataDir = v }
             case "max_conversions": if let v = integer(node, name, 1024...1 << 32) { storage.maxConversions = v }
-            case "fsync": if let v = fsyncPolicy(node, name) { storage.fsync = v }
+            case "fsync": if let v = keyword(node, name, FsyncPolicy.self, expected: #""always", "interval" or "none""#) { storage.fsync = v }
             case "fsync_interval": if let v = duration(node, name, allowZero: false) { storage.fsyncIntervalMillis = v }
             case "snapshot_interval": if let v = duration(node, name, allowZero: false) { storage.snapshotIntervalMillis = v }
             case "retention_grace": if let v = duration(node, name, allowZero: true) { storage.retentionGraceMillis = v }
@@ -153,7 +153,7 @@ struct ConfigReader {
         for (key, node) in table.entries {
             let name = "export." + key
             switch key {
-            case "sink": if let v = exportSink(node, name) { export.sink = v }
+            case "sink": if let v = keyword(node, name, ExportSinkKind.self, expected: #""sqlite", "clickhouse" or "none""#) { export.sink = v }
             case "batch_rows": if let v = integer(node, name, 1...1_000_000) { export.batchRows = v }
             case "batch_age": if let v = duration(node, name, allowZero: false) { export.batchAgeMillis = v }
             case "url": if let v = exportURL(node, name) { export.url = v }
@@ -356,31 +356,15 @@ struct ConfigReader {
         return value
     }
 
-    mutating func fsyncPolicy(_ node: TOMLNode, _ field: String) -> FsyncPolicy? {
+    /// A string that must be one of an enumeration's raw values; `expected` lists them for the message.
+    mutating func keyword<Value: RawRepresentable<String>>(_ node: TOMLNode, _ field: String, _ type: Value.Type,
+                                                           expected: String) -> Value? {
         guard let text = string(node, field) else { return nil }
-        guard let policy = FsyncPolicy(rawValue: text) else {
-            report(node.line, "\(field): expected \"always\", \"interval\" or \"none\", got \"\(text)\"")
+        guard let value = Value(rawValue: text) else {
+            report(node.line, "\(field): expected \(expected), got \"\(text)\"")
             return nil
         }
-        return policy
-    }
-
-    mutating func serverIO(_ node: TOMLNode, _ field: String) -> ServerIO? {
-        guard let text = string(node, field) else { return nil }
-        guard let io = ServerIO(rawValue: text) else {
-            report(node.line, "\(field): expected \"auto\", \"io_uring\" or \"epoll\", got \"\(text)\"")
-            return nil
-        }
-        return io
-    }
-
-    mutating func exportSink(_ node: TOMLNode, _ field: String) -> ExportSinkKind? {
-        guard let text = string(node, field) else { return nil }
-        guard let sink = ExportSinkKind(rawValue: text) else {
-            report(node.line, "\(field): expected \"sqlite\", \"clickhouse\" or \"none\", got \"\(text)\"")
-            return nil
-        }
-        return sink
+        return value
     }
 
     mutating func exportURL(_ node: TOMLNode, _ field: String) -> String? {
@@ -423,14 +407,11 @@ struct ConfigReader {
         integer(node, field, 1...Int(UInt32.max)).map { UInt32($0) }
     }
 
+    /// `status`: "active" or "paused" (a value of another type is named as such in the message).
     mutating func choice<Choice: RawRepresentable<String>>(_ node: TOMLNode, _ field: String, _ type: Choice.Type) -> Choice? {
-        let expected = "\"active\" or \"paused\""
-        guard case .string(let text) = node.value else { wrongType(node, field, expected); return nil }
-        guard let value = Choice(rawValue: text) else {
-            report(node.line, "\(field): expected \(expected), got \"\(text)\"")
-            return nil
-        }
-        return value
+        let expected = #""active" or "paused""#
+        guard case .string = node.value else { wrongType(node, field, expected); return nil }
+        return keyword(node, field, type, expected: expected)
     }
 
     mutating func duration(_ node: TOMLNode, _ field: String, allowZero: Bool) -> Int64? {
