@@ -8,6 +8,7 @@
 // The loop waits in io_uring and treats libuv as embedded (uv_backend_fd / uv_backend_timeout): a
 // one-shot poll on libuv's epoll descriptor says when libuv has events, and `uv_run(UV_RUN_NOWAIT)`
 // runs only then, when a libuv timer is due, or when handles are closing.
+import Atomics
 import CLibUV
 import CTrackstarURing
 #if canImport(Glibc)
@@ -39,6 +40,9 @@ public enum IOBackend: String, Sendable {
         ts_uring_free(ring)
         return nil
     }()
+
+    /// Receives that ran out of provided buffers and were re-armed, since the process started.
+    public static var ioURingOutOfBuffers: Int { URingDriver.outOfBuffers.load(ordering: .relaxed) }
 }
 
 /// Tags carried by io_uring requests: kind in the low 2 bits, then the connection's pool index
@@ -65,8 +69,16 @@ final class URingDriver {
     /// the loop waits again; a receive that finds none ends with ENOBUFS and is re-armed. Small
     /// buffers bound what one receive run takes from a socket (the kernel reads up to 32 buffers per
     /// run), and so what a paused connection can have in hand beyond its tail.
-    static let bufferCount: UInt32 = 1024
+    /// `TRACKSTAR_IO_URING_BUFFERS` (a power of two, 8–32768) overrides the count; the tests use a
+    /// handful to make receives run out of buffers on purpose.
+    static let bufferCount: UInt32 = {
+        guard let text = getenv("TRACKSTAR_IO_URING_BUFFERS").map({ String(cString: $0) }), let n = UInt32(text),
+              (8...32768).contains(n), n & (n - 1) == 0 else { return 1024 }
+        return n
+    }()
     static let bufferSize: UInt32 = 4 * 1024
+    /// Receives re-armed after running out of buffers, all loops (for tests and diagnosis).
+    static let outOfBuffers = ManagedAtomic<Int>(0)
     static let eventCapacity = 256
 
     let ring: OpaquePointer
@@ -167,7 +179,7 @@ final class URingDriver {
         } else if event.result == 0 {
             connection.close()  // the peer closed
         } else if event.result == -ENOBUFS {
-            if current && ended { rearm.append(connection) }
+            if current && ended { rearm.append(connection); Self.outOfBuffers.wrappingIncrement(ordering: .relaxed) }
         } else if event.result != -ECANCELED && event.result < 0 {
             connection.close()
         }

@@ -81,6 +81,9 @@ extension MetricsWriter {
         metric(&w, "trackstar_bad_requests_total", "counter", "Requests that could not be parsed.", [("", total(.badRequests))])
         writeLatency(&w, loops)
         metric(&w, "trackstar_connections", "gauge", "Open client connections.", [("", UInt64(engine.connectionGauge?() ?? 0))])
+        metric(&w, "trackstar_io_uring_out_of_buffers_total", "counter",
+               "io_uring receives that found no free buffer and were re-armed (0 on the epoll path).",
+               [("", UInt64(IOBackend.ioURingOutOfBuffers))])
         writeStorage(&w)
         if let extra = engine.extraMetrics?() { w.appendText(extra) }
     }

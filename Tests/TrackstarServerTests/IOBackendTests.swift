@@ -86,6 +86,36 @@ struct IOBackendTests {
         #expect(sent.wait(timeout: .now() + 60) == .success)
     }
 
+    /// Eight provided buffers per loop (`TRACKSTAR_IO_URING_BUFFERS`) and four clients each sending
+    /// 64 KiB of pipelined clicks at once: receives run out of buffers (the server counts them) and are
+    /// re-armed, and every request on every connection is answered, in order.
+    @Test(.enabled(if: IOBackend.ioURingUnavailableReason == nil))
+    func receivesThatRunOutOfBuffersAreReArmed() throws {
+        let server = try LiveServer(loops: 1, extraArguments: ["--io", "io_uring"], environment: ["TRACKSTAR_IO_URING_BUFFERS": "8"])
+        let clients = try (0..<4).map { _ in try RawClient(port: server.port, receiveBuffer: nil) }
+        var streams: [[UInt8]] = [], counts: [Int] = []
+        for c in 0..<4 {
+            var stream: [UInt8] = [], count = 0
+            while stream.count < 64 * 1024 {
+                stream += Array("GET \(Self.click)&sub1=c\(c)n\(count) HTTP/1.1\r\nHost: t\r\n\r\n".utf8)
+                count += 1
+            }
+            streams.append(stream); counts.append(count)
+        }
+        let sent = (0..<4).map { clients[$0].sendAllInBackground(streams[$0]) }
+        for c in 0..<4 {
+            let (bytes, closed) = clients[c].readResponses(counts[c], until: Date().addingTimeInterval(60))
+            let (codes, _) = statusCodes(ofBodilessResponses: bytes)
+            #expect(codes.count == counts[c] && codes.allSatisfy { $0 == 302 }, "client \(c): \(codes.count) of \(counts[c]) answered, closed: \(closed)")
+            #expect(String(decoding: bytes.suffix(400), as: UTF8.self).contains("&s1=c\(c)n\(counts[c] - 1)&"))
+            #expect(sent[c].wait(timeout: .now() + 60) == .success)
+        }
+        let page = try server.connect().get("/metrics").body
+        let line = page.split(separator: "\n").first { $0.hasPrefix("trackstar_io_uring_out_of_buffers_total ") }
+        let count = line.flatMap { Int($0.split(separator: " ").last!) } ?? 0
+        #expect(count > 0, "no receive ran out of its 8 buffers: \(line ?? "no metric")")
+    }
+
     /// 40 clients connect, click and leave: the open-connection gauge returns to the one asking.
     @Test(arguments: availableBackends)
     func closedConnectionsAreForgotten(_ io: String) throws {

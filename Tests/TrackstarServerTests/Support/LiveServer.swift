@@ -26,7 +26,8 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
     }
 
     /// Writes `config` (a `[server]` listen on port 0 is prepended) and starts the server.
-    init(config: String = LiveServer.defaultConfig, loops: Int = 2, dataDir: String? = nil, extraArguments: [String] = []) throws {
+    init(config: String = LiveServer.defaultConfig, loops: Int = 2, dataDir: String? = nil, extraArguments: [String] = [],
+         environment: [String: String] = [:]) throws {
         let dir = dataDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("trackstar-test-\(UUID().uuidString)").path
         self.dataDir = dir
@@ -38,6 +39,9 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
         let io = ProcessInfo.processInfo.environment["TRACKSTAR_TEST_IO"].map { ["--io", $0] } ?? []
         process.arguments = ["serve", "--config", configPath, "--listen", "127.0.0.1:0",
                              "--loops", "\(loops)", "--data-dir", dir + "/data"] + io + extraArguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = output
         FileManager.default.createFile(atPath: dir + "/stderr.log", contents: nil)
         process.standardError = FileHandle(forWritingAtPath: dir + "/stderr.log")
