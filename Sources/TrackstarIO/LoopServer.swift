@@ -29,8 +29,6 @@ final class LoopServer {
     let handler: ConnectionHandler
     let limits: ConnectionLimits
     let connectionCount: ManagedAtomic<Int>
-    /// Loops of the group running the io_uring path (a loop that cannot create its ring falls back).
-    let usingURing: ManagedAtomic<Int>
     /// One read buffer serves every connection: alloc, read and the read callback run back to back.
     let readBufferSize = 64 * 1024
     let readBuffer: UnsafeMutableRawPointer
@@ -56,8 +54,7 @@ final class LoopServer {
     var uring: URingDriver?
 
     init(index: Int, handler: ConnectionHandler, limits: ConnectionLimits, connectionCount: ManagedAtomic<Int>,
-         backend: IOBackend, usingURing: ManagedAtomic<Int>) throws(IOError) {
-        self.usingURing = usingURing
+         backend: IOBackend) throws(IOError) {
         self.index = index
         self.backend = backend
         self.handler = handler
@@ -180,7 +177,8 @@ final class LoopServer {
     }
 
     /// Runs the loop until shutdown closed every handle. The ring is created here, on the loop's own
-    /// thread, which is the only one that may submit to it.
+    /// thread, which is the only one that may submit to it. The group probed io_uring before choosing
+    /// it; should this loop's ring still fail, the loop serves on epoll.
     func run() {
         if backend == .ioURing {
             var error: Int32 = 0
@@ -190,7 +188,6 @@ final class LoopServer {
                 uring = nil
                 return
             }
-            usingURing.wrappingDecrement(ordering: .relaxed)  // this loop fell back to epoll
         }
         uv_run(loop, UV_RUN_DEFAULT)
     }

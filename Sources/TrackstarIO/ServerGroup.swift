@@ -18,8 +18,6 @@ public final class ServerGroup: @unchecked Sendable {
     public let backend: IOBackend
     /// Why `.auto` chose epoll (nil when it chose io_uring or epoll was asked for).
     public let backendNote: String?
-    /// Loops actually running io_uring once started (a loop whose ring fails falls back to epoll).
-    public let ioURingLoops = ManagedAtomic<Int>(0)
 
     /// Binds every loop; `handlers[i]` serves loop `i`. Throws naming the call that failed, or when
     /// io_uring was asked for and this kernel cannot provide it.
@@ -34,14 +32,13 @@ public final class ServerGroup: @unchecked Sendable {
             let reason = IOBackend.ioURingUnavailableReason
             backend = reason == nil ? .ioURing : .epoll; backendNote = reason
         }
-        if backend == .ioURing { ioURingLoops.store(handlers.count, ordering: .relaxed) }
         signal(SIGPIPE, SIG_IGN)
         signal(SIGXFSZ, SIG_IGN)  // a file-size limit must fail a write (EFBIG → 503), not kill the server
         var loops: [LoopServer] = []
         var boundPort = port
         for (index, handler) in handlers.enumerated() {
             let server = try LoopServer(index: index, handler: handler, limits: limits, connectionCount: connectionCount,
-                                        backend: backend, usingURing: ioURingLoops)
+                                        backend: backend)
             try ServerGroup.withAddress(host: host, port: boundPort) { (address, family) throws(IOError) in
                 try server.bind(address: address, family: family)
             }
