@@ -50,11 +50,11 @@ final class LoopServer {
     let barrierWork: UnsafeMutablePointer<uv_work_t>
     let checkHandle: UnsafeMutablePointer<uv_check_t>
     /// The receive path asked for, and the io_uring driver once `run` created one on this thread.
-    let backend: IOBackend
+    let backend: ServerIO
     var uring: URingDriver?
 
     init(index: Int, handler: ConnectionHandler, limits: ConnectionLimits, connectionCount: ManagedAtomic<Int>,
-         backend: IOBackend) throws(IOError) {
+         backend: ServerIO) throws(IOError) {
         self.index = index
         self.backend = backend
         self.handler = handler

@@ -2,6 +2,7 @@
 // connections, and stops them. This is the public face of the I/O layer.
 import Atomics
 import CLibUV
+import TrackstarCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,21 +16,21 @@ public final class ServerGroup: @unchecked Sendable {
     /// Open connections across all loops.
     public let connectionCount = ManagedAtomic<Int>(0)
     /// The receive path the loops run: `.ioURing` or `.epoll`, never `.auto`.
-    public let backend: IOBackend
+    public let backend: ServerIO
     /// Why `.auto` chose epoll (nil when it chose io_uring or epoll was asked for).
     public let backendNote: String?
 
     /// Binds every loop; `handlers[i]` serves loop `i`. Throws naming the call that failed, or when
     /// io_uring was asked for and this kernel cannot provide it.
     public init(host: String, port: UInt16, handlers: [ConnectionHandler], limits: ConnectionLimits,
-                backend requested: IOBackend = .epoll) throws(IOError) {
+                backend requested: ServerIO = .epoll) throws(IOError) {
         switch requested {
         case .epoll: backend = .epoll; backendNote = nil
         case .ioURing:
-            if let reason = IOBackend.ioURingUnavailableReason { throw IOError("io_uring: \(reason)", -ENOSYS) }
+            if let reason = ServerIO.ioURingUnavailableReason { throw IOError("io_uring: \(reason)", -ENOSYS) }
             backend = .ioURing; backendNote = nil
         case .auto:
-            let reason = IOBackend.ioURingUnavailableReason
+            let reason = ServerIO.ioURingUnavailableReason
             backend = reason == nil ? .ioURing : .epoll; backendNote = reason
         }
         signal(SIGPIPE, SIG_IGN)

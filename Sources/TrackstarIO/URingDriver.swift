@@ -11,18 +11,13 @@
 import Atomics
 import CLibUV
 import CTrackstarURing
+import TrackstarCore
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// How a loop receives: io_uring when the kernel allows it, else libuv's epoll reads.
-public enum IOBackend: String, Sendable {
-    /// io_uring if the kernel offers multishot receives and provided buffer rings (Linux 6.0+, not
-    /// disabled by sysctl or seccomp), else epoll.
-    case auto
-    case ioURing = "io_uring"
-    case epoll
-
+/// What the I/O layer knows of the receive paths `[server] io` chooses between.
+extension ServerIO {
     /// Whether this kernel and process can run the io_uring path: a ring with the features the
     /// loops use is created and dropped once. Nil when it can, else the reason.
     public static let ioURingUnavailableReason: String? = {

@@ -83,7 +83,7 @@ extension MetricsWriter {
         metric(&w, "trackstar_connections", "gauge", "Open client connections.", [("", UInt64(engine.connectionGauge?() ?? 0))])
         metric(&w, "trackstar_io_uring_out_of_buffers_total", "counter",
                "io_uring receives that found no free buffer and were re-armed (0 on the epoll path).",
-               [("", UInt64(IOBackend.ioURingOutOfBuffers))])
+               [("", UInt64(ServerIO.ioURingOutOfBuffers))])
         writeStorage(&w)
         if let extra = engine.extraMetrics?() { w.appendText(extra) }
     }

@@ -59,13 +59,8 @@ public final class TrackstarServer: @unchecked Sendable {
         limits.outputBufferBytes = max(64 * 1024, 4 * (handlers.first?.maxResponseBytes ?? 0)) + RequestHandler.metricsCapacity
         let group: ServerGroup
         do {
-            let backend: IOBackend = switch config.server.io {
-            case .auto: .auto
-            case .ioURing: .ioURing
-            case .epoll: .epoll
-            }
             group = try ServerGroup(host: config.server.host, port: config.server.port, handlers: handlers, limits: limits,
-                                    backend: backend)
+                                    backend: config.server.io)
         } catch {
             throw StartupError("cannot listen on \(config.server.host):\(config.server.port): \(error)")
         }

@@ -4,10 +4,11 @@
 // closed connections are forgotten. `make test` also reruns every live test with TRACKSTAR_TEST_IO=epoll.
 import Foundation
 import Testing
+import TrackstarCore
 import TrackstarIO
 
 /// The backends this machine can run: epoll always, io_uring when the kernel allows it.
-let availableBackends: [String] = IOBackend.ioURingUnavailableReason == nil ? ["io_uring", "epoll"] : ["epoll"]
+let availableBackends: [String] = ServerIO.ioURingUnavailableReason == nil ? ["io_uring", "epoll"] : ["epoll"]
 
 @Suite("receive paths", .serialized)
 struct IOBackendTests {
@@ -89,7 +90,7 @@ struct IOBackendTests {
     /// Eight provided buffers per loop (`TRACKSTAR_IO_URING_BUFFERS`) and four clients each sending
     /// 64 KiB of pipelined clicks at once: receives run out of buffers (the server counts them) and are
     /// re-armed, and every request on every connection is answered, in order.
-    @Test(.enabled(if: IOBackend.ioURingUnavailableReason == nil))
+    @Test(.enabled(if: ServerIO.ioURingUnavailableReason == nil))
     func receivesThatRunOutOfBuffersAreReArmed() throws {
         let server = try LiveServer(loops: 1, extraArguments: ["--io", "io_uring"], environment: ["TRACKSTAR_IO_URING_BUFFERS": "8"])
         let clients = try (0..<4).map { _ in try RawClient(port: server.port, receiveBuffer: nil) }
