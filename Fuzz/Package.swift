@@ -30,10 +30,19 @@ let package = Package(
             "FuzzSupport",
             .product(name: "TrackstarCore", package: "trackstar"),
         ]),
-        // ConfigLoader.load(text:) and TOML.parse on arbitrary UTF-8.
+        // ConfigLoader.load(text:) and TOML.parse on arbitrary UTF-8; every accepted config also
+        // compiles into the runtime catalog (`RuntimeCheck`), so what check-config accepts starts.
         .executableTarget(name: "FuzzConfig", dependencies: [
             "FuzzSupport",
             .product(name: "TrackstarCore", package: "trackstar"),
+            .product(name: "TrackstarServer", package: "trackstar"),
+        ]),
+        // Whole requests (click, postback, health, metrics; query, form, proxies) through the real
+        // request handler and engine (`LocalEndpoint`), with IDs minted during the run.
+        .executableTarget(name: "FuzzRequests", dependencies: [
+            "FuzzSupport",
+            .product(name: "TrackstarCore", package: "trackstar"),
+            .product(name: "TrackstarServer", package: "trackstar"),
         ]),
     ]
 )

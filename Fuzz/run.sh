@@ -4,7 +4,7 @@
 #   ./Fuzz/run.sh [seconds-per-harness] [harness...]
 #
 #   seconds-per-harness   default 60
-#   harness               any of FuzzHTTPParser FuzzQueryDecoder FuzzClickID FuzzConfig (default: all)
+#   harness               any of FuzzHTTPParser FuzzQueryDecoder FuzzClickID FuzzConfig FuzzRequests (default: all)
 #
 # Environment:
 #   FUZZ_CONFIG=release|debug   build configuration (default release: ~5-10x the executions per second;
@@ -20,7 +20,7 @@ cd "$(dirname "$0")"
 SECONDS_PER_HARNESS="${1:-60}"
 shift || true
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(FuzzHTTPParser FuzzQueryDecoder FuzzClickID FuzzConfig)
+[ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=(FuzzHTTPParser FuzzQueryDecoder FuzzClickID FuzzConfig FuzzRequests)
 CONFIG="${FUZZ_CONFIG:-release}"
 PARALLEL="${FUZZ_PARALLEL:-1}"
 
@@ -49,6 +49,7 @@ options() {
         FuzzQueryDecoder) echo "-dict=dict/query.dict -max_len=1024" ;;
         FuzzClickID) echo "-max_len=64" ;;
         FuzzConfig) echo "-dict=dict/toml.dict -max_len=4096" ;;
+        FuzzRequests) echo "-max_len=2048" ;;
     esac
 }
 

@@ -87,6 +87,11 @@ final class Catalog: Sendable {
     init(_ config: TrackstarConfig) throws(ConfigProblem) {
         var offers: [UInt32: OfferRuntime] = [:]
         for offer in config.offers {
+            // The loader refuses more (a conversion record holds the event's index in one byte); this
+            // keeps a config built in code from reaching a record it cannot represent.
+            guard offer.events.count <= OfferConfig.maxEvents else {
+                throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): more than \(OfferConfig.maxEvents) events")
+            }
             do { offers[offer.id] = try OfferRuntime(offer) } catch {
                 throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): url: \(error)")
             }
@@ -105,7 +110,8 @@ final class Catalog: Sendable {
 
 extension Catalog {
     static func dense<T>(_ byID: [UInt32: T]) -> [T?] {
-        let size = Int(min((byID.keys.max() ?? 0) + 1, denseLimit))
+        // Ids go up to UInt32.max: compare before adding one, so the largest id cannot overflow.
+        let size = Int(min(byID.keys.max() ?? 0, denseLimit - 1)) + 1
         var table = [T?](repeating: nil, count: size)
         for (id, value) in byID where id < denseLimit { table[Int(id)] = value }
         return table
@@ -154,3 +160,13 @@ enum Bytes {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// What `check-config` runs after the loader: builds the runtime catalog (templates, dense tables)
+/// the way `serve` will, so that whatever `check-config` accepts also starts.
+public enum RuntimeCheck {
+    /// The problem that would stop `serve` from compiling `config`, or nil.
+    public static func problem(in config: TrackstarConfig) -> ConfigProblem? {
+        do { _ = try Catalog(config) } catch { return error }
+        return nil
+    }
+}

@@ -176,7 +176,13 @@ enum Decimal {
         return value <= UInt64(UInt32.max) ? UInt32(value) : nil
     }
 
-    /// A non-negative amount with up to 6 decimals ("12", "12.5", "0.000001") as micros.
+    /// The largest whole part an amount may have: amounts are kept as Int64 micros, and a bound well
+    /// below Int64.max / 10^6 leaves room to add amounts up (reports) without overflow.
+    static let maxWholeUnits: Int64 = 1_000_000_000_000
+
+    /// A non-negative amount with up to 6 decimals ("12", "12.5", "0.000001") as micros; nil for
+    /// anything else, including a whole part of `maxWholeUnits` or more (never a trap: every step is
+    /// bounded before it is taken).
     static func parseMicros(_ bytes: UnsafeRawBufferPointer) -> Int64? {
         guard !bytes.isEmpty, bytes.count <= 24 else { return nil }
         var whole: Int64 = 0, fraction: Int64 = 0, fractionDigits = 0, seenDot = false, digits = 0
@@ -189,12 +195,13 @@ enum Decimal {
                 guard fractionDigits <= 6 else { return nil }
                 fraction = fraction * 10 + Int64(b - 48)
             } else {
-                guard whole < 1_000_000_000_000 else { return nil }
+                // whole < maxWholeUnits before this step, so whole * 10 + 9 < 10^13 + 9: no overflow.
                 whole = whole * 10 + Int64(b - 48)
+                guard whole < maxWholeUnits else { return nil }
             }
         }
         guard digits > 0 else { return nil }
         while fractionDigits < 6 { fraction *= 10; fractionDigits += 1 }
-        return whole * 1_000_000 + fraction
+        return whole * 1_000_000 + fraction  // < 10^12 * 10^6 + 10^6, far below Int64.max
     }
 }

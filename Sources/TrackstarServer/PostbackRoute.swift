@@ -115,7 +115,7 @@ extension RequestHandler {
         }
         let amount = params.has(.amount) ? Decimal.parseMicros(params.value(.amount)) : ConversionRecord.noAmount
         guard let amount else {
-            refuse(exchange, .badRequest, "malformed_parameter", "expected a non-negative decimal with at most 6 decimals",
+            refuse(exchange, .badRequest, "malformed_parameter", "expected a non-negative decimal below 1000000000000 with at most 6 decimals",
                    field: .amount, to: &out)
             return nil
         }

@@ -154,6 +154,11 @@ struct Inspect: ParsableCommand {
 func loadConfig(_ path: String) throws -> TrackstarConfig {
     switch ConfigLoader.load(path: path) {
     case .success(let config):
+        if let problem = RuntimeCheck.problem(in: config) {
+            printError(problem.line > 0 ? "\(path):\(problem.line): \(problem.message)" : "\(path): \(problem.message)")
+            printError("\(path): 1 problem found")
+            throw ExitCode(1)
+        }
         return config
     case .failure(let failure):
         for problem in failure {

@@ -5,9 +5,11 @@
 // - every TOML node's line is within the file; syntax problems are on lines 1...lineCount;
 // - a success is in range: ids nonzero and unique, limits within their documented bounds,
 //   durations positive, every offer URL compiles as a click template, and is on http(s);
+// - every accepted config compiles into the runtime catalog (RuntimeCheck), as `serve` would;
 // - `TOML.displayKey` of any key (without control characters) parses back to the same key.
 import FuzzSupport
 import TrackstarCore
+import TrackstarServer
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -93,4 +95,7 @@ func check(_ config: TrackstarConfig) {
     for affiliate in config.affiliates {
         require(affiliate.id != 0 && affiliateIDs.insert(affiliate.id).inserted, "affiliate id \(affiliate.id)")
     }
+    // What check-config accepts also starts: the runtime catalog (templates, dense tables, events)
+    // builds from it without a problem or a trap.
+    if let problem = RuntimeCheck.problem(in: config) { require(false, "accepted config does not compile: \(problem)") }
 }

@@ -237,6 +237,9 @@ struct ConfigReader {
             }
             events.append(event)
         }
+        if events.count > OfferConfig.maxEvents {
+            report(node.line, "\(name): \(events.count) events; an offer may define at most \(OfferConfig.maxEvents) (split the offer or merge events)")
+        }
         return events
     }
 
@@ -448,6 +451,9 @@ struct ConfigReader {
         switch amount {
         case .failure(let error): report(node.line, "\(field): \(error.message)"); return nil
         case .success(let micros) where micros < 0: report(node.line, "\(field): must not be negative"); return nil
+        case .success(let micros) where micros >= ConfigParse.maxAmountMicros:
+            report(node.line, "\(field): must be below 1000000000000 (amounts are summed in reports; a larger one cannot be)")
+            return nil
         case .success(let micros): return micros
         }
     }

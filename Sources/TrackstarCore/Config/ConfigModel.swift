@@ -125,6 +125,9 @@ public struct OfferConfig: Sendable, Equatable {
     public var revenue: Micros = 0
     /// Named events with their own payout and revenue; the default event is `conversion`.
     public var events: [EventConfig] = []
+    /// At most this many `[offers.events.*]` tables: with `conversion` that makes 256 events, and a
+    /// conversion record holds its event's index in one byte.
+    public static let maxEvents = 255
     /// Source line of the `[[offers]]` header, for messages about this offer.
     public var line: Int = 0
     public init(id: UInt32, url: String) { self.id = id; self.url = url }

@@ -20,6 +20,10 @@ public enum ConfigParse {
 
     // MARK: Durations
 
+    /// The longest duration any setting takes: 100 years. Durations are added to the current time at
+    /// run time (deadlines, windows); this bound keeps every such sum far from Int64's limit.
+    public static let maxDurationMillis: Int64 = 36_500 * 86_400_000
+
     /// Parses "250ms", "30s", "10m", "2h", "30d" or a combination such as "1h30m" into milliseconds.
     public static func durationMillis(_ text: String) -> Result<Int64, ConfigValueError> {
         let help = "write a whole number with a unit (ms, s, m, h, d), e.g. \"250ms\", \"30s\", \"10m\", \"2h\" or \"1h30m\""
@@ -41,7 +45,9 @@ public enum ConfigParse {
             }
             let (part, overflow1) = amount.multipliedReportingOverflow(by: unit.millis)
             let (sum, overflow2) = total.addingReportingOverflow(part)
-            guard !overflow1, !overflow2 else { return .failure(ConfigValueError("\"\(text)\" is too long a duration")) }
+            guard !overflow1, !overflow2, sum <= maxDurationMillis else {
+                return .failure(ConfigValueError("\"\(text)\" is too long a duration; at most 36500d (100 years)"))
+            }
             total = sum
             previousRank = unit.rank
             index += unit.length
@@ -63,6 +69,10 @@ public enum ConfigParse {
     }
 
     // MARK: Money
+
+    /// Every amount, configured or sent in a postback, is below 10^12 units (10^18 micros): nine of
+    /// them still add up within Int64, and no real payout comes near it.
+    public static let maxAmountMicros: Int64 = 1_000_000_000_000 * 1_000_000
 
     /// Parses a decimal amount such as "2.50", "10", "-0.75" or "1.5e2" exactly (never through
     /// floating point) into micros; more than 6 significant decimal places is refused.
