@@ -76,16 +76,23 @@ import TrackstarStore
         #expect(clicks0.bytes == ClickSlot.varOffset(last) + UInt64(ClickSlot.varLength(last)))
     }
 
+    /// The batch goes when its first row is `batch_age` old, not before: the lower bound on the
+    /// time cannot be flaky (a loaded machine only makes the write later), and an exporter that
+    /// ignored `batch_age` would write the rows at once and fail it.
     @Test func aPartialBatchWaitsForItsAgeThenGoes() {
         let logs = TestLogs(shards: 1)
         let sink = MemorySink()
-        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 1000, batchAgeMillis: 300)
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 1000, batchAgeMillis: 2000)
         exporter.start()
         defer { exporter.stop() }
+        #expect(eventually { sink.opens == 1 })
         for _ in 0..<3 { logs.click(shard: 0, publish: false) }
+        let published = StoppableThread.nowMillis()
         logs.clicks[0].publish(count: 3)  // all three become visible at once
-        #expect(eventually { sink.rowCount == 3 })
+        #expect(eventually(60) { sink.rowCount == 3 })
         #expect(sink.sizes == [3], "three rows are one batch closed by age, not three: \(sink.sizes)")
+        let waited = (sink.times.first ?? 0) - published
+        #expect(waited >= 1900, "the batch went \(waited) ms after its rows were published, before batch_age (2000 ms)")
     }
 
     @Test func stopWritesWhatIsLeftAtOnce() {

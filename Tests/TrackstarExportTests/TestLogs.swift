@@ -83,6 +83,8 @@ final class MemorySink: ExportSink, @unchecked Sendable {
     private var failAfterRows = false
     private var openCount = 0
     private(set) var batchSizes: [Int] = []
+    /// Monotonic time of each written batch, in milliseconds.
+    private var batchTimes: [Int64] = []
     var label: String { "memory" }
 
     init() { pthread_mutex_init(&mutex, nil) }
@@ -94,6 +96,7 @@ final class MemorySink: ExportSink, @unchecked Sendable {
     var duplicates: Int { locked { rows.values.reduce(0) { $0 + $1 - 1 } } }
     var storedPositions: [ExportPosition] { locked { positions } }
     var sizes: [Int] { locked { batchSizes } }
+    var times: [Int64] { locked { batchTimes } }
     /// Connections opened so far (read under the lock: the exporter thread writes it).
     var opens: Int { locked { openCount } }
 
@@ -127,6 +130,7 @@ final class MemorySink: ExportSink, @unchecked Sendable {
             for id in ids { rows[id, default: 0] += 1 }
         }
         batchSizes.append(batch.records)
+        batchTimes.append(StoppableThread.nowMillis())
         for position in batch.positions {
             if let i = positions.firstIndex(where: { $0.shard == position.shard }) { positions[i] = position } else { positions.append(position) }
         }

@@ -122,6 +122,15 @@ final class Harness {
 }
 
 let harness = Harness()
+/// FUZZ_REQUESTS_STATS=1 prints how often each status was answered when the run ends, to see that
+/// the conversion paths (200) are reached, not only refusals.
+let statistics = getenv("FUZZ_REQUESTS_STATS") != nil
+var statusCounts: [Int: Int] = [:]
+let printStatistics: Void = {
+    if statistics {
+        atexit { for (status, count) in statusCounts.sorted(by: { $0.key < $1.key }) { print("status \(status): \(count)") } }
+    }
+}()
 let now: Int64 = 1_790_000_000_000
 
 /// The fuzzer's bytes, read front to back as choices; zeros once they run out.
@@ -147,7 +156,7 @@ let names: [[UInt8]] = ParamField.spellings.map {
 } + ["payout", "revenue", "sum", "goal_id", "adv_sub", "tid", "cnv_id", "click-id", "CLICK_ID", "click_id%00", ""].map { Array($0.utf8) }
 let words: [String] = [
     "conversion", "upsell", "e1", "e254", "e255", "e256", "approved", "pending", "rejected", "APPROVED", "sale",
-    "lead", "1", "0", "USD", "EUR", "JPY", "usd", "XYZ", "US", "USDD", "{transaction_id}", "{{txid}}", "${amount}",
+    "lead", "1", "0", "2", "3", "4", "5", "6", "7", "8", "USD", "EUR", "JPY", "usd", "XYZ", "US", "USDD", "{transaction_id}", "{{txid}}", "${amount}",
     "%25", "%", "%zz", "%00", "+", "a+b", "a%20b", "adv-secret", "ADV-SECRET", "order-1", "order-1 ", "\t", "-", "=",
     "&", "?", "#", "\u{200B}", "4294967295", "4294967296", "18446744073709551616", "-1", "+5", " 1", "1e3", "1e308",
     "NaN", "inf", "0x10", "1,5", "12,34", "1.", ".5", "1..2", "0.0000001", "999999999999.999999", "1000000000000",
@@ -192,6 +201,7 @@ func appendValue(_ c: inout Choices, to out: inout [UInt8]) {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    _ = printStatistics
     harness.nextInput()
     var c = Choices(data: UnsafeRawBufferPointer(start: data, count: size))
     var out = harness.request
@@ -244,6 +254,7 @@ func check(_ answer: UnsafeRawBufferPointer, isClick: Bool) {
     let head = Array(answer.prefix(12))
     require(head.count == 12 && head.starts(with: Array("HTTP/1.1 ".utf8)), "not an HTTP response: \(show(answer.prefix(64)))")
     let status = head[9...11].reduce(0) { $0 * 10 + Int($1) - 48 }
+    if statistics { statusCounts[status, default: 0] += 1 }
     let known: Set<Int> = [200, 204, 302, 400, 403, 404, 405, 408, 409, 410, 413, 414, 415, 422, 429, 431, 501, 503, 505, 507]
     require(known.contains(status), "status \(status): \(show(answer.prefix(400)))")
     guard isClick, status == 302 else { return }
