@@ -1,175 +1,17 @@
-// A small TOML 1.0 reader for the Trackstar config that keeps the source line of every key and
-// table header, so validation can point at the exact place in the file. Dates and times are
-// refused with a clear message; everything else a config needs is supported.
-
-/// A TOML value together with the line it was written on (its key's or table header's line).
-public struct TOMLNode: Sendable, Equatable {
-    /// The value itself.
-    public var value: TOMLValue
-    /// 1-based source line of the key, the table header, or (for an array element) the element.
-    public var line: Int
-    /// A node holding `value`, written on `line`.
-    public init(value: TOMLValue, line: Int) { self.value = value; self.line = line }
-}
-
-/// A TOML value.
-public enum TOMLValue: Sendable, Equatable {
-    /// A basic, literal or multi-line string, escapes already resolved.
-    case string(String)
-    /// A decimal, hex, octal or binary integer.
-    case integer(Int64)
-    /// A float with its source text (underscores removed), so decimals can be read exactly.
-    case float(Double, text: String)
-    /// `true` or `false`.
-    case boolean(Bool)
-    /// An array; an array of tables (`[[name]]`) is an array of `.table` nodes, each on its header's line.
-    case array([TOMLNode])
-    /// A `[table]`, a table made by dotted keys, or an inline `{ … }` table.
-    case table(TOMLTable)
-
-    /// A short description for messages, such as `integer 5`, `string "x"` or `a table`.
-    public var summary: String {
-        switch self {
-        case .string(let s): "string \"\(s)\""
-        case .integer(let i): "integer \(i)"
-        case .float(_, let text): "float \(text)"
-        case .boolean(let b): "boolean \(b)"
-        case .array: "an array"
-        case .table: "a table"
-        }
-    }
-}
-
-/// A TOML table: its keys in the order they were written, each with its node.
-public struct TOMLTable: Sendable, Equatable {
-    /// Keys in file order.
-    public private(set) var keys: [String] = []
-    private var nodes: [String: TOMLNode] = [:]
-    /// True when a syntax error made the parser skip part of this table, so keys may be missing.
-    public internal(set) var isIncomplete = false
-
-    /// An empty table.
-    public init() {}
-
-    /// The node stored under `key`, if any.
-    public subscript(key: String) -> TOMLNode? { nodes[key] }
-
-    /// Every key with its node, in file order.
-    public var entries: [(key: String, node: TOMLNode)] { keys.map { ($0, nodes[$0]!) } }
-
-    mutating func append(_ key: String, _ node: TOMLNode) {
-        keys.append(key)
-        nodes[key] = node
-    }
-}
-
-/// Entry point of the TOML reader.
-public enum TOML {
-    /// Parses a whole document. Returns the root table (partial when there were syntax errors)
-    /// and every problem found; after a syntax error the parser resumes at the next statement.
-    public static func parse(_ text: String) -> (root: TOMLTable, problems: [ConfigProblem]) {
-        var parser = TOMLParser(text)
-        parser.parseDocument()
-        return (parser.root.freeze(), parser.problems)
-    }
-
-    /// `key` as it would be written in TOML: bare when possible, otherwise quoted.
-    public static func displayKey(_ key: String) -> String {
-        if !key.isEmpty, key.utf8.allSatisfy(TOMLParser.isBareKeyByte) { return key }
-        var quoted = "\""
-        for ch in key {
-            if ch == "\"" || ch == "\\" { quoted.append("\\") }
-            quoted.append(ch)
-        }
-        return quoted + "\""
-    }
-
-    /// `parent.key` for messages, `key` alone when `parent` is the root.
-    static func join(_ parent: String, _ key: String) -> String {
-        parent.isEmpty ? displayKey(key) : parent + "." + displayKey(key)
-    }
-}
-
-// MARK: - Tables under construction
-
-/// A table being built; a class so nested tables can be extended in place.
-private final class TOMLTableBuilder {
-    /// How the table came to exist, which decides how it may still be extended.
-    enum Origin { case implicit, header, dotted, inline }
-    var origin: Origin
-    var line: Int
-    let path: String
-    var keys: [String] = []
-    var slots: [String: TOMLSlot] = [:]
-    var isIncomplete = false
-
-    init(origin: Origin, line: Int, path: String) {
-        self.origin = origin; self.line = line; self.path = path
-    }
-
-    func add(_ key: String, _ slot: TOMLSlot) {
-        keys.append(key)
-        slots[key] = slot
-    }
-
-    func freeze() -> TOMLTable {
-        var table = TOMLTable()
-        table.isIncomplete = isIncomplete
-        for key in keys { table.append(key, slots[key]!.frozen()) }
-        return table
-    }
-}
-
-/// An array of tables being built by `[[name]]` headers.
-private final class TOMLTableArrayBuilder {
-    let line: Int
-    var items: [TOMLTableBuilder] = []
-    init(line: Int) { self.line = line }
-
-    /// Adds an element; its path for messages carries its 1-based index, e.g. `offers[2]`.
-    func append(path: String, line: Int) -> TOMLTableBuilder {
-        let element = TOMLTableBuilder(origin: .header, line: line, path: "\(path)[\(items.count + 1)]")
-        items.append(element)
-        return element
-    }
-}
-
-/// What a key holds while parsing: a finished value, an open table, or an open array of tables.
-private enum TOMLSlot {
-    case value(TOMLNode)
-    case table(TOMLTableBuilder)
-    case tables(TOMLTableArrayBuilder)
-
-    var line: Int {
-        switch self {
-        case .value(let node): node.line
-        case .table(let table): table.line
-        case .tables(let array): array.line
-        }
-    }
-
-    func frozen() -> TOMLNode {
-        switch self {
-        case .value(let node):
-            return node
-        case .table(let table):
-            return TOMLNode(value: .table(table.freeze()), line: table.line)
-        case .tables(let array):
-            let items = array.items.map { TOMLNode(value: .table($0.freeze()), line: $0.line) }
-            return TOMLNode(value: .array(items), line: array.line)
-        }
-    }
-}
+// The recursive-descent TOML parser behind `TOML.parse`: records every key's line and resumes at the
+// next statement after a syntax error. One type, longer than the house's ~400 lines because TOML's
+// grammar is (basic and literal strings, multi-line strings, numbers, arrays, inline tables, each with
+// its own scanner); splitting it would scatter one grammar over several files.
 
 /// A syntax error: the parser records it and resumes at the next statement.
-private struct TOMLSyntaxError: Error {
+struct TOMLSyntaxError: Error {
     let line: Int
     let message: String
 }
 
 // MARK: - Parser
 
-private struct TOMLParser {
+struct TOMLParser {
     let bytes: [UInt8]
     var pos = 0
     var line = 1
@@ -670,7 +512,7 @@ private struct TOMLParser {
 }
 
 /// Classifies and converts a bare token: boolean, integer, float, or a refused date.
-private enum TOMLScalar {
+enum TOMLScalar {
     struct Refusal: Error { let message: String }
 
     static func parse(_ token: [UInt8]) -> Result<TOMLValue, Refusal> {
@@ -770,7 +612,7 @@ private enum TOMLScalar {
 }
 
 /// ASCII bytes the parser compares against.
-private enum TOMLByte {
+enum TOMLByte {
     static let tab = UInt8(ascii: "\t"), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r"), space = UInt8(ascii: " ")
     static let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
     static let hash = UInt8(ascii: "#"), equals = UInt8(ascii: "="), dot = UInt8(ascii: "."), comma = UInt8(ascii: ",")
