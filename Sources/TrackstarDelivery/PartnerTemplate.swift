@@ -1,5 +1,6 @@
 // A partner postback URL template: literal runs and macros, `{name}` percent-encoded or
-// `{raw:name}` passed through as the value's bytes (for partners whose ids are already encoded).
+// `{raw:name}` passed through as the value's bytes (for partners whose ids are already encoded),
+// except the bytes that would change the URL's structure.
 // Rendered on the dispatcher thread, never on a request path.
 import TrackstarCore
 
@@ -63,17 +64,16 @@ public struct PartnerTemplate: Sendable, Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
-
-    /// Percent-encodes everything but RFC 3986's unreserved characters; `raw` keeps every printable
-    /// ASCII byte but still encodes controls, space and non-ASCII, so no value can break the request.
+    /// `value` encoded with ByteWriter's percent-encoder: every byte but RFC 3986's unreserved ones,
+    /// or for `raw`, only what would change the URL's structure (see `ByteWriter.appendRawURLValue`).
     static func append(_ value: [UInt8], raw: Bool, to out: inout [UInt8]) {
-        for byte in value {
-            let keep = raw ? byte > 0x20 && byte < 0x7F : ByteWriter.isUnreserved(byte)
-            if keep { out.append(byte) } else {
-                out.append(UInt8(ascii: "%")); out.append(hex[Int(byte >> 4)]); out.append(hex[Int(byte & 15)])
-            }
+        guard !value.isEmpty else { return }
+        let encoded = [UInt8](unsafeUninitializedCapacity: value.count * 3) { buffer, count in
+            var writer = ByteWriter(base: UnsafeMutableRawPointer(buffer.baseAddress!), capacity: buffer.count)
+            value.withUnsafeBytes { raw ? writer.appendRawURLValue($0) : writer.appendPercentEncoded($0) }
+            count = writer.count
         }
+        out.append(contentsOf: encoded)
     }
 
     /// Money in millionths as a decimal with at least two places: 2500000 → "2.50", 1234567 → "1.234567".

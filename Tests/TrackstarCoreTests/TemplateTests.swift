@@ -30,6 +30,35 @@ func render(_ template: URLTemplate, _ values: [Macro: String], capacity: Int = 
         #expect(text == "https://a.example/?s=a%20b%26c%3Dd%2Fe%3Ff%23g%0D%0Ah%25%C3%A9~._-")
     }
 
+    /// Click templates have no `{raw:…}` form: every shopper value is fully percent-encoded, so a
+    /// sub cannot add parameters to the landing URL (issue 20 item 11, the click side).
+    @Test func clickTemplatesHaveNoRawFormAndEncodeStructureBytes() throws {
+        #expect(throws: URLTemplate.CompileError.unknownMacro("raw:sub2")) {
+            try URLTemplate("https://a.example/?s={raw:sub2}", allowed: Macro.clickMacros)
+        }
+        let t = try URLTemplate("https://a.example/?s2={sub2}&p=1", allowed: Macro.clickMacros)
+        #expect(render(t, [.sub2: "x&payout=999&status=approved#f?+ "]).0
+            == "https://a.example/?s2=x%26payout%3D999%26status%3Dapproved%23f%3F%2B%20&p=1")
+    }
+
+    /// The raw form keeps printable ASCII but encodes what splits or ends a query parameter.
+    @Test func rawURLValuesEncodeOnlyStructureBytes() {
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let all = (0...255).map { UInt8($0) }
+        let text = buffer.withUnsafeMutableBytes { raw in
+            var w = ByteWriter(base: raw.baseAddress!, capacity: raw.count)
+            all.withUnsafeBytes { w.appendRawURLValue($0) }
+            return String(decoding: w.written, as: UTF8.self)
+        }
+        var expected = ""
+        for byte in all {
+            let structural = "&=#?+ ".utf8.contains(byte)
+            expected += byte > 0x20 && byte < 0x7F && !structural
+                ? String(UnicodeScalar(byte)) : "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+        }
+        #expect(text == expected)
+    }
+
     @Test func compileErrors() {
         #expect(throws: URLTemplate.CompileError.unknownMacro("nope")) { try URLTemplate("https://a/{nope}") }
         #expect(throws: URLTemplate.CompileError.unbalancedBrace) { try URLTemplate("https://a/{sub1") }

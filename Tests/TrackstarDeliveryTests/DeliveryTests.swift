@@ -17,8 +17,27 @@ struct PartnerTemplateTests {
             default: []
             }
         }
-        #expect(url == "https://Aff.Example/pb?c=a%20b%26c%2F%C3%A9%0D%0A~&r=a%20b&c/%C3%A9%0D%0A~&e=sale")
+        #expect(url == "https://Aff.Example/pb?c=a%20b%26c%2F%C3%A9%0D%0A~&r=a%20b%26c/%C3%A9%0D%0A~&e=sale")
         #expect(template.endpoint == "https://aff.example:443")
+    }
+
+    /// Issue 20 item 11: a shopper's sub2 of `x&payout=999&status=approved` must not become partner
+    /// parameters through `{raw:sub2}`; an id the partner gave already encoded still passes unchanged.
+    @Test func rawValuesCannotChangeTheURLsStructure() throws {
+        let template = try #require(PartnerTemplate("https://p.example/pb?s2={raw:sub2}&id={raw:aff_click_id}&pay={payout}"))
+        let url = template.render { macro in
+            switch macro {
+            case .sub2: Array("x&payout=999&status=approved#frag?q=1+2 3\u{1}\u{7F}".utf8)
+            case .affClickID: Array("AbC%2Fd-9.z~_:/;@!$'()*,%25".utf8)
+            case .payout: Array("2.50".utf8)
+            default: []
+            }
+        }
+        #expect(url == "https://p.example/pb?s2=x%26payout%3D999%26status%3Dapproved%23frag%3Fq%3D1%2B2%203%01%7F"
+            + "&id=AbC%2Fd-9.z~_:/;@!$'()*,%25&pay=2.50")
+        let query = try #require(url.split(separator: "?", maxSplits: 1).last)
+        #expect(query.split(separator: "&").map { $0.prefix { $0 != "=" } } == ["s2", "id", "pay"])
+        #expect(!url.contains("#"))
     }
 
     @Test func endpointsNameSchemeHostAndPort() {

@@ -74,7 +74,7 @@ struct PartnerPostbackTests {
         let query = try #require(path.split(separator: "?", maxSplits: 1).last).split(separator: "&").map(String.init)
         #expect(path.hasPrefix("/pb?"))
         #expect(query.contains("cid=a%20b%26c%2Fd"))
-        #expect(path.contains("&raw=a%20b&c/d&"))  // raw: printable bytes as they are, the space still encoded
+        #expect(path.contains("&raw=a%20b%26c/d&"))  // raw: printable bytes as they are; space and & still encoded
         #expect(query.contains("s1=%C3%A9t%C3%A9"))
         #expect(query.contains("src=news"))
         #expect(query.contains("click=\(clickID)"))

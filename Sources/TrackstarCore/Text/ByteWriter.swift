@@ -94,12 +94,26 @@ public struct ByteWriter {
 
     /// Appends `bytes` percent-encoded: everything but RFC 3986 unreserved characters becomes %XX.
     public mutating func appendPercentEncoded(_ bytes: UnsafeRawBufferPointer) {
+        appendEscaping(bytes, keep: ByteWriter.isUnreserved)
+    }
+
+    /// Appends a value for a `{raw:NAME}` partner macro: printable ASCII passes as it is (so an id the
+    /// partner gave already percent-encoded arrives unchanged), but the bytes that change a URL's
+    /// structure (`&`, `=`, `#`, `?`, `+`, space), control bytes, DEL and non-ASCII become %XX, so a
+    /// shopper's value can never add parameters to the partner's URL.
+    public mutating func appendRawURLValue(_ bytes: UnsafeRawBufferPointer) {
+        appendEscaping(bytes, keep: ByteWriter.isRawURLSafe)
+    }
+
+    /// The one percent-encoder: bytes `keep` accepts are copied, the others written as %XX.
+    @inline(__always)
+    mutating func appendEscaping(_ bytes: UnsafeRawBufferPointer, keep: (UInt8) -> Bool) {
         // With room for the worst case (3 bytes a byte), write through one pointer and check nothing
         // per byte; otherwise byte by byte, which stops exactly where the room ends.
-        guard !overflowed_, bytes.count <= (capacity - written_) / 3 else { return appendPercentEncodedSlowly(bytes) }
+        guard !overflowed_, bytes.count <= (capacity - written_) / 3 else { return appendEscapingSlowly(bytes, keep: keep) }
         var p = base + written_
         for byte in bytes {
-            if ByteWriter.isUnreserved(byte) {
+            if keep(byte) {
                 p.storeBytes(of: byte, as: UInt8.self)
                 p += 1
             } else {
@@ -111,14 +125,16 @@ public struct ByteWriter {
         written_ = p - base
     }
 
-    mutating func appendPercentEncodedSlowly(_ bytes: UnsafeRawBufferPointer) {
+    @inline(__always)
+    mutating func appendEscapingSlowly(_ bytes: UnsafeRawBufferPointer, keep: (UInt8) -> Bool) {
         for byte in bytes {
-            if ByteWriter.isUnreserved(byte) {
-                append(byte)
-            } else {
-                appendEscape(byte, prefix: UInt8(ascii: "%"))
-            }
+            if keep(byte) { append(byte) } else { appendEscape(byte, prefix: UInt8(ascii: "%")) }
         }
+    }
+
+    /// The byte-by-byte path alone (the tests compare it with the fast one).
+    mutating func appendPercentEncodedSlowly(_ bytes: UnsafeRawBufferPointer) {
+        appendEscapingSlowly(bytes, keep: ByteWriter.isUnreserved)
     }
 
     /// Appends `bytes` as the inside of a JSON string (quotes not included).
@@ -202,6 +218,16 @@ public struct ByteWriter {
         let hex: StaticString = "0123456789ABCDEF"
         hex.withUTF8Buffer { table in
             append(table[Int(byte >> 4)]); append(table[Int(byte & 15)])
+        }
+    }
+
+    /// Bytes a `{raw:NAME}` value keeps: printable ASCII except the ones that end or split a query
+    /// parameter (`&`, `=`, `+`), start a query or fragment (`?`, `#`), and space.
+    @inline(__always)
+    public static func isRawURLSafe(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "&"), UInt8(ascii: "="), UInt8(ascii: "#"), UInt8(ascii: "?"), UInt8(ascii: "+"): false
+        default: b > 0x20 && b < 0x7F
         }
     }
 
