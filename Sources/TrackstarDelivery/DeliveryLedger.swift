@@ -26,6 +26,19 @@ public struct FailedDelivery: Sendable {
     public var outcome: AttemptOutcome
 }
 
+/// A postback whose latest outcome is a final failure (`failed` or `gave_up`): what a retry request
+/// may queue again.
+public struct FailedJob: Sendable {
+    public var conversionID: UInt64
+    public var affID: UInt32
+    public var endpoint: String
+    /// The URL the failed attempts used.
+    public var url: String
+    /// When the last attempt failed.
+    public var failedAtMillis: Int64
+    public var outcome: AttemptOutcome
+}
+
 /// The last failed attempt at an endpoint.
 public struct AttemptSummary: Sendable {
     public var timeMillis: Int64
@@ -74,6 +87,14 @@ public struct DeliveryLedger: Sendable {
     public internal(set) var records: UInt64 = 0
     /// Pending postbacks per endpoint, kept as records are applied.
     public internal(set) var pendingPerEndpoint: [String: Int] = [:]
+    /// Postbacks failed for good and not queued again since, by conversion id.
+    public internal(set) var failedJobs: [UInt64: FailedJob] = [:]
+    /// Retry requests carried out: request id → postbacks it queued again.
+    public internal(set) var retryRequests: [String: Int] = [:]
+    /// Postbacks queued again by retry requests.
+    public internal(set) var requeued = 0
+    /// Conversions of affiliates not in the configuration, for which nothing was sent.
+    public internal(set) var skippedUnknownAffiliate = 0
     let pauseAfter: Int
     let failureMemory: Int
 
@@ -87,16 +108,21 @@ public struct DeliveryLedger: Sendable {
         records += 1
         let record = entry.record
         switch record.kind {
-        case .queued:
+        case .queued, .requeued:
             if pending[record.conversionID] == nil { pendingPerEndpoint[entry.endpoint, default: 0] += 1 }
             pending[record.conversionID] = PendingDelivery(
                 conversionID: record.conversionID, affID: record.affID, endpoint: entry.endpoint, url: entry.detail,
                 attempts: 0, dueMillis: record.nextMillis)
+            failedJobs[record.conversionID] = nil
             affiliates[record.affID, default: AffiliateDeliveries(affID: record.affID)].queued += 1
             endpoints[entry.endpoint, default: EndpointState(endpoint: entry.endpoint)].affiliates.insert(record.affID)
-            let shard = Int((record.conversionID - 1) >> 40)
-            let sequence = (record.conversionID - 1) & (1 << 40 - 1)
-            queuedThrough[shard] = max(queuedThrough[shard] ?? 0, sequence + 1)
+            if record.kind == .queued { planned(record.conversionID) } else { requeued += 1 }
+        case .skipped:
+            skippedUnknownAffiliate += 1
+            planned(record.conversionID)
+        case .retryRequest:
+            let words = entry.detail.split(separator: " ", maxSplits: 2)
+            if words.count >= 2, let count = Int(words[1]) { retryRequests[String(words[0])] = count }
         case .attempt:
             guard let outcome = record.outcome else { return }
             var endpoint = endpoints[entry.endpoint] ?? EndpointState(endpoint: entry.endpoint)
@@ -124,7 +150,14 @@ public struct DeliveryLedger: Sendable {
             endpoints[entry.endpoint] = endpoint
             affiliates[record.affID] = affiliate
             if outcome.isFinal {
-                if let job = pending.removeValue(forKey: record.conversionID) { pendingPerEndpoint[job.endpoint, default: 1] -= 1 }
+                if let job = pending.removeValue(forKey: record.conversionID) {
+                    pendingPerEndpoint[job.endpoint, default: 1] -= 1
+                    if outcome != .delivered {
+                        failedJobs[record.conversionID] = FailedJob(
+                            conversionID: job.conversionID, affID: job.affID, endpoint: job.endpoint, url: job.url,
+                            failedAtMillis: record.timeMillis, outcome: outcome)
+                    }
+                }
             } else if var job = pending[record.conversionID] {
                 job.attempts = Int(record.attempt)
                 job.dueMillis = record.nextMillis
@@ -137,6 +170,14 @@ public struct DeliveryLedger: Sendable {
             endpoints[entry.endpoint, default: EndpointState(endpoint: entry.endpoint)].paused = false
             endpoints[entry.endpoint]!.consecutiveFailures = 0
         }
+    }
+
+    /// A conversion was planned (queued or skipped): conversions are planned in order per shard, so
+    /// the scan resumes after the highest one.
+    mutating func planned(_ conversionID: UInt64) {
+        let shard = Int((conversionID - 1) >> 40)
+        let sequence = (conversionID - 1) & (1 << 40 - 1)
+        queuedThrough[shard] = max(queuedThrough[shard] ?? 0, sequence + 1)
     }
 
     /// Replays a whole log.
@@ -156,6 +197,9 @@ public struct DeliveryLedger: Sendable {
         snapshot.pendingByEndpoint = pendingPerEndpoint
         snapshot.failures = failures
         snapshot.scanned = scanned
+        snapshot.failedNow = failedJobs.count
+        snapshot.requeued = requeued
+        snapshot.skippedUnknownAffiliate = skippedUnknownAffiliate
         return snapshot
     }
 }

@@ -19,6 +19,16 @@ public enum DeliveryRecordKind: UInt8, Sendable {
     case pause = 3
     /// An endpoint was resumed by an operator.
     case resume = 4
+    /// A postback that had failed for good was queued again by an operator's retry request:
+    /// endpoint and URL (the stored one, or re-rendered from the current configuration) as in `queued`.
+    case requeued = 5
+    /// An operator's retry request was carried out: its id, the count re-queued and the selection in
+    /// the detail. Written after the `requeued` records it covers, so a request repeated with the
+    /// same id does nothing more (see `DeliveryRetry`).
+    case retryRequest = 6
+    /// A conversion whose affiliate is not in the configuration (removed): recorded and reported, but
+    /// no postback is sent. Written once per conversion, so the warning and the count are too.
+    case skipped = 7
 }
 
 /// How an attempt ended.

@@ -42,6 +42,10 @@ public struct DeliveryPlan: Sendable {
         !affiliates.values.contains { $0.template != nil } && !rules.values.contains { $0 != nil }
     }
 
+    /// Whether the configuration has this affiliate (a conversion of one it lacks was made before the
+    /// affiliate was removed).
+    public func knowsAffiliate(_ id: UInt32) -> Bool { affiliates[id] != nil }
+
     /// The template and delay for a conversion, or nil when nothing is sent for it.
     public func route(affID: UInt32, offerID: UInt32, event: String, status: ConversionStatus) -> (PartnerTemplate, delayMillis: Int64)? {
         guard let affiliate = affiliates[affID], affiliate.statuses.contains(status.rawValue) else { return nil }

@@ -198,9 +198,36 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     /// Resumes a paused endpoint and waits for the dispatcher's answer (at most `timeoutMillis`):
     /// true if it was paused, false if not, nil if the dispatcher did not answer in time.
     public func resume(endpoint: String, timeoutMillis: Int64) -> Bool? {
-        let answer = ResumeAnswer()
+        let answer = DispatcherAnswer<Bool>()
         resume(endpoint: endpoint) { answer.set($0) }
         return answer.wait(timeoutMillis: timeoutMillis)
+    }
+
+    /// Carries out a retry request on the dispatcher thread and waits for its result (at most
+    /// `timeoutMillis`; nil if the dispatcher did not answer in time — the request may still be carried
+    /// out, and sending it again with the same id is safe).
+    public func retryFailed(_ selection: RetrySelection, timeoutMillis: Int64) -> RetryResult? {
+        let answer = DispatcherAnswer<RetryResult>()
+        post { dispatcher in answer.set(dispatcher.retryNow(selection)) }
+        return answer.wait(timeoutMillis: timeoutMillis)
+    }
+
+    func retryNow(_ selection: RetrySelection) -> RetryResult {
+        let now = Clock.nowMillis()
+        let result = DeliveryRetry.run(selection, ledger: ledger, nowMillis: now, render: { job in
+            let shard = Int((job.conversionID - 1) >> 40), sequence = (job.conversionID - 1) & (1 << 40 - 1)
+            guard shard < self.source.shardCount, let row = self.source.conversion(shard: shard, sequence: sequence),
+                  let (endpoint, url, _) = self.render(row) else { return nil }
+            return (endpoint, url)
+        }, append: { record, endpoint, detail in self.append(record, endpoint: endpoint, detail: detail) })
+        if !result.repeated {
+            message("deliveries: retry request \(selection.requestID) (\(selection.summary)) queued \(result.requeued) failed postbacks again"
+                + (result.notRouted.isEmpty ? "" : "; \(result.notRouted.count) have no postback in the current configuration"))
+        }
+        promoteDue(now: now)
+        for endpoint in ready.keys { startReady(endpoint) }
+        publishSnapshot()
+        return result
     }
 
     /// The state as of the last tick.
@@ -238,15 +265,33 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
 
     /// Queues a conversion's postback if its affiliate wants it; false if the log refused the record.
     func plan(_ row: ConversionRow, now: Int64) -> Bool {
-        let event = source.event(offerID: row.offerID, index: row.eventIndex)
-        guard let (template, delay) = plan.route(affID: row.affID, offerID: row.offerID, event: event, status: row.status) else {
-            return true
+        guard let (endpoint, url, delay) = render(row) else {
+            return plan.knowsAffiliate(row.affID) ? true : skipUnknownAffiliate(row, now: now)
         }
-        let url = template.render { macro in self.value(macro, row, event: event) }
         var record = DeliveryRecord(kind: .queued, conversionID: row.id, timeMillis: now)
         record.affID = row.affID
         record.nextMillis = row.timeMillis + delay
-        return append(record, endpoint: template.endpoint, detail: url)
+        return append(record, endpoint: endpoint, detail: url)
+    }
+
+    /// The endpoint and URL the current plan sends for a conversion, or nil when it sends nothing.
+    func render(_ row: ConversionRow) -> (endpoint: String, url: String, delayMillis: Int64)? {
+        let event = source.event(offerID: row.offerID, index: row.eventIndex)
+        guard let (template, delay) = plan.route(affID: row.affID, offerID: row.offerID, event: event, status: row.status) else {
+            return nil
+        }
+        return (template.endpoint, template.render { macro in self.value(macro, row, event: event) }, delay)
+    }
+
+    /// A conversion whose affiliate is no longer configured: nothing is sent, and a `skipped` record
+    /// makes the warning and the count happen once per conversion (a restart resumes after it).
+    func skipUnknownAffiliate(_ row: ConversionRow, now: Int64) -> Bool {
+        var record = DeliveryRecord(kind: .skipped, conversionID: row.id, timeMillis: now)
+        record.affID = row.affID
+        guard append(record, endpoint: "", detail: "affiliate \(row.affID) is not in the configuration") else { return false }
+        warn("deliveries: no partner postback for conversion \(row.id): affiliate \(row.affID) is not in the configuration "
+            + "(removed?); the conversion is recorded and reported as usual")
+        return true
     }
 
     /// The bytes of one macro for a conversion.
@@ -289,7 +334,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         storageFailing = false
         logDirty = true
         ledger.apply(DeliveryEntry(record: record, endpoint: endpoint, detail: detail))
-        if record.kind == .queued || (record.kind == .attempt && record.outcome == .retry) {
+        if record.kind == .queued || record.kind == .requeued || (record.kind == .attempt && record.outcome == .retry) {
             due.push(record.nextMillis, record.conversionID)
         }
         return true
@@ -504,22 +549,22 @@ struct JobQueue {
 }
 
 /// A one-shot answer from the dispatcher thread to a waiting caller.
-final class ResumeAnswer: @unchecked Sendable {  // guarded by `mutex`
+final class DispatcherAnswer<Value>: @unchecked Sendable {  // guarded by `mutex`
     var mutex = pthread_mutex_t()
     var condition = pthread_cond_t()
-    var value: Bool?
+    var value: Value?
 
     init() { pthread_mutex_init(&mutex, nil); pthread_cond_init(&condition, nil) }
     deinit { pthread_mutex_destroy(&mutex); pthread_cond_destroy(&condition) }
 
-    func set(_ answer: Bool) {
+    func set(_ answer: Value) {
         pthread_mutex_lock(&mutex)
         value = answer
         pthread_cond_broadcast(&condition)
         pthread_mutex_unlock(&mutex)
     }
 
-    func wait(timeoutMillis: Int64) -> Bool? {
+    func wait(timeoutMillis: Int64) -> Value? {
         let deadline = Clock.nowMillis() + timeoutMillis
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
@@ -546,6 +591,12 @@ public struct DeliverySnapshot: Sendable {
     public var failures: [FailedDelivery] = []
     /// Conversions read, per shard.
     public var scanned: [UInt64] = []
+    /// Postbacks failed for good and not queued again (what a retry request can select).
+    public var failedNow = 0
+    /// Postbacks queued again by retry requests.
+    public var requeued = 0
+    /// Conversions of affiliates not in the configuration: recorded, but no postback sent.
+    public var skippedUnknownAffiliate = 0
     public init() {}
 }
 

@@ -67,6 +67,7 @@ enum AdminRoutes {
         AdminRoute(.get, "/readyz", readyz),
         AdminRoute(.get, "/deliveries", deliveries),
         AdminRoute(.post, "/deliveries/resume", resumeDeliveries),
+        AdminRoute(.post, "/deliveries/retry", retryDeliveries),
     ]
 
     /// Partner postbacks: endpoints, affiliates, pending, and (with `failed=1`) recent failures.
@@ -94,6 +95,22 @@ enum AdminRoutes {
         case false?: return .text(409, "\(endpoint) is not paused\n")
         case nil: return .text(503, "the dispatcher did not answer in time\n")
         }
+    }
+
+    /// Queues failed postbacks again: `POST /deliveries/retry?endpoint=…&affiliate=…&from=…&to=…&conversion=…`
+    /// (at least one), `rerender=1` to render each URL from the current configuration, `request=ID` to
+    /// make a repeated request do nothing more, `format=json` for a JSON answer. 200 with what was done.
+    static func retryDeliveries(_ request: AdminRequest, _ admin: AdminHandler) -> AdminResponse {
+        guard let dispatcher = admin.engine?.deliveries else { return .text(503, "not started yet\n") }
+        let form = AdminQuery(request.query.isEmpty ? String(decoding: request.body, as: UTF8.self) : request.query)
+        let selection: RetrySelection
+        do { selection = try RetrySelection.parse { form[$0] } } catch { return .text(400, "\(error.description)\n") }
+        guard let result = dispatcher.retryFailed(selection, timeoutMillis: 5000) else {
+            return .text(503, "the dispatcher did not answer in time; send the same request (request=\(selection.requestID)) again\n")
+        }
+        let status = result.storageFailed ? 503 : 200
+        if form["format"] == "json" { return AdminResponse(status: status, contentType: "application/json", body: Array(result.json.utf8)) }
+        return .text(status, result.text)
     }
 
     /// The Prometheus page, the same text the public listener serves without `[admin]`.

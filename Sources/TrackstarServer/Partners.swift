@@ -42,6 +42,11 @@ final class PartnerFeed: @unchecked Sendable {  // set once in init
         let failed = snapshot.endpoints.reduce(0) { $0 + $1.failed }
         text += "trackstar_partner_deliveries_total{outcome=\"delivered\"} \(delivered)\n"
         text += "trackstar_partner_deliveries_total{outcome=\"failed\"} \(failed)\n"
+        text += "# HELP trackstar_partner_skipped_total Conversions recorded without a partner postback, by reason "
+            + "(unknown_affiliate: the affiliate is no longer in the configuration).\n# TYPE trackstar_partner_skipped_total counter\n"
+            + "trackstar_partner_skipped_total{reason=\"unknown_affiliate\"} \(snapshot.skippedUnknownAffiliate)\n"
+        text += "# HELP trackstar_partner_requeued_total Failed partner postbacks queued again by retry requests.\n"
+            + "# TYPE trackstar_partner_requeued_total counter\ntrackstar_partner_requeued_total \(snapshot.requeued)\n"
         text += "# HELP trackstar_partner_attempts_total Partner postback attempts made.\n# TYPE trackstar_partner_attempts_total counter\n"
         text += "trackstar_partner_attempts_total \(snapshot.endpoints.reduce(0) { $0 + $1.attempts })\n"
         text += "# HELP trackstar_partner_endpoint_paused Whether an endpoint is paused after repeated failures (1) or not (0).\n"

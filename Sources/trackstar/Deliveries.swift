@@ -1,5 +1,5 @@
-// `trackstar deliveries`: partner-postback delivery status from the delivery log, and resuming a
-// paused endpoint.
+// `trackstar deliveries`: partner-postback delivery status from the delivery log, resuming a
+// paused endpoint, and queueing failed postbacks again.
 import ArgumentParser
 import TrackstarCore
 import TrackstarDelivery
@@ -32,12 +32,38 @@ struct Deliveries: ParsableCommand {
     @Option(name: .long, help: "Resume a paused endpoint (scheme://host:port, or any URL on it).")
     var resume: String?
 
+    @Flag(name: .customLong("retry-failed"),
+          help: "Queue postbacks that failed for good again, selected by --endpoint, --affiliate, --from/--to (failure time) or --conversion.")
+    var retryFailed = false
+
+    @Option(name: .long, help: "With --retry-failed: postbacks that failed at this endpoint (scheme://host:port, or any URL on it).")
+    var endpoint: String?
+
+    @Option(name: .long, help: "With --retry-failed: failed at or after this UTC time (YYYY-MM-DD[ HH:MM[:SS]]).")
+    var from: String?
+
+    @Option(name: .long, help: "With --retry-failed: failed before this UTC time (a date alone includes that day).")
+    var to: String?
+
+    @Option(name: .long, help: "With --retry-failed: only this conversion's postback.")
+    var conversion: UInt64?
+
+    @Flag(name: .long, help: "With --retry-failed: render each URL from the current configuration (running server only).")
+    var rerender = false
+
+    @Option(name: .long, help: "With --retry-failed: the request's id; the same id carried out twice queues nothing the second time.")
+    var request: String?
+
     func run() throws {
         var settings = try loadConfig(config)
         if let dataDir { settings.storage.dataDir = dataDir }
         guard format == "table" || format == "json" else { throw ValidationError("--format: expected table or json, got \(format)") }
         if let resume {
             try resumeEndpoint(resume, settings: settings)
+            return
+        }
+        if retryFailed {
+            try retry(settings: settings)
             return
         }
         let log: DeliveryLog
@@ -78,6 +104,52 @@ struct Deliveries: ParsableCommand {
             throw ExitCode(1)
         }
         print("resumed \(endpoint)")
+    }
+}
+
+extension Deliveries {
+    /// `--retry-failed`: asks a running server's admin listener, or appends to the log of a stopped one.
+    func retry(settings: TrackstarConfig) throws {
+        var parameters: [(String, String)] = []
+        if let endpoint { parameters.append(("endpoint", endpoint)) }
+        if let affiliate { parameters.append(("affiliate", String(affiliate))) }
+        if let from { parameters.append(("from", from)) }
+        if let to { parameters.append(("to", to)) }
+        if let conversion { parameters.append(("conversion", String(conversion))) }
+        if rerender { parameters.append(("rerender", "1")) }
+        parameters.append(("request", request ?? RetrySelection.newRequestID()))
+        let selection: RetrySelection
+        do { selection = try RetrySelection.parse { name in parameters.first { $0.0 == name }?.1 } } catch {
+            throw ValidationError("--retry-failed: \(error.description)")
+        }
+        let log: DeliveryLog
+        do { log = try DeliveryLog(dataDir: settings.storage.dataDir, writer: true) } catch {
+            // The server is running (it holds the log): ask it through its admin listener.
+            guard let host = settings.admin.host else {
+                printError("trackstar: deliveries: \(error.description); set [admin] listen so a running server can be asked to retry")
+                throw ExitCode(1)
+            }
+            let query = (parameters + (format == "json" ? [("format", "json")] : []))
+                .map { "\($0.0)=\(AdminClient.percentEncode($0.1))" }.joined(separator: "&")
+            guard let (status, body) = AdminClient.post(host: host, port: settings.admin.port, target: "/deliveries/retry?" + query) else {
+                printError("trackstar: deliveries: cannot reach the admin listener at \(host):\(settings.admin.port); "
+                    + "send the same request again with --request \(selection.requestID)")
+                throw ExitCode(1)
+            }
+            guard status == 200 else {
+                printError("trackstar: deliveries: \(body.trimmingCharacters(in: .newlines))")
+                throw ExitCode(1)
+            }
+            print(body, terminator: "")
+            return
+        }
+        guard !selection.rerender else {
+            printError("trackstar: deliveries: --rerender needs the running server (it renders from the conversion logs and the loaded configuration); start it and send the request again")
+            throw ExitCode(1)
+        }
+        let result = DeliveryRetry.runOffline(selection, log: log, nowMillis: StoppableThread.nowMillis())
+        print(format == "json" ? result.json : result.text, terminator: "")
+        if result.storageFailed { throw ExitCode(1) }
     }
 }
 

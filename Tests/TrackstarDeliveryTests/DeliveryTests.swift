@@ -254,6 +254,64 @@ struct DeliveryLogTests {
         #expect(DeliveryLedger.replay(log, pauseAfter: 1).endpoints["http://p:80"]?.paused == false)
     }
 
+    /// Issue 20 item 10: failed postbacks can be queued again by a selection, each once per request,
+    /// and the log records it (a restart sees them pending, and the request as carried out).
+    @Test func retryRequestsQueueFailedPostbacksAgainOncePerRequest() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = "http://a.example:80", b = "http://b.example:80"
+        do {
+            let log = try DeliveryLog(dataDir: dir)
+            for (id, endpoint) in [(UInt64(1), a), (2, a), (3, b), (4, a)] {
+                #expect(log.append(Self.queued(id, due: 0), endpoint: endpoint, detail: "\(endpoint)/old/\(id)"))
+            }
+            #expect(log.append(Self.attempt(1, 1, .failed, status: 404), endpoint: a, detail: "gone"))
+            #expect(log.append(Self.attempt(2, 1, .failed, status: 403), endpoint: a, detail: "no"))
+            #expect(log.append(Self.attempt(3, 1, .failed, status: 404), endpoint: b, detail: "gone"))
+            #expect(log.append(Self.attempt(4, 1, .delivered, status: 200), endpoint: a, detail: "ok"))
+            #expect(log.sync() == nil)
+        }
+        let log = try DeliveryLog(dataDir: dir)
+        #expect(Set(DeliveryLedger.replay(log, pauseAfter: 99).failedJobs.keys) == [1, 2, 3])
+        // Nothing selected: refused. A bad request id: refused.
+        #expect(throws: RetryRequestError.self) { try RetrySelection.parse { $0 == "request" ? "r1" : nil } }
+        #expect(throws: RetryRequestError.self) { try RetrySelection.parse { ["request": "a b", "affiliate": "7"][$0] } }
+
+        var selection = try RetrySelection.parse { ["request": "r1", "endpoint": a + "/any/path"][$0] }
+        #expect(selection.endpoint == a)
+        let first = DeliveryRetry.runOffline(selection, log: log, nowMillis: 5000)
+        #expect(first == RetryResult(requestID: "r1", requeued: 2))
+        // The same request again does nothing more; another request finds nothing failed at `a`.
+        let repeated = DeliveryRetry.runOffline(selection, log: log, nowMillis: 6000)
+        #expect(repeated.repeated && repeated.requeued == 2)
+        selection.requestID = "r2"
+        #expect(DeliveryRetry.runOffline(selection, log: log, nowMillis: 7000).requeued == 0)
+        var ledger = DeliveryLedger.replay(try DeliveryLog(dataDir: dir, writer: false), pauseAfter: 99)
+        #expect(Set(ledger.pending.keys) == [1, 2] && ledger.pending[1]?.url == a + "/old/1" && ledger.pending[1]?.dueMillis == 5000)
+        #expect(Array(ledger.failedJobs.keys) == [3])
+        #expect(ledger.retryRequests == ["r1": 2, "r2": 0] && ledger.requeued == 2)
+        #expect(ledger.affiliates[7]?.pending == 2)
+        // By conversion id, and by failure time (the attempts failed at 2001 ms).
+        let byID = try RetrySelection.parse { ["request": "r3", "conversion": "3"][$0] }
+        #expect(byID.conversionID == 3)
+        var late = try RetrySelection.parse { ["request": "r4", "from": "1970-01-01 00:00:03"][$0] }
+        #expect(DeliveryRetry.run(late, ledger: ledger, nowMillis: 1, render: { _ in nil }) { _, _, _ in true }.requeued == 0)
+        late.fromMillis = 2000
+        late.toMillis = 2002
+        // Re-rendered: the new URL (and endpoint) is what is queued; a conversion with none stays failed.
+        late.rerender = true
+        var appended: [(DeliveryRecord, String, String)] = []
+        let rendered = DeliveryRetry.run(late, ledger: ledger, nowMillis: 9, render: { job in (a, a + "/new/\(job.conversionID)") }) {
+            appended.append(($0, $1, $2)); ledger.apply(DeliveryEntry(record: $0, endpoint: $1, detail: $2)); return true
+        }
+        #expect(rendered.requeued == 1 && appended.first?.1 == a && appended.first?.2 == a + "/new/3")
+        #expect(appended.last?.0.kind == .retryRequest && ledger.pending[3]?.endpoint == a && ledger.failedJobs.isEmpty)
+        late.requestID = "r5"
+        ledger.apply(DeliveryEntry(record: Self.attempt(3, 1, .failed, status: 404), endpoint: a, detail: "still gone"))
+        let unrouted = DeliveryRetry.run(late, ledger: ledger, nowMillis: 9, render: { _ in nil }) { _, _, _ in true }
+        #expect(unrouted.requeued == 0 && unrouted.notRouted == [3])
+    }
+
     @Test func backoffDoublesWithJitterUpToTheCap() {
         var config = DeliveryConfig()
         config.retryBaseMillis = 1000
