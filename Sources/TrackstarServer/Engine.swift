@@ -90,7 +90,7 @@ final class Engine: @unchecked Sendable {
 
     /// Loads the keys from the data dir, compiles the catalog and opens the engine.
     static func open(config: TrackstarConfig, loops: Int, recovery: RecoveryOptions) throws(StartupError) -> Engine {
-        let codec = try KeyFile.loadOrCreate(dataDir: config.storage.dataDir)
+        let codec = try NodeIdentity.verify(dataDir: config.storage.dataDir, nodeID: config.server.nodeID)
         let catalog: Catalog
         do { catalog = try Catalog(config) } catch { throw StartupError(error.description) }
         return try Engine(config: config, catalog: catalog, keys: codec, loops: loops, recovery: recovery)

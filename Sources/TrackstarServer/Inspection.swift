@@ -9,7 +9,7 @@ import TrackstarStore
 public enum Inspection {
     /// The report's lines, and whether damage was found (corruption before a tail, a bad manifest).
     public static func run(dataDir: String) -> (lines: [String], damaged: Bool) {
-        var lines = ["data dir: \(dataDir)"]
+        var lines = ["data dir: \(dataDir)"] + identityLines(dataDir: dataDir)
         let shards = ShardLayout.existingShards(dataDir: dataDir)
         let clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
         let conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }
@@ -34,6 +34,23 @@ public enum Inspection {
         lines += recovery.damage.map { "DAMAGED: \($0)" }
         lines.append(recovery.damage.isEmpty ? "integrity: ok (every record's checksum verified)" : "integrity: DAMAGED")
         return (lines, !recovery.damage.isEmpty)
+    }
+
+    /// The node id the data dir records and the fingerprints (never the bytes) of its keys.
+    static func identityLines(dataDir: String) -> [String] {
+        let (recorded, problems) = NodeIdentity.inspect(dataDir: dataDir)
+        var lines = [recorded.nodeID.map { "node id: \($0) (\(NodeIdentity.fileName))" }
+                     ?? "node id: not recorded (a new data dir, or one from before node ids were recorded: the next start records its node_id)"]
+        if let codec = recorded.codec {
+            var key = "click key: \(KeyFile.name), key\(codec.currentKeyID) current, fingerprint \(KeyFile.fingerprint(codec.currentKey))"
+            if let previous = codec.previousKey {
+                key += "; key\(1 - codec.currentKeyID) previous, fingerprint \(KeyFile.fingerprint(previous))"
+            }
+            lines.append(key)
+        } else if problems.isEmpty {
+            lines.append("click key: none (\(KeyFile.name) is missing; restore it from your backup before starting a node on this data dir)")
+        }
+        return lines + problems.map { "problem: \($0)" }
     }
 
     static func snapshotLine(_ manifest: Manifest?) -> String {

@@ -1,5 +1,6 @@
 // The secret keys that sign click IDs, kept in `DATA_DIR/click.key` (mode 0600), created from
-// /dev/urandom on first start. A text file so an operator can read and rotate it.
+// /dev/urandom on a new data dir's first start (see NodeIdentity). A text file so an operator can
+// read and rotate it.
 import TrackstarCore
 import TrackstarStore
 #if canImport(Glibc)
@@ -10,12 +11,10 @@ import Glibc
 public enum KeyFile {
     public static let name = "click.key"
 
-    /// Reads `dataDir/click.key`, creating it (and the directory) with a fresh random key if absent.
-    public static func loadOrCreate(dataDir: String) throws(StartupError) -> ClickIDCodec {
-        do { try SegmentDirectory.create(dataDir) } catch { throw StartupError(error.description) }
-        let path = dataDir + "/" + name
-        if access(path, F_OK) != 0 { try create(path) }
-        return try load(path)
+    /// Names a key without revealing it: SipHash-2-4 of the key under a fixed, public key, as 16 hex
+    /// digits. Operators compare it between the running node and a backup (`trackstar inspect`).
+    public static func fingerprint(_ key: SipHashKey) -> String {
+        hex(sipHash24(key: SipHashKey(k0: 0x7472_6163_6b73_7461, k1: 0x6b65_7920_6670_7231), key.k0, key.k1))
     }
 
     static func create(_ path: String) throws(StartupError) {
