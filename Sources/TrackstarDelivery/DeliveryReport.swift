@@ -26,6 +26,8 @@ public enum DeliveryReport {
                          String(entry.pending), percent(entry.successRate), average])
         }
         out += columns(rows)
+        out += "\n\(ledger.failedNow) failed for good and not sent again (trackstar deliveries --retry-failed), "
+            + "\(ledger.requeued) re-queued by retry requests, \(ledger.skippedUnknownAffiliate) conversions of removed affiliates not sent\n"
         if failed {
             let failures = ledger.failures.filter { affiliate == nil || $0.affID == affiliate }
             out += "\nfailed deliveries (\(failures.count), most recent last)\n"
@@ -67,7 +69,8 @@ public enum DeliveryReport {
                     + "\"http_status\":\(failure.httpStatus),\"detail\":\(quote(failure.detail))}"
             }.joined(separator: ",") + "]")
         }
-        parts.append("\"pending\":\(ledger.pending),\"in_flight\":\(ledger.inFlight)")
+        parts.append("\"pending\":\(ledger.pending),\"in_flight\":\(ledger.inFlight),\"failed_now\":\(ledger.failedNow),"
+            + "\"requeued\":\(ledger.requeued),\"skipped_unknown_affiliate\":\(ledger.skippedUnknownAffiliate)")
         return "{" + parts.joined(separator: ",") + "}\n"
     }
 

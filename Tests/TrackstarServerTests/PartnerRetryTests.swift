@@ -75,6 +75,7 @@ struct PartnerRetryTests {
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
         let conversion = try P.convert(server, try P.click(server))
         #expect(try eventually(within: 20) { try Self.failed(server, receiver.endpoint) == 1 })
+        #expect(try P.deliveries(server)["failed_now"] as? Int == 1)
         server.stop()
         receiver.recover()
 
@@ -113,6 +114,7 @@ struct PartnerRetryTests {
         let kept = try P.convert(server, try P.click(server))
         #expect(eventually(within: 20) { Self.sent(receiver, "/pb7?c=\(kept)") == 1 })
         #expect(!receiver.requests.contains { $0.path.hasPrefix("/pb8") }, "\(receiver.requests)")
+        #expect(try P.deliveries(server)["skipped_unknown_affiliate"] as? Int == 1)
         let warnings = server.logLines.filter { $0.contains("no partner postback for conversion \(conversion):") }
         #expect(warnings.count == 1 && warnings.allSatisfy { $0.contains(" warning ") && $0.contains("affiliate 8 is not in the configuration") },
                 "\(server.stderrText)")
