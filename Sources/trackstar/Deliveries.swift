@@ -66,6 +66,9 @@ struct Deliveries: ParsableCommand {
             try retry(settings: settings)
             return
         }
+        if endpoint != nil || from != nil || to != nil || conversion != nil || rerender || request != nil {
+            throw ValidationError("--endpoint, --from, --to, --conversion, --rerender and --request select postbacks for --retry-failed; add it")
+        }
         let log: DeliveryLog
         do { log = try DeliveryLog(dataDir: settings.storage.dataDir, writer: false) } catch {
             printError("trackstar: deliveries: \(error.description)")

@@ -80,6 +80,8 @@ struct PartnerRetryTests {
         receiver.recover()
 
         let cli = ["deliveries", "--config", configPath, "--data-dir", dataPath, "--retry-failed", "--endpoint", receiver.endpoint]
+        let withoutFlag = try LiveServer.run(["deliveries", "--config", configPath, "--data-dir", dataPath, "--endpoint", receiver.endpoint])
+        #expect(withoutFlag.status != 0 && withoutFlag.stderr.contains("--retry-failed"), "\(withoutFlag.stderr)")
         let rerender = try LiveServer.run(cli + ["--rerender"])
         #expect(rerender.status == 1 && rerender.stderr.contains("running server"), "\(rerender.stderr)")
         let done = try LiveServer.run(cli + ["--request", "offline-1"])
