@@ -20,6 +20,8 @@ final class LoopMetrics: @unchecked Sendable {
     let refusals: UnsafeMutablePointer<UInt64.AtomicRepresentation>
     let buckets: UnsafeMutablePointer<UInt64.AtomicRepresentation>
     let latencySumMicros: UnsafeMutablePointer<UInt64.AtomicRepresentation>
+    /// Click issues by offer, affiliate and reason (ClickIssues.swift).
+    let clickIssues = ClickIssueTable()
 
     init() {
         counters = .allocate(capacity: Counter.allCases.count)
@@ -75,11 +77,12 @@ extension MetricsWriter {
             ("result=\"recorded\",reason=\"\"", total(.postbacksRecorded)),
             ("result=\"duplicate\",reason=\"\"", total(.postbacksDuplicate)),
         ]
-        for reason in RefusalReason.allCases {
+        for reason in RefusalReason.allCases where !reason.isClick {
             let n = loops.reduce(0) { $0 &+ LoopMetrics.read($1.refusals + Int(reason.rawValue)) }
             postbacks.append(("result=\"refused\",reason=\"\(reason.name)\"", n))
         }
         metric(&w, "trackstar_postbacks_total", "counter", "Postbacks by result and refusal reason.", postbacks)
+        writeClickIssues(&w)
         metric(&w, "trackstar_bad_requests_total", "counter", "Requests that could not be parsed.", [("", total(.badRequests))])
         writeLatency(&w, loops)
         metric(&w, "trackstar_fsync_failures_total", "counter", "Failed syncs of log files, by where (commit: fsync = always).",
