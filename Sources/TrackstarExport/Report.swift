@@ -30,16 +30,22 @@ public enum ReportDimension: String, CaseIterable, Sendable {
         }
     }
 
-    /// The SQL expression of this column; `intDiv` renders integer division in the dialect.
-    func expression(_ intDiv: (String, Int64) -> String) -> String {
+    /// The SQL expression of this column; `intDiv` renders integer division in the dialect. In a
+    /// time zone, days and hours are queried as UTC quarter hours (`zonedBucketMillis`) and mapped to
+    /// local days and hours in Swift: every UTC offset in use is a whole number of quarter hours, and
+    /// offsets change only on quarter-hour boundaries, so each bucket lies in one local day and hour.
+    func expression(_ intDiv: (String, Int64) -> String, zoned: Bool = false) -> String {
         switch self {
         case .offer: "offer_id"
         case .affiliate: "aff_id"
-        case .day: intDiv("time_ms", CivilTime.dayMillis)
-        case .hour: intDiv("time_ms", CivilTime.hourMillis)
+        case .day: intDiv("time_ms", zoned ? ReportDimension.zonedBucketMillis : CivilTime.dayMillis)
+        case .hour: intDiv("time_ms", zoned ? ReportDimension.zonedBucketMillis : CivilTime.hourMillis)
         default: rawValue
         }
     }
+
+    /// The bucket days and hours are queried in when a time zone is given.
+    static let zonedBucketMillis: Int64 = 900_000
 
     /// Whether the column holds numbers (ids, day and hour numbers) rather than text.
     var isNumeric: Bool { [.offer, .affiliate, .day, .hour].contains(self) }
@@ -73,8 +79,35 @@ public struct ReportRequest: Sendable {
     /// Exclusive end, Unix ms UTC (nil: up to now).
     public var toMillis: Int64?
     public var groupBy: [ReportDimension]
-    public init(fromMillis: Int64? = nil, toMillis: Int64? = nil, groupBy: [ReportDimension] = []) {
-        self.fromMillis = fromMillis; self.toMillis = toMillis; self.groupBy = groupBy
+    /// Days and hours are those of this zone (nil: UTC).
+    public var timeZone: ReportTimeZone?
+    public init(fromMillis: Int64? = nil, toMillis: Int64? = nil, groupBy: [ReportDimension] = [], timeZone: ReportTimeZone? = nil) {
+        self.fromMillis = fromMillis; self.toMillis = toMillis; self.groupBy = groupBy; self.timeZone = timeZone
+    }
+
+    /// The time range of `--from` and `--to` (dates or times, local to `timeZone` when given, else
+    /// UTC): a date as `--to` includes that whole day. The error names the option and the value; a
+    /// start that is not before the end is an error naming both.
+    public static func range(from: String?, to: String?, timeZone: ReportTimeZone?) -> Result<(from: Int64?, to: Int64?), ExportError> {
+        let zone = timeZone.map { "in \($0.name)" } ?? "UTC"
+        func instant(_ local: Int64) -> Int64 { timeZone?.utcMillis(fromLocal: local) ?? local }
+        var start: Int64?, end: Int64?
+        if let from {
+            guard let parsed = CivilTime.parse(from) else {
+                return .failure(ExportError("--from: expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (\(zone)), got \(from)"))
+            }
+            start = instant(parsed.millis)
+        }
+        if let to {
+            guard let parsed = CivilTime.parse(to) else {
+                return .failure(ExportError("--to: expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (\(zone)), got \(to)"))
+            }
+            end = instant(parsed.dateOnly ? parsed.millis + CivilTime.dayMillis : parsed.millis)
+        }
+        if let start, let end, let from, let to, start >= end {
+            return .failure(ExportError("--from \(from) is not before --to \(to) (the range would be empty); swap them or widen the range"))
+        }
+        return .success((start, end))
     }
 }
 
@@ -164,7 +197,8 @@ public enum Reporter {
     static func aggregate(_ kind: LogKind, _ figures: String, _ request: ReportRequest, _ backend: ReportBackend,
                           extra: String? = nil) throws(ExportError) -> [([ReportValue], [Int64])] {
         let present = request.groupBy.filter { $0.applies(to: kind) }
-        var columns = present.map { $0.expression(backend.intDiv) }
+        let zone = request.timeZone
+        var columns = present.map { $0.expression(backend.intDiv, zoned: zone != nil) }
         if let extra { columns.append(extra) }
         var conditions: [String] = []
         if let from = request.fromMillis { conditions.append("time_ms >= \(from)") }
@@ -174,19 +208,38 @@ public enum Reporter {
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         if !columns.isEmpty { sql += " GROUP BY " + columns.joined(separator: ", ") }
         var result: [([ReportValue], [Int64])] = []
+        var zonedRows: [[ReportValue]: Int] = [:]  // key → index in `result`, to merge buckets of one local day or hour
         for row in try backend.query(sql) {
             var key: [ReportValue] = []
             var at = 0
             for dimension in request.groupBy {
                 guard present.contains(dimension) else { key.append(.text("")); continue }
                 let text = row[at] ?? ""
-                key.append(dimension.isNumeric ? .number(Int64(text) ?? 0) : .text(text))
+                var value = dimension.isNumeric ? ReportValue.number(Int64(text) ?? 0) : .text(text)
+                if let zone, case .number(let bucket) = value, dimension == .day || dimension == .hour {
+                    value = .number(localNumber(bucket, dimension, zone))
+                }
+                key.append(value)
                 at += 1
             }
             if extra != nil { key.append(.text(row[at] ?? "")); at += 1 }
-            result.append((key, row[at...].map { Int64($0 ?? "0") ?? 0 }))
+            let figures = row[at...].map { Int64($0 ?? "0") ?? 0 }
+            if zone != nil, let i = zonedRows[key] {
+                result[i].1 = zip(result[i].1, figures).map { $0 + $1 }
+            } else {
+                if zone != nil { zonedRows[key] = result.count }
+                result.append((key, figures))
+            }
         }
         return result
+    }
+
+    /// The local day or hour number of a UTC quarter-hour bucket.
+    static func localNumber(_ bucket: Int64, _ dimension: ReportDimension, _ zone: ReportTimeZone) -> Int64 {
+        let start = bucket * ReportDimension.zonedBucketMillis
+        let local = start + zone.offsetMillis(atUTC: start)
+        let unit = dimension == .day ? CivilTime.dayMillis : CivilTime.hourMillis
+        return local >= 0 ? local / unit : (local - unit + 1) / unit
     }
 
     /// The backend for the configured sink.

@@ -57,15 +57,27 @@ public enum ReportText {
     static func table(_ result: ReportResult) -> String {
         let header = result.groupBy.map(\.rawValue) + ["clicks", "conversions", "CR%", "payout", "revenue", "profit", "EPC"]
         var lines = result.groupBy.isEmpty ? [] : result.rows.map { row in
-            zip(row.key, result.groupBy).map { value($0, $1).isEmpty ? "-" : value($0, $1) } + figures(row)
+            zip(row.key, result.groupBy).map { tableCell($0, $1) } + figures(row)
         }
         lines.append((result.groupBy.isEmpty ? [] : ["TOTAL"] + Array(repeating: "", count: result.groupBy.count - 1)) + figures(result.totals))
         var out = aligned([header] + lines, numericFrom: result.groupBy.count)
         out += "\nrefusals by reason\n"
         let refusalHeader = result.refusalGroupBy.map(\.rawValue) + ["reason", "count"]
-        let refusalLines = result.refusals.map { r in zip(r.key, result.refusalGroupBy).map { value($0, $1) } + [r.reason, String(r.count)] }
+        let refusalLines = result.refusals.map { r in zip(r.key, result.refusalGroupBy).map { tableCell($0, $1) } + [r.reason, String(r.count)] }
         out += refusalLines.isEmpty ? "(none)\n" : aligned([refusalHeader] + refusalLines, numericFrom: refusalHeader.count - 1)
         return out
+    }
+
+    /// A grouping value in the table. Text that could be misread is quoted with JSON's escapes: an
+    /// empty value is `""` (a literal `-` stays `-`), and a value with a line break, tab or other
+    /// control character, a leading or trailing space, or a leading quote is quoted (`"a\nb"`), so
+    /// every row stays one line.
+    static func tableCell(_ v: ReportValue, _ dimension: ReportDimension) -> String {
+        let text = value(v, dimension)
+        guard case .text = v else { return text }
+        let ambiguous = text.isEmpty || text.hasPrefix(" ") || text.hasSuffix(" ") || text.hasPrefix("\"")
+            || text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || $0 == "\u{2028}" || $0 == "\u{2029}" || $0 == "\u{85}" }
+        return ambiguous ? quoted(text) : text
     }
 
     /// Left-aligned text columns, right-aligned figures from column `numericFrom`.
@@ -83,10 +95,20 @@ public enum ReportText {
 
     static func csv(_ result: ReportResult) -> String {
         var out = csvLine(result.groupBy.map(\.rawValue) + figureNames)
-        for row in result.rows { out += csvLine(zip(row.key, result.groupBy).map { value($0, $1) } + figures(row)) }
+        for row in result.rows { out += csvLine(zip(row.key, result.groupBy).map { csvCell($0, $1) } + figures(row)) }
         out += "\n" + csvLine(result.refusalGroupBy.map(\.rawValue) + ["reason", "refusals"])
-        for r in result.refusals { out += csvLine(zip(r.key, result.refusalGroupBy).map { value($0, $1) } + [r.reason, String(r.count)]) }
+        for r in result.refusals { out += csvLine(zip(r.key, result.refusalGroupBy).map { csvCell($0, $1) } + [r.reason, String(r.count)]) }
         return out
+    }
+
+    /// A grouping value in CSV. Text cells (subs, source, event: they come from requests) that a
+    /// spreadsheet would take for a formula — starting with `=`, `+`, `-`, `@`, tab or CR — get a
+    /// leading `'` (OWASP's advice against CSV injection). Our own numbers (ids, figures, money,
+    /// including a negative profit) are never text cells, so they stay numbers.
+    static func csvCell(_ v: ReportValue, _ dimension: ReportDimension) -> String {
+        let text = value(v, dimension)
+        guard case .text = v, let first = text.unicodeScalars.first else { return text }
+        return ["=", "+", "-", "@", "\t", "\r"].contains(first) ? "'" + text : text
     }
 
     static func csvLine(_ fields: [String]) -> String {
@@ -114,7 +136,8 @@ public enum ReportText {
         let range = [("from", request.fromMillis), ("to", request.toMillis)].map { name, ms in
             "\(quoted(name)):" + (ms.map { quoted(CivilTime.dayText($0 / CivilTime.dayMillis) + timeOfDay($0)) } ?? "null")
         }
-        return "{" + range.joined(separator: ",") + ",\"group_by\":[" + result.groupBy.map { quoted($0.rawValue) }.joined(separator: ",")
+        let zone = ",\"time_zone\":" + quoted(request.timeZone?.name ?? "UTC")
+        return "{" + range.joined(separator: ",") + zone + ",\"group_by\":[" + result.groupBy.map { quoted($0.rawValue) }.joined(separator: ",")
             + "],\"rows\":[" + rows.joined(separator: ",") + "],\"totals\":" + object([], [], figures(result.totals))
             + ",\"refusals\":[" + refusals.joined(separator: ",") + "]}\n"
     }

@@ -182,6 +182,21 @@ public enum PercentDecoding {
         return written
     }
 
+    /// Decodes like `decode`, but stops when `output` is full instead of failing: the byte count
+    /// written and whether the whole input fit; nil for a malformed escape in the part decoded.
+    public static func decodePrefix(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+        -> (count: Int, complete: Bool)? {
+        var reader = DecodingReader(input)
+        var written = 0
+        while let b = reader.next() {
+            guard b >= 0 else { return nil }
+            guard written < output.count else { return (written, false) }
+            output[written] = UInt8(truncatingIfNeeded: b)
+            written += 1
+        }
+        return (written, true)
+    }
+
     /// True when the raw bytes equal the ASCII `literal` after percent-decoding (for matching parameter
     /// names like "offer_id" without allocating). A malformed escape never matches.
     public static func equals(_ input: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {

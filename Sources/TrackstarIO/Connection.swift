@@ -25,6 +25,8 @@ final class Connection {
     var writing = false
     /// Output is complete but waits for the loop's durability barrier (group commit).
     var held = false
+    /// Requests whose answers are in the held output (each is answered 503 if the barrier fails).
+    var heldAnswers = 0
     var closeAfterWrite = false
     var open = false
     var peer = PeerAddress.unknown
@@ -73,7 +75,7 @@ final class Connection {
     /// Resets per-connection state for a newly accepted socket.
     func reset() {
         outputCount = 0; outputSent = 0; tailCount = 0
-        writing = false; closeAfterWrite = false; held = false
+        writing = false; closeAfterWrite = false; held = false; heldAnswers = 0
         peer = .unknown
         generation &+= 1; receiveArmed = false; readPaused = false
         shrinkTail()
@@ -163,6 +165,7 @@ final class Connection {
                 UnsafeRawBufferPointer(start: input + offset, count: count - offset), output: &writer, context: context)
             outputCount += writer.count
             offset += outcome.consumed
+            if holding { heldAnswers += outcome.answered }
             if outcome.close { closeAfterWrite = true; break }
             guard outcome.outputFull, !holding else { break }
             flush()
@@ -184,12 +187,34 @@ final class Connection {
     /// The barrier covering this connection's output completed: send it and carry on.
     func releaseHeld() {
         held = false
+        heldAnswers = 0
         guard open else { return }
         flush()
         if closeAfterWrite { if !writing && open { close() }; return }
         if writing { return }  // `written` carries on when the kernel has taken the rest
         if tailCount > 0, let tail { drive(input: tail, count: tailCount, inTail: true, now: uv_now(loop.loop)) }
         if open && !writing && !held && !closeAfterWrite { loop.startReading(self) }
+    }
+
+    /// The barrier covering this connection's output failed: drop the held answers, answer each of
+    /// those requests 503 (the handler's `syncFailureResponse`, the last one closing), and close.
+    /// Unanswered pipelined input is dropped with the connection: it was never acknowledged.
+    func failHeld() {
+        held = false
+        let answers = max(heldAnswers, 1)
+        heldAnswers = 0
+        guard open else { return }
+        outputCount = outputSent  // the held answers were never sent (held output is written only on release)
+        for i in 0..<answers {
+            var writer = ByteWriter(base: output + outputCount, capacity: outputCapacity - outputCount)
+            loop.handler.syncFailureResponse(output: &writer, close: i == answers - 1)
+            if writer.overflowed { break }
+            outputCount += writer.count
+        }
+        closeAfterWrite = true
+        tailCount = 0
+        flush()
+        if !writing && open { close() }
     }
 
     /// Moves unconsumed input to the front of `tail`.

@@ -21,8 +21,10 @@ public struct ProcessOutcome: Sendable {
     public var close: Bool
     /// Processing stopped because the output is nearly full, not for want of input.
     public var outputFull: Bool
-    public init(consumed: Int, close: Bool, outputFull: Bool) {
-        self.consumed = consumed; self.close = close; self.outputFull = outputFull
+    /// Requests answered in this batch (a failed durability barrier answers each of them 503).
+    public var answered: Int
+    public init(consumed: Int, close: Bool, outputFull: Bool, answered: Int = 0) {
+        self.consumed = consumed; self.close = close; self.outputFull = outputFull; self.answered = answered
     }
 }
 
@@ -42,4 +44,16 @@ public protocol ConnectionHandler: AnyObject {
     var holdsResponses: Bool { get }
     /// Adds the files appended to since the last barrier (called on the loop thread).
     func collectDirtyFiles(into files: inout FileList)
+    /// A durability barrier finished; `syncError` is the first failed sync's errno (0: all synced).
+    /// True sends the held answers; false replaces each with `syncFailureResponse` (nothing is
+    /// acknowledged). Called on the loop thread.
+    func durabilityBarrierFinished(syncError: Int32) -> Bool
+    /// Writes the answer for a request whose record could not be made durable (503).
+    func syncFailureResponse(output: inout ByteWriter, close: Bool)
+}
+
+extension ConnectionHandler {
+    /// Handlers that never hold answers: release only what synced.
+    public func durabilityBarrierFinished(syncError: Int32) -> Bool { syncError == 0 }
+    public func syncFailureResponse(output: inout ByteWriter, close: Bool) { overloadResponse(output: &output) }
 }

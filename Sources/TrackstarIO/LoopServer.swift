@@ -47,6 +47,11 @@ final class LoopServer {
     var releasing: [Connection] = []
     var barrierRunning = false
     var barrierFiles = FileList()
+    /// errno of the first sync of the running barrier that failed (0: none); written by the worker
+    /// thread, read by the loop in the after-work callback (libuv orders the two).
+    var barrierError: Int32 = 0
+    /// How the barrier syncs a file (`fdatasync`, or the test hook's injected failure).
+    let fileSync: FileSync
     let barrierWork: UnsafeMutablePointer<uv_work_t>
     let checkHandle: UnsafeMutablePointer<uv_check_t>
     /// The receive path asked for, and the io_uring driver once `run` created one on this thread.
@@ -54,8 +59,9 @@ final class LoopServer {
     var uring: URingDriver?
 
     init(index: Int, handler: ConnectionHandler, limits: ConnectionLimits, connectionCount: ManagedAtomic<Int>,
-         backend: ServerIO) throws(IOError) {
+         backend: ServerIO, fileSync: FileSync = .system) throws(IOError) {
         self.index = index
+        self.fileSync = fileSync
         self.backend = backend
         self.handler = handler
         self.limits = limits
@@ -143,24 +149,42 @@ final class LoopServer {
         swap(&held, &inFlight)
         guard barrierFiles.count > 0 || barrierFiles.overflowed else { return releaseInFlight() }
         barrierRunning = true
+        barrierError = 0
         barrierWork.pointee.data = opaque
         let result = uv_queue_work(loop, barrierWork, { work in
-            // On a libuv worker thread: the loop does not touch `barrierFiles` while this runs.
-            let server = LoopServer.from(work!.pointee.data)
-            let files = server.barrierFiles
-            for i in 0..<files.count { _ = fdatasync(files[i]) }
-            if files.overflowed { sync() }
+            // On a libuv worker thread: the loop does not touch `barrierFiles` or `barrierError`
+            // while this runs.
+            LoopServer.from(work!.pointee.data).syncBarrierFiles()
         }, { work, _ in
             let server = LoopServer.from(work!.pointee.data)
             server.barrierRunning = false
-            server.releaseInFlight()
+            server.finishBarrier()
             server.startBarrierIfNeeded()
         })
         if result != 0 {
             barrierRunning = false
-            for i in 0..<barrierFiles.count { _ = fdatasync(barrierFiles[i]) }  // inline rather than lose durability
-            releaseInFlight()
+            syncBarrierFiles()  // inline rather than lose durability
+            finishBarrier()
         }
+    }
+
+    /// Syncs every file of the barrier, keeping the first failure's errno. Every file is tried even
+    /// after a failure, so the others' pages are as durable as they can be.
+    func syncBarrierFiles() {
+        let files = barrierFiles
+        for i in 0..<files.count where fileSync.sync(files[i]) != 0 {
+            if barrierError == 0 { barrierError = errno == 0 ? EIO : errno }
+        }
+        if files.overflowed { sync() }
+    }
+
+    /// The barrier's syncs returned: send the answers they covered, or, when a sync failed (or an
+    /// earlier failure stopped writes), answer every held request 503 instead: nothing is acknowledged.
+    func finishBarrier() {
+        if handler.durabilityBarrierFinished(syncError: barrierError) { return releaseInFlight() }
+        swap(&inFlight, &releasing)
+        for connection in releasing { connection.failHeld() }
+        releasing.removeAll(keepingCapacity: true)
     }
 
     /// Sends the output the completed barrier covered.

@@ -21,9 +21,10 @@ public final class ServerGroup: @unchecked Sendable {
     public let backendNote: String?
 
     /// Binds every loop; `handlers[i]` serves loop `i`. Throws naming the call that failed, or when
-    /// io_uring was asked for and this kernel cannot provide it.
+    /// io_uring was asked for and this kernel cannot provide it. `fileSync` is how durability
+    /// barriers sync (`fdatasync`, or a test's injected failure).
     public init(host: String, port: UInt16, handlers: [ConnectionHandler], limits: ConnectionLimits,
-                backend requested: ServerIO = .epoll) throws(IOError) {
+                backend requested: ServerIO = .epoll, fileSync: FileSync = .system) throws(IOError) {
         switch requested {
         case .epoll: backend = .epoll; backendNote = nil
         case .ioURing:
@@ -39,7 +40,7 @@ public final class ServerGroup: @unchecked Sendable {
         var boundPort = port
         for (index, handler) in handlers.enumerated() {
             let server = try LoopServer(index: index, handler: handler, limits: limits, connectionCount: connectionCount,
-                                        backend: backend)
+                                        backend: backend, fileSync: fileSync)
             try ServerGroup.withAddress(host: host, port: boundPort) { (address, family) throws(IOError) in
                 try server.bind(address: address, family: family)
             }

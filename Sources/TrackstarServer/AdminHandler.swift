@@ -30,7 +30,7 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
     /// Nil when the node is ready for traffic, else why not.
     func readinessReason(_ request: AdminRequest) -> String? {
         readiness.notReadyReason(lastStorageFailureMillis: engine?.lastStorageFailureMillis.load(ordering: .relaxed),
-                                 nowMillis: request.nowMillis)
+                                 nowMillis: request.nowMillis, writesStopped: engine?.writesStopped ?? false)
     }
 
     func process(_ input: UnsafeRawBufferPointer, output: inout ByteWriter, context: ConnectionContext) -> ProcessOutcome {

@@ -5,17 +5,26 @@ import TrackstarHTTP
 import TrackstarStore
 
 extension RequestHandler {
-    /// 1. Collect and check parameters. 2. Look up offer and affiliate (paused → fallback).
-    /// 3. Mint and record (GET only). 4. Answer 302 with the rendered Location.
+    /// 1. Collect parameters leniently: a shopper's browser never gets an error for a value (an
+    ///    over-long one is cut, a repeat dropped, a broken escape kept as sent; noted below).
+    /// 2. Look up offer and affiliate: no usable offer → refused (there is nowhere to send the
+    ///    shopper); no usable affiliate, or either paused → the offer's fallback, else refused.
+    /// 3. Mint and record (GET only), noting any parameter change. 4. Answer 302.
     func click(_ exchange: Exchange, to out: inout ByteWriter) {
-        guard collectParams(exchange, to: &out),
-              let offerID = requiredID(.offerID, exchange, to: &out),
-              let affID = requiredID(.affID, exchange, to: &out) else { return }
+        params.reset()
+        _ = params.collect(exchange.request, range: exchange.head.query, nameScratch: nameScratch, lenient: true)
+        refusalOffer = 0
+        refusalAffiliate = 0
+        guard let offerID = clickID(.offerID, exchange, to: &out) else { return }
+        refusalOffer = offerID
         guard let offer = catalog.offer(offerID) else {
-            return refuse(exchange, .notFound, "unknown_offer", "no offer with this id", field: .offerID, to: &out)
+            return refuseClick(exchange, .notFound, .clickUnknownOffer, "unknown_offer", "no offer with this id", field: .offerID, to: &out)
         }
+        guard let affID = clickID(.affID, exchange, offer: offer, to: &out) else { return }
+        refusalAffiliate = affID
         guard let affiliate = catalog.affiliate(affID) else {
-            return refuse(exchange, .notFound, "unknown_affiliate", "no affiliate with this id", field: .affID, to: &out)
+            return fallbackOrRefuse(exchange, offer: offer, affID: affID, .clickUnknownAffiliate, .notFound, "unknown_affiliate",
+                                    "no affiliate with this id", field: .affID, to: &out)
         }
         if offer.paused || affiliate.paused {
             return redirectToFallback(exchange, offer: offer, affID: affID, affiliatePaused: affiliate.paused, to: &out)
@@ -26,23 +35,47 @@ extension RequestHandler {
                 return storageFailure(exchange, table: clickTable, to: &out)
             }
             metrics.count(.clicks)
+            if let change = params.adjustment { noteClickIssue(exchange, RequestHandler.clickReason(change), status: .found) }
         } else {
             metrics.count(.clicksHead)
         }
         redirect(exchange, offer: offer, fallback: false, values: values, to: &out)
     }
 
-    /// Parses a required positive 32-bit id parameter, answering 400 naming it when absent or bad.
-    func requiredID(_ field: ParamField, _ exchange: Exchange, to out: inout ByteWriter) -> UInt32? {
+    /// A click's offer or affiliate id: a positive 32-bit integer. When absent or malformed, the
+    /// click goes to `offer`'s fallback if there is one, else it is refused 400 naming the field.
+    func clickID(_ field: ParamField, _ exchange: Exchange, offer: OfferRuntime? = nil, to out: inout ByteWriter) -> UInt32? {
         guard params.has(field) else {
-            refuse(exchange, .badRequest, "missing_parameter", "required parameter is missing", field: field, to: &out)
+            fallbackOrRefuse(exchange, offer: offer, affID: 0, .clickMissingParameter, .badRequest, "missing_parameter",
+                             "required parameter is missing", field: field, to: &out)
             return nil
         }
         guard let id = Decimal.parseUInt32(params.value(field)), id > 0 else {
-            refuse(exchange, .badRequest, "malformed_parameter", "expected a positive integer", field: field, to: &out)
+            fallbackOrRefuse(exchange, offer: offer, affID: 0, .clickMalformedParameter, .badRequest, "malformed_parameter",
+                             "expected a positive integer", field: field, to: &out)
             return nil
         }
         return id
+    }
+
+    /// A click that cannot be recorded: 302 to the offer's fallback URL when it has one (no click
+    /// minted), else the JSON refusal. Counted and logged under `issue` either way.
+    func fallbackOrRefuse(_ exchange: Exchange, offer: OfferRuntime?, affID: UInt32, _ issue: RefusalReason, _ status: HTTPStatus,
+                          _ reason: StaticString, _ message: StaticString, field: ParamField, to out: inout ByteWriter) {
+        guard let offer, offer.fallback != nil else {
+            return refuseClick(exchange, status, issue, reason, message, field: field, to: &out)
+        }
+        noteClickIssue(exchange, issue, status: .found)
+        let values = ClickValues(params: params, offerID: offer.id, affID: affID, nowMillis: exchange.context.nowMillis)
+        metrics.count(.clicksFallback)
+        redirect(exchange, offer: offer, fallback: true, values: values, to: &out)
+    }
+
+    /// Refuses a click (JSON: there is no fallback to send the shopper to), counted and logged.
+    func refuseClick(_ exchange: Exchange, _ status: HTTPStatus, _ issue: RefusalReason, _ reason: StaticString,
+                     _ message: StaticString, field: ParamField? = nil, to out: inout ByteWriter) {
+        noteClickIssue(exchange, issue, status: status)
+        refuse(exchange, status, reason, message, field: field, to: &out)
     }
 
     /// Paused offer or affiliate: 302 to the offer's fallback URL without minting, or 404 if it has none.
@@ -50,9 +83,10 @@ extension RequestHandler {
                             to out: inout ByteWriter) {
         guard offer.fallback != nil else {
             if affiliatePaused {
-                return refuse(exchange, .notFound, "affiliate_paused", "affiliate is paused", field: .affID, to: &out)
+                return refuseClick(exchange, .notFound, .clickAffiliatePaused, "affiliate_paused", "affiliate is paused", field: .affID, to: &out)
             }
-            return refuse(exchange, .notFound, "offer_paused", "offer is paused and has no fallback_url", field: .offerID, to: &out)
+            return refuseClick(exchange, .notFound, .clickOfferPaused, "offer_paused", "offer is paused and has no fallback_url",
+                               field: .offerID, to: &out)
         }
         let values = ClickValues(params: params, offerID: offer.id, affID: affID, nowMillis: exchange.context.nowMillis)
         metrics.count(.clicksFallback)
@@ -101,7 +135,11 @@ extension RequestHandler {
         out.append("\r\nCache-Control: no-store\r\nContent-Length: 0\r\n\r\n")
         if out.overflowed {
             out.truncate(to: start)
-            refuse(exchange, .uriTooLong, "redirect_too_long", "the landing URL with these values is too long", to: &out)
+            if !fallback && offer.fallback != nil {
+                noteClickIssue(exchange, .clickRedirectTooLong, status: .found)
+                return redirect(exchange, offer: offer, fallback: true, values: values, to: &out)
+            }
+            refuseClick(exchange, .uriTooLong, .clickRedirectTooLong, "redirect_too_long", "the landing URL with these values is too long", to: &out)
         }
     }
 }

@@ -5,6 +5,7 @@ import Atomics
 import TrackstarCore
 import TrackstarStore
 import TrackstarDelivery
+import TrackstarIO
 
 /// Shared engine state. Invariant: `clicks[i]` and `conversions[i]` are written only by loop `i`;
 /// every other field is immutable or synchronises itself (`index`).
@@ -50,6 +51,12 @@ final class Engine: @unchecked Sendable {
     let lastSnapshotMillis = ManagedAtomic<Int64>(0)
     /// Wall-clock time a loop last failed to append a record (0: never); /readyz reads it.
     let lastStorageFailureMillis = ManagedAtomic<Int64>(0)
+    /// How log files are synced (`fdatasync`, or the test hook's failure); set before start.
+    var fileSync = FileSync.system
+    /// Wall-clock time writes were stopped after a failed sync (0: never); see SyncFailure.swift.
+    let writesStoppedMillis = ManagedAtomic<Int64>(0)
+    /// Failed syncs of log files, indexed by `SyncSite`, for /metrics.
+    let syncFailures = (0..<SyncSite.allCases.count).map { _ in ManagedAtomic<UInt64>(0) }
 
     /// Opens (or creates) the shards under `data_dir`, recovers them, and rebuilds the index.
     init(config: TrackstarConfig, catalog: Catalog, keys: ClickIDCodec, loops: Int,

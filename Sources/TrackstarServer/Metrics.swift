@@ -10,6 +10,8 @@ final class LoopMetrics: @unchecked Sendable {
     enum Counter: Int, CaseIterable {
         case clicks, clicksFallback, clicksRefused, clicksHead, postbacksRecorded, postbacksDuplicate
         case badRequests, requests
+        /// Requests answered 503 because their durability barrier failed (SyncFailure.swift).
+        case syncFailedAnswers
     }
     /// Upper bounds of the request-handling latency buckets, in microseconds.
     static let bucketBounds: [Int64] = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000]
@@ -18,6 +20,8 @@ final class LoopMetrics: @unchecked Sendable {
     let refusals: UnsafeMutablePointer<UInt64.AtomicRepresentation>
     let buckets: UnsafeMutablePointer<UInt64.AtomicRepresentation>
     let latencySumMicros: UnsafeMutablePointer<UInt64.AtomicRepresentation>
+    /// Click issues by offer, affiliate and reason (ClickIssues.swift).
+    let clickIssues = ClickIssueTable()
 
     init() {
         counters = .allocate(capacity: Counter.allCases.count)
@@ -73,13 +77,20 @@ extension MetricsWriter {
             ("result=\"recorded\",reason=\"\"", total(.postbacksRecorded)),
             ("result=\"duplicate\",reason=\"\"", total(.postbacksDuplicate)),
         ]
-        for reason in RefusalReason.allCases {
+        for reason in RefusalReason.allCases where !reason.isClick {
             let n = loops.reduce(0) { $0 &+ LoopMetrics.read($1.refusals + Int(reason.rawValue)) }
             postbacks.append(("result=\"refused\",reason=\"\(reason.name)\"", n))
         }
         metric(&w, "trackstar_postbacks_total", "counter", "Postbacks by result and refusal reason.", postbacks)
+        writeClickIssues(&w)
         metric(&w, "trackstar_bad_requests_total", "counter", "Requests that could not be parsed.", [("", total(.badRequests))])
         writeLatency(&w, loops)
+        metric(&w, "trackstar_fsync_failures_total", "counter", "Failed syncs of log files, by where (commit: fsync = always).",
+               SyncSite.allCases.map { ("site=\"\($0.name)\"", engine.syncFailures[$0.rawValue].load(ordering: .relaxed)) })
+        metric(&w, "trackstar_sync_failed_answers_total", "counter", "Requests answered 503 because their records could not be synced.",
+               [("", total(.syncFailedAnswers))])
+        metric(&w, "trackstar_writes_stopped", "gauge", "1 after a failed sync stopped writes (restart to resume).",
+               [("", engine.writesStopped ? 1 : 0)])
         metric(&w, "trackstar_connections", "gauge", "Open client connections.", [("", UInt64(engine.connectionGauge?() ?? 0))])
         metric(&w, "trackstar_io_uring_out_of_buffers_total", "counter",
                "io_uring receives that found no free buffer and were re-armed (0 on the epoll path).",

@@ -129,6 +129,8 @@ struct Params {
     /// Each present field's value, indexed by `ParamField.rawValue`; lives in `storage` after the slots.
     let values: UnsafeMutablePointer<UnsafeRawBufferPointer>
     var present: UInt32 = 0
+    /// Lenient (click) mode: the first value that was cut, kept as sent or dropped as a repeat.
+    var adjustment: ParamError?
 
     /// `storage` holds `Params.storageBytes(slotSize:)` bytes, 8-aligned.
     init(storage: UnsafeMutableRawPointer, slotSize: Int) {
@@ -138,7 +140,7 @@ struct Params {
         values.initialize(repeating: UnsafeRawBufferPointer(start: nil, count: 0), count: ParamField.count)
     }
 
-    mutating func reset() { present = 0 }
+    mutating func reset() { present = 0; adjustment = nil }
 
     @inline(__always)
     func has(_ field: ParamField) -> Bool { present & (1 << UInt32(field.rawValue)) != 0 }
@@ -152,8 +154,10 @@ struct Params {
 
     /// Collects every known parameter in `range` of `buffer` (a query string or form body).
     /// Unknown names are ignored (tracking links carry utm_* and the like); a repeated field must
-    /// repeat the same value.
-    mutating func collect(_ buffer: UnsafeRawBufferPointer, range: ByteRange, nameScratch: UnsafeMutableRawBufferPointer) -> ParamError? {
+    /// repeat the same value. `lenient` (clicks: a shopper's browser must never get an error for a
+    /// value) never fails: see `storeLenient`.
+    mutating func collect(_ buffer: UnsafeRawBufferPointer, range: ByteRange, nameScratch: UnsafeMutableRawBufferPointer,
+                          lenient: Bool = false) -> ParamError? {
         var scanner = QueryScanner(buffer, range: range)
         while let pair = scanner.next() {
             let name = slice(buffer, pair.name)
@@ -166,6 +170,7 @@ struct Params {
             }
             guard let field else { continue }
             let raw = slice(buffer, pair.value)
+            if lenient { storeLenient(field, raw: raw, encoded: pair.valueEncoded); continue }
             if let error = pair.valueEncoded ? store(field, encoded: raw) : store(field, plain: raw) { return error }
         }
         return nil
@@ -194,6 +199,53 @@ struct Params {
         values[field.rawValue] = decoded
         present |= 1 << UInt32(field.rawValue)
         return nil
+    }
+
+    /// Lenient mode: an over-long value is cut at `slotSize` (without splitting a UTF-8 sequence), a
+    /// value with a broken escape is kept as sent (cut likewise), and a repeated field keeps its first
+    /// value. The first such change is noted in `adjustment`; nothing fails.
+    mutating func storeLenient(_ field: ParamField, raw: UnsafeRawBufferPointer, encoded: Bool) {
+        let repeated = has(field)
+        let slot = repeated ? ParamField.count : field.rawValue  // the spare slot after the last field
+        var value = raw
+        if encoded {
+            let target = UnsafeMutableRawBufferPointer(start: storage + slot * slotSize, count: slotSize)
+            if let (n, complete) = PercentDecoding.decodePrefix(raw, into: target) {
+                value = UnsafeRawBufferPointer(start: target.baseAddress, count: n)
+                if !complete {
+                    value = Params.wholeUTF8Prefix(value)
+                    note(.tooLong(field))
+                }
+            } else {
+                note(.malformedEncoding(field))
+            }
+        }
+        if value.count > slotSize {
+            value = Params.wholeUTF8Prefix(UnsafeRawBufferPointer(rebasing: value[0..<slotSize]))
+            note(.tooLong(field))
+        }
+        if repeated {
+            if !Params.same(self.value(field), value) { note(.conflicting(field)) }
+            return
+        }
+        values[field.rawValue] = value
+        present |= 1 << UInt32(field.rawValue)
+    }
+
+    @inline(__always)
+    mutating func note(_ change: ParamError) { if adjustment == nil { adjustment = change } }
+
+    /// `value` without a UTF-8 sequence cut off at its end (a cut value stays valid text).
+    static func wholeUTF8Prefix(_ value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var start = value.count  // where the last sequence starts
+        while start > 0 && value.count - start < 4 {
+            start -= 1
+            if value[start] & 0xC0 != 0x80 { break }
+        }
+        guard start < value.count else { return value }
+        let lead = value[start]
+        let length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
+        return value.count - start >= length ? value : UnsafeRawBufferPointer(rebasing: value[0..<start])
     }
 
     /// Byte equality of two values.

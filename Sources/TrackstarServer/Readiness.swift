@@ -32,7 +32,7 @@ final class Readiness: Sendable {
     func loopIsRunning() { loopsRunning.wrappingIncrement(ordering: .relaxed) }
 
     /// Nil when ready; otherwise a short reason. `lastStorageFailureMillis` is the engine's (0: none).
-    func notReadyReason(lastStorageFailureMillis: Int64?, nowMillis: Int64) -> String? {
+    func notReadyReason(lastStorageFailureMillis: Int64?, nowMillis: Int64, writesStopped: Bool = false) -> String? {
         switch Phase(rawValue: phase.load(ordering: .relaxed)) ?? .recovering {
         case .recovering: return "recovering"
         case .starting: return "starting"
@@ -41,6 +41,9 @@ final class Readiness: Sendable {
         }
         let running = loopsRunning.load(ordering: .relaxed)
         if running < loops { return "starting: \(running) of \(loops) loops running" }
+        if writesStopped {
+            return "storage_sync_failed: writes are stopped after a failed fsync; check the disk and restart"
+        }
         if let failed = lastStorageFailureMillis, failed > 0, nowMillis - failed < Readiness.storageFailureWindowMillis {
             return "storage_unavailable: a record could not be stored in the last \(Readiness.storageFailureWindowMillis / 1000) s"
         }

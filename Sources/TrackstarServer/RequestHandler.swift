@@ -106,27 +106,29 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
     /// Answers requests until the input holds no complete one or the output is nearly full.
     func process(_ input: UnsafeRawBufferPointer, output: inout ByteWriter, context: ConnectionContext) -> ProcessOutcome {
         var offset = 0
+        var answered = 0
         while offset < input.count {
             if output.capacity - output.count < maxResponseBytes {
-                return ProcessOutcome(consumed: offset, close: false, outputFull: true)
+                return ProcessOutcome(consumed: offset, close: false, outputFull: true, answered: answered)
             }
             let rest = UnsafeRawBufferPointer(rebasing: input[offset...])
             switch HTTPParser.parse(rest, limits: limits) {
             case .incomplete:
-                return ProcessOutcome(consumed: offset, close: false, outputFull: false)
+                return ProcessOutcome(consumed: offset, close: false, outputFull: false, answered: answered)
             case .failure(let error):
                 metrics.count(.badRequests)
                 parseFailure(error, context: context, to: &output)
-                return ProcessOutcome(consumed: input.count, close: true, outputFull: false)
+                return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1)
             case .complete(let head):
                 let started = MonotonicClock.micros()
                 route(head, rest, context: context, to: &output)
                 metrics.observe(micros: MonotonicClock.micros() - started)
                 offset += head.totalLength
-                if !head.keepAlive { return ProcessOutcome(consumed: offset, close: true, outputFull: false) }
+                answered += 1
+                if !head.keepAlive { return ProcessOutcome(consumed: offset, close: true, outputFull: false, answered: answered) }
             }
         }
-        return ProcessOutcome(consumed: offset, close: false, outputFull: false)
+        return ProcessOutcome(consumed: offset, close: false, outputFull: false, answered: answered)
     }
 
     /// Dispatches on the path and method.
@@ -225,7 +227,12 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
             ])
         }
         responses.retryAfter = true
-        refuse(exchange, .unavailable, "storage_unavailable", "the record could not be stored; nothing was recorded, retry shortly", to: &out)
+        if engine.writesStopped {  // see SyncFailure.swift
+            refuse(exchange, .unavailable, "storage_sync_failed",
+                   "writes are stopped after a failed fsync; nothing was recorded; an operator must check the disk and restart", to: &out)
+        } else {
+            refuse(exchange, .unavailable, "storage_unavailable", "the record could not be stored; nothing was recorded, retry shortly", to: &out)
+        }
         responses.retryAfter = false
     }
 
@@ -256,6 +263,10 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
         clickTable.takeDirtyFiles(into: &files)
         conversionTable.takeDirtyFiles(into: &files)
         refusalTable.takeDirtyFiles(into: &files)
+        // Whether this barrier covers records appended since the last one (see SyncFailure.swift).
+        let appended = clickTable.reservedCount &+ conversionTable.reservedCount &+ refusalTable.reservedCount
+        state.pointee.barrierCoversAppends = appended != state.pointee.appendsAtLastBarrier
+        state.pointee.appendsAtLastBarrier = appended
     }
 
     func timeoutResponse(output: inout ByteWriter) {
@@ -278,6 +289,10 @@ struct HandlerState {
     var routing: Route?
     var refusalOffer: UInt32 = 0
     var refusalAffiliate: UInt32 = 0
+    /// Records appended by this loop when the last durability barrier started, and whether the
+    /// running one covers any appended since.
+    var appendsAtLastBarrier: UInt64 = 0
+    var barrierCoversAppends = false
 }
 
 /// One request being answered: its parsed head, its bytes and its connection.

@@ -25,15 +25,24 @@ extension Engine {
         }
     }
 
-    /// fdatasyncs everything up to `positions`; returns the first failure.
-    func sync(_ positions: [ShardPosition]) -> StoreError? {
+    /// fdatasyncs everything up to `positions`; returns the first failure, after which writes are
+    /// stopped (`syncFailed`: the pages that failed cannot be trusted again).
+    func sync(_ positions: [ShardPosition], site: SyncSite) -> StoreError? {
+        let fileSync = self.fileSync
+        let sync: (Int32) -> Int32 = { fileSync.sync($0) }
         for (shard, p) in positions.enumerated() {
-            if let e = clicks[shard].syncPublished(count: p.clicks, byteEnd: p.clickBytes) { return e }
-            if let e = conversions[shard].syncPublished(count: p.conversions, byteEnd: p.conversionBytes) { return e }
+            var failure = clicks[shard].syncPublished(count: p.clicks, byteEnd: p.clickBytes, using: sync)
+            if failure == nil {
+                failure = conversions[shard].syncPublished(count: p.conversions, byteEnd: p.conversionBytes, using: sync)
+            }
             let refused = refusals[shard].publishedCount
-            if refused > 0, let last = refusals[shard].record(refused - 1) {
+            if failure == nil, refused > 0, let last = refusals[shard].record(refused - 1) {
                 let end = RefusalRecord.varOffset(last) + UInt64(RefusalRecord.varLength(last))
-                if let e = refusals[shard].syncPublished(count: refused, byteEnd: end) { return e }
+                failure = refusals[shard].syncPublished(count: refused, byteEnd: end, using: sync)
+            }
+            if let failure {
+                syncFailed(site, reason: failure.description)
+                return failure
             }
         }
         return nil
@@ -110,7 +119,7 @@ final class Snapshotter: @unchecked Sendable {
                 nextSnapshot = now + snapshotEveryMillis
                 if let every = syncEveryMillis { nextSync = now + every }
             } else if now >= nextSync {
-                if let error = engine.sync(engine.positions()) { Log.error("fsync: \(error)") }
+                _ = engine.sync(engine.positions(), site: .interval)  // a failure is logged and stops writes
                 nextSync = now + (syncEveryMillis ?? Int64.max / 4)
             }
         }
@@ -120,9 +129,11 @@ final class Snapshotter: @unchecked Sendable {
     /// fsyncs every shard up to its published position, then writes the manifest.
     func snapshot() {
         let started = WallClock.nowMillis()
+        // After a failed sync a later one proves nothing: a manifest would vouch for pages that may be lost.
+        guard !engine.writesStopped else { return }
         let positions = engine.positions()
-        if let error = engine.sync(positions) {
-            Log.error("snapshot skipped: \(error)")
+        if engine.sync(positions, site: .snapshot) != nil {
+            Log.error("snapshot skipped: a log file could not be synced (see the error above)")
             return
         }
         do {

@@ -45,6 +45,7 @@ public final class TrackstarServer: @unchecked Sendable {
     private static func open(_ config: TrackstarConfig, loops: Int, recovery: RecoveryOptions) throws(StartupError)
         -> (Engine, Snapshotter, ReportFeed, PartnerFeed, LogSummary, [RequestHandler], ServerGroup) {
         let engine = try Engine.open(config: config, loops: loops, recovery: recovery)
+        engine.fileSync = FileSync.fromEnvironment()  // fdatasync, unless the documented test hook is set
         let snapshotter = Snapshotter(engine: engine)
         let feed = try ReportFeed(engine: engine)
         let summary = LogSummary(metrics: engine.metrics, intervalMillis: config.log.summaryIntervalMillis)
@@ -60,7 +61,7 @@ public final class TrackstarServer: @unchecked Sendable {
         let group: ServerGroup
         do {
             group = try ServerGroup(host: config.server.host, port: config.server.port, handlers: handlers, limits: limits,
-                                    backend: config.server.io)
+                                    backend: config.server.io, fileSync: engine.fileSync)
         } catch {
             throw StartupError("cannot listen on \(config.server.host):\(config.server.port): \(error)")
         }

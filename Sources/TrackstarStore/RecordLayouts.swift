@@ -206,6 +206,14 @@ public enum RefusalReason: UInt16, CaseIterable, Sendable {
     case malformedID = 1, forgedID, unknownClick, expired, tooFast, badToken, ipNotAllowed, duplicateEvent
     case duplicateTxid, unreplacedMacro, unknownEvent, unknownOffer, missingParameter, malformedParameter
     case conflictingParameter, indexFull, storageUnavailable, other
+    /// Clicks (logged since the click handling of issue 20): recorded with a value cut, a repeat
+    /// dropped or a broken escape kept as sent; or not recorded (sent to the fallback, or refused).
+    case clickValueCut, clickRepeatedParameter, clickMalformedEncoding, clickMissingParameter
+    case clickMalformedParameter, clickUnknownOffer, clickUnknownAffiliate, clickOfferPaused
+    case clickAffiliatePaused, clickRedirectTooLong
+
+    /// Whether the reason is about a click (the rest are postback refusals).
+    public var isClick: Bool { rawValue >= RefusalReason.clickValueCut.rawValue }
 
     public var name: StaticString {
         switch self {
@@ -227,6 +235,16 @@ public enum RefusalReason: UInt16, CaseIterable, Sendable {
         case .indexFull: "index_full"
         case .storageUnavailable: "storage_unavailable"
         case .other: "other"
+        case .clickValueCut: "click_value_cut"
+        case .clickRepeatedParameter: "click_repeated_parameter"
+        case .clickMalformedEncoding: "click_malformed_encoding"
+        case .clickMissingParameter: "click_missing_parameter"
+        case .clickMalformedParameter: "click_malformed_parameter"
+        case .clickUnknownOffer: "click_unknown_offer"
+        case .clickUnknownAffiliate: "click_unknown_affiliate"
+        case .clickOfferPaused: "click_offer_paused"
+        case .clickAffiliatePaused: "click_affiliate_paused"
+        case .clickRedirectTooLong: "click_redirect_too_long"
         }
     }
 

@@ -39,6 +39,9 @@ public final class RecordTable: @unchecked Sendable {
     var dirtyByteSegment = 0
     /// The last failure to create a segment (disk full, permissions), for the log.
     public private(set) var lastError: StoreError?
+    /// Set (by any thread) after a failed sync: the kernel may have dropped the pages it could not
+    /// write, so nothing appended from then on could be trusted; `reserveRecord` refuses.
+    let writesStopped = ManagedAtomic<Bool>(false)
 
     /// - Parameters:
     ///   - stride: bytes per record, a multiple of 8.
@@ -113,6 +116,9 @@ public final class RecordTable: @unchecked Sendable {
 
     /// Owner: the next sequence and zeroed memory for its record, or nil when storage is exhausted.
     public func reserveRecord() -> (sequence: UInt64, record: UnsafeMutableRawPointer)? {
+        // Relaxed: the flag is a fact of its own; an append racing with `stopWrites` is covered by
+        // its durability barrier, which fails too (see LoopServer.finishBarrier).
+        guard !writesStopped.load(ordering: .relaxed) else { return nil }
         let sequence = nextSequence
         let segment = Int(sequence / UInt64(recordsPerSegment))
         guard segment < maxSegments else { return nil }
@@ -190,18 +196,25 @@ public final class RecordTable: @unchecked Sendable {
         dirtyByteSegment = currentBytes
     }
 
-    /// Any thread: fdatasyncs the files holding records below `count` and arena bytes below
-    /// `byteEnd` (both as published), for a snapshot. Returns the first failure.
-    public func syncPublished(count: UInt64, byteEnd: UInt64) -> StoreError? {
+    /// Any thread: fdatasyncs (through `sync`) the files holding records below `count` and arena
+    /// bytes below `byteEnd` (both as published), for a snapshot. Returns the first failure.
+    public func syncPublished(count: UInt64, byteEnd: UInt64,
+                              using sync: (Int32) -> Int32 = { fdatasync($0) }) -> StoreError? {
         guard directory != nil, count > 0 else { return nil }
         let lastRecord = Int((count - 1) / UInt64(recordsPerSegment))
         for s in 0...lastRecord where recordFiles[s] >= 0 {
-            if fdatasync(recordFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: false)): \(String(cString: strerror(errno)))") }
+            if sync(recordFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: false)): \(String(cString: strerror(errno)))") }
         }
         guard byteEnd > 0 else { return nil }
         for s in 0...Int((byteEnd - 1) / UInt64(byteSegmentSize)) where byteFiles[s] >= 0 {
-            if fdatasync(byteFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: true)): \(String(cString: strerror(errno)))") }
+            if sync(byteFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: true)): \(String(cString: strerror(errno)))") }
         }
         return nil
     }
+
+    /// Any thread: refuse every append from now on (after a failed sync; see `writesStopped`).
+    public func stopWrites() { writesStopped.store(true, ordering: .relaxed) }
+
+    /// Whether `stopWrites` was called.
+    public var writesAreStopped: Bool { writesStopped.load(ordering: .relaxed) }
 }

@@ -4,7 +4,7 @@ import ArgumentParser
 import TrackstarCore
 import TrackstarExport
 
-/// `trackstar report --config FILE [--from DATE] [--to DATE] [--group-by COLS] [--format table|csv|json]`.
+/// `trackstar report --config FILE [--from DATE] [--to DATE] [--tz ZONE] [--group-by COLS] [--format table|csv|json]`.
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Report clicks, conversions, CR, payout, revenue, profit, EPC and refusals from the reporting store.")
@@ -15,11 +15,14 @@ struct Report: ParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Data directory, overriding [storage] data_dir (holds report.sqlite).")
     var dataDir: String?
 
-    @Option(name: .long, help: "Start, UTC: YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (inclusive).")
+    @Option(name: .long, help: "Start: YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (inclusive), in --tz (default UTC).")
     var from: String?
 
-    @Option(name: .long, help: "End, UTC: a date includes that whole day; a time is exclusive.")
+    @Option(name: .long, help: "End, in --tz: a date includes that whole day; a time is exclusive. Must be after --from.")
     var to: String?
+
+    @Option(name: .long, help: "Time zone of days, hours, --from and --to: a tz database name such as Europe/Berlin (default UTC).")
+    var tz: String?
 
     @Option(name: .customLong("group-by"), help: "Comma-separated: offer,affiliate,sub1..sub5,source,day,hour,event.")
     var groupBy: String?
@@ -46,13 +49,12 @@ struct Report: ParsableCommand {
 
     func makeRequest() throws -> ReportRequest {
         var request = ReportRequest()
-        if let from {
-            guard let parsed = CivilTime.parse(from) else { throw ValidationError("--from: expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (UTC), got \(from)") }
-            request.fromMillis = parsed.millis
+        if let tz {
+            do { request.timeZone = try ReportTimeZone.load(tz) } catch { throw ValidationError(error.description) }
         }
-        if let to {
-            guard let parsed = CivilTime.parse(to) else { throw ValidationError("--to: expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (UTC), got \(to)") }
-            request.toMillis = parsed.dateOnly ? parsed.millis + CivilTime.dayMillis : parsed.millis
+        switch ReportRequest.range(from: from, to: to, timeZone: request.timeZone) {
+        case .success(let range): (request.fromMillis, request.toMillis) = range
+        case .failure(let error): throw ValidationError(error.description)
         }
         if let groupBy {
             switch ReportDimension.parseList(groupBy) {

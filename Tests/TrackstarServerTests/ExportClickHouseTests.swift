@@ -45,6 +45,12 @@ struct ExportClickHouseTests {
             let fromSQLite = try Reporter.run(request, on: sqliteBackend)
             #expect(fromClickHouse == fromSQLite, "group by \(groupBy): ClickHouse \(fromClickHouse) vs SQLite \(fromSQLite)")
         }
+        // Days and hours in a time zone (a half-hour offset): the same on both stores.
+        let kolkata = try ReportTimeZone.load("Asia/Kolkata")
+        let zoned = ReportRequest(groupBy: [.day, .hour, .offer], timeZone: kolkata)
+        let fromClickHouse = try Reporter.run(zoned, on: clickhouseBackend)
+        #expect(fromClickHouse == (try Reporter.run(zoned, on: sqliteBackend)))
+        #expect(fromClickHouse.totals == (try Reporter.run(ReportRequest(), on: sqliteBackend)).totals)
     }
 
     @Test func killNineDuringExportThenRestartGivesExactCounts() throws {

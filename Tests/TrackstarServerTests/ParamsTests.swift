@@ -15,6 +15,21 @@ private func named(_ name: [UInt8]) -> ParamField? {
     name.withUnsafeBytes { ParamField.named($0) }
 }
 
+/// Collects `query` leniently (as /click does); returns the first adjustment and the values' bytes.
+private func collectLeniently(_ query: String, slotSize: Int = 8) -> (ParamError?, [ParamField: [UInt8]]) {
+    let storage = UnsafeMutableRawPointer.allocate(byteCount: Params.storageBytes(slotSize: slotSize), alignment: 8)
+    let nameScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+    defer { storage.deallocate(); nameScratch.deallocate() }
+    var params = Params(storage: storage, slotSize: slotSize)
+    return Array(query.utf8).withUnsafeBytes { buffer in
+        let error = params.collect(buffer, range: ByteRange(0..<buffer.count), nameScratch: nameScratch, lenient: true)
+        #expect(error == nil)
+        var values: [ParamField: [UInt8]] = [:]
+        for field in ParamField.allCases where params.has(field) { values[field] = Array(params.value(field)) }
+        return (params.adjustment, values)
+    }
+}
+
 /// Collects `query` with `slotSize`-byte slots; returns the error or every present field's value.
 private func collect(_ query: String, slotSize: Int = 32) -> (ParamError?, [ParamField: String]) {
     let storage = UnsafeMutableRawPointer.allocate(byteCount: Params.storageBytes(slotSize: slotSize), alignment: 8)
@@ -33,6 +48,19 @@ private func collect(_ query: String, slotSize: Int = 32) -> (ParamError?, [Para
 
 @Suite("Params")
 struct ParamsTests {
+    @Test func lenientModeCutsKeepsFirstAndNeverFails() {
+        #expect(collectLeniently("sub1=abcdefghij").0 == .tooLong(.sub1))
+        #expect(collectLeniently("sub1=abcdefghij").1[.sub1] == Array("abcdefgh".utf8))
+        // "aaaaaaa" + "é" (2 bytes) is 9 bytes: cut to 7, never half of the "é".
+        #expect(collectLeniently("sub1=aaaaaaa%C3%A9").1[.sub1] == Array("aaaaaaa".utf8))
+        #expect(collectLeniently("sub1=aaaaaaa\u{e9}").1[.sub1] == Array("aaaaaaa".utf8))
+        #expect(collectLeniently("sub1=aaaaaa%C3%A9").1[.sub1] == Array("aaaaaa\u{e9}".utf8))
+        #expect(collectLeniently("sub1=a&aff_sub=b") == (.conflicting(.sub1), [.sub1: Array("a".utf8)]))
+        #expect(collectLeniently("sub1=a&sub1=a").0 == nil)
+        #expect(collectLeniently("sub2=%zz&sub1=ok") == (.malformedEncoding(.sub2), [.sub2: Array("%zz".utf8), .sub1: Array("ok".utf8)]))
+        #expect(collectLeniently("sub1=toolongvalue&sub2=%zz").0 == .tooLong(.sub1))  // the first change is kept
+    }
+
     @Test func fieldCountIsAllCases() {
         #expect(ParamField.count == ParamField.allCases.count)
     }
