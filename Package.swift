@@ -32,14 +32,18 @@ let package = Package(
         // liburing (Debian's liburing-dev): the request loops' receive path. C because liburing is
         // static inline functions and macros over the shared rings.
         .target(name: "CTrackstarURing", linkerSettings: [.linkedLibrary("uring")]),
+        // C glue TrackstarIO owns: curl's multi-socket interface on a libuv loop (Debian's
+        // libcurl4-openssl-dev and libuv1-dev), behind a header that shows neither library's types.
+        .target(name: "CTrackstarIOShims", linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("uv")]),
         .target(name: "TrackstarIO", dependencies: [
-            "CLibUV", "CTrackstarURing", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
+            "CLibUV", "CTrackstarURing", "CTrackstarIOShims", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarStore", "CSQLite"]),
-        // libcurl (Debian's libcurl4-openssl-dev) driven by libuv; C because curl's setopt is variadic.
-        .target(name: "CTrackstarCurl", linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("uv")]),
+        // libcurl (Debian's libcurl4-openssl-dev): typed setopt/getinfo wrappers; C because curl's
+        // setopt is variadic.
+        .target(name: "CTrackstarCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "TrackstarDelivery", dependencies: [
-            "CTrackstarCurl", "CLibUV", "TrackstarCore", "TrackstarStore", "TrackstarExport",
+            "CTrackstarCurl", "TrackstarIO", "TrackstarCore", "TrackstarStore", "TrackstarExport",
         ]),
         .target(name: "TrackstarServer", dependencies: [
             "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO", "TrackstarExport", "TrackstarDelivery",

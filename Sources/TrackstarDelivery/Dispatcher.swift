@@ -3,10 +3,10 @@
 // never blocks them: they only append to their logs), plans a job for each that an affiliate wants
 // to hear about, and starts due attempts within the per-endpoint and total caps. Each outcome is
 // appended to the delivery log and group-committed with one fdatasync per loop iteration.
-import CLibUV
 import CTrackstarCurl
 import TrackstarCore
 import TrackstarExport
+import TrackstarIO
 import TrackstarStore
 #if canImport(Glibc)
 import Glibc
@@ -43,21 +43,16 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var shuttingDown = false
     var syncTarget = SyncTarget(count: 0, byteEnd: 0, scanned: [])
     var syncError: StoreError?
-    let syncWork: UnsafeMutablePointer<uv_work_t>
     var storageFailing = false
     var random = SystemRandomNumberGenerator()
 
-    // libuv handles (allocated for the loop's lifetime).
-    let loop: UnsafeMutablePointer<uv_loop_t>
-    let tick: UnsafeMutablePointer<uv_timer_t>
-    let wake: UnsafeMutablePointer<uv_async_t>
-    let check: UnsafeMutablePointer<uv_check_t>
-    var driver: OpaquePointer?
-    var thread = pthread_t()
+    /// The dispatcher's loop (TrackstarIO's: the only module that touches libuv) and the curl
+    /// transfers it drives; made at start.
+    var loop: LoopThread?
+    var curl: CurlMulti?
     var running = false
 
-    // Cross-thread: a mailbox of work for the loop, and a snapshot for readers.
-    var mailbox: [(Dispatcher) -> Void] = []
+    // Cross-thread: a snapshot for readers.
     var stopping = false
     var mutex = pthread_mutex_t()
     var published = DeliverySnapshot()
@@ -82,11 +77,6 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
             max(shard < stored.count ? stored[shard] : 0, replayed.queuedThrough[shard] ?? 0)
         }
         for job in ledger.pending.values { due.push(job.dueMillis, job.conversionID) }
-        loop = .allocate(capacity: 1)
-        tick = .allocate(capacity: 1)
-        wake = .allocate(capacity: 1)
-        check = .allocate(capacity: 1)
-        syncWork = .allocate(capacity: 1)
         pthread_mutex_init(&mutex, nil)
         if !ledger.pending.isEmpty || ledger.records > 0 {
             message("deliveries: \(ledger.pending.count) pending, \(ledger.endpoints.values.filter(\.paused).count) paused endpoints, \(log.count) log records")
@@ -94,77 +84,43 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         publishSnapshot()
     }
 
-    deinit {
-        loop.deallocate(); tick.deallocate(); wake.deallocate(); check.deallocate(); syncWork.deallocate()
-    }
-
-    /// Starts the dispatcher thread.
-    public func start() {
+    /// Starts the dispatcher's loop thread, below the request loops in priority (nice 10): when the
+    /// cores are busy, clicks win and deliveries drain slower.
+    public func start() throws(IOError) {
         guard !running else { return }
+        let loop = try LoopThread(name: "deliveries", niceness: 10)
+        // These closures hold the dispatcher while it runs; stop releases them (LoopThread drops its
+        // bodies once the thread ends, and shutdown drops the curl driver).
+        curl = try CurlMulti(on: loop, maxPerHost: config.maxPerEndpoint, maxTotal: config.maxInFlight) { [self] easy, result in
+            finished(easy, CURLcode(rawValue: UInt32(bitPattern: result)))
+        }
+        try loop.repeating(every: tickMillis) { [self] in onTick() }
+        loop.afterEachIteration { [self] in commit() }
+        self.loop = loop
+        try loop.start()
         running = true
-        uv_loop_init(loop)
-        loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        driver = ts_curl_driver_new(loop, { context, easy, result in
-            Unmanaged<Dispatcher>.fromOpaque(context!).takeUnretainedValue().finished(easy!, result)
-        }, context, config.maxPerEndpoint, config.maxInFlight)
-        uv_timer_init(loop, tick)
-        tick.pointee.data = context
-        uv_timer_start(tick, { timer in
-            Unmanaged<Dispatcher>.fromOpaque(timer!.pointee.data).takeUnretainedValue().onTick()
-        }, 0, tickMillis)
-        uv_async_init(loop, wake) { async in
-            Unmanaged<Dispatcher>.fromOpaque(async!.pointee.data).takeUnretainedValue().drainMailbox()
-        }
-        wake.pointee.data = context
-        uv_check_init(loop, check)
-        check.pointee.data = context
-        uv_check_start(check) { handle in
-            Unmanaged<Dispatcher>.fromOpaque(handle!.pointee.data).takeUnretainedValue().commit()
-        }
-        let retained = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { context in
-            let dispatcher = Unmanaged<Dispatcher>.fromOpaque(context!).takeRetainedValue()
-            // Below the request loops: when the cores are busy, clicks win and deliveries drain slower.
-            _ = ts_set_thread_nice(10)
-            uv_run(dispatcher.loop, UV_RUN_DEFAULT)
-            uv_loop_close(dispatcher.loop)
-            return nil
-        }, retained)
     }
 
     /// Stops the thread: attempts in flight are abandoned (their jobs stay pending and are retried
     /// after the next start; the partner may see that attempt twice, which the delivery log shows).
     public func stop() {
-        guard running else { return }
-        post { dispatcher in dispatcher.shutdown() }
-        pthread_join(thread, nil)
-        running = false
-    }
-
-    /// Runs `work` on the loop thread.
-    func post(_ work: @escaping (Dispatcher) -> Void) {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        guard running, !stopping else { return }
-        mailbox.append(work)
-        uv_async_send(wake)
-    }
-
-    func drainMailbox() {
-        pthread_mutex_lock(&mutex)
-        let work = mailbox
-        mailbox.removeAll()
-        pthread_mutex_unlock(&mutex)
-        for item in work { item(self) }
-    }
-
-    func shutdown() {
+        guard running, let loop else { return }
         pthread_mutex_lock(&mutex)
         stopping = true
         pthread_mutex_unlock(&mutex)
+        loop.stop { [self] in shutdown() }
+        running = false
+    }
+
+    /// Runs `work` on the loop thread (dropped once stopping).
+    func post(_ work: @escaping (Dispatcher) -> Void) {
+        loop?.post { [self] in work(self) }
+    }
+
+    /// On the loop thread, as it stops: drop transfers, make the last commit, close curl's handles.
+    func shutdown() {
         for (_, transfer) in transfers {
-            ts_curl_driver_remove(driver, transfer.easy)
+            curl?.remove(transfer.easy)
             curl_easy_cleanup(transfer.easy)
         }
         transfers.removeAll()
@@ -173,13 +129,8 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         idleHandles.removeAll()
         shuttingDown = true
         if !syncing { finalCommit() }  // else when the running commit returns
-        ts_curl_driver_close(driver)
-        driver = nil
-        uv_timer_stop(tick)
-        uv_check_stop(check)
-        uv_walk(loop, { handle, _ in
-            if uv_is_closing(handle) == 0 { uv_close(handle, nil) }
-        }, nil)
+        curl?.close()
+        curl = nil
     }
 
     // MARK: Operator actions (any thread)
@@ -387,7 +338,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         transfers[UInt(bitPattern: easy)] = transfer
         attemptsRunning.insert(job.conversionID)
         inFlightByEndpoint[job.endpoint, default: 0] += 1
-        if ts_curl_driver_add(driver, easy) != 0 {
+        if curl?.add(easy) != true {
             transfers[UInt(bitPattern: easy)] = nil
             attemptsRunning.remove(job.conversionID)
             inFlightByEndpoint[job.endpoint, default: 1] -= 1
@@ -479,7 +430,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         return true
     }
 
-    /// After each loop iteration (uv_check): starts a group commit on libuv's thread pool, one at a
+    /// After each loop iteration (the loop thread's hook): starts a group commit on libuv's thread pool, one at a
     /// time, covering everything appended so far: an fdatasync of the log, then the positions file
     /// (written only once the queued records it counts are on disk). The loop goes on meanwhile.
     func commit() {
@@ -488,15 +439,19 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         logDirty = false
         positionsDirty = false
         syncing = true
-        syncWork.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        uv_queue_work(loop, syncWork, { work in
-            let dispatcher = Unmanaged<Dispatcher>.fromOpaque(work!.pointee.data).takeUnretainedValue()
-            let target = dispatcher.syncTarget
-            dispatcher.syncError = dispatcher.log.sync(count: target.count, byteEnd: target.byteEnd)
-            if dispatcher.syncError == nil { dispatcher.positions.store(target.scanned) }
-        }, { work, _ in
-            Unmanaged<Dispatcher>.fromOpaque(work!.pointee.data).takeUnretainedValue().committed()
-        })
+        do {
+            try loop?.queueWork({ [self] in
+                let target = syncTarget
+                syncError = log.sync(count: target.count, byteEnd: target.byteEnd)
+                if syncError == nil { positions.store(target.scanned) }
+            }, completion: { [self] in committed() })
+        } catch {
+            // The thread pool refused the job: sync here instead (this iteration waits for it).
+            message("deliveries: \(error.description); syncing on the dispatcher thread")
+            syncError = log.sync(count: syncTarget.count, byteEnd: syncTarget.byteEnd)
+            if syncError == nil { positions.store(syncTarget.scanned) }
+            committed()
+        }
     }
 
     func committed() {

@@ -4,6 +4,7 @@
 import TrackstarCore
 import TrackstarDelivery
 import TrackstarExport
+import TrackstarIO
 import TrackstarStore
 
 /// The server's partner-postback dispatcher.
@@ -29,7 +30,9 @@ final class PartnerFeed: @unchecked Sendable {  // set once in init
         engine.extraMetrics = { [dispatcher] in (previous?() ?? "") + PartnerFeed.metricsText(dispatcher.snapshot) }
     }
 
-    func start() { dispatcher.start() }
+    func start() throws(StartupError) {
+        do { try dispatcher.start() } catch { throw StartupError("deliveries: \(error.description)") }
+    }
     func stop() { dispatcher.stop() }
 
     static func metricsText(_ snapshot: DeliverySnapshot) -> String {

@@ -98,14 +98,15 @@ public final class TrackstarServer: @unchecked Sendable {
     /// What recovery found and did at start-up, one line each.
     public var recoveryNotes: [String] { engine.recoveryNotes }
 
-    /// Starts the loop threads.
-    public func start() {
+    /// Starts the loop threads; the partner dispatcher's loop first, so a failure to make it stops
+    /// the start before anything serves.
+    public func start() throws(StartupError) {
+        try partners.start()
         let connections = group.connectionCount
         engine.connectionGauge = { connections.load(ordering: .relaxed) }
         group.start()
         snapshotter.start()
         feed.start()
-        partners.start()
         summary.start()
         let readiness = self.readiness
         group.onEveryLoop { _ in readiness.loopIsRunning() }

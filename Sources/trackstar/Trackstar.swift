@@ -78,7 +78,10 @@ struct Serve: ParsableCommand {
             print("trackstar: recovery: \(note)")
             Log.notice("recovery: \(note)")  // also in the log, where log pipelines look for it
         }
-        server.start()
+        do { try server.start() } catch {
+            Log.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
         let host = settings.server.host.contains(":") ? "[\(settings.server.host)]" : settings.server.host
         var listening = "trackstar: listening on \(host):\(server.port) with \(server.loops) loops (\(server.ioBackend)), data in \(settings.storage.dataDir)"
         // After the public line and in the same write, so a reader waiting for "listening on" sees both.

@@ -1,8 +1,13 @@
 // The libuv side of curl's multi-socket API: one uv_poll_t per socket curl asks to watch, one
 // uv_timer_t for curl's timeout, and curl_multi_info_read after every action (multi-uv.c's shape).
-#include "CTrackstarCurl.h"
+// It lives with TrackstarIO, the one module that touches libuv; its header shows no curl or uv types.
+#include "CTrackstarIOShims.h"
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <uv.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 struct ts_curl_driver {
     uv_loop_t *loop;
@@ -28,7 +33,7 @@ static void check_info(ts_curl_driver *driver) {
         CURL *easy = message->easy_handle;
         CURLcode result = message->data.result;
         curl_multi_remove_handle(driver->multi, easy);
-        driver->done(driver->context, easy, result);
+        driver->done(driver->context, easy, (int)result);
     }
 }
 
@@ -92,16 +97,16 @@ static int on_timeout(CURLM *multi, long timeout_ms, void *userp) {
     return 0;
 }
 
-ts_curl_driver *ts_curl_driver_new(uv_loop_t *loop, ts_curl_done done, void *context,
+ts_curl_driver *ts_curl_driver_new(void *uv_loop, ts_curl_done done, void *context,
                                    long max_host_connections, long max_total_connections) {
     ts_curl_driver *driver = calloc(1, sizeof *driver);
     if (!driver) return NULL;
     driver->multi = curl_multi_init();
     if (!driver->multi) { free(driver); return NULL; }
-    driver->loop = loop;
+    driver->loop = uv_loop;
     driver->done = done;
     driver->context = context;
-    uv_timer_init(loop, &driver->timer);
+    if (uv_timer_init(driver->loop, &driver->timer) != 0) { curl_multi_cleanup(driver->multi); free(driver); return NULL; }
     driver->timer.data = driver;
     curl_multi_setopt(driver->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(driver->multi, CURLMOPT_SOCKETDATA, driver);
@@ -115,11 +120,11 @@ ts_curl_driver *ts_curl_driver_new(uv_loop_t *loop, ts_curl_done done, void *con
     return driver;
 }
 
-int ts_curl_driver_add(ts_curl_driver *driver, CURL *easy) {
+int ts_curl_driver_add(ts_curl_driver *driver, void *easy) {
     return (int)curl_multi_add_handle(driver->multi, easy);
 }
 
-void ts_curl_driver_remove(ts_curl_driver *driver, CURL *easy) {
+void ts_curl_driver_remove(ts_curl_driver *driver, void *easy) {
     curl_multi_remove_handle(driver->multi, easy);
 }
 
@@ -135,34 +140,4 @@ void ts_curl_driver_close(ts_curl_driver *driver) {
     uv_close((uv_handle_t *)&driver->timer, free_driver);
 }
 
-int ts_curl_setopt_long(CURL *easy, CURLoption option, long value) { return (int)curl_easy_setopt(easy, option, value); }
-int ts_curl_setopt_str(CURL *easy, CURLoption option, const char *value) { return (int)curl_easy_setopt(easy, option, value); }
-int ts_curl_setopt_ptr(CURL *easy, CURLoption option, void *value) { return (int)curl_easy_setopt(easy, option, value); }
-int ts_curl_setopt_write(CURL *easy, size_t (*callback)(char *, size_t, size_t, void *), void *userdata) {
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, callback);
-    return (int)curl_easy_setopt(easy, CURLOPT_WRITEDATA, userdata);
-}
-
-long ts_curl_response_code(CURL *easy) {
-    long code = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-    return code;
-}
-
-long long ts_curl_total_micros(CURL *easy) {
-    curl_off_t micros = 0;
-    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &micros);
-    return (long long)micros;
-}
-
-void *ts_curl_private(CURL *easy) {
-    char *pointer = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &pointer);
-    return pointer;
-}
-
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-int ts_set_thread_nice(int value) { return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), value); }
+int ts_io_set_thread_nice(int value) { return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), value); }

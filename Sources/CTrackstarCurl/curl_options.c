@@ -1,0 +1,29 @@
+// Typed wrappers for libcurl's variadic setopt/getinfo calls, which Swift cannot call. The libuv
+// side of curl's multi interface is TrackstarIO's (CTrackstarIOShims), the one module that touches uv.
+#include "CTrackstarCurl.h"
+
+int ts_curl_setopt_long(CURL *easy, CURLoption option, long value) { return (int)curl_easy_setopt(easy, option, value); }
+int ts_curl_setopt_str(CURL *easy, CURLoption option, const char *value) { return (int)curl_easy_setopt(easy, option, value); }
+int ts_curl_setopt_ptr(CURL *easy, CURLoption option, void *value) { return (int)curl_easy_setopt(easy, option, value); }
+int ts_curl_setopt_write(CURL *easy, size_t (*callback)(char *, size_t, size_t, void *), void *userdata) {
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, callback);
+    return (int)curl_easy_setopt(easy, CURLOPT_WRITEDATA, userdata);
+}
+
+long ts_curl_response_code(CURL *easy) {
+    long code = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    return code;
+}
+
+long long ts_curl_total_micros(CURL *easy) {
+    curl_off_t micros = 0;
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &micros);
+    return (long long)micros;
+}
+
+void *ts_curl_private(CURL *easy) {
+    char *pointer = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &pointer);
+    return pointer;
+}
