@@ -29,6 +29,7 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
         #expect(config.export.batchAgeMillis == 1000)
         #expect(config.export.url == nil)
         #expect(config.export.database == "trackstar")
+        #expect(config.export.user == nil && config.export.password == nil)
     }
 
     @Test func readsEveryKey() throws {
@@ -39,12 +40,16 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
             batch_age = "250ms"
             url = "http://127.0.0.1:8123"
             database = "reports_1"
+            user = "trackstar"
+            password = "s3cret: with spaces"
             """).get()
         #expect(config.export.sink == .clickhouse)
         #expect(config.export.batchRows == 500)
         #expect(config.export.batchAgeMillis == 250)
         #expect(config.export.url == "http://127.0.0.1:8123")
         #expect(config.export.database == "reports_1")
+        #expect(config.export.user == "trackstar")
+        #expect(config.export.password == "s3cret: with spaces")
         #expect(try load("[export]\nsink = \"none\"").get().export.sink == ExportSinkKind.none)
     }
 
@@ -74,10 +79,11 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
         expectOne("\n[export]\nsink = \"clickhouse\"\n", line: 3, "needs url", "http://127.0.0.1:8123")
     }
 
-    @Test func urlMustBePlainHTTPHostAndPort() {
-        expectOne("[export]\nurl = \"https://ch.example:8443\"", line: 2, "export.url", "https is not supported")
-        expectOne("[export]\nurl = \"ch.example:8123\"", line: 2, "export.url", "not an http:// URL")
+    @Test func urlMustBeHTTPOrHTTPSHostAndPort() {
+        expectOne("[export]\nurl = \"ftp://ch.example:8443\"", line: 2, "export.url", "not an http:// or https:// URL")
+        expectOne("[export]\nurl = \"ch.example:8123\"", line: 2, "export.url", "not an http:// or https:// URL")
         expectOne("[export]\nurl = \"http://127.0.0.1:8123/db\"", line: 2, "export.url", "no path")
+        expectOne("[export]\nurl = \"https://me:pw@ch.example\"", line: 2, "export.url", "put the user and password in user and password")
         expectOne("[export]\nurl = \"http://127.0.0.1:99999\"", line: 2, "export.url", "port must be a number")
     }
 
@@ -86,6 +92,21 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
         #expect(try ExportURL.parse("http://localhost/").get() == ExportURL(host: "localhost", port: 8123))
         #expect(try ExportURL.parse("http://[::1]:9123").get() == ExportURL(host: "::1", port: 9123))
         #expect(try ExportURL.parse("http://[::1]").get() == ExportURL(host: "::1", port: 8123))
+        #expect(try ExportURL.parse("https://ch.example").get() == ExportURL(host: "ch.example", port: 8443, tls: true))
+        #expect(try ExportURL.parse("https://[::1]:9440/").get() == ExportURL(host: "::1", port: 9440, tls: true))
+    }
+
+    @Test func baseURLKeepsTheSchemeAndBracketsIPv6() throws {
+        #expect(try ExportURL.parse("http://localhost/").get().base == "http://localhost:8123")
+        #expect(try ExportURL.parse("https://[::1]").get().base == "https://[::1]:8443")
+    }
+
+    @Test func userMustBeSendableAndPasswordNeedsAUser() {
+        expectOne("[export]\nuser = \"\"", line: 2, "export.user", "must not be empty")
+        expectOne("[export]\nuser = \"a:b\"", line: 2, "export.user", "no ':'")
+        expectOne("[export]\nuser = 7", line: 2, "export.user", "a string in quotes")
+        expectOne("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\n\npassword = \"pw\"", line: 5,
+                  "export.password", "without user", "add user")
     }
 
     @Test func databaseMustBeAPlainName() {

@@ -72,7 +72,7 @@ struct ConfigReader {
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies", "io",
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace"]
-    static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database"]
+    static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database", "user", "password"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "min_conversion_delay",
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events",
@@ -158,8 +158,13 @@ struct ConfigReader {
             case "batch_age": if let v = duration(node, name, allowZero: false) { export.batchAgeMillis = v }
             case "url": if let v = exportURL(node, name) { export.url = v }
             case "database": if let v = clickHouseDatabase(node, name) { export.database = v }
+            case "user": if let v = clickHouseUser(node, name) { export.user = v }
+            case "password": if let v = string(node, name) { export.password = v }
             default: unknownKey(key, node, name, known: Self.exportKeys)
             }
+        }
+        if let password = table["password"], table["user"] == nil && !table.isIncomplete {
+            report(password.line, "export.password: set without user; add user = \"NAME\" (the ClickHouse user it belongs to) below [export]")
         }
         if export.sink == .clickhouse && table["url"] == nil && !table.isIncomplete {
             report(table["sink"]?.line ?? line,
@@ -383,6 +388,16 @@ struct ConfigReader {
         guard let text = string(node, field) else { return nil }
         guard ExportURL.isValidDatabase(text) else {
             report(node.line, "\(field): \"\(text)\" is not a plain database name; use letters, digits and _ (not starting with a digit), at most 64")
+            return nil
+        }
+        return text
+    }
+
+    /// A ClickHouse user for basic authentication: not empty, no ':' (it separates user and password), no control characters.
+    mutating func clickHouseUser(_ node: TOMLNode, _ field: String) -> String? {
+        guard let text = nonEmptyString(node, field) else { return nil }
+        guard !text.utf8.contains(where: { $0 == UInt8(ascii: ":") || $0 < 0x20 || $0 == 0x7f }) else {
+            report(node.line, "\(field): \"\(text)\" cannot be sent as a user name (no ':' or control characters); use the name ClickHouse's users.xml gives")
             return nil
         }
         return text

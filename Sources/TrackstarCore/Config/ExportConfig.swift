@@ -5,7 +5,7 @@
 public enum ExportSinkKind: String, Sendable, Equatable, CaseIterable {
     /// Embedded SQLite at `data_dir/report.sqlite` (the default).
     case sqlite
-    /// A ClickHouse server over its HTTP interface (`url`, `database`).
+    /// A ClickHouse server over its HTTP interface (`url`, `database`, `user`, `password`).
     case clickhouse
     /// No export: the logs are kept, nothing is reported.
     case none
@@ -19,30 +19,43 @@ public struct ExportConfig: Sendable, Equatable {
     public var batchRows = 10_000
     /// …or when its oldest row has waited this long.
     public var batchAgeMillis: Int64 = 1000
-    /// ClickHouse HTTP interface, `http://HOST:PORT` (required when `sink = "clickhouse"`).
+    /// ClickHouse HTTP interface, `http://HOST:PORT` or `https://HOST:PORT` (required when `sink = "clickhouse"`).
     public var url: String? = nil
     /// ClickHouse database the tables are created in.
     public var database = "trackstar"
+    /// ClickHouse user, sent with `password` as HTTP basic authentication (none: ClickHouse's `default`).
+    public var user: String? = nil
+    /// The user's password (only with `user`).
+    public var password: String? = nil
     public init() {}
 }
 
-/// A parsed `[export] url`: plain HTTP to a host and port.
+/// A parsed `[export] url`: HTTP or HTTPS to a host and port.
 public struct ExportURL: Sendable, Equatable {
     public var host: String
     public var port: UInt16
-    /// Parses `http://HOST[:PORT][/]` (port 8123 when omitted; IPv6 in brackets); says how to write it otherwise.
+    /// `https://`: the connection is TLS (certificates checked against the system's CA bundle).
+    public var tls = false
+    /// The URL requests are made against: scheme, host (IPv6 in brackets) and port, no slash.
+    public var base: String { "\(tls ? "https" : "http")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+
+    public init(host: String, port: UInt16, tls: Bool = false) { self.host = host; self.port = port; self.tls = tls }
+
+    /// Parses `http[s]://HOST[:PORT][/]` (port 8123, or 8443 for https, when omitted; IPv6 in brackets);
+    /// says how to write it otherwise.
     public static func parse(_ text: String) -> Result<ExportURL, ConfigValueError> {
-        let help = "write the ClickHouse HTTP interface as http://HOST:PORT, e.g. \"http://127.0.0.1:8123\""
-        guard text.hasPrefix("http://") else {
-            let why = text.hasPrefix("https://") ? "https is not supported (put a local TLS proxy in front)" : "\"\(text)\" is not an http:// URL"
-            return .failure(ConfigValueError("\(why); \(help)"))
+        let help = "write the ClickHouse HTTP interface as http://HOST:PORT or https://HOST:PORT, e.g. \"http://127.0.0.1:8123\""
+        let tls = text.hasPrefix("https://")
+        guard tls || text.hasPrefix("http://") else {
+            return .failure(ConfigValueError("\"\(text)\" is not an http:// or https:// URL; \(help)"))
         }
-        var rest = Substring(text.dropFirst(7))
+        var rest = Substring(text.dropFirst(tls ? 8 : 7))
         if rest.hasSuffix("/") { rest = rest.dropLast() }
-        guard !rest.isEmpty, !rest.contains("/"), !rest.contains("@"), !rest.contains("?") else {
-            return .failure(ConfigValueError("\"\(text)\": only a host and port are allowed (no path, user or query); \(help)"))
+        guard !rest.isEmpty, !rest.contains("/"), !rest.contains("@"), !rest.contains("?"), !rest.contains("#") else {
+            return .failure(ConfigValueError("\"\(text)\": only a host and port are allowed (no path, user or query; "
+                + "put the user and password in user and password); \(help)"))
         }
-        var host = rest, port: UInt16 = 8123
+        var host = rest, port: UInt16 = tls ? 8443 : 8123
         if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
             guard let number = UInt16(rest[rest.index(after: colon)...]), number > 0 else {
                 return .failure(ConfigValueError("\"\(text)\": the port must be a number from 1 to 65535; \(help)"))
@@ -52,7 +65,7 @@ public struct ExportURL: Sendable, Equatable {
         }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
         guard !host.isEmpty else { return .failure(ConfigValueError("\"\(text)\" has no host; \(help)")) }
-        return .success(ExportURL(host: String(host), port: port))
+        return .success(ExportURL(host: String(host), port: port, tls: tls))
     }
 
     /// Whether `name` can be a ClickHouse database name without quoting: [A-Za-z_][A-Za-z0-9_]*, at most 64.
