@@ -38,9 +38,9 @@ let package = Package(
         .target(name: "TrackstarIO", dependencies: [
             "CLibUV", "CTrackstarURing", "CTrackstarIOShims", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
         ]),
-        .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarStore", "CSQLite"]),
-        // libcurl (Debian's libcurl4-openssl-dev): typed setopt/getinfo wrappers; C because curl's
-        // setopt is variadic.
+        .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarStore", "CSQLite", "CTrackstarCurl"]),
+        // libcurl (Debian's libcurl4-openssl-dev): typed setopt/getinfo wrappers, for the dispatcher's
+        // transfers and TrackstarExport's blocking HTTPClient; C because curl's setopt is variadic.
         .target(name: "CTrackstarCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "TrackstarDelivery", dependencies: [
             "CTrackstarCurl", "TrackstarIO", "TrackstarCore", "TrackstarStore", "TrackstarExport",

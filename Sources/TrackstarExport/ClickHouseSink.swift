@@ -9,13 +9,13 @@ import TrackstarStore
 public final class ClickHouseSink: ExportSink {
     public let client: HTTPClient
     public let database: String
-    public var label: String { "ClickHouse http://\(client.host):\(client.port) database \(database)" }
+    public var label: String { "ClickHouse \(client.baseURL) database \(database)" }
 
     /// A sink for `[export] url` and `database`.
     public init(config: ExportConfig) throws(ExportError) {
         guard let text = config.url else { throw ExportError("[export] sink = \"clickhouse\" needs url = \"http://HOST:PORT\"") }
         switch ExportURL.parse(text) {
-        case .success(let url): client = HTTPClient(host: url.host, port: url.port)
+        case .success(let url): client = try HTTPClient(baseURL: url.base, user: config.user, password: config.password)
         case .failure(let error): throw ExportError("[export] url: \(error.message)")
         }
         guard ExportURL.isValidDatabase(config.database) else {
@@ -57,13 +57,13 @@ public final class ClickHouseSink: ExportSink {
     /// Runs a statement (query in the body); returns the answer's body.
     @discardableResult
     public func execute(_ sql: String) throws(ExportError) -> HTTPResponse {
-        try check(client.request("POST", "/", body: Array(sql.utf8)), doing: String(sql.prefix(80)))
+        try check(client.request(.post, "/", body: Array(sql.utf8)), doing: String(sql.prefix(80)))
     }
 
     /// Inserts RowBinary rows into `table`.
     func insert(_ table: String, _ rows: [UInt8]) throws(ExportError) {
         let query = "INSERT INTO \(database).\(table) FORMAT RowBinary"
-        try check(client.request("POST", "/?query=" + HTTPClient.encode(query), body: rows), doing: query)
+        try check(client.request(.post, "/?query=" + HTTPClient.encode(query), body: rows), doing: query)
     }
 
     @discardableResult

@@ -1,162 +1,180 @@
-// A small blocking HTTP/1.1 client for the ClickHouse HTTP interface: one connection per request
-// (`Connection: close`), Content-Length request bodies, chunked or sized or close-delimited answers.
-#if canImport(Glibc)
-import Glibc
-#endif
+// A blocking HTTP client over one libcurl easy handle, for callers off the hot path: the exporter
+// thread and `trackstar report` (ClickHouse), and the CLI's calls to the admin listener. The handle
+// is reused, so its connection stays open between requests; answers arrive through curl's write
+// callback into one growing buffer, and every curl call's result is checked and named.
+import CTrackstarCurl
+import TrackstarCore
 
 /// An HTTP answer.
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var body: [UInt8]
+    /// Whether this transfer opened a new connection (false: it reused the client's open one).
+    public var openedConnection: Bool
     /// The body as text (for errors and TabSeparated results).
     public var text: String { String(decoding: body, as: UTF8.self) }
 }
 
-/// Talks to one `host:port` over plain HTTP.
-public struct HTTPClient: Sendable {
-    public let host: String
-    public let port: UInt16
+/// The request methods the callers need.
+public enum HTTPMethod: Sendable {
+    case get, post
+}
+
+/// Talks to one base URL (`http[s]://HOST:PORT`) over one kept-alive connection. One thread at a time.
+public final class HTTPClient {
+    /// Scheme, host and port; a request's target is appended to it.
+    public let baseURL: String
+    /// A connection attempt, or an answer that stalls (no byte either way), fails after this long.
     public let timeoutSeconds: Int
+    private let easy: UnsafeMutableRawPointer
+    private let headers: UnsafeMutablePointer<curl_slist>
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+    private let answer = AnswerBuffer()
 
-    public init(host: String, port: UInt16, timeoutSeconds: Int = 60) {
-        self.host = host; self.port = port; self.timeoutSeconds = timeoutSeconds
-    }
-
-    /// Sends `method target` with `body` and reads the whole answer.
-    public func request(_ method: String, _ target: String, body: [UInt8] = []) throws(ExportError) -> HTTPResponse {
-        let fd = try connect()
-        defer { close(fd) }
-        let head = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
-            + "Content-Length: \(body.count)\r\nContent-Type: application/octet-stream\r\n\r\n"
-        try send(fd, Array(head.utf8))
-        try send(fd, body)
-        return try HTTPClient.parse(try receiveAll(fd), from: "\(host):\(port)")
-    }
-
-    func connect() throws(ExportError) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICSERV
-        var list: UnsafeMutablePointer<addrinfo>?
-        let code = getaddrinfo(host, String(port), &hints, &list)
-        guard code == 0, let first = list else {
-            throw ExportError("cannot resolve \(host): \(String(decoding: UnsafeRawBufferPointer(start: gai_strerror(code), count: strlen(gai_strerror(code))), as: UTF8.self))")
+    /// A client for `baseURL` (e.g. `ExportURL.base`), with basic authentication when `user` is set.
+    public init(baseURL: String, user: String? = nil, password: String? = nil, timeoutSeconds: Int = 60) throws(ExportError) {
+        self.baseURL = baseURL
+        self.timeoutSeconds = timeoutSeconds
+        let global = CURLcode(UInt32(bitPattern: ts_curl_global_init_once()))
+        guard global == CURLE_OK else { throw HTTPClient.failure("curl_global_init", global, detail: "", url: baseURL) }
+        guard let easy = curl_easy_init() else { throw ExportError("\(baseURL): curl_easy_init failed (out of memory?)") }
+        // The header list: a raw body, and no `Expect: 100-continue` round trip before large bodies.
+        guard let first = curl_slist_append(nil, "Content-Type: application/octet-stream") else {
+            curl_easy_cleanup(easy)
+            throw ExportError("\(baseURL): curl_slist_append failed (out of memory)")
         }
-        defer { freeaddrinfo(list) }
-        var lastErrno: Int32 = 0
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        while let info = entry {
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
-            if fd >= 0 {
-                var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-                setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-                if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
-                lastErrno = errno
-                close(fd)
+        guard let headers = curl_slist_append(first, "Expect:") else {
+            curl_slist_free_all(first)
+            curl_easy_cleanup(easy)
+            throw ExportError("\(baseURL): curl_slist_append failed (out of memory)")
+        }
+        self.easy = easy
+        self.headers = headers
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        try configure(user: user, password: password)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        curl_slist_free_all(headers)
+        errorBuffer.deallocate()
+    }
+
+    /// Sends `method baseURL+target` with `body` (POST) and returns the whole answer.
+    public func request(_ method: HTTPMethod, _ target: String, body: [UInt8] = []) throws(ExportError) -> HTTPResponse {
+        answer.bytes.removeAll(keepingCapacity: true)
+        errorBuffer[0] = 0
+        try set(CURLOPT_URL, "setting the URL") { ts_curl_setopt_str(easy, CURLOPT_URL, baseURL + target) }
+        let result: CURLcode
+        switch method {
+        case .get:
+            try set(CURLOPT_HTTPGET, "choosing GET") { ts_curl_setopt_long(easy, CURLOPT_HTTPGET, 1) }
+            result = curl_easy_perform(easy)
+        case .post:
+            try set(CURLOPT_POST, "choosing POST") { ts_curl_setopt_long(easy, CURLOPT_POST, 1) }
+            try set(CURLOPT_POSTFIELDSIZE_LARGE, "setting the body size") {
+                ts_curl_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, Int64(body.count))
             }
-            entry = info.pointee.ai_next
+            result = try perform(body: body)
         }
-        throw ExportError("cannot connect to \(host):\(port): \(HTTPClient.describe(lastErrno)); is the server running?")
+        guard result == CURLE_OK else { throw failure("curl_easy_perform", result, target: target) }
+        var status = 0, connects = 0
+        try info(CURLINFO_RESPONSE_CODE, into: &status, target: target)
+        try info(CURLINFO_NUM_CONNECTS, into: &connects, target: target)
+        return HTTPResponse(status: status, body: answer.bytes, openedConnection: connects > 0)
     }
 
-    func send(_ fd: Int32, _ bytes: [UInt8]) throws(ExportError) {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ExportError("sending to \(host):\(port): \(HTTPClient.describe(errno))") }
-            sent += n
+    /// Runs a POST whose body curl reads in place (CURLOPT_POSTFIELDS does not copy, so the bytes are
+    /// pinned for exactly the duration of curl_easy_perform).
+    private func perform(body: [UInt8]) throws(ExportError) -> CURLcode {
+        guard !body.isEmpty else {
+            // A NULL body would make curl read the body from stdin; an empty copied one sends nothing.
+            try set(CURLOPT_COPYPOSTFIELDS, "setting an empty body") { ts_curl_setopt_str(easy, CURLOPT_COPYPOSTFIELDS, "") }
+            return curl_easy_perform(easy)
         }
+        // Array.withUnsafeBytes rethrows untyped errors, so the setopt's failure comes out as a Result.
+        let outcome = body.withUnsafeBytes { bytes -> Result<CURLcode, ExportError> in
+            let pointer = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
+            do throws(ExportError) {
+                try set(CURLOPT_POSTFIELDS, "setting the body") { ts_curl_setopt_ptr(easy, CURLOPT_POSTFIELDS, pointer) }
+            } catch { return .failure(error) }
+            return .success(curl_easy_perform(easy))
+        }
+        return try outcome.get()
     }
 
-    /// Reads until the answer is complete: by Content-Length, the last chunk, or the peer closing
-    /// (servers such as ClickHouse keep the connection open a while despite `Connection: close`).
-    func receiveAll(_ fd: Int32) throws(ExportError) -> [UInt8] {
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while !HTTPClient.isComplete(data) {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw ExportError("reading from \(host):\(port): \(HTTPClient.describe(errno))") }
-            if n == 0 { break }
-            data += chunk[0..<n]
+    /// The options that stay the same for every request of this client.
+    private func configure(user: String?, password: String?) throws(ExportError) {
+        let seconds = max(timeoutSeconds, 1)
+        try set(CURLOPT_ERRORBUFFER, "setting the error buffer") { ts_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer) }
+        try set(CURLOPT_NOSIGNAL, "turning off signals") { ts_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1) }
+        try set(CURLOPT_PROTOCOLS_STR, "limiting protocols") { ts_curl_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https") }
+        try set(CURLOPT_CONNECTTIMEOUT, "setting the connect timeout") { ts_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT, seconds) }
+        // A stall, not a total, limit: a large insert or report query may take longer than `seconds`
+        // while bytes still move (the hand-written client's per-read timeout behaved the same way).
+        try set(CURLOPT_LOW_SPEED_LIMIT, "setting the stall limit") { ts_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1) }
+        try set(CURLOPT_LOW_SPEED_TIME, "setting the stall time") { ts_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, seconds) }
+        try set(CURLOPT_USERAGENT, "setting the user agent") { ts_curl_setopt_str(easy, CURLOPT_USERAGENT, "Trackstar/1") }
+        try set(CURLOPT_HTTPHEADER, "setting the headers") { ts_curl_setopt_ptr(easy, CURLOPT_HTTPHEADER, headers) }
+        try set(CURLOPT_WRITEDATA, "setting the answer buffer") {
+            ts_curl_setopt_ptr(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(answer).toOpaque())
         }
-        return data
-    }
-
-    /// Whether `data` holds a whole answer (false when only the peer closing can tell).
-    static func isComplete(_ data: [UInt8]) -> Bool {
-        guard let end = find(data, [13, 10, 13, 10], from: 0) else { return false }
-        let head = String(decoding: data[0..<end], as: UTF8.self).lowercased()
-        let bodyStart = end + 4
-        if head.contains("transfer-encoding: chunked") {
-            return data.count >= bodyStart + 5 && Array(data[(data.count - 5)...]) == Array("0\r\n\r\n".utf8)
-                && (try? dechunk(Array(data[bodyStart...]), from: "")) != nil
-        }
-        for line in head.split(separator: "\r\n") where line.hasPrefix("content-length:") {
-            if let length = Int(Substring(line.dropFirst(15)).trimmingWhitespace()) { return data.count >= bodyStart + length }
-        }
-        return false
-    }
-
-    static func describe(_ code: Int32) -> String {
-        code == EAGAIN ? "timed out" : String(decoding: UnsafeRawBufferPointer(start: strerror(code), count: strlen(strerror(code))), as: UTF8.self)
-    }
-
-    /// Parses a complete close-delimited answer.
-    static func parse(_ data: [UInt8], from peer: String) throws(ExportError) -> HTTPResponse {
-        guard let end = find(data, [13, 10, 13, 10], from: 0) else {
-            throw ExportError("\(peer) closed the connection before a complete HTTP answer (\(data.count) bytes)")
-        }
-        let head = String(decoding: data[0..<end], as: UTF8.self).lowercased()
-        let statusLine = head.split(separator: "\r\n", maxSplits: 1).first ?? ""
-        let parts = statusLine.split(separator: " ")
-        guard parts.count >= 2, let status = Int(parts[1]) else { throw ExportError("\(peer) answered something that is not HTTP") }
-        var body = Array(data[(end + 4)...])
-        if head.contains("transfer-encoding: chunked") { body = try dechunk(body, from: peer) }
-        return HTTPResponse(status: status, body: body)
-    }
-
-    static func dechunk(_ data: [UInt8], from peer: String) throws(ExportError) -> [UInt8] {
-        var out: [UInt8] = []
-        var at = 0
-        while true {
-            guard let lineEnd = find(data, [13, 10], from: at),
-                  let size = Int(String(decoding: data[at..<lineEnd], as: UTF8.self).split(separator: ";").first ?? "", radix: 16) else {
-                throw ExportError("\(peer) sent a malformed chunked body")
+        try set(CURLOPT_WRITEFUNCTION, "setting the write callback") {
+            ts_curl_setopt_write_function(easy) { data, size, count, context in
+                let bytes = size * count
+                guard let context else { return 0 }
+                let buffer = Unmanaged<AnswerBuffer>.fromOpaque(context).takeUnretainedValue()
+                buffer.bytes.append(contentsOf: UnsafeRawBufferPointer(start: UnsafeRawPointer(data), count: bytes))
+                return bytes
             }
-            if size == 0 { return out }
-            let start = lineEnd + 2
-            guard start + size <= data.count else { throw ExportError("\(peer) closed the connection inside a chunk") }
-            out += data[start..<(start + size)]
-            at = start + size + 2
+        }
+        if let user {
+            try set(CURLOPT_USERNAME, "setting basic authentication") { ts_curl_setopt_basic_auth(easy, user, password ?? "") }
         }
     }
 
-    static func find(_ data: [UInt8], _ needle: [UInt8], from: Int) -> Int? {
-        guard data.count >= needle.count else { return nil }
-        var i = from
-        while i <= data.count - needle.count {
-            if data[i] == needle[0] && Array(data[i..<(i + needle.count)]) == needle { return i }
-            i += 1
+    /// Runs one wrapped setopt and throws its failure, named.
+    private func set(_ option: CURLoption, _ doing: String, _ call: () -> Int32) throws(ExportError) {
+        let code = CURLcode(UInt32(bitPattern: call()))
+        guard code == CURLE_OK else {
+            throw HTTPClient.failure("curl_easy_setopt (\(doing), option \(option.rawValue))", code, detail: "", url: baseURL)
         }
-        return nil
     }
 
-    /// Percent-encodes a query parameter value.
+    private func info(_ item: CURLINFO, into value: inout Int, target: String) throws(ExportError) {
+        var long = 0
+        let code = CURLcode(UInt32(bitPattern: ts_curl_getinfo_long(easy, item, &long)))
+        guard code == CURLE_OK else { throw failure("curl_easy_getinfo (item \(item.rawValue))", code, target: target) }
+        value = long
+    }
+
+    /// Names a failed call with the request's URL up to its query (an insert's query is long).
+    private func failure(_ call: String, _ code: CURLcode, target: String) -> ExportError {
+        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return HTTPClient.failure(call, code, detail: String(cString: errorBuffer), url: baseURL + path)
+    }
+
+    /// `URL: call: curl's name for the code (its detail)`, e.g. "…: curl_easy_perform: Couldn't connect
+    /// to server (Failed to connect to 127.0.0.1 port 1: Connection refused)".
+    static func failure(_ call: String, _ code: CURLcode, detail: String, url: String) -> ExportError {
+        let name = String(cString: curl_easy_strerror(code))
+        return ExportError("\(url): \(call): \(name)" + (detail.isEmpty || detail == name ? "" : " (\(detail))"))
+    }
+
+    /// Percent-encodes a query parameter value with `ByteWriter`'s encoder (RFC 3986 unreserved kept).
     public static func encode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
-            }
+        let bytes = Array(text.utf8)
+        let capacity = bytes.count * 3  // every byte at most %XX
+        return String(unsafeUninitializedCapacity: max(capacity, 1)) { output in
+            var writer = ByteWriter(base: UnsafeMutableRawPointer(output.baseAddress!), capacity: capacity)
+            bytes.withUnsafeBytes { writer.appendPercentEncoded($0) }
+            return writer.count
         }
-        return out
     }
+}
+
+/// The answer being received: curl's write callback appends to it (amortised growth, no re-scan).
+private final class AnswerBuffer {
+    var bytes: [UInt8] = []
 }

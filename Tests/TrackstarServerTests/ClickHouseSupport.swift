@@ -43,7 +43,7 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
         pid = try ClickHouseServer.spawn([ClickHouseServer.binary, "--config-file=\(directory)/config.xml"])
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            if let answer = try? HTTPClient(host: "127.0.0.1", port: httpPort, timeoutSeconds: 5).request("GET", "/ping"),
+            if let answer = try? HTTPClient(baseURL: url, timeoutSeconds: 5).request(.get, "/ping"),
                answer.status == 200 { return }
             guard isRunning else { break }
             Thread.sleep(forTimeInterval: 0.1)  // polling interval
@@ -103,7 +103,7 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
 
     /// Runs a query, returning the TabSeparated answer.
     func query(_ sql: String) throws -> String {
-        let answer = try HTTPClient(host: "127.0.0.1", port: httpPort).request("POST", "/", body: Array(sql.utf8))
+        let answer = try HTTPClient(baseURL: url).request(.post, "/", body: Array(sql.utf8))
         guard answer.status == 200 else { throw ExportError("ClickHouse: \(answer.text)") }
         return answer.text
     }
