@@ -3,11 +3,9 @@
 import ArgumentParser
 import TrackstarCore
 import TrackstarDelivery
+import TrackstarExport
 import TrackstarStore
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `trackstar deliveries --config FILE [--affiliate ID] [--failed] [--format table|json] [--resume ENDPOINT]`.
 struct Deliveries: ParsableCommand {
@@ -90,11 +88,8 @@ struct Deliveries: ParsableCommand {
                 printError("trackstar: deliveries: \(error.description); set [admin] listen so a running server can be asked to resume")
                 throw ExitCode(1)
             }
-            let target = "/deliveries/resume?endpoint=" + AdminClient.percentEncode(endpoint)
-            guard let (status, body) = AdminClient.post(host: host, port: settings.admin.port, target: target) else {
-                printError("trackstar: deliveries: cannot reach the admin listener at \(host):\(settings.admin.port)")
-                throw ExitCode(1)
-            }
+            let (status, body) = try AdminClient.post(host: host, port: settings.admin.port, path: "/deliveries/resume",
+                                                      parameters: [("endpoint", endpoint)])
             guard status == 200 else {
                 printError("trackstar: deliveries: \(body.trimmingCharacters(in: .newlines))")
                 throw ExitCode(1)
@@ -132,13 +127,10 @@ extension Deliveries {
                 printError("trackstar: deliveries: \(error.description); set [admin] listen so a running server can be asked to retry")
                 throw ExitCode(1)
             }
-            let query = (parameters + (format == "json" ? [("format", "json")] : []))
-                .map { "\($0.0)=\(AdminClient.percentEncode($0.1))" }.joined(separator: "&")
-            guard let (status, body) = AdminClient.post(host: host, port: settings.admin.port, target: "/deliveries/retry?" + query) else {
-                printError("trackstar: deliveries: cannot reach the admin listener at \(host):\(settings.admin.port); "
-                    + "send the same request again with --request \(selection.requestID)")
-                throw ExitCode(1)
-            }
+            let (status, body) = try AdminClient.post(
+                host: host, port: settings.admin.port, path: "/deliveries/retry",
+                parameters: parameters + (format == "json" ? [("format", "json")] : []),
+                unreachable: "; send the same request again with --request \(selection.requestID)")
             guard status == 200 else {
                 printError("trackstar: deliveries: \(body.trimmingCharacters(in: .newlines))")
                 throw ExitCode(1)
@@ -156,49 +148,21 @@ extension Deliveries {
     }
 }
 
-/// A one-request HTTP/1.1 client for the admin listener (numeric host, plain HTTP, Connection: close).
+/// The CLI's calls to a running server's admin listener, over TrackstarExport's libcurl `HTTPClient`.
 enum AdminClient {
-    static func post(host: String, port: UInt16, target: String) -> (status: Int, body: String)? {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICHOST
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else { return nil }
-        defer { freeaddrinfo(result) }
-        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else { return nil }
-        let request = Array("POST \(target) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            response += buffer[0..<n]
+    /// POSTs `path` with `parameters` as its query (values percent-encoded by `ByteWriter`'s encoder)
+    /// and returns the answer's status and body; prints why and exits when the listener cannot be reached.
+    static func post(host: String, port: UInt16, path: String, parameters: [(String, String)], unreachable: String = "") throws
+        -> (status: Int, body: String) {
+        let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        let query = parameters.map { "\($0.0)=\(HTTPClient.encode($0.1))" }.joined(separator: "&")
+        do {
+            // The admin handler waits at most 5 s for the dispatcher, so 10 s without a byte is a dead server.
+            let answer = try HTTPClient(baseURL: base, timeoutSeconds: 10).request(.post, query.isEmpty ? path : path + "?" + query)
+            return (answer.status, answer.text)
+        } catch {
+            printError("trackstar: deliveries: cannot reach the admin listener: \(error.description)\(unreachable)")
+            throw ExitCode(1)
         }
-        let text = String(decoding: response, as: UTF8.self)
-        guard let statusText = text.split(separator: " ", maxSplits: 2).dropFirst().first, let status = Int(statusText),
-              let split = text.range(of: "\r\n\r\n") else { return nil }
-        return (status, String(text[split.upperBound...]))
     }
-
-    static func percentEncode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            if (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || byte == 0x2D || byte == 0x2E || byte == 0x5F {
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded
-            }
-        }
-        return out
-    }
-}
-
-private extension String {
-    var leftPadded: String { count == 1 ? "0" + self : self }
 }
