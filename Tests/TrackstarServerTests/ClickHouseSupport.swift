@@ -18,6 +18,8 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
     private var pid: pid_t = 0
 
     var url: String { "http://127.0.0.1:\(httpPort)" }
+    /// A user besides `default` that needs a password; its profile reads max_threads = 1 (default's: 2).
+    static let user = "trackstar", password = "s3cret-pass"
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("trackstar-ch-\(UUID().uuidString)").path
@@ -138,9 +140,12 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
         """
         <?xml version="1.0"?>
         <yandex>
-          <profiles><default><max_memory_usage>2000000000</max_memory_usage><max_threads>2</max_threads></default></profiles>
+          <profiles><default><max_memory_usage>2000000000</max_memory_usage><max_threads>2</max_threads></default>
+            <auth><max_memory_usage>2000000000</max_memory_usage><max_threads>1</max_threads></auth></profiles>
           <users><default><password></password><networks><ip>127.0.0.1</ip></networks>
-            <profile>default</profile><quota>default</quota></default></users>
+            <profile>default</profile><quota>default</quota></default>
+            <\(ClickHouseServer.user)><password>\(ClickHouseServer.password)</password><networks><ip>127.0.0.1</ip></networks>
+            <profile>auth</profile><quota>default</quota></\(ClickHouseServer.user)></users>
           <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
             <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
         </yandex>
