@@ -32,7 +32,9 @@ public final class HTTPClient {
     private let answer = AnswerBuffer()
 
     /// A client for `baseURL` (e.g. `ExportURL.base`), with basic authentication when `user` is set.
-    public init(baseURL: String, user: String? = nil, password: String? = nil, timeoutSeconds: Int = 60) throws(ExportError) {
+    /// https certificates are verified against the system's CA store, or against `caFile` (PEM) when given.
+    public init(baseURL: String, user: String? = nil, password: String? = nil, caFile: String? = nil,
+                timeoutSeconds: Int = 60) throws(ExportError) {
         self.baseURL = baseURL
         self.timeoutSeconds = timeoutSeconds
         let global = CURLcode(UInt32(bitPattern: ts_curl_global_init_once()))
@@ -52,7 +54,7 @@ public final class HTTPClient {
         self.headers = headers
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
-        try configure(user: user, password: password)
+        try configure(user: user, password: password, caFile: caFile)
     }
 
     deinit {
@@ -105,7 +107,7 @@ public final class HTTPClient {
     }
 
     /// The options that stay the same for every request of this client.
-    private func configure(user: String?, password: String?) throws(ExportError) {
+    private func configure(user: String?, password: String?, caFile: String?) throws(ExportError) {
         let seconds = max(timeoutSeconds, 1)
         try set(CURLOPT_ERRORBUFFER, "setting the error buffer") { ts_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer) }
         try set(CURLOPT_NOSIGNAL, "turning off signals") { ts_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1) }
@@ -128,6 +130,9 @@ public final class HTTPClient {
                 buffer.bytes.append(contentsOf: UnsafeRawBufferPointer(start: UnsafeRawPointer(data), count: bytes))
                 return bytes
             }
+        }
+        if let caFile {
+            try set(CURLOPT_CAINFO, "setting the CA file") { ts_curl_setopt_str(easy, CURLOPT_CAINFO, caFile) }
         }
         if let user {
             try set(CURLOPT_USERNAME, "setting basic authentication") { ts_curl_setopt_basic_auth(easy, user, password ?? "") }

@@ -57,6 +57,15 @@ struct PartnerRetryTests {
         // Run again (a new request): nothing has failed any more, so nothing is sent twice.
         let again = try LiveServer.run(cli)
         #expect(again.status == 0 && again.stdout.contains("queued 0 failed postbacks again"), "\(again.stdout) \(again.stderr)")
+        // An admin listener that cannot be reached is named with curl's reason and the request to repeat.
+        let closedConfig = server.dataDir + "/closed.toml"
+        let closedPort = freePort()
+        try config.replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(closedPort)").write(toFile: closedConfig, atomically: true, encoding: .utf8)
+        let unreachable = try LiveServer.run(["deliveries", "--config", closedConfig, "--data-dir", server.dataPath,
+                                              "--retry-failed", "--affiliate", "7", "--request", "r-closed"])
+        #expect(unreachable.status != 0, "\(unreachable.stdout)")
+        #expect(unreachable.stderr.contains("cannot reach the admin listener: http://127.0.0.1:\(closedPort)/deliveries/retry: "
+            + "curl_easy_perform: Couldn't connect to server") && unreachable.stderr.contains("--request r-closed"), "\(unreachable.stderr)")
         #expect(Self.sent(receiver, "/gone?c=\(first)") == 2)
         #expect(Self.sent(receiver, "/gone?c=\(second)") == 1 && Self.sent(receiver, "/fixed?c=\(second)") == 1)
         #expect(receiver.requests.count == 4, "\(receiver.requests)")

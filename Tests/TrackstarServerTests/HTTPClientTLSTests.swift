@@ -1,0 +1,22 @@
+// The exporter's and CLI's HTTPClient over real TLS: the test partner receiver serves https with a
+// certificate from a CA of the test's own, which is refused (named) until the client trusts that CA.
+import Testing
+import TrackstarExport
+
+@Suite struct HTTPClientTLSTests {
+    @Test func httpsIsVerifiedAndAnsweredOnceTheCAIsTrusted() throws {
+        let tls = try TLSFiles()
+        let receiver = try PartnerReceiver([], tls: (tls.cert, tls.key))
+        #expect {
+            try HTTPClient(baseURL: receiver.endpoint, timeoutSeconds: 10).request(.get, "/untrusted")
+        } throws: { error in
+            "\(error)".contains("\(receiver.endpoint)/untrusted: curl_easy_perform: ")
+                && "\(error)".contains("certificate")
+        }
+        let client = try HTTPClient(baseURL: receiver.endpoint, caFile: tls.ca, timeoutSeconds: 10)
+        let first = try client.request(.get, "/trusted?n=1")
+        let second = try client.request(.get, "/trusted?n=2")
+        #expect(first.status == 200 && first.text == "ok" && second.status == 200)
+        #expect(receiver.requests.map(\.path) == ["/trusted?n=1", "/trusted?n=2"])
+    }
+}
