@@ -15,7 +15,7 @@ public final class ClickHouseSink: ExportSink {
     public init(config: ExportConfig) throws(ExportError) {
         guard let text = config.url else { throw ExportError("[export] sink = \"clickhouse\" needs url = \"http://HOST:PORT\"") }
         switch ExportURL.parse(text) {
-        case .success(let url): client = try HTTPClient(baseURL: url.base, user: config.user, password: config.password)
+        case .success(let url): client = try HTTPClient(baseURL: url.base, user: config.user, password: config.password, caFile: config.caFile)
         case .failure(let error): throw ExportError("[export] url: \(error.message)")
         }
         guard ExportURL.isValidDatabase(config.database) else {

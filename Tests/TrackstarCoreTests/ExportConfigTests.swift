@@ -42,6 +42,7 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
             database = "reports_1"
             user = "trackstar"
             password = "s3cret: with spaces"
+            ca_file = "/etc/trackstar/clickhouse-ca.pem"
             """).get()
         #expect(config.export.sink == .clickhouse)
         #expect(config.export.batchRows == 500)
@@ -50,6 +51,7 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
         #expect(config.export.database == "reports_1")
         #expect(config.export.user == "trackstar")
         #expect(config.export.password == "s3cret: with spaces")
+        #expect(config.export.caFile == "/etc/trackstar/clickhouse-ca.pem")
         #expect(try load("[export]\nsink = \"none\"").get().export.sink == ExportSinkKind.none)
     }
 
@@ -105,6 +107,7 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
         expectOne("[export]\nuser = \"\"", line: 2, "export.user", "must not be empty")
         expectOne("[export]\nuser = \"a:b\"", line: 2, "export.user", "no ':'")
         expectOne("[export]\nuser = 7", line: 2, "export.user", "a string in quotes")
+        expectOne("[export]\nca_file = \"\"", line: 2, "export.ca_file", "must not be empty")
         expectOne("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\n\npassword = \"pw\"", line: 5,
                   "export.password", "without user", "add user")
     }

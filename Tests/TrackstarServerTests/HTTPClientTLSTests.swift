@@ -1,6 +1,7 @@
 // The exporter's and CLI's HTTPClient over real TLS: the test partner receiver serves https with a
 // certificate from a CA of the test's own, which is refused (named) until the client trusts that CA.
 import Testing
+import TrackstarCore
 import TrackstarExport
 
 @Suite struct HTTPClientTLSTests {
@@ -18,5 +19,20 @@ import TrackstarExport
         let second = try client.request(.get, "/trusted?n=2")
         #expect(first.status == 200 && first.text == "ok" && second.status == 200)
         #expect(receiver.requests.map(\.path) == ["/trusted?n=1", "/trusted?n=2"])
+    }
+
+    /// `[export] ca_file` reaches the ClickHouse sink's client: the TLS handshake succeeds and the
+    /// receiver, which is no ClickHouse, fails a CREATE statement instead.
+    @Test func theSinkTrustsTheConfiguredCAFile() throws {
+        let tls = try TLSFiles()
+        let receiver = try PartnerReceiver([], tls: (tls.cert, tls.key))
+        var config = ExportConfig()
+        config.sink = .clickhouse
+        config.url = receiver.endpoint
+        #expect { try ClickHouseSink(config: config).open() } throws: { "\($0)".contains("certificate") }
+        config.caFile = tls.ca
+        #expect { try ClickHouseSink(config: config).open() } throws: { error in
+            "\(error)".hasPrefix("ClickHouse \(receiver.endpoint) database trackstar: CREATE ") && !"\(error)".contains("certificate")
+        }
     }
 }

@@ -72,7 +72,7 @@ struct ConfigReader {
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies", "io",
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace"]
-    static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database", "user", "password"]
+    static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database", "user", "password", "ca_file"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "min_conversion_delay",
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events",
@@ -160,6 +160,7 @@ struct ConfigReader {
             case "database": if let v = clickHouseDatabase(node, name) { export.database = v }
             case "user": if let v = clickHouseUser(node, name) { export.user = v }
             case "password": if let v = string(node, name) { export.password = v }
+            case "ca_file": if let v = nonEmptyString(node, name) { export.caFile = v }
             default: unknownKey(key, node, name, known: Self.exportKeys)
             }
         }

@@ -27,6 +27,8 @@ public struct ExportConfig: Sendable, Equatable {
     public var user: String? = nil
     /// The user's password (only with `user`).
     public var password: String? = nil
+    /// PEM file of CA certificates trusted for an `https` url instead of the system's (always verified).
+    public var caFile: String? = nil
     public init() {}
 }
 
