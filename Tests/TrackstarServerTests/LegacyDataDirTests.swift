@@ -39,7 +39,7 @@ struct LegacyDataDirTests {
             #expect(upsell.status == 200 && upsell.json["duplicate"] as? Bool == true && upsell.json["event"] as? String == "upsell")
             server.stop()
         }
-        let registry = try String(contentsOfFile: dir + "/data/events", encoding: .utf8)
+        let registry = (try? String(contentsOfFile: dir + "/data/events", encoding: .utf8)) ?? ""
         #expect(registry.contains("1 0 conversion\n1 1 upsell\n2 0 conversion\n"), "\(registry)")
 
         // Then an event is inserted above upsell and offer 2 is removed.

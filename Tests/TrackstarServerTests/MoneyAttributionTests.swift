@@ -80,7 +80,7 @@ struct MoneyAttributionTests {
         #expect(lead.json["payout"] as? Double == 0.1)
         #expect(lead.json["duplicate"] == nil)
 
-        let registry = try String(contentsOfFile: server.dataPath + "/events", encoding: .utf8)
+        let registry = (try? String(contentsOfFile: server.dataPath + "/events", encoding: .utf8)) ?? ""
         #expect(registry.contains("11 0 conversion\n11 1 upsell\n11 2 lead\n"), "\(registry)")
     }
 
@@ -138,6 +138,24 @@ struct MoneyAttributionTests {
         let db = try SQLiteDatabase(path: server.dataPath + "/report.sqlite")
         let rows = try db.rows("SELECT currency, amount_currency FROM conversions WHERE amount_micros IS NOT NULL")
         #expect(rows.count == 1 && rows[0][0] == "EUR" && rows[0][1] == "JPY", "\(rows)")
+    }
+
+    @Test func partnerPostbacksSayTheOffersCurrency() throws {
+        let receiver = try PartnerReceiver()
+        let config = Self.offers.replacingOccurrences(of: "[[affiliates]]\nid = 7", with: """
+            [export]
+            sink = "none"
+
+            [[affiliates]]
+            id = 7
+            postback_url = "\(receiver.endpoint)/pb?p={payout}&cur={currency}&amt={amount}"
+            """)
+        let server = try LiveServer(config: config)
+        let id = try Self.click(server, offer: 11)
+        #expect(try Self.postback(server, "click_id=\(id)&amount=19.99&currency=USD").status == 200)
+        #expect(eventually(within: 20) { receiver.requests.count >= 1 })
+        let path = try #require(receiver.requests.first?.path)
+        #expect(path == "/pb?p=2.50&cur=EUR&amt=19.99", "\(path)")
     }
 
     // MARK: 6. Repeats win over later checks
