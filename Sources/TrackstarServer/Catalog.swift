@@ -96,6 +96,14 @@ final class Catalog: Sendable {
     /// Event names of offers no longer configured, for conversions recorded while they were.
     let removedOfferEvents: [UInt32: EventNames]
 
+    /// Compiles the configuration with event ids as a new data dir would give them (for checks and
+    /// tools without a data dir; the server uses the data dir's `EventRegistry`).
+    convenience init(_ config: TrackstarConfig) throws(ConfigProblem) {
+        var events = EventRegistry()
+        do { _ = try events.admit(config) } catch { throw ConfigProblem(line: 0, message: error.description) }
+        try self.init(config, events: events)
+    }
+
     /// Compiles the configuration; a template error names the offer. `events` must have admitted
     /// `config` (every configured event has an id).
     init(_ config: TrackstarConfig, events: EventRegistry) throws(ConfigProblem) {

@@ -45,25 +45,25 @@ extension RequestHandler {
         refusalAffiliate = ClickSlot.affID(slot)
         let offer = catalog.offer(offerID)
         if let offer { guard authorized(exchange, offer: offer, to: &out) else { return } }
-        if let conversionID = recordedRepeat(id, offerID: offerID, multipleConversions: offer?.multipleConversions ?? false) {
+        let txidHash = params.value(.txid).isEmpty ? 0 : engine.txidHash(params.value(.txid))
+        if let conversionID = recordedRepeat(id, offerID: offerID, txidHash: txidHash,
+                                             multipleConversions: offer?.multipleConversions ?? false) {
             return answerRecorded(exchange, conversionID: conversionID, duplicate: true, to: &out)
         }
         guard let offer else {
             return refuse(exchange, .notFound, "unknown_offer", "the click's offer is no longer configured", to: &out)
         }
         guard inWindow(exchange, offer: offer, slot: slot, to: &out),
-              let request = conversionRequest(exchange, id: id, slot: slot, offer: offer, to: &out) else { return }
+              let request = conversionRequest(exchange, id: id, slot: slot, offer: offer, txidHash: txidHash, to: &out) else { return }
         record(exchange, request, to: &out)
     }
 
     /// The conversion this exact postback (click, event, order id) already recorded, if any. Looks
     /// only, claims nothing: a postback that is not a repeat goes on through every rule. Without an
     /// order id on an offer with `multiple_conversions`, a postback is never a repeat (each converts).
-    func recordedRepeat(_ id: ClickID, offerID: UInt32, multipleConversions: Bool) -> UInt64? {
+    func recordedRepeat(_ id: ClickID, offerID: UInt32, txidHash: UInt64, multipleConversions: Bool) -> UInt64? {
         guard let names = catalog.eventNames(offerID) else { return nil }
         guard let eventID = params.has(.event) ? names.id(params.value(.event)) : 0 else { return nil }
-        let txid = params.value(.txid)
-        let txidHash = txid.isEmpty ? 0 : engine.txidHash(txid)
         let key: UInt64
         if txidHash != 0 {
             key = engine.txidKey(offer: offerID, txidHash: txidHash)
@@ -133,9 +133,9 @@ extension RequestHandler {
         return true
     }
 
-    /// Event, status, amount, currency and txid, checked.
+    /// Event, status, amount and currency, checked (`txidHash`: the trimmed order id's fingerprint, 0 for none).
     func conversionRequest(_ exchange: Exchange, id: ClickID, slot: UnsafeMutableRawPointer, offer: OfferRuntime,
-                           to out: inout ByteWriter) -> ConversionRequest? {
+                           txidHash: UInt64, to out: inout ByteWriter) -> ConversionRequest? {
         let event = params.has(.event) ? offer.eventIndex(params.value(.event)) : 0
         guard let event else {
             refuse(exchange, .unprocessable, "unknown_event", "the offer defines no such event", field: .event, to: &out)
@@ -157,7 +157,6 @@ extension RequestHandler {
             refuse(exchange, .badRequest, "malformed_parameter", "expected an ISO 4217 currency code such as EUR", field: .currency, to: &out)
             return nil
         }
-        let txidHash = params.value(.txid).isEmpty ? 0 : engine.txidHash(params.value(.txid))
         return ConversionRequest(id: id, slot: slot, offer: offer, event: event, eventID: offer.events[event].id, status: status,
                                  amount: amount, currency: currency, txidHash: txidHash)
     }
