@@ -39,7 +39,7 @@ public final class ClickHouseSink: ExportSink {
             CREATE TABLE IF NOT EXISTS \(database).conversions (conversion_id UInt64, click_ref UInt64, click_id String,
               click_time_ms Int64, time DateTime('UTC'), time_ms Int64, offer_id UInt32, aff_id UInt32, \(subs),
               event String, event_index UInt8, status String, amount_micros Nullable(Int64), payout_micros Int64,
-              revenue_micros Int64, currency String, txid String)
+              revenue_micros Int64, currency String, txid String, amount_currency String)
               \(engine) ORDER BY (offer_id, aff_id, time_ms, conversion_id)
             """,
             """
@@ -77,7 +77,20 @@ public final class ClickHouseSink: ExportSink {
 
     public func open() throws(ExportError) -> [ExportPosition] {
         for statement in schema() { try execute(statement) }
+        try addAmountCurrency()
         return try positions()
+    }
+
+    /// A table created before conversions carried the currency of their amount gets the column (last,
+    /// where RowBinary inserts put it); its older rows read ''.
+    func addAmountCurrency() throws(ExportError) {
+        let found = try execute("""
+            SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'conversions'
+            AND name = 'amount_currency' FORMAT TabSeparated
+            """).text
+        if found.trimmingWhitespaceAndNewlines() == "0" {
+            try execute("ALTER TABLE \(database).conversions ADD COLUMN amount_currency String")
+        }
     }
 
     /// The committed positions: the highest recorded per (shard, log).
@@ -154,6 +167,9 @@ extension ClickHouseSink {
         out.int64(row.payout); out.int64(row.revenue)
         withUnsafeBytes(of: row.currency) { out.string(row.currency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
         out.string(row.txid)
+        withUnsafeBytes(of: row.amountCurrency) {
+            out.string(row.amountCurrency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0)
+        }
     }
 
     func encode(_ row: RefusalRow, into out: inout RowBinary) {
@@ -193,5 +209,11 @@ struct RowBinary {
     mutating func string(_ text: String) {
         var text = text
         text.withUTF8 { string(UnsafeRawBufferPointer($0)) }
+    }
+}
+
+extension String {
+    func trimmingWhitespaceAndNewlines() -> String {
+        String(drop { $0 == " " || $0 == "\n" || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\n" || $0 == "\t" }.reversed())
     }
 }

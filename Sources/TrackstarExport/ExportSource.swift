@@ -80,14 +80,17 @@ public struct ConversionRow {
     public var timeMillis: Int64
     public var offerID: UInt32
     public var affID: UInt32
+    /// The event's stable id for its offer (`DATA_DIR/events`; 0 is `conversion`).
     public var eventIndex: Int
     public var status: ConversionStatus
     /// nil when the postback carried no amount.
     public var amount: Int64?
     public var payout: Int64
     public var revenue: Int64
-    /// Three letters (empty if unset).
+    /// The currency of payout and revenue (the offer's), three letters (zeros if unknown).
     public var currency: (UInt8, UInt8, UInt8)
+    /// The currency of `amount` (the sender's, or the offer's when it sent none); zeros without an amount.
+    public var amountCurrency: (UInt8, UInt8, UInt8)
     public var txid: UnsafeRawBufferPointer
     /// The click's mint time and variable fields (empty when the click is not in the logs).
     public var clickTimeMillis: Int64
@@ -112,16 +115,21 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
     let tables: [[RecordTable]]  // [kind][shard]
     let clickIDText: @Sendable (Int, UInt64, Int64) -> String
     let eventName: @Sendable (UInt32, Int) -> String
+    let offerCurrency: @Sendable (UInt32) -> UInt32
 
     /// - Parameters:
     ///   - clickIDText: the click ID text of (shard, sequence, mint time in ms), as the click's 302 carried it.
-    ///   - eventName: the name of an offer's event index (0 is "conversion").
+    ///   - eventName: the name of an offer's event id (0 is "conversion").
+    ///   - offerCurrency: an offer's configured currency (packed as records store it, 0 if unknown), for
+    ///     records written before they carried the currency of their payout.
     public init(clicks: [RecordTable], conversions: [RecordTable], refusals: [RecordTable],
                 clickIDText: @escaping @Sendable (_ shard: Int, _ sequence: UInt64, _ mintMillis: Int64) -> String,
-                eventName: @escaping @Sendable (_ offerID: UInt32, _ eventIndex: Int) -> String) {
+                eventName: @escaping @Sendable (_ offerID: UInt32, _ eventIndex: Int) -> String,
+                offerCurrency: @escaping @Sendable (_ offerID: UInt32) -> UInt32 = { _ in 0 }) {
         tables = [clicks, conversions, refusals]
         self.clickIDText = clickIDText
         self.eventName = eventName
+        self.offerCurrency = offerCurrency
     }
 
     /// Shards present (the longest of the three table arrays).
@@ -161,15 +169,29 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
         let clickRef = ConversionRecord.clickRef(p)
         let click = self.click(shard: Int(clickRef >> 40), sequence: clickRef & ClickID.maxSequence)
         let amount = ConversionRecord.amount(p)
-        let currency = ConversionRecord.currency(p)
+        let currency = payoutCurrency(p)
+        let amountCurrency = amount == ConversionRecord.noAmount ? 0 : ConversionRecord.currency(p)
         return ConversionRow(
             id: (UInt64(shard) << 40 | sequence) + 1, clickRef: clickRef, timeMillis: ConversionRecord.timeMillis(p),
             offerID: ConversionRecord.offerID(p), affID: ConversionRecord.affID(p), eventIndex: ConversionRecord.event(p),
             status: ConversionRecord.status(p), amount: amount == ConversionRecord.noAmount ? nil : amount,
             payout: ConversionRecord.payout(p), revenue: ConversionRecord.revenue(p),
-            currency: (UInt8(truncatingIfNeeded: currency), UInt8(truncatingIfNeeded: currency >> 8), UInt8(truncatingIfNeeded: currency >> 16)),
+            currency: ExportSource.letters(currency), amountCurrency: ExportSource.letters(amountCurrency),
             txid: table.bytes(at: ConversionRecord.varOffset(p), count: ConversionRecord.varLength(p)),
             clickTimeMillis: click?.timeMillis ?? 0, click: click?.fields ?? .empty)
+    }
+
+    /// The currency of a record's payout: stored in it, or for a record written before it was, the
+    /// offer's configured currency (falling back to the stored currency when the offer is unknown).
+    func payoutCurrency(_ p: UnsafeRawPointer) -> UInt32 {
+        let stored = ConversionRecord.payoutCurrency(p)
+        if stored != 0 { return stored }
+        let configured = offerCurrency(ConversionRecord.offerID(p))
+        return configured != 0 ? configured : ConversionRecord.currency(p)
+    }
+
+    static func letters(_ code: UInt32) -> (UInt8, UInt8, UInt8) {
+        (UInt8(truncatingIfNeeded: code), UInt8(truncatingIfNeeded: code >> 8), UInt8(truncatingIfNeeded: code >> 16))
     }
 
     /// The published refusal at (shard, sequence).
@@ -184,7 +206,7 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
     /// The click ID text of a click (what its 302 carried).
     public func clickID(shard: Int, sequence: UInt64, mintMillis: Int64) -> String { clickIDText(shard, sequence, mintMillis) }
 
-    /// An offer's event name.
+    /// An offer's event name (by stable id).
     public func event(offerID: UInt32, index: Int) -> String { eventName(offerID, index) }
 }
 

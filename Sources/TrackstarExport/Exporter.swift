@@ -56,15 +56,17 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
     /// The exporter `[export]` asks for over a data dir's tables, or nil when `sink = "none"`.
     /// - Parameters:
     ///   - clickIDText: the click ID text of (shard, sequence, mint time in ms).
-    ///   - eventName: the name of an offer's event index (0 is "conversion").
+    ///   - eventName: the name of an offer's event id (0 is "conversion").
+    ///   - offerCurrency: an offer's configured currency, for records older than their payout currency.
     public convenience init?(config: ExportConfig, dataDir: String, clicks: [RecordTable], conversions: [RecordTable],
                              refusals: [RecordTable],
                              clickIDText: @escaping @Sendable (_ shard: Int, _ sequence: UInt64, _ mintMillis: Int64) -> String,
                              eventName: @escaping @Sendable (_ offerID: UInt32, _ eventIndex: Int) -> String,
+                             offerCurrency: @escaping @Sendable (_ offerID: UInt32) -> UInt32 = { _ in 0 },
                              log: @escaping @Sendable (String) -> Void = Exporter.standardError) throws(ExportError) {
         guard let sink = try Exporter.makeSink(config: config, dataDir: dataDir) else { return nil }
         let source = ExportSource(clicks: clicks, conversions: conversions, refusals: refusals,
-                                  clickIDText: clickIDText, eventName: eventName)
+                                  clickIDText: clickIDText, eventName: eventName, offerCurrency: offerCurrency)
         self.init(sink: sink, source: source, batchRows: config.batchRows, batchAgeMillis: config.batchAgeMillis, log: log)
     }
 

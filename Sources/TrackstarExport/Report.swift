@@ -111,24 +111,60 @@ public struct ReportRequest: Sendable {
     }
 }
 
-/// One row of the report: a group and its figures (money in micros).
+/// One currency's conversions and money within a report row (micros).
+public struct CurrencyFigures: Sendable, Equatable {
+    /// The three-letter code of payout and revenue (the offer's currency when recorded).
+    public var currency: String
+    /// Approved and pending conversions paid in this currency.
+    public var conversions: Int64 = 0
+    public var payout: Int64 = 0
+    public var revenue: Int64 = 0
+    public init(currency: String) { self.currency = currency }
+    public var profit: Int64 { revenue - payout }
+}
+
+/// One row of the report: a group and its figures (money in micros). Money is summed per currency
+/// and never across currencies: `payout`, `revenue`, `profit` and `epc` are the row's sums only when
+/// its conversions are in one currency (nil when in several; then `money` has one entry each).
 public struct ReportRow: Sendable, Equatable {
     public var key: [ReportValue]
     public var clicks: Int64 = 0
     /// Approved and pending conversions (rejected ones are kept in the sink but not counted).
     public var conversions: Int64 = 0
-    public var payout: Int64 = 0
-    public var revenue: Int64 = 0
+    /// Money per currency, sorted by code.
+    public var money: [CurrencyFigures] = []
     public init(key: [ReportValue]) { self.key = key }
 
-    public var profit: Int64 { revenue - payout }
+    /// The one currency of the row's money (nil without conversions or with several currencies).
+    public var currency: String? { money.count == 1 ? money[0].currency : nil }
+    public var payout: Int64? { money.count <= 1 ? (money.first?.payout ?? 0) : nil }
+    public var revenue: Int64? { money.count <= 1 ? (money.first?.revenue ?? 0) : nil }
+    public var profit: Int64? { money.count <= 1 ? (money.first?.profit ?? 0) : nil }
     /// Conversions per 100 clicks, nil without clicks.
-    public var conversionRatePercent: Double? { clicks > 0 ? Double(conversions) * 100 / Double(clicks) : nil }
-    /// Revenue per click in micros (rounded), nil without clicks.
-    public var epc: Int64? { clicks > 0 ? (revenue + clicks / 2) / clicks : nil }
+    public var conversionRatePercent: Double? { ReportRow.rate(conversions, clicks) }
+    /// Revenue per click in micros (rounded), nil without clicks or with several currencies.
+    public var epc: Int64? { revenue.flatMap { ReportRow.perClick($0, clicks) } }
+
+    static func rate(_ conversions: Int64, _ clicks: Int64) -> Double? {
+        clicks > 0 ? Double(conversions) * 100 / Double(clicks) : nil
+    }
+
+    static func perClick(_ micros: Int64, _ clicks: Int64) -> Int64? { clicks > 0 ? (micros + clicks / 2) / clicks : nil }
+
+    /// Adds one currency's figures (merging with an entry of the same currency).
+    mutating func add(_ figures: CurrencyFigures) {
+        conversions += figures.conversions
+        if let i = money.firstIndex(where: { $0.currency == figures.currency }) {
+            money[i].conversions += figures.conversions; money[i].payout += figures.payout; money[i].revenue += figures.revenue
+        } else {
+            money.append(figures)
+            money.sort { $0.currency < $1.currency }
+        }
+    }
 
     mutating func add(_ other: ReportRow) {
-        clicks += other.clicks; conversions += other.conversions; payout += other.payout; revenue += other.revenue
+        clicks += other.clicks
+        for figures in other.money { add(figures) }
     }
 }
 
@@ -169,11 +205,14 @@ public enum Reporter {
         for (key, values) in try aggregate(.clicks, "count(*)", request, backend) {
             rows[key, default: ReportRow(key: key)].clicks = values[0]
         }
+        // Grouped by currency too: money of different currencies is never added up.
         let sums = "sum(CASE WHEN status = 'rejected' THEN 0 ELSE 1 END), sum(payout_micros), sum(revenue_micros)"
-        for (key, values) in try aggregate(.conversions, sums, request, backend) {
-            var row = rows[key] ?? ReportRow(key: key)
-            row.conversions = values[0]; row.payout = values[1]; row.revenue = values[2]
-            rows[key] = row
+        for (fullKey, values) in try aggregate(.conversions, sums, request, backend, extra: "currency") {
+            guard case .text(let currency)? = fullKey.last else { continue }
+            let key = Array(fullKey.dropLast())
+            var figures = CurrencyFigures(currency: currency)
+            figures.conversions = values[0]; figures.payout = values[1]; figures.revenue = values[2]
+            rows[key, default: ReportRow(key: key)].add(figures)
         }
         let refusalGroupBy = request.groupBy.filter { $0.applies(to: .refusals) }
         var refusalRequest = request

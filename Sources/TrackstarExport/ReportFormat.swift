@@ -17,7 +17,7 @@ public enum ReportFormat: String, CaseIterable, Sendable {
 
 /// Text forms of report values.
 public enum ReportText {
-    static let figureNames = ["clicks", "conversions", "conversion_rate", "payout", "revenue", "profit", "epc"]
+    static let figureNames = ["clicks", "conversions", "conversion_rate", "currency", "payout", "revenue", "profit", "epc"]
 
     /// Micros as a decimal with at least two places: 2500000 → "2.50", 1234567 → "1.234567".
     public static func money(_ micros: Int64) -> String {
@@ -47,19 +47,29 @@ public enum ReportText {
         }
     }
 
-    static func figures(_ row: ReportRow) -> [String] {
-        [String(row.clicks), String(row.conversions), percent(row.conversionRatePercent), money(row.payout),
-         money(row.revenue), money(row.profit), row.epc.map(money) ?? ""]
+    /// The figures of a row: one line per currency of its money (one line without conversions).
+    /// Clicks are on the first line only, so a column sums to the right total; each line's
+    /// conversions, CR and EPC are those of its currency.
+    static func figureLines(_ row: ReportRow) -> [[String]] {
+        guard !row.money.isEmpty else {
+            return [[String(row.clicks), String(row.conversions), percent(row.conversionRatePercent), "", money(0), money(0), money(0),
+                     ReportRow.perClick(0, row.clicks).map(money) ?? ""]]
+        }
+        return row.money.enumerated().map { i, m in
+            [i == 0 ? String(row.clicks) : "", String(m.conversions), percent(ReportRow.rate(m.conversions, row.clicks)), m.currency,
+             money(m.payout), money(m.revenue), money(m.profit), ReportRow.perClick(m.revenue, row.clicks).map(money) ?? ""]
+        }
     }
 
     // MARK: Table
 
     static func table(_ result: ReportResult) -> String {
-        let header = result.groupBy.map(\.rawValue) + ["clicks", "conversions", "CR%", "payout", "revenue", "profit", "EPC"]
-        var lines = result.groupBy.isEmpty ? [] : result.rows.map { row in
-            zip(row.key, result.groupBy).map { tableCell($0, $1) } + figures(row)
+        let header = result.groupBy.map(\.rawValue) + ["clicks", "conversions", "CR%", "currency", "payout", "revenue", "profit", "EPC"]
+        var lines = result.groupBy.isEmpty ? [] : result.rows.flatMap { row in
+            figureLines(row).map { zip(row.key, result.groupBy).map { tableCell($0, $1) } + $0 }
         }
-        lines.append((result.groupBy.isEmpty ? [] : ["TOTAL"] + Array(repeating: "", count: result.groupBy.count - 1)) + figures(result.totals))
+        let total = result.groupBy.isEmpty ? [] : ["TOTAL"] + Array(repeating: "", count: result.groupBy.count - 1)
+        lines += figureLines(result.totals).map { total + $0 }
         var out = aligned([header] + lines, numericFrom: result.groupBy.count)
         out += "\nrefusals by reason\n"
         let refusalHeader = result.refusalGroupBy.map(\.rawValue) + ["reason", "count"]
@@ -95,7 +105,9 @@ public enum ReportText {
 
     static func csv(_ result: ReportResult) -> String {
         var out = csvLine(result.groupBy.map(\.rawValue) + figureNames)
-        for row in result.rows { out += csvLine(zip(row.key, result.groupBy).map { csvCell($0, $1) } + figures(row)) }
+        for row in result.rows {
+            for line in figureLines(row) { out += csvLine(zip(row.key, result.groupBy).map { csvCell($0, $1) } + line) }
+        }
         out += "\n" + csvLine(result.refusalGroupBy.map(\.rawValue) + ["reason", "refusals"])
         for r in result.refusals { out += csvLine(zip(r.key, result.refusalGroupBy).map { csvCell($0, $1) } + [r.reason, String(r.count)]) }
         return out
@@ -128,8 +140,20 @@ public enum ReportText {
             } + rest
             return "{" + fields.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}"
         }
+        // Flat payout, revenue, profit and EPC only when the row's money is in one currency (null
+        // otherwise); "currencies" always lists each currency's figures.
         func figures(_ row: ReportRow) -> [(String, String)] {
-            zip(figureNames, ReportText.figures(row)).map { ($0, $1.isEmpty ? "null" : $1) }
+            let perCurrency = row.money.map { m in
+                "{\"currency\":\(quoted(m.currency)),\"conversions\":\(m.conversions),\"payout\":\(money(m.payout)),"
+                    + "\"revenue\":\(money(m.revenue)),\"profit\":\(money(m.profit)),"
+                    + "\"epc\":\(ReportRow.perClick(m.revenue, row.clicks).map(money) ?? "null")}"
+            }
+            return [("clicks", String(row.clicks)), ("conversions", String(row.conversions)),
+                    ("conversion_rate", row.conversionRatePercent.map { percent($0) } ?? "null"),
+                    ("currency", row.currency.map(quoted) ?? "null"),
+                    ("payout", row.payout.map(money) ?? "null"), ("revenue", row.revenue.map(money) ?? "null"),
+                    ("profit", row.profit.map(money) ?? "null"), ("epc", row.epc.map(money) ?? "null"),
+                    ("currencies", "[" + perCurrency.joined(separator: ",") + "]")]
         }
         let rows = result.rows.map { object($0.key, result.groupBy, figures($0)) }
         let refusals = result.refusals.map { object($0.key, result.refusalGroupBy, [("reason", quoted($0.reason)), ("count", String($0.count))]) }

@@ -30,7 +30,7 @@ public final class SQLiteSink: ExportSink {
           sub1 TEXT NOT NULL, sub2 TEXT NOT NULL, sub3 TEXT NOT NULL, sub4 TEXT NOT NULL, sub5 TEXT NOT NULL,
           aff_click_id TEXT NOT NULL, source TEXT NOT NULL, event TEXT NOT NULL, event_index INTEGER NOT NULL,
           status TEXT NOT NULL, amount_micros INTEGER, payout_micros INTEGER NOT NULL, revenue_micros INTEGER NOT NULL,
-          currency TEXT NOT NULL, txid TEXT NOT NULL);
+          currency TEXT NOT NULL, txid TEXT NOT NULL, amount_currency TEXT NOT NULL DEFAULT '');
         CREATE INDEX IF NOT EXISTS conversions_time ON conversions (time_ms);
         CREATE INDEX IF NOT EXISTS conversions_click ON conversions (click_ref);
         CREATE TABLE IF NOT EXISTS refusals (
@@ -80,14 +80,24 @@ public final class SQLiteSink: ExportSink {
         let db = try SQLiteDatabase(path: path)
         try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;")
         try db.execute(SQLiteSink.schema)
+        try SQLiteSink.addAmountCurrency(db)
         statements = Statements(
             begin: try db.prepare("BEGIN IMMEDIATE"), commit: try db.prepare("COMMIT"), rollback: try db.prepare("ROLLBACK"),
             position: try db.prepare("INSERT OR REPLACE INTO export_positions VALUES (?,?,?,?,?)"),
             clicks: try BulkInsert(db, table: "clicks", columns: 14, rowsPerStatement: 64),
-            conversions: try BulkInsert(db, table: "conversions", columns: 22, rowsPerStatement: 32),
+            conversions: try BulkInsert(db, table: "conversions", columns: 23, rowsPerStatement: 32),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
         database = db
         return try SQLiteSink.positions(db)
+    }
+
+    /// A file written before conversions carried the currency of their amount gets the column (last,
+    /// where `ALTER TABLE` puts it and where the inserts bind it); its older rows read ''.
+    static func addAmountCurrency(_ db: SQLiteDatabase) throws(ExportError) {
+        let columns = try db.rows("PRAGMA table_info(conversions)").compactMap { $0.count > 1 ? $0[1] : nil }
+        if !columns.contains("amount_currency") {
+            try db.execute("ALTER TABLE conversions ADD COLUMN amount_currency TEXT NOT NULL DEFAULT ''")
+        }
     }
 
     /// The committed positions stored in `db`.
@@ -175,6 +185,9 @@ public final class SQLiteSink: ExportSink {
         st.bind(base + 19, row.payout); st.bind(base + 20, row.revenue)
         withUnsafeBytes(of: row.currency) { st.bindCopy(base + 21, row.currency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
         st.bind(base + 22, row.txid)
+        withUnsafeBytes(of: row.amountCurrency) {
+            st.bindCopy(base + 23, row.amountCurrency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0)
+        }
     }
 
     static func bind(_ row: RefusalRow, _ st: SQLiteStatement, _ base: Int32) {

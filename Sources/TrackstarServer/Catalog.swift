@@ -14,10 +14,16 @@ final class OfferRuntime: Sendable {
     let token: [UInt8]?
     let allowedIPs: [CIDR]
     let currency: [UInt8]
-    /// Event 0 is `conversion` (the offer's own payout and revenue unless overridden); then the rest.
+    /// The currency of payout and revenue, packed as records store it (`Currency.code`).
+    let currencyCode: UInt32
+    /// Event 0 is `conversion` (the offer's own payout and revenue unless overridden); then the rest,
+    /// in configuration order. Records store each event's stable `id`, not its position here.
     let events: [EventRuntime]
+    /// Every event name the offer ever had, by stable id (from `DATA_DIR/events`).
+    let eventNames: EventNames
 
-    init(_ offer: OfferConfig) throws(URLTemplate.CompileError) {
+    /// - Parameter ids: the stable id of each of the offer's event names (`EventRegistry`).
+    init(_ offer: OfferConfig, ids: [String: UInt8]) throws(URLTemplate.CompileError) {
         id = offer.id
         template = try URLTemplate(offer.url, allowed: Macro.clickMacros)
         fallback = try offer.fallbackURL.map { (url) throws(URLTemplate.CompileError) in
@@ -30,12 +36,14 @@ final class OfferRuntime: Sendable {
         token = offer.token.map { Array($0.utf8) }
         allowedIPs = offer.allowedIPs
         currency = Array(offer.currency.utf8)
-        var events = [EventRuntime(name: Array("conversion".utf8), payout: offer.payout, revenue: offer.revenue)]
+        currencyCode = Currency.code(Array(offer.currency.utf8)) ?? 0
+        var events = [EventRuntime(name: Array("conversion".utf8), id: ids["conversion"] ?? 0, payout: offer.payout, revenue: offer.revenue)]
         for event in offer.events {
-            let runtime = EventRuntime(name: Array(event.name.utf8), payout: event.payout, revenue: event.revenue)
+            let runtime = EventRuntime(name: Array(event.name.utf8), id: ids[event.name] ?? 0, payout: event.payout, revenue: event.revenue)
             if event.name == "conversion" { events[0] = runtime } else { events.append(runtime) }
         }
         self.events = events
+        eventNames = EventNames(ids)
     }
 
     /// The index of the event named by `name`, or nil if the offer does not define it.
@@ -52,9 +60,11 @@ final class OfferRuntime: Sendable {
     }
 }
 
-/// One event's name and amounts.
+/// One event's name, stable id and amounts.
 struct EventRuntime: Sendable {
     let name: [UInt8]
+    /// What records and index keys store (`EventRegistry`); never changes for a name.
+    let id: UInt8
     let payout: Micros
     let revenue: Micros
 }
@@ -83,16 +93,28 @@ final class Catalog: Sendable {
     /// The longest template, in bytes (answers are sized for it).
     let longestTemplate: Int
 
-    /// Compiles the configuration; a template error names the offer.
-    init(_ config: TrackstarConfig) throws(ConfigProblem) {
+    /// Event names of offers no longer configured, for conversions recorded while they were.
+    let removedOfferEvents: [UInt32: EventNames]
+
+    /// Compiles the configuration with event ids as a new data dir would give them (for checks and
+    /// tools without a data dir; the server uses the data dir's `EventRegistry`).
+    convenience init(_ config: TrackstarConfig) throws(ConfigProblem) {
+        var events = EventRegistry()
+        do { _ = try events.admit(config) } catch { throw ConfigProblem(line: 0, message: error.description) }
+        try self.init(config, events: events)
+    }
+
+    /// Compiles the configuration; a template error names the offer. `events` must have admitted
+    /// `config` (every configured event has an id).
+    init(_ config: TrackstarConfig, events: EventRegistry) throws(ConfigProblem) {
         var offers: [UInt32: OfferRuntime] = [:]
         for offer in config.offers {
-            // The loader refuses more (a conversion record holds the event's index in one byte); this
+            // The loader refuses more (a conversion record holds the event's id in one byte); this
             // keeps a config built in code from reaching a record it cannot represent.
             guard offer.events.count <= OfferConfig.maxEvents else {
                 throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): more than \(OfferConfig.maxEvents) events")
             }
-            do { offers[offer.id] = try OfferRuntime(offer) } catch {
+            do { offers[offer.id] = try OfferRuntime(offer, ids: events.offers[offer.id] ?? [:]) } catch {
                 throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): url: \(error)")
             }
         }
@@ -100,6 +122,9 @@ final class Catalog: Sendable {
         for affiliate in config.affiliates { affiliates[affiliate.id] = AffiliateRuntime(affiliate) }
         self.offers = offers
         self.affiliates = affiliates
+        var removed: [UInt32: EventNames] = [:]
+        for (offer, ids) in events.offers where offers[offer] == nil { removed[offer] = EventNames(ids) }
+        removedOfferEvents = removed
         denseOffers = Catalog.dense(offers)
         denseAffiliates = Catalog.dense(affiliates)
         maxLifetimeMillis = config.offers.map(\.clickLifetimeMillis).max() ?? 0
@@ -120,6 +145,11 @@ extension Catalog {
     @inline(__always)
     func offer(_ id: UInt32) -> OfferRuntime? {
         id < UInt32(denseOffers.count) ? denseOffers[Int(id)] : (id >= Catalog.denseLimit ? offers[id] : nil)
+    }
+
+    /// An offer's event names by stable id, also for an offer removed from the configuration.
+    func eventNames(_ offerID: UInt32) -> EventNames? {
+        offer(offerID)?.eventNames ?? removedOfferEvents[offerID]
     }
 
     @inline(__always)

@@ -14,19 +14,19 @@ extension RequestHandler {
         if request.txidHash != 0 {
             switch index.claim(engine.txidKey(offer: request.offer.id, txidHash: request.txidHash)) {
             case .full: return indexFull(exchange, to: &out)
-            case .existing(_, let value): return answerExisting(exchange, request, conversionID: value, to: &out)
+            case .existing(_, let value): return answerExisting(exchange, request, conversionID: value, heldBy: .txid, to: &out)
             case .claimed(let entry): txidEntry = entry
             }
         }
         var eventEntry: Int?
         if !request.offer.multipleConversions {
-            switch index.claim(Engine.eventKey(shard: request.id.shard, sequence: request.id.sequence, event: request.event)) {
+            switch index.claim(Engine.eventKey(shard: request.id.shard, sequence: request.id.sequence, event: Int(request.eventID))) {
             case .full:
                 if let txidEntry { index.abort(entry: txidEntry) }
                 return indexFull(exchange, to: &out)
             case .existing(_, let value):
                 if let txidEntry { index.abort(entry: txidEntry) }  // this order id was not used after all
-                return answerExisting(exchange, request, conversionID: value, to: &out)
+                return answerExisting(exchange, request, conversionID: value, heldBy: .event, to: &out)
             case .claimed(let entry): eventEntry = entry
             }
         }
@@ -57,41 +57,57 @@ extension RequestHandler {
         ConversionRecord.write(record, .init(
             clickRef: request.clickRef, timeMillis: exchange.context.nowMillis, txidHash: request.txidHash,
             amount: request.amount, payout: paid ? 0 : event.payout, revenue: paid ? 0 : event.revenue,
-            offerID: request.offer.id, affID: ClickSlot.affID(request.slot), event: UInt8(request.event),
-            status: request.status, currency: request.currency, varOffset: offset, varLength: txid.count))
+            offerID: request.offer.id, affID: ClickSlot.affID(request.slot), event: request.eventID,
+            status: request.status, currency: request.currency, varOffset: offset, varLength: txid.count,
+            payoutCurrency: request.offer.currencyCode))
         ConversionRecord.seal(record, variable: UnsafeRawBufferPointer(start: bytes, count: txid.count))
         table.publish(count: sequence + 1)
         return Engine.conversionID(shard: shard, sequence: sequence)
     }
 
-    /// Someone recorded under this key first: the same postback again is a duplicate (200); a
-    /// different txid for the same click and event, or this txid on another click, is a conflict.
-    func answerExisting(_ exchange: Exchange, _ request: ConversionRequest, conversionID: UInt64, to out: inout ByteWriter) {
+    /// Which index key a conflict was found under.
+    enum HeldKey { case txid, event }
+
+    /// Someone recorded under this key first: the same postback again is a duplicate (200). Otherwise
+    /// the refusal names the key that collided: the order id (used on another click, or by another
+    /// event of this click) or the event (this click converted for it with another order id).
+    func answerExisting(_ exchange: Exchange, _ request: ConversionRequest, conversionID: UInt64, heldBy key: HeldKey,
+                        to out: inout ByteWriter) {
         guard let first = engine.conversionRecord(conversionID) else {
             return refuse(exchange, .internalError, "internal", "conversion index points at a missing record", to: &out)
         }
         let sameClick = ConversionRecord.clickRef(first) == request.clickRef
-        if sameClick && ConversionRecord.event(first) == request.event && ConversionRecord.txidHash(first) == request.txidHash {
+        if sameClick && ConversionRecord.event(first) == Int(request.eventID) && ConversionRecord.txidHash(first) == request.txidHash {
             return answerRecorded(exchange, conversionID: conversionID, duplicate: true, to: &out)
         }
-        if !sameClick {
-            return refuse(exchange, .conflict, "duplicate_txid", "this order id was already converted on another click",
-                          field: .txid, to: &out)
+        switch (key, sameClick) {
+        case (.txid, false):
+            refuse(exchange, .conflict, "duplicate_txid", "this order id was already converted on another click", field: .txid, to: &out)
+        case (.txid, true):
+            refuse(exchange, .conflict, "duplicate_txid", "this order id was already converted for another event of this click",
+                   field: .txid, to: &out)
+        case (.event, _):
+            refuse(exchange, .conflict, "duplicate_event", "this click already converted for this event with another order id",
+                   field: .event, to: &out)
         }
-        refuse(exchange, .conflict, "duplicate_event", "this click already converted for this event", field: .event, to: &out)
     }
 
     func indexFull(_ exchange: Exchange, to out: inout ByteWriter) {
         refuse(exchange, .insufficientStorage, "index_full", "conversion index is full; raise storage.max_conversions", to: &out)
     }
 
-    /// `{"status":…,"conversion_id":…,"click_id":…,"offer_id":…,"aff_id":…,"event":…,"payout":…,…}`.
+    /// `{"status":…,"conversion_id":…,"click_id":…,"offer_id":…,"aff_id":…,"event":…,"payout":…,
+    /// "revenue":…,"currency":…}` with `"amount":…,"amount_currency":…` when the postback carried an
+    /// amount. Works for an offer since removed from the configuration (names come from its event ids).
     func answerRecorded(_ exchange: Exchange, conversionID: UInt64, duplicate: Bool, to out: inout ByteWriter) {
         metrics.count(duplicate ? .postbacksDuplicate : .postbacksRecorded)
-        guard let record = engine.conversionRecord(conversionID),
-              let offer = catalog.offer(record.load(fromByteOffset: 48, as: UInt32.self)) else {
+        guard let record = engine.conversionRecord(conversionID) else {
             return refuse(exchange, .internalError, "internal", "conversion record is missing", to: &out)
         }
+        let offerID = ConversionRecord.offerID(record)
+        let names = catalog.eventNames(offerID)
+        let payoutCurrency = payoutCurrency(record)
+        let amount = ConversionRecord.amount(record)
         let clickID = params.value(.clickID)
         responses.json(.ok, keepAlive: exchange.head.keepAlive, headOnly: exchange.head.method == .head,
                        nowMillis: exchange.context.nowMillis, to: &out) { body in
@@ -102,18 +118,34 @@ extension RequestHandler {
             body.append(",\"click_id\":\"")
             body.appendJSONEscaped(clickID)
             body.append("\",\"offer_id\":")
-            body.appendDecimal(UInt64(offer.id))
+            body.appendDecimal(UInt64(offerID))
             body.append(",\"aff_id\":")
-            body.appendDecimal(UInt64(record.load(fromByteOffset: 52, as: UInt32.self)))
+            body.appendDecimal(UInt64(ConversionRecord.affID(record)))
             body.append(",\"event\":\"")
-            offer.events[ConversionRecord.event(record)].name.withUnsafeBytes { body.appendJSONEscaped($0) }
+            if let names { names.name(ConversionRecord.event(record)).withUnsafeBytes { body.appendJSONEscaped($0) } }
             body.append("\",\"payout\":")
             body.appendMicros(ConversionRecord.payout(record))
             body.append(",\"revenue\":")
             body.appendMicros(ConversionRecord.revenue(record))
             body.append(",\"currency\":\"")
-            Currency.write(record.load(fromByteOffset: 60, as: UInt32.self), to: &body)
-            body.append(duplicate ? "\",\"duplicate\":true}" : "\"}")
+            Currency.write(payoutCurrency, to: &body)
+            body.append("\"")
+            if amount != ConversionRecord.noAmount {
+                body.append(",\"amount\":")
+                body.appendMicros(amount)
+                body.append(",\"amount_currency\":\"")
+                Currency.write(ConversionRecord.currency(record), to: &body)
+                body.append("\"")
+            }
+            body.append(duplicate ? ",\"duplicate\":true}" : "}")
         }
+    }
+
+    /// The currency of a record's payout and revenue: stored since stable event ids; for an older
+    /// record, the offer's configured currency (what its payout was paid in), else the stored one.
+    func payoutCurrency(_ record: UnsafeRawPointer) -> UInt32 {
+        let stored = ConversionRecord.payoutCurrency(record)
+        if stored != 0 { return stored }
+        return catalog.offer(ConversionRecord.offerID(record))?.currencyCode ?? ConversionRecord.currency(record)
     }
 }

@@ -98,8 +98,9 @@ final class Engine: @unchecked Sendable {
     /// Loads the keys from the data dir, compiles the catalog and opens the engine.
     static func open(config: TrackstarConfig, loops: Int, recovery: RecoveryOptions) throws(StartupError) -> Engine {
         let codec = try NodeIdentity.verify(dataDir: config.storage.dataDir, nodeID: config.server.nodeID)
+        let events = try EventRegistry.update(dataDir: config.storage.dataDir, with: config)
         let catalog: Catalog
-        do { catalog = try Catalog(config) } catch { throw StartupError(error.description) }
+        do { catalog = try Catalog(config, events: events) } catch { throw StartupError(error.description) }
         return try Engine(config: config, catalog: catalog, keys: codec, loops: loops, recovery: recovery)
     }
 
@@ -125,6 +126,7 @@ final class Engine: @unchecked Sendable {
     }
 
     /// Index key for "this click's conversion of this event": exact, in its own key space (bit 62).
+    /// `event` is the event's stable id (`EventRegistry`), never its position in the configuration.
     @inline(__always)
     static func eventKey(shard: UInt8, sequence: UInt64, event: Int) -> UInt64 {
         1 << 62 | UInt64(shard) << 48 | (sequence & ClickID.maxSequence) << 8 | UInt64(event & 0xff)

@@ -21,6 +21,7 @@ final class ReportFeed: @unchecked Sendable {  // set once in init
                                                           mintMinute: ClickID.minute(unixMillis: mintMillis), keyID: 0))
                 },
                 eventName: { [weak engine] offerID, index in engine.map { ReportFeed.eventName($0.catalog, offerID, index) } ?? "conversion" },  // as reloaded
+                offerCurrency: { [weak engine] offerID in engine?.catalog.offer(offerID)?.currencyCode ?? 0 },
                 log: { Log.info("export: \($0)") })
         } catch {
             throw StartupError(error.description)
@@ -50,11 +51,11 @@ final class ReportFeed: @unchecked Sendable {  // set once in init
         }
     }
 
-    static func eventName(_ catalog: Catalog, _ offerID: UInt32, _ index: Int) -> String {
-        guard let offer = catalog.offer(offerID), index < offer.events.count else {
-            return index == 0 ? "conversion" : "event-\(index)"
-        }
-        return String(decoding: offer.events[index].name, as: UTF8.self)
+    /// The name of an offer's event id, also for events and offers since removed (`EventRegistry`).
+    static func eventName(_ catalog: Catalog, _ offerID: UInt32, _ id: Int) -> String {
+        let name = catalog.eventNames(offerID)?.name(id) ?? []
+        if name.isEmpty { return id == 0 ? "conversion" : "event-\(id)" }
+        return String(decoding: name, as: UTF8.self)
     }
 }
 

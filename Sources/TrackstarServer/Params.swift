@@ -1,5 +1,6 @@
 // The parameters a click or postback may carry, decoded in place into one per-loop scratch area:
 // a fixed slot per field, so extracting them never allocates.
+import TrackstarCore
 import TrackstarHTTP
 
 /// A known parameter. Aliases (TUNE's `aff_sub`, `transaction_id`, `goal`, …) map onto these.
@@ -150,6 +151,13 @@ struct Params {
     func value(_ field: ParamField) -> UnsafeRawBufferPointer {
         guard has(field) else { return UnsafeRawBufferPointer(start: storage, count: 0) }
         return values[field.rawValue]
+    }
+
+    /// Narrows the order id to `OrderID.trimmed` (no white space or invisible characters at its
+    /// ends), before it becomes an index key or is stored. Values are views, so nothing is copied.
+    func trimOrderID() {
+        guard has(.txid) else { return }
+        values[ParamField.txid.rawValue] = OrderID.trimmed(values[ParamField.txid.rawValue])
     }
 
     /// Collects every known parameter in `range` of `buffer` (a query string or form body).

@@ -19,7 +19,8 @@ final class PartnerFeed: @unchecked Sendable {  // set once in init
                 ReportFeed.clickIDText(codec, ClickID(node: node, shard: UInt8(shard), sequence: sequence,
                                                       mintMinute: ClickID.minute(unixMillis: mintMillis), keyID: 0))
             },
-            eventName: { [weak engine] offerID, index in engine.map { ReportFeed.eventName($0.catalog, offerID, index) } ?? "conversion" })
+            eventName: { [weak engine] offerID, index in engine.map { ReportFeed.eventName($0.catalog, offerID, index) } ?? "conversion" },
+            offerCurrency: { [weak engine] offerID in engine?.catalog.offer(offerID)?.currencyCode ?? 0 })
         do {
             dispatcher = try Dispatcher(config: engine.config, source: source, message: { Log.info($0) }, warn: { Log.warning($0) })
         } catch {

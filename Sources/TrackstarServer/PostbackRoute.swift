@@ -9,40 +9,73 @@ struct ConversionRequest {
     let id: ClickID
     let slot: UnsafeMutableRawPointer
     let offer: OfferRuntime
+    /// The event's position in `offer.events` (its amounts).
     let event: Int
+    /// The event's stable id: what the record and the index key store.
+    let eventID: UInt8
     let status: ConversionStatus
     let amount: Int64
+    /// The currency of `amount`: the sender's, or the offer's when it sent none.
     let currency: UInt32
     let txidHash: UInt64
     var clickRef: UInt64 { UInt64(id.shard) << 40 | id.sequence }
 }
 
 extension RequestHandler {
-    /// 1. Parameters. 2. Decode and verify the ID (no table touched for a bad one). 3. Find the click.
-    /// 4. Offer rules: token, IP, window, delay, event. 5. Record once, or answer the earlier result.
+    /// 1. Parameters (the order id trimmed). 2. Decode and verify the ID (no table touched for a bad
+    /// one). 3. Find the click. 4. Token and IP, when the offer is still configured. 5. A repeat of a
+    /// recorded postback answers its conversion, whatever the window or configuration says now.
+    /// 6. Offer rules: configured, window, delay, event. 7. Record once, or answer the earlier result.
     func postback(_ exchange: Exchange, to out: inout ByteWriter) {
         refusalOffer = 0
         refusalAffiliate = 0
         guard collectParams(exchange, to: &out) else { return }
+        params.trimOrderID()
         guard let id = verifiedClickID(exchange, to: &out) else { return }
-        // The ID's mint minute refuses clicks older than every offer's window without a lookup
-        // (their segments may already be retired).
-        let ageMinutes = Int64(ClickID.minute(unixMillis: exchange.context.nowMillis)) - Int64(id.mintMinute)
-        if (ageMinutes - 1) * 60_000 > catalog.maxLifetimeMillis {
-            return refuse(exchange, .gone, "expired", "click is older than the offer's click_lifetime", field: .clickID, to: &out)
-        }
-        guard let slot = engine.clickSlot(id) else {
+        guard let slot = engine.clickSlot(id), ClickSlot.mintMillis(slot) != 0 else {
+            // Retired with its segment, or never minted here: the ID's mint minute tells which.
+            let ageMinutes = Int64(ClickID.minute(unixMillis: exchange.context.nowMillis)) - Int64(id.mintMinute)
+            if (ageMinutes - 1) * 60_000 > catalog.maxLifetimeMillis {
+                return refuse(exchange, .gone, "expired", "click is older than the offer's click_lifetime", field: .clickID, to: &out)
+            }
             return refuse(exchange, .notFound, "unknown_click", "no click with this id on this node", field: .clickID, to: &out)
         }
-        refusalOffer = ClickSlot.offerID(slot)
+        let offerID = ClickSlot.offerID(slot)
+        refusalOffer = offerID
         refusalAffiliate = ClickSlot.affID(slot)
-        guard let offer = catalog.offer(ClickSlot.offerID(slot)) else {
+        let offer = catalog.offer(offerID)
+        if let offer { guard authorized(exchange, offer: offer, to: &out) else { return } }
+        let txidHash = params.value(.txid).isEmpty ? 0 : engine.txidHash(params.value(.txid))
+        if let conversionID = recordedRepeat(id, offerID: offerID, txidHash: txidHash,
+                                             multipleConversions: offer?.multipleConversions ?? false) {
+            return answerRecorded(exchange, conversionID: conversionID, duplicate: true, to: &out)
+        }
+        guard let offer else {
             return refuse(exchange, .notFound, "unknown_offer", "the click's offer is no longer configured", to: &out)
         }
-        guard authorized(exchange, offer: offer, to: &out),
-              inWindow(exchange, offer: offer, slot: slot, to: &out),
-              let request = conversionRequest(exchange, id: id, slot: slot, offer: offer, to: &out) else { return }
+        guard inWindow(exchange, offer: offer, slot: slot, to: &out),
+              let request = conversionRequest(exchange, id: id, slot: slot, offer: offer, txidHash: txidHash, to: &out) else { return }
         record(exchange, request, to: &out)
+    }
+
+    /// The conversion this exact postback (click, event, order id) already recorded, if any. Looks
+    /// only, claims nothing: a postback that is not a repeat goes on through every rule. Without an
+    /// order id on an offer with `multiple_conversions`, a postback is never a repeat (each converts).
+    func recordedRepeat(_ id: ClickID, offerID: UInt32, txidHash: UInt64, multipleConversions: Bool) -> UInt64? {
+        guard let names = catalog.eventNames(offerID) else { return nil }
+        guard let eventID = params.has(.event) ? names.id(params.value(.event)) : 0 else { return nil }
+        let key: UInt64
+        if txidHash != 0 {
+            key = engine.txidKey(offer: offerID, txidHash: txidHash)
+        } else {
+            guard !multipleConversions else { return nil }
+            key = Engine.eventKey(shard: id.shard, sequence: id.sequence, event: eventID)
+        }
+        guard let conversionID = engine.index.lookup(key), let first = engine.conversionRecord(conversionID) else { return nil }
+        let clickRef = UInt64(id.shard) << 40 | id.sequence
+        let same = ConversionRecord.clickRef(first) == clickRef && ConversionRecord.event(first) == eventID
+            && ConversionRecord.txidHash(first) == txidHash
+        return same ? conversionID : nil
     }
 
     /// The presented click ID, decoded and with its tag verified.
@@ -100,9 +133,9 @@ extension RequestHandler {
         return true
     }
 
-    /// Event, status, amount, currency and txid, checked.
+    /// Event, status, amount and currency, checked (`txidHash`: the trimmed order id's fingerprint, 0 for none).
     func conversionRequest(_ exchange: Exchange, id: ClickID, slot: UnsafeMutableRawPointer, offer: OfferRuntime,
-                           to out: inout ByteWriter) -> ConversionRequest? {
+                           txidHash: UInt64, to out: inout ByteWriter) -> ConversionRequest? {
         let event = params.has(.event) ? offer.eventIndex(params.value(.event)) : 0
         guard let event else {
             refuse(exchange, .unprocessable, "unknown_event", "the offer defines no such event", field: .event, to: &out)
@@ -119,28 +152,24 @@ extension RequestHandler {
                    field: .amount, to: &out)
             return nil
         }
-        let currency = params.has(.currency) ? Currency.code(params.value(.currency)) : Currency.code(offer.currency)
+        let currency = params.has(.currency) ? Currency.code(params.value(.currency)) : offer.currencyCode
         guard let currency else {
-            refuse(exchange, .badRequest, "malformed_parameter", "expected a 3-letter ISO 4217 code", field: .currency, to: &out)
+            refuse(exchange, .badRequest, "malformed_parameter", "expected an ISO 4217 currency code such as EUR", field: .currency, to: &out)
             return nil
         }
-        let txidHash = params.has(.txid) && !params.value(.txid).isEmpty ? engine.txidHash(params.value(.txid)) : 0
-        return ConversionRequest(id: id, slot: slot, offer: offer, event: event, status: status, amount: amount,
-                                 currency: currency, txidHash: txidHash)
+        return ConversionRequest(id: id, slot: slot, offer: offer, event: event, eventID: offer.events[event].id, status: status,
+                                 amount: amount, currency: currency, txidHash: txidHash)
     }
 }
 
-/// Three-letter currency codes packed into 32 bits.
+/// ISO 4217 currency codes packed into 32 bits (first letter in the low byte).
 enum Currency {
+    /// The code of `bytes` (letters in either case), or nil unless it is an ISO 4217 code.
     static func code(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
         guard bytes.count == 3 else { return nil }
-        var code: UInt32 = 0
-        for (i, b) in bytes.enumerated() {
-            let upper = b & ~0x20
-            guard upper >= 65 && upper <= 90 else { return nil }
-            code |= UInt32(upper) << (8 * UInt32(i))
-        }
-        return code
+        let a = bytes[0] & ~0x20, b = bytes[1] & ~0x20, c = bytes[2] & ~0x20
+        guard ISO4217.contains(a, b, c) else { return nil }
+        return UInt32(a) | UInt32(b) << 8 | UInt32(c) << 16
     }
 
     static func code(_ bytes: [UInt8]) -> UInt32? { bytes.withUnsafeBytes { code($0) } }

@@ -72,8 +72,10 @@ public final class TrackstarServer: @unchecked Sendable {
     /// and handed to each loop on its own thread. Returns notes (settings that need a restart);
     /// throws, changing nothing, when the new configuration cannot be used.
     public func reload(_ config: TrackstarConfig) throws(StartupError) -> [String] {
+        // New event names get their ids on disk before any loop can record one.
+        let events = try EventRegistry.update(dataDir: engine.config.storage.dataDir, with: config)
         let catalog: Catalog
-        do { catalog = try Catalog(config) } catch { throw StartupError(error.description) }
+        do { catalog = try Catalog(config, events: events) } catch { throw StartupError(error.description) }
         let budget = handlers.first?.templateBudget ?? 0
         guard catalog.longestTemplate <= budget else {
             throw StartupError("a url template is \(catalog.longestTemplate) bytes, longer than the \(budget) this process sized its buffers for; restart to use it")

@@ -55,8 +55,14 @@ public enum ClickSlot {
 
 /// A conversion record, 96 bytes:
 /// `clickRef:8 | timeMillis:8 | txidHash:8 | amount:8 | payout:8 | revenue:8 | offerID:4 | affID:4
-///  | event:1 | status:1 | reserved:2 | currency:4 | varOffset:8 | varLength:4 | reserved:12 | checksum:8`.
-/// Variable bytes: the raw txid. The checksum covers bytes 0..<88 and the variable bytes.
+///  | event:1 | status:1 | reserved:2 | currency:4 | varOffset:8 | varLength:4 | payoutCurrency:4
+///  | reserved:8 | checksum:8`.
+/// - `event` is the event's stable id for its offer (`DATA_DIR/events`), not a position in the config;
+///   records written before that file existed hold the position, which the file's seeding made the id.
+/// - `currency` is the currency of `amount` (the sender's, or the offer's when it sent none);
+///   `payoutCurrency` that of `payout` and `revenue` (the offer's). Records written before
+///   `payoutCurrency` existed hold 0 there: their payout is in the offer's configured currency.
+/// Variable bytes: the raw txid (trimmed). The checksum covers bytes 0..<88 and the variable bytes.
 public enum ConversionRecord {
     public static let stride = 96
     /// `amount` when the postback carried none.
@@ -85,12 +91,15 @@ public enum ConversionRecord {
         public var currency: UInt32
         public var varOffset: UInt64
         public var varLength: Int
+        /// The currency of payout and revenue (0 writes a record as earlier releases did).
+        public var payoutCurrency: UInt32
         public init(clickRef: UInt64, timeMillis: Int64, txidHash: UInt64, amount: Int64, payout: Int64, revenue: Int64,
                     offerID: UInt32, affID: UInt32, event: UInt8, status: ConversionStatus, currency: UInt32,
-                    varOffset: UInt64, varLength: Int) {
+                    varOffset: UInt64, varLength: Int, payoutCurrency: UInt32 = 0) {
             self.clickRef = clickRef; self.timeMillis = timeMillis; self.txidHash = txidHash; self.amount = amount
             self.payout = payout; self.revenue = revenue; self.offerID = offerID; self.affID = affID; self.event = event
             self.status = status; self.currency = currency; self.varOffset = varOffset; self.varLength = varLength
+            self.payoutCurrency = payoutCurrency
         }
     }
 
@@ -108,6 +117,7 @@ public enum ConversionRecord {
         p.storeBytes(of: f.currency, toByteOffset: 60, as: UInt32.self)
         p.storeBytes(of: f.varOffset, toByteOffset: 64, as: UInt64.self)
         p.storeBytes(of: UInt32(f.varLength), toByteOffset: 72, as: UInt32.self)
+        p.storeBytes(of: f.payoutCurrency, toByteOffset: 76, as: UInt32.self)
     }
 
     public static func varOffset(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 64, as: UInt64.self) }
@@ -174,7 +184,10 @@ extension ConversionRecord {
     public static func timeMillis(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 8, as: Int64.self) }
     public static func amount(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 24, as: Int64.self) }
     public static func affID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 52, as: UInt32.self) }
+    /// The currency of `amount`.
     public static func currency(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 60, as: UInt32.self) }
+    /// The currency of payout and revenue; 0 in records written before the field existed.
+    public static func payoutCurrency(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 76, as: UInt32.self) }
 }
 
 /// Where a shard's tables live under the data dir, and their segment sizes. The engine, recovery,

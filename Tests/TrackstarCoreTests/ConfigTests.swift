@@ -554,6 +554,7 @@ url = "https://shop.example/a?c={click_id}"
         ("multiple_conversions = \"yes\"", "expected true or false, got string \"yes\""),
         ("token = \"\"", "offers[1].token: must not be empty"),
         ("currency = \"usd\"", "3-letter uppercase currency code such as \"USD\", got \"usd\""),
+        ("currency = \"XYZ\"", "offers[1].currency: \"XYZ\" is not an ISO 4217 currency code"),
         ("payout = -1", "offers[1].payout: must not be negative"),
         ("payout = \"2.50\"", "expected a number such as 2.50"),
         ("revenue = 0.1234567", "offers[1].revenue: 0.1234567 has more than 6 decimal places"),

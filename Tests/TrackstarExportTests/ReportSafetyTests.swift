@@ -11,7 +11,11 @@ import TrackstarExport
         let rows = subs.enumerated().map { i, sub -> ReportRow in
             var row = ReportRow(key: [.number(Int64(i + 1)), .text(sub)])
             row.clicks = 1
-            row.payout = profitNegative ? 1_500_000 : 0
+            if profitNegative {
+                var money = CurrencyFigures(currency: "USD")
+                money.payout = 1_500_000
+                row.add(money)
+            }
             return row
         }
         var totals = ReportRow(key: [])

@@ -29,6 +29,33 @@ func removeDirectory(_ path: String) {
         exporter.stop()
     }
 
+    /// A report.sqlite created by the release before amount_currency existed gets the column.
+    @Test func aStoreFromTheEarlierReleaseGetsTheAmountCurrencyColumn() throws {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        do {
+            let old = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
+            try old.execute("""
+                CREATE TABLE conversions (
+                  conversion_id INTEGER PRIMARY KEY, click_ref INTEGER NOT NULL, click_id TEXT NOT NULL,
+                  click_time_ms INTEGER NOT NULL, time_ms INTEGER NOT NULL, offer_id INTEGER NOT NULL, aff_id INTEGER NOT NULL,
+                  sub1 TEXT NOT NULL, sub2 TEXT NOT NULL, sub3 TEXT NOT NULL, sub4 TEXT NOT NULL, sub5 TEXT NOT NULL,
+                  aff_click_id TEXT NOT NULL, source TEXT NOT NULL, event TEXT NOT NULL, event_index INTEGER NOT NULL,
+                  status TEXT NOT NULL, amount_micros INTEGER, payout_micros INTEGER NOT NULL, revenue_micros INTEGER NOT NULL,
+                  currency TEXT NOT NULL, txid TEXT NOT NULL);
+                INSERT INTO conversions VALUES (99, 0, '', 0, 0, 1, 7, '', '', '', '', '', '', '', 'conversion', 0, 'approved',
+                  NULL, 2500000, 4000000, 'JPY', 'old');
+                """)
+        }
+        let logs = TestLogs(shards: 1)
+        let ref = logs.click(shard: 0, offer: 1, aff: 7, subs: ["", "", "", "", "", "", "", ""])
+        logs.conversion(shard: 0, clickRef: ref, payoutCurrency: 0x52_5545)
+        export(logs, to: dir)
+        let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
+        #expect(try db.rows("SELECT conversion_id, currency, amount_currency FROM conversions ORDER BY conversion_id")
+                == [["1", "EUR", ""], ["99", "JPY", ""]])
+    }
+
     @Test func writesEveryColumnAndCommitsPositionsWithTheRows() throws {
         let dir = temporaryDirectory()
         defer { removeDirectory(dir) }
@@ -157,10 +184,10 @@ func removeDirectory(_ path: String) {
         let result = try sqliteResult(request)
         let table = ReportFormat.table.render(result, request: request)
         #expect(table == """
-            offer  clicks  conversions    CR%  payout  revenue  profit       EPC
-            1           4            1  25.00    2.50     4.00    1.50      1.00
-            2           2            1  50.00    1.00     3.00    2.00      1.50
-            TOTAL       6            2  33.33    3.50     7.00    3.50  1.166667
+            offer  clicks  conversions    CR%  currency  payout  revenue  profit       EPC
+            1           4            1  25.00       USD    2.50     4.00    1.50      1.00
+            2           2            1  50.00       USD    1.00     3.00    2.00      1.50
+            TOTAL       6            2  33.33       USD    3.50     7.00    3.50  1.166667
 
             refusals by reason
             offer  reason     count
@@ -169,10 +196,37 @@ func removeDirectory(_ path: String) {
 
             """, "\(table)")
         let csv = ReportFormat.csv.render(result, request: request)
-        #expect(csv.hasPrefix("offer,clicks,conversions,conversion_rate,payout,revenue,profit,epc\n1,4,1,25.00,2.50,4.00,1.50,1.00\n"), "\(csv)")
+        #expect(csv.hasPrefix("offer,clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc\n1,4,1,25.00,USD,2.50,4.00,1.50,1.00\n"), "\(csv)")
         let json = ReportFormat.json.render(result, request: request)
-        #expect(json.contains("{\"offer\":1,\"clicks\":4,\"conversions\":1,\"conversion_rate\":25.00,\"payout\":2.50"), "\(json)")
+        #expect(json.contains("{\"offer\":1,\"clicks\":4,\"conversions\":1,\"conversion_rate\":25.00,\"currency\":\"USD\",\"payout\":2.50"), "\(json)")
         #expect(json.contains("\"refusals\":[{\"offer\":1,\"reason\":\"bad_token\",\"count\":2}"), "\(json)")
+    }
+
+    /// Offer 2's conversion paid in EUR: totals keep USD and EUR apart, in every format.
+    @Test func moneyInTwoCurrenciesIsNeverAdded() throws {
+        let logs = TestLogs(shards: 1)
+        let a = logs.click(shard: 0, offer: 1, aff: 7, time: 1_767_225_600_000, subs: ["", "", "", "", "", "", "", ""])
+        let b = logs.click(shard: 0, offer: 2, aff: 7, time: 1_767_225_600_000, subs: ["", "", "", "", "", "", "", ""])
+        logs.conversion(shard: 0, clickRef: a, offer: 1)                                              // 2.50 USD (stored currency)
+        logs.conversion(shard: 0, clickRef: b, offer: 2, payout: 1_000_000, revenue: 3_000_000, payoutCurrency: 0x52_5545)  // EUR
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        SQLiteSinkTests().export(logs, to: dir)
+        let result = try Reporter.run(ReportRequest(), on: try Reporter.backend(config: ExportConfig(), dataDir: dir))
+        #expect(result.totals.conversions == 2)
+        #expect(result.totals.payout == nil && result.totals.revenue == nil && result.totals.epc == nil)
+        #expect(result.totals.money.map(\.currency) == ["EUR", "USD"])
+        #expect(result.totals.money.map(\.payout) == [1_000_000, 2_500_000])
+        let table = ReportFormat.table.render(result, request: ReportRequest())
+        #expect(table.hasPrefix("""
+            clicks  conversions    CR%  currency  payout  revenue  profit   EPC
+                 2            1  50.00       EUR    1.00     3.00    2.00  1.50
+                              1  50.00       USD    2.50     4.00    1.50  2.00
+            """), "\(table)")
+        let csv = ReportFormat.csv.render(result, request: ReportRequest())
+        #expect(csv.hasPrefix("clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc\n2,1,50.00,EUR,1.00,3.00,2.00,1.50\n,1,50.00,USD,2.50,4.00,1.50,2.00\n"), "\(csv)")
+        let json = ReportFormat.json.render(result, request: ReportRequest())
+        #expect(json.contains("\"totals\":{\"clicks\":2,\"conversions\":2,\"conversion_rate\":100.00,\"currency\":null,\"payout\":null"), "\(json)")
     }
 
     @Test func missingDatabaseSaysHowItIsCreated() {

@@ -45,7 +45,7 @@ final class TestLogs: @unchecked Sendable {
     /// Appends a conversion of `clickRef` on `shard`.
     func conversion(shard: Int, clickRef: UInt64, offer: UInt32 = 1, aff: UInt32 = 7, event: UInt8 = 0,
                     status: ConversionStatus = .approved, payout: Int64 = 2_500_000, revenue: Int64 = 4_000_000,
-                    time: Int64 = 1_767_229_200_000, txid: String = "") {
+                    time: Int64 = 1_767_229_200_000, txid: String = "", payoutCurrency: UInt32 = 0) {
         let table = conversions[shard]
         let raw = Array(txid.utf8)
         let (sequence, record) = table.reserveRecord()!
@@ -53,7 +53,8 @@ final class TestLogs: @unchecked Sendable {
         bytes.copyMemory(from: raw, byteCount: raw.count)
         ConversionRecord.write(record, .init(clickRef: clickRef, timeMillis: time, txidHash: 0, amount: ConversionRecord.noAmount,
                                              payout: payout, revenue: revenue, offerID: offer, affID: aff, event: event,
-                                             status: status, currency: 0x44_5355, varOffset: offset, varLength: raw.count))
+                                             status: status, currency: 0x44_5355, varOffset: offset, varLength: raw.count,
+                                             payoutCurrency: payoutCurrency))
         ConversionRecord.seal(record, variable: UnsafeRawBufferPointer(start: bytes, count: raw.count))
         table.publish(count: sequence + 1)
     }

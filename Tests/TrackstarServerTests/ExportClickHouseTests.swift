@@ -53,6 +53,30 @@ struct ExportClickHouseTests {
         #expect(fromClickHouse.totals == (try Reporter.run(ReportRequest(), on: sqliteBackend)).totals)
     }
 
+    /// Tables created by the release before amount_currency existed get the column when the sink opens.
+    @Test func tablesFromTheEarlierReleaseGetTheAmountCurrencyColumn() throws {
+        let ch = try clickhouse()
+        let database = "t_old_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8).lowercased()
+        _ = try ch.query("CREATE DATABASE \(database)")
+        _ = try ch.query("""
+            CREATE TABLE \(database).conversions (conversion_id UInt64, click_ref UInt64, click_id String,
+              click_time_ms Int64, time DateTime('UTC'), time_ms Int64, offer_id UInt32, aff_id UInt32, sub1 String,
+              sub2 String, sub3 String, sub4 String, sub5 String, aff_click_id String, source String,
+              event String, event_index UInt8, status String, amount_micros Nullable(Int64), payout_micros Int64,
+              revenue_micros Int64, currency String, txid String)
+              ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMMDD(time) ORDER BY (offer_id, aff_id, time_ms, conversion_id)
+            """)
+        var config = ExportConfig()
+        config.sink = .clickhouse
+        config.url = ch.url
+        config.database = database
+        let sink = try ClickHouseSink(config: config)
+        _ = try sink.open()
+        _ = try sink.open()  // a second open finds the column and leaves it
+        #expect(try ch.query("SELECT name FROM system.columns WHERE database = '\(database)' AND table = 'conversions' "
+                             + "AND name LIKE '%currency' ORDER BY name") == "amount_currency\ncurrency\n")
+    }
+
     @Test func killNineDuringExportThenRestartGivesExactCounts() throws {
         let ch = try clickhouse()
         let (text, database) = config(ch)

@@ -63,12 +63,14 @@ struct PostbackContractTests {
 
     @Test func formPostIsAccepted() throws {
         let id = try click()
-        let body = "click_id=\(id)&event=conversion&status=pending&currency=eur"
+        let body = "click_id=\(id)&event=conversion&status=pending&amount=5&currency=eur"
         let r = try server.connect().request(
             "POST /postback HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
         #expect(r.status == 200)
         #expect(r.json["status"] as? String == "pending")
-        #expect(r.json["currency"] as? String == "EUR")
+        // The sender's currency labels its amount; payout and revenue stay in the offer's (USD).
+        #expect(r.json["currency"] as? String == "USD")
+        #expect(r.json["amount_currency"] as? String == "EUR")
     }
 
     @Test func refusalsCarryReasonAndStatus() throws {

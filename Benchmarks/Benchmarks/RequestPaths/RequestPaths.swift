@@ -88,6 +88,18 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // A repeat of a recorded postback with an order id that needs trimming and a sender's currency:
+    // the first request records, every later one is answered from the index as a duplicate.
+    Benchmark("Postback_repeat:_trimmed_txid+currency_answered_as_duplicate") { benchmark in
+        let id = mintID(postbackEndpoint)
+        let request = Array("GET /postback?click_id=\(id)&txid=%20order-1%E2%80%8B&amount=12.5&currency=jpy HTTP/1.1\r\nHost: t\r\n\r\n".utf8)
+        request.withUnsafeBytes { raw in blackHole(postbackEndpoint.handle(raw, nowMillis: 1_790_000_100_000)) }
+        benchmark.startMeasurement()
+        request.withUnsafeBytes { raw in
+            for _ in benchmark.scaledIterations { blackHole(postbackEndpoint.handle(raw, nowMillis: 1_790_000_100_000)) }
+        }
+    }
+
     Benchmark("Postback_request_with_a_forged_ID:_refused") { benchmark in
         var id = Array(mintID(forgedEndpoint).utf8)
         id[20] = id[20] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")

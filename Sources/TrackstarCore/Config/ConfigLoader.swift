@@ -480,6 +480,10 @@ struct ConfigReader {
             report(node.line, "\(field): expected a 3-letter uppercase currency code such as \"USD\", got \"\(text)\"")
             return nil
         }
+        guard ISO4217.contains(text) else {
+            report(node.line, "\(field): \"\(text)\" is not an ISO 4217 currency code; use one such as \"USD\" or \"EUR\"")
+            return nil
+        }
         return text
     }
 
