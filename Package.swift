@@ -52,12 +52,15 @@ let package = Package(
         .executableTarget(name: "trackstar", dependencies: [
             "TrackstarServer", "TrackstarExport", "TrackstarDelivery", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // One bounded wait and the thread barrier the test targets share.
+        .target(name: "TrackstarTestSupport", path: "Tests/TrackstarTestSupport"),
         .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore"]),
         .testTarget(name: "TrackstarHTTPTests", dependencies: ["TrackstarHTTP"]),
         .testTarget(name: "TrackstarStoreTests", dependencies: ["TrackstarStore"]),
         .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport", "TrackstarIO"]),
         .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport"]),
         .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarExport"]),
+        .testTarget(name: "TrackstarIOTests", dependencies: ["TrackstarIO", "TrackstarCore", "TrackstarTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
