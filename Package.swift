@@ -54,12 +54,14 @@ let package = Package(
         ]),
         // One bounded wait and the thread barrier the test targets share.
         .target(name: "TrackstarTestSupport", path: "Tests/TrackstarTestSupport"),
-        .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore"]),
+        .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarHTTPTests", dependencies: ["TrackstarHTTP"]),
-        .testTarget(name: "TrackstarStoreTests", dependencies: ["TrackstarStore"]),
-        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport", "TrackstarIO"]),
+        .testTarget(name: "TrackstarStoreTests", dependencies: [
+            "TrackstarStore", "TrackstarTestSupport", .product(name: "Atomics", package: "swift-atomics"),
+        ]),
+        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport", "TrackstarIO", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport"]),
-        .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarExport"]),
+        .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarExport", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarIOTests", dependencies: ["TrackstarIO", "TrackstarCore", "TrackstarTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
