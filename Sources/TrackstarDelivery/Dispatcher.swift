@@ -360,12 +360,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         if idleHandles.count < 64 { idleHandles.append(easy) } else { curl_easy_cleanup(easy) }
 
         let attempt = job.attempts + 1
-        var outcome: AttemptOutcome
-        switch status {
-        case 200..<300: outcome = .delivered
-        case 400..<500 where status != 408 && status != 429: outcome = .failed
-        default: outcome = attempt >= config.maxAttempts ? .gaveUp : .retry
-        }
+        let outcome = DeliveryOutcome.of(status: status, attempt: attempt, maxAttempts: config.maxAttempts)
         var record = DeliveryRecord(kind: .attempt, conversionID: job.conversionID, timeMillis: now)
         record.affID = job.affID
         record.attempt = UInt8(clamping: attempt)
@@ -379,8 +374,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
             reschedule(job.conversionID, at: now + 1000)  // the outcome could not be recorded; try again later
             return
         }
-        if let state = ledger.endpoints[job.endpoint], !state.paused, outcome != .delivered,
-           state.consecutiveFailures >= config.pauseAfter {
+        if let state = ledger.endpoints[job.endpoint], DeliveryOutcome.pausesEndpoint(state, after: outcome, pauseAfter: config.pauseAfter) {
             var pause = DeliveryRecord(kind: .pause, conversionID: 0, timeMillis: now)
             pause.affID = job.affID
             if append(pause, endpoint: job.endpoint, detail: "paused after \(state.consecutiveFailures) failures in a row") {

@@ -1,0 +1,28 @@
+// How one postback attempt's result decides what happens next: delivered, retried later, failed for
+// good or given up, and whether the endpoint is paused. Pure functions, so every case is tested
+// without a partner or a dispatcher thread; the dispatcher records what they decide.
+
+/// The dispatcher's decisions about a finished attempt.
+enum DeliveryOutcome {
+    /// The outcome of attempt number `attempt` (1-based) that got HTTP `status` (0: no answer, a
+    /// transport error such as a refused connection or a timeout).
+    /// - 2xx: delivered.
+    /// - 4xx other than 408 (timeout) and 429 (too many requests): the partner refused the postback;
+    ///   sending it again would be refused again, so it fails for good.
+    /// - Everything else (408, 429, 5xx, no answer, and any other status): retried with backoff, or
+    ///   given up once `maxAttempts` attempts were made.
+    static func of(status: Int, attempt: Int, maxAttempts: Int) -> AttemptOutcome {
+        switch status {
+        case 200..<300: .delivered
+        case 400..<500 where status != 408 && status != 429: .failed
+        default: attempt >= maxAttempts ? .gaveUp : .retry
+        }
+    }
+
+    /// Whether an endpoint is paused after an attempt with `outcome` was recorded into `state`
+    /// (its `consecutiveFailures` already counts that attempt): a failure of any kind that makes
+    /// `pauseAfter` or more in a row at an endpoint not already paused.
+    static func pausesEndpoint(_ state: EndpointState, after outcome: AttemptOutcome, pauseAfter: Int) -> Bool {
+        !state.paused && outcome != .delivered && state.consecutiveFailures >= pauseAfter
+    }
+}
