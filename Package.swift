@@ -60,7 +60,7 @@ let package = Package(
             "TrackstarStore", "TrackstarTestSupport", .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport", "TrackstarIO", "TrackstarTestSupport"]),
-        .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport"]),
+        .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarExport", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarIOTests", dependencies: ["TrackstarIO", "TrackstarCore", "TrackstarTestSupport"]),
     ],

@@ -5,6 +5,7 @@ import Testing
 import TrackstarCore
 import TrackstarStore
 @testable import TrackstarExport
+import TrackstarTestSupport
 
 @Suite struct BatchPlannerTests {
     func positions(_ shards: Int) -> [ExportPosition] { (0..<shards).map { ExportPosition(shard: $0) } }
@@ -51,7 +52,7 @@ import TrackstarStore
 
     func expectAllExported(_ exporter: Exporter, _ sink: MemorySink, _ logs: TestLogs, sourceLocation: SourceLocation = #_sourceLocation) {
         let total = (0..<2).reduce(0) { $0 + Int(logs.clicks[$1].publishedCount + logs.conversions[$1].publishedCount + logs.refusals[$1].publishedCount) }
-        #expect(eventually { sink.rowCount == total && exporter.lag().allSatisfy { $0.total == 0 } },
+        #expect(eventually(within: 20) { sink.rowCount == total && exporter.lag().allSatisfy { $0.total == 0 } },
                 "\(sink.rowCount) of \(total) rows, lag \(exporter.lag())", sourceLocation: sourceLocation)
         #expect(sink.duplicates == 0, sourceLocation: sourceLocation)
         for shard in 0..<2 {
@@ -85,11 +86,11 @@ import TrackstarStore
         let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 1000, batchAgeMillis: 2000)
         exporter.start()
         defer { exporter.stop() }
-        #expect(eventually { sink.opens == 1 })
+        #expect(eventually(within: 20) { sink.opens == 1 })
         for _ in 0..<3 { logs.click(shard: 0, publish: false) }
         let published = StoppableThread.nowMillis()
         logs.clicks[0].publish(count: 3)  // all three become visible at once
-        #expect(eventually(60) { sink.rowCount == 3 })
+        #expect(eventually(within: 60) { sink.rowCount == 3 })
         #expect(sink.sizes == [3], "three rows are one batch closed by age, not three: \(sink.sizes)")
         let waited = (sink.times.first ?? 0) - published
         #expect(waited >= 1900, "the batch went \(waited) ms after its rows were published, before batch_age (2000 ms)")
@@ -100,7 +101,7 @@ import TrackstarStore
         let sink = MemorySink()
         let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 1000, batchAgeMillis: 3_600_000)
         exporter.start()
-        #expect(eventually { sink.opens == 1 })
+        #expect(eventually(within: 20) { sink.opens == 1 })
         for _ in 0..<5 { logs.click(shard: 0) }
         exporter.stop()
         #expect(sink.rowCount == 5)
@@ -114,7 +115,7 @@ import TrackstarStore
         exporter.minBackoffMillis = 5
         exporter.maxBackoffMillis = 40
         exporter.start()
-        #expect(eventually { exporter.status.consecutiveFailures >= 3 })
+        #expect(eventually(within: 20) { exporter.status.consecutiveFailures >= 3 })
         #expect(exporter.status.lastError?.contains("down") == true)
         #expect(!exporter.status.connected)
         #expect(exporter.lag().reduce(0) { $0 + $1.total } > 0)
@@ -134,7 +135,7 @@ import TrackstarStore
         let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 8, batchAgeMillis: 10)
         exporter.minBackoffMillis = 5
         exporter.start()
-        #expect(eventually { exporter.status.consecutiveFailures >= 2 })
+        #expect(eventually(within: 20) { exporter.status.consecutiveFailures >= 2 })
         sink.setFailing(false, afterRows: true)
         expectAllExported(exporter, sink, logs)
         exporter.stop()
@@ -147,12 +148,12 @@ import TrackstarStore
         let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 10, batchAgeMillis: 10)
         exporter.minBackoffMillis = 5
         exporter.start()
-        #expect(eventually { exporter.status.consecutiveFailures >= 1 })
+        #expect(eventually(within: 20) { exporter.status.consecutiveFailures >= 1 })
         let text = exporter.metricsText()
         #expect(text.contains("trackstar_export_lag_records{shard=\"0\",log=\"clicks\"} 13\n"), "\(text)")
         #expect(text.contains("trackstar_export_connected 0\n"), "\(text)")
         sink.setFailing(false)
-        #expect(eventually { exporter.metricsText().contains("trackstar_export_records_total 39\n") }, "\(exporter.metricsText())")
+        #expect(eventually(within: 20) { exporter.metricsText().contains("trackstar_export_records_total 39\n") }, "\(exporter.metricsText())")
         exporter.stop()
     }
 
@@ -182,10 +183,10 @@ import TrackstarStore
         let messages = Messages()
         let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 5, batchAgeMillis: 10, log: { messages.add($0) })
         exporter.start()
-        #expect(eventually { exporter.status.connected })
+        #expect(eventually(within: 20) { exporter.status.connected })
         #expect(exporter.committedPositions()[0].clicks.records == 3)
         logs.click(shard: 0)
-        #expect(eventually { exporter.committedPositions()[0].clicks.records == 4 })
+        #expect(eventually(within: 20) { exporter.committedPositions()[0].clicks.records == 4 })
         exporter.stop()
         #expect(messages.all.contains { $0.contains("up to record 10, but the log has only 3") }, "\(messages.all)")
     }

@@ -7,6 +7,7 @@ import Testing
 import TrackstarCore
 import TrackstarStore
 @testable import TrackstarExport
+import TrackstarTestSupport
 
 /// A fresh temporary directory.
 func temporaryDirectory() -> String {
@@ -25,7 +26,7 @@ func removeDirectory(_ path: String) {
         let exporter = Exporter(sink: SQLiteSink(path: SQLiteSink.path(dataDir: dir)), source: logs.source(),
                                 batchRows: batchRows, batchAgeMillis: 10)
         exporter.start()
-        #expect(eventually { exporter.lag().allSatisfy { $0.total == 0 } && exporter.status.connected })
+        #expect(eventually(within: 20) { exporter.lag().allSatisfy { $0.total == 0 } && exporter.status.connected })
         exporter.stop()
     }
 
@@ -121,10 +122,10 @@ func removeDirectory(_ path: String) {
         exporter.minBackoffMillis = 10
         exporter.start()
         for _ in 0..<5 { logs.click(shard: 0) }
-        #expect(eventually(30) { exporter.status.consecutiveFailures >= 1 })
+        #expect(eventually(within: 30) { exporter.status.consecutiveFailures >= 1 })
         #expect(exporter.status.lastError?.contains("locked") == true, "\(exporter.status)")
         try other.execute("COMMIT")
-        #expect(eventually(30) { exporter.lag()[0].total == 0 })
+        #expect(eventually(within: 30) { exporter.lag()[0].total == 0 })
         exporter.stop()
         #expect(try other.rows("SELECT count(*) FROM clicks") == [["6"]])
     }

@@ -139,14 +139,3 @@ final class MemorySink: ExportSink, @unchecked Sendable {
 
     func close() {}
 }
-
-/// Polls `condition` until it holds or `seconds` pass.
-func eventually(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
-    let deadline = Exporter.nowMillis() + Int64(seconds * 1000)
-    while Exporter.nowMillis() < deadline {
-        if condition() { return true }
-        var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
-        nanosleep(&ts, nil)
-    }
-    return condition()
-}

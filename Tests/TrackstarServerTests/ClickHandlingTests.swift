@@ -3,6 +3,7 @@
 // fallback; each is counted per offer, affiliate and reason in /metrics and shown in `report`.
 import Foundation
 import Testing
+import TrackstarTestSupport
 
 @Suite("shopper click handling", .serialized)
 struct ClickHandlingTests {

@@ -3,6 +3,7 @@
 // a child process, so a crash fails the test instead of the test process.
 import Foundation
 import Testing
+import TrackstarTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

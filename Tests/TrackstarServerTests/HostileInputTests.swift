@@ -6,6 +6,7 @@
 // Waits are on conditions with bounded deadlines; no assertion is tighter than seconds.
 import Foundation
 import Testing
+import TrackstarTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

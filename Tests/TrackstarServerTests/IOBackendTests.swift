@@ -6,6 +6,7 @@ import Foundation
 import Testing
 import TrackstarCore
 import TrackstarIO
+import TrackstarTestSupport
 
 /// The backends this machine can run: epoll always, io_uring when the kernel allows it.
 let availableBackends: [String] = ServerIO.ioURingUnavailableReason == nil ? ["io_uring", "epoll"] : ["epoll"]

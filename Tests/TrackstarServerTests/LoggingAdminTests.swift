@@ -3,6 +3,7 @@
 // /metrics; /metrics gone from the public port). Waits poll with deadlines; nothing sleeps to sync.
 import Foundation
 import Testing
+import TrackstarTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

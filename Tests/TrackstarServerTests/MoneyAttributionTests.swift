@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 import TrackstarExport
+import TrackstarTestSupport
 
 @Suite("money and attribution", .serialized)
 struct MoneyAttributionTests {

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import TrackstarCore
+import TrackstarTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -94,16 +95,6 @@ extension OperationsTests {
 }
 
 extension OperationsTests {
-    /// Polls `condition` until it holds or `seconds` pass (waiting on the server's own pace, not a sleep).
-    func eventually(_ seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(20_000)
-        }
-        return try condition()
-    }
-
     @Test func sighupReloadsOffersWithoutDroppingConnectionsAndRefusesABadFile() throws {
         let server = try LiveServer()
         let kept = try server.connect()
@@ -116,13 +107,13 @@ extension OperationsTests {
         """
         try updated.write(toFile: server.configPath, atomically: true, encoding: .utf8)
         kill(server.process.processIdentifier, SIGHUP)
-        #expect(try eventually { try kept.get("/click?offer_id=10&aff_id=7").status == 302 })
+        #expect(try eventually(within: 10) { try kept.get("/click?offer_id=10&aff_id=7").status == 302 })
         #expect(try kept.get("/click?offer_id=1&aff_id=7").header("Location") == "https://closed.example/")
 
         try "[[offers]]\nid = \"ten\"\n".write(toFile: server.configPath, atomically: true, encoding: .utf8)
         kill(server.process.processIdentifier, SIGHUP)
         // The refusal is logged with the file's line; the running configuration stays.
-        #expect(eventually { server.stderrText.contains("reload refused") })
+        #expect(eventually(within: 10) { server.stderrText.contains("reload refused") })
         #expect(server.stderrText.contains("\(server.configPath):2: "), "\(server.stderrText)")
         #expect(try kept.get("/click?offer_id=10&aff_id=7").status == 302)
         #expect(server.process.isRunning)

@@ -2,6 +2,7 @@
 // conversion, fails on purpose, or pauses; Trackstar is restarted with deliveries pending.
 import Foundation
 import Testing
+import TrackstarTestSupport
 
 @Suite("partner postbacks", .serialized)
 struct PartnerPostbackTests {

@@ -2,6 +2,7 @@
 // (admin route and CLI, running and stopped server), and conversions of a removed affiliate.
 import Foundation
 import Testing
+import TrackstarTestSupport
 
 @Suite("partner postback retries and removed affiliates", .serialized)
 struct PartnerRetryTests {

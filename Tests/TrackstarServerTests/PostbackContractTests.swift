@@ -1,6 +1,7 @@
 // Live tests of /postback: every outcome and its status, idempotency, and exactly-once under races.
 import Foundation
 import Testing
+import TrackstarTestSupport
 
 @Suite("postback contract", .serialized)
 struct PostbackContractTests {
@@ -131,18 +132,12 @@ struct PostbackContractTests {
             let connections = try (0..<16).map { _ in try server.connect() }
             let request = "GET /postback?click_id=\(id)&txid=race-\(round) HTTP/1.1\r\nHost: t\r\n\r\n"
             let results = RaceResults()
-            let start = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
-            for c in connections {
-                Thread.detachNewThread {
-                    start.wait()  // every sender is released at once below
-                    c.send(request)
-                    let r = try? c.read()
-                    results.append((r?.status ?? 0, r?.json["conversion_id"] as? Int ?? -1, r?.json["duplicate"] as? Bool ?? false))
-                    done.signal()
-                }
+            runTogether(threads: connections.count) { i in  // every sender released at once by a barrier
+                let c = connections[i]
+                c.send(request)
+                let r = try? c.read()
+                results.append((r?.status ?? 0, r?.json["conversion_id"] as? Int ?? -1, r?.json["duplicate"] as? Bool ?? false))
             }
-            for _ in connections { start.signal() }
-            for _ in connections { done.wait() }
             let all = results.values
             #expect(all.count == connections.count)
             #expect(all.allSatisfy { $0.0 == 200 })

@@ -2,6 +2,7 @@
 // --tz are refused before any store is opened, naming what to fix; --tz reports local days.
 import Foundation
 import Testing
+import TrackstarTestSupport
 
 @Suite("report command")
 struct ReportCommandTests {

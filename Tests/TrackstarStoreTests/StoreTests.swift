@@ -6,6 +6,7 @@ import Glibc
 #endif
 import Testing
 @testable import TrackstarStore
+import TrackstarTestSupport
 
 @Suite struct RecordTableTests {
     @Test func publishesAcrossSegments() {
@@ -72,34 +73,28 @@ import Testing
         let threads = 8
         let index = try #require(ConcurrentIndex(capacity: keys * 2))
         let tally = Tally(threads: threads)
-        let start = DispatchSemaphore(value: 0)
-        let group = DispatchGroup()
-        for t in 0..<threads {
-            DispatchQueue.global().async(group: group) {
-                start.wait()  // released all at once below
-                let wins = tally.wins, mismatches = tally.mismatches
-                for k in 1...keys {
-                    let key = UInt64(k)
-                    switch index.claim(key) {
-                    case .claimed(let entry):
-                        wins[t] += 1
-                        index.publish(entry: entry, value: key * 3)
-                    case .existing(_, let value):
-                        if value != key * 3 { mismatches[t] += 1 }
-                    case .full:
-                        mismatches[t] += 1
-                    }
+        // Real threads, released together by a barrier once all of them exist.
+        runTogether(threads: threads) { t in
+            let wins = tally.wins, mismatches = tally.mismatches
+            for k in 1...keys {
+                let key = UInt64(k)
+                switch index.claim(key) {
+                case .claimed(let entry):
+                    wins[t] += 1
+                    index.publish(entry: entry, value: key * 3)
+                case .existing(_, let value):
+                    if value != key * 3 { mismatches[t] += 1 }
+                case .full:
+                    mismatches[t] += 1
                 }
             }
         }
-        for _ in 0..<threads { start.signal() }
-        group.wait()
         #expect((0..<threads).reduce(0) { $0 + tally.wins[$1] } == keys)
         #expect((0..<threads).reduce(0) { $0 + tally.mismatches[$1] } == 0)
     }
 }
 
-/// Per-thread counters; each thread writes only its own element, read after the group is done.
+/// Per-thread counters; each thread writes only its own element, read after all threads are joined.
 final class Tally: @unchecked Sendable {
     let wins: UnsafeMutablePointer<Int>
     let mismatches: UnsafeMutablePointer<Int>

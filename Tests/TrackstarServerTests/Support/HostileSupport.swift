@@ -1,6 +1,7 @@
 // Helpers for the hostile-input tests: a raw client whose receive buffer can be made small (so a
-// "never reads" client fills up quickly), bounded waits on conditions, the server's RSS and the
-// kernel's view of a connection from /proc, and the "still serves a normal click" check.
+// "never reads" client fills up quickly), the server's RSS and the kernel's view of a connection
+// from /proc, and the "still serves a normal click" check. Bounded waits are TrackstarTestSupport's
+// `eventually`.
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -11,17 +12,6 @@ import Glibc
 /// quickly, and a small connection cap.
 let hostileConfig = LiveServer.defaultConfig.replacingOccurrences(
     of: "[server]\n", with: "[server]\nheader_timeout = \"1s\"\nmax_connections = 20\n")
-
-/// Polls `condition` every `interval` seconds until it holds or `seconds` pass; true if it held.
-/// The wait is on the condition, bounded: not a sleep standing in for synchronisation.
-func eventually(within seconds: Double, every interval: Double = 0.05, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while true {
-        if try condition() { return true }
-        if Date() >= deadline { return false }
-        usleep(UInt32(interval * 1_000_000))
-    }
-}
 
 extension LiveServer {
     /// The server's resident set size in KiB (VmRSS of its pid), or -1 if unreadable.
