@@ -4,6 +4,7 @@
 import Foundation
 import TrackstarCore
 import TrackstarExport
+import TrackstarTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -66,8 +67,7 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
     func stop() {
         guard pid > 0 else { return }
         kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(20)
-        while isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        _ = eventually(within: 20, every: 0.05) { !isRunning }
         if pid > 0 {
             kill(pid, SIGKILL)
             var status: Int32 = 0

@@ -5,6 +5,7 @@ import Testing
 import TrackstarCore
 import TrackstarExport
 import TrackstarStore
+import TrackstarTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -130,14 +131,15 @@ func reportInProcess(_ server: LiveServer, _ extra: [String]) throws -> ReportJS
 }
 
 /// Polls `trackstar report` until its totals match `sent` or `seconds` pass; returns the last report.
+/// A report that fails (the exporter has not made its tables yet) is polled again; if every one
+/// failed, the last failure is thrown.
 func reportWhenCaughtUp(_ server: LiveServer, _ sent: SentTraffic, seconds: Double = 60) throws -> ReportJSON {
-    let deadline = Date().addingTimeInterval(seconds)
-    var last = try report(server)
-    while !last.matches(sent) && Date() < deadline {
-        Thread.sleep(forTimeInterval: 0.2)  // polling interval, not synchronisation
-        last = try report(server)
+    var last: ReportJSON?
+    _ = eventually(within: seconds, every: 0.2) {
+        if let answer = try? report(server) { last = answer }
+        return last?.matches(sent) == true
     }
-    return last
+    return try last ?? report(server)
 }
 
 /// What the logs of a stopped server's data dir hold: records written and sealed, counted from the start.
@@ -198,10 +200,7 @@ func exportToSQLite(dataDir: String, path: String) -> Bool {
                               eventName: { _, index in index == 0 ? "conversion" : index == 1 ? "upsell" : "event-\(index)" })
     let exporter = Exporter(sink: SQLiteSink(path: path), source: source, batchRows: 1000, batchAgeMillis: 10)
     exporter.start()
-    let deadline = Date().addingTimeInterval(60)
-    while !(exporter.status.connected && exporter.lag().allSatisfy { $0.total == 0 }) && Date() < deadline {
-        Thread.sleep(forTimeInterval: 0.05)  // polling interval
-    }
+    _ = eventually(within: 60, every: 0.05) { exporter.status.connected && exporter.lag().allSatisfy { $0.total == 0 } }
     exporter.stop()
     return exporter.lag().allSatisfy { $0.total == 0 }
 }

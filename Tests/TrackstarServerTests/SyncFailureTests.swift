@@ -3,6 +3,7 @@
 // requests 503, writes stay stopped after the disk "recovers", and /metrics and /readyz say so.
 import Foundation
 import Testing
+import TrackstarTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,14 +66,10 @@ struct SyncFailureTests {
         #expect(try c.get("/click?offer_id=1&aff_id=7").status == 302)
         FileManager.default.createFile(atPath: flag, contents: nil)
         // The snapshot thread syncs every 100 ms: wait (up to 20 s) for it to meet the failure.
-        let deadline = Date().addingTimeInterval(20)
-        var counted = false
-        while !counted && Date() < deadline {
-            counted = try metric(server, "trackstar_fsync_failures_total{site=\"interval\"} 1")
+        #expect(try eventually(within: 20, every: 0.05) {
+            try metric(server, "trackstar_fsync_failures_total{site=\"interval\"} 1")
                 || metric(server, "trackstar_fsync_failures_total{site=\"interval\"} 2")
-            if !counted { usleep(50_000) }
-        }
-        #expect(counted)
+        })
         let r = try c.get("/click?offer_id=1&aff_id=7")
         #expect(r.status == 503 && r.json["reason"] as? String == "storage_sync_failed", "\(r.status) \(r.body)")
         #expect(server.stderrText.contains("could not be synced"))
