@@ -40,13 +40,13 @@ enum GoldenStore {
     static var conversions: [(ConversionRecord.Fields, txid: String)] { [
         (.init(clickRef: 0, timeMillis: 1_790_000_100_000, txidHash: 0x1111_2222_3333_4444, amount: 12_345_000,
                payout: 2_500_000, revenue: 4_000_000, offerID: 10, affID: 7, event: 0, status: .approved,
-               currency: currency("USD"), varOffset: 0, varLength: 0), "order-1"),
+               currency: currency("USD"), varOffset: 0, varLength: 0, payoutCurrency: currency("EUR")), "order-1"),
         (.init(clickRef: 2, timeMillis: 1_790_000_200_000, txidHash: 0xFEDC_BA98_7654_3210, amount: ConversionRecord.noAmount,
                payout: 0, revenue: 0, offerID: 4_000_000_000, affID: UInt32.max - 1, event: 2, status: .rejected,
-               currency: 0, varOffset: 0, varLength: 0), ""),
+               currency: 0, varOffset: 0, varLength: 0, payoutCurrency: currency("USD")), ""),
         (.init(clickRef: 2, timeMillis: 1_790_000_300_000, txidHash: 0x0123_4567_89AB_CDEF, amount: -5_000,
                payout: 1, revenue: Int64.max, offerID: 4_000_000_000, affID: UInt32.max - 1, event: 1, status: .pending,
-               currency: currency("EUR"), varOffset: 0, varLength: 0), "tx/ü"),
+               currency: currency("EUR"), varOffset: 0, varLength: 0, payoutCurrency: 0), "tx/ü"),  // 0: as before the field
     ] }
 
     static let refusals = [
@@ -120,6 +120,7 @@ struct GoldenStoreTests {
             #expect(ConversionRecord.event(p) == Int(expected.event))
             #expect(ConversionRecord.status(p) == expected.status)
             #expect(ConversionRecord.currency(p) == expected.currency)
+            #expect(ConversionRecord.payoutCurrency(p) == expected.payoutCurrency)
             #expect(String(decoding: variable, as: UTF8.self) == txid)
         }
         #expect(ConversionRecord.storedChecksum(try #require(table.slot(3))) == 0)
