@@ -69,10 +69,8 @@ struct ClickHandlingTests {
         #expect(!lines.contains { $0.contains("postbacks_total") && $0.contains("click_") })
 
         // The report's refusal section shows them, by offer and affiliate.
-        var out = try report(server, ["--group-by", "offer,affiliate"])
-        _ = try eventually(within: 30) {
-            out = try report(server, ["--group-by", "offer,affiliate"])
-            return out.refusals["click_unknown_offer"] == 1 && out.refusals["click_value_cut"] == 2
+        let out = try reportUntil(server, ["--group-by", "offer,affiliate"]) {
+            $0.refusals["click_unknown_offer"] == 1 && $0.refusals["click_value_cut"] == 2
         }
         #expect(out.refusals == ["click_value_cut": 2, "click_repeated_parameter": 1, "click_unknown_affiliate": 1,
                                  "click_malformed_parameter": 1, "click_missing_parameter": 1, "click_unknown_offer": 1],

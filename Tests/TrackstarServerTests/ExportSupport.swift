@@ -142,6 +142,18 @@ func reportWhenCaughtUp(_ server: LiveServer, _ sent: SentTraffic, seconds: Doub
     return try last ?? report(server)
 }
 
+/// Polls the report until `done` holds or `seconds` pass (a report that fails because the exporter
+/// has not made its tables yet counts as "not yet"); returns the last answer.
+func reportUntil(_ server: LiveServer, _ extra: [String] = [], seconds: Double = 30,
+                 _ done: (ReportJSON) -> Bool) throws -> ReportJSON {
+    var last: ReportJSON?
+    _ = eventually(within: seconds, every: 0.2) {
+        if let answer = try? report(server, extra) { last = answer }
+        return last.map(done) ?? false
+    }
+    return try last ?? report(server, extra)
+}
+
 /// What the logs of a stopped server's data dir hold: records written and sealed, counted from the start.
 struct LogTruth: Equatable {
     var clicks: UInt64 = 0

@@ -116,11 +116,8 @@ struct MoneyAttributionTests {
         #expect(try Self.postback(server, "click_id=\(try Self.click(server, offer: 11))&amount=10&currency=JPY").status == 200)
         #expect(try Self.postback(server, "click_id=\(try Self.click(server, offer: 11))").status == 200)
         #expect(try Self.postback(server, "click_id=\(try Self.click(server, offer: 12))&currency=EUR").status == 200)
-        var out = try report(server)
-        #expect(try eventually(within: 30) {
-            out = try report(server)
-            return (out.totals["conversions"] as? Int) == 3
-        }, "\(out.summary)")
+        let out = try reportUntil(server) { ($0.totals["conversions"] as? Int) == 3 }
+        #expect((out.totals["conversions"] as? Int) == 3, "\(out.summary)")
         // Two currencies: no single sum, one entry each.
         #expect(out.totals["payout"] is NSNull, "\(out.summary)")
         let money = try #require(out.totals["currencies"] as? [[String: Any]], "\(out.summary)")
