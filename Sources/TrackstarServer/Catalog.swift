@@ -9,6 +9,8 @@ final class OfferRuntime: Sendable {
     let fallback: URLTemplate?
     let paused: Bool
     let clickLifetimeMillis: Int64
+    /// How long an order id stays known (the offer's `txid_window`, else `[storage] txid_window`).
+    let txidWindowMillis: Int64
     let minConversionDelayMillis: Int64
     let multipleConversions: Bool
     let token: [UInt8]?
@@ -23,7 +25,8 @@ final class OfferRuntime: Sendable {
     let eventNames: EventNames
 
     /// - Parameter ids: the stable id of each of the offer's event names (`EventRegistry`).
-    init(_ offer: OfferConfig, ids: [String: UInt8]) throws(URLTemplate.CompileError) {
+    init(_ offer: OfferConfig, ids: [String: UInt8],
+         defaultTxidWindowMillis: Int64 = StorageConfig().txidWindowMillis) throws(URLTemplate.CompileError) {
         id = offer.id
         template = try URLTemplate(offer.url, allowed: Macro.clickMacros)
         fallback = try offer.fallbackURL.map { (url) throws(URLTemplate.CompileError) in
@@ -31,6 +34,7 @@ final class OfferRuntime: Sendable {
         }
         paused = offer.status == .paused
         clickLifetimeMillis = offer.clickLifetimeMillis
+        txidWindowMillis = offer.txidWindowMillis ?? defaultTxidWindowMillis
         minConversionDelayMillis = offer.minConversionDelayMillis
         multipleConversions = offer.multipleConversions
         token = offer.token.map { Array($0.utf8) }
@@ -44,6 +48,15 @@ final class OfferRuntime: Sendable {
         }
         self.events = events
         eventNames = EventNames(ids)
+    }
+
+    /// Until when the index keeps this offer's keys for a conversion at `nowMillis` of a click
+    /// minted at `mintMillis`: the order id for its window, and the click + event pair at least as
+    /// long (so a repeat within the window finds its key even after the click's lifetime) and at
+    /// least until the click expires.
+    @inline(__always)
+    func keyExpiry(nowMillis: Int64, mintMillis: Int64) -> Int64 {
+        max(nowMillis + txidWindowMillis, mintMillis + clickLifetimeMillis)
     }
 
     /// The index of the event named by `name`, or nil if the offer does not define it.
@@ -114,7 +127,10 @@ final class Catalog: Sendable {
             guard offer.events.count <= OfferConfig.maxEvents else {
                 throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): more than \(OfferConfig.maxEvents) events")
             }
-            do { offers[offer.id] = try OfferRuntime(offer, ids: events.offers[offer.id] ?? [:]) } catch {
+            do {
+                offers[offer.id] = try OfferRuntime(offer, ids: events.offers[offer.id] ?? [:],
+                                                    defaultTxidWindowMillis: config.storage.txidWindowMillis)
+            } catch {
                 throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): url: \(error)")
             }
         }

@@ -10,9 +10,12 @@ extension RequestHandler {
     /// 3. Otherwise append the record, publish its id under the claimed keys, and answer 200.
     func record(_ exchange: Exchange, _ request: ConversionRequest, to out: inout ByteWriter) {
         let index = engine.index
+        index.enter(shard)  // the index's tables stay mapped until `leave`
+        defer { index.leave(shard) }
+        let expires = request.offer.keyExpiry(nowMillis: exchange.context.nowMillis, mintMillis: ClickSlot.mintMillis(request.slot))
         var txidEntry: Int?
         if request.txidHash != 0 {
-            switch index.claim(engine.txidKey(offer: request.offer.id, txidHash: request.txidHash)) {
+            switch index.claim(engine.txidKey(offer: request.offer.id, txidHash: request.txidHash), expiresMillis: expires) {
             case .full: return indexFull(exchange, to: &out)
             case .existing(_, let value): return answerExisting(exchange, request, conversionID: value, heldBy: .txid, to: &out)
             case .claimed(let entry): txidEntry = entry
@@ -20,7 +23,8 @@ extension RequestHandler {
         }
         var eventEntry: Int?
         if !request.offer.multipleConversions {
-            switch index.claim(Engine.eventKey(shard: request.id.shard, sequence: request.id.sequence, event: Int(request.eventID))) {
+            switch index.claim(Engine.eventKey(shard: request.id.shard, sequence: request.id.sequence, event: Int(request.eventID)),
+                               expiresMillis: expires) {
             case .full:
                 if let txidEntry { index.abort(entry: txidEntry) }
                 return indexFull(exchange, to: &out)
@@ -93,7 +97,7 @@ extension RequestHandler {
     }
 
     func indexFull(_ exchange: Exchange, to out: inout ByteWriter) {
-        refuse(exchange, .insufficientStorage, "index_full", "conversion index is full; raise storage.max_conversions", to: &out)
+        refuse(exchange, .insufficientStorage, "index_full", "conversion index reached its memory guard; raise storage.max_conversions", to: &out)
     }
 
     /// `{"status":…,"conversion_id":…,"click_id":…,"offer_id":…,"aff_id":…,"event":…,"payout":…,

@@ -61,8 +61,9 @@ final class Engine: @unchecked Sendable {
     /// Opens (or creates) the shards under `data_dir`, recovers them, and rebuilds the index.
     init(config: TrackstarConfig, catalog: Catalog, keys: ClickIDCodec, loops: Int,
          recovery: RecoveryOptions = RecoveryOptions()) throws(StartupError) {
-        guard let index = ConcurrentIndex(capacity: config.storage.maxConversions) else {
-            throw StartupError("storage.max_conversions: cannot map \(config.storage.maxConversions) entries")
+        guard let index = ConcurrentIndex(policy: Engine.indexPolicy(config.storage), participants: loops + 1,
+                                          nowMillis: WallClock.nowMillis()) else {
+            throw StartupError("storage.index_initial_capacity: cannot map \(config.storage.indexInitialCapacity) entries")
         }
         let dataDir = config.storage.dataDir
         let shards = max(loops, ShardLayout.existingShards(dataDir: dataDir))
@@ -87,6 +88,17 @@ final class Engine: @unchecked Sendable {
         recoveryNotes = try run.run()
         try replayConversions()
     }
+
+    /// The conversion index's growth and forgetting, from `[storage]`: `max_conversions` guards its
+    /// memory (twice as many entries, 32 bytes a key), and the newest generation is replaced every
+    /// quarter of `txid_window`, so keys are forgotten about that long after their expiry.
+    static func indexPolicy(_ storage: StorageConfig) -> IndexPolicy {
+        IndexPolicy(initialCapacity: min(storage.indexInitialCapacity, 2 * storage.maxConversions),
+                    maxEntries: 2 * storage.maxConversions, rotationMillis: max(250, storage.txidWindowMillis / 4))
+    }
+
+    /// Participant id for index critical sections off the loops (recovery, before the loops run).
+    var indexRecoveryParticipant: Int { loops }
 
     /// Replaces the catalog readers off the loops see (retention, the exporter's event names).
     func replaceCatalog(_ catalog: Catalog) {

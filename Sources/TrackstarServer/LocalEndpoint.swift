@@ -2,6 +2,7 @@
 // the click and postback paths through it, and tests can use it where a socket adds nothing.
 import TrackstarCore
 import TrackstarIO
+import TrackstarStore
 
 /// One loop's handler over an engine of its own, driven directly with request bytes.
 public final class LocalEndpoint: @unchecked Sendable {
@@ -21,6 +22,16 @@ public final class LocalEndpoint: @unchecked Sendable {
 
     /// What recovery found and did when this endpoint opened its data dir.
     public var recoveryNotes: [String] { engine.recoveryNotes }
+
+    /// One turn of the conversion index's maintainer (a server runs it every 10 ms on its own
+    /// thread); returns the generations started and dropped.
+    public func maintainIndex(nowMillis: Int64) -> (started: Int, dropped: Int) {
+        let report = engine.index.maintain(nowMillis: nowMillis)
+        return (report.started.count, report.dropped.count)
+    }
+
+    /// The conversion index's live keys, capacity and next growth step.
+    public var indexStats: IndexStats { engine.index.stats() }
 
     /// Answers every complete request in `input`; returns the response bytes (valid until the next call).
     public func handle(_ input: UnsafeRawBufferPointer, peer: PeerAddress = PeerAddress(high: 0, low: 0xffff_7f00_0001),

@@ -125,8 +125,17 @@ extension MetricsWriter {
         }
         metric(&w, "trackstar_shard_records", "gauge", "Records published in each shard log.", fill)
         metric(&w, "trackstar_log_fixed_bytes", "gauge", "Bytes of fixed-size records in each shard log.", logBytes)
-        metric(&w, "trackstar_conversion_index_entries", "gauge", "Entries claimed in the conversion index.", [("", UInt64(engine.index.count))])
-        metric(&w, "trackstar_conversion_index_capacity", "gauge", "Capacity of the conversion index.", [("", UInt64(engine.index.capacity))])
+        let index = engine.index.stats()
+        metric(&w, "trackstar_conversion_index_entries", "gauge", "Keys in the conversion index's live generations.", [("", UInt64(index.liveKeys))])
+        metric(&w, "trackstar_conversion_index_capacity", "gauge", "Entries of the conversion index's live generations.", [("", UInt64(index.capacity))])
+        metric(&w, "trackstar_conversion_index_generations", "gauge", "Live generations of the conversion index.", [("", UInt64(index.generations))])
+        metric(&w, "trackstar_conversion_index_next_growth_keys", "gauge",
+               "Keys in the newest generation at which the next growth step starts.", [("", UInt64(index.nextGrowthAt))])
+        metric(&w, "trackstar_conversion_index_newest_keys", "gauge", "Keys in the newest generation.", [("", UInt64(index.newestKeys))])
+        metric(&w, "trackstar_conversion_index_spare_capacity", "gauge",
+               "Entries of the prepared next generation (0: none ready).", [("", UInt64(index.spareCapacity))])
+        metric(&w, "trackstar_conversion_index_growth_refusals_total", "counter",
+               "Growth steps refused by the memory guard (storage.max_conversions).", [("", UInt64(index.growthRefusals))])
         let age = engine.lastSnapshotMillis.load(ordering: .relaxed)
         let seconds = age == 0 ? -1 : Double(WallClock.nowMillis() - age) / 1000
         header(&w, "trackstar_snapshot_age_seconds", "gauge", "Seconds since the last snapshot manifest (-1: none yet).")

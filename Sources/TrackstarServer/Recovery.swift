@@ -2,6 +2,7 @@
 // tail (saying how much and where), refuse to start on corruption before the tail, and rebuild the
 // conversion index by replaying the conversion logs.
 import TrackstarCore
+import TrackstarIO
 import TrackstarStore
 
 /// Choices an operator can make about damaged data.
@@ -210,8 +211,12 @@ extension Recovery.Layout {
 }
 
 extension Engine {
-    /// Rebuilds the conversion index (order ids and click+event pairs) from every conversion log.
-    func replayConversions() throws(StartupError) {
+    /// Rebuilds the conversion index (order ids and click+event pairs) from every conversion log,
+    /// skipping keys whose expiry has passed (see `OfferRuntime.keyExpiry`).
+    func replayConversions(nowMillis: Int64 = WallClock.nowMillis()) throws(StartupError) {
+        let catalog = self.catalog
+        index.enter(indexRecoveryParticipant)
+        defer { index.leave(indexRecoveryParticipant) }
         for (shard, table) in conversions.enumerated() {
             var sequence: UInt64 = 0
             while sequence < table.reservedCount {
@@ -219,20 +224,41 @@ extension Engine {
                 guard let record = table.record(sequence) else { continue }  // quarantined
                 let id = Engine.conversionID(shard: shard, sequence: sequence)
                 let clickRef = ConversionRecord.clickRef(record)
-                try restoreKey(Engine.eventKey(shard: UInt8(clickRef >> 40), sequence: clickRef & ClickID.maxSequence,
-                                               event: ConversionRecord.event(record)), id: id)
+                let clickShard = UInt8(clickRef >> 40), clickSequence = clickRef & ClickID.maxSequence
+                let expires = keyExpiry(record, clickShard: clickShard, clickSequence: clickSequence, catalog: catalog)
+                guard expires >= nowMillis else { continue }
+                try restoreKey(Engine.eventKey(shard: clickShard, sequence: clickSequence, event: ConversionRecord.event(record)),
+                               id: id, expires: expires, nowMillis: nowMillis)
                 let txid = ConversionRecord.txidHash(record)
-                if txid != 0 { try restoreKey(txidKey(offer: ConversionRecord.offerID(record), txidHash: txid), id: id) }
+                if txid != 0 {
+                    try restoreKey(txidKey(offer: ConversionRecord.offerID(record), txidHash: txid), id: id, expires: expires, nowMillis: nowMillis)
+                }
             }
         }
     }
 
-    /// Points `key` at conversion `id` unless an earlier conversion holds it (multiple_conversions).
-    func restoreKey(_ key: UInt64, id: UInt64) throws(StartupError) {
-        switch index.claim(key) {
-        case .claimed(let entry): index.publish(entry: entry, value: id)
-        case .existing: break
-        case .full: throw StartupError("the conversion index filled up during recovery; raise storage.max_conversions")
+    /// The keys' expiry as the loop computed it; the click's mint time is read from its slot while
+    /// the slot exists (a retired click is past every lifetime, so only the order-id window counts).
+    func keyExpiry(_ record: UnsafeRawPointer, clickShard: UInt8, clickSequence: UInt64, catalog: Catalog) -> Int64 {
+        let time = ConversionRecord.timeMillis(record)
+        let mint = Int(clickShard) < clicks.count ? clicks[Int(clickShard)].record(clickSequence).map { ClickSlot.mintMillis($0) } ?? 0 : 0
+        guard let offer = catalog.offer(ConversionRecord.offerID(record)) else {
+            return max(time + config.storage.txidWindowMillis, mint + catalog.maxLifetimeMillis)
         }
+        return offer.keyExpiry(nowMillis: time, mintMillis: mint)
+    }
+
+    /// Points `key` at conversion `id` unless an earlier conversion holds it (multiple_conversions);
+    /// grows the index in place when its newest generation is full.
+    func restoreKey(_ key: UInt64, id: UInt64, expires: Int64, nowMillis: Int64) throws(StartupError) {
+        for _ in 0..<3 {
+            switch index.claim(key, expiresMillis: expires) {
+            case .claimed(let entry): index.publish(entry: entry, value: id); return
+            case .existing: return
+            case .full:
+                if let refusal = index.maintain(nowMillis: nowMillis).refusal { throw StartupError("during recovery: \(refusal)") }
+            }
+        }
+        throw StartupError("the conversion index could not grow during recovery; raise storage.max_conversions")
     }
 }

@@ -8,6 +8,7 @@ public final class TrackstarServer: @unchecked Sendable {
     let engine: Engine
     let group: ServerGroup
     let snapshotter: Snapshotter
+    let indexKeeper: IndexKeeper
     let handlers: [RequestHandler]
     let feed: ReportFeed
     let partners: PartnerFeed
@@ -38,6 +39,7 @@ public final class TrackstarServer: @unchecked Sendable {
             admin?.stop()
             throw error
         }
+        indexKeeper = IndexKeeper(index: engine.index)
         readiness.enter(.starting)
     }
 
@@ -108,6 +110,7 @@ public final class TrackstarServer: @unchecked Sendable {
         engine.connectionGauge = { connections.load(ordering: .relaxed) }
         group.start()
         snapshotter.start()
+        indexKeeper.start()
         feed.start()
         summary.start()
         let readiness = self.readiness
@@ -125,6 +128,7 @@ public final class TrackstarServer: @unchecked Sendable {
         summary.stop()
         feed.stop()
         snapshotter.stop()
+        indexKeeper.stop()
         admin?.stop()
     }
 }

@@ -1,5 +1,5 @@
-// Record tables and the concurrent index: publication, segment growth, and exactly-once claims
-// under contention (set TRACKSTAR_LONG_TESTS=1 for the long mode).
+// Record tables and manifests: publication, segment growth, torn and damaged manifests. The
+// concurrent index has its own file (ConcurrentIndexTests.swift).
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -32,69 +32,7 @@ import TrackstarTestSupport
     }
 }
 
-@Suite struct ConcurrentIndexTests {
-    @Test func claimPublishAndLookup() throws {
-        let index = try #require(ConcurrentIndex(capacity: 1024))
-        guard case .claimed(let entry) = index.claim(42) else { Issue.record("not claimed"); return }
-        index.publish(entry: entry, value: 7)
-        #expect(index.claim(42) == .existing(entry: entry, value: 7))
-        #expect(index.lookup(42) == 7)
-        #expect(index.lookup(43) == nil)
-    }
-
-    @Test func abortedEntryIsTakenOver() throws {
-        let index = try #require(ConcurrentIndex(capacity: 1024))
-        guard case .claimed(let entry) = index.claim(5) else { Issue.record("not claimed"); return }
-        index.abort(entry: entry)
-        #expect(index.lookup(5) == nil)
-        #expect(index.claim(5) == .claimed(entry: entry))
-    }
-
-    @Test func refusesWhenFull() throws {
-        let index = try #require(ConcurrentIndex(capacity: 1024))
-        var full = false
-        for key in 1...2000 as ClosedRange<UInt64> {
-            switch index.claim(key) {
-            case .claimed(let entry): index.publish(entry: entry, value: key)
-            case .full: full = true
-            case .existing: Issue.record("fresh key \(key) existed")
-            }
-            if full { break }
-        }
-        #expect(full)
-        #expect(index.count == 1024 - 1024 / 8)
-    }
-
-    /// Many threads claim the same keys at once: each key is won exactly once and every loser
-    /// sees the winner's value.
-    @Test func exactlyOneWinnerPerKeyUnderContention() throws {
-        let long = ProcessInfo.processInfo.environment["TRACKSTAR_LONG_TESTS"] != nil
-        let keys = long ? 200_000 : 20_000
-        let threads = 8
-        let index = try #require(ConcurrentIndex(capacity: keys * 2))
-        let tally = Tally(threads: threads)
-        // Real threads, released together by a barrier once all of them exist.
-        runTogether(threads: threads) { t in
-            let wins = tally.wins, mismatches = tally.mismatches
-            for k in 1...keys {
-                let key = UInt64(k)
-                switch index.claim(key) {
-                case .claimed(let entry):
-                    wins[t] += 1
-                    index.publish(entry: entry, value: key * 3)
-                case .existing(_, let value):
-                    if value != key * 3 { mismatches[t] += 1 }
-                case .full:
-                    mismatches[t] += 1
-                }
-            }
-        }
-        #expect((0..<threads).reduce(0) { $0 + tally.wins[$1] } == keys)
-        #expect((0..<threads).reduce(0) { $0 + tally.mismatches[$1] } == 0)
-    }
-}
-
-/// Per-thread counters; each thread writes only its own element, read after all threads are joined.
+/// Per-thread counters; each thread writes only its own element, read after the group is done.
 final class Tally: @unchecked Sendable {
     let wins: UnsafeMutablePointer<Int>
     let mismatches: UnsafeMutablePointer<Int>

@@ -71,10 +71,11 @@ struct ConfigReader {
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies", "io",
     ]
-    static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace"]
+    static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace",
+                              "index_initial_capacity", "txid_window"]
     static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database", "user", "password", "ca_file"]
     static let offerKeys = [
-        "id", "name", "url", "fallback_url", "status", "click_lifetime", "min_conversion_delay",
+        "id", "name", "url", "fallback_url", "status", "click_lifetime", "txid_window", "min_conversion_delay",
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events",
     ]
     static let eventKeys = ["payout", "revenue"]
@@ -142,6 +143,8 @@ struct ConfigReader {
             case "fsync_interval": if let v = duration(node, name, allowZero: false) { storage.fsyncIntervalMillis = v }
             case "snapshot_interval": if let v = duration(node, name, allowZero: false) { storage.snapshotIntervalMillis = v }
             case "retention_grace": if let v = duration(node, name, allowZero: true) { storage.retentionGraceMillis = v }
+            case "index_initial_capacity": if let v = integer(node, name, 1024...1 << 32) { storage.indexInitialCapacity = v }
+            case "txid_window": if let v = duration(node, name, allowZero: false) { storage.txidWindowMillis = v }
             default: unknownKey(key, node, name, known: Self.storageKeys)
             }
         }
@@ -199,6 +202,7 @@ struct ConfigReader {
             case "fallback_url": if let v = url(node, field, macros: ConfigParse.offerURLMacros) { offer.fallbackURL = v }
             case "status": if let v = choice(node, field, OfferStatus.self) { offer.status = v }
             case "click_lifetime": if let v = duration(node, field, allowZero: false) { offer.clickLifetimeMillis = v }
+            case "txid_window": if let v = duration(node, field, allowZero: false) { offer.txidWindowMillis = v }
             case "min_conversion_delay": if let v = duration(node, field, allowZero: true) { offer.minConversionDelayMillis = v }
             case "multiple_conversions": if let v = bool(node, field) { offer.multipleConversions = v }
             case "token": if let v = nonEmptyString(node, field) { offer.token = v }

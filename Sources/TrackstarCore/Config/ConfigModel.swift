@@ -56,8 +56,13 @@ public enum ServerIO: String, Sendable, Equatable {
 /// `[storage]`: where data lives and how large the in-memory indexes are.
 public struct StorageConfig: Sendable, Equatable {
     public var dataDir = "./data"
-    /// Capacity of the conversion index (order ids and click+event keys); refused loudly when full.
-    public var maxConversions = 1 << 22
+    /// Memory guard of the conversion index: its generations together hold at most twice this many
+    /// entries (16 bytes each); beyond, postbacks are refused loudly (`507 index_full`).
+    public var maxConversions = 1 << 26
+    /// Entries of the conversion index's first generation; it grows online from there.
+    public var indexInitialCapacity = 1 << 20
+    /// How long an order id (txid) stays known per offer, unless the offer sets its own `txid_window`.
+    public var txidWindowMillis: Int64 = 90 * 86_400_000
     /// When appended records are forced to disk (as Redis's `appendfsync`).
     public var fsync: FsyncPolicy = .interval
     public var fsyncIntervalMillis: Int64 = 1000
@@ -116,6 +121,8 @@ public struct OfferConfig: Sendable, Equatable {
     public var fallbackURL: String? = nil
     public var status: OfferStatus = .active
     public var clickLifetimeMillis: Int64 = 30 * 86_400_000
+    /// How long this offer's order ids stay known; nil: `[storage] txid_window`.
+    public var txidWindowMillis: Int64? = nil
     public var minConversionDelayMillis: Int64 = 0
     public var multipleConversions = false
     public var token: String? = nil
