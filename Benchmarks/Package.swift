@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     dependencies: [
         .package(name: "trackstar", path: "../"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -39,6 +40,16 @@ let package = Package(
                 .product(name: "TrackstarServer", package: "trackstar"),
             ],
             path: "Figures/PathFigures"
+        ),
+        .executableTarget(
+            name: "IndexFigures",
+            dependencies: [
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarStore", package: "trackstar"),
+                .product(name: "TrackstarServer", package: "trackstar"),
+            ],
+            path: "Figures/IndexFigures"
         ),
         .executableTarget(
             name: "ExportFigures",

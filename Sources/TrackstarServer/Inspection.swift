@@ -29,6 +29,7 @@ public enum Inspection {
                 lines.append("  \(entry)  \(SegmentDirectory.size(directory + "/" + entry)) bytes")
             }
         }
+        lines += indexLines(conversions)
         lines += ExportInspection.lines(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals)
         lines += recovery.notes.map { "note: \($0)" }
         lines += recovery.damage.map { "DAMAGED: \($0)" }
@@ -51,6 +52,31 @@ public enum Inspection {
             lines.append("click key: none (\(KeyFile.name) is missing; restore it from your backup before starting a node on this data dir)")
         }
         return lines + problems.map { "problem: \($0)" }
+    }
+
+    /// The conversion index a restart would rebuild: the keys of conversions inside the default
+    /// order-id window (offers with their own `txid_window` or a longer `click_lifetime` keep
+    /// theirs longer), and the generations they would fill. A running server's live figures are
+    /// on /metrics (`trackstar_conversion_index_*`).
+    static func indexLines(_ conversions: [RecordTable], nowMillis: Int64 = WallClock.nowMillis()) -> [String] {
+        let defaults = StorageConfig()
+        let cutoff = nowMillis - defaults.txidWindowMillis
+        var live = 0, total = 0
+        for table in conversions {
+            var sequence = UInt64(table.firstMappedRecordSegment * table.recordsPerSegment)
+            while sequence < table.reservedCount {
+                defer { sequence += 1 }
+                guard let record = table.record(sequence) else { continue }
+                total += 1
+                if ConversionRecord.timeMillis(record) >= cutoff { live += ConversionRecord.txidHash(record) != 0 ? 2 : 1 }
+            }
+        }
+        var capacity = IndexPolicy.roundedCapacity(defaults.indexInitialCapacity), entries = capacity, generations = 1
+        while live > capacity - capacity / 4 && generations < 32 { capacity *= 2; entries += capacity; generations += 1 }
+        return ["conversion index: \(live) live keys at restart (conversions of the last \(defaults.txidWindowMillis / 86_400_000) days, "
+                + "the default txid_window; \(total) conversions on disk)",
+                "conversion index: a restart with default settings maps \(generations) generation\(generations == 1 ? "" : "s") of \(entries) entries "
+                + "(\(entries * 16 >> 20) MiB); the next growth step comes at \(capacity - capacity / 4) keys in the newest (\(capacity) entries)"]
     }
 
     static func snapshotLine(_ manifest: Manifest?) -> String {

@@ -255,6 +255,12 @@ extension ConcurrentIndex {
         return stats
     }
 
+    /// The newest generation's number (it grows by one at every growth or rotation step).
+    public var newestGeneration: Int {
+        // Relaxed: a statistic; nothing is read through it.
+        Chain.newest(chainWord.load(ordering: .relaxed))
+    }
+
     /// Keys held (live generations; expired keys count until their generation is dropped).
     public var count: Int { stats().liveKeys }
     /// Entries of the live generations.

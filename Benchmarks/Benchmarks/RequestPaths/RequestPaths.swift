@@ -15,6 +15,7 @@ func makeEndpoint() -> LocalEndpoint {
     var config = TrackstarConfig()
     config.storage.dataDir = "/tmp/trackstar-bench-\(getpid())"
     config.storage.maxConversions = 1 << 24
+    config.storage.indexInitialCapacity = 1 << 24  // one generation, as the thresholds were taken with
     var offer = OfferConfig(id: 1, url: "https://shop.example/landing?cid={click_id}&a={aff_id}&s1={sub1}&s2={sub2}")
     offer.payout = 2_500_000
     offer.revenue = 4_000_000
