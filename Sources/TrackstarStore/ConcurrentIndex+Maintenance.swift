@@ -71,6 +71,8 @@ struct IndexKeeperState {
     var seenNewest = 0
     /// Growth refusals (read by `stats` through `refusalCount`).
     var refusals = 0
+    /// Number of the last spare whose pages were faulted in.
+    var faultedSpare = -1
 }
 
 extension ConcurrentIndex {
@@ -81,24 +83,53 @@ extension ConcurrentIndex {
         // Acquiring/releasing: the maintainer's state passes from one maintaining thread to the next.
         guard maintaining.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return report }
         defer { maintaining.store(false, ordering: .releasing) }
-        noteStarted(&report)
+        noteStarted(nowMillis: nowMillis, &report)
         sealReplaced()
         dropExpired(nowMillis: nowMillis, &report)
         freeUnlinked()
         rotateByAge(nowMillis: nowMillis, &report)
-        noteStarted(&report)
+        noteStarted(nowMillis: nowMillis, &report)
         if !Chain.spareReady(chainWord.load(ordering: .acquiring)) { prepareSpare(nowMillis: nowMillis, &report) }
+        faultInSpareWhenDue()
         return report
     }
 
-    /// Generations claimants started since the last turn become live.
-    func noteStarted(_ report: inout IndexMaintenance) {
+    /// Makes the spare's pages resident once the newest is half way to its growth point, so that
+    /// claims in a new generation never wait for the kernel to zero a fresh (huge) page: with random
+    /// placement, the first few thousand claims of a new 2 GiB table would otherwise each fault one.
+    func faultInSpareWhenDue() {
+        let chain = chainWord.load(ordering: .acquiring)
+        guard Chain.spareReady(chain) else { return }
+        let next = Chain.newest(chain) + 1
+        let newestSlot = Chain.newestSlot(chain)
+        guard keeper.faultedSpare != next,
+              storage.word(newestSlot, .used).load(ordering: .relaxed) >= storage.word(newestSlot, .softLimit).load(ordering: .relaxed) / 2
+        else { return }
+        keeper.faultedSpare = next
+        let slot = next & (IndexGenerationStorage.slots - 1)
+        let table = storage.entries(slot)
+        let entries = storage.word(slot, .mask).load(ordering: .relaxed) + 1
+        var entry = 0
+        while entry < entries {
+            // A compare-and-swap of 0 with 0 writes the page without changing anything: a claimant
+            // may already have started this generation and be inserting into it. Relaxed: nothing is
+            // published by it. (A fetch-add of 0 would not do: compilers may turn it into a load.)
+            _ = IndexGenerationStorage.keyWord(table, entry).compareExchange(expected: 0, desired: 0, ordering: .relaxed)
+            entry += 4096 / 16
+        }
+    }
+
+    /// Generations claimants started since the last turn become live; their age counts from now
+    /// (a spare may have waited long before a claimant started it).
+    func noteStarted(nowMillis: Int64, _ report: inout IndexMaintenance) {
         // Acquiring: as in `claim`.
         let chain = chainWord.load(ordering: .acquiring)
         while keeper.seenNewest < Chain.newest(chain) {
             keeper.seenNewest += 1
             let slot = keeper.seenNewest & (IndexGenerationStorage.slots - 1)
             keeper.phase[slot] = .live
+            // Relaxed: read only by the maintainer.
+            storage.word(slot, .createdMillis).store(Int(nowMillis), ordering: .relaxed)
             report.started.append((storage.word(slot, .mask).load(ordering: .relaxed) + 1, false))
         }
     }

@@ -102,6 +102,7 @@ public final class ConcurrentIndex: @unchecked Sendable {
     /// here to `leave` stay mapped.
     @inline(__always)
     public func enter(_ participant: Int) {
+        assert(participant >= 0 && participant < quiescence.count, "participant \(participant) out of range")
         // Relaxed load: a stale (smaller) epoch only makes the maintainer wait longer.
         let epoch = quiescence.epoch.load(ordering: .relaxed)
         quiescence.announcement(participant).store(epoch, ordering: .relaxed)

@@ -99,7 +99,7 @@ func indexPart(conversions: Int, workers: Int) {
                     let t0 = nowNanos()
                     index.enter(w)
                     // An order-id key (a keyed fingerprint, bit 63) and a click + event key (bit 62).
-                    let txid = UInt64(truncatingIfNeeded: i &* 0x9e37_79b9_7f4a_7c15) | 1 << 63
+                    let txid = UInt64(i) &* 0x9e37_79b9_7f4a_7c15 | 1 << 63
                     let event = 1 << 62 | UInt64(i) << 8
                     @inline(__always) func record(_ key: UInt64) {
                         while true {
