@@ -24,7 +24,7 @@ final class IndexKeeper: @unchecked Sendable {
             let now = WallClock.nowMillis()
             let report = index.maintain(nowMillis: now)
             for started in report.started {
-                Log.info("conversion index: started a generation of \(started.capacity) entries (\(started.capacity * 16 >> 20) MiB)"
+                Log.info("conversion index: started a generation of \(started.capacity) entries (\(started.capacity >> 16) MiB)"
                     + (started.aged ? " (rotation)" : " (growth)"))
             }
             for keys in report.dropped { Log.info("conversion index: dropped a generation of \(keys) expired keys") }

@@ -76,7 +76,7 @@ public enum Inspection {
         return ["conversion index: \(live) live keys at restart (conversions of the last \(defaults.txidWindowMillis / 86_400_000) days, "
                 + "the default txid_window; \(total) conversions on disk)",
                 "conversion index: a restart with default settings maps \(generations) generation\(generations == 1 ? "" : "s") of \(entries) entries "
-                + "(\(entries * 16 >> 20) MiB); the next growth step comes at \(capacity - capacity / 4) keys in the newest (\(capacity) entries)"]
+                + "(\(entries >> 16) MiB); the next growth step comes at \(capacity - capacity / 4) keys in the newest (\(capacity) entries)"]
     }
 
     static func snapshotLine(_ manifest: Manifest?) -> String {

@@ -36,6 +36,8 @@ public struct IndexStats: Sendable, Equatable {
     public var capacity = 0
     /// Live generations, the newest included.
     public var generations = 0
+    /// The newest generation's number: growth and rotation steps since start.
+    public var newestGeneration = 0
     /// Keys in the newest generation, and the count at which the next growth step starts.
     public var newestKeys = 0
     public var nextGrowthAt = 0
@@ -94,7 +96,7 @@ extension ConcurrentIndex {
         return report
     }
 
-    /// Makes the spare's pages resident once the newest is half way to its growth point, so that
+    /// Makes the spare's pages resident once the newest is 3/4 of the way to its growth point, so that
     /// claims in a new generation never wait for the kernel to zero a fresh (huge) page: with random
     /// placement, the first few thousand claims of a new 2 GiB table would otherwise each fault one.
     func faultInSpareWhenDue() {
@@ -103,10 +105,14 @@ extension ConcurrentIndex {
         let next = Chain.newest(chain) + 1
         let newestSlot = Chain.newestSlot(chain)
         guard keeper.faultedSpare != next,
-              storage.word(newestSlot, .used).load(ordering: .relaxed) >= storage.word(newestSlot, .softLimit).load(ordering: .relaxed) / 2
+              storage.word(newestSlot, .used).load(ordering: .relaxed) >= storage.word(newestSlot, .softLimit).load(ordering: .relaxed) / 4 * 3
         else { return }
         keeper.faultedSpare = next
-        let slot = next & (IndexGenerationStorage.slots - 1)
+        faultIn(slot: next & (IndexGenerationStorage.slots - 1))
+    }
+
+    /// Writes every page of `slot`'s table once (maintainer only).
+    func faultIn(slot: Int) {
         let table = storage.entries(slot)
         let entries = storage.word(slot, .mask).load(ordering: .relaxed) + 1
         var entry = 0
@@ -203,6 +209,7 @@ extension ConcurrentIndex {
         }
         let capacity = IndexPolicy.roundedCapacity(max(policy.initialCapacity, used * 2))
         guard prepare(capacity: capacity, chain: chain, nowMillis: nowMillis, &report) else { return }
+        faultIn(slot: (Chain.newest(chain) + 1) & (IndexGenerationStorage.slots - 1))  // before any claim lands in it
         // Acquiring-and-releasing: publishes the new generation's descriptor; only the maintainer
         // changes the chain while no spare is ready, so this cannot fail.
         _ = chainWord.compareExchange(expected: chain, desired: Chain.started(chain), ordering: .acquiringAndReleasing)
@@ -233,13 +240,13 @@ extension ConcurrentIndex {
         guard keeper.phase[slot] == .free, total <= policy.maxEntries else {
             refuse(keeper.phase[slot] != .free
                 ? "the conversion index has \(IndexGenerationStorage.slots) live generations; it cannot grow until the oldest expires"
-                : "the conversion index cannot grow to \(total) entries (\(total * 16 >> 20) MiB): storage.max_conversions allows \(policy.maxEntries); "
+                : "the conversion index cannot grow to \(total) entries (\(total >> 16) MiB): storage.max_conversions allows \(policy.maxEntries); "
                     + "postbacks are refused 507 index_full once the newest generation is full. Raise storage.max_conversions if memory allows",
                    &report)
             return false
         }
         guard storage.prepare(slot: slot, capacity: capacity, number: next, nowMillis: nowMillis) else {
-            refuse("cannot map \(capacity * 16 >> 20) MiB for the conversion index's next generation", &report)
+            refuse("cannot map \(capacity >> 16) MiB for the conversion index's next generation", &report)
             return false
         }
         keeper.phase[slot] = .spare
@@ -276,6 +283,7 @@ extension ConcurrentIndex {
             stats.generations += 1
         }
         let newest = Chain.newestSlot(chain)
+        stats.newestGeneration = Chain.newest(chain)
         stats.newestKeys = storage.word(newest, .used).load(ordering: .relaxed)
         stats.nextGrowthAt = storage.word(newest, .softLimit).load(ordering: .relaxed)
         if Chain.spareReady(chain) {

@@ -506,6 +506,30 @@ url = "https://shop.example/a?c={click_id}"
         #expect(offer.events == [EventConfig(name: "conversion", payout: 3_000_000, revenue: 2_000_000)])
     }
 
+    @Test func orderIDWindowsAndIndexSizing() throws {
+        let config = try #require(loaded("""
+        [storage]
+        txid_window = "45d"
+        index_initial_capacity = 4096
+        max_conversions = 1048576
+
+        [[offers]]
+        id = 1
+        url = "https://shop.example/"
+        txid_window = "2h"
+
+        [[offers]]
+        id = 2
+        url = "https://shop.example/"
+
+        """))
+        #expect(config.storage.txidWindowMillis == 45 * 86_400_000)
+        #expect(config.storage.indexInitialCapacity == 4096)
+        #expect(config.storage.maxConversions == 1_048_576)
+        #expect(config.offers.map(\.txidWindowMillis) == [7_200_000, nil])
+        #expect(StorageConfig().txidWindowMillis == 90 * 86_400_000)
+    }
+
     @Test func inlineTableOffersAreAccepted() throws {
         let config = try #require(loaded("""
         offers = [{ id = 9, url = "https://shop.example/" }]
@@ -527,6 +551,8 @@ url = "https://shop.example/a?c={click_id}"
         ("[server]\nwhatever = 1", 2, ["unknown key; known keys here: listen, loops"]),
         ("[storage]\ndata_dir = \"\"", 2, ["storage.data_dir: must not be empty"]),
         ("[storage]\nmax_conversions = 10", 2, ["storage.max_conversions: must be from 1024 to"]),
+        ("[storage]\ntxid_window = \"0s\"", 2, ["storage.txid_window: must be longer than 0"]),
+        ("[storage]\nindex_initial_capacity = 5", 2, ["storage.index_initial_capacity: must be from 1024 to"]),
         ("[[offers]]\nid = 0\nurl = \"https://a.example/\"", 2, ["offers[1].id: must be from 1 to 4294967295, got 0"]),
         ("[[offers]]\nid = 1\nurl = \"https://a.example/\"\n[[offers]]\nid = 4294967296\nurl = \"https://b.example/\"", 5, ["must be from 1 to 4294967295"]),
         ("[sever]\nlisten = \"x\"", 1, ["unknown table [sever]; did you mean [server]?"]),
@@ -550,6 +576,7 @@ url = "https://shop.example/a?c={click_id}"
         ("name = 5", "offers[1].name: expected a string in quotes, got integer 5"),
         ("fallback_url = \"https://{source}.example/\"", "offers[1].fallback_url:"),
         ("click_lifetime = \"0s\"", "offers[1].click_lifetime: must be longer than 0"),
+        ("txid_window = 30", "offers[1].txid_window: expected a duration string"),
         ("click_lifetime = 30", "got integer 30; write it with a unit, e.g. \"30s\""),
         ("multiple_conversions = \"yes\"", "expected true or false, got string \"yes\""),
         ("token = \"\"", "offers[1].token: must not be empty"),
