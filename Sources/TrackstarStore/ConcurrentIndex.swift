@@ -21,7 +21,7 @@
 // Forgetting and freeing: a generation whose keys have all expired (it tracks its latest expiry) is
 // unlinked from the chain once it is sealed; its memory is unmapped only after a grace period in
 // which every participant was seen outside `enter`…`leave` (epoch-based reclamation, `Quiescence`).
-// Claims, publishes and aborts must run inside `enter`/`leave`; the maintainer (one thread, calling
+// Claims, publishes, aborts and lookups must run inside `enter`/`leave`; the maintainer (one thread, calling
 // `maintain`) is the only one that maps, unlinks or unmaps tables.
 
 import Atomics
