@@ -71,6 +71,8 @@ extension RequestHandler {
             guard !multipleConversions else { return nil }
             key = Engine.eventKey(shard: id.shard, sequence: id.sequence, event: eventID)
         }
+        engine.index.enter(shard)  // the index's tables stay mapped until `leave`
+        defer { engine.index.leave(shard) }
         guard let conversionID = engine.index.lookup(key), let first = engine.conversionRecord(conversionID) else { return nil }
         let clickRef = UInt64(id.shard) << 40 | id.sequence
         let same = ConversionRecord.clickRef(first) == clickRef && ConversionRecord.event(first) == eventID
