@@ -1,6 +1,6 @@
 // Order-id trimming and the ISO 4217 table: the pure parts of issue 20's items 5 and 8.
 import Testing
-import TrackstarCore
+@testable import TrackstarCore
 
 @Suite("order ids and currency codes")
 struct MoneyTextTests {
@@ -15,6 +15,22 @@ struct MoneyTextTests {
     ])
     func invisibleEndsAreTrimmed(spelled: String) {
         #expect(trimmed(spelled) == "Order-77", "\(Array(spelled.unicodeScalars))")
+    }
+
+    /// The fast path (visible ASCII at both ends: nothing to trim) agrees with the general loop for
+    /// every first and last byte, around a visible core and around nothing.
+    @Test func fastPathAgreesWithTheLoop() {
+        for first in 0...255 {
+            for last in [0x00, 0x09, 0x20, 0x21, 0x41, 0x7E, 0x7F, 0x80, 0x85, 0xA0, 0xBF, 0xC2, 0xE2, 0xEF, 0xFF] {
+                for core: [UInt8] in [[], Array("x".utf8), Array("Order-77".utf8), [0xE2, 0x80, 0x8B]] {
+                    let bytes = [UInt8(first)] + core + [UInt8(last)]
+                    bytes.withUnsafeBytes { raw in
+                        let fast = OrderID.trimmed(raw), slow = OrderID.trimmedSlowly(raw)
+                        #expect(fast.baseAddress == slow.baseAddress && fast.count == slow.count, "\(bytes)")
+                    }
+                }
+            }
+        }
     }
 
     @Test func insideAndCaseAreKept() {

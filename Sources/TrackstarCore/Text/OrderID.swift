@@ -9,6 +9,16 @@ public enum OrderID {
     /// ZWSP, ZWNJ, ZWJ, LRM, RLM), U+2028, U+2029, U+202F, U+205F, U+2060 (word joiner), U+3000 and
     /// U+FEFF (BOM). Case is kept: order ids are compared byte for byte.
     public static func trimmed(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        // Fast path, the common case: every trimmed character begins with a byte of at most 0x20 or
+        // at least 0x80 and ends with one (a UTF-8 continuation byte is at least 0x80), so an id that
+        // starts and ends with visible ASCII has nothing to trim. callgrind: ~180 instructions a
+        // postback for the general loop, 2 compares for this.
+        if let first = bytes.first, let last = bytes.last, first &- 0x21 < 0x5E, last &- 0x21 < 0x5E { return bytes }
+        return trimmedSlowly(bytes)
+    }
+
+    /// `trimmed` without its fast path: the reference its tests compare against.
+    static func trimmedSlowly(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var start = 0, end = bytes.count
         while start < end {
             let n = invisibleLength(bytes, at: start, end: end)
