@@ -4,6 +4,7 @@
 // to hear about, and starts due attempts within the per-endpoint and total caps. Each outcome is
 // appended to the delivery log and group-committed with one fdatasync per loop iteration.
 import CTrackstarCurl
+import DequeModule
 import TrackstarCore
 import TrackstarExport
 import TrackstarIO
@@ -27,9 +28,9 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     // Loop-thread state.
     var plan: DeliveryPlan
     var ledger: DeliveryLedger
-    var due = DueHeap()
+    var due = DueSchedule()
     /// Jobs due (or blocked) per endpoint, oldest first.
-    var ready: [String: JobQueue] = [:]
+    var ready: [String: Deque<UInt64>] = [:]
     var inFlightByEndpoint: [String: Int] = [:]
     var transfers: [UInt: Transfer] = [:]
     /// Conversions with an attempt running: never two at once for one postback.
@@ -76,7 +77,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         scanned = (0..<source.shardCount).map { shard in
             max(shard < stored.count ? stored[shard] : 0, replayed.queuedThrough[shard] ?? 0)
         }
-        for job in ledger.pending.values { due.push(job.dueMillis, job.conversionID) }
+        for job in ledger.pending.values { due.schedule(job.conversionID, at: job.dueMillis) }
         pthread_mutex_init(&mutex, nil)
         if !ledger.pending.isEmpty || ledger.records > 0 {
             message("deliveries: \(ledger.pending.count) pending, \(ledger.endpoints.values.filter(\.paused).count) paused endpoints, \(log.count) log records")
@@ -286,17 +287,15 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         logDirty = true
         ledger.apply(DeliveryEntry(record: record, endpoint: endpoint, detail: detail))
         if record.kind == .queued || record.kind == .requeued || (record.kind == .attempt && record.outcome == .retry) {
-            due.push(record.nextMillis, record.conversionID)
+            due.schedule(record.conversionID, at: record.nextMillis)
         }
         return true
     }
 
     /// Moves jobs whose time has come to their endpoint's ready queue.
     func promoteDue(now: Int64) {
-        while let (time, id) = due.peek(), time <= now {
-            due.pop()
-            guard let job = ledger.pending[id], job.dueMillis == time else { continue }  // stale entry
-            ready[job.endpoint, default: JobQueue()].push(id)
+        while let id = due.popDue(now: now, currentDue: { ledger.pending[$0]?.dueMillis }) {
+            ready[ledger.pending[id]!.endpoint, default: []].append(id)
         }
     }
 
@@ -304,7 +303,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     func startReady(_ endpoint: String) {
         guard ready[endpoint] != nil, ledger.endpoints[endpoint]?.paused != true else { return }
         while transfers.count < config.maxInFlight, inFlightByEndpoint[endpoint, default: 0] < config.maxPerEndpoint,
-              let id = ready[endpoint]!.pop() {  // in place: the queue is never copied
+              let id = ready[endpoint]!.popFirst() {  // in place: the queue is never copied
             if let job = ledger.pending[id] { begin(job) }
         }
         if ready[endpoint]!.isEmpty { ready[endpoint] = nil }
@@ -388,7 +387,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     func reschedule(_ id: UInt64, at time: Int64) {
         guard ledger.pending[id] != nil else { return }
         ledger.pending[id]!.dueMillis = time
-        due.push(time, id)
+        due.schedule(id, at: time)
     }
 
     /// Exponential backoff with jitter: base × 2^(n-1), capped, then a uniform draw in [½, 1] of it.
@@ -479,24 +478,6 @@ struct SyncTarget {
     var scanned: [UInt64]
 }
 
-/// A FIFO of conversion ids that pops from the front without moving the rest.
-struct JobQueue {
-    var items: [UInt64] = []
-    var head = 0
-    var isEmpty: Bool { head == items.count }
-
-    mutating func push(_ id: UInt64) { items.append(id) }
-
-    mutating func pop() -> UInt64? {
-        guard head < items.count else { return nil }
-        let id = items[head]
-        head += 1
-        if head == items.count { items.removeAll(keepingCapacity: true); head = 0 }
-        else if head >= 4096 && head * 2 >= items.count { items.removeFirst(head); head = 0 }
-        return id
-    }
-}
-
 /// A one-shot answer from the dispatcher thread to a waiting caller.
 final class DispatcherAnswer<Value>: @unchecked Sendable {  // guarded by `mutex`
     var mutex = pthread_mutex_t()
@@ -575,41 +556,6 @@ final class Transfer {
     func errorText(_ result: CURLcode) -> String {
         let detail = String(cString: errorBuffer)
         return detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
-    }
-}
-
-/// A min-heap of (due time, conversion id).
-struct DueHeap {
-    var items: [(Int64, UInt64)] = []
-    var count: Int { items.count }
-
-    mutating func push(_ time: Int64, _ id: UInt64) {
-        items.append((time, id))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i].0 < items[parent].0 else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    func peek() -> (Int64, UInt64)? { items.first }
-
-    mutating func pop() {
-        guard !items.isEmpty else { return }
-        items.swapAt(0, items.count - 1)
-        items.removeLast()
-        var i = 0
-        while true {
-            let left = 2 * i + 1, right = left + 1
-            var smallest = i
-            if left < items.count && items[left].0 < items[smallest].0 { smallest = left }
-            if right < items.count && items[right].0 < items[smallest].0 { smallest = right }
-            if smallest == i { break }
-            items.swapAt(i, smallest)
-            i = smallest
-        }
     }
 }
 
