@@ -5,32 +5,19 @@ import CTrackstarCurl
 import TrackstarCore
 
 extension Dispatcher {
-    /// Starts an attempt of `job` unless one is already running.
+    /// Starts an attempt of `job` unless one is already running. An option curl refuses ends the
+    /// attempt at once, as a failed attempt (no HTTP status, curl's code) named in the log and in
+    /// the attempt record's detail.
     func begin(_ job: PendingDelivery) {
         guard !attemptsRunning.contains(job.conversionID), let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
         let transfer = Transfer(job: job, easy: easy, started: Clock.nowMillis())
-        transfer.url.withUnsafeBufferPointer { _ = ts_curl_setopt_str(easy, CURLOPT_URL, $0.baseAddress) }
-        _ = ts_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        _ = ts_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(config.connectTimeoutMillis))
-        _ = ts_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(config.timeoutMillis))
-        _ = ts_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)
-        _ = ts_curl_setopt_long(easy, CURLOPT_MAXREDIRS, 3)
-        _ = ts_curl_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https")
-        _ = ts_curl_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        _ = ts_curl_setopt_str(easy, CURLOPT_USERAGENT, "Trackstar-Postback/1")
-        if let caFile = config.caFile { _ = ts_curl_setopt_str(easy, CURLOPT_CAINFO, caFile) }
-        _ = ts_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer)
-        _ = ts_curl_setopt_write(easy, { data, size, count, user in
-            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-            let total = size * count
-            if let data, transfer.excerpt.count < Transfer.excerptLimit {
-                let take = min(total, Transfer.excerptLimit - transfer.excerpt.count)
-                data.withMemoryRebound(to: UInt8.self, capacity: take) {
-                    transfer.excerpt.append(contentsOf: UnsafeBufferPointer(start: $0, count: take))
-                }
-            }
-            return total
-        }, Unmanaged.passUnretained(transfer).toOpaque())
+        if let failure = Dispatcher.configure(transfer, config: config) {
+            let detail = "\(failure.call) failed: \(String(cString: curl_easy_strerror(failure.code)))"
+            message("deliveries: cannot start a postback to \(job.endpoint) for conversion \(job.conversionID): \(detail)")
+            recycle(easy)
+            record(transfer, result: failure.code, status: 0, micros: 0, detail: detail, now: Clock.nowMillis())
+            return
+        }
         transfers[UInt(bitPattern: easy)] = transfer
         attemptsRunning.insert(job.conversionID)
         inFlightByEndpoint[job.endpoint, default: 0] += 1
@@ -43,6 +30,40 @@ extension Dispatcher {
         }
     }
 
+    /// Sets an attempt's options on its easy handle: the call and code of the first that curl
+    /// refuses, or nil when all were set.
+    static func configure(_ transfer: Transfer, config: DeliveryConfig) -> (call: String, code: CURLcode)? {
+        let easy = transfer.easy
+        var failure: (call: String, code: CURLcode)?
+        func check(_ option: String, _ result: Int32) {
+            guard failure == nil, result != Int32(CURLE_OK.rawValue) else { return }
+            failure = ("curl_easy_setopt(\(option))", CURLcode(rawValue: UInt32(bitPattern: result)))
+        }
+        check("CURLOPT_URL", transfer.url.withUnsafeBufferPointer { ts_curl_setopt_str(easy, CURLOPT_URL, $0.baseAddress) })
+        check("CURLOPT_NOSIGNAL", ts_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1))
+        check("CURLOPT_CONNECTTIMEOUT_MS", ts_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(config.connectTimeoutMillis)))
+        check("CURLOPT_TIMEOUT_MS", ts_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(config.timeoutMillis)))
+        check("CURLOPT_FOLLOWLOCATION", ts_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1))
+        check("CURLOPT_MAXREDIRS", ts_curl_setopt_long(easy, CURLOPT_MAXREDIRS, 3))
+        check("CURLOPT_PROTOCOLS_STR", ts_curl_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https"))
+        check("CURLOPT_REDIR_PROTOCOLS_STR", ts_curl_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
+        check("CURLOPT_USERAGENT", ts_curl_setopt_str(easy, CURLOPT_USERAGENT, "Trackstar-Postback/1"))
+        if let caFile = config.caFile { check("CURLOPT_CAINFO", ts_curl_setopt_str(easy, CURLOPT_CAINFO, caFile)) }
+        check("CURLOPT_ERRORBUFFER", ts_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer))
+        check("CURLOPT_WRITEFUNCTION", ts_curl_setopt_write(easy, { data, size, count, user in
+            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+            let total = size * count
+            if let data, transfer.excerpt.count < Transfer.excerptLimit {
+                let take = min(total, Transfer.excerptLimit - transfer.excerpt.count)
+                data.withMemoryRebound(to: UInt8.self, capacity: take) {
+                    transfer.excerpt.append(contentsOf: UnsafeBufferPointer(start: $0, count: take))
+                }
+            }
+            return total
+        }, Unmanaged.passUnretained(transfer).toOpaque()))
+        return failure
+    }
+
     /// An attempt ended: decide and record its outcome, then refill the endpoint's slots.
     func finished(_ easy: UnsafeMutableRawPointer, _ result: CURLcode) {
         guard let transfer = transfers.removeValue(forKey: UInt(bitPattern: easy)) else { return }
@@ -50,11 +71,47 @@ extension Dispatcher {
         attemptsRunning.remove(job.conversionID)
         inFlightByEndpoint[job.endpoint, default: 1] -= 1
         let now = Clock.nowMillis()
-        let status = result == CURLE_OK ? Int(ts_curl_response_code(easy)) : 0
-        let micros = ts_curl_total_micros(easy)
+        // 1. What the partner answered: its status, or curl's error (a status curl cannot report
+        //    counts as no answer, named in the detail).
+        var code = result, status = 0, detail: String
+        if result == CURLE_OK {
+            var answered = 0
+            let info = CURLcode(rawValue: UInt32(bitPattern: ts_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &answered)))
+            if info == CURLE_OK {
+                status = answered
+                detail = transfer.excerptText
+            } else {
+                code = info
+                detail = "curl_easy_getinfo(CURLINFO_RESPONSE_CODE) failed: \(String(cString: curl_easy_strerror(info)))"
+                message("deliveries: postback to \(job.endpoint) for conversion \(job.conversionID): \(detail)")
+            }
+        } else {
+            detail = transfer.errorText(result)
+        }
+        // 2. How long it took: curl's total time, else the time measured here.
+        var micros: Int64 = 0
+        let timed = CURLcode(rawValue: UInt32(bitPattern: ts_curl_getinfo_off(easy, CURLINFO_TOTAL_TIME_T, &micros)))
+        if timed != CURLE_OK && !latencyInfoFailed {
+            latencyInfoFailed = true  // once: it fails the same way for every attempt
+            message("deliveries: curl_easy_getinfo(CURLINFO_TOTAL_TIME_T) failed: \(String(cString: curl_easy_strerror(timed))); "
+                + "attempt latencies are measured by the dispatcher instead")
+        }
+        // 3. The handle goes back to the pool, the outcome into the log, and the freed slot is filled.
+        recycle(easy)
+        record(transfer, result: code, status: status, micros: timed == CURLE_OK ? micros : 0, detail: detail, now: now)
+        startReady(job.endpoint)
+    }
+
+    /// Resets an easy handle for the next attempt (at most 64 are kept).
+    func recycle(_ easy: UnsafeMutableRawPointer) {
         curl_easy_reset(easy)
         if idleHandles.count < 64 { idleHandles.append(easy) } else { curl_easy_cleanup(easy) }
+    }
 
+    /// Appends an attempt's `attempt` record (and a `pause` record when it makes too many failures in
+    /// a row); `micros` 0 means the latency is the time since the attempt started.
+    func record(_ transfer: Transfer, result: CURLcode, status: Int, micros: Int64, detail: String, now: Int64) {
+        let job = transfer.job
         let attempt = job.attempts + 1
         let outcome = DeliveryOutcome.of(status: status, attempt: attempt, maxAttempts: config.maxAttempts)
         var record = DeliveryRecord(kind: .attempt, conversionID: job.conversionID, timeMillis: now)
@@ -65,7 +122,6 @@ extension Dispatcher {
         record.latencyMicros = UInt32(clamping: micros > 0 ? micros : (now - transfer.started) * 1000)
         record.outcome = outcome
         if outcome == .retry { record.nextMillis = now + backoff(afterAttempt: attempt) }
-        let detail = result == CURLE_OK ? transfer.excerptText : transfer.errorText(result)
         if !append(record, endpoint: job.endpoint, detail: detail) {
             reschedule(job.conversionID, at: now + 1000)  // the outcome could not be recorded; try again later
             return
@@ -77,7 +133,6 @@ extension Dispatcher {
                 warn("deliveries: endpoint \(job.endpoint) paused after \(state.consecutiveFailures) failed attempts in a row; last: \(detail.prefix(120)); resume it with trackstar deliveries --resume")
             }
         }
-        startReady(job.endpoint)
     }
 }
 

@@ -45,6 +45,8 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var syncTarget = SyncTarget(count: 0, byteEnd: 0, scanned: [])
     var syncError: StoreError?
     var storageFailing = false
+    /// curl could not report an attempt's total time (logged once).
+    var latencyInfoFailed = false
     var random = SystemRandomNumberGenerator()
 
     /// The dispatcher's loop (TrackstarIO's: the only module that touches libuv) and the curl
