@@ -49,18 +49,8 @@ extension Dispatcher {
         check("CURLOPT_REDIR_PROTOCOLS_STR", ts_curl_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
         check("CURLOPT_USERAGENT", ts_curl_setopt_str(easy, CURLOPT_USERAGENT, "Trackstar-Postback/1"))
         if let caFile = config.caFile { check("CURLOPT_CAINFO", ts_curl_setopt_str(easy, CURLOPT_CAINFO, caFile)) }
-        check("CURLOPT_ERRORBUFFER", ts_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer))
-        check("CURLOPT_WRITEFUNCTION", ts_curl_setopt_write(easy, { data, size, count, user in
-            let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-            let total = size * count
-            if let data, transfer.excerpt.count < Transfer.excerptLimit {
-                let take = min(total, Transfer.excerptLimit - transfer.excerpt.count)
-                data.withMemoryRebound(to: UInt8.self, capacity: take) {
-                    transfer.excerpt.append(contentsOf: UnsafeBufferPointer(start: $0, count: take))
-                }
-            }
-            return total
-        }, Unmanaged.passUnretained(transfer).toOpaque()))
+        check("CURLOPT_ERRORBUFFER", transfer.storage.setErrorBuffer(on: easy))
+        check("CURLOPT_WRITEFUNCTION", transfer.storage.setWriteFunction(on: easy))
         return failure
     }
 
@@ -79,14 +69,14 @@ extension Dispatcher {
             let info = CURLcode(rawValue: UInt32(bitPattern: ts_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &answered)))
             if info == CURLE_OK {
                 status = answered
-                detail = transfer.excerptText
+                detail = transfer.storage.excerptText
             } else {
                 code = info
                 detail = "curl_easy_getinfo(CURLINFO_RESPONSE_CODE) failed: \(String(cString: curl_easy_strerror(info)))"
                 message("deliveries: postback to \(job.endpoint) for conversion \(job.conversionID): \(detail)")
             }
         } else {
-            detail = transfer.errorText(result)
+            detail = transfer.storage.errorText(result)
         }
         // 2. How long it took: curl's total time, else the time measured here.
         var micros: Int64 = 0
@@ -138,29 +128,15 @@ extension Dispatcher {
 
 /// One attempt in flight.
 final class Transfer {
-    static let excerptLimit = 200
     let job: PendingDelivery
     let easy: UnsafeMutableRawPointer
     let started: Int64
     let url: [CChar]
-    var excerpt: [UInt8] = []
-    let errorBuffer: UnsafeMutablePointer<CChar>
+    /// What curl writes into for this attempt (see its invariants).
+    let storage = TransferStorage()
 
     init(job: PendingDelivery, easy: UnsafeMutableRawPointer, started: Int64) {
         self.job = job; self.easy = easy; self.started = started
         url = Array(job.url.utf8CString)
-        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
-        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
-    }
-    deinit { errorBuffer.deallocate() }
-
-    /// The response's first bytes, printable ASCII only.
-    var excerptText: String {
-        String(decoding: excerpt.map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: " ") }, as: UTF8.self)
-    }
-
-    func errorText(_ result: CURLcode) -> String {
-        let detail = String(cString: errorBuffer)
-        return detail.isEmpty ? String(cString: curl_easy_strerror(result)) : detail
     }
 }
