@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
@@ -44,6 +45,8 @@ let package = Package(
         .target(name: "CTrackstarCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "TrackstarDelivery", dependencies: [
             "CTrackstarCurl", "TrackstarIO", "TrackstarCore", "TrackstarStore", "TrackstarExport",
+            .product(name: "HeapModule", package: "swift-collections"),
+            .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .target(name: "TrackstarServer", dependencies: [
             "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO", "TrackstarExport", "TrackstarDelivery",

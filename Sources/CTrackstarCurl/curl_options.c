@@ -57,3 +57,10 @@ int ts_curl_setopt_basic_auth(CURL *easy, const char *user, const char *password
 int ts_curl_getinfo_long(CURL *easy, CURLINFO info, long *value) {
     return (int)curl_easy_getinfo(easy, info, value);
 }
+
+int ts_curl_getinfo_off(CURL *easy, CURLINFO info, long long *value) {
+    curl_off_t got = 0;
+    CURLcode result = curl_easy_getinfo(easy, info, &got);
+    *value = (long long)got;
+    return (int)result;
+}

@@ -52,7 +52,7 @@ public enum AttemptOutcome: UInt8, Sendable {
     public var isFinal: Bool { self != .retry }
 }
 
-/// One delivery log record (64 bytes; the checksum is stored last).
+/// One delivery log record: 64 bytes, the checksum stored last; the layout is `UnsafeDeliveryRecordSlot`'s.
 public struct DeliveryRecord: Sendable {
     public static let stride = 64
     public var kind: DeliveryRecordKind
@@ -72,40 +72,6 @@ public struct DeliveryRecord: Sendable {
 
     public init(kind: DeliveryRecordKind, conversionID: UInt64, timeMillis: Int64) {
         self.kind = kind; self.conversionID = conversionID; self.timeMillis = timeMillis
-    }
-
-    func write(_ p: UnsafeMutableRawPointer, varOffset: UInt64, varLength: Int) {
-        p.storeBytes(of: conversionID, toByteOffset: 0, as: UInt64.self)
-        p.storeBytes(of: timeMillis, toByteOffset: 8, as: Int64.self)
-        p.storeBytes(of: nextMillis, toByteOffset: 16, as: Int64.self)
-        p.storeBytes(of: varOffset, toByteOffset: 24, as: UInt64.self)
-        p.storeBytes(of: UInt32(varLength), toByteOffset: 32, as: UInt32.self)
-        p.storeBytes(of: latencyMicros, toByteOffset: 36, as: UInt32.self)
-        p.storeBytes(of: affID, toByteOffset: 40, as: UInt32.self)
-        p.storeBytes(of: httpStatus, toByteOffset: 44, as: UInt16.self)
-        p.storeBytes(of: curlCode, toByteOffset: 46, as: UInt16.self)
-        p.storeBytes(of: kind.rawValue, toByteOffset: 48, as: UInt8.self)
-        p.storeBytes(of: outcome?.rawValue ?? 0, toByteOffset: 49, as: UInt8.self)
-        p.storeBytes(of: attempt, toByteOffset: 50, as: UInt8.self)
-    }
-
-    static func read(_ p: UnsafeRawPointer) -> (DeliveryRecord, varOffset: UInt64, varLength: Int)? {
-        guard let kind = DeliveryRecordKind(rawValue: p.load(fromByteOffset: 48, as: UInt8.self)) else { return nil }
-        var record = DeliveryRecord(kind: kind, conversionID: p.load(fromByteOffset: 0, as: UInt64.self),
-                                    timeMillis: p.load(fromByteOffset: 8, as: Int64.self))
-        record.nextMillis = p.load(fromByteOffset: 16, as: Int64.self)
-        record.latencyMicros = p.load(fromByteOffset: 36, as: UInt32.self)
-        record.affID = p.load(fromByteOffset: 40, as: UInt32.self)
-        record.httpStatus = p.load(fromByteOffset: 44, as: UInt16.self)
-        record.curlCode = p.load(fromByteOffset: 46, as: UInt16.self)
-        record.outcome = AttemptOutcome(rawValue: p.load(fromByteOffset: 49, as: UInt8.self))
-        record.attempt = p.load(fromByteOffset: 50, as: UInt8.self)
-        return (record, p.load(fromByteOffset: 24, as: UInt64.self), Int(p.load(fromByteOffset: 32, as: UInt32.self)))
-    }
-
-    static func checksum(_ p: UnsafeRawPointer, variable: UnsafeRawBufferPointer) -> UInt64 {
-        let h = Checksum.update(0x6465_6c69_7665_7279, UnsafeRawBufferPointer(start: p, count: 56))
-        return Checksum.finish(Checksum.update(h, variable))
     }
 }
 
@@ -152,15 +118,16 @@ public final class DeliveryLog: @unchecked Sendable {  // appends on the dispatc
         var byteEnd: UInt64 = 0
         let limit = UInt64(table.mappedRecordSegmentEnd) * UInt64(table.recordsPerSegment)
         while sequence < limit, let p = table.slot(sequence) {
-            let stored = p.load(fromByteOffset: 56, as: UInt64.self)
+            let slot = UnsafeDeliveryRecordSlot(base: p)
+            let stored = slot.storedChecksum
             if stored == 0 { break }
-            guard let (_, offset, length) = DeliveryRecord.read(p), length <= 4096,
+            guard let (_, offset, length) = slot.load(), length <= 4096,
                   let variable = table.checkedBytes(at: offset, count: length),
-                  DeliveryRecord.checksum(p, variable: variable) == stored else {
+                  slot.checksum(variable: variable) == stored else {
                 guard writer else { break }  // a record being written right now, or a torn tail
                 notes.append("delivery log: cut a torn tail at record \(sequence) of \(directory)")
                 var cut = sequence
-                while cut < limit, let q = table.slot(cut), q.load(fromByteOffset: 56, as: UInt64.self) != 0 {
+                while cut < limit, let q = table.slot(cut), UnsafeDeliveryRecordSlot(base: q).storedChecksum != 0 {
                     table.erase(cut); cut += 1
                 }
                 break
@@ -184,10 +151,10 @@ public final class DeliveryLog: @unchecked Sendable {  // appends on the dispatc
         text.append(contentsOf: detail.utf8.prefix(1024))
         guard let (sequence, p) = table.reserveRecord() else { return false }
         guard let (offset, bytes) = table.reserveBytes(text.count) else { table.unreserveRecord(); return false }
-        text.withUnsafeBytes { bytes.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        record.write(p, varOffset: offset, varLength: text.count)
-        let checksum = DeliveryRecord.checksum(p, variable: UnsafeRawBufferPointer(start: bytes, count: text.count))
-        p.storeBytes(of: checksum, toByteOffset: 56, as: UInt64.self)
+        UnsafeDeliveryRecordSlot.copy(text, to: bytes)
+        let slot = UnsafeDeliveryRecordSlot(base: p)
+        slot.store(record, varOffset: offset, varLength: text.count)
+        slot.seal(variable: UnsafeRawBufferPointer(start: bytes, count: text.count))
         table.publish(count: sequence + 1)
         count = sequence + 1
         return true
@@ -215,12 +182,8 @@ public final class DeliveryLog: @unchecked Sendable {  // appends on the dispatc
         var sequence = start
         let end = table.publishedCount
         while sequence < end {
-            if let p = table.record(sequence), let (record, offset, length) = DeliveryRecord.read(p) {
-                let bytes = table.bytes(at: offset, count: length)
-                let newline = bytes.firstIndex(of: 0x0A) ?? bytes.count
-                let endpoint = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<newline]), as: UTF8.self)
-                let detail = newline < bytes.count
-                    ? String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(newline + 1)...]), as: UTF8.self) : ""
+            if let p = table.record(sequence), let (record, offset, length) = UnsafeDeliveryRecordSlot(base: p).load() {
+                let (endpoint, detail) = UnsafeDeliveryRecordSlot.text(table.bytes(at: offset, count: length))
                 body(DeliveryEntry(record: record, endpoint: endpoint, detail: detail))
             }
             sequence += 1

@@ -28,5 +28,7 @@ int ts_curl_setopt_write_function(CURL *easy, size_t (*callback)(char *, size_t,
 int ts_curl_setopt_basic_auth(CURL *easy, const char *user, const char *password);
 /// curl_easy_getinfo for a long-valued item (CURLINFO_RESPONSE_CODE, CURLINFO_NUM_CONNECTS).
 int ts_curl_getinfo_long(CURL *easy, CURLINFO info, long *value);
+/// curl_easy_getinfo for a curl_off_t-valued item (CURLINFO_TOTAL_TIME_T: microseconds).
+int ts_curl_getinfo_off(CURL *easy, CURLINFO info, long long *value);
 
 #endif

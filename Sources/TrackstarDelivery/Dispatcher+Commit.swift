@@ -1,0 +1,51 @@
+// The dispatcher's group commit: after each loop iteration, one fdatasync of everything appended to
+// the delivery log so far, on libuv's thread pool, then the positions file (written only once the
+// queued records it counts are on disk).
+extension Dispatcher {
+    /// After each loop iteration (the loop thread's hook): starts a group commit on libuv's thread pool, one at a
+    /// time, covering everything appended so far: an fdatasync of the log, then the positions file
+    /// (written only once the queued records it counts are on disk). The loop goes on meanwhile.
+    func commit() {
+        guard logDirty || positionsDirty, !syncing, !shuttingDown else { return }
+        syncTarget = SyncTarget(count: log.count, byteEnd: log.byteEnd, scanned: scanned)
+        logDirty = false
+        positionsDirty = false
+        syncing = true
+        do {
+            try loop?.queueWork({ [self] in
+                let target = syncTarget
+                syncError = log.sync(count: target.count, byteEnd: target.byteEnd)
+                if syncError == nil { positions.store(target.scanned) }
+            }, completion: { [self] in committed() })
+        } catch {
+            // The thread pool refused the job: sync here instead (this iteration waits for it).
+            message("deliveries: \(error.description); syncing on the dispatcher thread")
+            syncError = log.sync(count: syncTarget.count, byteEnd: syncTarget.byteEnd)
+            if syncError == nil { positions.store(syncTarget.scanned) }
+            committed()
+        }
+    }
+
+    func committed() {
+        syncing = false
+        if let error = syncError {
+            message("deliveries: \(error.description)")
+            logDirty = true  // try again after the next iteration
+            positionsDirty = true
+        }
+        if shuttingDown { finalCommit() }
+    }
+
+    /// At stop, on the loop thread: whatever the last commit did not cover.
+    func finalCommit() {
+        if let error = log.sync(count: log.count, byteEnd: log.byteEnd) { message("deliveries: \(error.description)"); return }
+        positions.store(scanned)
+    }
+}
+
+/// What one group commit covers.
+struct SyncTarget {
+    var count: UInt64
+    var byteEnd: UInt64
+    var scanned: [UInt64]
+}

@@ -1,0 +1,142 @@
+// The dispatcher's transfers: one libcurl easy handle per attempt (pooled), driven by TrackstarIO's
+// `CurlMulti` on the loop thread; when it ends, the outcome becomes an `attempt` record (and, after
+// too many failures in a row, a `pause` record), and the endpoint's freed slot is filled.
+import CTrackstarCurl
+import TrackstarCore
+
+extension Dispatcher {
+    /// Starts an attempt of `job` unless one is already running. An option curl refuses ends the
+    /// attempt at once, as a failed attempt (no HTTP status, curl's code) named in the log and in
+    /// the attempt record's detail.
+    func begin(_ job: PendingDelivery) {
+        guard !attemptsRunning.contains(job.conversionID), let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
+        let transfer = Transfer(job: job, easy: easy, started: Clock.nowMillis())
+        if let failure = Dispatcher.configure(transfer, config: config) {
+            let detail = "\(failure.call) failed: \(String(cString: curl_easy_strerror(failure.code)))"
+            message("deliveries: cannot start a postback to \(job.endpoint) for conversion \(job.conversionID): \(detail)")
+            recycle(easy)
+            record(transfer, result: failure.code, status: 0, micros: 0, detail: detail, now: Clock.nowMillis())
+            return
+        }
+        transfers[UInt(bitPattern: easy)] = transfer
+        attemptsRunning.insert(job.conversionID)
+        inFlightByEndpoint[job.endpoint, default: 0] += 1
+        if curl?.add(easy) != true {
+            transfers[UInt(bitPattern: easy)] = nil
+            attemptsRunning.remove(job.conversionID)
+            inFlightByEndpoint[job.endpoint, default: 1] -= 1
+            curl_easy_cleanup(easy)
+            reschedule(job.conversionID, at: Clock.nowMillis() + 1000)
+        }
+    }
+
+    /// Sets an attempt's options on its easy handle: the call and code of the first that curl
+    /// refuses, or nil when all were set.
+    static func configure(_ transfer: Transfer, config: DeliveryConfig) -> (call: String, code: CURLcode)? {
+        let easy = transfer.easy
+        var failure: (call: String, code: CURLcode)?
+        func check(_ option: String, _ result: Int32) {
+            guard failure == nil, result != Int32(CURLE_OK.rawValue) else { return }
+            failure = ("curl_easy_setopt(\(option))", CURLcode(rawValue: UInt32(bitPattern: result)))
+        }
+        check("CURLOPT_URL", transfer.url.withUnsafeBufferPointer { ts_curl_setopt_str(easy, CURLOPT_URL, $0.baseAddress) })
+        check("CURLOPT_NOSIGNAL", ts_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1))
+        check("CURLOPT_CONNECTTIMEOUT_MS", ts_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(config.connectTimeoutMillis)))
+        check("CURLOPT_TIMEOUT_MS", ts_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(config.timeoutMillis)))
+        check("CURLOPT_FOLLOWLOCATION", ts_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1))
+        check("CURLOPT_MAXREDIRS", ts_curl_setopt_long(easy, CURLOPT_MAXREDIRS, 3))
+        check("CURLOPT_PROTOCOLS_STR", ts_curl_setopt_str(easy, CURLOPT_PROTOCOLS_STR, "http,https"))
+        check("CURLOPT_REDIR_PROTOCOLS_STR", ts_curl_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
+        check("CURLOPT_USERAGENT", ts_curl_setopt_str(easy, CURLOPT_USERAGENT, "Trackstar-Postback/1"))
+        if let caFile = config.caFile { check("CURLOPT_CAINFO", ts_curl_setopt_str(easy, CURLOPT_CAINFO, caFile)) }
+        check("CURLOPT_ERRORBUFFER", transfer.storage.setErrorBuffer(on: easy))
+        check("CURLOPT_WRITEFUNCTION", transfer.storage.setWriteFunction(on: easy))
+        return failure
+    }
+
+    /// An attempt ended: decide and record its outcome, then refill the endpoint's slots.
+    func finished(_ easy: UnsafeMutableRawPointer, _ result: CURLcode) {
+        guard let transfer = transfers.removeValue(forKey: UInt(bitPattern: easy)) else { return }
+        let job = transfer.job
+        attemptsRunning.remove(job.conversionID)
+        inFlightByEndpoint[job.endpoint, default: 1] -= 1
+        let now = Clock.nowMillis()
+        // 1. What the partner answered: its status, or curl's error (a status curl cannot report
+        //    counts as no answer, named in the detail).
+        var code = result, status = 0, detail: String
+        if result == CURLE_OK {
+            var answered = 0
+            let info = CURLcode(rawValue: UInt32(bitPattern: ts_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &answered)))
+            if info == CURLE_OK {
+                status = answered
+                detail = transfer.storage.excerptText
+            } else {
+                code = info
+                detail = "curl_easy_getinfo(CURLINFO_RESPONSE_CODE) failed: \(String(cString: curl_easy_strerror(info)))"
+                message("deliveries: postback to \(job.endpoint) for conversion \(job.conversionID): \(detail)")
+            }
+        } else {
+            detail = transfer.storage.errorText(result)
+        }
+        // 2. How long it took: curl's total time, else the time measured here.
+        var micros: Int64 = 0
+        let timed = CURLcode(rawValue: UInt32(bitPattern: ts_curl_getinfo_off(easy, CURLINFO_TOTAL_TIME_T, &micros)))
+        if timed != CURLE_OK && !latencyInfoFailed {
+            latencyInfoFailed = true  // once: it fails the same way for every attempt
+            message("deliveries: curl_easy_getinfo(CURLINFO_TOTAL_TIME_T) failed: \(String(cString: curl_easy_strerror(timed))); "
+                + "attempt latencies are measured by the dispatcher instead")
+        }
+        // 3. The handle goes back to the pool, the outcome into the log, and the freed slot is filled.
+        recycle(easy)
+        record(transfer, result: code, status: status, micros: timed == CURLE_OK ? micros : 0, detail: detail, now: now)
+        startReady(job.endpoint)
+    }
+
+    /// Resets an easy handle for the next attempt (at most 64 are kept).
+    func recycle(_ easy: UnsafeMutableRawPointer) {
+        curl_easy_reset(easy)
+        if idleHandles.count < 64 { idleHandles.append(easy) } else { curl_easy_cleanup(easy) }
+    }
+
+    /// Appends an attempt's `attempt` record (and a `pause` record when it makes too many failures in
+    /// a row); `micros` 0 means the latency is the time since the attempt started.
+    func record(_ transfer: Transfer, result: CURLcode, status: Int, micros: Int64, detail: String, now: Int64) {
+        let job = transfer.job
+        let attempt = job.attempts + 1
+        let outcome = DeliveryOutcome.of(status: status, attempt: attempt, maxAttempts: config.maxAttempts)
+        var record = DeliveryRecord(kind: .attempt, conversionID: job.conversionID, timeMillis: now)
+        record.affID = job.affID
+        record.attempt = UInt8(clamping: attempt)
+        record.httpStatus = UInt16(clamping: status)
+        record.curlCode = UInt16(clamping: Int(result.rawValue))
+        record.latencyMicros = UInt32(clamping: micros > 0 ? micros : (now - transfer.started) * 1000)
+        record.outcome = outcome
+        if outcome == .retry { record.nextMillis = now + backoff(afterAttempt: attempt) }
+        if !append(record, endpoint: job.endpoint, detail: detail) {
+            reschedule(job.conversionID, at: now + 1000)  // the outcome could not be recorded; try again later
+            return
+        }
+        if let state = ledger.endpoints[job.endpoint], DeliveryOutcome.pausesEndpoint(state, after: outcome, pauseAfter: config.pauseAfter) {
+            var pause = DeliveryRecord(kind: .pause, conversionID: 0, timeMillis: now)
+            pause.affID = job.affID
+            if append(pause, endpoint: job.endpoint, detail: "paused after \(state.consecutiveFailures) failures in a row") {
+                warn("deliveries: endpoint \(job.endpoint) paused after \(state.consecutiveFailures) failed attempts in a row; last: \(detail.prefix(120)); resume it with trackstar deliveries --resume")
+            }
+        }
+    }
+}
+
+/// One attempt in flight.
+final class Transfer {
+    let job: PendingDelivery
+    let easy: UnsafeMutableRawPointer
+    let started: Int64
+    let url: [CChar]
+    /// What curl writes into for this attempt (see its invariants).
+    let storage = TransferStorage()
+
+    init(job: PendingDelivery, easy: UnsafeMutableRawPointer, started: Int64) {
+        self.job = job; self.easy = easy; self.started = started
+        url = Array(job.url.utf8CString)
+    }
+}

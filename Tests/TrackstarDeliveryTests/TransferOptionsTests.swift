@@ -1,0 +1,33 @@
+// The options of one postback attempt (`Dispatcher.configure`): all accepted with the defaults, and
+// the first refused one named with curl's code rather than ignored.
+import CTrackstarCurl
+import Testing
+import TrackstarCore
+@testable import TrackstarDelivery
+
+@Suite("transfer options")
+struct TransferOptionsTests {
+    static func transfer(url: String = "http://127.0.0.1:9/postback?c=1") -> Transfer? {
+        guard let easy = curl_easy_init() else { return nil }
+        let job = PendingDelivery(conversionID: 1, affID: 7, endpoint: "http://127.0.0.1:9",
+                                  url: url, attempts: 0, dueMillis: 0)
+        return Transfer(job: job, easy: easy, started: 0)
+    }
+
+    @Test func theDefaultsAreAllAccepted() throws {
+        let transfer = try #require(Self.transfer())
+        defer { curl_easy_cleanup(transfer.easy) }
+        var config = DeliveryConfig()
+        config.caFile = "/nonexistent/ca.pem"  // read when connecting, not when set
+        #expect(Dispatcher.configure(transfer, config: config) == nil)
+    }
+
+    @Test func aRefusedOptionIsNamedWithCurlsCode() throws {
+        // curl refuses a string option longer than CURL_MAX_INPUT_LENGTH (8,000,000 bytes).
+        let transfer = try #require(Self.transfer(url: "http://127.0.0.1:9/" + String(repeating: "a", count: 8_000_000)))
+        defer { curl_easy_cleanup(transfer.easy) }
+        let failure = try #require(Dispatcher.configure(transfer, config: DeliveryConfig()))
+        #expect(failure.call == "curl_easy_setopt(CURLOPT_URL)")
+        #expect(failure.code == CURLE_BAD_FUNCTION_ARGUMENT)
+    }
+}
