@@ -1,5 +1,6 @@
 // `trackstar deliveries`: success rate, pending, paused endpoints and the last error per endpoint,
 // read from the delivery log (a running server's too: reading changes nothing on disk).
+import TrackstarCore
 import TrackstarExport
 
 /// Text and JSON renderings of a delivery ledger.
@@ -93,7 +94,7 @@ public enum DeliveryReport {
             + " \(CivilTime.pad(seconds / 3600, 2)):\(CivilTime.pad(seconds / 60 % 60, 2)):\(CivilTime.pad(seconds % 60, 2))"
     }
 
-    static func quote(_ text: String) -> String { ReportText.quoted(text) }
+    static func quote(_ text: String) -> String { JSONText.quoted(text) }
 
     static func columns(_ rows: [[String]]) -> String {
         guard let first = rows.first else { return "" }

@@ -84,7 +84,7 @@ public struct RetryResult: Sendable, Equatable {
 
     /// The result as a JSON object.
     public var json: String {
-        "{\"request\":\(ReportText.quoted(requestID)),\"requeued\":\(requeued),\"repeated\":\(repeated),"
+        "{\"request\":\(JSONText.quoted(requestID)),\"requeued\":\(requeued),\"repeated\":\(repeated),"
             + "\"not_routed\":[\(notRouted.map(String.init).joined(separator: ","))],\"storage_failed\":\(storageFailed)}\n"
     }
 }

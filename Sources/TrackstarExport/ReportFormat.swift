@@ -1,5 +1,6 @@
 // Renders a report as an aligned text table, CSV or JSON. Money is printed exactly (micros to at
 // least two decimals), the conversion rate as a percentage with two decimals.
+import TrackstarCore
 
 /// How `trackstar report` prints.
 public enum ReportFormat: String, CaseIterable, Sendable {
@@ -171,24 +172,8 @@ public enum ReportText {
         return "T\(CivilTime.pad(seconds / 3600, 2)):\(CivilTime.pad(seconds / 60 % 60, 2)):\(CivilTime.pad(seconds % 60, 2))Z"
     }
 
-    /// A JSON string literal.
-    public static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal (the one escaper, `JSONText`).
+    public static func quoted(_ text: String) -> String { JSONText.quoted(text) }
 }
 
 extension String {

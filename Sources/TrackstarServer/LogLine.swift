@@ -19,7 +19,7 @@ enum LogLine {
     /// `2026-11-30T01:02:03.456Z info trackstar: message key=value …`, keys sorted so lines compare.
     static func text(millis: Int64, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
         var line = "\(timestamp(millis: millis)) \(level.rawValue) \(label): "
-        escape(message, into: &line)
+        JSONText.appendEscaped(message, to: &line)  // JSON's escapes keep the line one line
         for key in metadata.keys.sorted() {
             line += " \(key)="
             logfmtValue(plain(metadata[key]!), into: &line)
@@ -30,11 +30,11 @@ enum LogLine {
     /// `{"ts":"…","level":"info","msg":"…",…}`: the metadata keys at the top level, sorted.
     static func json(millis: Int64, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
         var line = "{\"ts\":\"\(timestamp(millis: millis))\",\"level\":\"\(level.rawValue)\",\"msg\":"
-        jsonString(message, into: &line)
+        JSONText.appendQuoted(message, to: &line)
         let named = metadata.map { (name: reservedKeys.contains($0.key) ? "_" + $0.key : $0.key, value: $0.value) }
         for (name, value) in named.sorted(by: { $0.name < $1.name }) {
             line += ","
-            jsonString(name, into: &line)
+            JSONText.appendQuoted(name, to: &line)
             line += ":"
             jsonValue(value, into: &line)
         }
@@ -61,23 +61,8 @@ enum LogLine {
         }
         guard needsQuotes else { line += value; return }
         line += "\""
-        escape(value, into: &line)
+        JSONText.appendEscaped(value, to: &line)
         line += "\""
-    }
-
-    /// Escapes quotes, backslashes and control characters so the text stays on one line.
-    static func escape(_ text: String, into line: inout String) {
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f: line += hexEscape(scalar.value)
-            default: line.unicodeScalars.append(scalar)
-            }
-        }
     }
 
     // MARK: JSON
@@ -85,13 +70,13 @@ enum LogLine {
     static func jsonValue(_ value: Logger.MetadataValue, into line: inout String) {
         switch value {
         case .string(let s):
-            jsonString(s, into: &line)
+            JSONText.appendQuoted(s, to: &line)
         case .stringConvertible(let c):
             // Whole numbers and booleans keep their type, so `count` can be summed by a log pipeline.
             if c is any BinaryInteger || c is Bool || (c as? Double)?.isFinite == true {
                 line += c.description
             } else {
-                jsonString(c.description, into: &line)
+                JSONText.appendQuoted(c.description, to: &line)
             }
         case .array(let items):
             line += "["
@@ -104,24 +89,12 @@ enum LogLine {
             line += "{"
             for (i, key) in d.keys.sorted().enumerated() {
                 if i > 0 { line += "," }
-                jsonString(key, into: &line)
+                JSONText.appendQuoted(key, to: &line)
                 line += ":"
                 jsonValue(d[key]!, into: &line)
             }
             line += "}"
         }
-    }
-
-    /// A JSON string literal (RFC 8259 escapes; non-ASCII stays UTF-8).
-    static func jsonString(_ text: String, into line: inout String) {
-        line += "\""
-        escape(text, into: &line)  // the same escapes are valid JSON
-        line += "\""
-    }
-
-    static func hexEscape(_ value: UInt32) -> String {
-        let digits = Array("0123456789abcdef")
-        return "\\u00" + String(digits[Int(value >> 4)]) + String(digits[Int(value & 0xf)])
     }
 
     // MARK: Time

@@ -52,7 +52,7 @@ struct PartnerTemplateTests {
     @Test func reportTimesAreUTCAndStringsAreJSON() {
         #expect(DeliveryReport.timestamp(1_796_000_513_248) == "2026-11-30 01:01:53")
         #expect(DeliveryReport.timestamp(0) == "1970-01-01 00:00:00")
-        #expect(DeliveryReport.quote("a\"b\\c\n") == "\"a\\\"b\\\\c\\n\"")
+        #expect(DeliveryReport.quote("a\"b\\c\n") == "\"a\\\"b\\\\c\\u000A\"")
     }
 
     @Test func moneyHasAtLeastTwoPlaces() {

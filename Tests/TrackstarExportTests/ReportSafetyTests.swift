@@ -44,7 +44,7 @@ import TrackstarExport
         let lines = table.split(separator: "\n").map(String.init)
         #expect(lines[1].hasPrefix("1      \"\" "), "\(table)")
         #expect(lines[2].hasPrefix("2      -  "), "\(table)")
-        #expect(lines[3].hasPrefix("3      \"two\\nlines\""), "\(table)")
+        #expect(lines[3].hasPrefix("3      \"two\\u000Alines\""), "\(table)")
         #expect(lines[4].hasPrefix("4      \" padded\""), "\(table)")
         #expect(lines[5].hasPrefix("5      \"\\\"quoted\""), "\(table)")
         #expect(lines[6].hasPrefix("TOTAL"), "\(table)")
