@@ -34,7 +34,7 @@ extension Dispatcher {
     }
 
     func retryNow(_ selection: RetrySelection) -> RetryResult {
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         let result = DeliveryRetry.run(selection, ledger: ledger, nowMillis: now, render: { job in
             let shard = Int((job.conversionID - 1) >> 40), sequence = (job.conversionID - 1) & (1 << 40 - 1)
             guard shard < self.source.shardCount, let row = self.source.conversion(shard: shard, sequence: sequence),
@@ -55,11 +55,11 @@ extension Dispatcher {
     /// backoff go now. False if it was not paused (or the record could not be written).
     func resumeNow(_ endpoint: String) -> Bool {
         guard let state = ledger.endpoints[endpoint], state.paused else { return false }
-        let record = DeliveryRecord(kind: .resume, conversionID: 0, timeMillis: Clock.nowMillis())
+        let record = DeliveryRecord(kind: .resume, conversionID: 0, timeMillis: WallClock.nowMillis())
         guard append(record, endpoint: endpoint, detail: "resumed by an operator") else { return false }
         // The partner is fixed: postbacks waiting out a backoff go now too (those still inside their
         // postback_delay keep it). In memory only: after a restart they wait out their backoff again.
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         var retriedNow = 0
         for (id, job) in ledger.pending where job.endpoint == endpoint && job.attempts > 0 && job.dueMillis > now {
             reschedule(id, at: now)

@@ -7,7 +7,7 @@ import TrackstarCore
 extension Dispatcher {
     /// Every tick (the loop thread's repeating timer): plan new conversions, start what is due.
     func onTick() {
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         scanConversions(now: now)
         promoteDue(now: now)
         for endpoint in ready.keys { startReady(endpoint) }

@@ -10,12 +10,12 @@ extension Dispatcher {
     /// the attempt record's detail.
     func begin(_ job: PendingDelivery) {
         guard !attemptsRunning.contains(job.conversionID), let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
-        let transfer = Transfer(job: job, easy: easy, started: Clock.nowMillis())
+        let transfer = Transfer(job: job, easy: easy, started: WallClock.nowMillis())
         if let failure = Dispatcher.configure(transfer, config: config) {
             let detail = "\(failure.call) failed: \(String(cString: curl_easy_strerror(failure.code)))"
             message("deliveries: cannot start a postback to \(job.endpoint) for conversion \(job.conversionID): \(detail)")
             recycle(easy)
-            record(transfer, result: failure.code, status: 0, micros: 0, detail: detail, now: Clock.nowMillis())
+            record(transfer, result: failure.code, status: 0, micros: 0, detail: detail, now: WallClock.nowMillis())
             return
         }
         transfers[UInt(bitPattern: easy)] = transfer
@@ -26,7 +26,7 @@ extension Dispatcher {
             attemptsRunning.remove(job.conversionID)
             inFlightByEndpoint[job.endpoint, default: 1] -= 1
             curl_easy_cleanup(easy)
-            reschedule(job.conversionID, at: Clock.nowMillis() + 1000)
+            reschedule(job.conversionID, at: WallClock.nowMillis() + 1000)
         }
     }
 
@@ -60,7 +60,7 @@ extension Dispatcher {
         let job = transfer.job
         attemptsRunning.remove(job.conversionID)
         inFlightByEndpoint[job.endpoint, default: 1] -= 1
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         // 1. What the partner answered: its status, or curl's error (a status curl cannot report
         //    counts as no answer, named in the detail).
         var code = result, status = 0, detail: String

@@ -152,7 +152,3 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     }
 }
 
-/// Wall-clock milliseconds.
-enum Clock {
-    static func nowMillis() -> Int64 { StoppableThread.nowMillis() }
-}

@@ -1,5 +1,6 @@
 // A one-shot answer from the dispatcher's loop thread to a caller that waits for it with a timeout
 // (the admin listener's resume and retry requests).
+import TrackstarCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,16 +22,13 @@ final class DispatcherAnswer<Value>: @unchecked Sendable {  // guarded by `mutex
     }
 
     func wait(timeoutMillis: Int64) -> Value? {
-        let deadline = Clock.nowMillis() + timeoutMillis
+        let deadline = WallClock.nowMillis() + timeoutMillis
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         while value == nil {
-            let left = deadline - Clock.nowMillis()
+            let left = deadline - WallClock.nowMillis()
             if left <= 0 { break }
-            var now = timespec()
-            clock_gettime(CLOCK_REALTIME, &now)
-            var until = timespec(tv_sec: now.tv_sec + Int(left / 1000), tv_nsec: now.tv_nsec + Int(left % 1000) * 1_000_000)
-            if until.tv_nsec >= 1_000_000_000 { until.tv_sec += 1; until.tv_nsec -= 1_000_000_000 }
+            var until = WallClock.deadline(atMillis: deadline)
             pthread_cond_timedwait(&condition, &mutex, &until)
         }
         return value

@@ -116,7 +116,7 @@ public final class ClickHouseSink: ExportSink {
             try insert(kind.name, buffers[kind.rawValue].bytes)
         }
         var values: [String] = []
-        let now = Exporter.nowMillis() / 1000
+        let now = WallClock.nowMillis() / 1000
         for position in batch.positions {
             for kind in LogKind.allCases {
                 values.append("(\(position.shard),'\(kind.name)',\(position[kind].records),\(position[kind].bytes),\(now))")

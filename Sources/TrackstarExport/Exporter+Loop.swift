@@ -1,6 +1,7 @@
 // The exporter thread's loop: connect (reading the committed positions), plan a batch when enough
 // rows or old enough rows are waiting, write it, and on failure back off, reconnect and re-read the
 // positions — the sink, not this process, is the record of what was exported.
+import TrackstarCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +26,7 @@ extension Exporter {
 
     /// One turn of the loop; false when the thread should end.
     func step(_ loop: inout LoopState) -> Bool {
-        let now = Exporter.nowMillis()
+        let now = WallClock.nowMillis()
         if isStopping && loop.giveUpAt == nil { loop.giveUpAt = now + stopDeadlineMillis }
         if !loop.connected {
             loop.connected = connect()
@@ -47,7 +48,7 @@ extension Exporter {
         if write(committed: committed, published: published, rotation: loop.rotation) {
             loop.rotation += 1
             loop.backoffMillis = minBackoffMillis
-            loop.pendingSince = pending > UInt64(batchRows) ? Exporter.nowMillis() : nil
+            loop.pendingSince = pending > UInt64(batchRows) ? WallClock.nowMillis() : nil
             return true
         }
         loop.connected = false

@@ -129,11 +129,9 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
     public func stop() { thread.stop() }
 
     /// Sleeps up to `millis` or until asked to stop; returns whether stopping.
-    func pause(_ millis: Int64) -> Bool { thread.sleep(until: Exporter.nowMillis() + millis) }
+    func pause(_ millis: Int64) -> Bool { thread.sleep(until: WallClock.nowMillis() + millis) }
 
     var isStopping: Bool { thread.isStopping }
-
-    static func nowMillis() -> Int64 { StoppableThread.nowMillis() }
 }
 
 extension Exporter {

@@ -116,7 +116,7 @@ public final class SQLiteSink: ExportSink {
         try s.begin.run()
         do {
             for span in batch.spans { try insert(span, from: source, s) }
-            let now = Exporter.nowMillis()
+            let now = WallClock.nowMillis()
             for position in batch.positions {
                 for kind in LogKind.allCases {
                     s.position.bind(1, Int64(position.shard)); s.position.bind(2, kind.name)

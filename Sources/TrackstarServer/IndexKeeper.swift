@@ -1,6 +1,7 @@
 // The conversion index's maintainer thread: every 10 ms it lets the index prepare its next
 // generation, start one that aged out, seal replaced ones and drop expired ones, and logs each step.
 // The loops never wait for it: they start a prepared generation themselves when theirs fills.
+import TrackstarCore
 import TrackstarIO
 import TrackstarStore
 

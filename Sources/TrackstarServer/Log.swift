@@ -73,7 +73,7 @@ struct StderrLogHandler: LogHandler {
     func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let line = LogLine.format(format, millis: StderrLogHandler.nowMillis(), level: event.level, label: label,
+        let line = LogLine.format(format, millis: WallClock.nowMillis(), level: event.level, label: label,
                                   message: event.message.description, metadata: merged)
         var bytes = line
         bytes.withUTF8 { buffer in
@@ -85,11 +85,5 @@ struct StderrLogHandler: LogHandler {
                 offset += n
             }
         }
-    }
-
-    static func nowMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }

@@ -34,10 +34,10 @@ final class LogSummary: @unchecked Sendable {  // `previous` is touched only by 
     func stop() { thread.stop() }
 
     private func run() {
-        var intervalStart = StoppableThread.nowMillis()
+        var intervalStart = WallClock.nowMillis()
         while true {
             let stopping = thread.sleep(until: intervalStart + intervalMillis)
-            let now = StoppableThread.nowMillis()
+            let now = WallClock.nowMillis()
             report(elapsedMillis: stopping ? now - intervalStart : intervalMillis)
             if stopping { return }
             // Keep a steady cadence; after a stall (suspended process), start afresh from now.

@@ -1,5 +1,6 @@
 // A background thread (snapshots, export) that sleeps between turns and wakes at once when asked to
 // stop; `stop` then waits for it. One implementation for every such thread.
+import TrackstarCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,8 +47,8 @@ public final class StoppableThread: @unchecked Sendable {  // `stopping` is guar
     public func sleep(until deadline: Int64) -> Bool {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        var ts = timespec(tv_sec: Int(deadline / 1000), tv_nsec: Int(deadline % 1000) * 1_000_000)
-        while !stopping && StoppableThread.nowMillis() < deadline {
+        var ts = WallClock.deadline(atMillis: deadline)
+        while !stopping && WallClock.nowMillis() < deadline {
             pthread_cond_timedwait(&condition, &mutex, &ts)
         }
         return stopping
@@ -58,13 +59,6 @@ public final class StoppableThread: @unchecked Sendable {  // `stopping` is guar
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         return stopping
-    }
-
-    /// Wall-clock milliseconds since the Unix epoch (the clock `sleep(until:)` compares with).
-    public static func nowMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     private final class Box {

@@ -97,7 +97,7 @@ struct Deliveries: ParsableCommand {
             print(body, terminator: "")
             return
         }
-        guard DeliveryReport.resumeOffline(log, endpoint: endpoint, nowMillis: StoppableThread.nowMillis()) else {
+        guard DeliveryReport.resumeOffline(log, endpoint: endpoint, nowMillis: WallClock.nowMillis()) else {
             printError("trackstar: deliveries: \(endpoint) is not paused")
             throw ExitCode(1)
         }
@@ -142,7 +142,7 @@ extension Deliveries {
             printError("trackstar: deliveries: --rerender needs the running server (it renders from the conversion logs and the loaded configuration); start it and send the request again")
             throw ExitCode(1)
         }
-        let result = DeliveryRetry.runOffline(selection, log: log, nowMillis: StoppableThread.nowMillis())
+        let result = DeliveryRetry.runOffline(selection, log: log, nowMillis: WallClock.nowMillis())
         print(format == "json" ? result.json : result.text, terminator: "")
         if result.storageFailed { throw ExitCode(1) }
     }

@@ -88,7 +88,7 @@ import TrackstarTestSupport
         defer { exporter.stop() }
         #expect(eventually(within: 20) { sink.opens == 1 })
         for _ in 0..<3 { logs.click(shard: 0, publish: false) }
-        let published = StoppableThread.nowMillis()
+        let published = WallClock.nowMillis()
         logs.clicks[0].publish(count: 3)  // all three become visible at once
         #expect(eventually(within: 60) { sink.rowCount == 3 })
         #expect(sink.sizes == [3], "three rows are one batch closed by age, not three: \(sink.sizes)")

@@ -131,7 +131,7 @@ final class MemorySink: ExportSink, @unchecked Sendable {
             for id in ids { rows[id, default: 0] += 1 }
         }
         batchSizes.append(batch.records)
-        batchTimes.append(StoppableThread.nowMillis())
+        batchTimes.append(WallClock.nowMillis())
         for position in batch.positions {
             if let i = positions.firstIndex(where: { $0.shard == position.shard }) { positions[i] = position } else { positions.append(position) }
         }
