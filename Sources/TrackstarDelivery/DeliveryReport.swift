@@ -88,11 +88,7 @@ public enum DeliveryReport {
     static func milliseconds(_ micros: Int64) -> String { "\(micros / 1000).\(micros % 1000 / 100) ms" }
 
     /// `YYYY-MM-DD HH:MM:SS` in UTC.
-    static func timestamp(_ millis: Int64) -> String {
-        let seconds = millis % CivilTime.dayMillis / 1000
-        return CivilTime.dayText(millis / CivilTime.dayMillis)
-            + " \(CivilTime.pad(seconds / 3600, 2)):\(CivilTime.pad(seconds / 60 % 60, 2)):\(CivilTime.pad(seconds % 60, 2))"
-    }
+    static func timestamp(_ millis: Int64) -> String { UTCTime.text(millis: millis, style: .spaced) }
 
     static func quote(_ text: String) -> String { JSONText.quoted(text) }
 

@@ -1,5 +1,6 @@
 // UTC calendar arithmetic for reports: dates and hours to Unix milliseconds and back, without
-// Foundation (days from civil, after Howard Hinnant's algorithms).
+// Foundation. The calendar arithmetic and the timestamp formats are Core's `UTCTime`.
+import TrackstarCore
 
 /// UTC dates and times as Unix milliseconds.
 public enum CivilTime {
@@ -7,33 +8,13 @@ public enum CivilTime {
     public static let hourMillis: Int64 = 3_600_000
 
     /// Days since 1970-01-01 of a proleptic Gregorian date.
-    public static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
+    public static func days(year: Int64, month: Int64, day: Int64) -> Int64 { UTCTime.days(year: year, month: month, day: day) }
 
     /// The (year, month, day) of a day number.
-    public static func date(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
+    public static func date(days: Int64) -> (year: Int64, month: Int64, day: Int64) { UTCTime.date(days: days) }
 
     /// "YYYY-MM-DD" of a day number.
-    public static func dayText(_ days: Int64) -> String {
-        let d = date(days: days)
-        return "\(pad(d.year, 4))-\(pad(d.month, 2))-\(pad(d.day, 2))"
-    }
+    public static func dayText(_ days: Int64) -> String { UTCTime.dayText(days) }
 
     /// "YYYY-MM-DD HH:00" of an hour number (hours since the epoch).
     public static func hourText(_ hours: Int64) -> String {
@@ -41,10 +22,7 @@ public enum CivilTime {
         return "\(dayText(days)) \(pad(hours - days * 24, 2)):00"
     }
 
-    public static func pad(_ value: Int64, _ width: Int) -> String {
-        let text = String(value)
-        return String(repeating: "0", count: max(0, width - text.count)) + text
-    }
+    public static func pad(_ value: Int64, _ width: Int) -> String { UTCTime.pad(value, width) }
 
     /// Parses "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) into Unix ms;
     /// `dateOnly` tells whether no time was given.

@@ -159,17 +159,12 @@ public enum ReportText {
         let rows = result.rows.map { object($0.key, result.groupBy, figures($0)) }
         let refusals = result.refusals.map { object($0.key, result.refusalGroupBy, [("reason", quoted($0.reason)), ("count", String($0.count))]) }
         let range = [("from", request.fromMillis), ("to", request.toMillis)].map { name, ms in
-            "\(quoted(name)):" + (ms.map { quoted(CivilTime.dayText($0 / CivilTime.dayMillis) + timeOfDay($0)) } ?? "null")
+            "\(quoted(name)):" + (ms.map { quoted(UTCTime.text(millis: $0, style: .isoSeconds)) } ?? "null")
         }
         let zone = ",\"time_zone\":" + quoted(request.timeZone?.name ?? "UTC")
         return "{" + range.joined(separator: ",") + zone + ",\"group_by\":[" + result.groupBy.map { quoted($0.rawValue) }.joined(separator: ",")
             + "],\"rows\":[" + rows.joined(separator: ",") + "],\"totals\":" + object([], [], figures(result.totals))
             + ",\"refusals\":[" + refusals.joined(separator: ",") + "]}\n"
-    }
-
-    static func timeOfDay(_ millis: Int64) -> String {
-        let seconds = (millis % CivilTime.dayMillis) / 1000
-        return "T\(CivilTime.pad(seconds / 3600, 2)):\(CivilTime.pad(seconds / 60 % 60, 2)):\(CivilTime.pad(seconds % 60, 2))Z"
     }
 
     /// A JSON string literal (the one escaper, `JSONText`).

@@ -100,19 +100,5 @@ enum LogLine {
     // MARK: Time
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
-    static func timestamp(millis: Int64) -> String {
-        var seconds = time_t(millis / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ n: Int32, _ width: Int) -> String {
-            let digits = String(n)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis % 1000), 3))Z"
-    }
+    static func timestamp(millis: Int64) -> String { UTCTime.text(millis: millis, style: .isoMillis) }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif
