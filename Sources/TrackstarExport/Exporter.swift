@@ -138,20 +138,20 @@ extension Exporter {
     /// The exporter's state in the Prometheus text format: lag per shard and log, records exported,
     /// consecutive failures and whether the store is connected.
     public func metricsText() -> String {
-        var text = "# HELP trackstar_export_lag_records Records published but not yet in the reporting store.\n"
-            + "# TYPE trackstar_export_lag_records gauge\n"
-        for lag in lag() {
-            for (name, value) in [("clicks", lag.clicks), ("conversions", lag.conversions), ("refusals", lag.refusals)] {
-                text += "trackstar_export_lag_records{shard=\"\(lag.shard)\",log=\"\(name)\"} \(value)\n"
-            }
-        }
+        var out = PrometheusText()
+        out.metric("trackstar_export_lag_records", type: "gauge", help: "Records published but not yet in the reporting store.",
+                   lag().flatMap { lag in
+                       [("clicks", lag.clicks), ("conversions", lag.conversions), ("refusals", lag.refusals)].map { name, value in
+                           (PrometheusText.labels(["shard": String(lag.shard), "log": name]), value)
+                       }
+                   })
         let state = status
-        text += "# HELP trackstar_export_records_total Records written to the reporting store since start.\n"
-            + "# TYPE trackstar_export_records_total counter\ntrackstar_export_records_total \(state.exportedRecords)\n"
-            + "# HELP trackstar_export_failures Consecutive failed attempts to write to the reporting store (0: healthy).\n"
-            + "# TYPE trackstar_export_failures gauge\ntrackstar_export_failures \(state.consecutiveFailures)\n"
-            + "# HELP trackstar_export_connected Whether the reporting store is connected (1) or not (0).\n"
-            + "# TYPE trackstar_export_connected gauge\ntrackstar_export_connected \(state.connected ? 1 : 0)\n"
-        return text
+        out.metric("trackstar_export_records_total", type: "counter", help: "Records written to the reporting store since start.",
+                   [("", state.exportedRecords)])
+        out.metric("trackstar_export_failures", type: "gauge", help: "Consecutive failed attempts to write to the reporting store (0: healthy).",
+                   [("", state.consecutiveFailures)])
+        out.metric("trackstar_export_connected", type: "gauge", help: "Whether the reporting store is connected (1) or not (0).",
+                   [("", state.connected ? 1 : 0)])
+        return out.text
     }
 }

@@ -93,7 +93,8 @@ extension MetricsWriter {
         var totals: [String: UInt64] = [:]
         for loop in engine.metrics {
             for (offer, affiliate, reason, count) in loop.clickIssues.snapshot() {
-                let labels = "offer=\"\(offer.map(String.init) ?? "other")\",affiliate=\"\(affiliate.map(String.init) ?? "other")\",reason=\"\(reason.name)\""
+                let labels = PrometheusText.labels(["offer": offer.map(String.init) ?? "other", "affiliate": affiliate.map(String.init) ?? "other",
+                                                     "reason": "\(reason.name)"])
                 totals[labels, default: 0] &+= count
             }
         }

@@ -79,14 +79,14 @@ extension MetricsWriter {
         ]
         for reason in RefusalReason.allCases where !reason.isClick {
             let n = loops.reduce(0) { $0 &+ LoopMetrics.read($1.refusals + Int(reason.rawValue)) }
-            postbacks.append(("result=\"refused\",reason=\"\(reason.name)\"", n))
+            postbacks.append((PrometheusText.labels(["result": "refused", "reason": "\(reason.name)"]), n))
         }
         metric(&w, "trackstar_postbacks_total", "counter", "Postbacks by result and refusal reason.", postbacks)
         writeClickIssues(&w)
         metric(&w, "trackstar_bad_requests_total", "counter", "Requests that could not be parsed.", [("", total(.badRequests))])
         writeLatency(&w, loops)
         metric(&w, "trackstar_fsync_failures_total", "counter", "Failed syncs of log files, by where (commit: fsync = always).",
-               SyncSite.allCases.map { ("site=\"\($0.name)\"", engine.syncFailures[$0.rawValue].load(ordering: .relaxed)) })
+               SyncSite.allCases.map { (PrometheusText.label("site", "\($0.name)"), engine.syncFailures[$0.rawValue].load(ordering: .relaxed)) })
         metric(&w, "trackstar_sync_failed_answers_total", "counter", "Requests answered 503 because their records could not be synced.",
                [("", total(.syncFailedAnswers))])
         metric(&w, "trackstar_writes_stopped", "gauge", "1 after a failed sync stopped writes (restart to resume).",
@@ -104,12 +104,12 @@ extension MetricsWriter {
         var cumulative: UInt64 = 0
         for (i, bound) in LoopMetrics.bucketBounds.enumerated() {
             cumulative &+= loops.reduce(0) { $0 &+ LoopMetrics.read($1.buckets + i) }
-            sample(&w, "trackstar_request_duration_seconds_bucket", "le=\"\(Double(bound) / 1e6)\"", cumulative)
+            sample(&w, "trackstar_request_duration_seconds_bucket", PrometheusText.label("le", PrometheusText.number(Double(bound) / 1e6)), cumulative)
         }
         cumulative &+= loops.reduce(0) { $0 &+ LoopMetrics.read($1.buckets + LoopMetrics.bucketBounds.count) }
-        sample(&w, "trackstar_request_duration_seconds_bucket", "le=\"+Inf\"", cumulative)
+        sample(&w, "trackstar_request_duration_seconds_bucket", PrometheusText.label("le", "+Inf"), cumulative)
         let sum = loops.reduce(0) { $0 &+ LoopMetrics.read($1.latencySumMicros) }
-        w.appendText("trackstar_request_duration_seconds_sum \(Double(sum) / 1e6)\n")
+        w.appendText(PrometheusText.sample("trackstar_request_duration_seconds_sum", Double(sum) / 1e6))
         sample(&w, "trackstar_request_duration_seconds_count", "", cumulative)
     }
 
@@ -119,8 +119,9 @@ extension MetricsWriter {
             for (name, table) in [("clicks", engine.clicks[shard]), ("conversions", engine.conversions[shard]),
                                   ("refusals", engine.refusals[shard])] {
                 let count = table.publishedCount
-                fill.append(("shard=\"\(shard)\",log=\"\(name)\"", count))
-                logBytes.append(("shard=\"\(shard)\",log=\"\(name)\"", count * UInt64(table.stride)))
+                let labels = PrometheusText.labels(["shard": String(shard), "log": name])
+                fill.append((labels, count))
+                logBytes.append((labels, count * UInt64(table.stride)))
             }
         }
         metric(&w, "trackstar_shard_records", "gauge", "Records published in each shard log.", fill)
@@ -139,7 +140,7 @@ extension MetricsWriter {
         let age = engine.lastSnapshotMillis.load(ordering: .relaxed)
         let seconds = age == 0 ? -1 : Double(WallClock.nowMillis() - age) / 1000
         header(&w, "trackstar_snapshot_age_seconds", "gauge", "Seconds since the last snapshot manifest (-1: none yet).")
-        w.appendText("trackstar_snapshot_age_seconds \(seconds)\n")
+        w.appendText(PrometheusText.sample("trackstar_snapshot_age_seconds", seconds))
     }
 
     func metric(_ w: inout ByteWriter, _ name: String, _ type: String, _ help: String, _ samples: [(String, UInt64)]) {
@@ -148,11 +149,12 @@ extension MetricsWriter {
     }
 
     func header(_ w: inout ByteWriter, _ name: String, _ type: String, _ help: String) {
-        w.appendText("# HELP \(name) \(help)\n# TYPE \(name) \(type)\n")
+        w.appendText(PrometheusText.header(name, type: type, help: help))
     }
 
+    /// One sample; `labels` as `PrometheusText.labels` makes them (values escaped), or empty.
     func sample(_ w: inout ByteWriter, _ name: String, _ labels: String, _ value: UInt64) {
-        w.appendText(labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n")
+        w.appendText(PrometheusText.sample(name, labels: labels, value))
     }
 }
 

@@ -36,32 +36,27 @@ final class PartnerFeed: @unchecked Sendable {  // set once in init
     }
     func stop() { dispatcher.stop() }
 
+    /// The dispatcher's state in the Prometheus text format (endpoint labels escaped).
     static func metricsText(_ snapshot: DeliverySnapshot) -> String {
-        var text = "# HELP trackstar_partner_queue Partner postbacks waiting for delivery (pending, not yet final).\n"
-            + "# TYPE trackstar_partner_queue gauge\ntrackstar_partner_queue \(snapshot.pending)\n"
-            + "# HELP trackstar_partner_in_flight Partner postback attempts running now.\n"
-            + "# TYPE trackstar_partner_in_flight gauge\ntrackstar_partner_in_flight \(snapshot.inFlight)\n"
-        text += "# HELP trackstar_partner_deliveries_total Partner postbacks by final outcome.\n# TYPE trackstar_partner_deliveries_total counter\n"
+        var out = PrometheusText()
+        out.metric("trackstar_partner_queue", type: "gauge", help: "Partner postbacks waiting for delivery (pending, not yet final).",
+                   [("", snapshot.pending)])
+        out.metric("trackstar_partner_in_flight", type: "gauge", help: "Partner postback attempts running now.", [("", snapshot.inFlight)])
         let delivered = snapshot.endpoints.reduce(0) { $0 + $1.delivered }
         let failed = snapshot.endpoints.reduce(0) { $0 + $1.failed }
-        text += "trackstar_partner_deliveries_total{outcome=\"delivered\"} \(delivered)\n"
-        text += "trackstar_partner_deliveries_total{outcome=\"failed\"} \(failed)\n"
-        text += "# HELP trackstar_partner_skipped_total Conversions recorded without a partner postback, by reason "
-            + "(unknown_affiliate: the affiliate is no longer in the configuration).\n# TYPE trackstar_partner_skipped_total counter\n"
-            + "trackstar_partner_skipped_total{reason=\"unknown_affiliate\"} \(snapshot.skippedUnknownAffiliate)\n"
-        text += "# HELP trackstar_partner_requeued_total Failed partner postbacks queued again by retry requests.\n"
-            + "# TYPE trackstar_partner_requeued_total counter\ntrackstar_partner_requeued_total \(snapshot.requeued)\n"
-        text += "# HELP trackstar_partner_attempts_total Partner postback attempts made.\n# TYPE trackstar_partner_attempts_total counter\n"
-        text += "trackstar_partner_attempts_total \(snapshot.endpoints.reduce(0) { $0 + $1.attempts })\n"
-        text += "# HELP trackstar_partner_endpoint_paused Whether an endpoint is paused after repeated failures (1) or not (0).\n"
-            + "# TYPE trackstar_partner_endpoint_paused gauge\n"
-        for endpoint in snapshot.endpoints {
-            text += "trackstar_partner_endpoint_paused{endpoint=\"\(endpoint.endpoint)\"} \(endpoint.paused ? 1 : 0)\n"
-        }
-        text += "# HELP trackstar_partner_endpoint_pending Partner postbacks pending per endpoint.\n# TYPE trackstar_partner_endpoint_pending gauge\n"
-        for endpoint in snapshot.endpoints {
-            text += "trackstar_partner_endpoint_pending{endpoint=\"\(endpoint.endpoint)\"} \(snapshot.pendingByEndpoint[endpoint.endpoint] ?? 0)\n"
-        }
-        return text
+        out.metric("trackstar_partner_deliveries_total", type: "counter", help: "Partner postbacks by final outcome.",
+                   [(PrometheusText.label("outcome", "delivered"), delivered), (PrometheusText.label("outcome", "failed"), failed)])
+        out.metric("trackstar_partner_skipped_total", type: "counter",
+                   help: "Conversions recorded without a partner postback, by reason (unknown_affiliate: the affiliate is no longer in the configuration).",
+                   [(PrometheusText.label("reason", "unknown_affiliate"), snapshot.skippedUnknownAffiliate)])
+        out.metric("trackstar_partner_requeued_total", type: "counter", help: "Failed partner postbacks queued again by retry requests.",
+                   [("", snapshot.requeued)])
+        out.metric("trackstar_partner_attempts_total", type: "counter", help: "Partner postback attempts made.",
+                   [("", snapshot.endpoints.reduce(0) { $0 + $1.attempts })])
+        out.metric("trackstar_partner_endpoint_paused", type: "gauge", help: "Whether an endpoint is paused after repeated failures (1) or not (0).",
+                   snapshot.endpoints.map { (PrometheusText.label("endpoint", $0.endpoint), $0.paused ? 1 : 0) })
+        out.metric("trackstar_partner_endpoint_pending", type: "gauge", help: "Partner postbacks pending per endpoint.",
+                   snapshot.endpoints.map { (PrometheusText.label("endpoint", $0.endpoint), snapshot.pendingByEndpoint[$0.endpoint] ?? 0) })
+        return out.text
     }
 }

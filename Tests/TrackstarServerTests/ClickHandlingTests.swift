@@ -20,8 +20,11 @@ struct ClickHandlingTests {
     batch_age = "20ms"
     """
 
+    /// The lines of /metrics, after checking that the whole text is valid exposition format.
     func metricLines(_ server: LiveServer) throws -> Set<String> {
-        Set(try server.connect().get("/metrics").body.split(separator: "\n").map(String.init))
+        let body = try server.connect().get("/metrics").body
+        _ = try PrometheusExposition.parse(body)
+        return Set(body.split(separator: "\n").map(String.init))
     }
 
     @Test func shoppersGetRedirectsAndIssuesAreCountedAndReported() throws {

@@ -148,6 +148,7 @@ struct PartnerPostbackTests {
         let metrics = try server!.connect().get("/metrics")
         #expect(metrics.body.contains("trackstar_partner_endpoint_paused{endpoint=\"\(receiver.endpoint)\"} 1"))
         #expect(metrics.body.contains("trackstar_partner_queue 2"))
+        #expect(throws: Never.self) { try PrometheusExposition.parse(metrics.body) }
 
         // Resuming needs the server's lock: refused while it runs, done offline after it stops.
         let refused = try LiveServer.run(["deliveries", "--config", server!.configPath, "--data-dir", server!.dataPath, "--resume", receiver.endpoint])
