@@ -77,12 +77,5 @@ public struct PartnerTemplate: Sendable, Equatable {
     }
 
     /// Money in millionths as a decimal with at least two places: 2500000 → "2.50", 1234567 → "1.234567".
-    public static func money(_ micros: Int64) -> String {
-        let negative = micros < 0
-        let magnitude = micros.magnitude
-        var fraction = String(magnitude % 1_000_000)
-        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
-        while fraction.count > 2 && fraction.hasSuffix("0") { fraction.removeLast() }
-        return (negative ? "-" : "") + String(magnitude / 1_000_000) + "." + fraction
-    }
+    public static func money(_ micros: Int64) -> String { MoneyText.decimal(micros, minimumFractionDigits: 2) }
 }

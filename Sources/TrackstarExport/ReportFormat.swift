@@ -21,14 +21,7 @@ public enum ReportText {
     static let figureNames = ["clicks", "conversions", "conversion_rate", "currency", "payout", "revenue", "profit", "epc"]
 
     /// Micros as a decimal with at least two places: 2500000 → "2.50", 1234567 → "1.234567".
-    public static func money(_ micros: Int64) -> String {
-        let sign = micros < 0 ? "-" : ""
-        let magnitude = micros.magnitude
-        var fraction = String(magnitude % 1_000_000)
-        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
-        while fraction.count > 2 && fraction.hasSuffix("0") { fraction.removeLast() }
-        return "\(sign)\(magnitude / 1_000_000).\(fraction)"
-    }
+    public static func money(_ micros: Int64) -> String { MoneyText.decimal(micros, minimumFractionDigits: 2) }
 
     /// A percentage with two decimals ("12.50"), or "" when undefined.
     public static func percent(_ value: Double?) -> String {

@@ -55,3 +55,35 @@ import TrackstarTestSupport
         #expect(throws: PrometheusParseError.self) { try PrometheusExposition.parse(broken) }
     }
 }
+
+@Suite struct MoneyTextFormatTests {
+    /// The String formatter reports and partner postbacks had before (at least two places).
+    func twoPlacesBefore(_ micros: Int64) -> String {
+        let magnitude = micros.magnitude
+        var fraction = String(magnitude % 1_000_000)
+        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
+        while fraction.count > 2 && fraction.hasSuffix("0") { fraction.removeLast() }
+        return (micros < 0 ? "-" : "") + String(magnitude / 1_000_000) + "." + fraction
+    }
+
+    @Test func decimalWithTwoPlacesIsWhatReportsAndPartnersPrinted() {
+        var samples: [Int64] = [0, 1, 10, 100_000, 500_000, 2_500_000, 1_234_567, 10_100_000, -1_500_000, -500_000, -1,
+                                999_999, 1_000_000, Int64.max, Int64.min, 1_000_000_000_000 * 1_000_000 - 1]
+        var state: UInt64 = 42
+        for _ in 0..<2000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            samples.append(Int64(bitPattern: state) >> Int64(state % 50))
+        }
+        for micros in samples {
+            #expect(MoneyText.decimal(micros, minimumFractionDigits: 2) == twoPlacesBefore(micros), "\(micros)")
+        }
+    }
+
+    @Test func decimalWithoutMinimumIsTheResponsesSpelling() {
+        #expect(MoneyText.decimal(2_500_000) == "2.5")
+        #expect(MoneyText.decimal(4_000_000) == "4")
+        #expect(MoneyText.decimal(1) == "0.000001")
+        #expect(MoneyText.decimal(-1_250_000) == "-1.25")
+        #expect(MoneyText.decimal(4_000_000, minimumFractionDigits: 9) == "4.000000")
+    }
+}

@@ -76,19 +76,23 @@ public struct ByteWriter {
         appendDecimal(value.magnitude)
     }
 
-    /// Appends micros as a decimal amount with no trailing zeros: 2_500_000 → "2.5", 4_000_000 → "4".
-    public mutating func appendMicros(_ micros: Int64) {
+    /// The one money formatter: appends micros as a decimal amount with no trailing zeros beyond
+    /// `minimumFractionDigits` (at most 6): 2_500_000 → "2.5", 4_000_000 → "4"; with 2, "2.50" and
+    /// "4.00", and 1_234_567 → "1.234567" either way. `MoneyText` gives it to String-building code.
+    public mutating func appendMicros(_ micros: Int64, minimumFractionDigits: Int = 0) {
         if micros < 0 { append(UInt8(ascii: "-")) }
         let magnitude = micros.magnitude
         appendDecimal(magnitude / 1_000_000)
         var fraction = magnitude % 1_000_000
-        guard fraction != 0 else { return }
+        var digitsLeft = min(minimumFractionDigits, 6)
+        guard fraction != 0 || digitsLeft > 0 else { return }
         append(UInt8(ascii: "."))
         var divisor: UInt64 = 100_000
-        while fraction != 0 {
+        while fraction != 0 || digitsLeft > 0 {
             append(UInt8(truncatingIfNeeded: fraction / divisor) + 48)
             fraction %= divisor
             divisor /= 10
+            digitsLeft -= 1
         }
     }
 
