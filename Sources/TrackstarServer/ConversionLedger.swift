@@ -9,9 +9,8 @@ extension RequestHandler {
     /// 2. A key someone else holds answers with their conversion: a repeat (200) or a conflict (409).
     /// 3. Otherwise append the record, publish its id under the claimed keys, and answer 200.
     func record(_ exchange: Exchange, _ request: ConversionRequest, to out: inout ByteWriter) {
+        // Inside the loop's index section, which `postback` entered before its repeat look-up.
         let index = engine.index
-        index.enter(shard)  // the index's tables stay mapped until `leave`
-        defer { index.leave(shard) }
         let expires = request.offer.keyExpiry(nowMillis: exchange.context.nowMillis, mintMillis: ClickSlot.mintMillis(request.slot))
         var txidEntry: Int?
         if request.txidHash != 0 {

@@ -46,6 +46,10 @@ extension RequestHandler {
         let offer = catalog.offer(offerID)
         if let offer { guard authorized(exchange, offer: offer, to: &out) else { return } }
         let txidHash = params.value(.txid).isEmpty ? 0 : engine.txidHash(params.value(.txid))
+        // One index section for the repeat look-up and the claims: tables seen from here on stay
+        // mapped until `leave` (one epoch store and fence a postback, not two).
+        engine.index.enter(shard)
+        defer { engine.index.leave(shard) }
         if let conversionID = recordedRepeat(id, offerID: offerID, txidHash: txidHash,
                                              multipleConversions: offer?.multipleConversions ?? false) {
             return answerRecorded(exchange, conversionID: conversionID, duplicate: true, to: &out)
@@ -61,6 +65,7 @@ extension RequestHandler {
     /// The conversion this exact postback (click, event, order id) already recorded, if any. Looks
     /// only, claims nothing: a postback that is not a repeat goes on through every rule. Without an
     /// order id on an offer with `multiple_conversions`, a postback is never a repeat (each converts).
+    /// Call inside the loop's index section (`postback` enters it).
     func recordedRepeat(_ id: ClickID, offerID: UInt32, txidHash: UInt64, multipleConversions: Bool) -> UInt64? {
         guard let names = catalog.eventNames(offerID) else { return nil }
         guard let eventID = params.has(.event) ? names.id(params.value(.event)) : 0 else { return nil }
@@ -71,8 +76,6 @@ extension RequestHandler {
             guard !multipleConversions else { return nil }
             key = Engine.eventKey(shard: id.shard, sequence: id.sequence, event: eventID)
         }
-        engine.index.enter(shard)  // the index's tables stay mapped until `leave`
-        defer { engine.index.leave(shard) }
         guard let conversionID = engine.index.lookup(key), let first = engine.conversionRecord(conversionID) else { return nil }
         let clickRef = UInt64(id.shard) << 40 | id.sequence
         let same = ConversionRecord.clickRef(first) == clickRef && ConversionRecord.event(first) == eventID
