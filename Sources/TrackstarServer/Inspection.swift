@@ -47,6 +47,7 @@ public enum Inspection {
             if let previous = codec.previousKey {
                 key += "; key\(1 - codec.currentKeyID) previous, fingerprint \(KeyFile.fingerprint(previous))"
             }
+            key += codec.acceptsLegacy ? "; version-0 (readable) IDs still accepted (legacy_ids = accept)" : "; opaque IDs only"
             lines.append(key)
         } else if problems.isEmpty {
             lines.append("click key: none (\(KeyFile.name) is missing; restore it from your backup before starting a node on this data dir)")

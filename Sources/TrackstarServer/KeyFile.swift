@@ -1,6 +1,7 @@
 // The secret keys that sign click IDs, kept in `DATA_DIR/click.key` (mode 0600), created from
 // /dev/urandom on a new data dir's first start (see NodeIdentity). A text file so an operator can
-// read and rotate it.
+// read and rotate it. `legacy_ids` says whether version-0 (readable) IDs still verify: new key files
+// say `refuse`; files written before opaque IDs lack the line, which means `accept`.
 import TrackstarCore
 import TrackstarStore
 #if canImport(Glibc)
@@ -25,6 +26,8 @@ public enum KeyFile {
         guard got == 16 else { throw StartupError("reading /dev/urandom for \(path) failed: \(String(cString: strerror(errno)))") }
         let text = "# Trackstar click ID keys: secret, keep mode 0600. Losing this file orphans every click ID.\n"
             + "current = 0\nkey0 = \(hex(key.0))\(hex(key.1))\n"
+            + "# Version-0 click IDs (readable, minted before opaque IDs): none were minted on this data dir.\n"
+            + "legacy_ids = refuse\n"
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw StartupError("cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -38,6 +41,7 @@ public enum KeyFile {
         let text = try FileText.read(path)
         var keys: [Int: SipHashKey] = [:]
         var current = 0
+        var acceptsLegacy = true
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters()
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
@@ -47,6 +51,11 @@ public enum KeyFile {
             case "current":
                 guard let n = Int(parts[1]), n == 0 || n == 1 else { throw StartupError("\(path):\(number + 1): current must be 0 or 1") }
                 current = n
+            case "legacy_ids":
+                guard parts[1] == "accept" || parts[1] == "refuse" else {
+                    throw StartupError("\(path):\(number + 1): legacy_ids must be accept or refuse")
+                }
+                acceptsLegacy = parts[1] == "accept"
             case "key0", "key1":
                 guard let key = parseKey(parts[1]) else {
                     throw StartupError("\(path):\(number + 1): \(parts[0]) must be 32 hex digits")
@@ -57,7 +66,8 @@ public enum KeyFile {
             }
         }
         guard let active = keys[current] else { throw StartupError("\(path): key\(current) (the current key) is missing") }
-        return ClickIDCodec(currentKey: active, currentKeyID: UInt8(current), previousKey: keys[1 - current])
+        return ClickIDCodec(currentKey: active, currentKeyID: UInt8(current), previousKey: keys[1 - current],
+                            acceptsLegacy: acceptsLegacy)
     }
 
     static func parseKey(_ text: String) -> SipHashKey? {

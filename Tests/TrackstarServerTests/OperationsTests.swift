@@ -51,6 +51,29 @@ struct OperationsTests {
         #expect(r.json["reason"] as? String == "unknown_click")
     }
 
+    /// A new data dir mints opaque IDs only: its key file says so, and a readable (version-0) ID with
+    /// a tag that verifies under its key is refused as forged, while the opaque ID of the same click
+    /// converts.
+    @Test func aNewDataDirRefusesVersionZeroIDs() throws {
+        let server = try LiveServer(loops: 1)
+        let click = try server.connect().get("/click?offer_id=1&aff_id=7")
+        let minted = try #require(click.header("Location").flatMap { URLComponents(string: $0)?.queryItems?.first { $0.name == "cid" }?.value })
+        let keyText = try String(contentsOfFile: server.dataPath + "/click.key", encoding: .utf8)
+        #expect(keyText.contains("legacy_ids = refuse"))
+        let hex = try #require(keyText.split(separator: "\n").first { $0.hasPrefix("key0") }?.split(separator: " ").last)
+        let codec = ClickIDCodec(currentKey: SipHashKey(k0: UInt64(hex.prefix(16), radix: 16)!, k1: UInt64(hex.suffix(16), radix: 16)!),
+                                 acceptsLegacy: true)
+        guard case .valid(let id) = Array(minted.utf8).withUnsafeBytes({ codec.decode($0) }) else {
+            Issue.record("the minted id \(minted) does not decode under the data dir's key"); return
+        }
+        var legacy = [UInt8](repeating: 0, count: ClickID.textLength)
+        legacy.withUnsafeMutableBytes { codec.encodeLegacy(id, into: $0.baseAddress!) }
+        let refused = try server.connect().get("/postback?click_id=\(String(decoding: legacy, as: UTF8.self))")
+        #expect(refused.status == 404)
+        #expect(refused.json["reason"] as? String == "forged_id")
+        #expect(try server.connect().get("/postback?click_id=\(minted)").status == 200)
+    }
+
     /// A file-size limit makes every new segment fail (EFBIG), like a full disk: clicks get 503 with
     /// Retry-After and nothing is acknowledged; lifting the limit lets the next click through.
     @Test func unwritableStorageAnswers503ThenRecoversByItself() throws {
