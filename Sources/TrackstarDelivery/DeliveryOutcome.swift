@@ -19,6 +19,15 @@ enum DeliveryOutcome {
         }
     }
 
+    /// The wait before the next attempt after a retried one: a 429 or 503 that carried
+    /// `Retry-After` (`retryAfterSeconds` > 0, curl's parse of seconds or an HTTP date) waits that
+    /// long, never longer than `maxDelayMillis`; anything else waits `backoffMillis`.
+    static func retryDelay(status: Int, retryAfterSeconds: Int64, backoffMillis: Int64, maxDelayMillis: Int64) -> Int64 {
+        guard status == 429 || status == 503, retryAfterSeconds > 0 else { return backoffMillis }
+        let (millis, overflow) = retryAfterSeconds.multipliedReportingOverflow(by: 1000)
+        return overflow ? maxDelayMillis : min(millis, maxDelayMillis)
+    }
+
     /// Whether an endpoint is paused after an attempt with `outcome` was recorded into `state`
     /// (its `consecutiveFailures` already counts that attempt): a failure of any kind that makes
     /// `pauseAfter` or more in a row at an endpoint not already paused.

@@ -86,9 +86,16 @@ extension Dispatcher {
             message("deliveries: curl_easy_getinfo(CURLINFO_TOTAL_TIME_T) failed: \(String(cString: curl_easy_strerror(timed))); "
                 + "attempt latencies are measured by the dispatcher instead")
         }
-        // 3. The handle goes back to the pool, the outcome into the log, and the freed slot is filled.
+        // 3. A partner's Retry-After (0 when absent or unreadable; curl parses seconds and dates).
+        var retryAfter: Int64 = 0
+        if status == 429 || status == 503,
+           CURLcode(rawValue: UInt32(bitPattern: ts_curl_getinfo_off(easy, CURLINFO_RETRY_AFTER, &retryAfter))) != CURLE_OK {
+            retryAfter = 0
+        }
+        // 4. The handle goes back to the pool, the outcome into the log, and the freed slot is filled.
         recycle(easy)
-        record(transfer, result: code, status: status, micros: timed == CURLE_OK ? micros : 0, detail: detail, now: now)
+        record(transfer, result: code, status: status, micros: timed == CURLE_OK ? micros : 0, detail: detail, now: now,
+               retryAfterSeconds: retryAfter)
         startReady(job.endpoint)
     }
 
@@ -100,7 +107,9 @@ extension Dispatcher {
 
     /// Appends an attempt's `attempt` record (and a `pause` record when it makes too many failures in
     /// a row); `micros` 0 means the latency is the time since the attempt started.
-    func record(_ transfer: Transfer, result: CURLcode, status: Int, micros: Int64, detail: String, now: Int64) {
+    /// `retryAfterSeconds` is the partner's `Retry-After` (0: none), honoured on 429 and 503.
+    func record(_ transfer: Transfer, result: CURLcode, status: Int, micros: Int64, detail: String, now: Int64,
+                retryAfterSeconds: Int64 = 0) {
         let job = transfer.job
         let attempt = job.attempts + 1
         let outcome = DeliveryOutcome.of(status: status, attempt: attempt, maxAttempts: config.maxAttempts)
@@ -111,7 +120,11 @@ extension Dispatcher {
         record.curlCode = UInt16(clamping: Int(result.rawValue))
         record.latencyMicros = UInt32(clamping: micros > 0 ? micros : (now - transfer.started) * 1000)
         record.outcome = outcome
-        if outcome == .retry { record.nextMillis = now + backoff(afterAttempt: attempt) }
+        if outcome == .retry {
+            record.nextMillis = now + DeliveryOutcome.retryDelay(status: status, retryAfterSeconds: retryAfterSeconds,
+                                                                 backoffMillis: backoff(afterAttempt: attempt),
+                                                                 maxDelayMillis: config.retryMaxDelayMillis)
+        }
         if !append(record, endpoint: job.endpoint, detail: detail) {
             reschedule(job.conversionID, at: now + 1000)  // the outcome could not be recorded; try again later
             return

@@ -8,6 +8,7 @@ misbehave on purpose. Prints "listening PORT" on stdout once it accepts connecti
   --always-status CODE answer every request with CODE
   --drop-first N       close the connection without answering the first N requests per path
   --delay-ms MS        wait this long before answering
+  --retry-after VALUE  send "Retry-After: VALUE" with every non-200 answer
   --ok-file PATH       while PATH exists, answer 200 to everything (a partner that recovered)
   --log FILE           append one line per request: "<unix ms> <method> <path>"
 """
@@ -24,6 +25,7 @@ parser.add_argument("--fail-status", type=int, default=500)
 parser.add_argument("--always-status", type=int, default=0)
 parser.add_argument("--drop-first", type=int, default=0)
 parser.add_argument("--delay-ms", type=int, default=0)
+parser.add_argument("--retry-after")
 parser.add_argument("--ok-file")
 parser.add_argument("--log", required=True)
 args = parser.parse_args()
@@ -56,6 +58,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = b"ok" if status == 200 else b"receiver says no (%d)" % status
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
+        if args.retry_after and status != 200:
+            self.send_header("Retry-After", args.retry_after)
         self.end_headers()
         self.wfile.write(body)
 

@@ -108,4 +108,22 @@ struct DeliveryOutcomeTests {
         #expect(!DeliveryOutcome.pausesEndpoint(state, after: .retry, pauseAfter: 20))
     }
     // How long a retry waits (the backoff) is tested in DeliveryLogTests.backoffDoublesWithJitterUpToTheCap.
+
+    /// Retry-After on 429 and 503 sets the wait (bounded by retry_max_delay); elsewhere, or absent,
+    /// the backoff decides.
+    @Test func retryAfterSetsTheWaitOn429And503Only() {
+        let backoff: Int64 = 60_000, ceiling: Int64 = 3_600_000
+        func delay(_ status: Int, _ seconds: Int64) -> Int64 {
+            DeliveryOutcome.retryDelay(status: status, retryAfterSeconds: seconds, backoffMillis: backoff, maxDelayMillis: ceiling)
+        }
+        #expect(delay(429, 2) == 2_000)
+        #expect(delay(503, 120) == 120_000)
+        #expect(delay(429, 0) == backoff)            // absent or unreadable
+        #expect(delay(503, 0) == backoff)
+        #expect(delay(429, 86_400) == ceiling)       // a day, bounded by retry_max_delay
+        #expect(delay(503, Int64.max / 10) == ceiling)  // no overflow
+        #expect(delay(500, 2) == backoff)            // other statuses ignore it
+        #expect(delay(408, 2) == backoff)
+        #expect(delay(0, 2) == backoff)
+    }
 }

@@ -112,6 +112,33 @@ struct PartnerPostbackTests {
         #expect(Self.endpoint(report, receiver.endpoint)?["attempts"] as? Int == 4)
     }
 
+    /// A partner answering 429 or 503 with `Retry-After: 1` is tried again after about a second, not
+    /// after the hour-long backoff; one answering 429 without it (or 408) waits for the backoff, and
+    /// neither ends the delivery.
+    @Test(arguments: [("429", "1"), ("503", "1"), ("429", nil as String?), ("408", "1")])
+    func retryAfterIsHonouredOn429And503(status: String, retryAfter: String?) throws {
+        let receiver = try PartnerReceiver(["--fail-first", "1", "--fail-status", status] + (retryAfter.map { ["--retry-after", $0] } ?? []))
+        let server = try LiveServer(config: Self.config(url: "\(receiver.endpoint)/busy?c={conversion_id}",
+                                                        delivery: "retry_base = \"1h\"\nretry_max_delay = \"2h\""))
+        try Self.convert(server, try Self.click(server))
+        let honoured = (status == "429" || status == "503") && retryAfter != nil
+        if honoured {
+            #expect(try eventually(within: 30) { (Self.endpoint(try Self.deliveries(server), receiver.endpoint)?["delivered"] as? Int) == 1 })
+            let times = receiver.requests.map(\.millis)
+            #expect(times.count == 2, "\(receiver.requests)")
+            if times.count == 2 { #expect(times[1] - times[0] >= 995, "waited \(times[1] - times[0]) ms") }
+        } else {
+            // The first attempt is recorded as a retry; the next one is the backoff away (≥ 30 min).
+            #expect(try eventually(within: 30) { (Self.endpoint(try Self.deliveries(server), receiver.endpoint)?["attempts"] as? Int) == 1 })
+            let report = try Self.deliveries(server)
+            let endpoint = try #require(Self.endpoint(report, receiver.endpoint))
+            #expect(endpoint["failed"] as? Int == 0 && endpoint["delivered"] as? Int == 0)
+            let affiliate = try #require((report["affiliates"] as? [[String: Any]])?.first)
+            #expect(affiliate["pending"] as? Int == 1)
+            #expect(receiver.requests.count == 1)
+        }
+    }
+
     @Test func aClientErrorEndsTheDeliveryAsFailed() throws {
         let receiver = try PartnerReceiver(["--always-status", "404"])
         let server = try LiveServer(config: Self.config(url: "\(receiver.endpoint)/gone?c={conversion_id}",
