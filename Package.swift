@@ -44,7 +44,7 @@ let package = Package(
         // transfers and TrackstarExport's blocking HTTPClient; C because curl's setopt is variadic.
         .target(name: "CTrackstarCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "TrackstarDelivery", dependencies: [
-            "CTrackstarCurl", "TrackstarIO", "TrackstarCore", "TrackstarStore", "TrackstarExport",
+            "CTrackstarCurl", "TrackstarIO", "TrackstarCore", "TrackstarStore",
             .product(name: "HeapModule", package: "swift-collections"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),

@@ -1,7 +1,7 @@
 // `trackstar deliveries`: success rate, pending, paused endpoints and the last error per endpoint,
 // read from the delivery log (a running server's too: reading changes nothing on disk).
 import TrackstarCore
-import TrackstarExport
+import TrackstarStore
 
 /// Text and JSON renderings of a delivery ledger.
 public enum DeliveryReport {

@@ -4,7 +4,7 @@
 // the delivery log, followed by one `retryRequest` record naming the request, so the same request
 // carried out twice queues nothing the second time.
 import TrackstarCore
-import TrackstarExport
+import TrackstarStore
 
 /// Which failed postbacks an operator's retry request selects; every given criterion must match.
 public struct RetrySelection: Sendable, Equatable {
@@ -166,10 +166,10 @@ extension RetrySelection {
         }
         for name in ["from", "to"] {
             guard let text = value(name) else { continue }
-            guard let (millis, dateOnly) = CivilTime.parse(text) else {
+            guard let (millis, dateOnly) = UTCTime.parse(text) else {
                 throw RetryRequestError("\(name): expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (UTC), got \(text)")
             }
-            if name == "from" { selection.fromMillis = millis } else { selection.toMillis = dateOnly ? millis + CivilTime.dayMillis : millis }
+            if name == "from" { selection.fromMillis = millis } else { selection.toMillis = dateOnly ? millis + UTCTime.dayMillis : millis }
         }
         if let text = value("conversion") {
             guard let id = UInt64(text), id > 0 else { throw RetryRequestError("conversion: expected a conversion id, got \(text)") }

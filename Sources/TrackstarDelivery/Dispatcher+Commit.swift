@@ -1,6 +1,9 @@
 // The dispatcher's group commit: after each loop iteration, one fdatasync of everything appended to
 // the delivery log so far, on libuv's thread pool, then the positions file (written only once the
 // queued records it counts are on disk).
+#if canImport(Glibc)
+import Glibc
+#endif
 extension Dispatcher {
     /// After each loop iteration (the loop thread's hook): starts a group commit on libuv's thread pool, one at a
     /// time, covering everything appended so far: an fdatasync of the log, then the positions file
@@ -15,13 +18,13 @@ extension Dispatcher {
             try loop?.queueWork({ [self] in
                 let target = syncTarget
                 syncError = log.sync(count: target.count, byteEnd: target.byteEnd)
-                if syncError == nil { positions.store(target.scanned) }
+                if syncError == nil { positions.store(target.scanned); noteCommitted(target.scanned) }
             }, completion: { [self] in committed() })
         } catch {
             // The thread pool refused the job: sync here instead (this iteration waits for it).
             message("deliveries: \(error.description); syncing on the dispatcher thread")
             syncError = log.sync(count: syncTarget.count, byteEnd: syncTarget.byteEnd)
-            if syncError == nil { positions.store(syncTarget.scanned) }
+            if syncError == nil { positions.store(syncTarget.scanned); noteCommitted(syncTarget.scanned) }
             committed()
         }
     }
@@ -40,6 +43,15 @@ extension Dispatcher {
     func finalCommit() {
         if let error = log.sync(count: log.count, byteEnd: log.byteEnd) { message("deliveries: \(error.description)"); return }
         positions.store(scanned)
+        noteCommitted(scanned)
+    }
+
+    /// How far planning is durable (queued records synced, positions stored), for retention (any
+    /// thread reads it through `retentionFloors`).
+    func noteCommitted(_ scanned: [UInt64]) {
+        pthread_mutex_lock(&mutex)
+        committedScan = scanned
+        pthread_mutex_unlock(&mutex)
     }
 }
 

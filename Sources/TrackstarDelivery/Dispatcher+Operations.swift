@@ -2,7 +2,7 @@
 // requests. The public calls may come from any thread; each runs on the dispatcher's loop thread
 // through its mailbox, and the waiting forms block their caller (the admin listener) for at most a timeout.
 import TrackstarCore
-import TrackstarExport
+import TrackstarStore
 
 extension Dispatcher {
     /// Replaces the routing after a configuration reload (jobs already queued keep their URLs).

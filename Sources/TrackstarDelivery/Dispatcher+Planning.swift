@@ -2,7 +2,7 @@
 // from where it left off, routes each conversion through the current `DeliveryPlan`, renders the
 // partner's URL once, and appends a `queued` (or `skipped`) record that the ledger folds in.
 import TrackstarCore
-import TrackstarExport
+import TrackstarStore
 
 extension Dispatcher {
     /// Plans a job for each conversion published since the last tick that some partner wants.

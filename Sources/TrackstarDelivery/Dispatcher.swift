@@ -6,7 +6,6 @@
 import CTrackstarCurl
 import DequeModule
 import TrackstarCore
-import TrackstarExport
 import TrackstarIO
 import TrackstarStore
 #if canImport(Glibc)
@@ -59,6 +58,8 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var stopping = false
     var mutex = pthread_mutex_t()
     var published = DeliverySnapshot()
+    /// Per conversion shard, the records whose planning is durable (see `noteCommitted`).
+    var committedScan: [UInt64] = []
 
     /// Opens the delivery log and rebuilds the dispatcher's state from it.
     public init(config: TrackstarConfig, source: ExportSource, tickMillis: UInt64 = 50,
@@ -80,6 +81,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
             max(shard < stored.count ? stored[shard] : 0, replayed.queuedThrough[shard] ?? 0)
         }
         for job in ledger.pending.values { due.schedule(job.conversionID, at: job.dueMillis) }
+        committedScan = scanned  // stored positions, or the log's own queued records: both durable
         pthread_mutex_init(&mutex, nil)
         if !ledger.pending.isEmpty || ledger.records > 0 {
             message("deliveries: \(ledger.pending.count) pending, \(ledger.endpoints.values.filter(\.paused).count) paused endpoints, \(log.count) log records")

@@ -1,5 +1,6 @@
 // The contract between the exporter and a reporting store: open (schema, committed positions), write
 // a batch exactly once, close. Implemented by SQLite, ClickHouse, and the tests' in-memory fake.
+import TrackstarStore
 
 /// A reporting store. Called from the exporter's thread only.
 public protocol ExportSink: AnyObject {

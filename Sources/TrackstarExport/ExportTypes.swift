@@ -3,28 +3,6 @@
 import TrackstarCore
 import TrackstarStore
 
-/// The three per-shard logs the exporter tails.
-public enum LogKind: Int, CaseIterable, Sendable, Comparable {
-    case clicks = 0, conversions = 1, refusals = 2
-
-    /// The log's name in `export_positions` and in messages.
-    public var name: String {
-        switch self {
-        case .clicks: "clicks"
-        case .conversions: "conversions"
-        case .refusals: "refusals"
-        }
-    }
-
-    /// The kind named `name`, if any.
-    public init?(name: String) {
-        guard let kind = LogKind.allCases.first(where: { $0.name == name }) else { return nil }
-        self = kind
-    }
-
-    public static func < (a: LogKind, b: LogKind) -> Bool { a.rawValue < b.rawValue }
-}
-
 /// How far one log is exported: records below `records` are in the sink, and arena bytes below
 /// `bytes` belong only to exported records (retention may drop segments wholly below both).
 public struct LogPosition: Sendable, Equatable {

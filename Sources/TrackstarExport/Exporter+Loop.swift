@@ -2,6 +2,7 @@
 // rows or old enough rows are waiting, write it, and on failure back off, reconnect and re-read the
 // positions — the sink, not this process, is the record of what was exported.
 import TrackstarCore
+import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -155,3 +155,16 @@ extension Exporter {
         return out.text
     }
 }
+
+extension Exporter: LogFeed {
+    public var feedName: String { "export" }
+
+    /// Every log is held from its committed position: nothing the store lacks is retired.
+    public func retentionFloors(shards: Int) -> RetentionFloors {
+        var floors = RetentionFloors(shards: shards, value: 0)
+        for position in committedPositions() where position.shard < shards {
+            for log in LogKind.allCases { floors[log, position.shard] = position[log].records }
+        }
+        return floors
+    }
+}

@@ -2,6 +2,7 @@
 // refusals) each sink answers in its own SQL dialect, and the merge into rows with the derived
 // figures (conversion rate, profit, EPC). Both sinks run the same queries, so they give the same numbers.
 import TrackstarCore
+import TrackstarStore
 
 /// A report column to group by.
 public enum ReportDimension: String, CaseIterable, Sendable {

@@ -1,6 +1,7 @@
 // Renders a report as an aligned text table, CSV or JSON. Money is printed exactly (micros to at
 // least two decimals), the conversion rate as a percentage with two decimals.
 import TrackstarCore
+import TrackstarStore
 
 /// How `trackstar report` prints.
 public enum ReportFormat: String, CaseIterable, Sendable {

@@ -103,6 +103,8 @@ final class Catalog: Sendable {
     static let denseLimit: UInt32 = 1 << 16
     /// The longest attribution window of any offer: older clicks can be refused from the ID alone.
     let maxLifetimeMillis: Int64
+    /// The longest order-id window (the server default or an offer's own).
+    let maxTxidWindowMillis: Int64
     /// The longest template, in bytes (answers are sized for it).
     let longestTemplate: Int
 
@@ -144,6 +146,7 @@ final class Catalog: Sendable {
         denseOffers = Catalog.dense(offers)
         denseAffiliates = Catalog.dense(affiliates)
         maxLifetimeMillis = config.offers.map(\.clickLifetimeMillis).max() ?? 0
+        maxTxidWindowMillis = max(config.storage.txidWindowMillis, config.offers.compactMap(\.txidWindowMillis).max() ?? 0)
         longestTemplate = offers.values.map { max($0.template.literal.count, $0.fallback?.literal.count ?? 0) }.max() ?? 0
     }
 }

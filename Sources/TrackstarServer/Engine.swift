@@ -35,18 +35,17 @@ final class Engine: @unchecked Sendable {
     let loops: Int
     /// The longest attribution window of any offer: older clicks can be refused from the ID alone.
     var maxLifetimeMillis: Int64 { catalog.maxLifetimeMillis }
-    /// Consumers of the click logs (the exporter) say how far they have read in each shard;
-    /// retention never removes a segment beyond. Set before the server starts.
-    var retentionFloor: (@Sendable (_ shard: Int) -> UInt64)?
-    /// The same for the refusal logs.
-    var refusalRetentionFloor: (@Sendable (_ shard: Int) -> UInt64)?
     /// Counters of each loop, read by /metrics.
     let metrics: [LoopMetrics]
-    /// Open connections (from the I/O layer) and extra metric text (exporter lag), set before start.
+    /// Open connections (from the I/O layer), set before start.
     var connectionGauge: (@Sendable () -> Int)?
-    var extraMetrics: (@Sendable () -> String)?
-    /// The partner-postback dispatcher (for the admin listener), set before start.
-    var deliveries: Dispatcher?
+    /// The log feeds (reporting exporter, partner dispatcher), composed by the server before start:
+    /// retention keeps every record any of them has not passed, and /metrics shows each one's figures.
+    private(set) var feeds: [any LogFeed] = []
+    /// Sets the feeds (once, before the server starts).
+    func compose(feeds: [any LogFeed]) { self.feeds = feeds }
+    /// The partner dispatcher among the feeds, for the admin listener's operations.
+    var deliveries: Dispatcher? { feeds.lazy.compactMap { $0 as? Dispatcher }.first }
     /// Wall-clock time of the last manifest written (0: none yet).
     let lastSnapshotMillis = ManagedAtomic<Int64>(0)
     /// Wall-clock time a loop last failed to append a record (0: never); /readyz reads it.

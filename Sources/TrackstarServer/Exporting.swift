@@ -1,6 +1,6 @@
-// Wires the reporting feed into the server: the exporter over the engine's tables, with click IDs
-// re-encoded by the engine's codec and event names from the current catalog; retention is told how
-// far it got, and /metrics shows its lag.
+// Makes the reporting feed: the exporter over the engine's tables, with click IDs re-encoded by the
+// engine's codec and event names from the current catalog. The server adds it to the engine's feeds
+// (retention then keeps what it has not exported, and /metrics shows its lag).
 import TrackstarCore
 import TrackstarExport
 import TrackstarStore
@@ -9,7 +9,7 @@ import TrackstarStore
 final class ReportFeed: @unchecked Sendable {  // set once in init
     let exporter: Exporter?
 
-    /// Creates the exporter (not started) and makes retention keep what it has not exported.
+    /// Creates the exporter (not started).
     init(engine: Engine) throws(StartupError) {
         let codec = engine.codec, node = engine.node
         do {
@@ -25,17 +25,6 @@ final class ReportFeed: @unchecked Sendable {  // set once in init
                 log: { Log.info("export: \($0)") })
         } catch {
             throw StartupError(error.description)
-        }
-        if let exporter {
-            engine.retentionFloor = { shard in
-                let positions = exporter.committedPositions()
-                return shard < positions.count ? positions[shard].clicks.records : 0
-            }
-            engine.refusalRetentionFloor = { shard in
-                let positions = exporter.committedPositions()
-                return shard < positions.count ? positions[shard].refusals.records : 0
-            }
-            engine.extraMetrics = { exporter.metricsText() }
         }
     }
 

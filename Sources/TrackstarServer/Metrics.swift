@@ -96,7 +96,7 @@ extension MetricsWriter {
                "io_uring receives that found no free buffer and were re-armed (0 on the epoll path).",
                [("", UInt64(ServerIO.ioURingOutOfBuffers))])
         writeStorage(&w)
-        if let extra = engine.extraMetrics?() { w.appendText(extra) }
+        for feed in engine.feeds { w.appendText(feed.metricsText()) }
     }
 
     func writeLatency(_ w: inout ByteWriter, _ loops: [LoopMetrics]) {

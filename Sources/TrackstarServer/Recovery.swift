@@ -61,7 +61,7 @@ struct Recovery {
     mutating func recoverShard(_ shard: Int, trusted: ShardPosition) throws(StartupError) {
         let clicks = self.clicks[shard], conversions = self.conversions[shard], refusals = self.refusals[shard]
         if !options.inspectOnly {
-            for table in [clicks, refusals] { notes += table.removeRetiredFiles().map { "removed retired segment \($0)" } }
+            for table in [clicks, conversions, refusals] { notes += table.removeRetiredFiles().map { "removed retired segment \($0)" } }
         }
         do {
             notes += try clicks.mapExisting()
@@ -212,13 +212,15 @@ extension Recovery.Layout {
 
 extension Engine {
     /// Rebuilds the conversion index (order ids and click+event pairs) from every conversion log,
-    /// skipping keys whose expiry has passed (see `OfferRuntime.keyExpiry`).
+    /// skipping keys whose expiry has passed (see `OfferRuntime.keyExpiry`). Starts at each log's
+    /// first segment still on disk: retired conversions hold no live key (`conversionCutoff`), so
+    /// the work follows the live window, not the history.
     func replayConversions(nowMillis: Int64 = WallClock.nowMillis()) throws(StartupError) {
         let catalog = self.catalog
         index.enter(indexRecoveryParticipant)
         defer { index.leave(indexRecoveryParticipant) }
         for (shard, table) in conversions.enumerated() {
-            var sequence: UInt64 = 0
+            var sequence = table.retiredCount
             while sequence < table.reservedCount {
                 defer { sequence += 1 }
                 guard let record = table.record(sequence) else { continue }  // quarantined

@@ -50,27 +50,41 @@ extension Engine {
 }
 
 extension Engine {
-    /// Retires whole click and refusal segments whose newest record is older than the longest
-    /// attribution window plus `retention_grace`, and which every consumer has read. Conversion
-    /// segments are kept: order-id idempotency needs them, and they are a small fraction of clicks.
+    /// Retires whole segments that no postback can need any more and that every feed has passed:
+    /// clicks and refusals older than the longest attribution window plus `retention_grace`;
+    /// conversions once also past every order-id window and the index's generation span (no key can
+    /// still point into them; see `conversionCutoff`).
     func retireExpired(nowMillis: Int64) -> [String] {
         let cutoff = nowMillis - maxLifetimeMillis - config.storage.retentionGraceMillis
+        let conversionCutoff = self.conversionCutoff(nowMillis: nowMillis)
+        let floors = feeds.retentionFloors(shards: clicks.count)
         var notes: [String] = []
         for shard in 0..<clicks.count {
-            let floor = retentionFloor?(shard) ?? UInt64.max
-            notes += retire(clicks[shard], before: cutoff, floor: floor, time: ClickSlot.mintMillis) { record in
+            notes += Engine.retire(clicks[shard], before: cutoff, floor: floors[.clicks, shard], time: ClickSlot.mintMillis) { record in
                 ClickSlot.varOffset(record)
             }
-            let refusalFloor = refusalRetentionFloor?(shard) ?? UInt64.max
-            notes += retire(refusals[shard], before: cutoff, floor: refusalFloor, time: RefusalRecord.timeMillis) { record in
+            notes += Engine.retire(refusals[shard], before: cutoff, floor: floors[.refusals, shard], time: RefusalRecord.timeMillis) { record in
                 RefusalRecord.varOffset(record)
             }
+            notes += Engine.retire(conversions[shard], before: conversionCutoff, floor: floors[.conversions, shard],
+                            time: ConversionRecord.timeMillis) { record in ConversionRecord.varOffset(record) }
         }
         return notes
     }
 
-    /// Retires full segments of `table` from the oldest while their last record is older than `cutoff`.
-    func retire(_ table: RecordTable, before cutoff: Int64, floor: UInt64, time: (UnsafeRawPointer) -> Int64,
+    /// Conversions recorded before this can go: every key of the conversion index that could point
+    /// at one has expired (a key lives at most max(order-id window, click lifetime) after its
+    /// conversion) and its generation has been unlinked (a generation takes new keys for
+    /// `rotationMillis`, so its last key expires at most that much after its first); plus
+    /// `retention_grace`.
+    func conversionCutoff(nowMillis: Int64) -> Int64 {
+        let keyLife = max(catalog.maxTxidWindowMillis, maxLifetimeMillis)
+        return nowMillis - keyLife - Engine.indexPolicy(config.storage).rotationMillis - config.storage.retentionGraceMillis
+    }
+
+    /// Retires full segments of `table` from the oldest while their last record is older than `cutoff`
+    /// and below `floor` (the feeds' minimum).
+    static func retire(_ table: RecordTable, before cutoff: Int64, floor: UInt64, time: (UnsafeRawPointer) -> Int64,
                 bytesOf: (UnsafeRawPointer) -> UInt64) -> [String] {
         var notes: [String] = []
         let perSegment = UInt64(table.recordsPerSegment)

@@ -52,6 +52,7 @@ public final class TrackstarServer: @unchecked Sendable {
         let feed = try ReportFeed(engine: engine)
         let summary = LogSummary(metrics: engine.metrics, intervalMillis: config.log.summaryIntervalMillis)
         let partners = try PartnerFeed(engine: engine)
+        engine.compose(feeds: [partners.dispatcher] + (feed.exporter.map { [$0] } ?? []))
         var limits = ConnectionLimits()
         limits.maxConnections = config.server.maxConnections
         limits.idleTimeoutMillis = UInt64(config.server.idleTimeoutMillis)

@@ -331,3 +331,40 @@ struct DeliveryLogTests {
         #expect(total > 20 * 3_600_000 && total < 30 * 3_600_000)
     }
 }
+
+/// The dispatcher as a log feed: before it plans anything it holds every conversion, and the clicks
+/// those conversions refer to (their macros are rendered while planning), shard by shard.
+@Suite("dispatcher feed floors")
+struct DispatcherFeedTests {
+    @Test func anUnstartedDispatcherHoldsItsUnplannedConversionsAndTheirClicks() throws {
+        let dir = try DeliveryLogTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try DeliveryPlanTests.config()
+        config.storage.dataDir = dir
+        func table(_ shard: Int, _ name: String, stride: Int) throws -> RecordTable {
+            let path = "\(dir)/shard-\(shard)"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            return RecordTable(stride: stride, recordsPerSegment: 1024, byteSegmentSize: 4096, directory: path, name: name)
+        }
+        let conversions = [try table(0, "conversions", stride: ConversionRecord.stride), try table(1, "conversions", stride: ConversionRecord.stride)]
+        let clicks = [try table(0, "clicks", stride: ClickSlot.stride), try table(1, "clicks", stride: ClickSlot.stride)]
+        // Shard 0's conversions refer to clicks 0:40 and 1:7; shard 1's to 0:12 and 1:90.
+        for (shard, refs) in [(0, [(0, 40), (1, 7)]), (1, [(0, 12), (1, 90)])] {
+            for (clickShard, sequence) in refs {
+                let (s, record) = try #require(conversions[shard].reserveRecord())
+                ConversionRecord.write(record, ConversionRecord.Fields(
+                    clickRef: UInt64(clickShard) << 40 | UInt64(sequence), timeMillis: 1_000, txidHash: 0, amount: ConversionRecord.noAmount,
+                    payout: 0, revenue: 0, offerID: 1, affID: 7, event: 0, status: .approved, currency: 0, varOffset: 0, varLength: 0))
+                conversions[shard].publish(count: s + 1)
+            }
+        }
+        let source = ExportSource(clicks: clicks, conversions: conversions, refusals: [],
+                                  clickIDText: { _, _, _ in "" }, eventName: { _, _ in "conversion" })
+        let dispatcher = try Dispatcher(config: config, source: source, message: { _ in })
+        let floors = dispatcher.retentionFloors(shards: 2)
+        #expect(floors.conversions == [0, 0])
+        #expect(floors.clicks == [12, 7])
+        #expect(floors.refusals == [.max, .max])
+        #expect(dispatcher.feedName == "deliveries")
+    }
+}

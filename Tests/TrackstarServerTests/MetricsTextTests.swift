@@ -14,7 +14,7 @@ import TrackstarTestSupport
         endpoint.delivered = 2
         snapshot.endpoints = [endpoint, EndpointState(endpoint: "https://plain.example/")]
         snapshot.pendingByEndpoint = [nasty: 5]
-        let text = PartnerFeed.metricsText(snapshot)
+        let text = Dispatcher.metricsText(snapshot)
         let samples = try PrometheusExposition.parse(text)
         let paused = samples.filter { $0.name == "trackstar_partner_endpoint_paused" }
         #expect(paused.map { $0.labels["endpoint"] } == [nasty, "https://plain.example/"], "\(text)")

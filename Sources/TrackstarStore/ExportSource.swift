@@ -1,7 +1,6 @@
-// What the exporter reads: every shard's click, conversion and refusal tables, and the decoded rows
+// What the log feeds (exporter, partner dispatcher) read: every shard's click, conversion and refusal tables, and the decoded rows
 // it hands to sinks. Rows point into the mapped tables (no copies); they stay valid while the tables live.
 import TrackstarCore
-import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif
