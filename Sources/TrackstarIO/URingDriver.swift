@@ -132,15 +132,19 @@ final class URingDriver {
             if timeout == 0 { libuvDue = true }
             let waited = ts_uring_wait(ring, libuvDue ? 0 : timeout)
             if waited == -ETIME { libuvDue = true }
-            uv_update_time(loop)
-            let now = uv_now(loop)
             while true {
                 let count = Int(ts_uring_reap(ring, events, UInt32(Self.eventCapacity)))
                 if count == 0 { break }
                 for i in 0..<count {
                     let event = events[i]
                     switch URingTag.kind(event.tag) {
-                    case URingTag.receive: received(event, server: server, now: now)
+                    case URingTag.receive:
+                        // The clock is read for each receive (a vDSO read): answering one completion's
+                        // requests can take long on a starved core, and a partial request stamped with
+                        // a time from before the batch would look stalled to the header-timeout sweep
+                        // (the stale-clock bug the epoll path fixed in its read callback).
+                        uv_update_time(loop)
+                        received(event, server: server, now: uv_now(loop))
                     case URingTag.libuvPoll: pollArmed = false; libuvDue = true
                     default: break  // a cancel's own completion
                     }
