@@ -7,7 +7,7 @@ BENCH_DEBS   := nginx-light wrk valgrind
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONFIG       ?= examples/trackstar.toml
 
-.PHONY: all deps bench-deps build release run test bench loadtest loadtest-deliveries sanitize fuzz clean
+.PHONY: all deps bench-deps build release run test bench loadtest loadtest-pinned loadtest-deliveries sanitize fuzz clean
 
 all: release
 
@@ -60,6 +60,11 @@ bench: bench-deps
 
 loadtest: bench-deps release
 	./loadtest/compare.sh
+
+# The pinned comparison: server on one core, generator on the other; ratios against the do-nothing
+# floor and nginx, keep-alive and one connection per click, feed off and the default configuration.
+loadtest-pinned: bench-deps release
+	./loadtest/pinned.sh
 
 # Partner postbacks: deliveries/s to a loopback receiver, click throughput during a delivery storm.
 loadtest-deliveries: bench-deps release

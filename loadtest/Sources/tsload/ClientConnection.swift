@@ -102,6 +102,9 @@ final class ClientConnection {
             lose(); return
         }
         input.consume(offset)
+        // One connection per request: close once the answer is in (servers that do not honour
+        // `Connection: close`, like the floor, see end of stream; the others have closed already).
+        if worker.plan.closeEach && ring.count == 0 { close(); return }
         fill(now: now)
     }
 
@@ -165,6 +168,6 @@ final class ClientConnection {
         ring.removeAll()
         input.count = 0
         out.count = 0; outSent = 0
-        if worker.phase != .stopping { worker.reconnect(self) }
+        if worker.phase != .stopping { worker.reconnect(self, counted: !worker.plan.closeEach) }  // expected with --close
     }
 }

@@ -32,7 +32,13 @@ struct LoadRun {
             worker.join()
             stats.merge(worker.stats)
         }
-        return report(stats, seconds: plan.durationSeconds, pids: pids, server: (before, server0, server1), generator: (self0, self1))
+        let settled = ProcReader.settle(pids)
+        var result = report(stats, seconds: plan.durationSeconds, pids: pids, server: (before, server0, server1), generator: (self0, self1))
+        if !pids.isEmpty {
+            result.server?.cpuMicrosPerRequestSettled = microsPerRequest(settled.sample.cpuTicks &- server0.cpuTicks, result.requests)
+            result.server?.settleSeconds = settled.seconds
+        }
+        return result
     }
 
     /// Builds the report from the merged statistics and the /proc samples.

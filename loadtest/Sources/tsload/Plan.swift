@@ -25,6 +25,8 @@ struct LoadPlan: Sendable {
     var seed: UInt64 = 0x5EED
     /// Distinguishes this run's txids from earlier runs' against the same server (txids convert once per offer).
     var runID: UInt64 = 0
+    /// One connection per request (`Connection: close` on each).
+    var closeEach = false
 
     var hostHeader: String { "\(host):\(port)" }
     var openLoop: Bool { rate != nil }

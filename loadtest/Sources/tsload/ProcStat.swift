@@ -25,6 +25,20 @@ enum ProcReader {
         return all
     }
 
+    /// Waits until `pids` are idle: two 250 ms intervals in a row in which they used at most one tick
+    /// (at most 30 s). Returns the last sample and the seconds waited.
+    static func settle(_ pids: [Int32]) -> (sample: ProcessSample, seconds: Double) {
+        var last = sample(pids), quiet = 0, waited = 0.0
+        while quiet < 2 && waited < 30 {
+            usleep(250_000)
+            waited += 0.25
+            let now = sample(pids)
+            quiet = now.cpuTicks &- last.cpuTicks <= 1 ? quiet + 1 : 0
+            last = now
+        }
+        return (last, waited)
+    }
+
     /// CPU ticks and RSS summed over `pids`; a process that is gone counts nothing.
     static func sample(_ pids: [Int32]) -> ProcessSample {
         var sample = ProcessSample()

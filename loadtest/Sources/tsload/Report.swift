@@ -39,6 +39,11 @@ struct ServerReport: Codable {
     var pids: [Int32]
     var cpuSeconds: Double
     var cpuMicrosPerRequest: Double
+    /// CPU from the window's start until the server was idle again after it (deferred work such as
+    /// the exporter's and the dispatcher's catch-up included), per request of the window.
+    var cpuMicrosPerRequestSettled: Double?
+    /// How long after the window the server took to go idle.
+    var settleSeconds: Double?
     /// Before the warm-up (and any minting): the run's clicks all land between this and `rssKBEnd`.
     var rssKBBeforeRun: UInt64
     var rssKBStart: UInt64

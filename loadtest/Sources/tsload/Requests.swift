@@ -58,10 +58,12 @@ struct RequestFactory {
     var forgedCursor = 0
     var macroCursor = 0
 
-    init(worker: Int, runID: UInt64, host: String, campaign: Campaign, random: inout FastRandom) {
+    /// `closeEach`: every request asks for `Connection: close` (one connection per request, as
+    /// shoppers' browsers mostly make one per click).
+    init(worker: Int, runID: UInt64, host: String, campaign: Campaign, closeEach: Bool = false, random: inout FastRandom) {
         self.worker = worker
         tokenAndTxid = Array("&token=\(Campaign.token)&txid=\(String(runID, radix: 36))w".utf8)
-        tail = Array(" HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: tsload\r\n\r\n".utf8)
+        tail = Array(" HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: tsload\r\n\(closeEach ? "Connection: close\r\n" : "")\r\n".utf8)
         (clicks, clickOffers) = Self.clickPool(campaign: campaign, tail: tail, random: &random)
         forgedIDs = Self.forgedPool(random: &random)
         macros = Self.macroPool(tail: tail)

@@ -12,13 +12,14 @@ struct Summarize: ParsableCommand {
 
     @Argument(help: "File of JSON lines written by `tsload --json --label MEASURE/SERVER`.") var file: String
     @Option(name: .customLong("baseline-rss-kb"), help: "Trackstar's RSS right after it started, KiB.") var baselineRSS: UInt64 = 0
+    @Flag(help: "The pinned comparison's table (loadtest/pinned.sh).") var pinned = false
 
     func run() throws {
         let text = ProcReader.readFile(file) ?? ""
         let reports = try text.split(separator: "\n").filter { $0.first == "{" }.map {
             try RunReport.decoder.decode(RunReport.self, from: Data($0.utf8))
         }
-        print(ComparisonTable(reports: reports, baselineRSS: baselineRSS).render())
+        print(pinned ? PinnedTable(reports: reports).render() : ComparisonTable(reports: reports, baselineRSS: baselineRSS).render())
     }
 }
 

@@ -39,6 +39,8 @@ struct Run: ParsableCommand {
     var serverPIDs: [Int32] = []
     @Option(help: "Label carried into the report (the harness uses measure/server).") var label: String?
     @Option(help: "Random seed for request shapes.") var seed: UInt64 = 0x5EED
+    @Flag(name: .customLong("close"), help: "One connection per request: each carries Connection: close and the server closes it.")
+    var closeEach = false
     @Flag(help: "Print one line of JSON instead of the table.") var json = false
 
     func validate() throws {
@@ -48,6 +50,7 @@ struct Run: ParsableCommand {
         guard rate.map({ $0 > 0 }) ?? true else { throw ValidationError("--rate must be positive") }
         guard offers >= 1, affiliates >= 1, pool >= 1, tickMicros >= 1 else { throw ValidationError("bad --offers, --affiliates, --pool or --tick-us") }
         guard (0...1).contains(postbackShare) else { throw ValidationError("--postback-share: expected 0...1") }
+        guard !closeEach || pipeline == 1 else { throw ValidationError("--close needs --pipeline 1") }
     }
 
     func run() throws {
@@ -55,7 +58,7 @@ struct Run: ParsableCommand {
         let plan = LoadPlan(host: host, port: port, threads: threads, connections: connections, durationSeconds: duration,
                             warmupSeconds: warmup, rate: rate, pipeline: pipeline, scenario: scenario, postbackShare: postbackShare,
                             campaign: Campaign(offers: offers, affiliates: affiliates), pool: pool,
-                            tickNanos: UInt64(tickMicros) * 1_000, seed: seed, runID: Self.runID())
+                            tickNanos: UInt64(tickMicros) * 1_000, seed: seed, runID: Self.runID(), closeEach: closeEach)
         let report = LoadRun(plan: plan, serverPIDs: serverPIDs, label: label).execute()
         print(json ? report.json : report.text)
     }

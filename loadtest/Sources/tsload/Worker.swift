@@ -42,7 +42,8 @@ final class Worker: @unchecked Sendable {
         self.clock = clock
         self.barrier = barrier
         random = FastRandom(seed: plan.seed &+ UInt64(index) &* 0x1000_0000_01B3)
-        factory = RequestFactory(worker: index, runID: plan.runID, host: plan.hostHeader, campaign: plan.campaign, random: &random)
+        factory = RequestFactory(worker: index, runID: plan.runID, host: plan.hostHeader, campaign: plan.campaign,
+                                 closeEach: plan.closeEach, random: &random)
         intervalNanos = UInt64(plan.intervalNanos)
         let share = plan.connections(forWorker: index)
         mintTarget = plan.scenario == .postbacks ? plan.pool * share / plan.connections : 0

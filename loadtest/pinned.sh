@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The pinned comparison (issue 21): each server on core SERVER_CPU, the generator on GEN_CPU, one
+# loop / one nginx worker / one floor thread, so the server's CPU decides throughput. Servers:
+# Trackstar with the reporting feed off, Trackstar in its default configuration (SQLite feed on),
+# nginx `return 302`, and the do-nothing floor responder. Measures, per round and server (servers
+# alternated): keep-alive clicks, one connection per click (Connection: close), valid and forged
+# postbacks (Trackstar, feed off), and clicks in open loop at half the floor's keep-alive rate. CPU
+# is counted from the window's start until the server is idle again (the exporter's catch-up
+# included). Run from the repository root after `make release` (`make loadtest-pinned` does both).
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-4}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CONNECTIONS=${CONNECTIONS:-64}        # keep-alive runs
+CLOSE_CONNECTIONS=${CLOSE_CONNECTIONS:-16}  # one-connection-per-click runs (concurrent connects)
+SERVER_CPU=${SERVER_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TRACKSTAR=${TRACKSTAR:-$ROOT/.build/release/trackstar}
+BIN=$ROOT/loadtest/.build/release
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/trackstar-pinned.XXXXXX")
+RESULTS=${RESULTS:-$ROOT/loadtest/.build/pinned-results.jsonl}
+STARTED=()
+BEGAN=$(date +%s)
+declare -A PORT PID
+
+cleanup() {
+    local pid
+    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${STARTED[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "pinned: $*" >&2; }
+
+wait_for() {
+    local file=$1 pattern=$2
+    for _ in $(seq 100); do
+        if grep -q "$pattern" "$file" 2>/dev/null; then grep -m1 "$pattern" "$file"; return 0; fi
+        sleep 0.1
+    done
+    log "timed out waiting for '$pattern' in $file:"; cat "$file" >&2; return 1
+}
+
+port_of() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p'; }
+
+# start_trackstar NAME SINK: one loop on the server core, a fresh data dir.
+start_trackstar() {
+    local name=$1 sink=$2 dir=$WORK/$1
+    mkdir -p "$dir"
+    "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$dir/data" --extra "[export]
+sink = \"$sink\"" > "$dir/trackstar.toml"
+    taskset -c "$SERVER_CPU" "$TRACKSTAR" serve --config "$dir/trackstar.toml" --loops 1 > "$dir/out.log" 2>&1 &
+    PID[$name]=$!; STARTED+=("$!")
+    PORT[$name]=$(wait_for "$dir/out.log" "listening on" | port_of)
+}
+
+start_nginx() {
+    local dir=$WORK/nginx port
+    mkdir -p "$dir/logs"
+    port=$("$BIN/tsload" free-port)
+    cat > "$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
+    server {
+        listen 127.0.0.1:$port reuseport;
+        location / { return 302 https://shop.example/landing?cid=0WFADRC4E4BPZGA2K3TNKH4PJY&a=7; }
+    }
+}
+CONF
+    taskset -c "$SERVER_CPU" /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" > "$dir/out.log" 2>&1 &
+    PID[nginx]=$!; STARTED+=("$!")
+    for _ in $(seq 100); do [ "$(pgrep -c -P "${PID[nginx]}" || true)" -ge 1 ] && break; sleep 0.1; done
+    curl -s -o /dev/null "http://127.0.0.1:$port/" || { log "nginx does not answer:"; cat "$dir/error.log" >&2; exit 1; }
+    PORT[nginx]=$port
+}
+
+start_floor() {
+    taskset -c "$SERVER_CPU" "$BIN/tsfloor" --threads 1 > "$WORK/floor.log" 2>&1 &
+    PID[floor]=$!; STARTED+=("$!")
+    PORT[floor]=$(wait_for "$WORK/floor.log" "listening on" | port_of)
+}
+
+# run MEASURE SERVER [tsload options…]
+run() {
+    local measure=$1 server=$2 line
+    shift 2
+    if ! line=$(taskset -c "$GEN_CPU" "$BIN/tsload" --json --label "$measure/$server" --url "http://127.0.0.1:${PORT[$server]}" \
+        --server-pid "${PID[$server]}" --duration "$DURATION" --warmup "$WARMUP" --threads 1 "$@"); then
+        log "tsload failed against $server"; exit 1
+    fi
+    echo "$line" >> "$RESULTS"
+    LAST_RATE=$(sed -n 's/.*"perSecond":\([0-9.e+-]*\).*/\1/p' <<< "$line")
+    log "round $ROUND $measure/$server: $(printf '%.0f' "$LAST_RATE")/s"
+}
+
+servers() {
+    case $(( ROUND % 4 )) in
+        1) echo trackstar trackstar-default nginx floor ;;
+        2) echo trackstar-default nginx floor trackstar ;;
+        3) echo nginx floor trackstar trackstar-default ;;
+        0) echo floor trackstar trackstar-default nginx ;;
+    esac
+}
+
+round() {
+    local server floor_rate trackstar_rate pool rate
+    for server in $(servers); do
+        run keepalive "$server" --scenario clicks --connections "$CONNECTIONS"
+        [ "$server" = floor ] && floor_rate=$LAST_RATE
+        [ "$server" = trackstar ] && trackstar_rate=$LAST_RATE
+    done
+    for server in $(servers); do
+        run close "$server" --scenario clicks --connections "$CLOSE_CONNECTIONS" --close
+    done
+    pool=$(awk -v r="$trackstar_rate" -v s="$((DURATION + WARMUP))" 'BEGIN { p = int(1.5 * r * s); print (p < 100000 ? 100000 : p) }')
+    run postbacks trackstar --scenario postbacks --pool "$pool" --connections "$CONNECTIONS"
+    run forged trackstar --scenario forged --connections "$CONNECTIONS"
+    rate=$(awk -v r="$floor_rate" 'BEGIN { printf "%d", r * 0.5 }')
+    for server in $(servers); do
+        run open "$server" --scenario clicks --connections "$CONNECTIONS" --rate "$rate"
+    done
+}
+
+command -v taskset >/dev/null || { log "taskset (util-linux) is missing"; exit 1; }
+[ "$(nproc)" -ge 2 ] || { log "needs 2 cores (SERVER_CPU=$SERVER_CPU, GEN_CPU=$GEN_CPU)"; exit 1; }
+[ -x "$TRACKSTAR" ] || { log "missing $TRACKSTAR: run 'make release' first"; exit 1; }
+log "building loadtest (release)"
+swift build -c release --package-path "$ROOT/loadtest" 2>&1 | tail -1 >&2
+: > "$RESULTS"
+start_trackstar trackstar none
+start_trackstar trackstar-default sqlite
+start_nginx
+start_floor
+log "servers on core $SERVER_CPU, generator on core $GEN_CPU: trackstar :${PORT[trackstar]}, trackstar-default :${PORT[trackstar-default]}, nginx :${PORT[nginx]}, floor :${PORT[floor]}"
+for ROUND in $(seq "$ROUNDS"); do round; done
+"$BIN/tsload" summarize --pinned "$RESULTS"
+echo "pinned: $ROUNDS rounds in $(( $(date +%s) - BEGAN )) s; every run's JSON in $RESULTS"
