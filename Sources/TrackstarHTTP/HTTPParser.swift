@@ -9,13 +9,26 @@ public enum HTTPParser {
     /// Leading empty lines count toward `maxRequestLineBytes`; the header section (field lines plus the
     /// final CRLF) toward `maxHeaderBytes`. Limit overruns are reported at most two bytes late.
     public static func parse(_ buffer: UnsafeRawBufferPointer, limits: HTTPLimits) -> HTTPParseResult {
+        var continueWanted = false
+        return parse(buffer, limits: limits, continueWanted: &continueWanted)
+    }
+
+    /// `parse`, also telling whether the client waits for `100 Continue`: on `.incomplete`,
+    /// `continueWanted` is true when the head is complete and valid, carries `Expect: 100-continue`
+    /// (HTTP/1.1), and no byte of its body has arrived yet (RFC 9110 §10.1.1). Answer
+    /// `HTTP/1.1 100 Continue` then; once body bytes arrive it is false again, so it is sent once.
+    public static func parse(_ buffer: UnsafeRawBufferPointer, limits: HTTPLimits, continueWanted: inout Bool) -> HTTPParseResult {
         var scanner = HeadScanner(buffer, limits: limits)
         var head = HTTPRequestHead()
+        continueWanted = false
         do throws(ScanStop) {
             try scanner.parseRequest(into: &head)
         } catch {
             switch error {
             case .incomplete: return .incomplete
+            case .bodyPending:
+                continueWanted = head.expectContinue && buffer.count == head.headerLength
+                return .incomplete
             case .failure(let reason): return .failure(reason)
             }
         }
@@ -23,9 +36,11 @@ public enum HTTPParser {
     }
 }
 
-/// Why scanning stopped before a complete request: more bytes are needed, or the request is invalid.
+/// Why scanning stopped before a complete request: more bytes are needed (`bodyPending`: the head is
+/// complete, the body is not), or the request is invalid.
 enum ScanStop: Error {
     case incomplete
+    case bodyPending
     case failure(HTTPParseError)
 }
 
@@ -92,7 +107,7 @@ struct HeadScanner {
         // 4. Message framing and connection persistence.
         try applyFraming(fields, to: &head)
         // 5. The whole body must be buffered.
-        guard bytes.count - pos >= head.contentLength else { throw .incomplete }
+        guard bytes.count - pos >= head.contentLength else { throw .bodyPending }
     }
 
     // MARK: Cursor
@@ -324,7 +339,9 @@ struct HeadScanner {
         switch name.count {
         case 4 where isName(name, "host"):
             guard !fields.hasHost else { throw bad("duplicate Host") }
+            guard HostSyntax.isValid(bytes, value) else { throw bad("invalid Host") }
             fields.hasHost = true
+            head.hasHost = true
             head.host = value
         case 6 where isName(name, "expect"):
             fields.expectContinue = fields.expectContinue || ASCII.equalsIgnoringCase(bytes, value, "100-continue")
@@ -332,7 +349,7 @@ struct HeadScanner {
         case 9 where isName(name, "x-real-ip"): head.xRealIP = value
         case 10 where isName(name, "user-agent"): head.userAgent = value
         case 10 where isName(name, "connection"): recordConnection(value, fields: &fields)
-        case 12 where isName(name, "content-type"): head.isFormBody = isFormMediaType(value)
+        case 12 where isName(name, "content-type"): head.bodyType = bodyType(value)
         case 14 where isName(name, "content-length"): try recordContentLength(value, fields: &fields)
         case 15 where isName(name, "x-forwarded-for"): head.xForwardedFor = value
         case 17 where isName(name, "transfer-encoding"): fields.hasTransferEncoding = true
@@ -384,12 +401,14 @@ struct HeadScanner {
         }
     }
 
-    /// True when the media type (before any ';' parameters) is application/x-www-form-urlencoded.
-    private func isFormMediaType(_ value: ByteRange) -> Bool {
+    /// The media type (before any ';' parameters, either case): form, JSON or another.
+    private func bodyType(_ value: ByteRange) -> HTTPBodyType {
         var i = Int(value.start)
         while i < Int(value.end), bytes[i] != .semicolon { i += 1 }
         let mediaType = ASCII.trimmingTrailingOWS(bytes, ByteRange(Int(value.start), i))
-        return ASCII.equalsIgnoringCase(bytes, mediaType, "application/x-www-form-urlencoded")
+        if ASCII.equalsIgnoringCase(bytes, mediaType, "application/x-www-form-urlencoded") { return .form }
+        if ASCII.equalsIgnoringCase(bytes, mediaType, "application/json") { return .json }
+        return .other
     }
 
     // MARK: Framing

@@ -51,6 +51,18 @@ public struct ByteRange: Sendable, Equatable {
     }
 }
 
+/// The body's media type, as far as the tracker tells them apart (parameters after ';' ignored).
+public enum HTTPBodyType: UInt8, Sendable {
+    /// No Content-Type header.
+    case absent
+    /// application/x-www-form-urlencoded
+    case form
+    /// application/json
+    case json
+    /// Any other media type (a postback with a body of this type is answered 415).
+    case other
+}
+
 /// Request methods the tracker distinguishes; every other token is `.other` (not an error).
 public enum HTTPMethod: UInt8, Sendable {
     case get, head, post, other
@@ -95,12 +107,16 @@ public struct HTTPRequestHead: Sendable, Equatable {
     public var keepAlive: Bool
     /// The body length; 0 if Content-Length is absent.
     public var contentLength: Int
+    /// The Content-Type's media type (last occurrence); `.absent` without the header.
+    public var bodyType: HTTPBodyType
     /// Content-Type is application/x-www-form-urlencoded (parameters after ';' ignored).
-    public var isFormBody: Bool
+    public var isFormBody: Bool { bodyType == .form }
     /// The client sent "Expect: 100-continue" (ignored for HTTP/1.0, as RFC 7231 requires).
     public var expectContinue: Bool
-    /// Host header value, trimmed of OWS; empty if absent.
+    /// Host header value, trimmed of OWS; empty if absent (or sent empty: see `hasHost`).
     public var host: ByteRange
+    /// A Host header was sent (its value is valid: the parser refuses an invalid one).
+    public var hasHost: Bool
     /// User-Agent header value (last occurrence), trimmed; empty if absent.
     public var userAgent: ByteRange
     /// X-Forwarded-For header value (last occurrence), trimmed; empty if absent.
@@ -116,6 +132,10 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// headerLength + contentLength: how far to advance to reach the next pipelined request.
     public var totalLength: Int
 
+    /// An HTTP/1.1 request without Host, which RFC 9112 §3.2 requires servers to answer 400. The
+    /// parser does not refuse it itself (its unit tests use bare request lines); both listeners do.
+    public var lacksRequiredHost: Bool { versionMinor == 1 && !hasHost }
+
     /// Creates an empty GET / HTTP/1.1 head (all ranges empty); the parser fills it in.
     public init() {
         method = .get
@@ -124,9 +144,10 @@ public struct HTTPRequestHead: Sendable, Equatable {
         query = .empty
         keepAlive = true
         contentLength = 0
-        isFormBody = false
+        bodyType = .absent
         expectContinue = false
         host = .empty
+        hasHost = false
         userAgent = .empty
         xForwardedFor = .empty
         forwarded = .empty

@@ -40,11 +40,17 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
                 return ProcessOutcome(consumed: offset, close: false, outputFull: true)
             }
             let rest = UnsafeRawBufferPointer(rebasing: input[offset...])
-            switch HTTPParser.parse(rest, limits: limits) {
+            var continueWanted = false
+            switch HTTPParser.parse(rest, limits: limits, continueWanted: &continueWanted) {
             case .incomplete:
+                if continueWanted { output.append("HTTP/1.1 100 Continue\r\n\r\n") }  // see HTTPParser.parse
                 return ProcessOutcome(consumed: offset, close: false, outputFull: false)
             case .failure(let error):
                 write(.text(error.status, "\(error.reason)\n"), headOnly: false, keepAlive: false, nowMillis: context.nowMillis, to: &output)
+                return ProcessOutcome(consumed: input.count, close: true, outputFull: false)
+            case .complete(let head) where head.lacksRequiredHost:
+                write(.text(400, "missing Host header (HTTP/1.1 requires one)\n"), headOnly: false, keepAlive: false,
+                      nowMillis: context.nowMillis, to: &output)
                 return ProcessOutcome(consumed: input.count, close: true, outputFull: false)
             case .complete(let head):
                 let request = AdminRequest(

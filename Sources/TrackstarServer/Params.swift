@@ -162,8 +162,8 @@ struct Params {
 
     /// Collects every known parameter in `range` of `buffer` (a query string or form body).
     /// Unknown names are ignored (tracking links carry utm_* and the like); a repeated field must
-    /// repeat the same value. `lenient` (clicks: a shopper's browser must never get an error for a
-    /// value) never fails: see `storeLenient`.
+    /// repeat the same value; an empty value (`click_id=`) counts as absent. `lenient` (clicks: a
+    /// shopper's browser must never get an error for a value) never fails: see `storeLenient`.
     mutating func collect(_ buffer: UnsafeRawBufferPointer, range: ByteRange, nameScratch: UnsafeMutableRawBufferPointer,
                           lenient: Bool = false) -> ParamError? {
         var scanner = QueryScanner(buffer, range: range)
@@ -176,7 +176,7 @@ struct Params {
             } else {
                 field = ParamField.named(name)
             }
-            guard let field else { continue }
+            guard let field, !pair.value.isEmpty else { continue }  // empty: absent (decoding never empties a value)
             let raw = slice(buffer, pair.value)
             if lenient { storeLenient(field, raw: raw, encoded: pair.valueEncoded); continue }
             if let error = pair.valueEncoded ? store(field, encoded: raw) : store(field, plain: raw) { return error }

@@ -24,6 +24,8 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
     let nameScratch: UnsafeMutableRawBufferPointer
     /// Room for a decoded click ID, the form body of a POST and similar per-request bytes.
     let scratch: UnsafeMutableRawBufferPointer
+    /// The member names of a JSON postback body, to refuse a repeated one.
+    let jsonNames = JSONNameSet()
     let maxResponseBytes: Int
     let metrics: LoopMetrics
     /// Where the /metrics body is built before its length is known.
@@ -98,6 +100,7 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
         params.storage.deallocate()
         nameScratch.deallocate()
         scratch.deallocate()
+        jsonNames.deallocate()
         metricsScratch.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
@@ -112,12 +115,19 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
                 return ProcessOutcome(consumed: offset, close: false, outputFull: true, answered: answered)
             }
             let rest = UnsafeRawBufferPointer(rebasing: input[offset...])
-            switch HTTPParser.parse(rest, limits: limits) {
+            var continueWanted = false
+            switch HTTPParser.parse(rest, limits: limits, continueWanted: &continueWanted) {
             case .incomplete:
+                // The head is in and the client waits before sending the body: invite it (once; see `parse`).
+                if continueWanted { output.append("HTTP/1.1 100 Continue\r\n\r\n") }
                 return ProcessOutcome(consumed: offset, close: false, outputFull: false, answered: answered)
             case .failure(let error):
                 metrics.count(.badRequests)
                 parseFailure(error, context: context, to: &output)
+                return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1)
+            case .complete(let head) where head.lacksRequiredHost:
+                metrics.count(.badRequests)
+                parseFailure(.badRequest("missing Host header (HTTP/1.1 requires one)"), context: context, to: &output)
                 return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1)
             case .complete(let head):
                 let started = MonotonicClock.micros()
@@ -131,22 +141,30 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
         return ProcessOutcome(consumed: offset, close: false, outputFull: false, answered: answered)
     }
 
-    /// Dispatches on the path and method.
+    /// Dispatches on the path and method (methods are case-sensitive: `get` is not GET). Each path
+    /// answers 405 with its own `Allow` for other methods. HEAD on /postback is 405: a postback
+    /// records a conversion, and HEAD must have no side effects.
     func route(_ head: HTTPRequestHead, _ request: UnsafeRawBufferPointer, context: ConnectionContext, to out: inout ByteWriter) {
         let path = UnsafeRawBufferPointer(rebasing: request[Int(head.path.start)..<Int(head.path.end)])
         let exchange = Exchange(head: head, request: request, context: context)
+        let readOnly = head.method == .get || head.method == .head
         routing = nil
         if Route.click.matches(path) {
-            guard head.method == .get || head.method == .head else { return methodNotAllowed(exchange, to: &out) }
+            guard readOnly else { return methodNotAllowed(exchange, allow: "GET, HEAD", "use GET or HEAD for /click", to: &out) }
             routing = .click
             click(exchange, to: &out)
         } else if Route.postback.matches(path) {
-            guard head.method != .other else { return methodNotAllowed(exchange, to: &out) }
+            guard head.method == .get || head.method == .post else {
+                return methodNotAllowed(exchange, allow: "GET, POST",
+                                        "use GET or POST for /postback (not HEAD: a postback records a conversion)", to: &out)
+            }
             routing = .postback
             postback(exchange, to: &out)
         } else if Route.metrics.matches(path) && !engine.config.admin.isEnabled {  // else on the admin listener only
+            guard readOnly else { return methodNotAllowed(exchange, allow: "GET, HEAD", "use GET or HEAD for /metrics", to: &out) }
             serveMetrics(exchange, to: &out)
         } else if Route.healthz.matches(path) {
+            guard readOnly else { return methodNotAllowed(exchange, allow: "GET, HEAD", "use GET or HEAD for /healthz", to: &out) }
             responses.json(.ok, keepAlive: head.keepAlive, headOnly: head.method == .head,
                            nowMillis: context.nowMillis, to: &out) { $0.append("{\"status\":\"ok\"}") }
         } else {
@@ -170,13 +188,15 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
         }
     }
 
-    func methodNotAllowed(_ exchange: Exchange, to out: inout ByteWriter) {
-        refuse(exchange, .methodNotAllowed, "method_not_allowed", "use GET or HEAD for /click, GET or POST for /postback", to: &out)
+    /// 405 with `Allow: allow` (the path's own methods).
+    func methodNotAllowed(_ exchange: Exchange, allow: StaticString, _ message: StaticString, to out: inout ByteWriter) {
+        responses.allow = allow
+        refuse(exchange, .methodNotAllowed, "method_not_allowed", message, to: &out)
     }
 
     /// Writes a JSON refusal for the current request.
     func refuse(_ exchange: Exchange, _ status: HTTPStatus, _ reason: StaticString, _ message: StaticString,
-                field: ParamField? = nil, to out: inout ByteWriter) {
+                field: ParamField? = nil, offset: Int? = nil, to out: inout ByteWriter) {
         if routing == .postback {
             let code = RefusalReason.named(reason)
             metrics.refused(code)
@@ -184,7 +204,7 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
         } else if routing == .click {
             metrics.count(.clicksRefused)
         }
-        responses.refusal(status, reason: reason, message: message, detail: field?.name,
+        responses.refusal(status, reason: reason, message: message, detail: field?.name, offset: offset,
                           keepAlive: exchange.head.keepAlive, headOnly: exchange.head.method == .head,
                           nowMillis: exchange.context.nowMillis, to: &out)
     }
@@ -196,12 +216,30 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
                           nowMillis: context.nowMillis, to: &out)
     }
 
-    /// Collects parameters from the query string and, for a form POST, the body.
+    /// Collects parameters from the query string and, for a POST with a body, the body: a form or a
+    /// JSON object (Params+JSON.swift); a body of any other type (or none named) is refused 415.
     func collectParams(_ exchange: Exchange, to out: inout ByteWriter) -> Bool {
         params.reset()
-        var error = params.collect(exchange.request, range: exchange.head.query, nameScratch: nameScratch)
-        if error == nil && exchange.head.method == .post && exchange.head.isFormBody {
-            error = params.collect(exchange.request, range: exchange.head.body, nameScratch: nameScratch)
+        let head = exchange.head
+        let hasBody = head.method == .post && head.contentLength > 0
+        if hasBody && head.bodyType != .form && head.bodyType != .json {
+            refuse(exchange, .unsupportedMediaType, "unsupported_media_type",
+                   "send the body as application/x-www-form-urlencoded or application/json, or the parameters in the query", to: &out)
+            return false
+        }
+        var error = params.collect(exchange.request, range: head.query, nameScratch: nameScratch)
+        if error == nil && hasBody {
+            if head.bodyType == .form {
+                error = params.collect(exchange.request, range: head.body, nameScratch: nameScratch)
+            } else {
+                switch params.collectJSON(exchange.request, range: head.body, names: jsonNames, nameScratch: nameScratch) {
+                case nil: break
+                case .parameter(let problem)?: error = problem
+                case .malformedJSON(let problem, let offset, let field)?:
+                    refuse(exchange, .badRequest, "malformed_body", problem.message, field: field, offset: offset, to: &out)
+                    return false
+                }
+            }
         }
         guard let error else { return true }
         switch error {

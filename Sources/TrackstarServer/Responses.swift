@@ -8,7 +8,7 @@ import Glibc
 /// HTTP status codes Trackstar answers with, and their status lines.
 enum HTTPStatus: Int {
     case ok = 200, found = 302, badRequest = 400, forbidden = 403, notFound = 404, methodNotAllowed = 405
-    case requestTimeout = 408, conflict = 409, gone = 410, payloadTooLarge = 413, uriTooLong = 414
+    case requestTimeout = 408, conflict = 409, gone = 410, payloadTooLarge = 413, uriTooLong = 414, unsupportedMediaType = 415
     case unprocessable = 422, headersTooLarge = 431, internalError = 500, notImplemented = 501
     case unavailable = 503, versionNotSupported = 505, insufficientStorage = 507
 
@@ -25,6 +25,7 @@ enum HTTPStatus: Int {
         case .gone: "HTTP/1.1 410 Gone\r\n"
         case .payloadTooLarge: "HTTP/1.1 413 Content Too Large\r\n"
         case .uriTooLong: "HTTP/1.1 414 URI Too Long\r\n"
+        case .unsupportedMediaType: "HTTP/1.1 415 Unsupported Media Type\r\n"
         case .unprocessable: "HTTP/1.1 422 Unprocessable Content\r\n"
         case .headersTooLarge: "HTTP/1.1 431 Request Header Fields Too Large\r\n"
         case .internalError: "HTTP/1.1 500 Internal Server Error\r\n"
@@ -86,6 +87,8 @@ struct ResponseWriter {
     let bodyCapacity: Int
     /// Adds `Retry-After: 5` to the next responses (storage failures).
     var retryAfter = false
+    /// The `Allow` value of the next 405s: the methods of the resource asked for.
+    var allow: StaticString = "GET, HEAD"
 
     /// Writes the status line, Date, and Connection: close when the connection will close.
     mutating func head(_ status: HTTPStatus, keepAlive: Bool, nowMillis: Int64, to out: inout ByteWriter) {
@@ -100,7 +103,7 @@ struct ResponseWriter {
         var body = ByteWriter(base: bodyBase, capacity: bodyCapacity)
         build(&body)
         head(status, keepAlive: keepAlive, nowMillis: nowMillis, to: &out)
-        if status == .methodNotAllowed { out.append("Allow: GET, HEAD, POST\r\n") }
+        if status == .methodNotAllowed { out.append("Allow: "); out.append(allow); out.append("\r\n") }
         if retryAfter { out.append("Retry-After: 5\r\n") }
         out.append("Content-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: ")
         out.appendDecimal(UInt64(body.count + 1))
@@ -108,15 +111,17 @@ struct ResponseWriter {
         if !headOnly { out.append(body.written); out.append(UInt8(ascii: "\n")) }
     }
 
-    /// A refusal: `{"status":"refused","reason":…,"message":…}`; `detail` names the field.
+    /// A refusal: `{"status":"refused","reason":…,"message":…}`; `detail` names the field, `offset`
+    /// (a malformed body) the byte of the body where the problem is.
     mutating func refusal(_ status: HTTPStatus, reason: StaticString, message: StaticString, detail: StaticString? = nil,
-                          keepAlive: Bool, headOnly: Bool, nowMillis: Int64, to out: inout ByteWriter) {
+                          offset: Int? = nil, keepAlive: Bool, headOnly: Bool, nowMillis: Int64, to out: inout ByteWriter) {
         json(status, keepAlive: keepAlive, headOnly: headOnly, nowMillis: nowMillis, to: &out) { body in
             body.append("{\"status\":\"refused\",\"reason\":\"")
             body.append(reason)
             body.append("\",\"message\":\"")
             if let detail { body.append(detail); body.append(": ") }
             body.append(message)
+            if let offset { body.append(" (at byte "); body.appendDecimal(UInt64(max(offset, 0))); body.append(" of the body)") }
             body.append("\"}")
         }
     }

@@ -98,6 +98,9 @@ struct ParamsTests {
         #expect(collect("sub1=a&aff_sub=a&aff_sub1=%61").0 == nil)
         #expect(collect("sub1=a&aff_sub=b").0 == .conflicting(.sub1))
         #expect(collect("sub1=%61&sub1=ab").0 == .conflicting(.sub1))
-        #expect(collect("sub1=&sub1=").1 == [.sub1: ""])
+        // An empty value counts as absent (`click_id=` is missing, not malformed), repeated or not.
+        #expect(collect("sub1=&sub1=").1 == [:])
+        #expect(collect("click_id=&click_id=X&cid=").1 == [.clickID: "X"])
+        #expect(collect("click_id=X&click_id=").0 == nil)
     }
 }
