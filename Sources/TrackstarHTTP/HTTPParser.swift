@@ -15,7 +15,7 @@ public enum HTTPParser {
 
     /// `parse`, also telling whether the client waits for `100 Continue`: on `.incomplete`,
     /// `continueWanted` is true when the head is complete and valid, carries `Expect: 100-continue`
-    /// (HTTP/1.1), and no byte of its body has arrived yet (RFC 9110 §10.1.1). Answer
+    /// (HTTP/1.1, with Host), and no byte of its body has arrived yet (RFC 9110 §10.1.1). Answer
     /// `HTTP/1.1 100 Continue` then; once body bytes arrive it is false again, so it is sent once.
     public static func parse(_ buffer: UnsafeRawBufferPointer, limits: HTTPLimits, continueWanted: inout Bool) -> HTTPParseResult {
         var scanner = HeadScanner(buffer, limits: limits)
@@ -27,7 +27,8 @@ public enum HTTPParser {
             switch error {
             case .incomplete: return .incomplete
             case .bodyPending:
-                continueWanted = head.expectContinue && buffer.count == head.headerLength
+                // Not for a request refused on its head anyway (HTTP/1.1 without Host).
+                continueWanted = head.expectContinue && !head.lacksRequiredHost && buffer.count == head.headerLength
                 return .incomplete
             case .failure(let reason): return .failure(reason)
             }

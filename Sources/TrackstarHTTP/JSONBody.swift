@@ -297,8 +297,8 @@ public enum JSONString {
 /// allocated once per loop.
 public struct JSONNameSet {
     /// Most names one body may have (`.tooManyMembers` beyond).
-    public static let maxMembers = 512
-    static let slotCount = 1024
+    public static var maxMembers: Int { 512 }
+    static var slotCount: Int { 1024 }
     /// Slots (UInt64, 0 = free), then the used slot indices (UInt16), then the count (Int).
     private let storage: UnsafeMutableRawPointer
 

@@ -66,6 +66,7 @@ struct HTTPEdgeCaseTests {
         #expect(parse(head.replacing("Expect: 100-continue\r\n", with: "")) == (.incomplete, false))
         #expect(parse(head.replacing("HTTP/1.1", with: "HTTP/1.0")) == (.incomplete, false))
         #expect(parse(head.replacing("100-continue", with: "200-ok")) == (.incomplete, false))
+        #expect(parse(head.replacing("Host: t\r\n", with: "")) == (.incomplete, false))  // refused once complete
         let noBody = head.replacing("Content-Length: 3", with: "Content-Length: 0")
         if case .complete = parse(noBody).0 {} else { Issue.record("a bodiless request waits") }
         // A bad request after the head is still refused, not invited.

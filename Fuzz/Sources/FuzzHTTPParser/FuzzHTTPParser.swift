@@ -7,6 +7,8 @@
 //   no Transfer-Encoding, Content-Length values all equal to contentLength, at most one Host;
 // - the documented limits hold exactly (request line, header bytes, header count, body);
 // - `.incomplete` only while fewer bytes than the largest acceptable request are buffered;
+// - `100 Continue` is wanted exactly when a head with `Expect: 100-continue` is complete and no byte
+//   of its (non-empty) body has arrived;
 // - a result does not depend on bytes after the request (complete) or after the failure point;
 // - QueryPairs and PercentDecoding agree with the reference models in FuzzSupport.
 import FuzzSupport
@@ -56,10 +58,18 @@ func checkPipeline(_ input: UnsafeRawBufferPointer, _ limits: HTTPLimits) {
 func checkPrefixes(_ bytes: UnsafeRawBufferPointer, _ full: HTTPParseResult, _ limits: HTTPLimits) {
     guard bytes.count > 0 else { return }
     var cuts = [bytes.count - 1, bytes.count / 2, Int(bytes[bytes.count - 1]) % bytes.count]
-    if case .complete(let head) = full { cuts.append(head.headerLength - 1) }
+    if case .complete(let head) = full { cuts += [head.headerLength - 1, head.headerLength] }
     for cut in cuts where cut >= 0 && cut < bytes.count {
         let prefix = UnsafeRawBufferPointer(rebasing: bytes[0..<cut])
-        let result = HTTPParser.parse(prefix, limits: limits)
+        var continueWanted = false
+        let result = HTTPParser.parse(prefix, limits: limits, continueWanted: &continueWanted)
+        require(result == HTTPParser.parse(prefix, limits: limits), "parse(continueWanted:) differs from parse")
+        if case .complete(let head) = full {
+            let wanted = head.expectContinue && !head.lacksRequiredHost && head.contentLength > 0 && cut == head.headerLength
+            require(continueWanted == wanted, "100 Continue \(continueWanted ? "" : "not ")wanted at \(cut) bytes: \(show(bytes))")
+        } else if case .failure = full {
+            require(!continueWanted || result == .incomplete, "100 Continue wanted without an incomplete result")
+        }
         switch (full, result) {
         case (_, .incomplete): break
         case (.failure, .failure): require(result == full, "prefix of \(cut) bytes fails differently: \(result) vs \(full)")

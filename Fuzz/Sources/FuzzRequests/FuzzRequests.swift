@@ -3,8 +3,10 @@
 // alone. The input is read as a list of choices that build one request — method, path, parameters
 // from every accepted spelling and random names, values that are random bytes, numbers of every width
 // (with dots, commas, signs, exponents), valid click IDs minted earlier in the run, mangled IDs,
-// event, status and currency words — sent as a query, a form body or both, with proxy headers. An
-// input whose first byte has its low nibble 0 is sent as raw bytes instead.
+// event, status and currency words — sent as a query, a form body, a JSON body (the same members, as
+// strings, numbers, null or something a flat object must not hold, sometimes with raw bytes spliced
+// in), a body of another media type, with proxy headers, `Expect: 100-continue`, or a missing or
+// invalid Host. An input whose first byte has its low nibble 0 is sent as raw bytes instead.
 //
 // Checks, beyond "no trap, no sanitizer report": every answer is one HTTP/1.1 response with a known
 // status, never 500 (a 500 is an invariant the engine broke), and a click's 302 names the offer's
@@ -215,16 +217,26 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let path = c.pick(paths)
         let inBody = method == "POST" && c.byte() & 1 == 0
         var query: [UInt8] = []
+        var members: [(name: [UInt8], value: [UInt8])] = []
         for i in 0..<(Int(c.byte()) % 12) {
             if i > 0 { query.append(c.byte() & 0x1F == 0 ? UInt8(ascii: ";") : UInt8(ascii: "&")) }
             let nameChoice = c.byte()
-            if nameChoice < 200 { query += names[Int(nameChoice) % names.count] } else { query += c.bytes(upTo: 12) }
+            let name = nameChoice < 200 ? names[Int(nameChoice) % names.count] : Array(c.bytes(upTo: 12))
+            query += name
             if nameChoice & 0x07 != 0x07 { query.append(UInt8(ascii: "=")) }
-            appendValue(&c, to: &query)
+            var value: [UInt8] = []
+            appendValue(&c, to: &value)
+            query += value
+            members.append((name, value))
         }
         out += Array(method.utf8) + [UInt8(ascii: " ")] + Array(path.utf8)
         if !inBody && !query.isEmpty { out += [UInt8(ascii: "?")] + query }
-        out += Array(" HTTP/1.1\r\nHost: t\r\n".utf8)
+        out += Array(" HTTP/1.1\r\n".utf8)
+        switch mode & 0xF0 {
+        case 0xF0: break  // no Host: 400
+        case 0xE0: out += Array("Host: a b\r\n".utf8)  // an invalid Host: 400
+        default: out += Array("Host: t\r\n".utf8)
+        }
         let headers = c.byte()
         if headers & 1 != 0 {
             out += Array("X-Forwarded-For: ".utf8)
@@ -232,8 +244,18 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             out += Array(", 127.0.0.1\r\n".utf8)
         }
         if headers & 2 != 0 { out += Array("Connection: close\r\n".utf8) }
+        if headers & 0x80 != 0 { out += Array("Expect: 100-continue\r\n".utf8) }
         if inBody {
-            out += Array("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(query.count)\r\n\r\n".utf8) + query
+            var body = query
+            switch headers & 0x70 {
+            case 0x10, 0x20, 0x30:
+                body = json(members, &c)
+                out += Array("Content-Type: application/json\r\n".utf8)
+            case 0x40: out += Array("Content-Type: text/plain\r\n".utf8)  // 415
+            case 0x50: break  // no Content-Type: 415
+            default: out += Array("Content-Type: application/x-www-form-urlencoded\r\n".utf8)
+            }
+            out += Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
         } else {
             out += Array("\r\n".utf8)
         }
@@ -247,6 +269,43 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
+/// `members` as a JSON object: each value a string (escaped as JSON requires, or every byte as `\u00XX`),
+/// the literal when it looks like a number, null, or something a flat object must not hold; sometimes
+/// raw bytes replace a value, to reach the syntax errors.
+func json(_ members: [(name: [UInt8], value: [UInt8])], _ c: inout Choices) -> [UInt8] {
+    let escapeAll = c.byte() & 1 == 1
+    func string(_ bytes: [UInt8], to out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\""))
+        for b in bytes {
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+                out += [UInt8(ascii: "\\"), b]
+            } else if b < 0x20 || (escapeAll && b < 0x80) {
+                out += Array("\\u00".utf8) + [hex[Int(b >> 4)], hex[Int(b & 15)]]
+            } else {
+                out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+    var out: [UInt8] = [UInt8(ascii: "{")]
+    for (k, member) in members.enumerated() {
+        if k > 0 { out.append(UInt8(ascii: ",")) }
+        string(member.name, to: &out)
+        out.append(UInt8(ascii: ":"))
+        let numeric = !member.value.isEmpty && member.value.allSatisfy { ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 45 || $0 == 101 }
+        switch c.byte() % 12 {
+        case let k where k < 3 && numeric: out += member.value
+        case 3: out += Array("null".utf8)
+        case 4: out += Array(c.pick(["true", "{}", "[1]", "1e3", "-0", "\"\\ud800\"", "\"\\u00e9\\ud83d\\ude00\"", "01"]).utf8)
+        case 5: out += c.bytes(upTo: 6)
+        default: string(member.value, to: &out)
+        }
+    }
+    out.append(UInt8(ascii: "}"))
+    return out
+}
+
 /// Every answer is an HTTP/1.1 response with a known status other than 500; a click's 302 goes to
 /// an offer's page, and its click ID is kept for later postbacks.
 func check(_ answer: UnsafeRawBufferPointer, isClick: Bool) {
@@ -255,7 +314,7 @@ func check(_ answer: UnsafeRawBufferPointer, isClick: Bool) {
     require(head.count == 12 && head.starts(with: Array("HTTP/1.1 ".utf8)), "not an HTTP response: \(show(answer.prefix(64)))")
     let status = head[9...11].reduce(0) { $0 * 10 + Int($1) - 48 }
     if statistics { statusCounts[status, default: 0] += 1 }
-    let known: Set<Int> = [200, 204, 302, 400, 403, 404, 405, 408, 409, 410, 413, 414, 415, 422, 429, 431, 501, 503, 505, 507]
+    let known: Set<Int> = [100, 200, 204, 302, 400, 403, 404, 405, 408, 409, 410, 413, 414, 415, 422, 429, 431, 501, 503, 505, 507]
     require(known.contains(status), "status \(status): \(show(answer.prefix(400)))")
     guard isClick, status == 302 else { return }
     let text = Array(answer)

@@ -1,0 +1,1 @@
+cid=Xþ{"click_id":"X","goal":"sale","amount":12.50,"currency":"eur","order_id":"o\u002d1","n":null,"utm":"x"}

@@ -1,0 +1,1 @@
+txid=aþ{"txid":"a","order_id":"b","sub1":1,"sub1":1}
