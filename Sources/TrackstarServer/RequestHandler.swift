@@ -125,11 +125,12 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
                 metrics.count(.badRequests)
                 parseFailure(error, context: context, to: &output)
                 return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1)
-            case .complete(let head) where head.lacksRequiredHost:
-                metrics.count(.badRequests)
-                parseFailure(.badRequest("missing Host header (HTTP/1.1 requires one)"), context: context, to: &output)
-                return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1)
             case .complete(let head):
+                if head.lacksRequiredHost {
+                    metrics.count(.badRequests)
+                    parseFailure(.badRequest("missing Host header (HTTP/1.1 requires one)"), context: context, to: &output)
+                    return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1)
+                }
                 let started = MonotonicClock.micros()
                 route(head, rest, context: context, to: &output)
                 metrics.observe(micros: MonotonicClock.micros() - started)

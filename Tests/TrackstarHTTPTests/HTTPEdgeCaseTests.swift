@@ -18,9 +18,12 @@ private func head(_ text: String) -> HTTPRequestHead? {
 @Suite("HTTP edge cases")
 struct HTTPEdgeCaseTests {
     static let validHosts = ["", "t", "example.com", "example.com:8080", "EXAMPLE.com:", "127.0.0.1:1", "[::1]", "[::1]:443",
-                             "[v1.fe80::a+en1]", "a_b-c~d!$&'()*+,;=", "ex%41mple", "a:65535", "a:00080"]
+                             "[v1.fe80::a+en1]", "a_b-c~d!$&'()*+,;=", "ex%41mple", "a:65535", "a:00080",
+                             "www.Example-Shop.com:443", "192.168.100.200:18080", "eight888", "eight888.nine9999"]
     static let invalidHosts = ["a b", "a/b", "a?b", "a#b", "a@b", "a:b:c", "a:65536", "a:123456", "a:1x", "[::1", "[]", "[::1]x",
-                               "[::1]:x", "::1", "a\"b", "a<b", "a\\b", "ex%4", "ex%zz", "a{b}", "a|b", "a^b", "a`b"]
+                               "[::1]:x", "::1", "a\"b", "a<b", "a\\b", "ex%4", "ex%zz", "a{b}", "a|b", "a^b", "a`b",
+                               "www.example.com/path", "user@www.example.com", "www.exam ple.com", "www.example\u{E9}.com",
+                               "example.com:8080:1", "abcdefg@", "abcdefgh@", "ABCDEFGHIJKLMNOP[", "1234567/"]
 
     @Test(arguments: HTTPEdgeCaseTests.validHosts)
     func validHost(_ value: String) throws {

@@ -10,9 +10,10 @@
 // - `100 Continue` is wanted exactly when a head with `Expect: 100-continue` is complete and no byte
 //   of its (non-empty) body has arrived;
 // - a result does not depend on bytes after the request (complete) or after the failure point;
-// - QueryPairs and PercentDecoding agree with the reference models in FuzzSupport.
+// - QueryPairs and PercentDecoding agree with the reference models in FuzzSupport;
+// - the Host syntax check agrees with the reference on the input and on each of its lines.
 import FuzzSupport
-import TrackstarHTTP
+@testable import TrackstarHTTP
 
 let limitSets = [
     HTTPLimits(),
@@ -23,7 +24,20 @@ let limitSets = [
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: size)
     for limits in limitSets { checkPipeline(input, limits) }
+    checkHostSyntax(input)
     return 0
+}
+
+/// `HostSyntax.isValid` agrees with the reference on the whole input and on every CRLF-separated part.
+func checkHostSyntax(_ input: UnsafeRawBufferPointer) {
+    var start = 0
+    for i in 0...input.count where i == input.count || input[i] == 0x0A {
+        for range in [ByteRange(start..<i), ByteRange(start..<max(start, i - 1))] {
+            let expected = Reference.isValidHost(Array(input[range.range]))
+            require(HostSyntax.isValid(input, range) == expected, "Host \(show(input[range.range])): reference says \(expected)")
+        }
+        start = i + 1
+    }
 }
 
 /// Parses request after request, like `RequestHandler.process`.

@@ -85,3 +85,38 @@ public enum Reference {
 
     public static let crockfordAlphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 }
+
+/// RFC 3986 reg-name bytes (unreserved, sub-delims, '%').
+let regName = Set(Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%".utf8))
+
+extension Reference {
+    /// A Host header value (RFC 9110 §7.2, RFC 3986 §3.2.2) as Trackstar accepts it: empty; or a
+    /// reg-name / IPv4 (unreserved, sub-delims, `%XX`) or a non-empty `[…]` of hex digits, ':', '.',
+    /// and the reg-name bytes; then optionally ':' and at most five digits with a value up to 65535.
+    public static func isValidHost(_ b: [UInt8]) -> Bool {
+        if b.isEmpty { return true }
+        var i = 0
+        if b[0] == UInt8(ascii: "[") {
+            guard let close = b.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
+            guard b[1..<close].allSatisfy({ regName.contains($0) || $0 == UInt8(ascii: ":") }) else { return false }
+            i = close + 1
+        } else {
+            let end = b.firstIndex(of: UInt8(ascii: ":")) ?? b.count
+            var k = 0
+            while k < end {
+                guard regName.contains(b[k]) else { return false }
+                if b[k] == UInt8(ascii: "%") {
+                    guard k + 2 < end, hex(b[k + 1]) != nil, hex(b[k + 2]) != nil else { return false }
+                    k += 2
+                }
+                k += 1
+            }
+            i = end
+        }
+        if i == b.count { return true }
+        guard b[i] == UInt8(ascii: ":") else { return false }
+        let port = b[(i + 1)...]
+        guard port.count <= 5, port.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
+        return port.reduce(0) { $0 * 10 + Int($1) - 48 } <= 65535
+    }
+}
