@@ -7,6 +7,8 @@ import TrackstarStore
 public struct DeliveryPlan: Sendable {
     struct Affiliate: Sendable {
         var template: PartnerTemplate?
+        /// `reversal_url`: where approved → rejected goes when approvals are sent.
+        var reversal: PartnerTemplate?
         var statuses: Set<UInt8>
         var delayMillis: Int64
     }
@@ -29,7 +31,7 @@ public struct DeliveryPlan: Sendable {
                 }
             })
             affiliates[affiliate.id] = Affiliate(template: affiliate.postbackURL.flatMap(PartnerTemplate.init),
-                                                 statuses: statuses, delayMillis: affiliate.postbackDelayMillis)
+                                                 reversal: affiliate.reversalURL.flatMap(PartnerTemplate.init), statuses: statuses, delayMillis: affiliate.postbackDelayMillis)
         }
         for rule in config.postbacks {
             let key = RuleKey(affID: rule.affID, offerID: rule.offerID ?? 0, event: rule.event ?? "")
@@ -39,16 +41,25 @@ public struct DeliveryPlan: Sendable {
 
     /// Whether any conversion can be delivered at all (otherwise no dispatcher is started).
     public var isEmpty: Bool {
-        !affiliates.values.contains { $0.template != nil } && !rules.values.contains { $0 != nil }
+        !affiliates.values.contains { $0.template != nil || $0.reversal != nil } && !rules.values.contains { $0 != nil }
     }
 
     /// Whether the configuration has this affiliate (a conversion of one it lacks was made before the
     /// affiliate was removed).
     public func knowsAffiliate(_ id: UInt32) -> Bool { affiliates[id] != nil }
 
-    /// The template and delay for a conversion, or nil when nothing is sent for it.
-    public func route(affID: UInt32, offerID: UInt32, event: String, status: ConversionStatus) -> (PartnerTemplate, delayMillis: Int64)? {
-        guard let affiliate = affiliates[affID], affiliate.statuses.contains(status.rawValue) else { return nil }
+    /// The template and delay for a conversion or a transition (`previous`: the status it changed
+    /// from), or nil when nothing is sent for it. A transition is sent when its new status is in the
+    /// affiliate's `postback_statuses`, as a conversion is; a reversal (approved → rejected) of an
+    /// approval the affiliate is sent goes to its `reversal_url` when it has one.
+    public func route(affID: UInt32, offerID: UInt32, event: String, status: ConversionStatus,
+                      previous: ConversionStatus? = nil) -> (PartnerTemplate, delayMillis: Int64)? {
+        guard let affiliate = affiliates[affID] else { return nil }
+        if previous == .approved && status == .rejected, let reversal = affiliate.reversal,
+           affiliate.statuses.contains(ConversionStatus.approved.rawValue) {
+            return (reversal, affiliate.delayMillis)
+        }
+        guard affiliate.statuses.contains(status.rawValue) else { return nil }
         for key in [RuleKey(affID: affID, offerID: offerID, event: event), RuleKey(affID: affID, offerID: offerID, event: ""),
                     RuleKey(affID: affID, offerID: 0, event: event)] {
             if let rule = rules[key] {

@@ -1,6 +1,7 @@
 // How the dispatcher turns published conversions into jobs: it scans each shard's conversion log
-// from where it left off, routes each conversion through the current `DeliveryPlan`, renders the
-// partner's URL once, and appends a `queued` (or `skipped`) record that the ledger folds in.
+// from where it left off, routes each conversion (or status transition: a job of its own, keyed by
+// the transition's log id) through the current `DeliveryPlan`, renders the partner's URL once, and
+// appends a `queued` (or `skipped`) record that the ledger folds in.
 import TrackstarCore
 import TrackstarStore
 
@@ -28,14 +29,15 @@ extension Dispatcher {
         }
         var record = DeliveryRecord(kind: .queued, conversionID: row.id, timeMillis: now)
         record.affID = row.affID
-        record.nextMillis = row.timeMillis + delay
+        record.nextMillis = row.changedMillis + delay
         return append(record, endpoint: endpoint, detail: url)
     }
 
     /// The endpoint and URL the current plan sends for a conversion, or nil when it sends nothing.
     func render(_ row: ConversionRow) -> (endpoint: String, url: String, delayMillis: Int64)? {
         let event = source.event(offerID: row.offerID, index: row.eventIndex)
-        guard let (template, delay) = plan.route(affID: row.affID, offerID: row.offerID, event: event, status: row.status) else {
+        guard let (template, delay) = plan.route(affID: row.affID, offerID: row.offerID, event: event, status: row.status,
+                                                 previous: row.previousStatus) else {
             return nil
         }
         return (template.endpoint, template.render { macro in self.value(macro, row, event: event) }, delay)
@@ -69,8 +71,8 @@ extension Dispatcher {
         case .sub5: return bytes(row.click.sub5)
         case .affClickID: return bytes(row.click.affClickID)
         case .source: return bytes(row.click.source)
-        case .timestamp: return text(String(row.timeMillis / 1000))
-        case .conversionID: return text(String(row.id))
+        case .timestamp: return text(String(row.changedMillis / 1000))
+        case .conversionID: return text(String(row.conversionID))
         case .event: return text(event)
         case .payout: return text(PartnerTemplate.money(row.payout))
         case .revenue: return text(PartnerTemplate.money(row.revenue))

@@ -1,27 +1,29 @@
 // A one-shot answer from the dispatcher's loop thread to a caller that waits for it with a timeout
-// (the admin listener's resume and retry requests).
+// (the admin listener's resume and retry requests, and an operator's conversion status change on a loop).
 import TrackstarCore
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A one-shot answer from the dispatcher thread to a waiting caller.
-final class DispatcherAnswer<Value>: @unchecked Sendable {  // guarded by `mutex`
+public final class DispatcherAnswer<Value>: @unchecked Sendable {  // guarded by `mutex`
     var mutex = pthread_mutex_t()
     var condition = pthread_cond_t()
     var value: Value?
 
-    init() { pthread_mutex_init(&mutex, nil); pthread_cond_init(&condition, nil) }
+    public init() { pthread_mutex_init(&mutex, nil); pthread_cond_init(&condition, nil) }
     deinit { pthread_mutex_destroy(&mutex); pthread_cond_destroy(&condition) }
 
-    func set(_ answer: Value) {
+    /// Hands the answer to the waiter (once).
+    public func set(_ answer: Value) {
         pthread_mutex_lock(&mutex)
         value = answer
         pthread_cond_broadcast(&condition)
         pthread_mutex_unlock(&mutex)
     }
 
-    func wait(timeoutMillis: Int64) -> Value? {
+    /// The answer, or nil if none came within `timeoutMillis`.
+    public func wait(timeoutMillis: Int64) -> Value? {
         let deadline = WallClock.nowMillis() + timeoutMillis
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }

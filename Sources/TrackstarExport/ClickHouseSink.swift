@@ -39,8 +39,15 @@ public final class ClickHouseSink: ExportSink {
             CREATE TABLE IF NOT EXISTS \(database).conversions (conversion_id UInt64, click_ref UInt64, click_id String,
               click_time_ms Int64, time DateTime('UTC'), time_ms Int64, offer_id UInt32, aff_id UInt32, \(subs),
               event String, event_index UInt8, status String, amount_micros Nullable(Int64), payout_micros Int64,
-              revenue_micros Int64, currency String, txid String, amount_currency String)
-              \(engine) ORDER BY (offer_id, aff_id, time_ms, conversion_id)
+              revenue_micros Int64, currency String, txid String, amount_currency String, version UInt8)
+              ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMMDD(time) ORDER BY (offer_id, aff_id, time_ms, conversion_id)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(database).conversion_transitions (transition_id UInt64, conversion_id UInt64,
+              time DateTime('UTC'), time_ms Int64, previous_status String, status String, version UInt8,
+              amount_micros Nullable(Int64), amount_currency String, payout_micros Int64, revenue_micros Int64, currency String,
+              actor String, detail String)
+              \(engine) ORDER BY (conversion_id, transition_id)
             """,
             """
             CREATE TABLE IF NOT EXISTS \(database).refusals (refusal_ref UInt64, time DateTime('UTC'), time_ms Int64,
@@ -78,6 +85,7 @@ public final class ClickHouseSink: ExportSink {
     public func open() throws(ExportError) -> [ExportPosition] {
         for statement in schema() { try execute(statement) }
         try addAmountCurrency()
+        try addVersion()
         return try positions()
     }
 
@@ -90,6 +98,19 @@ public final class ClickHouseSink: ExportSink {
             """).text
         if found.trimmingWhitespaceAndNewlines() == "0" {
             try execute("ALTER TABLE \(database).conversions ADD COLUMN amount_currency String")
+        }
+    }
+
+    /// A conversions table created before status updates gets the version column (last). Its engine
+    /// keeps no version, so of a conversion's rows the one inserted last stays (the transitions are
+    /// inserted after their conversion in all but rare cross-shard cases); new tables replace by version.
+    func addVersion() throws(ExportError) {
+        let found = try execute("""
+            SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'conversions'
+            AND name = 'version' FORMAT TabSeparated
+            """).text
+        if found.trimmingWhitespaceAndNewlines() == "0" {
+            try execute("ALTER TABLE \(database).conversions ADD COLUMN version UInt8 DEFAULT 0")
         }
     }
 
@@ -111,10 +132,12 @@ public final class ClickHouseSink: ExportSink {
 
     public func write(_ batch: ExportBatch, from source: ExportSource) throws(ExportError) {
         var buffers = [RowBinary](repeating: RowBinary(), count: LogKind.allCases.count)
-        for span in batch.spans { encode(span, from: source, into: &buffers[span.kind.rawValue]) }
+        var transitions = RowBinary()
+        for span in batch.spans { encode(span, from: source, into: &buffers[span.kind.rawValue], transitions: &transitions) }
         for kind in LogKind.allCases where !buffers[kind.rawValue].bytes.isEmpty {
             try insert(kind.name, buffers[kind.rawValue].bytes)
         }
+        if !transitions.bytes.isEmpty { try insert("conversion_transitions", transitions.bytes) }
         var values: [String] = []
         let now = WallClock.nowMillis() / 1000
         for position in batch.positions {
@@ -131,7 +154,7 @@ public final class ClickHouseSink: ExportSink {
 
 extension ClickHouseSink {
     /// Encodes the rows of one span.
-    func encode(_ span: LogSpan, from source: ExportSource, into out: inout RowBinary) {
+    func encode(_ span: LogSpan, from source: ExportSource, into out: inout RowBinary, transitions: inout RowBinary) {
         for sequence in span.range {
             switch span.kind {
             case .clicks:
@@ -139,7 +162,10 @@ extension ClickHouseSink {
                     encode(row, source.clickID(shard: row.shard, sequence: sequence, mintMillis: row.timeMillis), into: &out)
                 }
             case .conversions:
-                if let row = source.conversion(shard: span.shard, sequence: sequence) { encode(row, source, into: &out) }
+                if let row = source.conversion(shard: span.shard, sequence: sequence) {
+                    encode(row, source, into: &out)
+                    if row.isTransition { encodeTransition(row, into: &transitions) }
+                }
             case .refusals:
                 if let row = source.refusal(shard: span.shard, sequence: sequence) { encode(row, into: &out) }
             }
@@ -154,8 +180,10 @@ extension ClickHouseSink {
         out.string(row.fields.userAgent)
     }
 
+    /// A conversion row; a transition writes its conversion's row again with the new status and
+    /// version (the table keeps the highest version).
     func encode(_ row: ConversionRow, _ source: ExportSource, into out: inout RowBinary) {
-        out.uint64(row.id); out.uint64(row.clickRef)
+        out.uint64(row.conversionID); out.uint64(row.clickRef)
         out.string(row.clickTimeMillis == 0 ? "" : source.clickID(shard: Int(row.clickRef >> 40), sequence: row.clickRef & ClickID.maxSequence,
                                                                  mintMillis: row.clickTimeMillis))
         out.int64(row.clickTimeMillis); out.dateTime(row.timeMillis); out.int64(row.timeMillis)
@@ -170,6 +198,17 @@ extension ClickHouseSink {
         withUnsafeBytes(of: row.amountCurrency) {
             out.string(row.amountCurrency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0)
         }
+        out.uint8(UInt8(truncatingIfNeeded: row.version))
+    }
+
+    /// A transition's row in `conversion_transitions`.
+    func encodeTransition(_ row: ConversionRow, into out: inout RowBinary) {
+        out.uint64(row.id); out.uint64(row.conversionID); out.dateTime(row.changedMillis); out.int64(row.changedMillis)
+        out.string(row.previousStatus?.name ?? ""); out.string(row.status.name); out.uint8(UInt8(truncatingIfNeeded: row.version))
+        if row.amountChanged, let amount = row.amount { out.uint8(0); out.int64(amount) } else { out.uint8(1) }
+        out.string(row.amountChanged ? RowText.currency(row.amountCurrency) : "")
+        out.int64(row.payout); out.int64(row.revenue); out.string(RowText.currency(row.currency))
+        out.string(row.actor?.name ?? ""); out.string(row.detail)
     }
 
     func encode(_ row: RefusalRow, into out: inout RowBinary) {

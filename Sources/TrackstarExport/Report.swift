@@ -118,9 +118,21 @@ public struct CurrencyFigures: Sendable, Equatable {
     public var currency: String
     /// Approved and pending conversions paid in this currency.
     public var conversions: Int64 = 0
+    /// Payout and revenue of approved conversions: the row's money (profit and EPC are theirs).
     public var payout: Int64 = 0
     public var revenue: Int64 = 0
+    /// Payout and revenue of conversions still pending, and of rejected ones (reversals included).
+    public var pendingPayout: Int64 = 0
+    public var pendingRevenue: Int64 = 0
+    public var rejectedPayout: Int64 = 0
+    public var rejectedRevenue: Int64 = 0
     public init(currency: String) { self.currency = currency }
+
+    mutating func add(_ other: CurrencyFigures) {
+        conversions += other.conversions; payout += other.payout; revenue += other.revenue
+        pendingPayout += other.pendingPayout; pendingRevenue += other.pendingRevenue
+        rejectedPayout += other.rejectedPayout; rejectedRevenue += other.rejectedRevenue
+    }
     public var profit: Int64 { revenue - payout }
 }
 
@@ -156,7 +168,7 @@ public struct ReportRow: Sendable, Equatable {
     mutating func add(_ figures: CurrencyFigures) {
         conversions += figures.conversions
         if let i = money.firstIndex(where: { $0.currency == figures.currency }) {
-            money[i].conversions += figures.conversions; money[i].payout += figures.payout; money[i].revenue += figures.revenue
+            money[i].add(figures)
         } else {
             money.append(figures)
             money.sort { $0.currency < $1.currency }
@@ -207,12 +219,19 @@ public enum Reporter {
             rows[key, default: ReportRow(key: key)].clicks = values[0]
         }
         // Grouped by currency too: money of different currencies is never added up.
-        let sums = "sum(CASE WHEN status = 'rejected' THEN 0 ELSE 1 END), sum(payout_micros), sum(revenue_micros)"
+        // Money by the conversion's current status (the sinks keep it current): approved is the
+        // row's payout and revenue, pending and rejected have columns of their own.
+        func money(_ column: String, _ status: String) -> String { "sum(CASE WHEN status = '\(status)' THEN \(column) ELSE 0 END)" }
+        let sums = "sum(CASE WHEN status = 'rejected' THEN 0 ELSE 1 END), " + ["approved", "pending", "rejected"].map {
+            money("payout_micros", $0) + ", " + money("revenue_micros", $0)
+        }.joined(separator: ", ")
         for (fullKey, values) in try aggregate(.conversions, sums, request, backend, extra: "currency") {
             guard case .text(let currency)? = fullKey.last else { continue }
             let key = Array(fullKey.dropLast())
             var figures = CurrencyFigures(currency: currency)
             figures.conversions = values[0]; figures.payout = values[1]; figures.revenue = values[2]
+            figures.pendingPayout = values[3]; figures.pendingRevenue = values[4]
+            figures.rejectedPayout = values[5]; figures.rejectedRevenue = values[6]
             rows[key, default: ReportRow(key: key)].add(figures)
         }
         let refusalGroupBy = request.groupBy.filter { $0.applies(to: .refusals) }

@@ -20,6 +20,9 @@ public enum ReportFormat: String, CaseIterable, Sendable {
 /// Text forms of report values.
 public enum ReportText {
     static let figureNames = ["clicks", "conversions", "conversion_rate", "currency", "payout", "revenue", "profit", "epc"]
+        + statusMoneyNames
+    /// Money of pending and rejected conversions (payout and revenue above are approved money).
+    static let statusMoneyNames = ["pending_payout", "pending_revenue", "rejected_payout", "rejected_revenue"]
 
     /// Micros as a decimal with at least two places: 2500000 → "2.50", 1234567 → "1.234567".
     public static func money(_ micros: Int64) -> String { MoneyText.decimal(micros, minimumFractionDigits: 2) }
@@ -48,11 +51,12 @@ public enum ReportText {
     static func figureLines(_ row: ReportRow) -> [[String]] {
         guard !row.money.isEmpty else {
             return [[String(row.clicks), String(row.conversions), percent(row.conversionRatePercent), "", money(0), money(0), money(0),
-                     ReportRow.perClick(0, row.clicks).map(money) ?? ""]]
+                     ReportRow.perClick(0, row.clicks).map(money) ?? "", money(0), money(0), money(0), money(0)]]
         }
         return row.money.enumerated().map { i, m in
             [i == 0 ? String(row.clicks) : "", String(m.conversions), percent(ReportRow.rate(m.conversions, row.clicks)), m.currency,
-             money(m.payout), money(m.revenue), money(m.profit), ReportRow.perClick(m.revenue, row.clicks).map(money) ?? ""]
+             money(m.payout), money(m.revenue), money(m.profit), ReportRow.perClick(m.revenue, row.clicks).map(money) ?? "",
+             money(m.pendingPayout), money(m.pendingRevenue), money(m.rejectedPayout), money(m.rejectedRevenue)]
         }
     }
 
@@ -60,6 +64,7 @@ public enum ReportText {
 
     static func table(_ result: ReportResult) -> String {
         let header = result.groupBy.map(\.rawValue) + ["clicks", "conversions", "CR%", "currency", "payout", "revenue", "profit", "EPC"]
+            + ["pending payout", "pending revenue", "rejected payout", "rejected revenue"]
         var lines = result.groupBy.isEmpty ? [] : result.rows.flatMap { row in
             figureLines(row).map { zip(row.key, result.groupBy).map { tableCell($0, $1) } + $0 }
         }
@@ -141,13 +146,19 @@ public enum ReportText {
             let perCurrency = row.money.map { m in
                 "{\"currency\":\(quoted(m.currency)),\"conversions\":\(m.conversions),\"payout\":\(money(m.payout)),"
                     + "\"revenue\":\(money(m.revenue)),\"profit\":\(money(m.profit)),"
-                    + "\"epc\":\(ReportRow.perClick(m.revenue, row.clicks).map(money) ?? "null")}"
+                    + "\"epc\":\(ReportRow.perClick(m.revenue, row.clicks).map(money) ?? "null"),"
+                    + "\"pending_payout\":\(money(m.pendingPayout)),\"pending_revenue\":\(money(m.pendingRevenue)),"
+                    + "\"rejected_payout\":\(money(m.rejectedPayout)),\"rejected_revenue\":\(money(m.rejectedRevenue))}"
             }
             return [("clicks", String(row.clicks)), ("conversions", String(row.conversions)),
                     ("conversion_rate", row.conversionRatePercent.map { percent($0) } ?? "null"),
                     ("currency", row.currency.map(quoted) ?? "null"),
                     ("payout", row.payout.map(money) ?? "null"), ("revenue", row.revenue.map(money) ?? "null"),
                     ("profit", row.profit.map(money) ?? "null"), ("epc", row.epc.map(money) ?? "null"),
+                    ("pending_payout", row.money.count <= 1 ? money(row.money.first?.pendingPayout ?? 0) : "null"),
+                    ("pending_revenue", row.money.count <= 1 ? money(row.money.first?.pendingRevenue ?? 0) : "null"),
+                    ("rejected_payout", row.money.count <= 1 ? money(row.money.first?.rejectedPayout ?? 0) : "null"),
+                    ("rejected_revenue", row.money.count <= 1 ? money(row.money.first?.rejectedRevenue ?? 0) : "null"),
                     ("currencies", "[" + perCurrency.joined(separator: ",") + "]")]
         }
         let rows = result.rows.map { object($0.key, result.groupBy, figures($0)) }

@@ -30,9 +30,16 @@ public final class SQLiteSink: ExportSink {
           sub1 TEXT NOT NULL, sub2 TEXT NOT NULL, sub3 TEXT NOT NULL, sub4 TEXT NOT NULL, sub5 TEXT NOT NULL,
           aff_click_id TEXT NOT NULL, source TEXT NOT NULL, event TEXT NOT NULL, event_index INTEGER NOT NULL,
           status TEXT NOT NULL, amount_micros INTEGER, payout_micros INTEGER NOT NULL, revenue_micros INTEGER NOT NULL,
-          currency TEXT NOT NULL, txid TEXT NOT NULL, amount_currency TEXT NOT NULL DEFAULT '');
+          currency TEXT NOT NULL, txid TEXT NOT NULL, amount_currency TEXT NOT NULL DEFAULT '',
+          version INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX IF NOT EXISTS conversions_time ON conversions (time_ms);
         CREATE INDEX IF NOT EXISTS conversions_click ON conversions (click_ref);
+        CREATE TABLE IF NOT EXISTS conversion_transitions (
+          transition_id INTEGER PRIMARY KEY, conversion_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,
+          previous_status TEXT NOT NULL, status TEXT NOT NULL, version INTEGER NOT NULL, amount_micros INTEGER,
+          amount_currency TEXT NOT NULL, payout_micros INTEGER NOT NULL, revenue_micros INTEGER NOT NULL, currency TEXT NOT NULL,
+          actor TEXT NOT NULL, detail TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS conversion_transitions_conversion ON conversion_transitions (conversion_id);
         CREATE TABLE IF NOT EXISTS refusals (
           refusal_ref INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, reason TEXT NOT NULL, http_status INTEGER NOT NULL,
           offer_id INTEGER NOT NULL, aff_id INTEGER NOT NULL, params TEXT NOT NULL);
@@ -44,7 +51,7 @@ public final class SQLiteSink: ExportSink {
 
     /// The prepared statements of an open connection.
     struct Statements {
-        let begin, commit, rollback, position: SQLiteStatement
+        let begin, commit, rollback, position, transition: SQLiteStatement
         let clicks, conversions, refusals: BulkInsert
     }
 
@@ -55,11 +62,13 @@ public final class SQLiteSink: ExportSink {
         let columns: Int32
         let rowsPerStatement: Int
 
-        init(_ db: SQLiteDatabase, table: String, columns: Int, rowsPerStatement: Int) throws(ExportError) {
+        /// `upsert`: what follows the VALUES (an `ON CONFLICT` clause) instead of `OR REPLACE`.
+        init(_ db: SQLiteDatabase, table: String, columns: Int, rowsPerStatement: Int, upsert: String? = nil) throws(ExportError) {
             let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
-            let insert = "INSERT OR REPLACE INTO \(table) VALUES "
-            single = try db.prepare(insert + row)
-            multi = try db.prepare(insert + Array(repeating: row, count: rowsPerStatement).joined(separator: ","))
+            let insert = upsert == nil ? "INSERT OR REPLACE INTO \(table) VALUES " : "INSERT INTO \(table) VALUES "
+            let suffix = upsert.map { " " + $0 } ?? ""
+            single = try db.prepare(insert + row + suffix)
+            multi = try db.prepare(insert + Array(repeating: row, count: rowsPerStatement).joined(separator: ",") + suffix)
             self.columns = Int32(columns)
             self.rowsPerStatement = rowsPerStatement
         }
@@ -81,11 +90,13 @@ public final class SQLiteSink: ExportSink {
         try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;")
         try db.execute(SQLiteSink.schema)
         try SQLiteSink.addAmountCurrency(db)
+        try SQLiteSink.addVersion(db)
         statements = Statements(
             begin: try db.prepare("BEGIN IMMEDIATE"), commit: try db.prepare("COMMIT"), rollback: try db.prepare("ROLLBACK"),
             position: try db.prepare("INSERT OR REPLACE INTO export_positions VALUES (?,?,?,?,?)"),
+            transition: try db.prepare("INSERT OR REPLACE INTO conversion_transitions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             clicks: try BulkInsert(db, table: "clicks", columns: 14, rowsPerStatement: 64),
-            conversions: try BulkInsert(db, table: "conversions", columns: 23, rowsPerStatement: 32),
+            conversions: try BulkInsert(db, table: "conversions", columns: 24, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
         database = db
         return try SQLiteSink.positions(db)
@@ -99,6 +110,25 @@ public final class SQLiteSink: ExportSink {
             try db.execute("ALTER TABLE conversions ADD COLUMN amount_currency TEXT NOT NULL DEFAULT ''")
         }
     }
+
+    /// A file written before status updates gets the conversions' version column (last).
+    static func addVersion(_ db: SQLiteDatabase) throws(ExportError) {
+        let columns = try db.rows("PRAGMA table_info(conversions)").compactMap { $0.count > 1 ? $0[1] : nil }
+        if !columns.contains("version") {
+            try db.execute("ALTER TABLE conversions ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+        }
+    }
+
+    /// A conversion row is written once per version: the row as recorded (version 0), then once per
+    /// transition with the new status. The highest version stays, whichever order they arrive in
+    /// (a transition and its conversion may sit in different shards' logs); an amount stays unless
+    /// a transition carried a new one. A batch written again changes nothing.
+    static let conversionUpsert = """
+        ON CONFLICT(conversion_id) DO UPDATE SET status = excluded.status, version = excluded.version,
+        amount_micros = coalesce(excluded.amount_micros, conversions.amount_micros),
+        amount_currency = CASE WHEN excluded.amount_micros IS NULL THEN conversions.amount_currency ELSE excluded.amount_currency END
+        WHERE excluded.version > conversions.version
+        """
 
     /// The committed positions stored in `db`.
     static func positions(_ db: SQLiteDatabase) throws(ExportError) -> [ExportPosition] {
@@ -143,6 +173,7 @@ public final class SQLiteSink: ExportSink {
             try insert(span, s.conversions, read: { source.conversion(shard: span.shard, sequence: $0) }) { row, st, base in
                 SQLiteSink.bind(row, source, st, base)
             }
+            try insertTransitions(span, from: source, s.transition)
         case .refusals:
             try insert(span, s.refusals, read: { source.refusal(shard: span.shard, sequence: $0) }) { row, st, base in
                 SQLiteSink.bind(row, st, base)
@@ -175,18 +206,33 @@ public final class SQLiteSink: ExportSink {
 
     static func bind(_ row: ConversionRow, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32) {
         let clickShard = Int(row.clickRef >> 40), clickSequence = row.clickRef & ClickID.maxSequence
-        st.bind(base + 1, Int64(row.id)); st.bind(base + 2, Int64(row.clickRef))
+        st.bind(base + 1, Int64(row.conversionID)); st.bind(base + 2, Int64(row.clickRef))
         st.bind(base + 3, row.clickTimeMillis == 0 ? "" : source.clickID(shard: clickShard, sequence: clickSequence, mintMillis: row.clickTimeMillis))
         st.bind(base + 4, row.clickTimeMillis); st.bind(base + 5, row.timeMillis)
         st.bind(base + 6, Int64(row.offerID)); st.bind(base + 7, Int64(row.affID))
         for i in 0..<7 { st.bind(base + Int32(8 + i), row.click[i]) }
         st.bind(base + 15, source.event(offerID: row.offerID, index: row.eventIndex)); st.bind(base + 16, Int64(row.eventIndex))
-        st.bind(base + 17, row.status.name); st.bind(base + 18, row.amount)
+        st.bind(base + 17, row.status.name); st.bind(base + 18, row.isTransition && !row.amountChanged ? nil : row.amount)
         st.bind(base + 19, row.payout); st.bind(base + 20, row.revenue)
         withUnsafeBytes(of: row.currency) { st.bindCopy(base + 21, row.currency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
         st.bind(base + 22, row.txid)
         withUnsafeBytes(of: row.amountCurrency) {
             st.bindCopy(base + 23, row.amountCurrency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0)
+        }
+        st.bind(base + 24, Int64(row.version))
+    }
+
+    /// The span's transitions, one row each in `conversion_transitions` (rare: one statement each).
+    func insertTransitions(_ span: LogSpan, from source: ExportSource, _ st: SQLiteStatement) throws(ExportError) {
+        for sequence in span.range where source.isTransition(shard: span.shard, sequence: sequence) {
+            guard let row = source.conversion(shard: span.shard, sequence: sequence), let previous = row.previousStatus else { continue }
+            st.bind(1, Int64(row.id)); st.bind(2, Int64(row.conversionID)); st.bind(3, row.changedMillis)
+            st.bind(4, previous.name); st.bind(5, row.status.name); st.bind(6, Int64(row.version))
+            st.bind(7, row.amountChanged ? row.amount : nil)
+            st.bind(8, row.amountChanged ? RowText.currency(row.amountCurrency) : "")
+            st.bind(9, row.payout); st.bind(10, row.revenue); st.bind(11, RowText.currency(row.currency))
+            st.bind(12, row.actor?.name ?? ""); st.bind(13, row.detail)
+            try st.run()
         }
     }
 

@@ -89,6 +89,11 @@ public final class ServerGroup: @unchecked Sendable {
         for loop in loops { let index = loop.index; loop.post { work(index) } }
     }
 
+    /// Runs `work()` on loop `index`'s own thread; returns at once.
+    public func onLoop(_ index: Int, _ work: @escaping @Sendable () -> Void) {
+        loops[index % loops.count].post { work() }
+    }
+
     /// Asks every loop to close its handles, then waits for their threads to finish.
     public func stop() {
         for loop in loops { loop.post { [unowned loop] in loop.shutdown() } }

@@ -67,7 +67,7 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
 
     /// Finds the route: 404 for an unknown path, 405 with `Allow` for a known path's other methods.
     func respond(_ request: AdminRequest) -> AdminResponse {
-        let matching = routes.filter { $0.path == request.path }
+        let matching = routes.filter { $0.matches(request.path) }
         guard !matching.isEmpty else {
             return .text(404, "no such endpoint; try " + routes.map(\.path).joined(separator: ", ") + "\n")
         }

@@ -57,6 +57,15 @@ struct AdminRoute: Sendable {
     init(_ method: HTTPMethod, _ path: String, _ answer: @escaping @Sendable (AdminRequest, AdminHandler) -> AdminResponse) {
         self.method = method; self.path = path; self.answer = answer
     }
+
+    /// Whether `requestPath` is this route's path; a `{name}` segment matches any one non-empty segment.
+    func matches(_ requestPath: String) -> Bool {
+        guard path.contains("{") else { return path == requestPath }
+        let pattern = path.split(separator: "/", omittingEmptySubsequences: false)
+        let actual = requestPath.split(separator: "/", omittingEmptySubsequences: false)
+        guard pattern.count == actual.count else { return false }
+        return zip(pattern, actual).allSatisfy { p, a in p.hasPrefix("{") ? !a.isEmpty : p == a }
+    }
 }
 
 /// The admin endpoints.
@@ -68,6 +77,7 @@ enum AdminRoutes {
         AdminRoute(.get, "/deliveries", deliveries),
         AdminRoute(.post, "/deliveries/resume", resumeDeliveries),
         AdminRoute(.post, "/deliveries/retry", retryDeliveries),
+        AdminRoute(.post, "/conversions/{id}/status", changeConversionStatus),
     ]
 
     /// Partner postbacks: endpoints, affiliates, pending, and (with `failed=1`) recent failures.

@@ -56,10 +56,9 @@ extension RequestHandler {
         }
         if let base = txid.baseAddress, txid.count > 0 { bytes.copyMemory(from: base, byteCount: txid.count) }
         let event = request.offer.events[request.event]
-        let paid = request.status == .rejected
         ConversionRecord.write(record, .init(
             clickRef: request.clickRef, timeMillis: exchange.context.nowMillis, txidHash: request.txidHash,
-            amount: request.amount, payout: paid ? 0 : event.payout, revenue: paid ? 0 : event.revenue,
+            amount: request.amount, payout: event.payout, revenue: event.revenue,
             offerID: request.offer.id, affID: ClickSlot.affID(request.slot), event: request.eventID,
             status: request.status, currency: request.currency, varOffset: offset, varLength: txid.count,
             payoutCurrency: request.offer.currencyCode))
@@ -102,20 +101,26 @@ extension RequestHandler {
     /// `{"status":…,"conversion_id":…,"click_id":…,"offer_id":…,"aff_id":…,"event":…,"payout":…,
     /// "revenue":…,"currency":…}` with `"amount":…,"amount_currency":…` when the postback carried an
     /// amount. Works for an offer since removed from the configuration (names come from its event ids).
-    func answerRecorded(_ exchange: Exchange, conversionID: UInt64, duplicate: Bool, to out: inout ByteWriter) {
-        metrics.count(duplicate ? .postbacksDuplicate : .postbacksRecorded)
+    /// The status is the conversion's current one; a `change` this request made adds
+    /// `"updated":true,"previous_status":…` (and the amount it carried, when it changed).
+    func answerRecorded(_ exchange: Exchange, conversionID: UInt64, duplicate: Bool, change: StatusChangeAnswer? = nil,
+                        to out: inout ByteWriter) {
+        metrics.count(duplicate ? .postbacksDuplicate : change == nil ? .postbacksRecorded : .postbacksUpdated)
         guard let record = engine.conversionRecord(conversionID) else {
             return refuse(exchange, .internalError, "internal", "conversion record is missing", to: &out)
         }
         let offerID = ConversionRecord.offerID(record)
         let names = catalog.eventNames(offerID)
         let payoutCurrency = payoutCurrency(record)
-        let amount = ConversionRecord.amount(record)
+        let updatedAmount = change.map { $0.amount != ConversionRecord.noAmount } ?? false
+        let amount = updatedAmount ? change!.amount : ConversionRecord.amount(record)
+        let amountCurrency = updatedAmount ? change!.currency : ConversionRecord.currency(record)
+        let status = ConversionRecord.currentState(record).status
         let clickID = params.value(.clickID)
         responses.json(.ok, keepAlive: exchange.head.keepAlive, headOnly: exchange.head.method == .head,
                        nowMillis: exchange.context.nowMillis, to: &out) { body in
             body.append("{\"status\":\"")
-            body.append(ConversionRecord.status(record).name)
+            body.append(status.name)
             body.append("\",\"conversion_id\":")
             body.appendDecimal(conversionID)
             body.append(",\"click_id\":\"")
@@ -137,7 +142,12 @@ extension RequestHandler {
                 body.append(",\"amount\":")
                 body.appendMicros(amount)
                 body.append(",\"amount_currency\":\"")
-                Currency.write(ConversionRecord.currency(record), to: &body)
+                Currency.write(amountCurrency, to: &body)
+                body.append("\"")
+            }
+            if let change {
+                body.append(",\"updated\":true,\"previous_status\":\"")
+                body.append(change.previous.name)
                 body.append("\"")
             }
             body.append(duplicate ? ",\"duplicate\":true}" : "}")

@@ -67,7 +67,7 @@ public enum Inspection {
             var sequence = UInt64(table.firstMappedRecordSegment * table.recordsPerSegment)
             while sequence < table.reservedCount {
                 defer { sequence += 1 }
-                guard let record = table.record(sequence) else { continue }
+                guard let record = table.record(sequence), ConversionRecord.kind(record) == .conversion else { continue }
                 total += 1
                 if ConversionRecord.timeMillis(record) >= cutoff { live += ConversionRecord.txidHash(record) != 0 ? 2 : 1 }
             }

@@ -12,6 +12,8 @@ final class LoopMetrics: @unchecked Sendable {
         case badRequests, requests
         /// Requests answered 503 because their durability barrier failed (SyncFailure.swift).
         case syncFailedAnswers
+        /// Postbacks that changed a recorded conversion's status (ConversionUpdate.swift).
+        case postbacksUpdated
     }
     /// Upper bounds of the request-handling latency buckets, in microseconds.
     static let bucketBounds: [Int64] = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000]
@@ -76,6 +78,7 @@ extension MetricsWriter {
         var postbacks: [(String, UInt64)] = [
             ("result=\"recorded\",reason=\"\"", total(.postbacksRecorded)),
             ("result=\"duplicate\",reason=\"\"", total(.postbacksDuplicate)),
+            ("result=\"updated\",reason=\"\"", total(.postbacksUpdated)),
         ]
         for reason in RefusalReason.allCases where !reason.isClick {
             let n = loops.reduce(0) { $0 &+ LoopMetrics.read($1.refusals + Int(reason.rawValue)) }

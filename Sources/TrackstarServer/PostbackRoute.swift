@@ -24,7 +24,7 @@ struct ConversionRequest {
 extension RequestHandler {
     /// 1. Parameters (the order id trimmed). 2. Decode and verify the ID (no table touched for a bad
     /// one). 3. Find the click. 4. Token and IP, when the offer is still configured. 5. A repeat of a
-    /// recorded postback answers its conversion, whatever the window or configuration says now.
+    /// recorded postback answers its conversion (or changes its status), whatever the window or configuration says now.
     /// 6. Offer rules: configured, window, delay, event. 7. Record once, or answer the earlier result.
     func postback(_ exchange: Exchange, to out: inout ByteWriter) {
         refusalOffer = 0
@@ -52,7 +52,7 @@ extension RequestHandler {
         defer { engine.index.leave(shard) }
         if let conversionID = recordedRepeat(id, offerID: offerID, txidHash: txidHash,
                                              multipleConversions: offer?.multipleConversions ?? false) {
-            return answerRecorded(exchange, conversionID: conversionID, duplicate: true, to: &out)
+            return repeated(exchange, conversionID: conversionID, offer: offer, to: &out)
         }
         guard let offer else {
             return refuse(exchange, .notFound, "unknown_offer", "the click's offer is no longer configured", to: &out)

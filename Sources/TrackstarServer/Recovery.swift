@@ -217,6 +217,7 @@ extension Engine {
     /// the work follows the live window, not the history.
     func replayConversions(nowMillis: Int64 = WallClock.nowMillis()) throws(StartupError) {
         let catalog = self.catalog
+        resetConversionStates()
         index.enter(indexRecoveryParticipant)
         defer { index.leave(indexRecoveryParticipant) }
         for (shard, table) in conversions.enumerated() {
@@ -224,6 +225,7 @@ extension Engine {
             while sequence < table.reservedCount {
                 defer { sequence += 1 }
                 guard let record = table.record(sequence) else { continue }  // quarantined
+                if ConversionRecord.kind(record) == .transition { replayTransition(record); continue }
                 let id = Engine.conversionID(shard: shard, sequence: sequence)
                 let clickRef = ConversionRecord.clickRef(record)
                 let clickShard = UInt8(clickRef >> 40), clickSequence = clickRef & ClickID.maxSequence
@@ -237,6 +239,32 @@ extension Engine {
                 }
             }
         }
+    }
+
+    /// Sets every conversion's state word back to "as recorded": a word the crash left changed (or
+    /// `busy`) without its transition record in the log is undone; `replayTransition` redoes the rest.
+    func resetConversionStates() {
+        for table in conversions {
+            var sequence: UInt64 = 0
+            while sequence < table.reservedCount {
+                defer { sequence += 1 }
+                guard let record = table.record(sequence), ConversionRecord.kind(record) == .conversion else { continue }
+                // Relaxed: recovery runs before any loop starts; the loops' start orders it before them.
+                ConversionRecord.state(record).store(0, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Applies a logged transition to its conversion's state word: the highest version wins, so the
+    /// order in which shards' logs are read does not matter (each version was won by one update).
+    func replayTransition(_ transition: UnsafeRawPointer) {
+        guard let conversion = conversionRecord(TransitionRecord.conversionID(transition)),
+              ConversionRecord.kind(conversion) == .conversion else { return }
+        let word = ConversionRecord.state(conversion)
+        // Relaxed: single-threaded here, as above.
+        let current = ConversionState(word: word.load(ordering: .relaxed), recorded: ConversionRecord.status(conversion))
+        let next = TransitionRecord.state(transition)
+        if next.version > current.version { word.store(next.word, ordering: .relaxed) }
     }
 
     /// The keys' expiry as the loop computed it; the click's mint time is read from its slot while

@@ -116,6 +116,7 @@ public final class TrackstarServer: @unchecked Sendable {
         summary.start()
         let readiness = self.readiness
         group.onEveryLoop { _ in readiness.loopIsRunning() }
+        engine.operatorUpdates = OperatorUpdates(group: group, handlers: handlers)
         admin?.attach(engine)
         readiness.enter(.serving)
     }

@@ -94,6 +94,24 @@ public struct ConversionRow {
     /// The click's mint time and variable fields (empty when the click is not in the logs).
     public var clickTimeMillis: Int64
     public var click: ClickFields
+    /// For a transition (`previousStatus` set): the changed conversion, whose fields the row
+    /// carries with the new status; `id` is then the transition's own log id (what deliveries key
+    /// on). For a conversion, equal to `id`.
+    public var conversionID: UInt64 = 0
+    /// The status before this transition; nil for a conversion as recorded.
+    public var previousStatus: ConversionStatus? = nil
+    /// The conversion's version after this row (0: as recorded, then 1, 2 per transition).
+    public var version: Int = 0
+    /// When the transition happened (a conversion: its time).
+    public var changedMillis: Int64 = 0
+    /// Who made the transition, and the detail (peer address text, or the operator's reason).
+    public var actor: TransitionActor? = nil
+    public var detail: String = ""
+    /// Whether a transition carried a new amount (`amount` is then that amount).
+    public var amountChanged = false
+
+    /// Whether the row is a transition of an earlier conversion.
+    public var isTransition: Bool { previousStatus != nil }
 }
 
 /// A refused postback.
@@ -165,6 +183,7 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
     /// The published conversion at (shard, sequence), with its click's attributes.
     public func conversion(shard: Int, sequence: UInt64) -> ConversionRow? {
         guard let table = table(.conversions, shard: shard), let p = table.record(sequence) else { return nil }
+        if ConversionRecord.kind(p) == .transition { return transition(shard: shard, sequence: sequence, p, table) }
         let clickRef = ConversionRecord.clickRef(p)
         let click = self.click(shard: Int(clickRef >> 40), sequence: clickRef & ClickID.maxSequence)
         let amount = ConversionRecord.amount(p)
@@ -177,7 +196,42 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
             payout: ConversionRecord.payout(p), revenue: ConversionRecord.revenue(p),
             currency: ExportSource.letters(currency), amountCurrency: ExportSource.letters(amountCurrency),
             txid: table.bytes(at: ConversionRecord.varOffset(p), count: ConversionRecord.varLength(p)),
-            clickTimeMillis: click?.timeMillis ?? 0, click: click?.fields ?? .empty)
+            clickTimeMillis: click?.timeMillis ?? 0, click: click?.fields ?? .empty,
+            conversionID: (UInt64(shard) << 40 | sequence) + 1, changedMillis: ConversionRecord.timeMillis(p))
+    }
+
+    /// Whether the conversion-log record at (shard, sequence) is a transition (a cheap look at one byte).
+    public func isTransition(shard: Int, sequence: UInt64) -> Bool {
+        guard let p = table(.conversions, shard: shard)?.record(sequence) else { return false }
+        return ConversionRecord.kind(p) == .transition
+    }
+
+    /// A transition as its conversion's row with the new status, version, actor and (if it carried
+    /// one) amount; nil when the conversion is not available.
+    func transition(shard: Int, sequence: UInt64, _ p: UnsafeRawPointer, _ table: RecordTable) -> ConversionRow? {
+        let conversionID = TransitionRecord.conversionID(p)
+        guard conversionID != 0, var row = conversion(shard: Int((conversionID - 1) >> 40), sequence: (conversionID - 1) & ClickID.maxSequence),
+              !row.isTransition else { return nil }
+        row.id = (UInt64(shard) << 40 | sequence) + 1
+        row.status = ConversionRecord.status(p)
+        row.previousStatus = TransitionRecord.previousStatus(p)
+        row.version = TransitionRecord.version(p)
+        row.changedMillis = ConversionRecord.timeMillis(p)
+        let amount = ConversionRecord.amount(p)
+        if amount != ConversionRecord.noAmount {
+            row.amount = amount
+            row.amountCurrency = ExportSource.letters(ConversionRecord.currency(p))
+            row.amountChanged = true
+        }
+        let bytes = table.bytes(at: ConversionRecord.varOffset(p), count: ConversionRecord.varLength(p))
+        row.actor = bytes.count > 0 ? TransitionActor(rawValue: bytes[0]) : nil
+        let detail = bytes.count > 1 ? UnsafeRawBufferPointer(rebasing: bytes[1...]) : UnsafeRawBufferPointer(start: nil, count: 0)
+        if row.actor == .postback && detail.count == 16 {
+            row.detail = RowText.ip((detail.loadUnaligned(fromByteOffset: 0, as: UInt64.self), detail.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        } else {
+            row.detail = String(decoding: detail, as: UTF8.self)
+        }
+        return row
     }
 
     /// The currency of a record's payout: stored in it, or for a record written before it was, the

@@ -55,7 +55,7 @@ public enum ClickSlot {
 
 /// A conversion record, 96 bytes:
 /// `clickRef:8 | timeMillis:8 | txidHash:8 | amount:8 | payout:8 | revenue:8 | offerID:4 | affID:4
-///  | event:1 | status:1 | reserved:2 | currency:4 | varOffset:8 | varLength:4 | payoutCurrency:4
+///  | event:1 | status:1 | state:1 | kind:1 | currency:4 | varOffset:8 | varLength:4 | payoutCurrency:4
 ///  | reserved:8 | checksum:8`.
 /// - `event` is the event's stable id for its offer (`DATA_DIR/events`), not a position in the config;
 ///   records written before that file existed hold the position, which the file's seeding made the id.
@@ -63,6 +63,8 @@ public enum ClickSlot {
 ///   `payoutCurrency` that of `payout` and `revenue` (the offer's). Records written before
 ///   `payoutCurrency` existed hold 0 there: their payout is in the offer's configured currency.
 /// Variable bytes: the raw txid (trimmed). The checksum covers bytes 0..<88 and the variable bytes.
+/// Bytes 58..<60 (`state:1 | kind:1`) and the transition records sharing this layout: see
+/// `ConversionState.swift`.
 public enum ConversionRecord {
     public static let stride = 96
     /// `amount` when the postback carried none.
@@ -114,6 +116,7 @@ public enum ConversionRecord {
         p.storeBytes(of: f.affID, toByteOffset: 52, as: UInt32.self)
         p.storeBytes(of: f.event, toByteOffset: 56, as: UInt8.self)
         p.storeBytes(of: f.status.rawValue, toByteOffset: 57, as: UInt8.self)
+        p.storeBytes(of: UInt16(0), toByteOffset: 58, as: UInt16.self)  // a conversion, state as recorded
         p.storeBytes(of: f.currency, toByteOffset: 60, as: UInt32.self)
         p.storeBytes(of: f.varOffset, toByteOffset: 64, as: UInt64.self)
         p.storeBytes(of: UInt32(f.varLength), toByteOffset: 72, as: UInt32.self)
@@ -124,8 +127,11 @@ public enum ConversionRecord {
     public static func varLength(_ p: UnsafeRawPointer) -> Int { Int(p.load(fromByteOffset: 72, as: UInt32.self)) }
     public static func offerID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 48, as: UInt32.self) }
 
+    /// The record's checksum. A conversion's state byte (58) changes after sealing, so it reads as 0
+    /// here, as it was when sealed (and in records written before it existed); a transition's byte 58
+    /// never changes and counts (`ConversionState`).
     public static func checksum(_ p: UnsafeRawPointer, variable: UnsafeRawBufferPointer) -> UInt64 {
-        let h = Checksum.update(0x636f_6e76_6572_7473, UnsafeRawBufferPointer(start: p, count: 88))
+        let h = withHeaderWords(p) { Checksum.update(0x636f_6e76_6572_7473, $0) }
         return Checksum.finish(Checksum.update(h, variable))
     }
 
@@ -224,9 +230,13 @@ public enum RefusalReason: UInt16, CaseIterable, Sendable {
     case clickValueCut, clickRepeatedParameter, clickMalformedEncoding, clickMissingParameter
     case clickMalformedParameter, clickUnknownOffer, clickUnknownAffiliate, clickOfferPaused
     case clickAffiliatePaused, clickRedirectTooLong
+    /// Status updates (issue 18): a transition the state machine forbids, or one that lost the race.
+    case forbiddenTransition, conflictingUpdate
 
     /// Whether the reason is about a click (the rest are postback refusals).
-    public var isClick: Bool { rawValue >= RefusalReason.clickValueCut.rawValue }
+    public var isClick: Bool {
+        rawValue >= RefusalReason.clickValueCut.rawValue && rawValue <= RefusalReason.clickRedirectTooLong.rawValue
+    }
 
     public var name: StaticString {
         switch self {
@@ -258,6 +268,8 @@ public enum RefusalReason: UInt16, CaseIterable, Sendable {
         case .clickOfferPaused: "click_offer_paused"
         case .clickAffiliatePaused: "click_affiliate_paused"
         case .clickRedirectTooLong: "click_redirect_too_long"
+        case .forbiddenTransition: "forbidden_transition"
+        case .conflictingUpdate: "conflicting_update"
         }
     }
 

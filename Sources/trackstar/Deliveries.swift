@@ -152,7 +152,8 @@ extension Deliveries {
 enum AdminClient {
     /// POSTs `path` with `parameters` as its query (values percent-encoded by `ByteWriter`'s encoder)
     /// and returns the answer's status and body; prints why and exits when the listener cannot be reached.
-    static func post(host: String, port: UInt16, path: String, parameters: [(String, String)], unreachable: String = "") throws
+    static func post(host: String, port: UInt16, path: String, parameters: [(String, String)], unreachable: String = "",
+                     command: String = "deliveries") throws
         -> (status: Int, body: String) {
         let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
         let query = parameters.map { "\($0.0)=\(HTTPClient.encode($0.1))" }.joined(separator: "&")
@@ -161,7 +162,7 @@ enum AdminClient {
             let answer = try HTTPClient(baseURL: base, timeoutSeconds: 10).request(.post, query.isEmpty ? path : path + "?" + query)
             return (answer.status, answer.text)
         } catch {
-            printError("trackstar: deliveries: cannot reach the admin listener: \(error.description)\(unreachable)")
+            printError("trackstar: \(command): cannot reach the admin listener: \(error.description)\(unreachable)")
             throw ExitCode(1)
         }
     }

@@ -54,8 +54,11 @@ func sendMixedTraffic(_ server: LiveServer, tag: String) throws -> SentTraffic {
                 sent.conversions += 1
                 sent.conversionsByOffer[offer, default: 0] += 1
             }
-            sent.payoutMicros += micros(r.json["payout"])
-            sent.revenueMicros += micros(r.json["revenue"])
+            // The report's payout and revenue are those of approved conversions.
+            if r.json["status"] as? String == "approved" {
+                sent.payoutMicros += micros(r.json["payout"])
+                sent.revenueMicros += micros(r.json["revenue"])
+            }
         } else if let reason = r.json["reason"] as? String {
             sent.refusals[reason, default: 0] += 1
         }

@@ -2,7 +2,9 @@
 // loadtest's request shapes) through the real request handler, with only the requests inside
 // `measuredRequests`, so callgrind can count exactly them:
 //   valgrind --tool=callgrind --toggle-collect='*measuredRequests*' /tmp/pf postback 20000
-// Usage: PathFigures click|postback|forged [N, default 20000]
+// `update` records N pending conversions first (outside the measurement), then measures N postbacks
+// that approve them (same click and order id, `status=approved`): a status change each.
+// Usage: PathFigures click|postback|forged|update [N, default 20000]
 import TrackstarCore
 import TrackstarServer
 #if canImport(Glibc)
@@ -44,6 +46,15 @@ func requests() -> [[UInt8]] {
         id[20] = id[20] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
         let text = "GET /postback?click_id=\(String(decoding: id, as: UTF8.self))&token=lt-s3cret&txid=x1w0&amount=19.90\(tail)"
         return Array(repeating: Array(text.utf8), count: count)
+    }
+    if kind == "update" {
+        for (i, id) in ids.enumerated() {
+            let pending = Array("GET /postback?click_id=\(id)&token=lt-s3cret&txid=x1w0-\(i)&amount=19.90&status=pending\(tail)".utf8)
+            _ = pending.withUnsafeBytes { endpoint.handle($0, nowMillis: now + 30_000) }
+        }
+        return ids.enumerated().map { i, id in
+            Array("GET /postback?click_id=\(id)&token=lt-s3cret&txid=x1w0-\(i)&amount=19.90&status=approved\(tail)".utf8)
+        }
     }
     return ids.enumerated().map { i, id in
         Array("GET /postback?click_id=\(id)&token=lt-s3cret&txid=x1w0-\(i)&amount=19.90\(tail)".utf8)

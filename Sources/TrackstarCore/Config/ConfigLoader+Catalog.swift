@@ -100,6 +100,7 @@ extension ConfigReader {
             case "name": if let v = string(node, field) { affiliate.name = v }
             case "status": if let v = choice(node, field, AffiliateStatus.self) { affiliate.status = v }
             case "postback_url": if let v = url(node, field, macros: ConfigParse.postbackURLMacros) { affiliate.postbackURL = v }
+            case "reversal_url": if let v = url(node, field, macros: ConfigParse.postbackURLMacros) { affiliate.reversalURL = v }
             case "postback_statuses": if let v = postbackStatuses(node, field) { affiliate.postbackStatuses = v }
             case "postback_delay": if let v = duration(node, field, allowZero: true) { affiliate.postbackDelayMillis = v }
             default: unknownKey(key, node, field, known: Self.affiliateKeys)

@@ -79,7 +79,7 @@ struct ConfigReader {
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events",
     ]
     static let eventKeys = ["payout", "revenue"]
-    static let affiliateKeys = ["id", "name", "status", "postback_url", "postback_statuses", "postback_delay"]
+    static let affiliateKeys = ["id", "name", "status", "postback_url", "postback_statuses", "postback_delay", "reversal_url"]
 
     mutating func report(_ line: Int, _ message: String) {
         problems.append(ConfigProblem(line: line, message: message))

@@ -146,6 +146,9 @@ public struct AffiliateConfig: Sendable, Equatable {
     public var name: String = ""
     public var status: AffiliateStatus = .active
     public var postbackURL: String? = nil
+    /// Where a reversal (approved → rejected) of a conversion whose approval this affiliate is sent
+    /// goes instead of `postbackURL` (`reversal_url`; nil: reversals follow `postback_statuses`).
+    public var reversalURL: String? = nil
     /// Conversion statuses that fire this affiliate's postback.
     public var postbackStatuses: [PostbackStatus] = [.approved]
     /// How long after the conversion its postback is first sent.

@@ -1,0 +1,48 @@
+// Status updates in the ClickHouse store: the conversion's row is written again per transition with
+// a higher version (ReplacingMergeTree(version): FINAL reads the current status), the transitions
+// land in `conversion_transitions`, and the report equals the SQLite report of the same logs.
+import Foundation
+import Testing
+import TrackstarCore
+import TrackstarExport
+import TrackstarTestSupport
+
+@Suite("status updates in ClickHouse", .serialized, .enabled(if: ClickHouseServer.isInstalled, "clickhouse-server is not installed (make test installs it)"))
+struct StatusUpdateClickHouseTests {
+    @Test func transitionsAreVersionedRowsAndReportLikeSQLite() throws {
+        let ch = try ClickHouseServer()
+        let database = "t_st_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(10).lowercased()
+        let server = try LiveServer(config: exportConfig("sink = \"clickhouse\"\nurl = \"\(ch.url)\"\ndatabase = \"\(database)\"\n"))
+        let c = try server.connect()
+        func click() throws -> String { try #require(clickID(try c.get("/click?offer_id=1&aff_id=7"))) }
+        // One conversion pending → approved → rejected, one pending → approved, one left pending.
+        let reversed = try click(), approved = try click(), pending = try click()
+        let reversedID = try #require(try c.get("/postback?click_id=\(reversed)&txid=r1&status=pending").json["conversion_id"] as? Int)
+        #expect(try c.get("/postback?click_id=\(approved)&txid=a1&status=pending").status == 200)
+        #expect(try c.get("/postback?click_id=\(pending)&txid=p1&status=pending").status == 200)
+        #expect(try c.get("/postback?click_id=\(reversed)&txid=r1&status=approved").json["updated"] as? Bool == true)
+        #expect(try c.get("/postback?click_id=\(approved)&txid=a1&status=approved&amount=12.5").json["updated"] as? Bool == true)
+        #expect(try c.get("/postback?click_id=\(reversed)&txid=r1&status=rejected").json["updated"] as? Bool == true)
+
+        let out = try reportUntil(server, seconds: 60) { micros($0.totals["rejected_payout"]) == 2_500_000 && micros($0.totals["payout"]) == 2_500_000 }
+        #expect(micros(out.totals["pending_payout"]) == 2_500_000 && out.totals["conversions"] as? Int == 2, "\(out.summary)")
+        #expect(try ch.query("SELECT status, version FROM \(database).conversions FINAL WHERE conversion_id = \(reversedID)")
+                == "rejected\t2\n")
+        #expect(try ch.query("SELECT previous_status, status, actor FROM \(database).conversion_transitions "
+                             + "WHERE conversion_id = \(reversedID) ORDER BY version") == "pending\tapproved\tpostback\napproved\trejected\tpostback\n")
+        #expect(try ch.query("SELECT amount_micros FROM \(database).conversion_transitions WHERE amount_micros IS NOT NULL") == "12500000\n")
+        server.stop()
+
+        let sqlitePath = server.dataDir + "/compare.sqlite"
+        #expect(exportToSQLite(dataDir: server.dataPath, path: sqlitePath))
+        var config = ExportConfig()
+        config.sink = .clickhouse
+        config.url = ch.url
+        config.database = database
+        let fromClickHouse = try Reporter.run(ReportRequest(groupBy: [.offer]), on: try Reporter.backend(config: config, dataDir: server.dataPath))
+        let fromSQLite = try Reporter.run(ReportRequest(groupBy: [.offer]), on: try SQLiteReportBackend(path: sqlitePath))
+        #expect(fromClickHouse == fromSQLite, "ClickHouse \(fromClickHouse) vs SQLite \(fromSQLite)")
+        let db = try SQLiteDatabase(path: sqlitePath)
+        #expect(try db.rows("SELECT count(*) FROM conversion_transitions") == [["3"]])
+    }
+}
