@@ -51,7 +51,7 @@ public final class SQLiteSink: ExportSink {
 
     /// The prepared statements of an open connection.
     struct Statements {
-        let begin, commit, rollback, position, transition: SQLiteStatement
+        let begin, commit, rollback, position, transition, transitionAmount: SQLiteStatement
         let clicks, conversions, refusals: BulkInsert
     }
 
@@ -95,6 +95,7 @@ public final class SQLiteSink: ExportSink {
             begin: try db.prepare("BEGIN IMMEDIATE"), commit: try db.prepare("COMMIT"), rollback: try db.prepare("ROLLBACK"),
             position: try db.prepare("INSERT OR REPLACE INTO export_positions VALUES (?,?,?,?,?)"),
             transition: try db.prepare("INSERT OR REPLACE INTO conversion_transitions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+            transitionAmount: try db.prepare(SQLiteSink.transitionAmount),
             clicks: try BulkInsert(db, table: "clicks", columns: 14, rowsPerStatement: 64),
             conversions: try BulkInsert(db, table: "conversions", columns: 24, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
@@ -121,13 +122,20 @@ public final class SQLiteSink: ExportSink {
 
     /// A conversion row is written once per version: the row as recorded (version 0), then once per
     /// transition with the new status. The highest version stays, whichever order they arrive in
-    /// (a transition and its conversion may sit in different shards' logs); an amount stays unless
-    /// a transition carried a new one. A batch written again changes nothing.
+    /// (a transition and its conversion may sit in different shards' logs). The amount is set apart
+    /// (`transitionAmount`). A batch written again changes nothing.
     static let conversionUpsert = """
-        ON CONFLICT(conversion_id) DO UPDATE SET status = excluded.status, version = excluded.version,
-        amount_micros = coalesce(excluded.amount_micros, conversions.amount_micros),
-        amount_currency = CASE WHEN excluded.amount_micros IS NULL THEN conversions.amount_currency ELSE excluded.amount_currency END
+        ON CONFLICT(conversion_id) DO UPDATE SET status = excluded.status, version = excluded.version
         WHERE excluded.version > conversions.version
+        """
+
+    /// After a transition is stored: the conversion's amount is that of its latest transition that
+    /// carried one (in any arrival order), else the one it was recorded with.
+    static let transitionAmount = """
+        UPDATE conversions SET (amount_micros, amount_currency) = (SELECT t.amount_micros, t.amount_currency
+          FROM conversion_transitions t WHERE t.conversion_id = conversions.conversion_id AND t.amount_micros IS NOT NULL
+          ORDER BY t.version DESC LIMIT 1)
+        WHERE conversion_id = ?1 AND EXISTS (SELECT 1 FROM conversion_transitions t WHERE t.conversion_id = ?1 AND t.amount_micros IS NOT NULL)
         """
 
     /// The committed positions stored in `db`.
@@ -173,7 +181,7 @@ public final class SQLiteSink: ExportSink {
             try insert(span, s.conversions, read: { source.conversion(shard: span.shard, sequence: $0) }) { row, st, base in
                 SQLiteSink.bind(row, source, st, base)
             }
-            try insertTransitions(span, from: source, s.transition)
+            try insertTransitions(span, from: source, s)
         case .refusals:
             try insert(span, s.refusals, read: { source.refusal(shard: span.shard, sequence: $0) }) { row, st, base in
                 SQLiteSink.bind(row, st, base)
@@ -212,7 +220,7 @@ public final class SQLiteSink: ExportSink {
         st.bind(base + 6, Int64(row.offerID)); st.bind(base + 7, Int64(row.affID))
         for i in 0..<7 { st.bind(base + Int32(8 + i), row.click[i]) }
         st.bind(base + 15, source.event(offerID: row.offerID, index: row.eventIndex)); st.bind(base + 16, Int64(row.eventIndex))
-        st.bind(base + 17, row.status.name); st.bind(base + 18, row.isTransition && !row.amountChanged ? nil : row.amount)
+        st.bind(base + 17, row.status.name); st.bind(base + 18, row.amount)
         st.bind(base + 19, row.payout); st.bind(base + 20, row.revenue)
         withUnsafeBytes(of: row.currency) { st.bindCopy(base + 21, row.currency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
         st.bind(base + 22, row.txid)
@@ -223,7 +231,8 @@ public final class SQLiteSink: ExportSink {
     }
 
     /// The span's transitions, one row each in `conversion_transitions` (rare: one statement each).
-    func insertTransitions(_ span: LogSpan, from source: ExportSource, _ st: SQLiteStatement) throws(ExportError) {
+    func insertTransitions(_ span: LogSpan, from source: ExportSource, _ s: Statements) throws(ExportError) {
+        let st = s.transition
         for sequence in span.range where source.isTransition(shard: span.shard, sequence: sequence) {
             guard let row = source.conversion(shard: span.shard, sequence: sequence), let previous = row.previousStatus else { continue }
             st.bind(1, Int64(row.id)); st.bind(2, Int64(row.conversionID)); st.bind(3, row.changedMillis)
@@ -233,6 +242,8 @@ public final class SQLiteSink: ExportSink {
             st.bind(9, row.payout); st.bind(10, row.revenue); st.bind(11, RowText.currency(row.currency))
             st.bind(12, row.actor?.name ?? ""); st.bind(13, row.detail)
             try st.run()
+            s.transitionAmount.bind(1, Int64(row.conversionID))
+            try s.transitionAmount.run()
         }
     }
 

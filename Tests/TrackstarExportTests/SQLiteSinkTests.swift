@@ -30,6 +30,30 @@ func removeDirectory(_ path: String) {
         exporter.stop()
     }
 
+    /// Transitions update their conversion's row by version whatever order they are exported in: here
+    /// both are in shard 0's log, before the conversion in shard 1's, and every batch is one record.
+    @Test func transitionsUpdateTheirConversionInAnyOrder() throws {
+        let logs = TestLogs(shards: 2)
+        let ref = logs.click(shard: 1, offer: 1, aff: 7, time: 1_767_225_600_000, subs: ["", "", "", "", "", "", "", ""])
+        logs.conversion(shard: 1, clickRef: ref, status: .pending, txid: "t-1")
+        let conversionID = (UInt64(1) << 40 | 0) + 1
+        logs.transition(shard: 0, conversionID: conversionID, previous: .approved, to: ConversionState(status: .rejected, version: 2))
+        logs.transition(shard: 0, conversionID: conversionID, previous: .pending, to: ConversionState(status: .approved, version: 1),
+                        amount: 7_000_000)
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        export(logs, to: dir, batchRows: 1)
+        let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
+        #expect(try db.rows("SELECT status, version, amount_micros, amount_currency, payout_micros FROM conversions")
+                == [["rejected", "2", "7000000", "EUR", "2500000"]])
+        #expect(try db.rows("SELECT transition_id, conversion_id, previous_status, status, version, amount_micros, actor, detail "
+                            + "FROM conversion_transitions ORDER BY version")
+                == [["2", "\(conversionID)", "pending", "approved", "1", "7000000", "postback", "127.0.0.1"],
+                    ["1", "\(conversionID)", "approved", "rejected", "2", nil, "postback", "127.0.0.1"]])
+        let report = try Reporter.run(ReportRequest(), on: try Reporter.backend(config: ExportConfig(), dataDir: dir))
+        #expect(report.totals.money.first?.rejectedPayout == 2_500_000 && report.totals.payout == 0 && report.totals.conversions == 0)
+    }
+
     /// A report.sqlite created by the release before amount_currency existed gets the column.
     @Test func aStoreFromTheEarlierReleaseGetsTheAmountCurrencyColumn() throws {
         let dir = temporaryDirectory()
@@ -132,8 +156,8 @@ func removeDirectory(_ path: String) {
 }
 
 @Suite struct ReportTests {
-    /// Offer 1 (aff 7): 4 clicks on day 1, 2 conversions (one rejected); offer 2 (aff 8): 2 clicks on day 2,
-    /// 1 upsell; refusals: 2 bad_token, 1 expired.
+    /// Offer 1 (aff 7): 4 clicks on day 1, 2 conversions (one rejected, its 2.50 payout at stake counted
+    /// apart); offer 2 (aff 8): 2 clicks on day 2, 1 upsell; refusals: 2 bad_token, 1 expired.
     func logs() -> TestLogs {
         let logs = TestLogs(shards: 2)
         let day1: Int64 = 1_767_225_600_000, day2 = day1 + CivilTime.dayMillis
@@ -141,7 +165,7 @@ func removeDirectory(_ path: String) {
         for i in 0..<4 { refs.append(logs.click(shard: i % 2, offer: 1, aff: 7, time: day1 + Int64(i) * 1000, subs: ["a", "", "", "", "", "", "mail", ""])) }
         for i in 0..<2 { refs.append(logs.click(shard: i % 2, offer: 2, aff: 8, time: day2 + 5000, subs: ["b", "", "", "", "", "", "", ""])) }
         logs.conversion(shard: 0, clickRef: refs[0], offer: 1, aff: 7, time: day1 + 60_000)
-        logs.conversion(shard: 1, clickRef: refs[1], offer: 1, aff: 7, status: .rejected, payout: 0, revenue: 0, time: day1 + 60_000)
+        logs.conversion(shard: 1, clickRef: refs[1], offer: 1, aff: 7, status: .rejected, payout: 2_500_000, revenue: 4_000_000, time: day1 + 60_000)
         logs.conversion(shard: 1, clickRef: refs[4], offer: 2, aff: 8, event: 1, payout: 1_000_000, revenue: 3_000_000, time: day2 + 60_000)
         logs.refusal(shard: 0, reason: .badToken, time: day1)
         logs.refusal(shard: 1, reason: .badToken, time: day2)
@@ -185,10 +209,10 @@ func removeDirectory(_ path: String) {
         let result = try sqliteResult(request)
         let table = ReportFormat.table.render(result, request: request)
         #expect(table == """
-            offer  clicks  conversions    CR%  currency  payout  revenue  profit       EPC
-            1           4            1  25.00       USD    2.50     4.00    1.50      1.00
-            2           2            1  50.00       USD    1.00     3.00    2.00      1.50
-            TOTAL       6            2  33.33       USD    3.50     7.00    3.50  1.166667
+            offer  clicks  conversions    CR%  currency  payout  revenue  profit       EPC  pending payout  pending revenue  rejected payout  rejected revenue
+            1           4            1  25.00       USD    2.50     4.00    1.50      1.00            0.00             0.00             2.50              4.00
+            2           2            1  50.00       USD    1.00     3.00    2.00      1.50            0.00             0.00             0.00              0.00
+            TOTAL       6            2  33.33       USD    3.50     7.00    3.50  1.166667            0.00             0.00             2.50              4.00
 
             refusals by reason
             offer  reason     count
@@ -197,8 +221,10 @@ func removeDirectory(_ path: String) {
 
             """, "\(table)")
         let csv = ReportFormat.csv.render(result, request: request)
-        #expect(csv.hasPrefix("offer,clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc\n1,4,1,25.00,USD,2.50,4.00,1.50,1.00\n"), "\(csv)")
+        #expect(csv.hasPrefix("offer,clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc,pending_payout,pending_revenue,"
+                              + "rejected_payout,rejected_revenue\n1,4,1,25.00,USD,2.50,4.00,1.50,1.00,0.00,0.00,2.50,4.00\n"), "\(csv)")
         let json = ReportFormat.json.render(result, request: request)
+        #expect(json.contains("\"rejected_payout\":2.50,\"rejected_revenue\":4.00,\"currencies\""), "\(json)")
         #expect(json.contains("{\"offer\":1,\"clicks\":4,\"conversions\":1,\"conversion_rate\":25.00,\"currency\":\"USD\",\"payout\":2.50"), "\(json)")
         #expect(json.contains("\"refusals\":[{\"offer\":1,\"reason\":\"bad_token\",\"count\":2}"), "\(json)")
     }
@@ -220,12 +246,14 @@ func removeDirectory(_ path: String) {
         #expect(result.totals.money.map(\.payout) == [1_000_000, 2_500_000])
         let table = ReportFormat.table.render(result, request: ReportRequest())
         #expect(table.hasPrefix("""
-            clicks  conversions    CR%  currency  payout  revenue  profit   EPC
-                 2            1  50.00       EUR    1.00     3.00    2.00  1.50
-                              1  50.00       USD    2.50     4.00    1.50  2.00
+            clicks  conversions    CR%  currency  payout  revenue  profit   EPC  pending payout  pending revenue  rejected payout  rejected revenue
+                 2            1  50.00       EUR    1.00     3.00    2.00  1.50            0.00             0.00             0.00              0.00
+                              1  50.00       USD    2.50     4.00    1.50  2.00            0.00             0.00             0.00              0.00
             """), "\(table)")
         let csv = ReportFormat.csv.render(result, request: ReportRequest())
-        #expect(csv.hasPrefix("clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc\n2,1,50.00,EUR,1.00,3.00,2.00,1.50\n,1,50.00,USD,2.50,4.00,1.50,2.00\n"), "\(csv)")
+        #expect(csv.hasPrefix("clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc,pending_payout,pending_revenue,rejected_payout,"
+                              + "rejected_revenue\n2,1,50.00,EUR,1.00,3.00,2.00,1.50,0.00,0.00,0.00,0.00\n,1,50.00,USD,2.50,4.00,1.50,2.00,0.00,0.00,0.00,0.00\n"),
+                "\(csv)")
         let json = ReportFormat.json.render(result, request: ReportRequest())
         #expect(json.contains("\"totals\":{\"clicks\":2,\"conversions\":2,\"conversion_rate\":100.00,\"currency\":null,\"payout\":null"), "\(json)")
     }

@@ -59,6 +59,22 @@ final class TestLogs: @unchecked Sendable {
         table.publish(count: sequence + 1)
     }
 
+    /// Appends a transition of conversion `conversionID` (its record must exist in `of`'s table),
+    /// as a postback from 127.0.0.1 made it.
+    func transition(shard: Int, conversionID: UInt64, previous: ConversionStatus, to next: ConversionState,
+                    amount: Int64 = ConversionRecord.noAmount, time: Int64 = 1_767_229_300_000) {
+        let conversion = conversions[Int((conversionID - 1) >> 40)].record((conversionID - 1) & ClickID.maxSequence)!
+        let table = conversions[shard]
+        let detail: [UInt8] = [TransitionActor.postback.rawValue] + withUnsafeBytes(of: (UInt64(0), UInt64(0xFFFF_7F00_0001))) { Array($0) }
+        let (sequence, record) = table.reserveRecord()!
+        let (offset, bytes) = table.reserveBytes(detail.count)!
+        bytes.copyMemory(from: detail, byteCount: detail.count)
+        TransitionRecord.write(record, conversionID: conversionID, of: conversion, timeMillis: time, previous: previous, next: next,
+                               amount: amount, currency: 0x52_5545, varOffset: offset, varLength: detail.count)
+        ConversionRecord.seal(record, variable: UnsafeRawBufferPointer(start: bytes, count: detail.count))
+        table.publish(count: sequence + 1)
+    }
+
     /// Appends a refusal.
     func refusal(shard: Int, reason: RefusalReason = .badToken, status: Int = 403, params: String = "click_id=x&token=y",
                  time: Int64 = 1_767_229_200_000) {

@@ -61,7 +61,7 @@ import TrackstarIO
         #expect(answers[3].hasPrefix("503 Service Unavailable\r\n") && answers[3].contains("Content-Length: 22\r\n")
                 && answers[3].hasSuffix("\r\n\r\n"), "\(answers[3])")
         #expect(answers[4].hasPrefix("404 Not Found\r\n") && answers[4].contains("Connection: close\r\n"))
-        #expect(answers[4].contains("/metrics, /healthz, /readyz, /deliveries, /deliveries/resume, /deliveries/retry, /example/echo"), "\(answers[4])")
+        #expect(answers[4].contains("/metrics, /healthz, /readyz, /deliveries, /deliveries/resume, /deliveries/retry, /conversions/{id}/status, /example/echo"), "\(answers[4])")
     }
 
     @Test func metricsBeforeTheServerStartedIsUnavailable() {

@@ -148,4 +148,35 @@ struct StatusUpdateTests {
         #expect(rows == [["\(updates.count)"]])
         #expect(Self.sqlite(restarted, "SELECT status FROM conversions WHERE conversion_id = \(conversion)") { $0 == [[final]] } == [[final]])
     }
+
+    @Test func theOperatorChangesAStatusByIDWithAReason() throws {
+        let text = Self.config() + "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
+        let server = try LiveServer(config: text)
+        let c = try server.connect()
+        let id = try Self.click(c)
+        let conversion = try #require(try c.get("/postback?click_id=\(id)&status=pending").json["conversion_id"] as? Int)
+        let admin = try server.admin()
+        #expect(try eventually(within: 10) { try admin.get("/readyz").status == 200 })
+        func post(_ path: String) throws -> TestResponse {
+            try admin.request("POST \(path) HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+        }
+        #expect(try post("/conversions/\(conversion)/status?status=approved").status == 400)  // no reason
+        #expect(try post("/conversions/\(conversion)/status?status=paid&reason=x").status == 400)
+        #expect(try post("/conversions/999999/status?status=approved&reason=x").status == 404)
+        // The CLI, through the admin listener named in its configuration.
+        let cliConfig = server.dataDir + "/cli.toml"
+        try text.replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(try server.adminPort())")
+            .write(toFile: cliConfig, atomically: true, encoding: .utf8)
+        let run = try LiveServer.run(["update-conversion", "\(conversion)", "--status", "approved", "--reason", "validated by call center",
+                                      "--config", cliConfig])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("\"previous_status\":\"pending\"") && run.stdout.contains("\"updated\":true"), "\(run.stdout)")
+        #expect(try c.get("/postback?click_id=\(id)").json["status"] as? String == "approved")
+        let forbidden = try post("/conversions/\(conversion)/status?status=pending&reason=oops")
+        #expect(forbidden.status == 409 && forbidden.body.contains("from approved to pending"), "\(forbidden.body)")
+        let again = try LiveServer.run(["update-conversion", "\(conversion)", "--status", "pending", "--reason", "oops", "--config", cliConfig])
+        #expect(again.status == 1 && again.stderr.contains("forbidden_transition"), "\(again.stderr)")
+        let rows = Self.sqlite(server, "SELECT actor, detail FROM conversion_transitions WHERE conversion_id = \(conversion)") { !$0.isEmpty }
+        #expect(rows == [["operator", "validated by call center"]])
+    }
 }
