@@ -35,7 +35,13 @@ extension Dispatcher: LogFeed {
             while sequence < end {
                 defer { sequence += 1 }
                 guard let record = table.record(sequence) else { continue }
-                let clickRef = ConversionRecord.clickRef(record)
+                var clickRef = ConversionRecord.clickRef(record)
+                if ConversionRecord.kind(record) == .transition {  // its click is its conversion's
+                    let id = TransitionRecord.conversionID(record)
+                    guard id != 0, let conversion = source.table(.conversions, shard: Int((id - 1) >> 40))?.record((id - 1) & ClickID.maxSequence)
+                    else { continue }
+                    clickRef = ConversionRecord.clickRef(conversion)
+                }
                 let clickShard = Int(clickRef >> 40)
                 if clickShard < shards { floors.clicks[clickShard] = min(floors.clicks[clickShard], clickRef & ClickID.maxSequence) }
             }

@@ -245,7 +245,7 @@ extension Engine {
     /// `busy`) without its transition record in the log is undone; `replayTransition` redoes the rest.
     func resetConversionStates() {
         for table in conversions {
-            var sequence: UInt64 = 0
+            var sequence = table.retiredCount
             while sequence < table.reservedCount {
                 defer { sequence += 1 }
                 guard let record = table.record(sequence), ConversionRecord.kind(record) == .conversion else { continue }
