@@ -2,7 +2,8 @@
 # missing first (Debian packages via apt-get; run as root or with sudo available).
 
 SWIFT        ?= swift
-DEB_PACKAGES := libuv1-dev liburing-dev pkg-config libsqlite3-dev libcurl4-openssl-dev openssl tzdata clickhouse-server
+DEB_PACKAGES := libuv1-dev liburing-dev pkg-config libsqlite3-dev libcurl4-openssl-dev openssl tzdata clickhouse-server \
+                libloc-dev libloc-database location uap-core libpcre2-dev
 BENCH_DEBS   := nginx-light wrk valgrind
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONFIG       ?= examples/trackstar.toml

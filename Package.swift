@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "TrackstarServer", targets: ["TrackstarServer"]),
         .library(name: "TrackstarExport", targets: ["TrackstarExport"]),
         .library(name: "TrackstarDelivery", targets: ["TrackstarDelivery"]),
+        .library(name: "TrackstarEnrich", targets: ["TrackstarEnrich"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,7 +25,13 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // IPFire's libloc (Debian's libloc-dev): the geo loader's data source; PCRE2 with JIT (Debian's
+        // libpcre2-dev): the uap-core user-agent patterns.
+        .systemLibrary(name: "CLibLoc", pkgConfig: "libloc", providers: [.apt(["libloc-dev"])]),
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         .target(name: "TrackstarCore"),
+        // Click enrichment: country and ASN tables, user-agent classification and cache, bot rules.
+        .target(name: "TrackstarEnrich", dependencies: ["TrackstarCore", "CLibLoc", "CPCRE2"]),
         .target(name: "TrackstarHTTP", dependencies: ["TrackstarCore"]),
         .target(name: "CTrackstarShims"),
         .target(name: "TrackstarStore", dependencies: [
@@ -69,6 +76,7 @@ let package = Package(
         .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport", "TrackstarIO", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarExport", "TrackstarTestSupport"]),
+        .testTarget(name: "TrackstarEnrichTests", dependencies: ["TrackstarEnrich", "TrackstarCore", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarIOTests", dependencies: ["TrackstarIO", "TrackstarCore", "TrackstarTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

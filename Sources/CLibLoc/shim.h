@@ -1,0 +1,8 @@
+// IPFire's libloc (Debian's libloc-dev), as TrackstarEnrich's geo loader sees it: the database, its
+// network enumerator and the network accessors. Only the loader uses it; lookups use Trackstar's table.
+#include <stdio.h>
+#include <netinet/in.h>
+#include <libloc/libloc.h>
+#include <libloc/database.h>
+#include <libloc/network.h>
+#include <libloc/country.h>

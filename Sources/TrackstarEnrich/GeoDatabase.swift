@@ -1,0 +1,83 @@
+// Country, ASN and flags of a client address, from IPFire's location database (libloc) flattened at
+// load into sorted range tables: a lookup is a bucket index read and a short binary search, with no
+// allocation, no lock and no write, so every loop may share one GeoDatabase. Immutable once built: a
+// reload builds a new GeoDatabase and the caller swaps its reference.
+
+/// An immutable, shareable country/ASN table built from a location database file.
+public final class GeoDatabase: Sendable {
+    /// Debian's location database, kept current by the `location` package's update timer (a symlink to
+    /// `/usr/share/libloc-location/location.db` from the libloc-database package until the first update).
+    public static let defaultPath = "/var/lib/location/database.db"
+
+    /// The file this table was built from.
+    public let path: String
+    /// Networks read from the file (nested ones included).
+    public let networkCount: Int
+    /// IPv6 networks longer than /64, which the 64-bit IPv6 keys cannot hold and were left out (0 in
+    /// every libloc database seen so far; counted so a change shows).
+    public let skippedNetworkCount: Int
+    /// When the database was built (seconds since the Unix epoch, from its header).
+    public let createdAt: Int64
+    private let ipv4: GeoRangeStorage<UInt32>
+    private let ipv6: GeoRangeStorage<UInt64>
+    private let answers: GeoAnswerStorage
+
+    /// Reads the libloc database at `path` (about a second for the full IPFire database) and builds the
+    /// tables. Throws an `EnrichError` naming the path when it is missing, unreadable or not a database.
+    public convenience init(path: String = GeoDatabase.defaultPath) throws {
+        let file = try LibLocFile(path: path)
+        try self.init(loading: file)
+    }
+
+    init(loading file: LibLocFile) throws {
+        var interned: [GeoAnswer: UInt32] = [.unknown: 0]
+        var answerList: [GeoAnswer] = [.unknown]
+        var v4: [GeoNetwork] = [], v6: [GeoNetwork] = []
+        var total = 0, skipped = 0
+        v4.reserveCapacity(1 << 20)
+        v6.reserveCapacity(1 << 18)
+        try file.forEachNetwork { network in
+            total += 1
+            let answer = network.answer
+            let value: UInt32
+            if let known = interned[answer] { value = known } else {
+                value = UInt32(answerList.count)
+                interned[answer] = value
+                answerList.append(answer)
+            }
+            let first = network.first, last = network.last
+            if network.isIPv4 {
+                v4.append(GeoNetwork(first: first.low & 0xFFFF_FFFF, last: last.low & 0xFFFF_FFFF, value: value))
+            } else if network.prefix <= 64 {
+                v6.append(GeoNetwork(first: first.high, last: last.high, value: value))
+            } else {
+                skipped += 1
+            }
+        }
+        let flat4 = GeoRangeTableBuilder.flatten(v4, keyMax: UInt64(UInt32.max))
+        let flat6 = GeoRangeTableBuilder.flatten(v6, keyMax: UInt64.max)
+        path = file.path
+        networkCount = total
+        skippedNetworkCount = skipped
+        createdAt = file.createdAt
+        ipv4 = GeoRangeStorage(starts: flat4.starts, values: flat4.values)
+        ipv6 = GeoRangeStorage(starts: flat6.starts, values: flat6.values)
+        answers = GeoAnswerStorage(answerList)
+    }
+
+    /// The answer for a 128-bit address (IPv4 as IPv4-mapped IPv6, `::ffff:a.b.c.d`): country, ASN and
+    /// flags of the most specific network holding it, or `.unknown`. No allocation, no lock; any thread.
+    @inline(__always)
+    public func lookup(high: UInt64, low: UInt64) -> GeoAnswer {
+        if high == 0, low >> 32 == 0xFFFF {
+            return answers[ipv4.valueIndex(UInt32(truncatingIfNeeded: low))]
+        }
+        return answers[ipv6.valueIndex(high)]
+    }
+
+    /// Ranges in the flat tables (IPv4 + IPv6) after nesting is resolved and equal neighbours merged.
+    public var rangeCount: Int { ipv4.count + ipv6.count }
+
+    /// Bytes the tables hold in memory (ranges, indexes and distinct answers).
+    public var tableBytes: Int { ipv4.bytes + ipv6.bytes + answers.bytes }
+}
