@@ -21,8 +21,11 @@ enum RegexSyntax {
         guard let branches = parser.firstCaptureBranches() else { return [] }
         var texts: [String] = []
         for branch in branches {
-            if let literal = branch.literal { texts.append(String(decoding: literal, as: UTF8.self)) }
-            for run in branch.runs where run.count >= 3 { texts.append(String(decoding: run, as: UTF8.self)) }
+            let candidates = branch.literal.map { [$0] } ?? branch.runs.filter { $0.count >= 3 }
+            for candidate in candidates {
+                let text = String(decoding: candidate, as: UTF8.self)
+                if !texts.contains(text) { texts.append(text) }
+            }
         }
         return texts
     }

@@ -14,6 +14,8 @@ import Testing
     static let googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
     static let googlebotPhone = "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.6045.199 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
+    static let samples = [iPhone, pixel, windowsChrome, macSafari, iPad, galaxyTab, tizenTV, googlebot, googlebotPhone]
+
     func classify(_ classifier: UserAgentClassifier, _ agent: String) -> (DeviceAnswer, os: String, browser: String) {
         let answer = withBytes(agent) { classifier.classify($0) }
         return (answer, classifier.osName(answer.os), classifier.browserName(answer.browser))
