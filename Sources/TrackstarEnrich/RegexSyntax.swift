@@ -1,16 +1,24 @@
-// Reads just enough of a regular expression to say which literal runs every match must contain (for
-// the trigram prefilter) and which literal texts its first capture group can produce (for the family
-// name table). Conservative by construction: anything it does not understand contributes nothing, so
-// the prefilter can only let a pattern through, never skip one that could match.
+// Reads just enough of a regular expression to say which literal runs every match must contain, and
+// which alternations must match one of their branches' runs (for the trigram prefilter), and which
+// literal texts its first capture group can produce (for the family name table). Conservative by
+// construction: anything it does not understand contributes nothing, so the prefilter can only let a
+// pattern through, never skip one that could match.
 
 /// Static facts about a pattern's text.
 enum RegexSyntax {
     /// Literal byte runs that every match of `pattern` contains. Empty when none are certain (a
     /// top-level alternation, or nothing but classes and wildcards).
     static func requiredRuns(_ pattern: String) -> [[UInt8]] {
+        requirement(pattern).all
+    }
+
+    /// What every match of `pattern` contains: all of `all`'s runs, and for each entry of `anyOf`, all
+    /// the runs of at least one of its branches. Runs are case-folded where a class was (`[Bb]ot`).
+    static func requirement(_ pattern: String) -> (all: [[UInt8]], anyOf: [[[[UInt8]]]]) {
         var parser = Parser(Array(pattern.utf8))
         let branches = parser.alternatives()
-        return branches.count == 1 ? branches[0].runs : []
+        if branches.count == 1 { return (branches[0].runs, branches[0].anyOf) }
+        return ([], Sequence.anyOf(branches).map { [$0] } ?? [])
     }
 
     /// Texts the first capture group can produce: each branch of its alternation that is a plain
@@ -33,12 +41,24 @@ enum RegexSyntax {
     /// What one branch (a sequence without a top-level "|") requires.
     struct Sequence {
         var runs: [[UInt8]] = []
+        /// Alternations inside the branch: one of each entry's branches (its runs) must match.
+        var anyOf: [[[[UInt8]]]] = []
         /// The whole branch when it is one literal with no class, group or quantifier.
         var literal: [UInt8]? = []
+
+        /// The requirement of an alternation: each branch's runs, or nil when some branch requires no
+        /// run at all (then nothing is certain). A branch's own inner alternations are dropped, which
+        /// only weakens the requirement.
+        static func anyOf(_ branches: [Sequence]) -> [[[UInt8]]]? {
+            let runs = branches.map { $0.runs.filter { $0.count >= 3 } }
+            return runs.contains(where: \.isEmpty) ? nil : runs
+        }
     }
 
     private enum Atom {
         case literal(UInt8)
+        /// A class of one letter in both cases ("[Bb]"): a literal once case is folded.
+        case foldedLiteral(UInt8)
         case other
         case group([Sequence], contributes: Bool)
     }
@@ -72,13 +92,21 @@ enum RegexSyntax {
                 switch (atom, quantifier) {
                 case (.literal(let byte), .none):
                     run.append(byte); result.literal?.append(byte)
-                case (.literal(let byte), .atLeastOnce):
+                case (.foldedLiteral(let byte), .none):
+                    run.append(byte); result.literal = nil
+                case (.literal(let byte), .atLeastOnce), (.foldedLiteral(let byte), .atLeastOnce):
                     run.append(byte); endRun(); result.literal = nil
-                case (.literal, .optional), (.other, _):
+                case (.literal, .optional), (.foldedLiteral, .optional), (.other, _):
                     endRun(); result.literal = nil
                 case (.group(let branches, let contributes), let quantifier):
                     endRun(); result.literal = nil
-                    if contributes, quantifier != .optional, branches.count == 1 { result.runs += branches[0].runs }
+                    guard contributes, quantifier != .optional else { break }
+                    if branches.count == 1 {
+                        result.runs += branches[0].runs
+                        result.anyOf += branches[0].anyOf
+                    } else if let any = Sequence.anyOf(branches) {
+                        result.anyOf.append(any)
+                    }
                 }
             }
             endRun()
@@ -118,7 +146,15 @@ enum RegexSyntax {
             index += 1
             switch byte {
             case UInt8(ascii: "\\"): return escape()
-            case UInt8(ascii: "["): skipClass(); return .other
+            case UInt8(ascii: "["):
+                if index + 2 < bytes.count, bytes[index + 2] == UInt8(ascii: "]"), bytes[index] != bytes[index + 1],
+                   AgentSubstrings.lower(bytes[index]) == AgentSubstrings.lower(bytes[index + 1]),
+                   (97...122).contains(AgentSubstrings.lower(bytes[index])) {
+                    let letter = AgentSubstrings.lower(bytes[index])
+                    index += 3
+                    return .foldedLiteral(letter)
+                }
+                skipClass(); return .other
             case UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "$"): return .other
             case UInt8(ascii: "("): return group()
             default: return .literal(byte)

@@ -1,4 +1,4 @@
-// One of uap-core's three rule lists, compiled: PCRE2 codes and prefilter trigrams in flat storage so
+// One of uap-core's three rule lists, compiled: PCRE2 codes and prefilter programs in flat storage so
 // that trying a rule touches no reference count, and how each rule names its family.
 import CPCRE2
 
@@ -24,7 +24,7 @@ struct UAPRuleSet: Sendable {
     var count: Int { owners.count }
     /// The most capture groups of any rule.
     let maxCaptures: Int
-    /// Rules with at least one prefilter trigram.
+    /// Rules whose prefilter requires something.
     let prefilteredCount: Int
     /// Rules PCRE2's JIT compiled.
     var jitCount: Int { owners.filter(\.jitCompiled).count }
@@ -38,7 +38,7 @@ struct UAPRuleSet: Sendable {
             } catch {
                 throw EnrichError("user-agent rules \(path):\(rule.line): PCRE2 refuses the pattern at offset \(error.offset): \(error.message)")
             }
-            filters.append(TrigramSet.bits(of: RegexSyntax.requiredRuns(rule.regex)))
+            filters.append(TrigramSet.program(RegexSyntax.requirement(rule.regex)))
             spiders.append(rule.replacements["device_replacement"] == "Spider")
             guard let replacementKey else { families.append(.none); continue }
             let groupTexts = RegexSyntax.firstGroupTexts(rule.regex)
@@ -57,7 +57,7 @@ struct UAPRuleSet: Sendable {
         self.owners = owners; self.families = families; self.spiders = spiders
         storage = UAPRuleStorage(owners, filters: filters)
         maxCaptures = owners.map(\.captureCount).max() ?? 0
-        prefilteredCount = filters.filter { !$0.isEmpty }.count
+        prefilteredCount = filters.filter { $0 != [0, 0] }.count
     }
 
     /// The index of the first rule that matches `agent` (skipping rules the prefilter rules out when
@@ -100,44 +100,41 @@ struct UAPRuleSet: Sendable {
     }
 }
 
-/// Flat, immutable copies of a rule list's PCRE2 codes and prefilter trigrams; the `PCRE2Pattern`s
+/// Flat, immutable copies of a rule list's PCRE2 codes and prefilter programs; the `PCRE2Pattern`s
 /// that own the codes live as long as the rule set that holds both.
 final class UAPRuleStorage: @unchecked Sendable {
     // @unchecked: written only in init, freed in deinit; the codes are read-only to PCRE2.
     private let codes: UnsafeMutablePointer<OpaquePointer>
     private let jit: UnsafeMutablePointer<Bool>
-    private let filterSpans: UnsafeMutablePointer<(start: Int32, count: Int32)>
-    private let filterBits: UnsafeMutablePointer<UInt16>
+    private let filterStarts: UnsafeMutablePointer<Int32>
+    private let filterCode: UnsafeMutablePointer<UInt16>
     private let count: Int
 
     init(_ patterns: [PCRE2Pattern], filters: [[UInt16]]) {
         count = patterns.count
         codes = .allocate(capacity: max(count, 1))
         jit = .allocate(capacity: max(count, 1))
-        filterSpans = .allocate(capacity: max(count, 1))
+        filterStarts = .allocate(capacity: max(count, 1))
         let total = filters.reduce(0) { $0 + $1.count }
-        filterBits = .allocate(capacity: max(total, 1))
+        filterCode = .allocate(capacity: max(total, 1))
         var next = 0
         for (index, pattern) in patterns.enumerated() {
             (codes + index).initialize(to: pattern.code)
             (jit + index).initialize(to: pattern.jitCompiled)
-            (filterSpans + index).initialize(to: (Int32(next), Int32(filters[index].count)))
-            for bit in filters[index] { (filterBits + next).initialize(to: bit); next += 1 }
+            (filterStarts + index).initialize(to: Int32(next))
+            for word in filters[index] { (filterCode + next).initialize(to: word); next += 1 }
         }
     }
 
     deinit {
-        codes.deallocate(); jit.deallocate(); filterSpans.deallocate(); filterBits.deallocate()
+        codes.deallocate(); jit.deallocate(); filterStarts.deallocate(); filterCode.deallocate()
     }
 
     /// The first rule that passes the prefilter (when given) and matches.
     @inline(__always)
     func firstMatch(_ agent: UnsafeRawBufferPointer, _ matcher: PCRE2Matcher, trigrams: TrigramSet?) -> Int? {
         for index in 0..<count {
-            if let trigrams {
-                let span = filterSpans[index]
-                if !trigrams.containsAll(UnsafeBufferPointer(start: filterBits + Int(span.start), count: Int(span.count))) { continue }
-            }
+            if let trigrams, !trigrams.passes(filterCode + Int(filterStarts[index])) { continue }
             if PCRE2Pattern.matches(codes[index], jit: jit[index], agent, matcher) { return index }
         }
         return nil

@@ -70,7 +70,7 @@ public final class UserAgentClassifier: Sendable {
 
     /// `classify(_:scratch:)` without the prefilter: every rule runs until the first match (the
     /// reference the prefilter is tested against, and the worst-case figure).
-    func classifyUnfiltered(_ userAgent: UnsafeRawBufferPointer, scratch: UserAgentScratch) -> DeviceAnswer {
+    public func classifyEveryRule(_ userAgent: UnsafeRawBufferPointer, scratch: UserAgentScratch) -> DeviceAnswer {
         let agent = UnsafeRawBufferPointer(rebasing: userAgent.prefix(Self.maxExaminedBytes))
         guard !agent.isEmpty else { return .unknown }
         let browser = browserRules.firstMatch(agent, scratch, filtered: false).map { browserRules.family($0, agent, scratch, browsers) } ?? 0

@@ -17,11 +17,40 @@ import Testing
         #expect(runs("A(?:B|C)D") == ["A", "D"])
         #expect(runs("(?:Opera )?Mini") == ["Mini"])          // an optional group contributes nothing
         #expect(runs("(?=Look)Here") == ["Here"])             // lookarounds contribute nothing
-        #expect(runs("[Ff]oo\\.bar\\d") == ["oo.bar"])
+        #expect(runs("[Ff]oo\\.bar\\d") == ["foo.bar"])          // [Ff] is "f" once case is folded
         #expect(runs("a\\x20b") == ["a", "b"])                // a hex escape is not the literal "x20"
         #expect(runs("a{b") == ["a{b"])                       // a brace that is no quantifier is literal
         #expect(runs("^Moz.{0,3}illa$") == ["Moz", "illa"])
         #expect(runs("(?P<name>Tool)/") == ["Tool", "/"])
+    }
+
+    /// Alternations require one of their branches; a branch with nothing certain makes the whole
+    /// alternation uncertain; a class of one letter in both cases is that letter.
+    @Test func alternationRequirements() {
+        func texts(_ runs: [[UInt8]]) -> [String] { runs.map { String(decoding: $0, as: UTF8.self) } }
+        let bots = RegexSyntax.requirement("^.{0,100}(bot|BUbiNG|silk)")
+        #expect(bots.all.isEmpty && bots.anyOf.count == 1 && bots.anyOf[0].map(texts) == [["bot"], ["BUbiNG"], ["silk"]])
+        let crawl = RegexSyntax.requirement("x(?:[Ss][Pp]ider|[Cc]rawl[a-z]{0,5})[/ ]Agent")
+        #expect(texts(crawl.all) == ["x", "Agent"] && crawl.anyOf.count == 1 && crawl.anyOf[0].map(texts) == [["spider"], ["crawl"]])
+        #expect(RegexSyntax.requirement("(ab|cde)x").anyOf.isEmpty)          // "ab" is too short to filter on
+        #expect(RegexSyntax.requirement("Foo|Barbaz").anyOf.map { $0.map(texts) } == [[["Foo"], ["Barbaz"]]])
+        #expect(RegexSyntax.requiredRuns("[^C][^Uu][Bb]ot") == [Array("bot".utf8)])
+        #expect(RegexSyntax.requiredRuns("[Bb]") == [Array("b".utf8)] && RegexSyntax.requiredRuns("[bc]at") == [Array("at".utf8)])
+    }
+
+    /// The trigram program: all required bits, then one branch of each alternation.
+    @Test func trigramProgram() {
+        let program = TrigramSet.program(RegexSyntax.requirement("Mozilla.{0,9}(Googlebot|bingbot)"))
+        let set = TrigramSet()
+        func passes(_ agent: String) -> Bool {
+            withBytes(agent) { set.fill($0) }
+            return program.withUnsafeBufferPointer { set.passes($0.baseAddress!) }
+        }
+        #expect(passes("Mozilla/5.0 (compatible; BINGBOT/2.0)"))
+        #expect(passes("mozilla googlebot"))
+        #expect(!passes("Mozilla/5.0 (compatible; bot)"))
+        #expect(!passes("Googlebot/2.1"))
+        #expect(TrigramSet.program(RegexSyntax.requirement(".*")) == [0, 0])
     }
 
     @Test func firstGroupTexts() {

@@ -111,7 +111,7 @@ import Testing
         var differ: [String] = []
         for agent in agents {
             let filtered = withBytes(agent) { classifier.classify($0, scratch: scratch) }
-            let unfiltered = withBytes(agent) { classifier.classifyUnfiltered($0, scratch: scratch) }
+            let unfiltered = withBytes(agent) { classifier.classifyEveryRule($0, scratch: scratch) }
             if filtered != unfiltered { differ.append(agent) }
         }
         #expect(differ.isEmpty, "\(differ.count) of \(agents.count): \(differ.prefix(5).joined(separator: "\n"))")
