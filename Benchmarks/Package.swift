@@ -26,6 +26,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "EnrichPaths",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "TrackstarEnrich", package: "trackstar"),
+            ],
+            path: "Benchmarks/EnrichPaths",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "RecoveryFigures",
             dependencies: [
                 .product(name: "TrackstarCore", package: "trackstar"),
@@ -50,6 +59,14 @@ let package = Package(
                 .product(name: "TrackstarServer", package: "trackstar"),
             ],
             path: "Figures/IndexFigures"
+        ),
+        .executableTarget(
+            name: "EnrichFigures",
+            dependencies: [
+                .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarEnrich", package: "trackstar"),
+            ],
+            path: "Figures/EnrichFigures"
         ),
         .executableTarget(
             name: "ExportFigures",

@@ -2,6 +2,9 @@
 // load into sorted range tables: a lookup is a bucket index read and a short binary search, with no
 // allocation, no lock and no write, so every loop may share one GeoDatabase. Immutable once built: a
 // reload builds a new GeoDatabase and the caller swaps its reference.
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An immutable, shareable country/ASN table built from a location database file.
 public final class GeoDatabase: Sendable {
@@ -63,6 +66,9 @@ public final class GeoDatabase: Sendable {
         ipv4 = GeoRangeStorage(starts: flat4.starts, values: flat4.values)
         ipv6 = GeoRangeStorage(starts: flat6.starts, values: flat6.values)
         answers = GeoAnswerStorage(answerList)
+        // The load's working arrays (about 30 MB for the full database) are freed by now; hand their
+        // pages back so the process keeps only the tables.
+        _ = malloc_trim(0)
     }
 
     /// The answer for a 128-bit address (IPv4 as IPv4-mapped IPv6, `::ffff:a.b.c.d`): country, ASN and
