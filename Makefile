@@ -3,7 +3,7 @@
 
 SWIFT        ?= swift
 DEB_PACKAGES := libuv1-dev liburing-dev pkg-config libsqlite3-dev libcurl4-openssl-dev openssl tzdata clickhouse-server \
-                libloc-dev libloc-database location uap-core libpcre2-dev
+                libloc-dev libloc-database location uap-core libpcre2-dev libmaxminddb-dev
 BENCH_DEBS   := nginx-light wrk valgrind
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONFIG       ?= examples/trackstar.toml

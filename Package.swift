@@ -29,9 +29,11 @@ let package = Package(
         // libpcre2-dev): the uap-core user-agent patterns.
         .systemLibrary(name: "CLibLoc", pkgConfig: "libloc", providers: [.apt(["libloc-dev"])]),
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // libmaxminddb (Debian's libmaxminddb-dev): GeoDatabase's optional MaxMind (.mmdb) backend.
+        .systemLibrary(name: "CMaxMindDB", pkgConfig: "libmaxminddb", providers: [.apt(["libmaxminddb-dev"])]),
         .target(name: "TrackstarCore"),
         // Click enrichment: country and ASN tables, user-agent classification and cache, bot rules.
-        .target(name: "TrackstarEnrich", dependencies: ["TrackstarCore", "CLibLoc", "CPCRE2"]),
+        .target(name: "TrackstarEnrich", dependencies: ["TrackstarCore", "CLibLoc", "CPCRE2", "CMaxMindDB"]),
         .target(name: "TrackstarHTTP", dependencies: ["TrackstarCore"]),
         .target(name: "CTrackstarShims"),
         .target(name: "TrackstarStore", dependencies: [

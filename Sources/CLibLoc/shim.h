@@ -6,3 +6,5 @@
 #include <libloc/database.h>
 #include <libloc/network.h>
 #include <libloc/country.h>
+// malloc_trim: the loader hands its working memory back once the flat tables are built.
+#include <malloc.h>
