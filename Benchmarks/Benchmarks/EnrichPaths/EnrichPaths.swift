@@ -47,7 +47,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("Enrich_uncached_user_agent_(full_rules)", configuration: .init(scalingFactor: .one)) { benchmark in
+    Benchmark("Enrich_uncached_user_agent_(full_rules)") { benchmark in
         let scratch = classifier.makeScratch()
         agents[0].withUnsafeBytes { blackHole(classifier.classify($0, scratch: scratch)) }
         benchmark.startMeasurement()
