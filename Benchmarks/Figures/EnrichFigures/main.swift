@@ -105,10 +105,11 @@ for (name, addresses) in [("IPv4", v4), ("IPv6", v6)] {
 }
 
 // 2. User agents, uncached.
+let rssBeforeClassifier = rssBytes()
 started = nowNanos()
 let classifier = try UserAgentClassifier(regexesPath: UserAgentClassifier.defaultRegexesPath)
 let counts = classifier.ruleCounts
-print("classifier: \(counts.rules) rules, \(counts.prefiltered) with a prefilter, \(counts.jitCompiled) JIT-compiled, load \(fixed(Double(nowNanos() - started) / 1e6, 0)) ms")
+print("classifier: \(counts.rules) rules, \(counts.prefiltered) with a prefilter, \(counts.jitCompiled) JIT-compiled, load \(fixed(Double(nowNanos() - started) / 1e6, 0)) ms, RSS +\(mib(rssBytes() - rssBeforeClassifier))")
 let agents = ["test_ua.yaml", "test_os.yaml", "test_device.yaml"].flatMap {
     readLines("/usr/share/uap-core/tests/" + $0, prefix: "user_agent_string:")
 }
