@@ -23,11 +23,15 @@ final class OfferRuntime: Sendable {
     let events: [EventRuntime]
     /// Every event name the offer ever had, by stable id (from `DATA_DIR/events`).
     let eventNames: EventNames
+    /// The sender profile its postbacks are read with (its `postback_profile`, else the server's).
+    let profile: PostbackProfile
 
     /// - Parameter ids: the stable id of each of the offer's event names (`EventRegistry`).
     init(_ offer: OfferConfig, ids: [String: UInt8],
-         defaultTxidWindowMillis: Int64 = StorageConfig().txidWindowMillis) throws(URLTemplate.CompileError) {
+         defaultTxidWindowMillis: Int64 = StorageConfig().txidWindowMillis,
+         profile: PostbackProfile = ProfileTable.builtinDefault.serverDefault) throws(URLTemplate.CompileError) {
         id = offer.id
+        self.profile = profile
         template = try URLTemplate(offer.url, allowed: Macro.clickMacros)
         fallback = try offer.fallbackURL.map { (url) throws(URLTemplate.CompileError) in
             try URLTemplate(url, allowed: Macro.clickMacros)
@@ -110,6 +114,8 @@ final class Catalog: Sendable {
 
     /// Event names of offers no longer configured, for conversions recorded while they were.
     let removedOfferEvents: [UInt32: EventNames]
+    /// The sender profiles in use and their parameter names.
+    let profiles: ProfileTable
 
     /// Compiles the configuration with event ids as a new data dir would give them (for checks and
     /// tools without a data dir; the server uses the data dir's `EventRegistry`).
@@ -122,6 +128,8 @@ final class Catalog: Sendable {
     /// Compiles the configuration; a template error names the offer. `events` must have admitted
     /// `config` (every configured event has an id).
     init(_ config: TrackstarConfig, events: EventRegistry) throws(ConfigProblem) {
+        let profiles = ProfileTable(config)
+        self.profiles = profiles
         var offers: [UInt32: OfferRuntime] = [:]
         for offer in config.offers {
             // The loader refuses more (a conversion record holds the event's id in one byte); this
@@ -131,7 +139,8 @@ final class Catalog: Sendable {
             }
             do {
                 offers[offer.id] = try OfferRuntime(offer, ids: events.offers[offer.id] ?? [:],
-                                                    defaultTxidWindowMillis: config.storage.txidWindowMillis)
+                                                    defaultTxidWindowMillis: config.storage.txidWindowMillis,
+                                                    profile: profiles.profile(offer.postbackProfile))
             } catch {
                 throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): url: \(error)")
             }

@@ -58,7 +58,8 @@ extension RequestHandler {
         let event = request.offer.events[request.event]
         ConversionRecord.write(record, .init(
             clickRef: request.clickRef, timeMillis: exchange.context.nowMillis, txidHash: request.txidHash,
-            amount: request.amount, payout: event.payout, revenue: event.revenue,
+            amount: request.amount, payout: request.statedPayout ?? event.payout,
+            revenue: request.statedRevenue ?? event.revenue,
             offerID: request.offer.id, affID: ClickSlot.affID(request.slot), event: request.eventID,
             status: request.status, currency: request.currency, varOffset: offset, varLength: txid.count,
             payoutCurrency: request.offer.currencyCode))

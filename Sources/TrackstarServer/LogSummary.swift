@@ -13,6 +13,8 @@ final class LogSummary: @unchecked Sendable {  // `previous` is touched only by 
         case postbacksRefused(RefusalReason)
         case clicksRefused
         case badRequests
+        /// Optional postback fields that were unfilled templates (read as absent).
+        case unfilledFields
     }
 
     let metrics: [LoopMetrics]
@@ -59,6 +61,8 @@ final class LogSummary: @unchecked Sendable {  // `previous` is touched only by 
                 Log.warning("clicks refused", metadata)
             case .badRequests:
                 Log.warning("bad requests", metadata)
+            case .unfilledFields:
+                Log.warning("postback fields were unfilled templates, read as absent; fix the sender's postback template", metadata)
             }
         }
         previous = current
@@ -72,6 +76,7 @@ final class LogSummary: @unchecked Sendable {  // `previous` is touched only by 
         var totals: [Kind: UInt64] = [
             .clicksRefused: sum { $0.counters + LoopMetrics.Counter.clicksRefused.rawValue },
             .badRequests: sum { $0.counters + LoopMetrics.Counter.badRequests.rawValue },
+            .unfilledFields: sum { $0.counters + LoopMetrics.Counter.postbackFieldsUnfilled.rawValue },
         ]
         for reason in RefusalReason.allCases {
             totals[.postbacksRefused(reason)] = sum { $0.refusals + Int(reason.rawValue) }
@@ -82,7 +87,7 @@ final class LogSummary: @unchecked Sendable {  // `previous` is touched only by 
     /// The kinds whose count grew, with the growth, in a stable order (clicks, bad requests, then
     /// postback reasons in their declared order).
     static func growth(from before: [Kind: UInt64], to after: [Kind: UInt64]) -> [(Kind, UInt64)] {
-        let order: [Kind] = [.clicksRefused, .badRequests] + RefusalReason.allCases.map { .postbacksRefused($0) }
+        let order: [Kind] = [.clicksRefused, .badRequests, .unfilledFields] + RefusalReason.allCases.map { .postbacksRefused($0) }
         return order.compactMap { kind in
             let grown = (after[kind] ?? 0) &- (before[kind] ?? 0)
             return grown > 0 && grown < 1 << 63 ? (kind, grown) : nil

@@ -14,6 +14,8 @@ final class LoopMetrics: @unchecked Sendable {
         case syncFailedAnswers
         /// Postbacks that changed a recorded conversion's status (ConversionUpdate.swift).
         case postbacksUpdated
+        /// Optional postback fields that arrived as unfilled templates and were read as absent (issue 17).
+        case postbackFieldsUnfilled
     }
     /// Upper bounds of the request-handling latency buckets, in microseconds.
     static let bucketBounds: [Int64] = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000]
@@ -51,7 +53,7 @@ final class LoopMetrics: @unchecked Sendable {
         UnsafeAtomic<UInt64>(at: word).load(ordering: .relaxed)
     }
 
-    @inline(__always) func count(_ counter: Counter) { LoopMetrics.bump(counters + counter.rawValue) }
+    @inline(__always) func count(_ counter: Counter, by n: UInt64 = 1) { LoopMetrics.bump(counters + counter.rawValue, by: n) }
     @inline(__always) func refused(_ reason: RefusalReason) { LoopMetrics.bump(refusals + Int(reason.rawValue)) }
 
     /// Records how long handling one request took.
@@ -85,6 +87,9 @@ extension MetricsWriter {
             postbacks.append((PrometheusText.labels(["result": "refused", "reason": "\(reason.name)"]), n))
         }
         metric(&w, "trackstar_postbacks_total", "counter", "Postbacks by result and refusal reason.", postbacks)
+        metric(&w, "trackstar_postback_fields_unfilled_total", "counter",
+               "Optional postback fields (txid, amount, event, status, currency, payout, revenue) that were unfilled templates, read as absent.",
+               [("", total(.postbackFieldsUnfilled))])
         writeClickIssues(&w)
         metric(&w, "trackstar_bad_requests_total", "counter", "Requests that could not be parsed.", [("", total(.badRequests))])
         writeLatency(&w, loops)

@@ -7,9 +7,11 @@ import TrackstarHTTP
 enum ParamField: Int, CaseIterable {
     case offerID, affID, sub1, sub2, sub3, sub4, sub5, affClickID, source
     case clickID, event, amount, currency, txid, status, token
+    /// A sender-stated payout or revenue (read only through a sender profile that names them).
+    case payout, revenue
 
     /// `allCases.count` as a constant (the hot path must not build the `allCases` array).
-    static var count: Int { 16 }
+    static var count: Int { 18 }
 
     /// The canonical name, used in error messages.
     var name: StaticString {
@@ -30,6 +32,8 @@ enum ParamField: Int, CaseIterable {
         case .txid: "txid"
         case .status: "status"
         case .token: "token"
+        case .payout: "payout"
+        case .revenue: "revenue"
         }
     }
 
@@ -132,6 +136,16 @@ struct Params {
     var present: UInt32 = 0
     /// Lenient (click) mode: the first value that was cut, kept as sent or dropped as a repeat.
     var adjustment: ParamError?
+    /// Postbacks (Params+Profiles.swift): each profile name's value as sent, by `PostbackNames` index;
+    /// lives in `storage` after the value table.
+    let named: UnsafeMutablePointer<SentValue>
+    /// Which names were seen, and which were repeated with another value.
+    var seen = NameSet()
+    var repeatedDifferently = NameSet()
+    /// Every parameter of the request, known or not (more than the mapped ones: some are kept as extras).
+    var pairCount = 0
+    /// The name index the click ID was read from.
+    var clickName = -1
 
     /// `storage` holds `Params.storageBytes(slotSize:)` bytes, 8-aligned.
     init(storage: UnsafeMutableRawPointer, slotSize: Int) {
@@ -139,9 +153,15 @@ struct Params {
         let table = storage + Params.tableOffset(slotSize: slotSize)
         values = table.bindMemory(to: UnsafeRawBufferPointer.self, capacity: ParamField.count)
         values.initialize(repeating: UnsafeRawBufferPointer(start: nil, count: 0), count: ParamField.count)
+        named = (storage + Params.namedOffset(slotSize: slotSize)).bindMemory(to: SentValue.self, capacity: PostbackNames.maxNames)
+        named.initialize(repeating: SentValue(bytes: UnsafeRawBufferPointer(start: nil, count: 0), encoded: false),
+                         count: PostbackNames.maxNames)
     }
 
-    mutating func reset() { present = 0; adjustment = nil }
+    mutating func reset() {
+        present = 0; adjustment = nil
+        seen = NameSet(); repeatedDifferently = NameSet(); pairCount = 0; clickName = -1
+    }
 
     @inline(__always)
     func has(_ field: ParamField) -> Bool { present & (1 << UInt32(field.rawValue)) != 0 }
@@ -284,6 +304,11 @@ struct Params {
     /// Bytes of scratch a loop needs for `slotSize`-byte values: every field plus the spare slot, and
     /// the table of values.
     static func storageBytes(slotSize: Int) -> Int {
+        namedOffset(slotSize: slotSize) + PostbackNames.maxNames * MemoryLayout<SentValue>.stride
+    }
+
+    /// Where the postback names' values start in `storage`, after the value table.
+    static func namedOffset(slotSize: Int) -> Int {
         tableOffset(slotSize: slotSize) + ParamField.count * MemoryLayout<UnsafeRawBufferPointer>.stride
     }
 }

@@ -18,19 +18,23 @@ struct ConversionRequest {
     /// The currency of `amount`: the sender's, or the offer's when it sent none.
     let currency: UInt32
     let txidHash: UInt64
+    /// Payout and revenue the sender stated for this conversion (they replace the event's), if any.
+    let statedPayout: Int64?
+    let statedRevenue: Int64?
     var clickRef: UInt64 { UInt64(id.shard) << 40 | id.sequence }
 }
 
 extension RequestHandler {
-    /// 1. Parameters (the order id trimmed). 2. Decode and verify the ID (no table touched for a bad
-    /// one). 3. Find the click. 4. Token and IP, when the offer is still configured. 5. A repeat of a
-    /// recorded postback answers its conversion (or changes its status), whatever the window or configuration says now.
-    /// 6. Offer rules: configured, window, delay, event. 7. Record once, or answer the earlier result.
+    /// 1. Parameters, kept by name (the profile is not known yet). 2. The click ID from the candidate
+    /// names, decoded and verified (no table touched for a bad one). 3. Find the click; its offer
+    /// chooses the sender profile, which reads the other fields (the order id trimmed). 4. Token and IP,
+    /// when the offer is still configured. 5. A repeat of a recorded postback answers its conversion
+    /// (or changes its status), whatever the window or configuration says now. 6. Offer rules:
+    /// configured, window, delay, event, status. 7. Record once, or answer the earlier result.
     func postback(_ exchange: Exchange, to out: inout ByteWriter) {
         refusalOffer = 0
         refusalAffiliate = 0
-        guard collectParams(exchange, to: &out) else { return }
-        params.trimOrderID()
+        collectPostbackParams(exchange)
         guard let id = verifiedClickID(exchange, to: &out) else { return }
         guard let slot = engine.clickSlot(id), ClickSlot.mintMillis(slot) != 0 else {
             // Retired with its segment, or never minted here: the ID's mint minute tells which.
@@ -44,6 +48,9 @@ extension RequestHandler {
         refusalOffer = offerID
         refusalAffiliate = ClickSlot.affID(slot)
         let offer = catalog.offer(offerID)
+        let profile = offer?.profile ?? catalog.profiles.serverDefault
+        guard readFields(exchange, profile: profile, to: &out) else { return }
+        params.trimOrderID()
         if let offer { guard authorized(exchange, offer: offer, to: &out) else { return } }
         let txidHash = params.value(.txid).isEmpty ? 0 : engine.txidHash(params.value(.txid))
         // One index section for the repeat look-up and the claims: tables seen from here on stay
@@ -83,29 +90,109 @@ extension RequestHandler {
         return same ? conversionID : nil
     }
 
-    /// The presented click ID, decoded and with its tag verified.
+    /// The presented click ID, decoded and with its tag verified: the first candidate name (see
+    /// `ProfileTable.clickCandidates`) whose value verifies. When none does, the refusal says the
+    /// worst of what was found: a forged ID, an unfilled template, a malformed ID, a bad encoding.
     func verifiedClickID(_ exchange: Exchange, to out: inout ByteWriter) -> ClickID? {
-        guard params.has(.clickID) else {
-            refuse(exchange, .badRequest, "missing_parameter", "required parameter is missing", field: .clickID, to: &out)
-            return nil
-        }
-        let text = params.value(.clickID)
-        // Braces are not base32, so an unreplaced macro always decodes as malformed: look for them
-        // only then, instead of scanning every presented ID twice first.
-        switch engine.codec.decode(text) {
-        case .malformed:
-            if text.contains(UInt8(ascii: "{")) || text.contains(UInt8(ascii: "}")) {
-                refuse(exchange, .badRequest, "unreplaced_macro", "a literal {macro} arrived; fix the advertiser's postback template",
-                       field: .clickID, to: &out)
-                return nil
+        var worst = ClickProblem.none
+        for index in catalog.profiles.clickCandidates where params.seen.contains(index) {
+            if params.repeatedDifferently.contains(index) { worst = max(worst, .conflicting); continue }
+            let text: UnsafeRawBufferPointer
+            switch params.decoded(index, into: .clickID) {
+            case .success(let value): text = value
+            case .failure(.tooLong): worst = max(worst, .tooLong); continue
+            case .failure:
+                let sent = params.named[index].bytes
+                worst = max(worst, Placeholder.isUnfilled(sent, words: catalog.profiles.serverDefault.placeholders) ? .unfilled : .encoding)
+                continue
             }
+            switch engine.codec.decode(text) {
+            case .valid(let id):
+                params.set(.clickID, text)
+                params.clickName = index
+                return id
+            case .forged: worst = max(worst, .forged)
+            case .malformed:
+                worst = max(worst, Placeholder.isUnfilled(text, words: catalog.profiles.serverDefault.placeholders) ? .unfilled : .malformed)
+            }
+        }
+        refuseClickID(exchange, worst, to: &out)
+        return nil
+    }
+
+    /// What was wrong with the click IDs presented, worst last.
+    enum ClickProblem: Int, Comparable {
+        case none, encoding, tooLong, conflicting, malformed, unfilled, forged
+        static func < (a: ClickProblem, b: ClickProblem) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    func refuseClickID(_ exchange: Exchange, _ problem: ClickProblem, to out: inout ByteWriter) {
+        switch problem {
+        case .none: refuse(exchange, .badRequest, "missing_parameter", "required parameter is missing", field: .clickID, to: &out)
+        case .encoding: refuse(exchange, .badRequest, "malformed_parameter", "invalid percent-encoding", field: .clickID, to: &out)
+        case .tooLong:
+            refuse(exchange, .badRequest, "malformed_parameter", "value longer than server.max_value_bytes", field: .clickID, to: &out)
+        case .conflicting:
+            refuse(exchange, .badRequest, "conflicting_parameter", "given twice with different values", field: .clickID, to: &out)
+        case .malformed:
             refuse(exchange, .badRequest, "malformed_id", "not a Trackstar click id (26 base32 characters)", field: .clickID, to: &out)
-            return nil
-        case .forged:
-            refuse(exchange, .notFound, "forged_id", "click id does not verify", field: .clickID, to: &out)
-            return nil
-        case .valid(let id):
-            return id
+        case .unfilled:
+            refuse(exchange, .badRequest, "unreplaced_macro", "a literal {macro} arrived; fix the advertiser's postback template",
+                   field: .clickID, to: &out)
+        case .forged: refuse(exchange, .notFound, "forged_id", "click id does not verify", field: .clickID, to: &out)
+        }
+    }
+
+    /// Reads the fields `profile` names. The click ID must have come from one of the profile's own
+    /// click-ID names, and another of them must not say otherwise.
+    func readFields(_ exchange: Exchange, profile: PostbackProfile, to out: inout ByteWriter) -> Bool {
+        guard profile.clickNames.contains(params.clickName) else {
+            refuse(exchange, .badRequest, "missing_parameter", "the offer's postback profile reads the click id from other parameter names",
+                   field: .clickID, to: &out)
+            return false
+        }
+        var others = params.seen.intersection(profile.clickNames)
+        others.remove(params.clickName)
+        if !others.isEmpty, !otherClickNamesAgree(others) {
+            refuse(exchange, .badRequest, "conflicting_parameter", "given twice with different values", field: .clickID, to: &out)
+            return false
+        }
+        var unfilled: UInt32 = 0
+        let problem = params.map(profile, unfilled: &unfilled)
+        if unfilled != 0 { metrics.count(.postbackFieldsUnfilled, by: UInt64(unfilled.nonzeroBitCount)) }
+        guard let problem else { return true }
+        switch problem {
+        case .malformedEncoding(let field):
+            refuse(exchange, .badRequest, "malformed_parameter", "invalid percent-encoding", field: field, to: &out)
+        case .tooLong(let field):
+            refuse(exchange, .badRequest, "malformed_parameter", "value longer than server.max_value_bytes", field: field, to: &out)
+        case .conflicting(let field):
+            refuse(exchange, .badRequest, "conflicting_parameter", "given twice with different values", field: field, to: &out)
+        case .unfilled(let field):
+            refuse(exchange, .badRequest, "unreplaced_macro", "a required field is an unfilled template; fix the sender's postback template",
+                   field: field, to: &out)
+        case .missing(let field):
+            refuse(exchange, .badRequest, "missing_parameter", "required by the offer's postback profile", field: field, to: &out)
+        }
+        return false
+    }
+
+    /// True when every name in `others` decodes to the click ID already read.
+    func otherClickNamesAgree(_ others: NameSet) -> Bool {
+        for index in 0..<catalog.profiles.names.names.count where others.contains(index) {
+            if params.repeatedDifferently.contains(index) { return false }
+            guard case .success(let text) = params.decoded(index, into: .clickID), Params.same(text, params.value(.clickID)) else { return false }
+        }
+        return true
+    }
+
+    /// Keeps the query's parameters and, for a form POST, the body's, by profile name.
+    func collectPostbackParams(_ exchange: Exchange) {
+        params.reset()
+        let names = catalog.profiles.names
+        params.collectNamed(exchange.request, range: exchange.head.query, nameScratch: nameScratch, names: names)
+        if exchange.head.method == .post && exchange.head.isFormBody {
+            params.collectNamed(exchange.request, range: exchange.head.body, nameScratch: nameScratch, names: names)
         }
     }
 
@@ -146,24 +233,51 @@ extension RequestHandler {
             refuse(exchange, .unprocessable, "unknown_event", "the offer defines no such event", field: .event, to: &out)
             return nil
         }
-        let status = params.has(.status) ? ConversionStatus.parse(params.value(.status)) : .approved
+        let profile = offer.profile
+        let status = params.has(.status) ? profile.status(params.value(.status)) : .approved
         guard let status else {
-            refuse(exchange, .badRequest, "malformed_parameter", "expected approved, pending or rejected", field: .status, to: &out)
+            refuseUnknownStatus(exchange, profile: profile, to: &out)
             return nil
         }
-        let amount = params.has(.amount) ? Decimal.parseMicros(params.value(.amount)) : ConversionRecord.noAmount
-        guard let amount else {
-            refuse(exchange, .badRequest, "malformed_parameter", "expected a non-negative decimal below 1000000000000 with at most 6 decimals",
-                   field: .amount, to: &out)
-            return nil
-        }
+        let amount = params.has(.amount) ? profile.micros(params.value(.amount)) : ConversionRecord.noAmount
+        guard let amount else { refuseAmount(exchange, .amount, to: &out); return nil }
+        let payout = params.has(.payout) ? profile.micros(params.value(.payout)) : nil
+        if params.has(.payout) && payout == nil { refuseAmount(exchange, .payout, to: &out); return nil }
+        let revenue = params.has(.revenue) ? profile.micros(params.value(.revenue)) : nil
+        if params.has(.revenue) && revenue == nil { refuseAmount(exchange, .revenue, to: &out); return nil }
         let currency = params.has(.currency) ? Currency.code(params.value(.currency)) : offer.currencyCode
         guard let currency else {
             refuse(exchange, .badRequest, "malformed_parameter", "expected an ISO 4217 currency code such as EUR", field: .currency, to: &out)
             return nil
         }
         return ConversionRequest(id: id, slot: slot, offer: offer, event: event, eventID: offer.events[event].id, status: status,
-                                 amount: amount, currency: currency, txidHash: txidHash)
+                                 amount: amount, currency: currency, txidHash: txidHash, statedPayout: payout, statedRevenue: revenue)
+    }
+
+    func refuseAmount(_ exchange: Exchange, _ field: ParamField, to out: inout ByteWriter) {
+        refuse(exchange, .badRequest, "malformed_parameter", "expected a non-negative decimal below 1000000000000 with at most 6 decimals",
+               field: field, to: &out)
+    }
+
+    /// 422 `unknown_status`, naming the word and the profile (so the profile can be fixed and the
+    /// refusal replayed).
+    func refuseUnknownStatus(_ exchange: Exchange, profile: PostbackProfile, to out: inout ByteWriter) {
+        metrics.refused(.unknownStatus)
+        logRefusal(exchange, .unprocessable, .unknownStatus)
+        let word = params.value(.status)
+        responses.json(.unprocessable, keepAlive: exchange.head.keepAlive, headOnly: exchange.head.method == .head,
+                       nowMillis: exchange.context.nowMillis, to: &out) { body in
+            body.append("{\"status\":\"refused\",\"reason\":\"unknown_status\",\"message\":\"status: ")
+            body.append("'")
+            body.appendJSONEscaped(word)
+            body.append("' is not a status word of postback profile '")
+            profile.name.withUnsafeBytes { body.appendJSONEscaped($0) }
+            body.append("'; add it to the profile's approved, pending or rejected words\",\"word\":\"")
+            body.appendJSONEscaped(word)
+            body.append("\",\"profile\":\"")
+            profile.name.withUnsafeBytes { body.appendJSONEscaped($0) }
+            body.append("\"}")
+        }
     }
 }
 

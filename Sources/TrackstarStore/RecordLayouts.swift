@@ -232,6 +232,9 @@ public enum RefusalReason: UInt16, CaseIterable, Sendable {
     case clickAffiliatePaused, clickRedirectTooLong
     /// Status updates (issue 18): a transition the state machine forbids, or one that lost the race.
     case forbiddenTransition, conflictingUpdate
+    /// Postbacks again (issue 17): a status word the offer's sender profile does not know. Raw
+    /// values are stored in refusal records, so new reasons only ever go at the end.
+    case unknownStatus
 
     /// Whether the reason is about a click (the rest are postback refusals).
     public var isClick: Bool {
@@ -270,6 +273,7 @@ public enum RefusalReason: UInt16, CaseIterable, Sendable {
         case .clickRedirectTooLong: "click_redirect_too_long"
         case .forbiddenTransition: "forbidden_transition"
         case .conflictingUpdate: "conflicting_update"
+        case .unknownStatus: "unknown_status"
         }
     }
 

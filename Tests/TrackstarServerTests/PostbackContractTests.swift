@@ -85,7 +85,7 @@ struct PostbackContractTests {
             ("click_id=not-an-id", 400, "malformed_id"),
             ("click_id=\(String(forged))", 404, "forged_id"),
             ("click_id=\(id)&event=refund", 422, "unknown_event"),
-            ("click_id=\(id)&status=maybe", 400, "malformed_parameter"),
+            ("click_id=\(id)&status=maybe", 422, "unknown_status"),  // issue 17: names the word and the profile
             ("click_id=\(id)&amount=1.2.3", 400, "malformed_parameter"),
             ("click_id=\(id)&currency=EURO", 400, "malformed_parameter"),
         ]

@@ -36,6 +36,7 @@ extension ConfigReader {
             case "payout": if let v = money(node, field) { offer.payout = v }
             case "revenue": if let v = money(node, field) { offer.revenue = v }
             case "events": eventsNode = node
+            case "postback_profile": if let v = nonEmptyString(node, field) { offer.postbackProfile = v }
             default: unknownKey(key, node, field, known: Self.offerKeys)
             }
         }

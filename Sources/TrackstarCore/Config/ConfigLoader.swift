@@ -66,17 +66,18 @@ public enum ConfigLoader {
 struct ConfigReader {
     var problems: [ConfigProblem] = []
 
-    static let topLevelKeys = ["server", "storage", "export", "log", "admin", "offers", "affiliates", "delivery", "postbacks"]
+    static let topLevelKeys = ["server", "storage", "export", "log", "admin", "offers", "affiliates", "delivery", "postbacks", "postback_profiles"]
     static let serverKeys = [
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies", "io",
+        "postback_profile",
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace",
                               "index_initial_capacity", "txid_window"]
     static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database", "user", "password", "ca_file"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "txid_window", "min_conversion_delay",
-        "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events",
+        "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events", "postback_profile",
     ]
     static let eventKeys = ["payout", "revenue"]
     static let affiliateKeys = ["id", "name", "status", "postback_url", "postback_statuses", "postback_delay", "reversal_url"]
@@ -98,10 +99,12 @@ struct ConfigReader {
             case "affiliates": config.affiliates = readAffiliates(node)
             case "delivery": if let table = table(node, "delivery") { config.delivery = readDelivery(table) }
             case "postbacks": config.postbacks = readPostbackRules(node)
+            case "postback_profiles": config.postbackProfiles = readPostbackProfiles(node)
             default: unknownTopLevel(key, node)
             }
         }
         checkPostbackRules(config)
+        checkProfileChoices(config, root)
         checkAdminPort(config, root)
         return config
     }
@@ -126,6 +129,7 @@ struct ConfigReader {
             case "header_timeout": if let v = duration(node, name, allowZero: false) { server.headerTimeoutMillis = v }
             case "trusted_proxies": server.trustedProxies = networks(node, name)
             case "io": if let v = keyword(node, name, ServerIO.self, expected: #""auto", "io_uring" or "epoll""#) { server.io = v }
+            case "postback_profile": if let v = nonEmptyString(node, name) { server.postbackProfile = v }
             default: unknownKey(key, node, name, known: Self.serverKeys)
             }
         }

@@ -15,6 +15,8 @@ public struct TrackstarConfig: Sendable, Equatable {
     public var affiliates: [AffiliateConfig] = []
     public var delivery = DeliveryConfig()
     public var postbacks: [PostbackRuleConfig] = []
+    /// `[[postback_profiles]]`: the sender profiles this configuration defines (built-ins need none).
+    public var postbackProfiles: [PostbackProfileConfig] = []
     public init() {}
 }
 
@@ -40,6 +42,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var trustedProxies: [CIDR] = []
     /// How the loops receive: io_uring where the kernel allows it (`auto`), or one of the two always.
     public var io: ServerIO = .auto
+    /// The sender profile of offers that name none (`[server] postback_profile`).
+    public var postbackProfile = PostbackProfiles.defaultName
     public init() {}
 }
 
@@ -132,6 +136,8 @@ public struct OfferConfig: Sendable, Equatable {
     public var revenue: Micros = 0
     /// Named events with their own payout and revenue; the default event is `conversion`.
     public var events: [EventConfig] = []
+    /// The sender profile its postbacks are read with; nil: `[server] postback_profile`.
+    public var postbackProfile: String? = nil
     /// At most this many `[offers.events.*]` tables: with `conversion` that makes 256 events, and a
     /// conversion record holds its event's index in one byte.
     public static let maxEvents = 255

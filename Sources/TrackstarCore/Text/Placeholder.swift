@@ -1,0 +1,62 @@
+// Unfilled templates: a value that is still the sender's macro (`{transaction_id}`, `[SUB1]`, `%ORDER%`,
+// `#price#`, `REPLACE`) was never filled in, and must count as absent, never as data or as a key.
+// Pure byte checks with no allocation, for the postback path.
+
+/// Recognises literal placeholders in parameter values.
+public enum Placeholder {
+    /// True when `value` is a template left unfilled: a `{` followed later by `}` anywhere (as in
+    /// `ord-{id}`), or the whole value wrapped as `[x]`, `%x%`, `#x#` or `<x>` with a letter inside,
+    /// or `words` holds it (ASCII case ignored). `${x}` and `{{x}}` are covered by the first rule.
+    public static func isUnfilled(_ value: UnsafeRawBufferPointer, words: PlaceholderWords) -> Bool {
+        let n = value.count
+        guard n >= 2, let p = value.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
+        if let open = memchr(p, Int32(UInt8(ascii: "{")), n) {
+            let at = UnsafeRawPointer(open) - UnsafeRawPointer(p)
+            if memchr(p + at + 1, Int32(UInt8(ascii: "}")), n - at - 1) != nil { return true }
+        }
+        let first = p[0], last = p[n - 1]
+        let wrapped = (first == UInt8(ascii: "[") && last == UInt8(ascii: "]")) || (first == UInt8(ascii: "%") && last == UInt8(ascii: "%"))
+            || (first == UInt8(ascii: "#") && last == UInt8(ascii: "#")) || (first == UInt8(ascii: "<") && last == UInt8(ascii: ">"))
+        if wrapped && n >= 3 {
+            for i in 1..<(n - 1) where (p[i] | 0x20) >= UInt8(ascii: "a") && (p[i] | 0x20) <= UInt8(ascii: "z") { return true }
+        }
+        return words.contains(value)
+    }
+}
+
+/// A profile's placeholder words, compared without regard to ASCII case; a length mask rejects
+/// most values with one test.
+public struct PlaceholderWords: Sendable {
+    let words: [[UInt8]]
+    let lengths: UInt64
+
+    public init(_ words: [String]) {
+        self.words = words.map { Array($0.utf8) }
+        lengths = self.words.reduce(0) { $0 | ($1.count < 64 ? 1 << UInt64($1.count) : 0) }
+    }
+
+    /// True when `value` is one of the words.
+    public func contains(_ value: UnsafeRawBufferPointer) -> Bool {
+        guard value.count < 64, lengths & (1 << UInt64(value.count)) != 0 else { return false }
+        for word in words where ASCIIFold.equal(word, value) { return true }
+        return false
+    }
+}
+
+/// Comparisons that ignore ASCII case.
+public enum ASCIIFold {
+    /// Byte equality with ASCII letters compared without case.
+    public static func equal(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count {
+            let x = a[i], y = b[i]
+            if x == y { continue }
+            guard x | 0x20 == y | 0x20, (x | 0x20) >= UInt8(ascii: "a"), (x | 0x20) <= UInt8(ascii: "z") else { return false }
+        }
+        return true
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

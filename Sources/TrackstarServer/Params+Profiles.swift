@@ -1,0 +1,122 @@
+// Postback parameters through sender profiles. One pass keeps each value as sent under its name's
+// index in the catalog's name table (the offer, so the profile, is not known yet); `clickID` reads the
+// click ID from the candidate names; once the offer is known `map` decodes the fields its profile
+// names into the usual per-field slots. Nothing here allocates.
+import TrackstarCore
+import TrackstarHTTP
+
+/// A value as the request carried it: bytes in the request (or a body decoder's scratch), and
+/// whether percent-escapes remain to be decoded.
+struct SentValue {
+    var bytes: UnsafeRawBufferPointer
+    var encoded: Bool
+}
+
+/// Why a profile's fields could not be read; each names the field.
+enum MappingProblem: Error, Equatable {
+    case malformedEncoding(ParamField)
+    case tooLong(ParamField)
+    case conflicting(ParamField)
+    /// A required field is an unfilled template.
+    case unfilled(ParamField)
+    /// A required field is absent.
+    case missing(ParamField)
+}
+
+extension Params {
+    /// Keeps every parameter of `range` in `buffer` whose name a profile in use lists (the rest are
+    /// only counted: they are the extras a conversion keeps). A name repeated with another value is noted.
+    mutating func collectNamed(_ buffer: UnsafeRawBufferPointer, range: ByteRange, nameScratch: UnsafeMutableRawBufferPointer,
+                               names: PostbackNames) {
+        var scanner = QueryScanner(buffer, range: range)
+        while let pair = scanner.next() {
+            pairCount += 1
+            var name = slice(buffer, pair.name)
+            if pair.nameEncoded {
+                guard let n = PercentDecoding.decode(name, into: nameScratch) else { continue }
+                name = UnsafeRawBufferPointer(rebasing: nameScratch[0..<n])
+            }
+            guard let index = names.index(name) else { continue }
+            keep(index, SentValue(bytes: slice(buffer, pair.value), encoded: pair.valueEncoded))
+        }
+    }
+
+    /// Keeps `value` under name `index` (the first of repeated names; a different repeat is noted).
+    /// Body decoders (form, JSON) call this for each pair whose name `PostbackNames.index` knows.
+    @inline(__always)
+    mutating func keep(_ index: Int, _ value: SentValue) {
+        if seen.contains(index) {
+            if !Params.same(named[index].bytes, value.bytes) { repeatedDifferently.insert(index) }
+            return
+        }
+        named[index] = value
+        seen.insert(index)
+    }
+
+    /// The value of name `index` decoded into `field`'s slot, or the spare slot once the field is set
+    /// (or used in place when it has no escapes).
+    func decoded(_ index: Int, into field: ParamField) -> Result<UnsafeRawBufferPointer, MappingProblem> {
+        let sent = named[index]
+        if !sent.encoded {
+            return sent.bytes.count <= slotSize ? .success(sent.bytes) : .failure(.tooLong(field))
+        }
+        let slot = has(field) ? ParamField.count : field.rawValue  // the spare slot after the last field
+        let target = UnsafeMutableRawBufferPointer(start: storage + slot * slotSize, count: slotSize)
+        guard let n = PercentDecoding.decode(sent.bytes, into: target) else {
+            return .failure(sent.bytes.count > slotSize && Params.validEscapes(sent.bytes) ? .tooLong(field) : .malformedEncoding(field))
+        }
+        return .success(UnsafeRawBufferPointer(start: target.baseAddress, count: n))
+    }
+
+    /// Sets `field` (the value is a view into the request or the field's slot).
+    @inline(__always)
+    mutating func set(_ field: ParamField, _ value: UnsafeRawBufferPointer) {
+        values[field.rawValue] = value
+        present |= 1 << UInt32(field.rawValue)
+    }
+
+    @inline(__always)
+    mutating func clear(_ field: ParamField) { present &= ~(1 << UInt32(field.rawValue)) }
+
+    /// Decodes the fields `profile` names from the kept values. An unfilled template in an optional
+    /// field leaves it absent and is counted in `unfilled` (one bit per field); in a required one it
+    /// is a problem, as is a required field that is absent or a field given twice differently.
+    mutating func map(_ profile: PostbackProfile, unfilled: inout UInt32) -> MappingProblem? {
+        let clickID = value(.clickID)
+        present &= 1 << UInt32(ParamField.clickID.rawValue)  // postback fields only ever come from here
+        values[ParamField.clickID.rawValue] = clickID
+        var words = seen.intersection(profile.mapped)
+        while !words.isEmpty {
+            let index = words.low != 0 ? words.low.trailingZeroBitCount : 64 + words.high.trailingZeroBitCount
+            if index < 64 { words.low &= words.low - 1 } else { words.high &= words.high - 1 }
+            let field = ParamField(rawValue: Int(profile.fieldOf[index]))!
+            if field == .clickID { continue }  // read already, by `clickID`
+            if repeatedDifferently.contains(index) { return .conflicting(field) }
+            let value: UnsafeRawBufferPointer
+            switch decoded(index, into: field) {
+            case .success(let v): value = v
+            case .failure(let problem):
+                // `%ORDER_ID%` is no valid escape, but it is an unfilled template: treat it as one.
+                if case .malformedEncoding = problem, Placeholder.isUnfilled(named[index].bytes, words: profile.placeholders) {
+                    if profile.required & (1 << UInt32(field.rawValue)) != 0 { return .unfilled(field) }
+                    unfilled |= 1 << UInt32(field.rawValue)
+                    continue
+                }
+                return problem
+            }
+            if has(field) {
+                if !Params.same(self.value(field), value) { return .conflicting(field) }
+                continue
+            }
+            if field != .token && Placeholder.isUnfilled(value, words: profile.placeholders) {
+                if profile.required & (1 << UInt32(field.rawValue)) != 0 { return .unfilled(field) }
+                unfilled |= 1 << UInt32(field.rawValue)
+                continue
+            }
+            set(field, value)
+        }
+        let missing = profile.required & ~present
+        if missing != 0 { return .missing(ParamField(rawValue: missing.trailingZeroBitCount)!) }
+        return nil
+    }
+}
