@@ -39,7 +39,7 @@ public final class ClickHouseSink: ExportSink {
             CREATE TABLE IF NOT EXISTS \(database).conversions (conversion_id UInt64, click_ref UInt64, click_id String,
               click_time_ms Int64, time DateTime('UTC'), time_ms Int64, offer_id UInt32, aff_id UInt32, \(subs),
               event String, event_index UInt8, status String, amount_micros Nullable(Int64), payout_micros Int64,
-              revenue_micros Int64, currency String, txid String, amount_currency String, version UInt8)
+              revenue_micros Int64, currency String, txid String, amount_currency String, version UInt8, extras String)
               ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMMDD(time) ORDER BY (offer_id, aff_id, time_ms, conversion_id)
             """,
             """
@@ -111,6 +111,14 @@ public final class ClickHouseSink: ExportSink {
             """).text
         if found.trimmingWhitespaceAndNewlines() == "0" {
             try execute("ALTER TABLE \(database).conversions ADD COLUMN version UInt8 DEFAULT 0")
+        }
+        // Issue 17: the parameters a sender's profile did not map (after version, where RowBinary puts them).
+        let extras = try execute("""
+            SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'conversions'
+            AND name = 'extras' FORMAT TabSeparated
+            """).text
+        if extras.trimmingWhitespaceAndNewlines() == "0" {
+            try execute("ALTER TABLE \(database).conversions ADD COLUMN extras String")
         }
     }
 
@@ -199,6 +207,7 @@ extension ClickHouseSink {
             out.string(row.amountCurrency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0)
         }
         out.uint8(UInt8(truncatingIfNeeded: row.version))
+        out.string(row.extras)
     }
 
     /// A transition's row in `conversion_transitions`.

@@ -31,7 +31,7 @@ public final class SQLiteSink: ExportSink {
           aff_click_id TEXT NOT NULL, source TEXT NOT NULL, event TEXT NOT NULL, event_index INTEGER NOT NULL,
           status TEXT NOT NULL, amount_micros INTEGER, payout_micros INTEGER NOT NULL, revenue_micros INTEGER NOT NULL,
           currency TEXT NOT NULL, txid TEXT NOT NULL, amount_currency TEXT NOT NULL DEFAULT '',
-          version INTEGER NOT NULL DEFAULT 0);
+          version INTEGER NOT NULL DEFAULT 0, extras TEXT NOT NULL DEFAULT '');
         CREATE INDEX IF NOT EXISTS conversions_time ON conversions (time_ms);
         CREATE INDEX IF NOT EXISTS conversions_click ON conversions (click_ref);
         CREATE TABLE IF NOT EXISTS conversion_transitions (
@@ -97,7 +97,7 @@ public final class SQLiteSink: ExportSink {
             transition: try db.prepare("INSERT OR REPLACE INTO conversion_transitions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             transitionAmount: try db.prepare(SQLiteSink.transitionAmount),
             clicks: try BulkInsert(db, table: "clicks", columns: 14, rowsPerStatement: 64),
-            conversions: try BulkInsert(db, table: "conversions", columns: 24, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
+            conversions: try BulkInsert(db, table: "conversions", columns: 25, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
         database = db
         return try SQLiteSink.positions(db)
@@ -117,6 +117,10 @@ public final class SQLiteSink: ExportSink {
         let columns = try db.rows("PRAGMA table_info(conversions)").compactMap { $0.count > 1 ? $0[1] : nil }
         if !columns.contains("version") {
             try db.execute("ALTER TABLE conversions ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+        }
+        // Issue 17: the parameters a sender's profile did not map (after version, as bound).
+        if !columns.contains("extras") {
+            try db.execute("ALTER TABLE conversions ADD COLUMN extras TEXT NOT NULL DEFAULT ''")
         }
     }
 
@@ -228,6 +232,7 @@ public final class SQLiteSink: ExportSink {
             st.bindCopy(base + 23, row.amountCurrency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0)
         }
         st.bind(base + 24, Int64(row.version))
+        st.bind(base + 25, row.extras)
     }
 
     /// The span's transitions, one row each in `conversion_transitions` (rare: one statement each).

@@ -45,25 +45,33 @@ extension RequestHandler {
         answerRecorded(exchange, conversionID: conversionID, duplicate: false, to: &out)
     }
 
-    /// Appends the conversion record to this loop's table and publishes it; returns its id.
+    /// Appends the conversion record to this loop's table and publishes it; returns its id. The
+    /// variable bytes are the txid, then the parameters the profile did not map (length-prefixed).
     func append(_ exchange: Exchange, _ request: ConversionRequest) -> UInt64? {
         let table = conversionTable
         let txid = params.value(.txid)
+        let extras = unmappedParameters(exchange, profile: request.offer.profile)
+        let length = txid.count + (extras.bytes.count > 0 ? 2 + extras.bytes.count : 0)
         guard let (sequence, record) = table.reserveRecord() else { return nil }
-        guard sequence <= ClickID.maxSequence, let (offset, bytes) = table.reserveBytes(txid.count) else {
+        guard sequence <= ClickID.maxSequence, let (offset, bytes) = table.reserveBytes(length) else {
             table.unreserveRecord()
             return nil
         }
         if let base = txid.baseAddress, txid.count > 0 { bytes.copyMemory(from: base, byteCount: txid.count) }
+        if let base = extras.bytes.baseAddress, extras.bytes.count > 0 {
+            bytes.storeBytes(of: UInt16(extras.bytes.count), toByteOffset: txid.count, as: UInt16.self)
+            (bytes + txid.count + 2).copyMemory(from: base, byteCount: extras.bytes.count)
+        }
         let event = request.offer.events[request.event]
         ConversionRecord.write(record, .init(
             clickRef: request.clickRef, timeMillis: exchange.context.nowMillis, txidHash: request.txidHash,
             amount: request.amount, payout: request.statedPayout ?? event.payout,
             revenue: request.statedRevenue ?? event.revenue,
             offerID: request.offer.id, affID: ClickSlot.affID(request.slot), event: request.eventID,
-            status: request.status, currency: request.currency, varOffset: offset, varLength: txid.count,
+            status: request.status, currency: request.currency, varOffset: offset, varLength: length,
             payoutCurrency: request.offer.currencyCode))
-        ConversionRecord.seal(record, variable: UnsafeRawBufferPointer(start: bytes, count: txid.count))
+        if extras.bytes.count > 0 { ConversionRecord.writeExtras(record, length: extras.bytes.count, truncated: extras.truncated) }
+        ConversionRecord.seal(record, variable: UnsafeRawBufferPointer(start: bytes, count: length))
         table.publish(count: sequence + 1)
         return Engine.conversionID(shard: shard, sequence: sequence)
     }

@@ -2,6 +2,7 @@
 // a fixed slot per field, so extracting them never allocates.
 import TrackstarCore
 import TrackstarHTTP
+import TrackstarStore
 
 /// A known parameter. Aliases (TUNE's `aff_sub`, `transaction_id`, `goal`, …) map onto these.
 enum ParamField: Int, CaseIterable {
@@ -146,6 +147,8 @@ struct Params {
     var pairCount = 0
     /// The name index the click ID was read from.
     var clickName = -1
+    /// Where a conversion's unmapped parameters are gathered (`ConversionRecord.maxExtrasBytes`), in `storage`.
+    var extrasBuffer: UnsafeMutableRawPointer { storage + Params.extrasOffset(slotSize: slotSize) }
 
     /// `storage` holds `Params.storageBytes(slotSize:)` bytes, 8-aligned.
     init(storage: UnsafeMutableRawPointer, slotSize: Int) {
@@ -304,6 +307,11 @@ struct Params {
     /// Bytes of scratch a loop needs for `slotSize`-byte values: every field plus the spare slot, and
     /// the table of values.
     static func storageBytes(slotSize: Int) -> Int {
+        extrasOffset(slotSize: slotSize) + ConversionRecord.maxExtrasBytes
+    }
+
+    /// Where the extras buffer starts in `storage`, after the postback names' values.
+    static func extrasOffset(slotSize: Int) -> Int {
         namedOffset(slotSize: slotSize) + PostbackNames.maxNames * MemoryLayout<SentValue>.stride
     }
 

@@ -91,6 +91,8 @@ public struct ConversionRow {
     /// The currency of `amount` (the sender's, or the offer's when it sent none); zeros without an amount.
     public var amountCurrency: (UInt8, UInt8, UInt8)
     public var txid: UnsafeRawBufferPointer
+    /// The parameters the sender's profile did not map, as sent (`a=1&b=2`; empty for none).
+    public var extras: UnsafeRawBufferPointer
     /// The click's mint time and variable fields (empty when the click is not in the logs).
     public var clickTimeMillis: Int64
     public var click: ClickFields
@@ -195,7 +197,10 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
             status: ConversionRecord.status(p), amount: amount == ConversionRecord.noAmount ? nil : amount,
             payout: ConversionRecord.payout(p), revenue: ConversionRecord.revenue(p),
             currency: ExportSource.letters(currency), amountCurrency: ExportSource.letters(amountCurrency),
-            txid: table.bytes(at: ConversionRecord.varOffset(p), count: ConversionRecord.varLength(p)),
+            txid: table.bytes(at: ConversionRecord.varOffset(p), count: ConversionRecord.txidLength(p)),
+            extras: ConversionRecord.hasExtras(p)
+                ? table.bytes(at: ConversionRecord.varOffset(p) + UInt64(ConversionRecord.txidLength(p) + 2), count: ConversionRecord.extrasLength(p))
+                : UnsafeRawBufferPointer(start: nil, count: 0),
             clickTimeMillis: click?.timeMillis ?? 0, click: click?.fields ?? .empty,
             conversionID: (UInt64(shard) << 40 | sequence) + 1, changedMillis: ConversionRecord.timeMillis(p))
     }

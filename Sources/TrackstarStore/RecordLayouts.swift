@@ -56,13 +56,18 @@ public enum ClickSlot {
 /// A conversion record, 96 bytes:
 /// `clickRef:8 | timeMillis:8 | txidHash:8 | amount:8 | payout:8 | revenue:8 | offerID:4 | affID:4
 ///  | event:1 | status:1 | state:1 | kind:1 | currency:4 | varOffset:8 | varLength:4 | payoutCurrency:4
-///  | reserved:8 | checksum:8`.
+///  | extrasLength:2 | extrasFlags:1 | reserved:5 | checksum:8`.
 /// - `event` is the event's stable id for its offer (`DATA_DIR/events`), not a position in the config;
 ///   records written before that file existed hold the position, which the file's seeding made the id.
 /// - `currency` is the currency of `amount` (the sender's, or the offer's when it sent none);
 ///   `payoutCurrency` that of `payout` and `revenue` (the offer's). Records written before
 ///   `payoutCurrency` existed hold 0 there: their payout is in the offer's configured currency.
-/// Variable bytes: the raw txid (trimmed). The checksum covers bytes 0..<88 and the variable bytes.
+/// Variable bytes: the raw txid (trimmed); then, when `extrasFlags` bit 0 is set (issue 17), the
+/// parameters the sender's profile did not map, as sent (`name=value&…`, still percent-encoded),
+/// prefixed with their length (2 bytes, equal to `extrasLength`); bit 1: they were cut at
+/// `maxExtrasBytes` (whole pairs kept, then `&trackstar_truncated=1`). Records written before
+/// bytes 80..<88 held zeros there: all their variable bytes are the txid. The checksum covers bytes
+/// 0..<88 and the variable bytes.
 /// Bytes 58..<60 (`state:1 | kind:1`) and the transition records sharing this layout: see
 /// `ConversionState.swift`.
 public enum ConversionRecord {
@@ -121,6 +126,7 @@ public enum ConversionRecord {
         p.storeBytes(of: f.varOffset, toByteOffset: 64, as: UInt64.self)
         p.storeBytes(of: UInt32(f.varLength), toByteOffset: 72, as: UInt32.self)
         p.storeBytes(of: f.payoutCurrency, toByteOffset: 76, as: UInt32.self)
+        p.storeBytes(of: UInt64(0), toByteOffset: 80, as: UInt64.self)  // no extras unless `writeExtras` says so
     }
 
     public static func varOffset(_ p: UnsafeRawPointer) -> UInt64 { p.load(fromByteOffset: 64, as: UInt64.self) }
@@ -187,6 +193,28 @@ extension ClickSlot {
 }
 
 extension ConversionRecord {
+    /// At most this many bytes of unmapped parameters are kept with a conversion (the marker included).
+    public static let maxExtrasBytes = 512
+    /// What ends a cut extras block.
+    public static let truncationMarker: StaticString = "&trackstar_truncated=1"
+
+    /// After `write`, before `seal`: the variable bytes end with a `length`-byte extras block.
+    public static func writeExtras(_ p: UnsafeMutableRawPointer, length: Int, truncated: Bool) {
+        p.storeBytes(of: UInt16(length), toByteOffset: 80, as: UInt16.self)
+        p.storeBytes(of: UInt8(1 | (truncated ? 2 : 0)), toByteOffset: 82, as: UInt8.self)
+    }
+
+    public static func hasExtras(_ p: UnsafeRawPointer) -> Bool { p.load(fromByteOffset: 82, as: UInt8.self) & 1 != 0 }
+    public static func extrasTruncated(_ p: UnsafeRawPointer) -> Bool { p.load(fromByteOffset: 82, as: UInt8.self) & 2 != 0 }
+    /// Bytes of unmapped parameters (0 for none, and for records written before they were kept).
+    public static func extrasLength(_ p: UnsafeRawPointer) -> Int {
+        hasExtras(p) ? Int(p.load(fromByteOffset: 80, as: UInt16.self)) : 0
+    }
+    /// Bytes of the txid at the start of the variable bytes.
+    public static func txidLength(_ p: UnsafeRawPointer) -> Int {
+        max(0, varLength(p) - (hasExtras(p) ? 2 + extrasLength(p) : 0))
+    }
+
     public static func timeMillis(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 8, as: Int64.self) }
     public static func amount(_ p: UnsafeRawPointer) -> Int64 { p.load(fromByteOffset: 24, as: Int64.self) }
     public static func affID(_ p: UnsafeRawPointer) -> UInt32 { p.load(fromByteOffset: 52, as: UInt32.self) }

@@ -220,4 +220,31 @@ struct SenderProfileTests {
         let again = try c.get("/postback?subid=\(keitaroClick)&tid=other-order&status=sale")
         #expect(again.status == 409 && again.json["reason"] as? String == "duplicate_event", "\(again.body)")
     }
+
+    @Test func unmappedParametersAreKeptExportedAndShown() throws {
+        let server = try LiveServer(config: SenderProfileTests.config)
+        let c = try server.connect()
+        let id = try #require(clickID(try c.get("/click?offer_id=11&aff_id=7")))  // tune
+        let r = try c.get("/postback?offer_id=11&transaction_id=\(id)&adv_sub=T-9&adv_sub2=a%20b&aff_id=3&goal_id=3")
+        #expect(r.status == 200, "\(r.body)")
+        let conversionID = try #require(r.json["conversion_id"] as? Int)
+        // More than 512 bytes of unmapped parameters: whole pairs are kept, then the marker.
+        let long = try #require(clickID(try c.get("/click?offer_id=10&aff_id=7")))
+        let filler = (0..<40).map { "p\($0)=\(String(repeating: "x", count: 10))" }.joined(separator: "&")
+        let l = try c.get("/postback?click_id=\(long)&txid=L-1&" + filler)
+        #expect(l.status == 200, "\(l.body)")
+        let db = server.dataPath + "/report.sqlite"
+        #expect(eventually(within: 60, every: 0.05) {
+            (try? SQLiteDatabase(path: db).rows("SELECT count(*) FROM conversions")) == [["2"]]
+        })
+        server.stop()
+        let rows = try SQLiteDatabase(path: db).rows("SELECT txid, extras FROM conversions ORDER BY txid")
+        #expect(rows.first?[0] == "L-1" && rows.last == ["T-9", "offer_id=11&adv_sub2=a%20b&aff_id=3"], "\(rows)")
+        let cut = rows.first?[1] ?? ""
+        #expect(cut.utf8.count <= 512 && cut.hasPrefix("p0=xxxxxxxxxx&p1=") && cut.hasSuffix("&trackstar_truncated=1"), "\(cut)")
+        #expect(!cut.contains("click_id") && !cut.contains("txid"), "\(cut)")
+        let shown = try LiveServer.run(["conversion", server.dataPath, "\(conversionID)"])
+        #expect(shown.status == 0 && shown.stdout.contains("extras: offer_id=11&adv_sub2=a%20b&aff_id=3\n"), "\(shown)")
+        #expect(shown.stdout.contains("txid: T-9\n") && shown.stdout.contains("status: approved\n"), "\(shown.stdout)")
+    }
 }
