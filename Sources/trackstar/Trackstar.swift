@@ -11,7 +11,7 @@ struct Trackstar: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trackstar",
         abstract: "Server-to-server click tracking: mint click IDs, redirect, attribute postbacks.",
-        subcommands: [Serve.self, CheckConfig.self, Inspect.self, Report.self, Deliveries.self, UpdateConversion.self, Conversion.self])
+        subcommands: [Serve.self, CheckConfig.self, Inspect.self, Report.self, Deliveries.self, UpdateConversion.self, Conversion.self, Replay.self])
 }
 
 /// `trackstar serve --config FILE [--listen HOST:PORT] [--loops N] [--io auto|io_uring|epoll] [--data-dir DIR]`.

@@ -247,4 +247,54 @@ struct SenderProfileTests {
         #expect(shown.status == 0 && shown.stdout.contains("extras: offer_id=11&adv_sub2=a%20b&aff_id=3\n"), "\(shown)")
         #expect(shown.stdout.contains("txid: T-9\n") && shown.stdout.contains("status: approved\n"), "\(shown.stdout)")
     }
+
+    @Test func refusedPostbacksReplayOnceAfterTheProfileIsFixed() throws {
+        func config(_ words: String) -> String {
+            """
+            [server]
+            listen = "127.0.0.1:0"
+
+            [[postback_profiles]]
+            name = "network"
+            extends = "keitaro"
+            \(words)
+
+            [[affiliates]]
+            id = 7
+
+            [[offers]]
+            id = 1
+            url = "https://shop.example/?cid={click_id}"
+            postback_profile = "network"
+            payout = 2
+
+            [[offers]]
+            id = 2
+            url = "https://multi.example/?cid={click_id}"
+            postback_profile = "network"
+            multiple_conversions = true
+            """
+        }
+        let first = try LiveServer(config: config(""))
+        first.ownsDataDir = false
+        let c = try first.connect()
+        let single = try #require(clickID(try c.get("/click?offer_id=1&aff_id=7")))
+        let multi = try #require(clickID(try c.get("/click?offer_id=2&aff_id=7")))
+        #expect(try c.get("/postback?subid=\(single)&status=deposit&tid=D-1").status == 422)
+        #expect(try c.get("/postback?subid=\(multi)&status=deposit&payout=9").status == 422)
+        first.stop()
+        // The profile learns the word; the refusals are replayed, twice.
+        let fixed = try LiveServer(config: config("approved = [\"deposit\"]"), dataDir: first.dataDir)
+        defer { try? FileManager.default.removeItem(atPath: first.dataDir) }
+        let arguments = ["replay", "--config", fixed.configPath, "--data-dir", fixed.dataPath, "--reason", "unknown_status",
+                         "--url", "http://127.0.0.1:\(fixed.port)"]
+        let once = try LiveServer.run(arguments)
+        #expect(once.status == 0 && once.stdout.contains("replayed 2 refused postbacks (unknown_status): recorded 2"), "\(once)")
+        let twice = try LiveServer.run(arguments)
+        #expect(twice.status == 0 && twice.stdout.contains("replayed 2 refused postbacks (unknown_status): duplicate 2"), "\(twice)")
+        let none = try LiveServer.run(arguments + ["--from", "2999-01-01"])
+        #expect(none.status == 0 && none.stdout.contains("replayed 0 refused postbacks"), "\(none)")
+        let metrics = try fixed.connect().get("/metrics").body
+        #expect(metrics.contains("trackstar_postbacks_total{result=\"recorded\",reason=\"\"} 2\n"), "\(metrics)")
+    }
 }
