@@ -55,6 +55,7 @@ extension Params {
 
     /// The value of name `index` decoded into `field`'s slot, or the spare slot once the field is set
     /// (or used in place when it has no escapes).
+    @inline(__always)
     func decoded(_ index: Int, into field: ParamField) -> Result<UnsafeRawBufferPointer, MappingProblem> {
         let sent = named[index]
         if !sent.encoded {
@@ -78,9 +79,10 @@ extension Params {
     @inline(__always)
     mutating func clear(_ field: ParamField) { present &= ~(1 << UInt32(field.rawValue)) }
 
-    /// Decodes the fields `profile` names from the kept values. An unfilled template in an optional
-    /// field leaves it absent and is counted in `unfilled` (one bit per field); in a required one it
-    /// is a problem, as is a required field that is absent or a field given twice differently.
+    /// Decodes the fields `profile` names from the kept values. An unfilled template as the order id
+    /// leaves it absent and is counted in `unfilled` (one bit per field; other optional fields are
+    /// checked when they do not parse); in a required field it is a problem, as is a required field
+    /// that is absent or a field given twice differently.
     mutating func map(_ profile: PostbackProfile, unfilled: inout UInt32) -> MappingProblem? {
         let clickID = value(.clickID)
         present &= 1 << UInt32(ParamField.clickID.rawValue)  // postback fields only ever come from here
@@ -108,7 +110,11 @@ extension Params {
                 if !Params.same(self.value(field), value) { return .conflicting(field) }
                 continue
             }
-            if field != .token && Placeholder.isUnfilled(value, words: profile.placeholders) {
+            // Only the order id can hold any text, so only it (and a required field) is looked at
+            // here; the other fields look only when their value does not parse (`conversionRequest`),
+            // which keeps the check off the common path.
+            if (field == .txid || profile.required & (1 << UInt32(field.rawValue)) != 0)
+                && Placeholder.isUnfilled(value, words: profile.placeholders) {
                 if profile.required & (1 << UInt32(field.rawValue)) != 0 { return .unfilled(field) }
                 unfilled |= 1 << UInt32(field.rawValue)
                 continue

@@ -122,7 +122,9 @@ final class ProfileTable: @unchecked Sendable {  // immutable after init
     let serverDefault: PostbackProfile
     /// Name indices that carry a click ID in some profile in use: the default profile's first (in its
     /// order), then the rest. A postback's click ID is looked for in this order before its offer is known.
-    let clickCandidates: [Int]
+    /// A raw buffer: iterating an Array held by a class retains its storage on every request.
+    let clickCandidates: UnsafeMutablePointer<Int>
+    let clickCandidateCount: Int
 
     init(_ config: TrackstarConfig) {
         let all = TrackstarCore.PostbackProfiles.all(config.postbackProfiles)
@@ -147,8 +149,12 @@ final class ProfileTable: @unchecked Sendable {  // immutable after init
         for profile in [serverDefault] + used.compactMap({ compiled[$0.name] }) {
             for i in 0..<names.names.count where profile.clickNames.contains(i) && !candidates.contains(i) { candidates.append(i) }
         }
-        clickCandidates = candidates
+        clickCandidates = .allocate(capacity: max(1, candidates.count))
+        clickCandidates.initialize(from: candidates, count: candidates.count)
+        clickCandidateCount = candidates.count
     }
+
+    deinit { clickCandidates.deallocate() }
 
     /// The built-in default profile alone (offers compiled without a catalog, in tests and tools).
     static let builtinDefault = ProfileTable(TrackstarConfig())

@@ -95,7 +95,10 @@ extension RequestHandler {
     /// worst of what was found: a forged ID, an unfilled template, a malformed ID, a bad encoding.
     func verifiedClickID(_ exchange: Exchange, to out: inout ByteWriter) -> ClickID? {
         var worst = ClickProblem.none
-        for index in catalog.profiles.clickCandidates where params.seen.contains(index) {
+        let profiles = catalog.profiles
+        for k in 0..<profiles.clickCandidateCount {
+            let index = profiles.clickCandidates[k]
+            guard params.seen.contains(index) else { continue }
             if params.repeatedDifferently.contains(index) { worst = max(worst, .conflicting); continue }
             let text: UnsafeRawBufferPointer
             switch params.decoded(index, into: .clickID) {
@@ -103,7 +106,7 @@ extension RequestHandler {
             case .failure(.tooLong): worst = max(worst, .tooLong); continue
             case .failure:
                 let sent = params.named[index].bytes
-                worst = max(worst, Placeholder.isUnfilled(sent, words: catalog.profiles.serverDefault.placeholders) ? .unfilled : .encoding)
+                worst = max(worst, Placeholder.isUnfilled(sent, words: profiles.serverDefault.placeholders) ? .unfilled : .encoding)
                 continue
             }
             switch engine.codec.decode(text) {
@@ -113,7 +116,7 @@ extension RequestHandler {
                 return id
             case .forged: worst = max(worst, .forged)
             case .malformed:
-                worst = max(worst, Placeholder.isUnfilled(text, words: catalog.profiles.serverDefault.placeholders) ? .unfilled : .malformed)
+                worst = max(worst, Placeholder.isUnfilled(text, words: profiles.serverDefault.placeholders) ? .unfilled : .malformed)
             }
         }
         refuseClickID(exchange, worst, to: &out)
@@ -228,30 +231,43 @@ extension RequestHandler {
     /// Event, status, amount and currency, checked (`txidHash`: the trimmed order id's fingerprint, 0 for none).
     func conversionRequest(_ exchange: Exchange, id: ClickID, slot: UnsafeMutableRawPointer, offer: OfferRuntime,
                            txidHash: UInt64, to out: inout ByteWriter) -> ConversionRequest? {
-        let event = params.has(.event) ? offer.eventIndex(params.value(.event)) : 0
+        let profile = offer.profile
+        var event = params.has(.event) ? offer.eventIndex(params.value(.event)) : 0
+        if event == nil && unfilled(.event, profile) { event = 0 }
         guard let event else {
             refuse(exchange, .unprocessable, "unknown_event", "the offer defines no such event", field: .event, to: &out)
             return nil
         }
-        let profile = offer.profile
-        let status = params.has(.status) ? profile.status(params.value(.status)) : .approved
+        var status = params.has(.status) ? profile.status(params.value(.status)) : .approved
+        if status == nil && unfilled(.status, profile) { status = .approved }
         guard let status else {
             refuseUnknownStatus(exchange, profile: profile, to: &out)
             return nil
         }
-        let amount = params.has(.amount) ? profile.micros(params.value(.amount)) : ConversionRecord.noAmount
+        var amount = params.has(.amount) ? profile.micros(params.value(.amount)) : ConversionRecord.noAmount
+        if amount == nil && unfilled(.amount, profile) { amount = ConversionRecord.noAmount }
         guard let amount else { refuseAmount(exchange, .amount, to: &out); return nil }
         let payout = params.has(.payout) ? profile.micros(params.value(.payout)) : nil
-        if params.has(.payout) && payout == nil { refuseAmount(exchange, .payout, to: &out); return nil }
+        if params.has(.payout) && payout == nil && !unfilled(.payout, profile) { refuseAmount(exchange, .payout, to: &out); return nil }
         let revenue = params.has(.revenue) ? profile.micros(params.value(.revenue)) : nil
-        if params.has(.revenue) && revenue == nil { refuseAmount(exchange, .revenue, to: &out); return nil }
-        let currency = params.has(.currency) ? Currency.code(params.value(.currency)) : offer.currencyCode
+        if params.has(.revenue) && revenue == nil && !unfilled(.revenue, profile) { refuseAmount(exchange, .revenue, to: &out); return nil }
+        var currency = params.has(.currency) ? Currency.code(params.value(.currency)) : offer.currencyCode
+        if currency == nil && unfilled(.currency, profile) { currency = offer.currencyCode }
         guard let currency else {
             refuse(exchange, .badRequest, "malformed_parameter", "expected an ISO 4217 currency code such as EUR", field: .currency, to: &out)
             return nil
         }
         return ConversionRequest(id: id, slot: slot, offer: offer, event: event, eventID: offer.events[event].id, status: status,
                                  amount: amount, currency: currency, txidHash: txidHash, statedPayout: payout, statedRevenue: revenue)
+    }
+
+    /// Whether `field`'s value (which did not parse) is an unfilled template: then it is read as
+    /// absent, counted, and cleared.
+    func unfilled(_ field: ParamField, _ profile: PostbackProfile) -> Bool {
+        guard Placeholder.isUnfilled(params.value(field), words: profile.placeholders) else { return false }
+        metrics.count(.postbackFieldsUnfilled)
+        params.clear(field)
+        return true
     }
 
     func refuseAmount(_ exchange: Exchange, _ field: ParamField, to out: inout ByteWriter) {

@@ -122,6 +122,9 @@ struct GoldenStoreTests {
             #expect(ConversionRecord.currency(p) == expected.currency)
             #expect(ConversionRecord.payoutCurrency(p) == expected.payoutCurrency)
             #expect(String(decoding: variable, as: UTF8.self) == txid)
+            // Written before issue 17's extras: bytes 80..<88 are zero, all variable bytes are the txid.
+            #expect(!ConversionRecord.hasExtras(p) && ConversionRecord.extrasLength(p) == 0)
+            #expect(ConversionRecord.txidLength(p) == txid.utf8.count)
         }
         #expect(ConversionRecord.storedChecksum(try #require(table.slot(3))) == 0)
         #expect(SegmentDirectory.size(Golden.path("data/shard-0/conversions-000000.rec")) == 3 * ConversionRecord.stride)

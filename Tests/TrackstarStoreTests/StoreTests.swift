@@ -127,3 +127,28 @@ extension Result: @retroactive Equatable where Success: Equatable, Failure == St
         #expect(reopened.firstMappedRecordSegment == 1)
     }
 }
+
+@Suite("conversion record extras")
+struct ConversionExtrasLayoutTests {
+    /// A record with a txid and an extras block: both read back, the checksum covers both, and the
+    /// flags say whether the block was cut.
+    @Test(arguments: [false, true])
+    func txidAndExtrasReadBack(truncated: Bool) {
+        let txid = Array("order-1".utf8), extras = Array("nid=4&adv1=a%20b".utf8)
+        var variable = txid + [UInt8(extras.count & 0xFF), UInt8(extras.count >> 8)] + extras
+        let record = UnsafeMutableRawPointer.allocate(byteCount: ConversionRecord.stride, alignment: 8)
+        defer { record.deallocate() }
+        record.initializeMemory(as: UInt8.self, repeating: 0xAA, count: ConversionRecord.stride)  // garbage in 80..<88 first
+        ConversionRecord.write(record, .init(clickRef: 1, timeMillis: 2, txidHash: 3, amount: 4, payout: 5, revenue: 6, offerID: 7,
+                                             affID: 8, event: 0, status: .pending, currency: 0, varOffset: 0, varLength: variable.count))
+        #expect(!ConversionRecord.hasExtras(record) && ConversionRecord.txidLength(record) == variable.count)
+        ConversionRecord.writeExtras(record, length: extras.count, truncated: truncated)
+        variable.withUnsafeBytes { ConversionRecord.seal(record, variable: $0) }
+        #expect(ConversionRecord.hasExtras(record) && ConversionRecord.extrasTruncated(record) == truncated)
+        #expect(ConversionRecord.txidLength(record) == txid.count && ConversionRecord.extrasLength(record) == extras.count)
+        #expect(variable.withUnsafeBytes { ConversionRecord.checksum(record, variable: $0) } == ConversionRecord.storedChecksum(record))
+        variable[variable.count - 1] ^= 1  // the block is covered by the checksum
+        #expect(variable.withUnsafeBytes { ConversionRecord.checksum(record, variable: $0) } != ConversionRecord.storedChecksum(record))
+    }
+}
+
