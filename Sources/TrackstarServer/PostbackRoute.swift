@@ -34,8 +34,9 @@ extension RequestHandler {
     func postback(_ exchange: Exchange, to out: inout ByteWriter) {
         refusalOffer = 0
         refusalAffiliate = 0
-        collectPostbackParams(exchange)
-        guard let id = verifiedClickID(exchange, to: &out) else { return }
+        let profiles = catalog.profiles  // one reference held for the whole postback (one retain, not one per use)
+        collectPostbackParams(exchange, profiles)
+        guard let id = verifiedClickID(exchange, profiles, to: &out) else { return }
         guard let slot = engine.clickSlot(id), ClickSlot.mintMillis(slot) != 0 else {
             // Retired with its segment, or never minted here: the ID's mint minute tells which.
             let ageMinutes = Int64(ClickID.minute(unixMillis: exchange.context.nowMillis)) - Int64(id.mintMinute)
@@ -48,7 +49,7 @@ extension RequestHandler {
         refusalOffer = offerID
         refusalAffiliate = ClickSlot.affID(slot)
         let offer = catalog.offer(offerID)
-        let profile = offer?.profile ?? catalog.profiles.serverDefault
+        let profile = offer?.profile ?? profiles.serverDefault
         guard readFields(exchange, profile: profile, to: &out) else { return }
         params.trimOrderID()
         if let offer { guard authorized(exchange, offer: offer, to: &out) else { return } }
@@ -93,9 +94,8 @@ extension RequestHandler {
     /// The presented click ID, decoded and with its tag verified: the first candidate name (see
     /// `ProfileTable.clickCandidates`) whose value verifies. When none does, the refusal says the
     /// worst of what was found: a forged ID, an unfilled template, a malformed ID, a bad encoding.
-    func verifiedClickID(_ exchange: Exchange, to out: inout ByteWriter) -> ClickID? {
+    func verifiedClickID(_ exchange: Exchange, _ profiles: ProfileTable, to out: inout ByteWriter) -> ClickID? {
         var worst = ClickProblem.none
-        let profiles = catalog.profiles
         for k in 0..<profiles.clickCandidateCount {
             let index = profiles.clickCandidates[k]
             guard params.seen.contains(index) else { continue }
@@ -156,7 +156,7 @@ extension RequestHandler {
         }
         var others = params.seen.intersection(profile.clickNames)
         others.remove(params.clickName)
-        if !others.isEmpty, !otherClickNamesAgree(others) {
+        if !others.isEmpty, !otherClickNamesAgree(others, count: catalog.profiles.names.names.count) {
             refuse(exchange, .badRequest, "conflicting_parameter", "given twice with different values", field: .clickID, to: &out)
             return false
         }
@@ -181,8 +181,8 @@ extension RequestHandler {
     }
 
     /// True when every name in `others` decodes to the click ID already read.
-    func otherClickNamesAgree(_ others: NameSet) -> Bool {
-        for index in 0..<catalog.profiles.names.names.count where others.contains(index) {
+    func otherClickNamesAgree(_ others: NameSet, count: Int) -> Bool {
+        for index in 0..<count where others.contains(index) {
             if params.repeatedDifferently.contains(index) { return false }
             guard case .success(let text) = params.decoded(index, into: .clickID), Params.same(text, params.value(.clickID)) else { return false }
         }
@@ -190,9 +190,9 @@ extension RequestHandler {
     }
 
     /// Keeps the query's parameters and, for a form POST, the body's, by profile name.
-    func collectPostbackParams(_ exchange: Exchange) {
+    func collectPostbackParams(_ exchange: Exchange, _ profiles: ProfileTable) {
         params.reset()
-        let names = catalog.profiles.names
+        let names = profiles.names
         params.collectNamed(exchange.request, range: exchange.head.query, nameScratch: nameScratch, names: names)
         if exchange.head.method == .post && exchange.head.isFormBody {
             params.collectNamed(exchange.request, range: exchange.head.body, nameScratch: nameScratch, names: names)

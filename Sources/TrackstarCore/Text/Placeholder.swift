@@ -7,6 +7,7 @@ public enum Placeholder {
     /// True when `value` is a template left unfilled: a `{` followed later by `}` anywhere (as in
     /// `ord-{id}`), or the whole value wrapped as `[x]`, `%x%`, `#x#` or `<x>` with a letter inside,
     /// or `words` holds it (ASCII case ignored). `${x}` and `{{x}}` are covered by the first rule.
+    @inlinable  // on the postback path (order ids): inlined, the length test rejects most values at once
     public static func isUnfilled(_ value: UnsafeRawBufferPointer, words: PlaceholderWords) -> Bool {
         let n = value.count
         guard n >= 2, let p = value.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
@@ -27,8 +28,8 @@ public enum Placeholder {
 /// A profile's placeholder words, compared without regard to ASCII case; a length mask rejects
 /// most values with one test.
 public struct PlaceholderWords: Sendable {
-    let words: [[UInt8]]
-    let lengths: UInt64
+    @usableFromInline let words: [[UInt8]]
+    @usableFromInline let lengths: UInt64
 
     public init(_ words: [String]) {
         self.words = words.map { Array($0.utf8) }
@@ -36,6 +37,7 @@ public struct PlaceholderWords: Sendable {
     }
 
     /// True when `value` is one of the words.
+    @inlinable
     public func contains(_ value: UnsafeRawBufferPointer) -> Bool {
         guard value.count < 64, lengths & (1 << UInt64(value.count)) != 0 else { return false }
         for word in words where ASCIIFold.equal(word, value) { return true }
@@ -46,6 +48,7 @@ public struct PlaceholderWords: Sendable {
 /// Comparisons that ignore ASCII case.
 public enum ASCIIFold {
     /// Byte equality with ASCII letters compared without case.
+    @inlinable
     public static func equal(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
         guard a.count == b.count else { return false }
         for i in 0..<a.count {
