@@ -84,9 +84,7 @@ extension Params {
     /// checked when they do not parse); in a required field it is a problem, as is a required field
     /// that is absent or a field given twice differently.
     mutating func map(_ profile: PostbackProfile, unfilled: inout UInt32) -> MappingProblem? {
-        let clickID = value(.clickID)
         present &= 1 << UInt32(ParamField.clickID.rawValue)  // postback fields only ever come from here
-        values[ParamField.clickID.rawValue] = clickID
         var words = seen.intersection(profile.mapped)
         while !words.isEmpty {
             let index = words.low != 0 ? words.low.trailingZeroBitCount : 64 + words.high.trailingZeroBitCount

@@ -9,7 +9,8 @@ struct NameSet: Equatable {
     var low: UInt64 = 0
     var high: UInt64 = 0
 
-    @inline(__always) func contains(_ i: Int) -> Bool { i < 0 ? false : i < 64 ? low & (1 << UInt64(i)) != 0 : high & (1 << UInt64(i - 64)) != 0 }
+    /// `i` in 0..<128.
+    @inline(__always) func contains(_ i: Int) -> Bool { ((i < 64 ? low : high) >> UInt64(i & 63)) & 1 != 0 }
     @inline(__always) mutating func insert(_ i: Int) { if i < 64 { low |= 1 << UInt64(i) } else { high |= 1 << UInt64(i - 64) } }
     @inline(__always) mutating func remove(_ i: Int) {
         if i < 0 { return }

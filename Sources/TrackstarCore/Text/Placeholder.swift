@@ -25,21 +25,26 @@ public enum Placeholder {
     }
 }
 
-/// A profile's placeholder words, compared without regard to ASCII case; a length mask rejects
-/// most values with one test.
+/// A profile's placeholder words, compared without regard to ASCII case; a 64-bit signature mask
+/// rejects most values with one test.
 public struct PlaceholderWords: Sendable {
     @usableFromInline let words: [[UInt8]]
     @usableFromInline let lengths: UInt64
 
     public init(_ words: [String]) {
         self.words = words.map { Array($0.utf8) }
-        lengths = self.words.reduce(0) { $0 | ($1.count < 64 ? 1 << UInt64($1.count) : 0) }
+        lengths = self.words.reduce(0) { $0 | ($1.isEmpty ? 0 : 1 << PlaceholderWords.signature($1.count, $1[0])) }
     }
+
+    /// One of 64 bits for a word's length and folded first byte: a value whose bit no word has is none
+    /// of them, found with one test and no look at the words (most order ids).
+    @inlinable
+    static func signature(_ length: Int, _ first: UInt8) -> UInt64 { (UInt64(truncatingIfNeeded: length) &* 31 &+ UInt64(first | 0x20)) & 63 }
 
     /// True when `value` is one of the words.
     @inlinable
     public func contains(_ value: UnsafeRawBufferPointer) -> Bool {
-        guard value.count < 64, lengths & (1 << UInt64(value.count)) != 0 else { return false }
+        guard !value.isEmpty, lengths & (1 << PlaceholderWords.signature(value.count, value[0])) != 0 else { return false }
         for word in words where ASCIIFold.equal(word, value) { return true }
         return false
     }
