@@ -50,7 +50,8 @@ extension RequestHandler {
     func append(_ exchange: Exchange, _ request: ConversionRequest) -> UInt64? {
         let table = conversionTable
         let txid = params.value(.txid)
-        let extras = unmappedParameters(exchange, profile: request.offer.profile)
+        let extras = params.hasExtras ? unmappedParameters(exchange, profile: request.offer.profile)
+            : (bytes: UnsafeRawBufferPointer(start: nil, count: 0), truncated: false)
         let length = txid.count + (extras.bytes.count > 0 ? 2 + extras.bytes.count : 0)
         guard let (sequence, record) = table.reserveRecord() else { return nil }
         guard sequence <= ClickID.maxSequence, let (offset, bytes) = table.reserveBytes(length) else {

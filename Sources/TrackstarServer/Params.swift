@@ -147,6 +147,8 @@ struct Params {
     var pairCount = 0
     /// The name index the click ID was read from.
     var clickName = -1
+    /// Set by `map`: the request has parameters its profile does not map (kept as extras).
+    var hasExtras = false
     /// Where a conversion's unmapped parameters are gathered (`ConversionRecord.maxExtrasBytes`), in `storage`.
     var extrasBuffer: UnsafeMutableRawPointer { storage + Params.extrasOffset(slotSize: slotSize) }
 
@@ -163,7 +165,7 @@ struct Params {
 
     mutating func reset() {
         present = 0; adjustment = nil
-        seen = NameSet(); repeatedDifferently = NameSet(); pairCount = 0; clickName = -1
+        seen = NameSet(); repeatedDifferently = NameSet(); pairCount = 0; clickName = -1; hasExtras = false
     }
 
     @inline(__always)

@@ -1,7 +1,7 @@
 // Nothing a sender sends is silently dropped: the parameters its profile does not map are kept with
 // the conversion, as sent (`name=value&…`, still percent-encoded), up to
 // `ConversionRecord.maxExtrasBytes`. Collected only when the one pass saw more parameters than the
-// profile maps, into a per-loop buffer: nothing allocates.
+// profile maps (`Params.hasExtras`), into a per-loop buffer: nothing allocates.
 import TrackstarCore
 import TrackstarHTTP
 import TrackstarStore
@@ -10,9 +10,6 @@ extension RequestHandler {
     /// The unmapped parameters of the query and (form POST) body, whole pairs joined by `&`; when they
     /// do not all fit, the pairs that fit and then `ConversionRecord.truncationMarker`.
     func unmappedParameters(_ exchange: Exchange, profile: PostbackProfile) -> (bytes: UnsafeRawBufferPointer, truncated: Bool) {
-        guard params.pairCount > params.seen.intersection(profile.mapped).count else {
-            return (UnsafeRawBufferPointer(start: nil, count: 0), false)
-        }
         let marker = ConversionRecord.truncationMarker
         var out = ExtrasWriter(base: params.extrasBuffer, limit: ConversionRecord.maxExtrasBytes - marker.utf8CodeUnitCount)
         let names = catalog.profiles.names
