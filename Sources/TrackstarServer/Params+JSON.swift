@@ -57,3 +57,43 @@ extension Params {
         return nil
     }
 }
+
+extension Params {
+    /// Postbacks: the members of the JSON object in `range`, kept by profile name (`PostbackNames`)
+    /// as `collectNamed` keeps query parameters; same syntax rules as `collectJSON`. Unknown members
+    /// are counted (they are extras, though only query and form parameters are stored as extras).
+    mutating func collectNamedJSON(_ buffer: UnsafeRawBufferPointer, range: ByteRange, names: JSONNameSet, profileNames: PostbackNames,
+                                   nameScratch: UnsafeMutableRawBufferPointer) -> BodyError? {
+        names.removeAll()
+        var scanner = JSONObjectScanner(buffer, range: range)
+        while true {
+            let member: JSONMember
+            do throws(JSONProblem) {
+                guard let next = try scanner.next() else { return nil }
+                member = next
+            } catch {
+                return .malformedJSON(error, offset: scanner.offset, field: nil)
+            }
+            var name = slice(buffer, member.name)
+            if member.nameEscaped {
+                let length = JSONString.decode(name, into: nameScratch)  // nil: longer than any profile name
+                name = length.map { UnsafeRawBufferPointer(rebasing: nameScratch[0..<$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            }
+            if let problem = names.insert(JSONString.fingerprint(slice(buffer, member.name), escaped: member.nameEscaped)) {
+                // The message names the member by Trackstar's own spelling when it has one.
+                return .malformedJSON(problem, offset: Int(member.name.start) - 1 - Int(range.start),
+                                      field: name.isEmpty ? nil : ParamField.named(name))
+            }
+            pairCount += 1
+            guard !name.isEmpty, let index = profileNames.index(name), member.kind != .null, !member.value.isEmpty else { continue }
+            let value = SentValue(bytes: slice(buffer, member.value), encoded: false, jsonEscaped: member.valueEscaped)
+            if seen.contains(index) {
+                if !Params.same(named[index].bytes, value.bytes) { repeatedDifferently.insert(index) }
+                continue
+            }
+            named[index] = value
+            seen.insert(index)
+        }
+    }
+}
+

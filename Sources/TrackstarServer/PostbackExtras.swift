@@ -14,7 +14,7 @@ extension RequestHandler {
         var out = ExtrasWriter(base: params.extrasBuffer, limit: ConversionRecord.maxExtrasBytes - marker.utf8CodeUnitCount)
         let names = catalog.profiles.names
         out.add(exchange.request, exchange.head.query, names: names, mapped: profile.mapped, nameScratch: nameScratch)
-        if exchange.head.method == .post && exchange.head.isFormBody {
+        if exchange.head.method == .post && exchange.head.contentLength > 0 && exchange.head.bodyType == .form {
             out.add(exchange.request, exchange.head.body, names: names, mapped: profile.mapped, nameScratch: nameScratch)
         }
         if out.truncated {

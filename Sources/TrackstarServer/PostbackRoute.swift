@@ -35,7 +35,7 @@ extension RequestHandler {
         refusalOffer = 0
         refusalAffiliate = 0
         let profiles = catalog.profiles  // one reference held for the whole postback (one retain, not one per use)
-        collectPostbackParams(exchange, profiles)
+        guard collectPostbackParams(exchange, profiles, to: &out) else { return }
         guard let id = verifiedClickID(exchange, profiles, to: &out) else { return }
         guard let slot = engine.clickSlot(id), ClickSlot.mintMillis(slot) != 0 else {
             // Retired with its segment, or never minted here: the ID's mint minute tells which.
@@ -189,13 +189,30 @@ extension RequestHandler {
         return true
     }
 
-    /// Keeps the query's parameters and, for a form POST, the body's, by profile name.
-    func collectPostbackParams(_ exchange: Exchange, _ profiles: ProfileTable) {
+    /// Keeps the query's parameters and a form or JSON body's, by profile name; any other body type
+    /// is refused 415 (as `collectParams` does for other routes), a malformed JSON body 400.
+    func collectPostbackParams(_ exchange: Exchange, _ profiles: ProfileTable, to out: inout ByteWriter) -> Bool {
         params.reset()
+        let head = exchange.head
+        let hasBody = head.method == .post && head.contentLength > 0
+        if hasBody && head.bodyType != .form && head.bodyType != .json {
+            refuse(exchange, .unsupportedMediaType, "unsupported_media_type",
+                   "send the body as application/x-www-form-urlencoded or application/json, or the parameters in the query", to: &out)
+            return false
+        }
         let names = profiles.names
-        params.collectNamed(exchange.request, range: exchange.head.query, nameScratch: nameScratch, names: names)
-        if exchange.head.method == .post && exchange.head.isFormBody {
-            params.collectNamed(exchange.request, range: exchange.head.body, nameScratch: nameScratch, names: names)
+        params.collectNamed(exchange.request, range: head.query, nameScratch: nameScratch, names: names)
+        guard hasBody else { return true }
+        if head.bodyType == .form {
+            params.collectNamed(exchange.request, range: head.body, nameScratch: nameScratch, names: names)
+            return true
+        }
+        switch params.collectNamedJSON(exchange.request, range: head.body, names: jsonNames, profileNames: names, nameScratch: nameScratch) {
+        case .malformedJSON(let problem, let offset, let field)?:
+            refuse(exchange, .badRequest, "malformed_body", problem.message, field: field, offset: offset, to: &out)
+            return false
+        case .parameter, nil:
+            return true
         }
     }
 

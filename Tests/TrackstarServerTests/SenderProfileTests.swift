@@ -297,4 +297,19 @@ struct SenderProfileTests {
         let metrics = try fixed.connect().get("/metrics").body
         #expect(metrics.contains("trackstar_postbacks_total{result=\"recorded\",reason=\"\"} 2\n"), "\(metrics)")
     }
+
+    @Test func jsonBodiesAreReadThroughTheProfile() throws {
+        let server = try LiveServer(config: SenderProfileTests.config)
+        let c = try server.connect()
+        let id = try #require(clickID(try c.get("/click?offer_id=14&aff_id=7")))  // keitaro
+        let body = #"{"subid":"\#(id)","status":"Lead","payout":"10,5","tid":"J-1","sub_id_1":"x"}"#
+        let r = try c.request("POST /postback HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                              + "Content-Length: \(body.utf8.count)\r\n\r\n" + body)
+        #expect(r.status == 200 && r.json["status"] as? String == "pending" && r.json["revenue"] as? Double == 10.5, "\(r.body)")
+        let twice = #"{"subid":"\#(id)","tid":"J-1","tid":"J-2"}"#
+        let t = try c.request("POST /postback HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                              + "Content-Length: \(twice.utf8.count)\r\n\r\n" + twice)
+        #expect(t.status == 400 && t.json["reason"] as? String == "malformed_body", "\(t.body)")
+    }
 }
+
