@@ -93,14 +93,16 @@ extension RequestHandler {
     /// `status` it changes the conversion's status (`changeStatus`); otherwise it is a duplicate.
     /// Call inside the loop's index section, after the token and IP checks.
     func repeated(_ exchange: Exchange, conversionID: UInt64, offer: OfferRuntime?, to out: inout ByteWriter) {
+        // Status words and amounts as the offer's sender profile writes them (issue 17).
+        let profile = offer?.profile ?? catalog.profiles.serverDefault
+        if params.has(.status) && profile.status(params.value(.status)) == nil { _ = unfilled(.status, profile) }
         guard params.has(.status) else { return answerRecorded(exchange, conversionID: conversionID, duplicate: true, to: &out) }
-        guard let target = ConversionStatus.parse(params.value(.status)) else {
-            return refuse(exchange, .badRequest, "malformed_parameter", "expected approved, pending or rejected", field: .status, to: &out)
-        }
+        guard let target = profile.status(params.value(.status)) else { return refuseUnknownStatus(exchange, profile: profile, to: &out) }
         guard let record = engine.conversionRecord(conversionID) else {
             return refuse(exchange, .internalError, "internal", "conversion index points at a missing record", to: &out)
         }
-        let posted = params.has(.amount) ? Decimal.parseMicros(params.value(.amount)) : ConversionRecord.noAmount
+        var posted = params.has(.amount) ? profile.micros(params.value(.amount)) : ConversionRecord.noAmount
+        if posted == nil && unfilled(.amount, profile) { posted = ConversionRecord.noAmount }
         guard let posted else {
             return refuse(exchange, .badRequest, "malformed_parameter",
                           "expected a non-negative decimal below 1000000000000 with at most 6 decimals", field: .amount, to: &out)

@@ -62,6 +62,7 @@ struct SenderProfileTests {
 
     static let m = 1_000_000
     /// Each built-in's documented shapes (see the page cited next to each profile in PostbackProfileConfig.swift).
+    /// A rejected conversion keeps its amounts in the row (reports count them as rejected money, issue 18).
     static let cases: [String: [SenderCase]] = [
         "trackstar": [
             SenderCase(query: "click_id=ID&event=upsell&amount=10&txid=X-1&status=pending", status: "pending", event: "upsell",
@@ -75,7 +76,7 @@ struct SenderProfileTests {
             SenderCase(query: "transaction_id=ID&amount=%247.25&adv_sub=T-2&status=pending&adv_sub2=extra", status: "pending", event: "",
                        amount: "7250000", txid: "T-2", payout: 2 * m, revenue: 5 * m),
             SenderCase(query: "transaction_id=ID&adv_sub=T-3&status=REJECTED", status: "rejected", event: "", amount: nil, txid: "T-3",
-                       payout: 0, revenue: 0),
+                       payout: 2 * m, revenue: 5 * m),
         ],
         "everflow": [
             SenderCase(query: "nid=42&transaction_id=ID&amount=19.99&order_id=E-1&adv_event_id=12", status: "approved", event: "12",
@@ -96,7 +97,7 @@ struct SenderProfileTests {
                        txid: "52949935", payout: 2 * m, revenue: 21 * m),
             SenderCase(query: "subid=ID&status=lead&payout=10,50&tid=K-2", status: "pending", event: "", amount: nil, txid: "K-2",
                        payout: 2 * m, revenue: 10_500_000),
-            SenderCase(query: "subid=ID&status=Rejected&tid=K-3", status: "rejected", event: "", amount: nil, txid: "K-3", payout: 0, revenue: 0),
+            SenderCase(query: "subid=ID&status=Rejected&tid=K-3", status: "rejected", event: "", amount: nil, txid: "K-3", payout: 2 * m, revenue: 5 * m),
             SenderCase(query: "subid=ID&status=rebill&revenue=5&tid=K-4", status: "approved", event: "", amount: nil, txid: "K-4",
                        payout: 2 * m, revenue: 5 * m),
         ],
@@ -105,20 +106,21 @@ struct SenderProfileTests {
                        revenue: 2_500_000),
             SenderCase(query: "cnv_id=ID&payout=4&cnv_status=approve&cnv_currency=USD", status: "approved", event: "", amount: nil, txid: "",
                        payout: 2 * m, revenue: 4 * m),
-            SenderCase(query: "cnv_id=ID&payout=4&cnv_status=reject", status: "rejected", event: "", amount: nil, txid: "", payout: 0, revenue: 0),
+            SenderCase(query: "cnv_id=ID&payout=4&cnv_status=reject", status: "rejected", event: "", amount: nil, txid: "", payout: 2 * m,
+                       revenue: 4 * m),
         ],
         "redtrack": [
             SenderCase(query: "clickid=ID&sum=9.99&type=Purchase&rdtk_event_id=R-1", status: "approved", event: "Purchase", amount: nil,
                        txid: "R-1", payout: 1 * m, revenue: 9_990_000),
             SenderCase(query: "clickid=ID&sum=1&status=declined&transaction_id=R-2", status: "rejected", event: "", amount: nil, txid: "R-2",
-                       payout: 0, revenue: 0),
+                       payout: 2 * m, revenue: 1 * m),
         ],
         "affise": [
             SenderCase(query: "clickid=ID&action_id=A-1&goal=2&sum=15.5&status=1&secure=s3", status: "approved", event: "2", amount: nil,
                        txid: "A-1", payout: 1 * m, revenue: 15_500_000),
             SenderCase(query: "clickid=ID&action_id=A-2&sum=3,25&status=2", status: "pending", event: "", amount: nil, txid: "A-2",
                        payout: 2 * m, revenue: 3_250_000),
-            SenderCase(query: "clickid=ID&action_id=A-3&status=3", status: "rejected", event: "", amount: nil, txid: "A-3", payout: 0, revenue: 0),
+            SenderCase(query: "clickid=ID&action_id=A-3&status=3", status: "rejected", event: "", amount: nil, txid: "A-3", payout: 2 * m, revenue: 5 * m),
             SenderCase(query: "click_id=ID&action_id=A-4&status=5&custom_field1=c", status: "pending", event: "", amount: nil, txid: "A-4",
                        payout: 2 * m, revenue: 5 * m),
         ],
@@ -133,7 +135,7 @@ struct SenderProfileTests {
             SenderCase(query: "subid1=ID&action_id=I-2&status=PENDING&payout=1&action_tracker_id=1234", status: "pending", event: "1234",
                        amount: nil, txid: "I-2", payout: 1 * m, revenue: 1 * m),
             SenderCase(query: "subid1=ID&action_id=I-3&status=REVERSED", status: "rejected", event: "", amount: nil, txid: "I-3",
-                       payout: 0, revenue: 0),
+                       payout: 2 * m, revenue: 5 * m),
         ],
         "tidclick": [
             SenderCase(query: "tid=ID&order_id=TC-1&amount=3", status: "approved", event: "", amount: "3000000", txid: "TC-1",
