@@ -22,33 +22,8 @@ RESULTS=${RESULTS:-$ROOT/loadtest/.build/loadtest-results.jsonl}  # every run's 
 STARTED=()
 BEGAN=$(date +%s)
 
-# Stops every server this script started (SIGTERM, then SIGKILL after 5 s) and removes the temp dir.
-cleanup() {
-    local pid
-    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${STARTED[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "loadtest: $*" >&2; }
-
-# Waits up to 10 s for FILE to contain PATTERN; prints the first matching line.
-wait_for() {
-    local file=$1 pattern=$2
-    for _ in $(seq 100); do
-        if grep -q "$pattern" "$file" 2>/dev/null; then grep -m1 "$pattern" "$file"; return 0; fi
-        sleep 0.1
-    done
-    log "timed out waiting for '$pattern' in $file:"; cat "$file" >&2; return 1
-}
-
-# The PORT in a "… listening on 127.0.0.1:PORT with …" line.
-port_of() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p'; }
+LOG_PREFIX=loadtest
+. "$ROOT/loadtest/lib.sh"
 
 build() {
     [ -x "$TRACKSTAR" ] || { log "missing $TRACKSTAR: run 'make release' first"; exit 1; }
@@ -71,38 +46,7 @@ sink = \"${TRACKSTAR_EXPORT:-sqlite}\"" > "$WORK/trackstar/trackstar.toml"
     TRACKSTAR_BASE_RSS=$(awk '/^VmRSS:/ { print $2 }' "/proc/$TRACKSTAR_PID/status")
 }
 
-# nginx (Debian's nginx-light) answering `return 302`, with a temporary prefix so nothing in /var is used.
-start_nginx() {
-    local dir=$WORK/nginx port
-    mkdir -p "$dir/logs"
-    port=$("$BIN/tsload" free-port)
-    cat > "$dir/nginx.conf" <<EOF
-worker_processes $LOOPS;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 600s;
-    server {
-        listen 127.0.0.1:$port reuseport;
-        location / { return 302 https://shop.example/landing?cid=000000000000YNFNCE97BZ6711&a=7; }
-    }
-}
-EOF
-    /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" > "$dir/out.log" 2>&1 &
-    NGINX_PID=$!; STARTED+=("$NGINX_PID")
-    for _ in $(seq 100); do [ "$(pgrep -c -P "$NGINX_PID" || true)" -ge "$LOOPS" ] && break; sleep 0.1; done
-    curl -s -o /dev/null "http://127.0.0.1:$port/" || { log "nginx does not answer:"; cat "$dir/error.log" >&2; exit 1; }
-    NGINX_PORT=$port
-}
+start_nginx() { start_nginx_with "$LOOPS"; }
 
 start_floor() {
     "$BIN/tsfloor" --threads "$LOOPS" > "$WORK/floor.log" 2>&1 &

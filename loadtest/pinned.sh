@@ -26,30 +26,8 @@ STARTED=()
 BEGAN=$(date +%s)
 declare -A PORT PID
 
-cleanup() {
-    local pid
-    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${STARTED[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "pinned: $*" >&2; }
-
-wait_for() {
-    local file=$1 pattern=$2
-    for _ in $(seq 100); do
-        if grep -q "$pattern" "$file" 2>/dev/null; then grep -m1 "$pattern" "$file"; return 0; fi
-        sleep 0.1
-    done
-    log "timed out waiting for '$pattern' in $file:"; cat "$file" >&2; return 1
-}
-
-port_of() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p'; }
+LOG_PREFIX=pinned
+. "$ROOT/loadtest/lib.sh"
 
 # start_trackstar NAME SINK: one loop on the server core, a fresh data dir.
 start_trackstar() {
@@ -63,35 +41,8 @@ sink = \"$sink\"" > "$dir/trackstar.toml"
 }
 
 start_nginx() {
-    local dir=$WORK/nginx port
-    mkdir -p "$dir/logs"
-    port=$("$BIN/tsload" free-port)
-    cat > "$dir/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 600s;
-    server {
-        listen 127.0.0.1:$port reuseport;
-        location / { return 302 https://shop.example/landing?cid=0WFADRC4E4BPZGA2K3TNKH4PJY&a=7; }
-    }
-}
-CONF
-    taskset -c "$SERVER_CPU" /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" > "$dir/out.log" 2>&1 &
-    PID[nginx]=$!; STARTED+=("$!")
-    for _ in $(seq 100); do [ "$(pgrep -c -P "${PID[nginx]}" || true)" -ge 1 ] && break; sleep 0.1; done
-    curl -s -o /dev/null "http://127.0.0.1:$port/" || { log "nginx does not answer:"; cat "$dir/error.log" >&2; exit 1; }
-    PORT[nginx]=$port
+    start_nginx_with 1 "taskset -c $SERVER_CPU"
+    PID[nginx]=$NGINX_PID; PORT[nginx]=$NGINX_PORT
 }
 
 start_floor() {
@@ -132,7 +83,7 @@ round() {
     for server in $(servers); do
         run close "$server" --scenario clicks --connections "$CLOSE_CONNECTIONS" --close
     done
-    pool=$(awk -v r="$trackstar_rate" -v s="$((DURATION + WARMUP))" 'BEGIN { p = int(1.5 * r * s); print (p < 100000 ? 100000 : p) }')
+    pool=$(awk -v r="$trackstar_rate" -v s="$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { print d + w }')" 'BEGIN { p = int(1.5 * r * s); print (p < 100000 ? 100000 : p) }')
     run postbacks trackstar --scenario postbacks --pool "$pool" --connections "$CONNECTIONS"
     run forged trackstar --scenario forged --connections "$CONNECTIONS"
     rate=$(awk -v r="$floor_rate" 'BEGIN { printf "%d", r * 0.5 }')

@@ -8,16 +8,13 @@ extension Inspection {
     /// The conversion's fields as `key: value` lines, or nil with the reason it cannot be shown.
     public static func conversion(dataDir: String, id: UInt64) -> Result<[String], InspectionError> {
         guard id > 0 else { return .failure(InspectionError("conversion ids start at 1")) }
-        let shards = ShardLayout.existingShards(dataDir: dataDir)
-        let clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
-        let conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }
-        let refusals = (0..<shards).map { ShardLayout.refusalTable(dataDir: dataDir, shard: $0) }
-        var options = RecoveryOptions()
-        options.inspectOnly = true
-        var recovery = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals, options: options)
-        do { _ = try recovery.run() } catch { return .failure(InspectionError("\(error)")) }
-        let source = ExportSource(clicks: clicks, conversions: conversions, refusals: refusals,
-                                  clickIDText: { shard, sequence, _ in "\(shard)-\(sequence)" }, eventName: { _, index in "\(index)" })
+        let opened: ReadOnlyDataDir
+        switch ReadOnlyDataDir.open(dataDir) {
+        case .success(let dir): opened = dir
+        case .failure(let error): return .failure(InspectionError("\(error)"))
+        }
+        let shards = opened.shards
+        let source = opened.source(clickIDText: { shard, sequence, _ in "\(shard)-\(sequence)" }, eventName: { _, index in "\(index)" })
         let shard = Int((id - 1) >> 40), sequence = (id - 1) & ClickID.maxSequence
         guard shard < shards, let row = source.conversion(shard: shard, sequence: sequence) else {
             return .failure(InspectionError("no conversion \(id) in \(dataDir)"))

@@ -10,16 +10,13 @@ public enum Inspection {
     /// The report's lines, and whether damage was found (corruption before a tail, a bad manifest).
     public static func run(dataDir: String) -> (lines: [String], damaged: Bool) {
         var lines = ["data dir: \(dataDir)"] + identityLines(dataDir: dataDir)
-        let shards = ShardLayout.existingShards(dataDir: dataDir)
-        let clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
-        let conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }
-        let refusals = (0..<shards).map { ShardLayout.refusalTable(dataDir: dataDir, shard: $0) }
-        var options = RecoveryOptions()
-        options.inspectOnly = true
-        var recovery = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals, options: options)
-        do { _ = try recovery.run() } catch {
-            return (lines + ["DAMAGED: \(error)"], true)
+        let opened: ReadOnlyDataDir
+        switch ReadOnlyDataDir.open(dataDir) {
+        case .success(let dir): opened = dir
+        case .failure(let error): return (lines + ["DAMAGED: \(error)"], true)
         }
+        let shards = opened.shards, clicks = opened.clicks, conversions = opened.conversions, refusals = opened.refusals
+        let recovery = opened.recovery
         lines.append(snapshotLine(recovery.manifest))
         for shard in 0..<shards {
             lines.append("shard \(shard): \(clicks[shard].reservedCount) clicks, \(conversions[shard].reservedCount) conversions, "

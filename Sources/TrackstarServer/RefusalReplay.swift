@@ -18,16 +18,13 @@ public enum RefusalReplay {
 
     /// The postback refusals of `reason` in [from, to) (milliseconds; nil: unbounded), oldest first.
     public static func select(dataDir: String, reason: RefusalReason, fromMillis: Int64?, toMillis: Int64?) -> Result<[Item], InspectionError> {
-        let shards = ShardLayout.existingShards(dataDir: dataDir)
-        let clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
-        let conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }
-        let refusals = (0..<shards).map { ShardLayout.refusalTable(dataDir: dataDir, shard: $0) }
-        var options = RecoveryOptions()
-        options.inspectOnly = true
-        var recovery = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals, options: options)
-        do { _ = try recovery.run() } catch { return .failure(InspectionError("\(error)")) }
-        let source = ExportSource(clicks: clicks, conversions: conversions, refusals: refusals,
-                                  clickIDText: { _, _, _ in "" }, eventName: { _, _ in "" })
+        let opened: ReadOnlyDataDir
+        switch ReadOnlyDataDir.open(dataDir) {
+        case .success(let dir): opened = dir
+        case .failure(let error): return .failure(InspectionError("\(error)"))
+        }
+        let shards = opened.shards, refusals = opened.refusals
+        let source = opened.source()
         var items: [Item] = []
         for shard in 0..<shards {
             for sequence in 0..<refusals[shard].reservedCount {
