@@ -81,6 +81,10 @@ extension Dispatcher {
         case .status: return text(row.status.name.description)
         case .txid: return bytes(row.txid)
         case .amount: return row.amount.map { text(PartnerTemplate.money($0)) } ?? []
+        case .country: return text(row.clickEnrichment.countryText)
+        case .device: return text(row.clickEnrichment.device.name.description)
+        case .os: return bytes(row.clickEnrichmentTail.os)
+        case .browser: return bytes(row.clickEnrichmentTail.browser)
         }
     }
 

@@ -32,14 +32,14 @@ public final class ClickHouseSink: ExportSink {
             "CREATE DATABASE IF NOT EXISTS \(database)",
             """
             CREATE TABLE IF NOT EXISTS \(database).clicks (click_ref UInt64, click_id String, time DateTime('UTC'), time_ms Int64,
-              offer_id UInt32, aff_id UInt32, \(subs), ip String, user_agent String)
+              offer_id UInt32, aff_id UInt32, \(subs), ip String, user_agent String\(EnrichmentColumns.clickHouseDefinitions(EnrichmentColumns.clicks)))
               \(engine) ORDER BY (offer_id, aff_id, time_ms, click_ref)
             """,
             """
             CREATE TABLE IF NOT EXISTS \(database).conversions (conversion_id UInt64, click_ref UInt64, click_id String,
               click_time_ms Int64, time DateTime('UTC'), time_ms Int64, offer_id UInt32, aff_id UInt32, \(subs),
               event String, event_index UInt8, status String, amount_micros Nullable(Int64), payout_micros Int64,
-              revenue_micros Int64, currency String, txid String, amount_currency String, version UInt8, extras String)
+              revenue_micros Int64, currency String, txid String, amount_currency String, version UInt8, extras String\(EnrichmentColumns.clickHouseDefinitions(EnrichmentColumns.conversions)))
               ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMMDD(time) ORDER BY (offer_id, aff_id, time_ms, conversion_id)
             """,
             """
@@ -86,6 +86,7 @@ public final class ClickHouseSink: ExportSink {
         for statement in schema() { try execute(statement) }
         try addAmountCurrency()
         try addVersion()
+        try addEnrichmentColumns()
         return try positions()
     }
 
@@ -186,6 +187,7 @@ extension ClickHouseSink {
         for i in 0..<7 { out.string(row.fields[i]) }
         RowText.withIP(row.peer) { out.string($0) }
         out.string(row.fields.userAgent)
+        EnrichmentColumns.encode(row.enrichment, row.enrichmentTail, click: true, into: &out)
     }
 
     /// A conversion row; a transition writes its conversion's row again with the new status and
@@ -208,6 +210,7 @@ extension ClickHouseSink {
         }
         out.uint8(UInt8(truncatingIfNeeded: row.version))
         out.string(row.extras)
+        EnrichmentColumns.encode(row.clickEnrichment, row.clickEnrichmentTail, click: false, into: &out)
     }
 
     /// A transition's row in `conversion_transitions`.

@@ -7,6 +7,8 @@ import TrackstarStore
 /// A report column to group by.
 public enum ReportDimension: String, CaseIterable, Sendable {
     case offer, affiliate, sub1, sub2, sub3, sub4, sub5, source, day, hour, event
+    /// The click's enrichment (clicks and conversions; empty for clicks recorded before it).
+    case country, asn, device, os, browser
 
     /// Parses a comma-separated list ("offer,affiliate,day"); aliases offer_id, aff, aff_id.
     public static func parseList(_ text: String) -> Result<[ReportDimension], ExportError> {
@@ -26,7 +28,7 @@ public enum ReportDimension: String, CaseIterable, Sendable {
     func applies(to kind: LogKind) -> Bool {
         switch self {
         case .offer, .affiliate, .day, .hour: true
-        case .sub1, .sub2, .sub3, .sub4, .sub5, .source: kind != .refusals
+        case .sub1, .sub2, .sub3, .sub4, .sub5, .source, .country, .asn, .device, .os, .browser: kind != .refusals
         case .event: kind == .conversions
         }
     }
@@ -49,7 +51,7 @@ public enum ReportDimension: String, CaseIterable, Sendable {
     static let zonedBucketMillis: Int64 = 900_000
 
     /// Whether the column holds numbers (ids, day and hour numbers) rather than text.
-    var isNumeric: Bool { [.offer, .affiliate, .day, .hour].contains(self) }
+    var isNumeric: Bool { [.offer, .affiliate, .day, .hour, .asn].contains(self) }
 }
 
 extension Substring {
@@ -142,6 +144,10 @@ public struct CurrencyFigures: Sendable, Equatable {
 public struct ReportRow: Sendable, Equatable {
     public var key: [ReportValue]
     public var clicks: Int64 = 0
+    /// Clicks flagged unique (no earlier click from the address and agent within the offer's window).
+    public var uniqueClicks: Int64 = 0
+    /// Clicks with a bot reason.
+    public var botClicks: Int64 = 0
     /// Approved and pending conversions (rejected ones are kept in the sink but not counted).
     public var conversions: Int64 = 0
     /// Money per currency, sorted by code.
@@ -177,6 +183,8 @@ public struct ReportRow: Sendable, Equatable {
 
     mutating func add(_ other: ReportRow) {
         clicks += other.clicks
+        uniqueClicks += other.uniqueClicks
+        botClicks += other.botClicks
         for figures in other.money { add(figures) }
     }
 }
@@ -215,8 +223,11 @@ public enum Reporter {
     /// Runs the three aggregate queries and merges them.
     public static func run(_ request: ReportRequest, on backend: ReportBackend) throws(ExportError) -> ReportResult {
         var rows: [[ReportValue]: ReportRow] = [:]
-        for (key, values) in try aggregate(.clicks, "count(*)", request, backend) {
+        let clickFigures = "count(*), sum(is_unique), sum(CASE WHEN bot_reason = '' THEN 0 ELSE 1 END)"
+        for (key, values) in try aggregate(.clicks, clickFigures, request, backend) {
             rows[key, default: ReportRow(key: key)].clicks = values[0]
+            rows[key, default: ReportRow(key: key)].uniqueClicks = values[1]
+            rows[key, default: ReportRow(key: key)].botClicks = values[2]
         }
         // Grouped by currency too: money of different currencies is never added up.
         // Money by the conversion's current status (the sinks keep it current): approved is the

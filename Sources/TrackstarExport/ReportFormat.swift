@@ -19,7 +19,7 @@ public enum ReportFormat: String, CaseIterable, Sendable {
 
 /// Text forms of report values.
 public enum ReportText {
-    static let figureNames = ["clicks", "conversions", "conversion_rate", "currency", "payout", "revenue", "profit", "epc"]
+    static let figureNames = ["clicks", "unique_clicks", "bot_clicks", "conversions", "conversion_rate", "currency", "payout", "revenue", "profit", "epc"]
         + statusMoneyNames
     /// Money of pending and rejected conversions (payout and revenue above are approved money).
     static let statusMoneyNames = ["pending_payout", "pending_revenue", "rejected_payout", "rejected_revenue"]
@@ -50,11 +50,11 @@ public enum ReportText {
     /// conversions, CR and EPC are those of its currency.
     static func figureLines(_ row: ReportRow) -> [[String]] {
         guard !row.money.isEmpty else {
-            return [[String(row.clicks), String(row.conversions), percent(row.conversionRatePercent), "", money(0), money(0), money(0),
+            return [[String(row.clicks), String(row.uniqueClicks), String(row.botClicks), String(row.conversions), percent(row.conversionRatePercent), "", money(0), money(0), money(0),
                      ReportRow.perClick(0, row.clicks).map(money) ?? "", money(0), money(0), money(0), money(0)]]
         }
         return row.money.enumerated().map { i, m in
-            [i == 0 ? String(row.clicks) : "", String(m.conversions), percent(ReportRow.rate(m.conversions, row.clicks)), m.currency,
+            [i == 0 ? String(row.clicks) : "", i == 0 ? String(row.uniqueClicks) : "", i == 0 ? String(row.botClicks) : "", String(m.conversions), percent(ReportRow.rate(m.conversions, row.clicks)), m.currency,
              money(m.payout), money(m.revenue), money(m.profit), ReportRow.perClick(m.revenue, row.clicks).map(money) ?? "",
              money(m.pendingPayout), money(m.pendingRevenue), money(m.rejectedPayout), money(m.rejectedRevenue)]
         }
@@ -63,7 +63,7 @@ public enum ReportText {
     // MARK: Table
 
     static func table(_ result: ReportResult) -> String {
-        let header = result.groupBy.map(\.rawValue) + ["clicks", "conversions", "CR%", "currency", "payout", "revenue", "profit", "EPC"]
+        let header = result.groupBy.map(\.rawValue) + ["clicks", "unique", "bots", "conversions", "CR%", "currency", "payout", "revenue", "profit", "EPC"]
             + ["pending payout", "pending revenue", "rejected payout", "rejected revenue"]
         var lines = result.groupBy.isEmpty ? [] : result.rows.flatMap { row in
             figureLines(row).map { zip(row.key, result.groupBy).map { tableCell($0, $1) } + $0 }
@@ -135,7 +135,7 @@ public enum ReportText {
     static func json(_ result: ReportResult, request: ReportRequest) -> String {
         func object(_ key: [ReportValue], _ dims: [ReportDimension], _ rest: [(String, String)]) -> String {
             let fields = zip(key, dims).map { (v, d) -> (String, String) in
-                if case .number(let n) = v, d == .offer || d == .affiliate { return (d.rawValue, String(n)) }
+                if case .number(let n) = v, d == .offer || d == .affiliate || d == .asn { return (d.rawValue, String(n)) }
                 return (d.rawValue, quoted(value(v, d)))
             } + rest
             return "{" + fields.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}"
@@ -150,7 +150,8 @@ public enum ReportText {
                     + "\"pending_payout\":\(money(m.pendingPayout)),\"pending_revenue\":\(money(m.pendingRevenue)),"
                     + "\"rejected_payout\":\(money(m.rejectedPayout)),\"rejected_revenue\":\(money(m.rejectedRevenue))}"
             }
-            return [("clicks", String(row.clicks)), ("conversions", String(row.conversions)),
+            return [("clicks", String(row.clicks)), ("unique_clicks", String(row.uniqueClicks)), ("bot_clicks", String(row.botClicks)),
+                    ("conversions", String(row.conversions)),
                     ("conversion_rate", row.conversionRatePercent.map { percent($0) } ?? "null"),
                     ("currency", row.currency.map(quoted) ?? "null"),
                     ("payout", row.payout.map(money) ?? "null"), ("revenue", row.revenue.map(money) ?? "null"),

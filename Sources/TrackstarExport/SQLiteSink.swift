@@ -17,12 +17,12 @@ public final class SQLiteSink: ExportSink {
     public init(path: String) { self.path = path }
 
     /// The schema, created if missing; money in millionths (micros), times in Unix milliseconds UTC.
-    public static let schema = """
+    public static let schema: String = """
         CREATE TABLE IF NOT EXISTS clicks (
           click_ref INTEGER PRIMARY KEY, click_id TEXT NOT NULL, time_ms INTEGER NOT NULL,
           offer_id INTEGER NOT NULL, aff_id INTEGER NOT NULL,
           sub1 TEXT NOT NULL, sub2 TEXT NOT NULL, sub3 TEXT NOT NULL, sub4 TEXT NOT NULL, sub5 TEXT NOT NULL,
-          aff_click_id TEXT NOT NULL, source TEXT NOT NULL, ip TEXT NOT NULL, user_agent TEXT NOT NULL);
+          aff_click_id TEXT NOT NULL, source TEXT NOT NULL, ip TEXT NOT NULL, user_agent TEXT NOT NULL\(EnrichmentColumns.sqliteDefinitions(EnrichmentColumns.clicks)));
         CREATE INDEX IF NOT EXISTS clicks_time ON clicks (time_ms);
         CREATE TABLE IF NOT EXISTS conversions (
           conversion_id INTEGER PRIMARY KEY, click_ref INTEGER NOT NULL, click_id TEXT NOT NULL,
@@ -31,7 +31,7 @@ public final class SQLiteSink: ExportSink {
           aff_click_id TEXT NOT NULL, source TEXT NOT NULL, event TEXT NOT NULL, event_index INTEGER NOT NULL,
           status TEXT NOT NULL, amount_micros INTEGER, payout_micros INTEGER NOT NULL, revenue_micros INTEGER NOT NULL,
           currency TEXT NOT NULL, txid TEXT NOT NULL, amount_currency TEXT NOT NULL DEFAULT '',
-          version INTEGER NOT NULL DEFAULT 0, extras TEXT NOT NULL DEFAULT '');
+          version INTEGER NOT NULL DEFAULT 0, extras TEXT NOT NULL DEFAULT ''\(EnrichmentColumns.sqliteDefinitions(EnrichmentColumns.conversions)));
         CREATE INDEX IF NOT EXISTS conversions_time ON conversions (time_ms);
         CREATE INDEX IF NOT EXISTS conversions_click ON conversions (click_ref);
         CREATE TABLE IF NOT EXISTS conversion_transitions (
@@ -91,13 +91,15 @@ public final class SQLiteSink: ExportSink {
         try db.execute(SQLiteSink.schema)
         try SQLiteSink.addAmountCurrency(db)
         try SQLiteSink.addVersion(db)
+        try EnrichmentColumns.addMissing(db, table: "clicks", EnrichmentColumns.clicks)
+        try EnrichmentColumns.addMissing(db, table: "conversions", EnrichmentColumns.conversions)
         statements = Statements(
             begin: try db.prepare("BEGIN IMMEDIATE"), commit: try db.prepare("COMMIT"), rollback: try db.prepare("ROLLBACK"),
             position: try db.prepare("INSERT OR REPLACE INTO export_positions VALUES (?,?,?,?,?)"),
             transition: try db.prepare("INSERT OR REPLACE INTO conversion_transitions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             transitionAmount: try db.prepare(SQLiteSink.transitionAmount),
-            clicks: try BulkInsert(db, table: "clicks", columns: 14, rowsPerStatement: 64),
-            conversions: try BulkInsert(db, table: "conversions", columns: 25, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
+            clicks: try BulkInsert(db, table: "clicks", columns: 14 + EnrichmentColumns.clicks.count, rowsPerStatement: 64),
+            conversions: try BulkInsert(db, table: "conversions", columns: 25 + EnrichmentColumns.conversions.count, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
         database = db
         return try SQLiteSink.positions(db)
@@ -214,6 +216,7 @@ public final class SQLiteSink: ExportSink {
         for i in 0..<7 { st.bind(base + Int32(6 + i), row.fields[i]) }
         RowText.withIP(row.peer) { st.bindCopy(base + 13, $0) }
         st.bind(base + 14, row.fields.userAgent)
+        EnrichmentColumns.bind(row.enrichment, row.enrichmentTail, click: true, st, base + 14)
     }
 
     static func bind(_ row: ConversionRow, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32) {
@@ -233,6 +236,7 @@ public final class SQLiteSink: ExportSink {
         }
         st.bind(base + 24, Int64(row.version))
         st.bind(base + 25, row.extras)
+        EnrichmentColumns.bind(row.clickEnrichment, row.clickEnrichmentTail, click: false, st, base + 25)
     }
 
     /// The span's transitions, one row each in `conversion_transitions` (rare: one statement each).

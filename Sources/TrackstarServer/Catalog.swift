@@ -25,6 +25,10 @@ final class OfferRuntime: Sendable {
     let eventNames: EventNames
     /// The sender profile its postbacks are read with (its `postback_profile`, else the server's).
     let profile: PostbackProfile
+    /// What a click with a bot reason gets, and how long a repeat from one address and agent is
+    /// not unique (ClickFacts.swift, UniqueClicks.swift).
+    let botAction: BotAction
+    let uniqueWindowMillis: Int64
 
     /// - Parameter ids: the stable id of each of the offer's event names (`EventRegistry`).
     init(_ offer: OfferConfig, ids: [String: UInt8],
@@ -52,6 +56,8 @@ final class OfferRuntime: Sendable {
         }
         self.events = events
         eventNames = EventNames(ids)
+        botAction = offer.botAction
+        uniqueWindowMillis = offer.uniqueWindowMillis
     }
 
     /// Until when the index keeps this offer's keys for a conversion at `nowMillis` of a click
@@ -111,6 +117,9 @@ final class Catalog: Sendable {
     let maxTxidWindowMillis: Int64
     /// The longest template, in bytes (answers are sized for it).
     let longestTemplate: Int
+    /// The shortest and longest `unique_window` of any offer (the default when there are none).
+    let shortestUniqueWindowMillis: Int64
+    let longestUniqueWindowMillis: Int64
 
     /// Event names of offers no longer configured, for conversions recorded while they were.
     let removedOfferEvents: [UInt32: EventNames]
@@ -156,6 +165,8 @@ final class Catalog: Sendable {
         denseAffiliates = Catalog.dense(affiliates)
         maxLifetimeMillis = config.offers.map(\.clickLifetimeMillis).max() ?? 0
         maxTxidWindowMillis = max(config.storage.txidWindowMillis, config.offers.compactMap(\.txidWindowMillis).max() ?? 0)
+        shortestUniqueWindowMillis = config.offers.map(\.uniqueWindowMillis).min() ?? OfferConfig.defaultUniqueWindowMillis
+        longestUniqueWindowMillis = config.offers.map(\.uniqueWindowMillis).max() ?? OfferConfig.defaultUniqueWindowMillis
         longestTemplate = offers.values.map { max($0.template.literal.count, $0.fallback?.literal.count ?? 0) }.max() ?? 0
     }
 }

@@ -2,6 +2,7 @@
 // offer's landing page with the macros filled in.
 import TrackstarCore
 import TrackstarHTTP
+import TrackstarIO
 import TrackstarStore
 
 extension RequestHandler {
@@ -9,7 +10,9 @@ extension RequestHandler {
     ///    over-long one is cut, a repeat dropped, a broken escape kept as sent; noted below).
     /// 2. Look up offer and affiliate: no usable offer → refused (there is nowhere to send the
     ///    shopper); no usable affiliate, or either paused → the offer's fallback, else refused.
-    /// 3. Mint and record (GET only), noting any parameter change. 4. Answer 302.
+    /// 3. Enrich (country and network, device, bot reason: EnrichClick.swift); a bot goes where the
+    ///    offer's `bot_action` says. 4. Mint and record (GET only) with the unique flag, noting any
+    ///    parameter change. 5. Answer 302.
     func click(_ exchange: Exchange, to out: inout ByteWriter) {
         params.reset()
         _ = params.collect(exchange.request, range: exchange.head.query, nameScratch: nameScratch, lenient: true)
@@ -29,9 +32,16 @@ extension RequestHandler {
         if offer.paused || affiliate.paused {
             return redirectToFallback(exchange, offer: offer, affID: affID, affiliatePaused: affiliate.paused, to: &out)
         }
-        var values = ClickValues(params: params, offerID: offerID, affID: affID, nowMillis: exchange.context.nowMillis)
+        let address = clientAddress(exchange)
+        var facts = enrich(exchange, address: address)
+        if facts.head.botReason != .none && offer.botAction != .flag {
+            return divertBot(exchange, offer: offer, affID: affID, facts: facts, to: &out)
+        }
+        if facts.head.botReason != .none { metrics.count(.botsFlagged) }
+        if exchange.head.method == .get { markUnique(exchange, offer: offer, address: address, facts: &facts) }
+        var values = ClickValues(params: params, offerID: offerID, affID: affID, nowMillis: exchange.context.nowMillis, facts: facts)
         if exchange.head.method == .get {
-            guard mint(exchange, offerID: offerID, affID: affID, into: &values) else {
+            guard mint(exchange, offerID: offerID, affID: affID, address: address, facts: facts, into: &values) else {
                 return storageFailure(exchange, table: clickTable, to: &out)
             }
             metrics.count(.clicks)
@@ -93,13 +103,18 @@ extension RequestHandler {
         redirect(exchange, offer: offer, fallback: true, values: values, to: &out)
     }
 
-    /// Writes the click into this loop's shard and publishes it; fills in the minted ID.
-    func mint(_ exchange: Exchange, offerID: UInt32, affID: UInt32, into values: inout ClickValues) -> Bool {
+    /// Writes the click into this loop's shard and publishes it; fills in the minted ID. The address
+    /// is stored as `[privacy] anonymize_ip` says; the enrichment goes in the slot's enrichment word
+    /// and a ninth variable field (click format 2, ClickEnrichment.swift).
+    func mint(_ exchange: Exchange, offerID: UInt32, affID: UInt32, address: PeerAddress, facts: ClickFacts,
+              into values: inout ClickValues) -> Bool {
         let table = clickTable
         var varLength = 0
         for field in RequestHandler.clickVariableParams { varLength += 2 + params.value(field).count }
         let userAgent = exchange.bytes(exchange.head.userAgent, limit: 512)
         varLength += 2 + userAgent.count
+        let tail = facts.tail
+        varLength += 2 + tail.encodedCount
         guard let (sequence, slot) = table.reserveRecord() else { return false }
         guard sequence <= ClickID.maxSequence, let (offset, bytes) = table.reserveBytes(varLength) else {
             table.unreserveRecord()
@@ -108,9 +123,12 @@ extension RequestHandler {
         var cursor = bytes
         for field in RequestHandler.clickVariableParams { cursor = ClickRoute.put(params.value(field), at: cursor) }
         cursor = ClickRoute.put(userAgent, at: cursor)
-        let peer = clientAddress(exchange)
+        cursor.storeBytes(of: UInt16(tail.encodedCount), as: UInt16.self)
+        tail.write(to: cursor + 2)
+        let peer = anonymizeAddresses ? Anonymize.truncate(address) : address
         ClickSlot.write(slot, mintMillis: exchange.context.nowMillis, offerID: offerID, affID: affID,
                         varOffset: offset, varLength: varLength, peerHigh: peer.high, peerLow: peer.low)
+        ClickSlot.writeEnrichment(slot, facts.head)
         ClickSlot.seal(slot, variable: UnsafeRawBufferPointer(start: bytes, count: varLength))
         table.publish(count: sequence + 1)
         let id = ClickID(node: engine.node, shard: UInt8(shard), sequence: sequence,
@@ -176,9 +194,11 @@ struct ClickValues: MacroValues {
     let nowMillis: Int64
     var clickIDText: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     var hasClickID = false
+    /// Country, device, OS and browser for `{country}` `{device}` `{os}` `{browser}`.
+    let facts: ClickFacts
 
-    init(params: Params, offerID: UInt32, affID: UInt32, nowMillis: Int64) {
-        self.params = params; self.offerID = offerID; self.affID = affID; self.nowMillis = nowMillis
+    init(params: Params, offerID: UInt32, affID: UInt32, nowMillis: Int64, facts: ClickFacts = ClickFacts()) {
+        self.params = params; self.offerID = offerID; self.affID = affID; self.nowMillis = nowMillis; self.facts = facts
     }
 
     func write(_ macro: Macro, into writer: inout ByteWriter) {
@@ -196,6 +216,10 @@ struct ClickValues: MacroValues {
         case .affClickID: writer.appendPercentEncoded(params.value(.affClickID))
         case .source: writer.appendPercentEncoded(params.value(.source))
         case .timestamp: writer.appendDecimal(UInt64(max(0, nowMillis / 1000)))
+        case .country: facts.writeCountry(into: &writer)
+        case .device: writer.append(facts.head.device.name)
+        case .os: writer.appendPercentEncoded(facts.os)
+        case .browser: writer.appendPercentEncoded(facts.browser)
         default: return  // conversion macros do not occur in click templates (checked at load)
         }
     }

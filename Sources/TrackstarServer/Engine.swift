@@ -26,6 +26,10 @@ final class Engine: @unchecked Sendable {
     /// Refused postbacks with their reason and raw parameters, one log per shard.
     let refusals: [RecordTable]
     let index: ConcurrentIndex
+    /// Unique clicks: the (offer, address, agent) fingerprints of each offer's window.
+    let unique: UniqueClicks
+    /// `[privacy] anonymize_ip = "truncate"`: addresses are cut before they are written.
+    let anonymizeAddresses: Bool
     /// Key for txid fingerprints (derived from the click key, so it is secret and stable).
     let fingerprintKey: SipHashKey
 
@@ -85,9 +89,18 @@ final class Engine: @unchecked Sendable {
         self.refusals = (0..<shards).map { ShardLayout.refusalTable(dataDir: dataDir, shard: $0) }
         self.index = index
         self.fingerprintKey = SipHashKey(k0: keys.currentKey.k0 ^ 0x7478_6964_6b65_7931, k1: keys.currentKey.k1)
+        guard let unique = UniqueClicks(participants: loops + 1, shortestWindowMillis: catalog.shortestUniqueWindowMillis,
+                                        maxEntries: 2 * config.storage.maxConversions,
+                                        key: SipHashKey(k0: keys.currentKey.k0 ^ 0x756e_6971_7565_6b31, k1: keys.currentKey.k1 ^ 0x7563),
+                                        nowMillis: WallClock.nowMillis()) else {
+            throw StartupError("cannot map the unique-click index (\(1 << 16) entries)")
+        }
+        self.unique = unique
+        self.anonymizeAddresses = config.privacy.anonymizeIP == .truncate
         var run = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals, options: recovery)
         recoveryNotes = try run.run()
         try replayConversions()
+        recoveryNotes += replayUniqueClicks()
     }
 
     /// The conversion index's growth and forgetting, from `[storage]`: `max_conversions` guards its

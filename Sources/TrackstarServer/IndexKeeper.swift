@@ -13,7 +13,10 @@ final class IndexKeeper: @unchecked Sendable {
     /// A refused growth step is logged at most once a minute (it repeats every turn until fixed).
     static let refusalLogMillis: Int64 = 60_000
 
-    init(index: ConcurrentIndex) { self.index = index }
+    /// What the log lines call it ("conversion index", "unique-click index").
+    let name: String
+
+    init(index: ConcurrentIndex, name: String = "conversion index") { self.index = index; self.name = name }
 
     func start() { thread.start { [self] in run() } }
 
@@ -25,10 +28,10 @@ final class IndexKeeper: @unchecked Sendable {
             let now = WallClock.nowMillis()
             let report = index.maintain(nowMillis: now)
             for started in report.started {
-                Log.info("conversion index: started a generation of \(started.capacity) entries (\(started.capacity >> 16) MiB)"
+                Log.info("\(name): started a generation of \(started.capacity) entries (\(started.capacity >> 16) MiB)"
                     + (started.aged ? " (rotation)" : " (growth)"))
             }
-            for keys in report.dropped { Log.info("conversion index: dropped a generation of \(keys) expired keys") }
+            for keys in report.dropped { Log.info("\(name): dropped a generation of \(keys) expired keys") }
             if let refusal = report.refusal, now - lastRefusalLog >= IndexKeeper.refusalLogMillis {
                 Log.error(refusal)
                 lastRefusalLog = now

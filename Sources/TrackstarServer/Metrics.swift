@@ -16,6 +16,9 @@ final class LoopMetrics: @unchecked Sendable {
         case postbacksUpdated
         /// Optional postback fields that arrived as unfilled templates and were read as absent (issue 17).
         case postbackFieldsUnfilled
+        /// Clicks with a bot reason, by what `bot_action` did (EnrichClick.swift); unique clicks;
+        /// clicks counted unique because the unique index was full.
+        case botsFlagged, botsFallback, botsRefused, uniqueClicks, uniqueIndexFull
     }
     /// Upper bounds of the request-handling latency buckets, in microseconds.
     static let bucketBounds: [Int64] = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000]
@@ -91,6 +94,15 @@ extension MetricsWriter {
                "Optional postback fields (txid, amount, event, status, currency, payout, revenue) that were unfilled templates, read as absent.",
                [("", total(.postbackFieldsUnfilled))])
         writeClickIssues(&w)
+        metric(&w, "trackstar_bot_clicks_total", "counter", "Clicks flagged as bots, by what the offer's bot_action did.", [
+            ("action=\"flag\"", total(.botsFlagged)), ("action=\"fallback\"", total(.botsFallback)),
+            ("action=\"refuse\"", total(.botsRefused)),
+        ])
+        metric(&w, "trackstar_unique_clicks_total", "counter", "Recorded clicks that were unique within their offer's unique_window.",
+               [("", total(.uniqueClicks))])
+        metric(&w, "trackstar_unique_index_full_total", "counter",
+               "Clicks whose uniqueness could not be recorded (unique index at its memory guard); counted unique.",
+               [("", total(.uniqueIndexFull))])
         metric(&w, "trackstar_bad_requests_total", "counter", "Requests that could not be parsed.", [("", total(.badRequests))])
         writeLatency(&w, loops)
         metric(&w, "trackstar_fsync_failures_total", "counter", "Failed syncs of log files, by where (commit: fsync = always).",

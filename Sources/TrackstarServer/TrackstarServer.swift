@@ -9,6 +9,7 @@ public final class TrackstarServer: @unchecked Sendable {
     let group: ServerGroup
     let snapshotter: Snapshotter
     let indexKeeper: IndexKeeper
+    let uniqueKeeper: IndexKeeper
     let handlers: [RequestHandler]
     let feed: ReportFeed
     let partners: PartnerFeed
@@ -40,6 +41,7 @@ public final class TrackstarServer: @unchecked Sendable {
             throw error
         }
         indexKeeper = IndexKeeper(index: engine.index)
+        uniqueKeeper = IndexKeeper(index: engine.unique.index, name: "unique-click index")
         readiness.enter(.starting)
     }
 
@@ -112,6 +114,7 @@ public final class TrackstarServer: @unchecked Sendable {
         group.start()
         snapshotter.start()
         indexKeeper.start()
+        uniqueKeeper.start()
         feed.start()
         summary.start()
         let readiness = self.readiness
@@ -131,6 +134,7 @@ public final class TrackstarServer: @unchecked Sendable {
         feed.stop()
         snapshotter.stop()
         indexKeeper.stop()
+        uniqueKeeper.stop()
         admin?.stop()
     }
 }

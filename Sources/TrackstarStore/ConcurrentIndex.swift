@@ -253,6 +253,22 @@ public final class ConcurrentIndex: @unchecked Sendable {
         IndexGenerationStorage.valueWord(table, entry & (1 << ConcurrentIndex.slotShift - 1)).store(value, ordering: .releasing)
     }
 
+    /// Raises a published entry's value to at least `value` (below the markers); never lowers it.
+    /// Any claimant may call it for an entry `claim` returned as existing, between `enter` and
+    /// `leave` (unique clicks keep the latest click time per key this way).
+    public func raise(entry: Int, to value: UInt64) {
+        precondition(value != 0 && value < ConcurrentIndex.moved)
+        let table = storage.entries(entry >> ConcurrentIndex.slotShift)
+        let word = IndexGenerationStorage.valueWord(table, entry & (1 << ConcurrentIndex.slotShift - 1))
+        // Relaxed: the value is the whole fact (a time), guarding no other memory.
+        var current = word.load(ordering: .relaxed)
+        while current < value && current != 0 {
+            let (exchanged, original) = word.compareExchange(expected: current, desired: value, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
+
     /// Owner of a claimed entry: gives it up; the next claimant of the key takes it over.
     public func abort(entry: Int) {
         let table = storage.entries(entry >> ConcurrentIndex.slotShift)

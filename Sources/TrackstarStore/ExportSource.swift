@@ -17,6 +17,10 @@ public struct ClickRow {
     public var peer: (high: UInt64, low: UInt64)
     /// sub1…sub5, aff_click_id, source, user agent.
     public var fields: ClickFields
+    /// Country, device, bot reason, unique flag (`.none` for a click recorded before enrichment).
+    public var enrichment: ClickEnrichmentHead = .none
+    /// ASN, fingerprint, OS and browser family (empty before enrichment).
+    public var enrichmentTail: ClickEnrichmentTail = .empty
 }
 
 /// The variable fields of a click, in `ClickSlot.Field` order, as views of the arena.
@@ -114,6 +118,9 @@ public struct ConversionRow {
 
     /// Whether the row is a transition of an earlier conversion.
     public var isTransition: Bool { previousStatus != nil }
+    /// The click's country, device and the rest (`.none`/`.empty` when the click is not in the logs).
+    public var clickEnrichment: ClickEnrichmentHead = .none
+    public var clickEnrichmentTail: ClickEnrichmentTail = .empty
 }
 
 /// A refused postback.
@@ -177,9 +184,11 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
     public func click(shard: Int, sequence: UInt64) -> ClickRow? {
         guard let table = table(.clicks, shard: shard), let p = table.record(sequence) else { return nil }
         let bytes = table.bytes(at: ClickSlot.varOffset(p), count: ClickSlot.varLength(p))
+        let head = ClickSlot.enrichment(p)
         return ClickRow(ref: UInt64(shard) << 40 | sequence, shard: shard, sequence: sequence,
                         timeMillis: ClickSlot.mintMillis(p), offerID: ClickSlot.offerID(p), affID: ClickSlot.affID(p),
-                        peer: ClickSlot.peer(p), fields: ClickFields(parsing: bytes))
+                        peer: ClickSlot.peer(p), fields: ClickFields(parsing: bytes),
+                        enrichment: head, enrichmentTail: head.enriched ? ClickSlot.enrichmentTail(bytes) : .empty)
     }
 
     /// The published conversion at (shard, sequence), with its click's attributes.
@@ -202,7 +211,8 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
                 ? table.bytes(at: ConversionRecord.varOffset(p) + UInt64(ConversionRecord.txidLength(p) + 2), count: ConversionRecord.extrasLength(p))
                 : UnsafeRawBufferPointer(start: nil, count: 0),
             clickTimeMillis: click?.timeMillis ?? 0, click: click?.fields ?? .empty,
-            conversionID: (UInt64(shard) << 40 | sequence) + 1, changedMillis: ConversionRecord.timeMillis(p))
+            conversionID: (UInt64(shard) << 40 | sequence) + 1, changedMillis: ConversionRecord.timeMillis(p),
+            clickEnrichment: click?.enrichment ?? .none, clickEnrichmentTail: click?.enrichmentTail ?? .empty)
     }
 
     /// Whether the conversion-log record at (shard, sequence) is a transition (a cheap look at one byte).

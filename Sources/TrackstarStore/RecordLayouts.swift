@@ -8,10 +8,12 @@ import Glibc
 #endif
 
 /// A click slot, 64 bytes:
-/// `mintMillis:8 | offerID:4 | affID:4 | varOffset:8 | varLength:4 | reserved:4 | conversions:8 (atomic)
+/// `mintMillis:8 | offerID:4 | affID:4 | varOffset:8 | varLength:4 | enrichment:4 | conversions:8 (atomic)
 ///  | peerHigh:8 | peerLow:8 | checksum:8`. The checksum covers the slot except the conversion
 /// counter (it changes later) and the checksum itself, plus the variable bytes; 0 means never written.
-/// Variable bytes: for each of sub1…sub5, aff_click_id, source, user agent: a 2-byte length, then bytes.
+/// Variable bytes: for each of sub1…sub5, aff_click_id, source, user agent: a 2-byte length, then bytes;
+/// in format 2 (enriched) clicks a ninth such field follows (`ClickEnrichmentTail`), and `enrichment`
+/// (formerly reserved, 0 in format 1) holds `ClickEnrichmentHead`. See ClickEnrichment.swift.
 public enum ClickSlot {
     public static let stride = 64
     /// Order of the length-prefixed variable fields.

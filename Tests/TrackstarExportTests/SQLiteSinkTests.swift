@@ -209,10 +209,10 @@ func removeDirectory(_ path: String) {
         let result = try sqliteResult(request)
         let table = ReportFormat.table.render(result, request: request)
         #expect(table == """
-            offer  clicks  conversions    CR%  currency  payout  revenue  profit       EPC  pending payout  pending revenue  rejected payout  rejected revenue
-            1           4            1  25.00       USD    2.50     4.00    1.50      1.00            0.00             0.00             2.50              4.00
-            2           2            1  50.00       USD    1.00     3.00    2.00      1.50            0.00             0.00             0.00              0.00
-            TOTAL       6            2  33.33       USD    3.50     7.00    3.50  1.166667            0.00             0.00             2.50              4.00
+            offer  clicks  unique  bots  conversions    CR%  currency  payout  revenue  profit       EPC  pending payout  pending revenue  rejected payout  rejected revenue
+            1           4       0     0            1  25.00       USD    2.50     4.00    1.50      1.00            0.00             0.00             2.50              4.00
+            2           2       0     0            1  50.00       USD    1.00     3.00    2.00      1.50            0.00             0.00             0.00              0.00
+            TOTAL       6       0     0            2  33.33       USD    3.50     7.00    3.50  1.166667            0.00             0.00             2.50              4.00
 
             refusals by reason
             offer  reason     count
@@ -221,11 +221,11 @@ func removeDirectory(_ path: String) {
 
             """, "\(table)")
         let csv = ReportFormat.csv.render(result, request: request)
-        #expect(csv.hasPrefix("offer,clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc,pending_payout,pending_revenue,"
-                              + "rejected_payout,rejected_revenue\n1,4,1,25.00,USD,2.50,4.00,1.50,1.00,0.00,0.00,2.50,4.00\n"), "\(csv)")
+        #expect(csv.hasPrefix("offer,clicks,unique_clicks,bot_clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc,pending_payout,pending_revenue,"
+                              + "rejected_payout,rejected_revenue\n1,4,0,0,1,25.00,USD,2.50,4.00,1.50,1.00,0.00,0.00,2.50,4.00\n"), "\(csv)")
         let json = ReportFormat.json.render(result, request: request)
         #expect(json.contains("\"rejected_payout\":2.50,\"rejected_revenue\":4.00,\"currencies\""), "\(json)")
-        #expect(json.contains("{\"offer\":1,\"clicks\":4,\"conversions\":1,\"conversion_rate\":25.00,\"currency\":\"USD\",\"payout\":2.50"), "\(json)")
+        #expect(json.contains("{\"offer\":1,\"clicks\":4,\"unique_clicks\":0,\"bot_clicks\":0,\"conversions\":1,\"conversion_rate\":25.00,\"currency\":\"USD\",\"payout\":2.50"), "\(json)")
         #expect(json.contains("\"refusals\":[{\"offer\":1,\"reason\":\"bad_token\",\"count\":2}"), "\(json)")
     }
 
@@ -246,16 +246,16 @@ func removeDirectory(_ path: String) {
         #expect(result.totals.money.map(\.payout) == [1_000_000, 2_500_000])
         let table = ReportFormat.table.render(result, request: ReportRequest())
         #expect(table.hasPrefix("""
-            clicks  conversions    CR%  currency  payout  revenue  profit   EPC  pending payout  pending revenue  rejected payout  rejected revenue
-                 2            1  50.00       EUR    1.00     3.00    2.00  1.50            0.00             0.00             0.00              0.00
-                              1  50.00       USD    2.50     4.00    1.50  2.00            0.00             0.00             0.00              0.00
+            clicks  unique  bots  conversions    CR%  currency  payout  revenue  profit   EPC  pending payout  pending revenue  rejected payout  rejected revenue
+                 2       0     0            1  50.00       EUR    1.00     3.00    2.00  1.50            0.00             0.00             0.00              0.00
+                                            1  50.00       USD    2.50     4.00    1.50  2.00            0.00             0.00             0.00              0.00
             """), "\(table)")
         let csv = ReportFormat.csv.render(result, request: ReportRequest())
-        #expect(csv.hasPrefix("clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc,pending_payout,pending_revenue,rejected_payout,"
-                              + "rejected_revenue\n2,1,50.00,EUR,1.00,3.00,2.00,1.50,0.00,0.00,0.00,0.00\n,1,50.00,USD,2.50,4.00,1.50,2.00,0.00,0.00,0.00,0.00\n"),
+        #expect(csv.hasPrefix("clicks,unique_clicks,bot_clicks,conversions,conversion_rate,currency,payout,revenue,profit,epc,pending_payout,pending_revenue,rejected_payout,"
+                              + "rejected_revenue\n2,0,0,1,50.00,EUR,1.00,3.00,2.00,1.50,0.00,0.00,0.00,0.00\n,,,1,50.00,USD,2.50,4.00,1.50,2.00,0.00,0.00,0.00,0.00\n"),
                 "\(csv)")
         let json = ReportFormat.json.render(result, request: ReportRequest())
-        #expect(json.contains("\"totals\":{\"clicks\":2,\"conversions\":2,\"conversion_rate\":100.00,\"currency\":null,\"payout\":null"), "\(json)")
+        #expect(json.contains("\"totals\":{\"clicks\":2,\"unique_clicks\":0,\"bot_clicks\":0,\"conversions\":2,\"conversion_rate\":100.00,\"currency\":null,\"payout\":null"), "\(json)")
     }
 
     @Test func missingDatabaseSaysHowItIsCreated() {
@@ -287,8 +287,9 @@ func removeDirectory(_ path: String) {
 
     @Test func groupByListAndAliases() throws {
         #expect(try ReportDimension.parseList("offer, aff_id,sub3,day").get() == [.offer, .affiliate, .sub3, .day])
-        guard case .failure(let error) = ReportDimension.parseList("offer,country") else { Issue.record("accepted country"); return }
-        #expect(error.description.contains("unknown column \"country\""))
+        guard case .failure(let error) = ReportDimension.parseList("offer,planet") else { Issue.record("accepted planet"); return }
+        #expect(error.description.contains("unknown column \"planet\""))
+        #expect(try ReportDimension.parseList("country,asn,device,os,browser").get() == [.country, .asn, .device, .os, .browser])
     }
 
     @Test func tabSeparatedUnescapes() {

@@ -17,6 +17,12 @@ enum GoldenStore {
         var fields: [String]
         var peerHigh: UInt64, peerLow: UInt64
         var conversions: UInt64
+        /// Click format 2 (enriched): the enrichment word and the ninth field; nil for format 1.
+        var enrichment: Enrichment? = nil
+    }
+    struct Enrichment {
+        var head: ClickEnrichmentHead
+        var asn: UInt32, fingerprint: UInt64, os: String, browser: String
     }
     struct Refusal {
         var timeMillis: Int64, reason: RefusalReason, httpStatus: Int, offerID: UInt32, affID: UInt32, params: String
@@ -30,6 +36,11 @@ enum GoldenStore {
         Click(mintMillis: 1_790_000_120_999, offerID: 4_000_000_000, affID: UInt32.max - 1,
               fields: ["a", "b", "c", "d", "ü€ sub5", "x=y&z", "newsletter", "Mozilla/5.0 (X11; Linux x86_64)"],
               peerHigh: 0xFD00_0000_0000_0000, peerLow: 0xABCD, conversions: 2),
+        Click(mintMillis: 1_790_000_180_000, offerID: 12, affID: 9, fields: ["", "", "", "", "", "", "", "Mozilla/5.0 (iPhone)"],
+              peerHigh: 0, peerLow: 0x0000_FFFF_0808_0800, conversions: 0,
+              enrichment: Enrichment(head: ClickEnrichmentHead(country: 0x5355 /* "US" */, device: .mobile,
+                                                               botReason: .listedASN, unique: true),
+                                     asn: 15169, fingerprint: 0x1234_5678_9ABC_DEF1, os: "iOS", browser: "Mobile Safari")),
     ]
 
     /// Currency codes as the conversion record stores them: three ASCII bytes, little-endian, then 0.
@@ -94,10 +105,21 @@ struct GoldenStoreTests {
             #expect(ClickSlot.conversions(p).load(ordering: .relaxed) == expected.conversions)
             let fields = ClickSlot.fields(variable).map { String(decoding: $0, as: UTF8.self) }
             #expect(fields == expected.fields, "click \(sequence) variable fields")
-            #expect(ClickSlot.varLength(p) == expected.fields.reduce(0) { $0 + 2 + $1.utf8.count })
+            let head = ClickSlot.enrichment(p), tail = ClickSlot.enrichmentTail(variable)
+            if let enrichment = expected.enrichment {
+                #expect(head == enrichment.head, "click \(sequence) enrichment word")
+                #expect(head.countryText == "US")
+                #expect(tail.asn == enrichment.asn && tail.fingerprint == enrichment.fingerprint)
+                #expect(String(decoding: tail.os, as: UTF8.self) == enrichment.os)
+                #expect(String(decoding: tail.browser, as: UTF8.self) == enrichment.browser)
+            } else {
+                #expect(!head.enriched && head == .none, "format 1 click \(sequence) reads as not enriched")
+                #expect(tail.asn == 0 && tail.fingerprint == 0 && tail.os.isEmpty && tail.browser.isEmpty)
+                #expect(ClickSlot.varLength(p) == expected.fields.reduce(0) { $0 + 2 + $1.utf8.count })
+            }
         }
-        #expect(ClickSlot.storedChecksum(try #require(table.slot(3))) == 0, "a fourth click where the fixture has three")
-        #expect(SegmentDirectory.size(Golden.path("data/shard-0/clicks-000000.rec")) == 3 * ClickSlot.stride)
+        #expect(ClickSlot.storedChecksum(try #require(table.slot(4))) == 0, "a fifth click where the fixture has four")
+        #expect(SegmentDirectory.size(Golden.path("data/shard-0/clicks-000000.rec")) == 4 * ClickSlot.stride)
     }
 
     @Test func conversionSegmentsReadBackEveryField() throws {
@@ -150,6 +172,14 @@ struct GoldenStoreTests {
     }
 
     /// The refusal reasons' stored numbers are part of the format.
+    @Test func enrichmentNumbersAreUnchanged() {
+        #expect(ClickDevice.allCases.map(\.rawValue) == [0, 1, 2, 3, 4, 5, 6])
+        #expect(ClickDevice.mobile.rawValue == 2 && ClickDevice.bot.rawValue == 5)
+        #expect(ClickBotReason.allCases.map { "\($0.name)" } == ["", "empty_user_agent", "spider", "user_agent_substring",
+                                                                 "listed_network", "listed_asn", "anonymous_proxy"])
+        #expect(ClickEnrichmentHead(country: 0x5355, device: .tv, botReason: .spider, unique: true).word == 0x5355_2403)
+    }
+
     @Test func refusalReasonNumbersAreUnchanged() {
         #expect(RefusalReason.malformedID.rawValue == 1)
         #expect(RefusalReason.other.rawValue == 18)
@@ -178,7 +208,17 @@ struct GoldenStoreTests {
         let clicks = ShardLayout.clickTable(dataDir: scratch, shard: 0)
         try SegmentDirectory.create(ShardLayout.directory(dataDir: scratch, shard: 0))
         for click in GoldenStore.clicks {
-            let values = click.fields.map { Array($0.utf8) }
+            var values = click.fields.map { Array($0.utf8) }
+            if let e = click.enrichment {  // the ninth field, written by the production encoder
+                let os = Array(e.os.utf8), browser = Array(e.browser.utf8)
+                let encoded = os.withUnsafeBytes { o in browser.withUnsafeBytes { b -> [UInt8] in
+                    let tail = ClickEnrichmentTail(asn: e.asn, fingerprint: e.fingerprint, os: o, browser: b)
+                    var out = [UInt8](repeating: 0, count: tail.encodedCount)
+                    out.withUnsafeMutableBytes { tail.write(to: $0.baseAddress!) }
+                    return out
+                } }
+                values.append(encoded)
+            }
             let length = values.reduce(0) { $0 + 2 + $1.count }
             let (sequence, slot) = try #require(clicks.reserveRecord())
             let (offset, bytes) = try #require(clicks.reserveBytes(length))
@@ -190,11 +230,12 @@ struct GoldenStoreTests {
             }
             ClickSlot.write(slot, mintMillis: click.mintMillis, offerID: click.offerID, affID: click.affID,
                             varOffset: offset, varLength: length, peerHigh: click.peerHigh, peerLow: click.peerLow)
+            if let e = click.enrichment { ClickSlot.writeEnrichment(slot, e.head) }
             ClickSlot.seal(slot, variable: UnsafeRawBufferPointer(start: bytes, count: length))
             ClickSlot.conversions(slot).store(click.conversions, ordering: .relaxed)
             clicks.publish(count: sequence + 1)
         }
-        try copyUsed(clicks, count: 3)
+        try copyUsed(clicks, count: GoldenStore.clicks.count)
 
         let conversions = ShardLayout.conversionTable(dataDir: scratch, shard: 0)
         for (fields, txid) in GoldenStore.conversions {

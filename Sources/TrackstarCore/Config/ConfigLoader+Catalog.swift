@@ -37,6 +37,8 @@ extension ConfigReader {
             case "revenue": if let v = money(node, field) { offer.revenue = v }
             case "events": eventsNode = node
             case "postback_profile": if let v = nonEmptyString(node, field) { offer.postbackProfile = v }
+            case "bot_action": if let v = keyword(node, field, BotAction.self, expected: #""flag", "fallback" or "refuse""#) { offer.botAction = v }
+            case "unique_window": if let v = duration(node, field, allowZero: false) { offer.uniqueWindowMillis = v }
             default: unknownKey(key, node, field, known: Self.offerKeys)
             }
         }

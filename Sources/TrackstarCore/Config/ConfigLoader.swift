@@ -66,7 +66,7 @@ public enum ConfigLoader {
 struct ConfigReader {
     var problems: [ConfigProblem] = []
 
-    static let topLevelKeys = ["server", "storage", "export", "log", "admin", "offers", "affiliates", "delivery", "postbacks", "postback_profiles"]
+    static let topLevelKeys = ["server", "storage", "export", "log", "admin", "offers", "affiliates", "delivery", "postbacks", "postback_profiles", "geo", "bots", "privacy"]
     static let serverKeys = [
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies", "io",
@@ -77,7 +77,8 @@ struct ConfigReader {
     static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database", "user", "password", "ca_file"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "txid_window", "min_conversion_delay",
-        "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events", "postback_profile",
+        "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events", "postback_profile", "bot_action",
+        "unique_window",
     ]
     static let eventKeys = ["payout", "revenue"]
     static let affiliateKeys = ["id", "name", "status", "postback_url", "postback_statuses", "postback_delay", "reversal_url"]
@@ -100,11 +101,15 @@ struct ConfigReader {
             case "delivery": if let table = table(node, "delivery") { config.delivery = readDelivery(table) }
             case "postbacks": config.postbacks = readPostbackRules(node)
             case "postback_profiles": config.postbackProfiles = readPostbackProfiles(node)
+            case "geo": if let table = table(node, "geo") { config.geo = readGeo(table, line: node.line) }
+            case "bots": if let table = table(node, "bots") { config.bots = readBots(table, line: node.line) }
+            case "privacy": if let table = table(node, "privacy") { config.privacy = readPrivacy(table) }
             default: unknownTopLevel(key, node)
             }
         }
         checkPostbackRules(config)
         checkProfileChoices(config, root)
+        checkBotActions(config)
         checkAdminPort(config, root)
         return config
     }
@@ -221,7 +226,8 @@ struct ConfigReader {
         if case .table = node.value {
             report(node.line, "unknown table [\(shown)]" + suggestion(key, Self.topLevelKeys, format: { "[\($0)]" }))
         } else if let owner = [("server", Self.serverKeys), ("storage", Self.storageKeys), ("export", Self.exportKeys),
-                                            ("log", Self.logKeys), ("admin", Self.adminKeys)]
+                                            ("log", Self.logKeys), ("admin", Self.adminKeys),
+                                            ("geo", Self.geoKeys), ("bots", Self.botKeys), ("privacy", Self.privacyKeys)]
             .first(where: { $0.1.contains(key) }) {
             report(node.line, "\(shown) must be inside [\(owner.0)]; move it below the [\(owner.0)] header")
         } else {

@@ -17,6 +17,10 @@ public struct TrackstarConfig: Sendable, Equatable {
     public var postbacks: [PostbackRuleConfig] = []
     /// `[[postback_profiles]]`: the sender profiles this configuration defines (built-ins need none).
     public var postbackProfiles: [PostbackProfileConfig] = []
+    /// Click enrichment: location database, bot rules, personal data (EnrichConfig.swift).
+    public var geo = GeoConfig()
+    public var bots = BotConfig()
+    public var privacy = PrivacyConfig()
     public init() {}
 }
 
@@ -138,6 +142,11 @@ public struct OfferConfig: Sendable, Equatable {
     public var events: [EventConfig] = []
     /// The sender profile its postbacks are read with; nil: `[server] postback_profile`.
     public var postbackProfile: String? = nil
+    /// What a click flagged as a bot gets (`bot_action`).
+    public var botAction: BotAction = .flag
+    /// A click is unique when no click from the same address and user agent reached this offer
+    /// within this long (`unique_window`).
+    public var uniqueWindowMillis: Int64 = OfferConfig.defaultUniqueWindowMillis
     /// At most this many `[offers.events.*]` tables: with `conversion` that makes 256 events, and a
     /// conversion record holds its event's index in one byte.
     public static let maxEvents = 255

@@ -6,6 +6,8 @@
 public enum Macro: UInt8, Sendable, CaseIterable {
     case clickID, offerID, affID, sub1, sub2, sub3, sub4, sub5, affClickID, source, timestamp
     case conversionID, event, payout, revenue, currency, status, txid, amount
+    /// The click's enrichment: country code, device type, OS family, browser family.
+    case country, device, os, browser
 
     /// The name written between braces in a template.
     public var name: String {
@@ -29,12 +31,17 @@ public enum Macro: UInt8, Sendable, CaseIterable {
         case .status: "status"
         case .txid: "txid"
         case .amount: "amount"
+        case .country: "country"
+        case .device: "device"
+        case .os: "os"
+        case .browser: "browser"
         }
     }
 
     /// Macros a click's landing URL may use.
     public static let clickMacros: [Macro] = [
         .clickID, .offerID, .affID, .sub1, .sub2, .sub3, .sub4, .sub5, .affClickID, .source, .timestamp,
+        .country, .device, .os, .browser,
     ]
 
     /// Macros an affiliate's postback URL may use: every one.

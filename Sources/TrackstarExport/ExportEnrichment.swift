@@ -1,0 +1,72 @@
+// The enrichment columns of the reporting feed: clicks carry country, ASN, device, OS and browser
+// family, bot reason and the unique flag; conversions carry their click's country, ASN, device, OS
+// and browser. Both sinks add the columns to tables made by earlier releases (their rows read empty).
+import TrackstarCore
+import TrackstarStore
+
+/// Column lists and encoders shared by the SQLite and ClickHouse sinks.
+enum EnrichmentColumns {
+    /// Click columns after `user_agent`, in insert order, with their SQLite and ClickHouse types.
+    static let clicks: [(name: String, sqlite: String, clickhouse: String)] = [
+        ("country", "TEXT NOT NULL DEFAULT ''", "String"), ("asn", "INTEGER NOT NULL DEFAULT 0", "UInt32"),
+        ("device", "TEXT NOT NULL DEFAULT ''", "String"), ("os", "TEXT NOT NULL DEFAULT ''", "String"),
+        ("browser", "TEXT NOT NULL DEFAULT ''", "String"), ("bot_reason", "TEXT NOT NULL DEFAULT ''", "String"),
+        ("is_unique", "INTEGER NOT NULL DEFAULT 0", "UInt8"),
+    ]
+    /// Conversion columns after `amount_currency`: the click's attributes.
+    static let conversions = Array(clicks[0..<5])
+
+    /// `, name TYPE` for each column, for a CREATE TABLE.
+    static func sqliteDefinitions(_ columns: [(name: String, sqlite: String, clickhouse: String)]) -> String {
+        columns.map { ", \($0.name) \($0.sqlite)" }.joined()
+    }
+
+    static func clickHouseDefinitions(_ columns: [(name: String, sqlite: String, clickhouse: String)]) -> String {
+        columns.map { ", \($0.name) \($0.clickhouse)" }.joined()
+    }
+
+    /// Adds the columns a table made before enrichment lacks (appended, where inserts bind them).
+    static func addMissing(_ db: SQLiteDatabase, table: String, _ columns: [(name: String, sqlite: String, clickhouse: String)]) throws(ExportError) {
+        let present = try db.rows("PRAGMA table_info(\(table))").compactMap { $0.count > 1 ? $0[1] : nil }
+        for column in columns where !present.contains(column.name) {
+            try db.execute("ALTER TABLE \(table) ADD COLUMN \(column.name) \(column.sqlite)")
+        }
+    }
+
+    /// Binds a click's enrichment columns from parameter `base + 1` on.
+    static func bind(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, click: Bool, _ st: SQLiteStatement, _ base: Int32) {
+        withCountry(head) { st.bindCopy(base + 1, $0) }
+        st.bind(base + 2, Int64(tail.asn)); st.bind(base + 3, head.device.name)
+        st.bind(base + 4, tail.os); st.bind(base + 5, tail.browser)
+        guard click else { return }
+        st.bind(base + 6, head.botReason.name); st.bind(base + 7, Int64(head.unique ? 1 : 0))
+    }
+
+    /// Encodes the same columns in RowBinary.
+    static func encode(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, click: Bool, into out: inout RowBinary) {
+        withCountry(head) { out.string($0) }
+        out.uint32(tail.asn); out.string(head.device.name); out.string(tail.os); out.string(tail.browser)
+        guard click else { return }
+        out.string(head.botReason.name); out.uint8(head.unique ? 1 : 0)
+    }
+
+    /// The country's two letters (empty when unknown), without allocating.
+    static func withCountry<T>(_ head: ClickEnrichmentHead, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        withUnsafeBytes(of: head.country.littleEndian) { body(head.country == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
+    }
+}
+
+extension ClickHouseSink {
+    /// Tables made before enrichment get its columns (last, where RowBinary inserts put them).
+    func addEnrichmentColumns() throws(ExportError) {
+        for (table, columns) in [("clicks", EnrichmentColumns.clicks), ("conversions", EnrichmentColumns.conversions)] {
+            let text = try execute("""
+                SELECT name FROM system.columns WHERE database = '\(database)' AND table = '\(table)' FORMAT TabSeparated
+                """).text
+            let present = Set(text.split(separator: "\n").map(String.init))
+            for column in columns where !present.contains(column.name) {
+                try execute("ALTER TABLE \(database).\(table) ADD COLUMN \(column.name) \(column.clickhouse)")
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+// What the click path knows about a click beyond its parameters — country and network, device, OS
+// and browser family, bot reason, uniqueness — and what it does with it: bots are diverted as the
+// offer's `bot_action` says, uniqueness is decided in the shared index, addresses are truncated
+// before they are written when `[privacy] anonymize_ip = "truncate"`.
+import TrackstarCore
+import TrackstarIO
+import TrackstarStore
+
+/// One click's enrichment, on the stack; the names point into the classifier's tables (immutable
+/// while the loop holds its `Enrichment`).
+struct ClickFacts {
+    var head = ClickEnrichmentHead.none
+    var asn: UInt32 = 0
+    var fingerprint: UInt64 = 0
+    var os = UnsafeRawBufferPointer(start: nil, count: 0)
+    var browser = UnsafeRawBufferPointer(start: nil, count: 0)
+
+    /// The ninth variable field of the click record.
+    var tail: ClickEnrichmentTail { ClickEnrichmentTail(asn: asn, fingerprint: fingerprint, os: os, browser: browser) }
+
+    /// `{country}`: the two letters, or nothing when unknown.
+    func writeCountry(into writer: inout ByteWriter) {
+        guard head.country != 0 else { return }
+        writer.append(UInt8(truncatingIfNeeded: head.country))
+        writer.append(UInt8(truncatingIfNeeded: head.country >> 8))
+    }
+}
+
+/// `[privacy] anonymize_ip = "truncate"`.
+enum Anonymize {
+    /// IPv4 to its /24, IPv6 to its /48 (the IPv4-mapped prefix is kept).
+    @inline(__always)
+    static func truncate(_ address: PeerAddress) -> PeerAddress {
+        if address.isIPv4 { return PeerAddress(high: 0, low: address.low & 0xFFFF_FFFF_FFFF_FF00) }
+        return PeerAddress(high: address.high & 0xFFFF_FFFF_FFFF_0000, low: 0)
+    }
+}
+
+extension RequestHandler {
+    /// A click with a bot reason whose offer does not just flag it: `fallback` redirects to the
+    /// offer's fallback URL (no click ID, nothing recorded), `refuse` answers 404 (nothing recorded).
+    /// Both are counted (`trackstar_bot_clicks_total`), neither appends a record.
+    func divertBot(_ exchange: Exchange, offer: OfferRuntime, affID: UInt32, facts: ClickFacts, to out: inout ByteWriter) {
+        if offer.botAction == .fallback && offer.fallback != nil {
+            metrics.count(.botsFallback)
+            metrics.count(.clicksFallback)
+            let values = ClickValues(params: params, offerID: offer.id, affID: affID, nowMillis: exchange.context.nowMillis, facts: facts)
+            return redirect(exchange, offer: offer, fallback: true, values: values, to: &out)
+        }
+        metrics.count(.botsRefused)
+        refuse(exchange, .notFound, "not_found", "no landing page for this click", to: &out)
+    }
+
+    /// Decides the unique flag of a click about to be recorded: the fingerprint of (offer, full
+    /// address, user agent) in the shared unique index (UniqueClicks.swift).
+    func markUnique(_ exchange: Exchange, offer: OfferRuntime, address: PeerAddress, facts: inout ClickFacts) {
+        let unique = engine.unique
+        let userAgent = exchange.bytes(exchange.head.userAgent, limit: 512)
+        let fingerprint = unique.fingerprint(offer: offer.id, high: address.high, low: address.low, userAgent: userAgent)
+        facts.fingerprint = fingerprint
+        switch unique.record(fingerprint, windowMillis: offer.uniqueWindowMillis, nowMillis: exchange.context.nowMillis, participant: shard) {
+        case .unique:
+            facts.head.unique = true
+            metrics.count(.uniqueClicks)
+        case .repeated:
+            facts.head.unique = false
+        case .indexFull:
+            facts.head.unique = true  // cannot remember it: say unique rather than hide a visitor
+            metrics.count(.uniqueIndexFull)
+            metrics.count(.uniqueClicks)
+        }
+    }
+
+    /// Whether stored addresses are truncated (`[privacy] anonymize_ip`, fixed at start).
+    var anonymizeAddresses: Bool { engine.anonymizeAddresses }
+}

@@ -1,0 +1,161 @@
+// What a click was enriched with, as its record stores it (click format 2): country, device, bot
+// reason and the unique flag in the slot's four formerly reserved bytes (28..<32), and the ASN, the
+// uniqueness fingerprint and the OS and browser family names as a ninth variable field.
+// Format 1 records (written before) hold zeros there and eight variable fields: "not enriched".
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A click's device type as stored (stable numbers; 0: the click was not enriched).
+public enum ClickDevice: UInt8, CaseIterable, Sendable {
+    case unknown = 0, desktop, mobile, tablet, tv, bot, other
+
+    /// The name reports and macros use ("" for a click that was not enriched).
+    public var name: StaticString {
+        switch self {
+        case .unknown: ""
+        case .desktop: "desktop"
+        case .mobile: "mobile"
+        case .tablet: "tablet"
+        case .tv: "tv"
+        case .bot: "bot"
+        case .other: "other"
+        }
+    }
+}
+
+/// Why a click counts as a bot, as stored (stable numbers; 0: not a bot).
+public enum ClickBotReason: UInt8, CaseIterable, Sendable {
+    case none = 0, emptyUserAgent, spider, userAgentSubstring, listedNetwork, listedASN, anonymousProxy
+
+    /// The name exports and reports use ("" for none).
+    public var name: StaticString {
+        switch self {
+        case .none: ""
+        case .emptyUserAgent: "empty_user_agent"
+        case .spider: "spider"
+        case .userAgentSubstring: "user_agent_substring"
+        case .listedNetwork: "listed_network"
+        case .listedASN: "listed_asn"
+        case .anonymousProxy: "anonymous_proxy"
+        }
+    }
+}
+
+/// The fixed part of a click's enrichment (slot bytes 28..<32):
+/// `flags:1 (bit 0: enriched, bit 1: unique) | device:4 bits + botReason:4 bits | country:2`.
+public struct ClickEnrichmentHead: Equatable, Sendable {
+    /// Two ASCII letters, the first in the low byte (0: unknown).
+    public var country: UInt16
+    public var device: ClickDevice
+    public var botReason: ClickBotReason
+    public var unique: Bool
+    /// False for records written before enrichment (format 1): every other field is then empty.
+    public var enriched: Bool
+
+    public init(country: UInt16, device: ClickDevice, botReason: ClickBotReason, unique: Bool, enriched: Bool = true) {
+        self.country = country; self.device = device; self.botReason = botReason; self.unique = unique; self.enriched = enriched
+    }
+
+    public static let none = ClickEnrichmentHead(country: 0, device: .unknown, botReason: .none, unique: false, enriched: false)
+
+    /// The packed word stored at slot offset 28.
+    public var word: UInt32 {
+        guard enriched else { return 0 }
+        let flags: UInt32 = 1 | (unique ? 2 : 0)
+        return flags | UInt32(device.rawValue & 0xf) << 8 | UInt32(botReason.rawValue & 0xf) << 12 | UInt32(country) << 16
+    }
+
+    public init(word: UInt32) {
+        enriched = word & 1 != 0
+        unique = word & 2 != 0
+        device = ClickDevice(rawValue: UInt8(word >> 8 & 0xf)) ?? .other
+        botReason = ClickBotReason(rawValue: UInt8(word >> 12 & 0xf)) ?? .none
+        country = UInt16(truncatingIfNeeded: word >> 16)
+    }
+
+    /// The country's two letters ("" when unknown).
+    public var countryText: String {
+        country == 0 ? "" : String(decoding: [UInt8(truncatingIfNeeded: country), UInt8(truncatingIfNeeded: country >> 8)], as: UTF8.self)
+    }
+}
+
+/// The variable part of a click's enrichment, the ninth length-prefixed field:
+/// `asn:4 | fingerprint:8 | osLength:1 | os | browserLength:1 | browser` (little-endian).
+public struct ClickEnrichmentTail {
+    public var asn: UInt32
+    /// The uniqueness fingerprint of (offer, full client address, user agent); 0: none.
+    public var fingerprint: UInt64
+    public var os: UnsafeRawBufferPointer
+    public var browser: UnsafeRawBufferPointer
+
+    public init(asn: UInt32, fingerprint: UInt64, os: UnsafeRawBufferPointer, browser: UnsafeRawBufferPointer) {
+        self.asn = asn; self.fingerprint = fingerprint; self.os = os; self.browser = browser
+    }
+
+    /// Family names are cut to this many bytes (uap-core's are far shorter).
+    public static let maxNameBytes = 48
+
+    /// Bytes of the field's content (without its 2-byte length prefix).
+    public var encodedCount: Int { 14 + min(os.count, Self.maxNameBytes) + min(browser.count, Self.maxNameBytes) }
+
+    /// Writes the content at `p` (room for `encodedCount` bytes).
+    public func write(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: asn.littleEndian, toByteOffset: 0, as: UInt32.self)
+        p.storeBytes(of: fingerprint.littleEndian, toByteOffset: 4, as: UInt64.self)  // unaligned stores are fine on x86/arm64
+        let next = Self.putName(os, at: p + 12)
+        _ = Self.putName(browser, at: next)
+    }
+
+    /// A 1-byte length and the name (cut to `maxNameBytes`); returns the position after it.
+    @inline(__always)
+    static func putName(_ name: UnsafeRawBufferPointer, at p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        let count = min(name.count, maxNameBytes)
+        p.storeBytes(of: UInt8(count), as: UInt8.self)
+        if count > 0, let base = name.baseAddress { (p + 1).copyMemory(from: base, byteCount: count) }
+        return p + 1 + count
+    }
+
+    /// Reads the content of a ninth field; nil when it is malformed (never for a sealed record).
+    public init?(parsing bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= 14 else { return nil }
+        asn = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        fingerprint = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt64.self))
+        let osCount = Int(bytes[12])
+        guard 13 + osCount < bytes.count else { return nil }
+        os = UnsafeRawBufferPointer(rebasing: bytes[13..<(13 + osCount)])
+        let browserCount = Int(bytes[13 + osCount])
+        guard 14 + osCount + browserCount <= bytes.count else { return nil }
+        browser = UnsafeRawBufferPointer(rebasing: bytes[(14 + osCount)..<(14 + osCount + browserCount)])
+    }
+
+    public static var empty: ClickEnrichmentTail {
+        let none = UnsafeRawBufferPointer(start: nil, count: 0)
+        return ClickEnrichmentTail(asn: 0, fingerprint: 0, os: none, browser: none)
+    }
+}
+
+extension ClickSlot {
+    /// The enrichment word (slot bytes 28..<32; 0 in format 1 records).
+    public static func enrichment(_ p: UnsafeRawPointer) -> ClickEnrichmentHead {
+        ClickEnrichmentHead(word: p.load(fromByteOffset: 28, as: UInt32.self))
+    }
+
+    /// Stores the enrichment word; call before `seal` (the checksum covers it).
+    public static func writeEnrichment(_ p: UnsafeMutableRawPointer, _ head: ClickEnrichmentHead) {
+        p.storeBytes(of: head.word, toByteOffset: 28, as: UInt32.self)
+    }
+
+    /// The ninth variable field of an enriched click's arena bytes (empty for format 1).
+    public static func enrichmentTail(_ bytes: UnsafeRawBufferPointer) -> ClickEnrichmentTail {
+        var offset = 0
+        for _ in 0..<Field.allCases.count {
+            guard offset + 2 <= bytes.count else { return .empty }
+            offset += 2 + Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        }
+        guard offset + 2 <= bytes.count else { return .empty }
+        let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        guard offset + 2 + length <= bytes.count else { return .empty }
+        return ClickEnrichmentTail(parsing: UnsafeRawBufferPointer(rebasing: bytes[(offset + 2)..<(offset + 2 + length)])) ?? .empty
+    }
+}
