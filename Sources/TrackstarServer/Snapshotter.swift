@@ -107,6 +107,8 @@ final class Snapshotter: @unchecked Sendable {
     let snapshotEveryMillis: Int64
     let thread = StoppableThread()
     var sequence: UInt64
+    /// How far each shard's clicks are wiped of personal data (PersonalData.swift); snapshot thread only.
+    var wipeCursors: [UInt64] = []
     /// Duration of the last snapshot, for operators and the benchmark.
     private(set) var lastSnapshotMillis: Int64 = 0
 
@@ -159,5 +161,6 @@ final class Snapshotter: @unchecked Sendable {
         }
         lastSnapshotMillis = WallClock.nowMillis() - started
         for note in engine.retireExpired(nowMillis: started) { Log.info(note) }
+        for note in engine.wipePersonalData(nowMillis: started, cursors: &wipeCursors) { Log.info(note) }
     }
 }

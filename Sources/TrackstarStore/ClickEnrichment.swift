@@ -43,7 +43,8 @@ public enum ClickBotReason: UInt8, CaseIterable, Sendable {
 }
 
 /// The fixed part of a click's enrichment (slot bytes 28..<32):
-/// `flags:1 (bit 0: enriched, bit 1: unique) | device:4 bits + botReason:4 bits | country:2`.
+/// `flags:1 (bit 0: enriched, bit 1: unique, bit 2: personal data wiped) | device:4 bits + botReason:4 bits
+///  | country:2`. Bit 2 may be set on format 1 records too (`ClickSlot.wipePersonalData`).
 public struct ClickEnrichmentHead: Equatable, Sendable {
     /// Two ASCII letters, the first in the low byte (0: unknown).
     public var country: UInt16
@@ -52,6 +53,8 @@ public struct ClickEnrichmentHead: Equatable, Sendable {
     public var unique: Bool
     /// False for records written before enrichment (format 1): every other field is then empty.
     public var enriched: Bool
+    /// The client address, user agent and fingerprint were wiped (`[privacy] personal_data_retention`).
+    public var wiped = false
 
     public init(country: UInt16, device: ClickDevice, botReason: ClickBotReason, unique: Bool, enriched: Bool = true) {
         self.country = country; self.device = device; self.botReason = botReason; self.unique = unique; self.enriched = enriched
@@ -61,14 +64,15 @@ public struct ClickEnrichmentHead: Equatable, Sendable {
 
     /// The packed word stored at slot offset 28.
     public var word: UInt32 {
-        guard enriched else { return 0 }
-        let flags: UInt32 = 1 | (unique ? 2 : 0)
+        guard enriched else { return wiped ? 4 : 0 }
+        let flags: UInt32 = 1 | (unique ? 2 : 0) | (wiped ? 4 : 0)
         return flags | UInt32(device.rawValue & 0xf) << 8 | UInt32(botReason.rawValue & 0xf) << 12 | UInt32(country) << 16
     }
 
     public init(word: UInt32) {
         enriched = word & 1 != 0
         unique = word & 2 != 0
+        wiped = word & 4 != 0
         device = ClickDevice(rawValue: UInt8(word >> 8 & 0xf)) ?? .other
         botReason = ClickBotReason(rawValue: UInt8(word >> 12 & 0xf)) ?? .none
         country = UInt16(truncatingIfNeeded: word >> 16)
@@ -157,5 +161,53 @@ extension ClickSlot {
         let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
         guard offset + 2 + length <= bytes.count else { return .empty }
         return ClickEnrichmentTail(parsing: UnsafeRawBufferPointer(rebasing: bytes[(offset + 2)..<(offset + 2 + length)])) ?? .empty
+    }
+}
+
+/// Wiping a click's personal data in place (`[privacy] personal_data_retention`): the client address,
+/// the user agent's bytes (its length stays, so the fields after it are still found) and the
+/// uniqueness fingerprint become zeros, and the enrichment word's `wiped` bit is set. Crash-safe
+/// order: the checksum of the wiped record is stored *first*, then the bytes change; recovery
+/// accepts a record whose stored checksum is that of its wiped image (`wipedChecksum`), so a crash
+/// anywhere in between leaves a record that is valid and is wiped again by the next pass.
+extension ClickSlot {
+    /// The checksum the record will have once wiped, computed on copies (the record is not changed).
+    public static func wipedChecksum(_ p: UnsafeRawPointer, variable: UnsafeRawBufferPointer) -> UInt64 {
+        withUnsafeTemporaryAllocation(byteCount: stride, alignment: 8) { slot in
+            slot.copyMemory(from: UnsafeRawBufferPointer(start: p, count: stride))
+            let copy = Array(variable)
+            return copy.withUnsafeBufferPointer { buffer in
+                let bytes = UnsafeMutableRawBufferPointer(mutating: UnsafeRawBufferPointer(buffer))
+                applyWipe(slot.baseAddress!, variable: bytes)
+                return checksum(slot.baseAddress!, variable: UnsafeRawBufferPointer(bytes))
+            }
+        }
+    }
+
+    /// Wipes the record's personal data (any thread; see above). Idempotent.
+    public static func wipePersonalData(_ p: UnsafeMutableRawPointer, variable: UnsafeMutableRawBufferPointer) {
+        p.storeBytes(of: wipedChecksum(p, variable: UnsafeRawBufferPointer(variable)), toByteOffset: 56, as: UInt64.self)
+        applyWipe(p, variable: variable)
+    }
+
+    /// Whether the record's personal data was wiped.
+    public static func isWiped(_ p: UnsafeRawPointer) -> Bool { p.load(fromByteOffset: 28, as: UInt32.self) & 4 != 0 }
+
+    static func applyWipe(_ p: UnsafeMutableRawPointer, variable: UnsafeMutableRawBufferPointer) {
+        p.storeBytes(of: p.load(fromByteOffset: 28, as: UInt32.self) | 4, toByteOffset: 28, as: UInt32.self)
+        p.storeBytes(of: UInt64(0), toByteOffset: 40, as: UInt64.self)
+        p.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self)
+        var offset = 0
+        for index in 0...Field.allCases.count {  // eight fields, then the enrichment field
+            guard offset + 2 <= variable.count else { return }
+            let length = Int(variable.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+            let end = min(variable.count, offset + 2 + length)
+            if index == Field.userAgent.rawValue {
+                for i in (offset + 2)..<end { variable[i] = 0 }
+            } else if index == Field.allCases.count && end - offset - 2 >= 12 {
+                for i in (offset + 2 + 4)..<(offset + 2 + 12) { variable[i] = 0 }  // the fingerprint
+            }
+            offset = end
+        }
     }
 }

@@ -185,9 +185,11 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
         guard let table = table(.clicks, shard: shard), let p = table.record(sequence) else { return nil }
         let bytes = table.bytes(at: ClickSlot.varOffset(p), count: ClickSlot.varLength(p))
         let head = ClickSlot.enrichment(p)
+        var fields = ClickFields(parsing: bytes)
+        if head.wiped { fields.userAgent = UnsafeRawBufferPointer(start: nil, count: 0) }  // zeros, not an agent
         return ClickRow(ref: UInt64(shard) << 40 | sequence, shard: shard, sequence: sequence,
                         timeMillis: ClickSlot.mintMillis(p), offerID: ClickSlot.offerID(p), affID: ClickSlot.affID(p),
-                        peer: ClickSlot.peer(p), fields: ClickFields(parsing: bytes),
+                        peer: ClickSlot.peer(p), fields: fields,
                         enrichment: head, enrichmentTail: head.enriched ? ClickSlot.enrichmentTail(bytes) : .empty)
     }
 

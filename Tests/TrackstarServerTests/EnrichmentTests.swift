@@ -306,6 +306,50 @@ struct EnrichmentTests {
         return false
     }
 
+    @Test func personalDataIsWipedFromTheLogsAfterItsRetention() throws {
+        let config = """
+            [server]
+            listen = "127.0.0.1:0"
+            trusted_proxies = ["127.0.0.0/8"]
+
+            [storage]
+            snapshot_interval = "100ms"
+
+            [privacy]
+            personal_data_retention = "2s"
+
+            [[offers]]
+            id = 1
+            url = "https://shop.example/?cid={click_id}&c={country}"
+            unique_window = "2s"
+
+            [[affiliates]]
+            id = 7
+            """
+        let server = try LiveServer(config: config, loops: 1)
+        server.ownsDataDir = false
+        defer { try? FileManager.default.removeItem(atPath: server.dataDir) }
+        let agent = "Mozilla/5.0 (X11; Linux x86_64) WipeMe/1.0"
+        let r = try click(try server.connect(), offer: 1, from: "8.8.8.8", agent: agent)
+        #expect(r.status == 302)
+        let country = query(r)["c"] ?? ""
+        let records = server.dataPath + "/shard-0/clicks-000000.rec", arena = server.dataPath + "/shard-0/clicks-000000.bytes"
+        let address = withUnsafeBytes(of: UInt64(0x0000_FFFF_0808_0808).littleEndian) { Array($0) }
+        #expect(contains([UInt8](FileManager.default.contents(atPath: arena) ?? Data()), Array(agent.utf8)), "recorded first")
+        let wiped = eventually(within: 30, every: 0.1) {
+            !contains([UInt8](FileManager.default.contents(atPath: arena) ?? Data()), Array(agent.utf8))
+                && !contains([UInt8](FileManager.default.contents(atPath: records) ?? Data()), address)
+        }
+        #expect(wiped, "address and agent still in the click log after the retention")
+        // The wiped record is intact: a crash and restart recovers it, the report still counts it.
+        server.kill9()
+        let restarted = try LiveServer(config: config, loops: 1, dataDir: server.dataDir)
+        let report = try reportUntil(restarted, ["--group-by", "country"]) { ($0.totals["clicks"] as? Int) == 1 }
+        #expect(report.totals["clicks"] as? Int == 1)
+        #expect(report.rows.first?["country"] as? String == country)
+        #expect(!restarted.startupOutput.contains("corrupt"), "\(restarted.startupOutput)")
+    }
+
     @Test func aMissingLocationDatabaseStopsTheStartNamingThePath() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trackstar-geo-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

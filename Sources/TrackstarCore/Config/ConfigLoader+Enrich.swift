@@ -32,7 +32,7 @@ extension ConfigReader {
             let name = "bots." + key
             switch key {
             case "user_agent_substrings": bots.userAgentSubstrings = substrings(node, name)
-            case "networks": bots.networks = networks(node, name)
+            case "networks": bots.networks = networkTexts(node, name)
             case "asns": bots.asns = asns(node, name)
             case "anonymous_proxy": if let v = bool(node, name) { bots.anonymousProxy = v }
             case "user_agent_regexes": if let v = nonEmptyString(node, name) { bots.userAgentRegexes = v; bots.line = node.line }
@@ -74,6 +74,17 @@ extension ConfigReader {
             result.append(text)
         }
         return result
+    }
+
+    /// A list of networks as written, each checked as `networks` checks it (problems reported there).
+    mutating func networkTexts(_ node: TOMLNode, _ field: String) -> [String] {
+        let parsed = networks(node, field)
+        guard case .array(let items) = node.value else { return [] }
+        let texts = items.compactMap { item -> String? in
+            guard case .string(let text) = item.value, case .success = ConfigParse.cidr(text) else { return nil }
+            return text
+        }
+        return texts.count == parsed.count ? texts : []
     }
 
     /// `asns`: autonomous system numbers, 1 to 4294967295 (a bare number or "AS15169").

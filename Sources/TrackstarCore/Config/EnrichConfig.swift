@@ -37,8 +37,8 @@ public struct GeoConfig: Sendable, Equatable {
 public struct BotConfig: Sendable, Equatable {
     /// A user agent containing any of these (ASCII case-insensitive) is a bot.
     public var userAgentSubstrings: [String] = []
-    /// Client addresses in these networks are bots.
-    public var networks: [CIDR] = []
+    /// Client addresses in these networks are bots (as written: "203.0.113.0/24", validated).
+    public var networks: [String] = []
     /// Client addresses the location database places in these autonomous systems are bots.
     public var asns: [UInt32] = []
     /// Whether the location database's anonymous-proxy flag makes a click a bot.
