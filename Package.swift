@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .target(name: "TrackstarServer", dependencies: [
-            "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO", "TrackstarExport", "TrackstarDelivery",
+            "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO", "TrackstarExport", "TrackstarDelivery", "TrackstarEnrich",
             .product(name: "Atomics", package: "swift-atomics"), .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "trackstar", dependencies: [

@@ -18,6 +18,14 @@ final class Engine: @unchecked Sendable {
         return currentCatalog
     }
     private var currentCatalog: Catalog
+    /// The location database, user-agent classifier and bot rules as last loaded (EnrichClick.swift);
+    /// loops keep their own reference, swapped on reload.
+    var enrichment: Enrichment {
+        pthread_mutex_lock(&catalogLock)
+        defer { pthread_mutex_unlock(&catalogLock) }
+        return currentEnrichment
+    }
+    private var currentEnrichment: Enrichment
     private var catalogLock = pthread_mutex_t()
     let codec: ClickIDCodec
     let node: UInt8
@@ -66,6 +74,7 @@ final class Engine: @unchecked Sendable {
     /// Opens (or creates) the shards under `data_dir`, recovers them, and rebuilds the index.
     init(config: TrackstarConfig, catalog: Catalog, keys: ClickIDCodec, loops: Int,
          recovery: RecoveryOptions = RecoveryOptions()) throws(StartupError) {
+        let enrichment = try Enrichment.open(config)
         guard let index = ConcurrentIndex(policy: Engine.indexPolicy(config.storage), participants: loops + 1,
                                           nowMillis: WallClock.nowMillis()) else {
             throw StartupError("storage.index_initial_capacity: cannot map \(config.storage.indexInitialCapacity) entries")
@@ -79,6 +88,7 @@ final class Engine: @unchecked Sendable {
         }
         self.config = config
         self.currentCatalog = catalog
+        self.currentEnrichment = enrichment
         pthread_mutex_init(&catalogLock, nil)
         self.codec = keys
         self.loops = loops
@@ -118,6 +128,13 @@ final class Engine: @unchecked Sendable {
     func replaceCatalog(_ catalog: Catalog) {
         pthread_mutex_lock(&catalogLock)
         currentCatalog = catalog
+        pthread_mutex_unlock(&catalogLock)
+    }
+
+    /// Replaces the enrichment sources new loops state and readers off the loops see.
+    func replaceEnrichment(_ enrichment: Enrichment) {
+        pthread_mutex_lock(&catalogLock)
+        currentEnrichment = enrichment
         pthread_mutex_unlock(&catalogLock)
     }
 

@@ -87,7 +87,8 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
             catalog: catalog,
             responses: ResponseWriter(bodyBase: .allocate(byteCount: bodyCapacity, alignment: 8), bodyCapacity: bodyCapacity),
             params: Params(storage: .allocate(byteCount: Params.storageBytes(slotSize: server.maxValueBytes), alignment: 8),
-                           slotSize: server.maxValueBytes)))
+                           slotSize: server.maxValueBytes),
+            enrich: LoopEnrichment(sources: engine.enrichment, cache: engine.enrichment.makeCache())))
         nameScratch = .allocate(byteCount: 64, alignment: 8)
         scratch = .allocate(byteCount: 4096, alignment: 8)
         // A redirect holds the template plus every value percent-encoded (3 bytes per byte).
@@ -324,6 +325,8 @@ struct HandlerState {
     var catalog: Catalog
     var responses: ResponseWriter
     var params: Params
+    /// The enrichment sources and this loop's user-agent cache (EnrichClick.swift); swapped at SIGHUP.
+    var enrich: LoopEnrichment
     var lastStorageLogMillis: Int64 = 0
     var routing: Route?
     var refusalOffer: UInt32 = 0

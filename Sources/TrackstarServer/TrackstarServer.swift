@@ -1,6 +1,7 @@
 // The public entry point: build the engine from a configuration and serve it on N loops.
 import Atomics
 import TrackstarCore
+import TrackstarEnrich
 import TrackstarIO
 
 /// A running Trackstar node.
@@ -85,16 +86,28 @@ public final class TrackstarServer: @unchecked Sendable {
         guard catalog.longestTemplate <= budget else {
             throw StartupError("a url template is \(catalog.longestTemplate) bytes, longer than the \(budget) this process sized its buffers for; restart to use it")
         }
+        // The location database is read again (SIGHUP after `location update`); the classifier is
+        // kept unless its rules file changed, and then each loop gets a new cache for the new one.
+        let previous = engine.enrichment
+        let enrichment = try Enrichment.open(config, previous: previous)
+        let caches: [UserAgentCache]? = enrichment.classifier === previous.classifier ? nil : handlers.map { _ in enrichment.makeCache() }
         engine.replaceCatalog(catalog)
+        engine.replaceEnrichment(enrichment)
         partners.dispatcher.replacePlan(config)
         let handlers = self.handlers
-        group.onEveryLoop { index in handlers[index].catalog = catalog }
+        let fresh = UncheckedCaches(caches)
+        group.onEveryLoop { index in
+            handlers[index].catalog = catalog
+            handlers[index].state.pointee.enrich.sources = enrichment
+            if let caches = fresh.caches { handlers[index].state.pointee.enrich.cache = caches[index] }
+        }
         var notes: [String] = []
         if config.server != engine.config.server { notes.append("[server] changes take effect at the next restart") }
         if config.storage != engine.config.storage { notes.append("[storage] changes take effect at the next restart") }
         if config.export != engine.config.export { notes.append("[export] changes take effect at the next restart") }
         if config.delivery != engine.config.delivery { notes.append("[delivery] changes take effect at the next restart") }
         if config.admin != engine.config.admin { notes.append("[admin] changes take effect at the next restart") }
+        if config.privacy != engine.config.privacy { notes.append("[privacy] changes take effect at the next restart") }
         if config.log.summaryIntervalMillis != engine.config.log.summaryIntervalMillis {
             notes.append("[log] summary_interval changes take effect at the next restart")
         }
@@ -145,4 +158,11 @@ import Glibc
 
 enum System {
     static func coreCount() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}
+
+/// Per-loop caches handed to the loops through their mailboxes: each cache is touched only by the
+/// loop it is given to, from then on.
+struct UncheckedCaches: @unchecked Sendable {
+    let caches: [UserAgentCache]?
+    init(_ caches: [UserAgentCache]?) { self.caches = caches }
 }

@@ -134,6 +134,11 @@ struct CheckConfig: ParsableCommand {
 
     func run() throws {
         let settings = try loadConfig(file)
+        if let problem = RuntimeCheck.enrichmentProblem(in: settings) {  // the files it names, as serve opens them
+            printError(problem.line > 0 ? "\(file):\(problem.line): \(problem.message)" : "\(file): \(problem.message)")
+            printError("\(file): 1 problem found")
+            throw ExitCode(1)
+        }
         print("\(file): ok (\(settings.offers.count) offers, \(settings.affiliates.count) affiliates)")
     }
 }

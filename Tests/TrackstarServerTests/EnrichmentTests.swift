@@ -88,6 +88,9 @@ struct EnrichmentTests {
         listen = "127.0.0.1:0"
         trusted_proxies = ["127.0.0.0/8"]
 
+        [geo]
+        database = "libloc"
+
         [bots]
         user_agent_substrings = ["AcmeScanner"]
         networks = ["203.0.113.0/24"]
@@ -318,6 +321,9 @@ struct EnrichmentTests {
             [privacy]
             personal_data_retention = "2s"
 
+            [geo]
+            database = "libloc"
+
             [[offers]]
             id = 1
             url = "https://shop.example/?cid={click_id}&c={country}"
@@ -354,10 +360,15 @@ struct EnrichmentTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trackstar-geo-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let config = EnrichmentTests.config + "\n\n[geo]\npath = \"\(dir)/missing.db\"\n"
+        let config = EnrichmentTests.config.replacingOccurrences(of: "database = \"libloc\"", with: "database = \"libloc\"\npath = \"\(dir)/missing.db\"")
         try config.write(toFile: dir + "/t.toml", atomically: true, encoding: .utf8)
         let result = try LiveServer.run(["serve", "--config", dir + "/t.toml", "--listen", "127.0.0.1:0", "--data-dir", dir + "/data"])
         #expect(result.status != 0)
         #expect((result.stderr + result.stdout).contains("\(dir)/missing.db"), "\(result.stderr)")
+        // check-config opens it as serve would and names the file and the line of `path`.
+        let line = (config.components(separatedBy: "\n").firstIndex { $0.hasPrefix("path = ") } ?? -2) + 1
+        let check = try LiveServer.run(["check-config", dir + "/t.toml"])
+        #expect(check.status == 1)
+        #expect(check.stderr.contains("\(dir)/t.toml:\(line): [geo] path \(dir)/missing.db"), "\(check.stderr)")
     }
 }
