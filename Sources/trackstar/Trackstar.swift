@@ -14,7 +14,7 @@ struct Trackstar: ParsableCommand {
         subcommands: [Serve.self, CheckConfig.self, Inspect.self, Report.self, Deliveries.self, UpdateConversion.self, Conversion.self, Replay.self])
 }
 
-/// `trackstar serve --config FILE [--listen HOST:PORT] [--loops N] [--io auto|io_uring|epoll] [--data-dir DIR]`.
+/// `trackstar serve --config FILE [--listen HOST:PORT] [--loops N] [--io auto|io_uring|epoll] [--data-dir DIR] [--geo KIND]`.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve clicks and postbacks until SIGINT or SIGTERM.")
 
@@ -32,6 +32,9 @@ struct Serve: ParsableCommand {
 
     @Option(name: .customLong("data-dir"), help: "Data directory, overriding [storage] data_dir.")
     var dataDir: String?
+
+    @Option(name: .long, help: "Location database, overriding [geo] database: libloc, mmdb or off (also at each reload).")
+    var geo: String?
 
     @Flag(name: .customLong("quarantine-damaged"),
           help: "Start even if a segment is corrupt before its tail: rename it *.quarantined and go on without its records.")
@@ -55,6 +58,10 @@ struct Serve: ParsableCommand {
             settings.server.io = choice
         }
         if let dataDir { settings.storage.dataDir = dataDir }
+        if let geo {
+            guard let kind = GeoDatabaseKind(rawValue: geo) else { throw ValidationError("--geo: expected libloc, mmdb or off, got \(geo)") }
+            settings.geo.database = kind
+        }
         try serve(settings)
     }
 
@@ -113,6 +120,7 @@ struct Serve: ParsableCommand {
             if let listen, let (host, port) = ListenAddress.parse(listen) { next.server.host = host; next.server.port = port }
             if let loops { next.server.loops = loops }
             if let dataDir { next.storage.dataDir = dataDir }
+            if let geo, let kind = GeoDatabaseKind(rawValue: geo) { next.geo.database = kind }
             do {
                 let notes = try server.reload(next)
                 for note in notes { Log.notice("reload: \(note)", ["file": "\(config)"]) }

@@ -33,15 +33,15 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
         self.dataDir = dir
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         configPath = dir + "/test.toml"
-        // Tests that do not name a location database run without one: loading the full IPFire
-        // table takes seconds in a debug build, for every server a test starts.
-        let written = config.contains("[geo]") ? config : config + "\n\n[geo]\ndatabase = \"off\"\n"
-        try written.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: LiveServer.binary)
         // TRACKSTAR_TEST_IO=epoll|io_uring runs every live test on that receive path (`make test-epoll`).
         let io = ProcessInfo.processInfo.environment["TRACKSTAR_TEST_IO"].map { ["--io", $0] } ?? []
+        // Tests that do not name a location database run without one, reloads included: loading the
+        // full IPFire table takes seconds in a debug build, for every server a test starts.
+        let geo = config.contains("[geo]") ? [] : ["--geo", "off"]
         process.arguments = ["serve", "--config", configPath, "--listen", "127.0.0.1:0",
-                             "--loops", "\(loops)", "--data-dir", dir + "/data"] + io + extraArguments
+                             "--loops", "\(loops)", "--data-dir", dir + "/data"] + io + geo + extraArguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
