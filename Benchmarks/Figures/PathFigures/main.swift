@@ -4,7 +4,9 @@
 //   valgrind --tool=callgrind --toggle-collect='*measuredRequests*' /tmp/pf postback 20000
 // `update` records N pending conversions first (outside the measurement), then measures N postbacks
 // that approve them (same click and order id, `status=approved`): a status change each.
-// Usage: PathFigures click|postback|forged|update [N, default 20000]
+// Usage: PathFigures click|mix|postback|forged|update [N, default 20000]. `mix` is clicks through a trusted
+// proxy from 4,096 public IPv4 addresses with 300 distinct user agents, Zipf-skewed (s = 1), so
+// geo, the agent cache (and its misses), the bot rules and uniqueness all do their real work.
 import TrackstarCore
 import TrackstarServer
 #if canImport(Glibc)
@@ -27,12 +29,62 @@ offer.payout = 2_500_000
 offer.revenue = 4_000_000
 config.offers = [offer]
 config.affiliates = [AffiliateConfig(id: 7)]
+if kind == "mix" {
+    config.server.trustedProxies = [CIDR(address: (0, 0xFFFF_7F00_0000), prefixLength: 104)]  // 127.0.0.0/8
+    config.bots.userAgentSubstrings = ["HeadlessChrome", "python-requests"]
+    config.bots.asns = [16509, 14618, 8075]
+}
 let endpoint = try LocalEndpoint(config: config)
+
+/// Deterministic pseudo-random numbers (splitmix64).
+struct Mix {
+    var state: UInt64 = 0x1234_5678
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Clicks from many addresses and a few hundred agents, the most common far ahead (Zipf).
+func mixedClicks() -> [[UInt8]] {
+    var random = Mix()
+    let templates: [(Int) -> String] = [
+        { "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/\($0).0.0.0 Safari/537.36" },
+        { "Mozilla/5.0 (iPhone; CPU iPhone OS 17_\($0) like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1" },
+        { "Mozilla/5.0 (Linux; Android 14; SM-S9\($0)) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36" },
+        { "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_\($0)) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15" },
+        { "Mozilla/5.0 (iPad; CPU OS 16_\($0) like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 Mobile/15E148 Safari/604.1" },
+        { "Mozilla/5.0 (X11; Linux x86_64; rv:\($0).0) Gecko/20100101 Firefox/121.0" },
+        { "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html) v\($0)" },
+    ]
+    let agents = (0..<300).map { i in templates[i % templates.count](90 + i / 7) }
+    let weights = (1...agents.count).map { 1.0 / Double($0) }
+    let total = weights.reduce(0, +)
+    func agent() -> String {
+        var x = Double(random.next() % 1_000_000) / 1_000_000 * total
+        for (i, w) in weights.enumerated() { x -= w; if x <= 0 { return agents[i] } }
+        return agents[0]
+    }
+    let addresses = (0..<4096).map { _ -> String in
+        let v = random.next()
+        return "\(v % 223 + 1).\(v >> 8 & 255).\(v >> 16 & 255).\(v >> 24 & 254 + 1)"
+    }
+    return (0..<count).map { _ in
+        let from = addresses[Int(random.next() % UInt64(addresses.count))]
+        let text = "GET /click?offer_id=1&aff_id=7&sub1=k3x9q2mz&sub2=banner7&source=newsletter HTTP/1.1\r\nHost: 127.0.0.1:18080\r\n"
+            + "User-Agent: \(agent())\r\nX-Forwarded-For: \(from)\r\n\r\n"
+        return Array(text.utf8)
+    }
+}
 
 /// Every request, each as its own byte array.
 func requests() -> [[UInt8]] {
     let click = Array("GET /click?offer_id=1&aff_id=7&sub1=k3x9q2mz&sub2=banner7&source=newsletter\(tail)".utf8)
     if kind == "click" { return Array(repeating: click, count: count) }
+    if kind == "mix" { return mixedClicks() }
     // Mint the IDs to convert (or to forge from) outside the measurement.
     var ids: [String] = []
     for _ in 0..<(kind == "forged" ? 1 : count) {
