@@ -29,11 +29,10 @@ final class Enrichment: @unchecked Sendable {  // immutable after init; the tabl
     static func open(_ config: TrackstarConfig, previous: Enrichment? = nil) throws(StartupError) -> Enrichment {
         var geo: GeoDatabase?
         if let path = config.geo.resolvedPath {
-            guard config.geo.database == .libloc else {
-                throw StartupError("[geo] database = \"mmdb\" (line \(config.geo.line)): MaxMind databases are not supported by this build; use \"libloc\" or \"off\"")
-            }
-            do { geo = try EnrichmentFiles.shared.geo(path) } catch {
-                throw StartupError("[geo] path \(path) (line \(config.geo.line)): \(error); install Debian's libloc-database, fix the path, or set database = \"off\"")
+            let maxMind = config.geo.database == .mmdb
+            do { geo = try EnrichmentFiles.shared.geo(path, maxMind: maxMind) } catch {
+                let remedy = maxMind ? "point path at a readable .mmdb file" : "install Debian's libloc-database, fix the path"
+                throw StartupError("[geo] path \(path) (line \(config.geo.line)): \(error); \(remedy), or set database = \"off\"")
             }
         }
         let classifier: UserAgentClassifier
@@ -136,18 +135,19 @@ extension RuntimeCheck {
 final class EnrichmentFiles: @unchecked Sendable {  // guarded by `lock`
     static let shared = EnrichmentFiles()
     private var lock = pthread_mutex_t()
-    private var geoEntry: (identity: FileIdentity, table: GeoDatabase)?
+    private var geoEntry: (identity: FileIdentity, maxMind: Bool, table: GeoDatabase)?
     private var classifierEntry: (identity: FileIdentity, classifier: UserAgentClassifier)?
 
     init() { pthread_mutex_init(&lock, nil) }
 
-    func geo(_ path: String) throws -> GeoDatabase {
+    /// IPFire's table through libloc, or a MaxMind `.mmdb` file (`maxMind`).
+    func geo(_ path: String, maxMind: Bool) throws -> GeoDatabase {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         let identity = FileIdentity(path)
-        if let entry = geoEntry, let identity, entry.identity == identity { return entry.table }
-        let table = try GeoDatabase(path: path)
-        geoEntry = identity.map { ($0, table) }
+        if let entry = geoEntry, let identity, entry.identity == identity, entry.maxMind == maxMind { return entry.table }
+        let table = maxMind ? try GeoDatabase(maxMindPath: path) : try GeoDatabase(path: path)
+        geoEntry = identity.map { ($0, maxMind, table) }
         return table
     }
 
