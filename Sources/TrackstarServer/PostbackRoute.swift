@@ -190,7 +190,7 @@ extension RequestHandler {
     }
 
     /// Keeps the query's parameters and a form or JSON body's, by profile name; any other body type
-    /// is refused 415 (as `collectParams` does for other routes), a malformed JSON body 400.
+    /// is refused 415, a malformed JSON body 400.
     func collectPostbackParams(_ exchange: Exchange, _ profiles: ProfileTable, to out: inout ByteWriter) -> Bool {
         params.reset()
         let head = exchange.head

@@ -218,43 +218,6 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
                           nowMillis: context.nowMillis, to: &out)
     }
 
-    /// Collects parameters from the query string and, for a POST with a body, the body: a form or a
-    /// JSON object (Params+JSON.swift); a body of any other type (or none named) is refused 415.
-    func collectParams(_ exchange: Exchange, to out: inout ByteWriter) -> Bool {
-        params.reset()
-        let head = exchange.head
-        let hasBody = head.method == .post && head.contentLength > 0
-        if hasBody && head.bodyType != .form && head.bodyType != .json {
-            refuse(exchange, .unsupportedMediaType, "unsupported_media_type",
-                   "send the body as application/x-www-form-urlencoded or application/json, or the parameters in the query", to: &out)
-            return false
-        }
-        var error = params.collect(exchange.request, range: head.query, nameScratch: nameScratch)
-        if error == nil && hasBody {
-            if head.bodyType == .form {
-                error = params.collect(exchange.request, range: head.body, nameScratch: nameScratch)
-            } else {
-                switch params.collectJSON(exchange.request, range: head.body, names: jsonNames, nameScratch: nameScratch) {
-                case nil: break
-                case .parameter(let problem)?: error = problem
-                case .malformedJSON(let problem, let offset, let field)?:
-                    refuse(exchange, .badRequest, "malformed_body", problem.message, field: field, offset: offset, to: &out)
-                    return false
-                }
-            }
-        }
-        guard let error else { return true }
-        switch error {
-        case .malformedEncoding(let field):
-            refuse(exchange, .badRequest, "malformed_parameter", "invalid percent-encoding", field: field, to: &out)
-        case .tooLong(let field):
-            refuse(exchange, .badRequest, "malformed_parameter", "value longer than server.max_value_bytes", field: field, to: &out)
-        case .conflicting(let field):
-            refuse(exchange, .badRequest, "conflicting_parameter", "given twice with different values", field: field, to: &out)
-        }
-        return false
-    }
-
     /// A record could not be written (disk full, I/O error): nothing was acknowledged. Answer 503 with
     /// Retry-After, and say so loudly in the log, at most once a second per loop. The next request
     /// tries again, so service resumes by itself when space returns.
