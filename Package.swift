@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .executable(name: "trackstar", targets: ["trackstar"]),
         .library(name: "TrackstarCore", targets: ["TrackstarCore"]),
+        .library(name: "TrackstarConfiguration", targets: ["TrackstarConfiguration"]),
         .library(name: "TrackstarHTTP", targets: ["TrackstarHTTP"]),
         .library(name: "TrackstarStore", targets: ["TrackstarStore"]),
         .library(name: "TrackstarIO", targets: ["TrackstarIO"]),
@@ -32,8 +33,10 @@ let package = Package(
         // libmaxminddb (Debian's libmaxminddb-dev): GeoDatabase's optional MaxMind (.mmdb) backend.
         .systemLibrary(name: "CMaxMindDB", pkgConfig: "libmaxminddb", providers: [.apt(["libmaxminddb-dev"])]),
         .target(name: "TrackstarCore"),
+        // The configuration: TOML reader, the validated model and the loaders of every section.
+        .target(name: "TrackstarConfiguration", dependencies: ["TrackstarCore"]),
         // Click enrichment: country and ASN tables, user-agent classification and cache, bot rules.
-        .target(name: "TrackstarEnrich", dependencies: ["TrackstarCore", "CLibLoc", "CPCRE2", "CMaxMindDB"]),
+        .target(name: "TrackstarEnrich", dependencies: ["TrackstarCore", "TrackstarConfiguration", "CLibLoc", "CPCRE2", "CMaxMindDB"]),
         .target(name: "TrackstarHTTP", dependencies: ["TrackstarCore"]),
         .target(name: "CTrackstarShims"),
         .target(name: "TrackstarStore", dependencies: [
@@ -52,33 +55,33 @@ let package = Package(
         .target(name: "TrackstarIO", dependencies: [
             "CLibUV", "CTrackstarURing", "CTrackstarIOShims", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
         ], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarStore", "CSQLite", "CTrackstarCurl"]),
+        .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarConfiguration", "TrackstarStore", "CSQLite", "CTrackstarCurl"]),
         // libcurl (Debian's libcurl4-openssl-dev): typed setopt/getinfo wrappers, for the dispatcher's
         // transfers and TrackstarExport's blocking HTTPClient; C because curl's setopt is variadic.
         .target(name: "CTrackstarCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "TrackstarDelivery", dependencies: [
-            "CTrackstarCurl", "TrackstarIO", "TrackstarCore", "TrackstarStore",
+            "CTrackstarCurl", "TrackstarIO", "TrackstarCore", "TrackstarConfiguration", "TrackstarStore",
             .product(name: "HeapModule", package: "swift-collections"),
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .target(name: "TrackstarServer", dependencies: [
-            "TrackstarCore", "TrackstarHTTP", "TrackstarStore", "TrackstarIO", "TrackstarExport", "TrackstarDelivery", "TrackstarEnrich",
+            "TrackstarCore", "TrackstarConfiguration", "TrackstarHTTP", "TrackstarStore", "TrackstarIO", "TrackstarExport", "TrackstarDelivery", "TrackstarEnrich",
             .product(name: "Atomics", package: "swift-atomics"), .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "trackstar", dependencies: [
-            "TrackstarServer", "TrackstarExport", "TrackstarDelivery", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "TrackstarServer", "TrackstarConfiguration", "TrackstarExport", "TrackstarDelivery", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // One bounded wait and the thread barrier the test targets share.
         .target(name: "TrackstarTestSupport", path: "Tests/TrackstarTestSupport"),
-        .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore", "TrackstarTestSupport"]),
+        .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore", "TrackstarConfiguration", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarHTTPTests", dependencies: ["TrackstarHTTP"]),
         .testTarget(name: "TrackstarStoreTests", dependencies: [
             "TrackstarStore", "TrackstarTestSupport", .product(name: "Atomics", package: "swift-atomics"),
         ]),
-        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarExport", "TrackstarIO", "TrackstarTestSupport"]),
-        .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport", "TrackstarTestSupport"]),
-        .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarExport", "TrackstarTestSupport"]),
-        .testTarget(name: "TrackstarEnrichTests", dependencies: ["TrackstarEnrich", "TrackstarCore", "TrackstarTestSupport"]),
+        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarConfiguration", "TrackstarExport", "TrackstarIO", "TrackstarTestSupport"]),
+        .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport", "TrackstarConfiguration", "TrackstarTestSupport"]),
+        .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarConfiguration", "TrackstarExport", "TrackstarTestSupport"]),
+        .testTarget(name: "TrackstarEnrichTests", dependencies: ["TrackstarEnrich", "TrackstarConfiguration", "TrackstarCore", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarIOTests", dependencies: ["TrackstarIO", "TrackstarCore", "TrackstarTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -18,6 +18,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarHTTP", package: "trackstar"),
                 .product(name: "TrackstarServer", package: "trackstar"),
                 .product(name: "TrackstarIO", package: "trackstar"),
@@ -38,6 +39,7 @@ let package = Package(
             name: "RecoveryFigures",
             dependencies: [
                 .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarServer", package: "trackstar"),
             ],
             path: "Figures/RecoveryFigures"
@@ -46,6 +48,7 @@ let package = Package(
             name: "PathFigures",
             dependencies: [
                 .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarServer", package: "trackstar"),
             ],
             path: "Figures/PathFigures"
@@ -55,6 +58,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarStore", package: "trackstar"),
                 .product(name: "TrackstarServer", package: "trackstar"),
             ],
@@ -64,6 +68,7 @@ let package = Package(
             name: "EnrichFigures",
             dependencies: [
                 .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarEnrich", package: "trackstar"),
             ],
             path: "Figures/EnrichFigures"
@@ -72,6 +77,7 @@ let package = Package(
             name: "ExportFigures",
             dependencies: [
                 .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarStore", package: "trackstar"),
                 .product(name: "TrackstarExport", package: "trackstar"),
             ],

@@ -35,6 +35,7 @@ let package = Package(
         .executableTarget(name: "FuzzConfig", dependencies: [
             "FuzzSupport",
             .product(name: "TrackstarCore", package: "trackstar"),
+            .product(name: "TrackstarConfiguration", package: "trackstar"),
             .product(name: "TrackstarServer", package: "trackstar"),
         ]),
         // Whole requests (click, postback, health, metrics; query, form, proxies) through the real
@@ -42,6 +43,7 @@ let package = Package(
         .executableTarget(name: "FuzzRequests", dependencies: [
             "FuzzSupport",
             .product(name: "TrackstarCore", package: "trackstar"),
+            .product(name: "TrackstarConfiguration", package: "trackstar"),
             .product(name: "TrackstarServer", package: "trackstar"),
         ]),
     ]

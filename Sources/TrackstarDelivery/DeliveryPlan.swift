@@ -2,6 +2,7 @@
 // and the `[[postbacks]]` rules. Replaced whole on a configuration reload.
 import TrackstarCore
 import TrackstarStore
+import TrackstarConfiguration
 
 /// The compiled routing of conversions to partner postback templates.
 public struct DeliveryPlan: Sendable {

@@ -3,6 +3,7 @@
 // through its mailbox, and the waiting forms block their caller (the admin listener) for at most a timeout.
 import TrackstarCore
 import TrackstarStore
+import TrackstarConfiguration
 
 extension Dispatcher {
     /// Replaces the routing after a configuration reload (jobs already queued keep their URLs).

@@ -3,6 +3,7 @@
 // and total caps; a failed attempt is due again after an exponential backoff with jitter.
 import DequeModule
 import TrackstarCore
+import TrackstarConfiguration
 
 extension Dispatcher {
     /// Every tick (the loop thread's repeating timer): plan new conversions, start what is due.

@@ -3,6 +3,7 @@
 // too many failures in a row, a `pause` record), and the endpoint's freed slot is filled.
 import CTrackstarCurl
 import TrackstarCore
+import TrackstarConfiguration
 
 extension Dispatcher {
     /// Starts an attempt of `job` unless one is already running. An option curl refuses ends the

@@ -11,6 +11,7 @@ import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 /// Runs partner postbacks. Public methods may be called from any thread.
 public final class Dispatcher: @unchecked Sendable {  // loop state is touched on the loop thread only

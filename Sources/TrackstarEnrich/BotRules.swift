@@ -2,6 +2,7 @@
 // listed networks as sorted, merged 128-bit ranges, listed ASNs sorted. `check` answers the first rule
 // that names a click a bot, in the order of `BotReason`, without allocating.
 import TrackstarCore
+import TrackstarConfiguration
 
 /// Compiled bot rules; immutable, shareable across loops.
 public struct BotRules: Sendable {

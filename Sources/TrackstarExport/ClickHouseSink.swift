@@ -4,6 +4,7 @@
 // (queries use FINAL), and the positions are inserted after the rows.
 import TrackstarCore
 import TrackstarStore
+import TrackstarConfiguration
 
 /// Writes batches to ClickHouse.
 public final class ClickHouseSink: ExportSink {

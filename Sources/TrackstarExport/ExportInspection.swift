@@ -5,6 +5,7 @@ import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 /// Offline export status of a data dir.
 public enum ExportInspection {

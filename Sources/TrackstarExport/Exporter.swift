@@ -6,6 +6,7 @@ import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 /// What the exporter is doing, for `inspect`, logs and tests.
 public struct ExporterStatus: Sendable, Equatable {

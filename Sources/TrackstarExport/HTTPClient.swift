@@ -4,6 +4,7 @@
 // callback into one growing buffer, and every curl call's result is checked and named.
 import CTrackstarCurl
 import TrackstarCore
+import TrackstarConfiguration
 
 /// An HTTP answer.
 public struct HTTPResponse: Sendable {

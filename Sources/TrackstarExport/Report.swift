@@ -3,6 +3,7 @@
 // figures (conversion rate, profit, EPC). Both sinks run the same queries, so they give the same numbers.
 import TrackstarCore
 import TrackstarStore
+import TrackstarConfiguration
 
 /// A report column to group by.
 public enum ReportDimension: String, CaseIterable, Sendable {

@@ -2,6 +2,7 @@
 // least two decimals), the conversion rate as a percentage with two decimals.
 import TrackstarCore
 import TrackstarStore
+import TrackstarConfiguration
 
 /// How `trackstar report` prints.
 public enum ReportFormat: String, CaseIterable, Sendable {

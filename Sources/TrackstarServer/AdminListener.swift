@@ -3,6 +3,7 @@
 // recovery, so /healthz answers and /readyz says "recovering" while the data dir is verified.
 import TrackstarCore
 import TrackstarIO
+import TrackstarConfiguration
 
 /// The admin loop and its handler.
 final class AdminListener: @unchecked Sendable {  // set once in init

@@ -1,6 +1,7 @@
 // Offers and affiliates compiled from configuration into the shapes the request paths read:
 // templates pre-parsed, tokens and names as bytes, lookups by id without allocating.
 import TrackstarCore
+import TrackstarConfiguration
 
 /// An offer as the click and postback paths use it. Immutable once built.
 final class OfferRuntime: Sendable {

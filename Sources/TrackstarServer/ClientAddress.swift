@@ -6,6 +6,7 @@ import TrackstarIO
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 extension RequestHandler {
     /// The address clicks are recorded with and postback allowlists are checked against.

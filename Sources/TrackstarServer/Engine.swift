@@ -6,6 +6,7 @@ import TrackstarCore
 import TrackstarStore
 import TrackstarDelivery
 import TrackstarIO
+import TrackstarConfiguration
 
 /// Shared engine state. Invariant: `clicks[i]` and `conversions[i]` are written only by loop `i`;
 /// every other field is immutable or synchronises itself (`index`).

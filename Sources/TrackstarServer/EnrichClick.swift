@@ -5,6 +5,7 @@ import TrackstarCore
 import TrackstarEnrich
 import TrackstarIO
 import TrackstarStore
+import TrackstarConfiguration
 
 /// The enrichment sources of one configuration, shared read-only by every loop: the location
 /// database (re-read at each SIGHUP), the user-agent classifier, the compiled bot rules and the OS

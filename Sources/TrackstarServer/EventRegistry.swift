@@ -6,6 +6,7 @@ import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 /// Offer → event name → id (0…255, never reused; `conversion` is 0). Ids are handed out in
 /// configuration order (`conversion` first, then the offer's events as written), which is exactly the

@@ -4,6 +4,7 @@ import TrackstarCore
 import TrackstarExport
 import TrackstarIO
 import TrackstarStore
+import TrackstarConfiguration
 
 /// A read-only report on a data directory.
 public enum Inspection {

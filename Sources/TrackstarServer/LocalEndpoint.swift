@@ -3,6 +3,7 @@
 import TrackstarCore
 import TrackstarIO
 import TrackstarStore
+import TrackstarConfiguration
 
 /// One loop's handler over an engine of its own, driven directly with request bytes.
 public final class LocalEndpoint: @unchecked Sendable {

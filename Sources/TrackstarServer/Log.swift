@@ -6,6 +6,7 @@ import TrackstarCore
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 /// The server's log. `configure` once at start-up; until then lines are text at `info`.
 public enum Log {

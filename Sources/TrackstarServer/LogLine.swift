@@ -2,6 +2,7 @@
 // or JSON (`{"ts":…,"level":…,"msg":…,KEY:VALUE…}`). Pure string building, so it is tested in-process.
 import Logging
 import TrackstarCore
+import TrackstarConfiguration
 
 /// One log event's line in either format, with its trailing newline.
 enum LogLine {

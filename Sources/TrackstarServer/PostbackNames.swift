@@ -3,10 +3,11 @@
 // profile) is known, at one hash and one compare per parameter. Invariants: `slots` has a power-of-two
 // size, every name has exactly one slot, and nothing changes after `init`.
 import TrackstarCore
+import TrackstarConfiguration
 
 /// Every distinct parameter name of the profiles in use, each with a small index (< `maxNames`).
 final class PostbackNames: @unchecked Sendable {  // immutable after init; pointers freed in deinit
-    static let maxNames = TrackstarCore.PostbackProfiles.maxNames
+    static let maxNames = TrackstarConfiguration.PostbackProfiles.maxNames
     /// The names, by index.
     let names: [[UInt8]]
     /// Per index: the first and last (up to) eight bytes and the length: exact for names up to 16 bytes.

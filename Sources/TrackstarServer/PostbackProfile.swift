@@ -3,6 +3,7 @@
 // profile in use; an offer points at its own, so choosing the profile is one field read.
 import TrackstarCore
 import TrackstarStore
+import TrackstarConfiguration
 
 /// A bit set over name indices (`PostbackNames.maxNames` = 128 bits).
 struct NameSet: Equatable {
@@ -128,7 +129,7 @@ final class ProfileTable: @unchecked Sendable {  // immutable after init
     let clickCandidateCount: Int
 
     init(_ config: TrackstarConfig) {
-        let all = TrackstarCore.PostbackProfiles.all(config.postbackProfiles)
+        let all = TrackstarConfiguration.PostbackProfiles.all(config.postbackProfiles)
         let defaultName = config.server.postbackProfile
         let inUse = Set([defaultName] + config.offers.compactMap(\.postbackProfile))
         let used = all.filter { inUse.contains($0.name) }
@@ -143,7 +144,7 @@ final class ProfileTable: @unchecked Sendable {  // immutable after init
         names = PostbackNames(Array(order.prefix(PostbackNames.maxNames)))
         var compiled: [String: PostbackProfile] = [:]
         for profile in used { compiled[profile.name] = PostbackProfile(profile, names: names) }
-        let fallback = TrackstarCore.PostbackProfiles.builtin(TrackstarCore.PostbackProfiles.defaultName)!
+        let fallback = TrackstarConfiguration.PostbackProfiles.builtin(TrackstarConfiguration.PostbackProfiles.defaultName)!
         serverDefault = compiled[defaultName] ?? PostbackProfile(fallback, names: names)
         byName = compiled
         var candidates: [Int] = []

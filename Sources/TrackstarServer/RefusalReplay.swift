@@ -4,6 +4,7 @@
 import TrackstarCore
 import TrackstarExport
 import TrackstarStore
+import TrackstarConfiguration
 
 /// Selects refusals from a data directory (read-only) and resends them.
 public enum RefusalReplay {

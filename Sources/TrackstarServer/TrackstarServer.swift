@@ -3,6 +3,7 @@ import Atomics
 import TrackstarCore
 import TrackstarEnrich
 import TrackstarIO
+import TrackstarConfiguration
 
 /// A running Trackstar node.
 public final class TrackstarServer: @unchecked Sendable {

@@ -6,6 +6,7 @@ import TrackstarDelivery
 import TrackstarExport
 import TrackstarStore
 import Foundation
+import TrackstarConfiguration
 
 /// `trackstar deliveries --config FILE [--affiliate ID] [--failed] [--format table|json] [--resume ENDPOINT]`.
 struct Deliveries: ParsableCommand {

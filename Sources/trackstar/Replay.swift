@@ -5,6 +5,7 @@ import TrackstarCore
 import TrackstarExport
 import TrackstarServer
 import TrackstarStore
+import TrackstarConfiguration
 
 /// `trackstar replay --config FILE --reason REASON [--from T] [--to T] [--url URL] [--data-dir DIR] [--dry-run]`.
 struct Replay: ParsableCommand {

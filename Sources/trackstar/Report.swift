@@ -3,6 +3,7 @@
 import ArgumentParser
 import TrackstarCore
 import TrackstarExport
+import TrackstarConfiguration
 
 /// `trackstar report --config FILE [--from DATE] [--to DATE] [--tz ZONE] [--group-by COLS] [--format table|csv|json]`.
 struct Report: ParsableCommand {

@@ -5,6 +5,7 @@ import TrackstarServer
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 @main
 struct Trackstar: ParsableCommand {

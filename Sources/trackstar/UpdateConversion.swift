@@ -3,6 +3,7 @@
 import ArgumentParser
 import TrackstarCore
 import Foundation
+import TrackstarConfiguration
 
 /// `trackstar update-conversion ID --status approved|pending|rejected --reason TEXT --config FILE`.
 struct UpdateConversion: ParsableCommand {

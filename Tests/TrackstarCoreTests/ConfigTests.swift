@@ -3,6 +3,7 @@
 
 import Testing
 @testable import TrackstarCore
+@testable import TrackstarConfiguration
 
 // MARK: - Helpers
 

@@ -2,6 +2,7 @@
 // defaults, every key, and each bad value reported on its line with what to write instead.
 import Testing
 @testable import TrackstarCore
+@testable import TrackstarConfiguration
 
 private func problems(_ text: String) -> [ConfigProblem] {
     if case .failure(let found) = ConfigLoader.load(text: text) { return found.problems }

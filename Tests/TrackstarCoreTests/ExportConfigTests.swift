@@ -2,6 +2,7 @@
 // what to write instead.
 import Testing
 @testable import TrackstarCore
+@testable import TrackstarConfiguration
 
 private func load(_ text: String) -> Result<TrackstarConfig, ConfigProblems> { ConfigLoader.load(text: text) }
 

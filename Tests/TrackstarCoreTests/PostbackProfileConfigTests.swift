@@ -2,6 +2,7 @@
 // every problem reported with its line; the built-ins' invariants; unfilled-template recognition.
 import Testing
 @testable import TrackstarCore
+@testable import TrackstarConfiguration
 
 private func problems(_ text: String) -> [ConfigProblem] {
     if case .failure(let problems) = ConfigLoader.load(text: text) { return problems.problems }

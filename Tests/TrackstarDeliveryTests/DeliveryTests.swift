@@ -5,6 +5,7 @@ import Testing
 import TrackstarCore
 @testable import TrackstarDelivery
 import TrackstarStore
+import TrackstarConfiguration
 
 @Suite("partner templates")
 struct PartnerTemplateTests {

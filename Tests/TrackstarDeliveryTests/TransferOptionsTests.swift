@@ -4,6 +4,7 @@ import CTrackstarCurl
 import Testing
 import TrackstarCore
 @testable import TrackstarDelivery
+import TrackstarConfiguration
 
 @Suite("transfer options")
 struct TransferOptionsTests {

@@ -3,6 +3,7 @@
 import Testing
 import TrackstarCore
 @testable import TrackstarEnrich
+import TrackstarConfiguration
 
 @Suite struct BotRulesTests {
     static let human = DeviceAnswer(device: .desktop, os: 1, browser: 1, spider: false)
@@ -43,7 +44,7 @@ import TrackstarCore
         let cidrs = ["10.0.0.0/8", "10.1.0.0/16", "11.0.0.0/8", "192.0.2.7", "192.0.2.8/31", "0.0.0.0/32",
                      "255.255.255.255/32", "::/128", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "2001:db8::/48", "2001:db8:1::/48"]
         let ranges = cidrs.map { text -> AddressRange in
-            guard case .success(let network) = TrackstarCore.ConfigParse.cidr(text) else { fatalError(text) }
+            guard case .success(let network) = TrackstarConfiguration.ConfigParse.cidr(text) else { fatalError(text) }
             return AddressRange(network)
         }
         let merged = AddressRange.merged(ranges)

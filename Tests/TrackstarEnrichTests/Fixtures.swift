@@ -3,6 +3,7 @@
 import Foundation
 import TrackstarCore
 @testable import TrackstarEnrich
+import TrackstarConfiguration
 
 enum Shared {
     /// The database every geo test reads (Debian's libloc-database, installed by the Makefile).

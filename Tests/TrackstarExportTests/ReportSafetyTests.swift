@@ -5,6 +5,7 @@ import Testing
 import TrackstarCore
 import TrackstarExport
 @testable import TrackstarExport
+import TrackstarConfiguration
 
 @Suite struct ReportSafetyTests {
     func result(_ subs: [String], profitNegative: Bool = false) -> ReportResult {

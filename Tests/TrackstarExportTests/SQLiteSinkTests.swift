@@ -8,6 +8,7 @@ import TrackstarCore
 import TrackstarStore
 @testable import TrackstarExport
 import TrackstarTestSupport
+import TrackstarConfiguration
 
 /// A fresh temporary directory.
 func temporaryDirectory() -> String {

@@ -3,6 +3,7 @@
 import Testing
 import TrackstarCore
 import TrackstarExport
+import TrackstarConfiguration
 
 extension ExportClickHouseTests {
     func sinkConfig(_ ch: ClickHouseServer, user: String?, password: String?) -> ExportConfig {

@@ -8,6 +8,7 @@ import TrackstarExport
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 @Suite("export to ClickHouse", .serialized, .enabled(if: ClickHouseServer.isInstalled, "clickhouse-server is not installed (make test installs it)"))
 struct ExportClickHouseTests {

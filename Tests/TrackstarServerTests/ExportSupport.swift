@@ -9,6 +9,7 @@ import TrackstarTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 /// What the clients were told: counts and sums a report must reproduce.
 struct SentTraffic: Equatable {

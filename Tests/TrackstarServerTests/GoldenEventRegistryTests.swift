@@ -5,6 +5,7 @@ import Testing
 import TrackstarCore
 @testable import TrackstarServer
 import TrackstarTestSupport
+import TrackstarConfiguration
 
 @Suite("golden event registry fixture", .serialized)
 struct GoldenEventRegistryTests {

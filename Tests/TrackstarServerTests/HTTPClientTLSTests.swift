@@ -3,6 +3,7 @@
 import Testing
 import TrackstarCore
 import TrackstarExport
+import TrackstarConfiguration
 
 @Suite struct HTTPClientTLSTests {
     @Test func httpsIsVerifiedAndAnsweredOnceTheCAIsTrusted() throws {

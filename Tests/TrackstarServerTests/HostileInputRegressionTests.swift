@@ -7,6 +7,7 @@ import TrackstarTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 @Suite("hostile input regressions", .serialized)
 struct HostileInputRegressionTests {

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TrackstarCore
 import TrackstarServer
+import TrackstarConfiguration
 
 @Suite struct IndexRecoveryTests {
     func answer(_ endpoint: LocalEndpoint, _ request: String, at millis: Int64) -> String {

@@ -4,6 +4,7 @@ import Testing
 @testable import TrackstarCore
 @testable import TrackstarServer
 import TrackstarStore
+import TrackstarConfiguration
 
 @Suite("postback names and profiles")
 struct PostbackNamesTests {

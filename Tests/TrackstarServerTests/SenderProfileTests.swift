@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TrackstarExport
 import TrackstarTestSupport
+import TrackstarConfiguration
 
 /// One documented postback shape and the conversion it must store.
 struct SenderCase {

@@ -6,6 +6,7 @@ import Testing
 import TrackstarCore
 import TrackstarExport
 import TrackstarTestSupport
+import TrackstarConfiguration
 
 @Suite("status updates in ClickHouse", .serialized, .enabled(if: ClickHouseServer.isInstalled, "clickhouse-server is not installed (make test installs it)"))
 struct StatusUpdateClickHouseTests {

@@ -8,6 +8,7 @@ import TrackstarServer
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 let clickRequest = Array("GET /click?offer_id=1&aff_id=7&sub1=campaign-42&sub2=banner%20top&aff_click_id=abc123 HTTP/1.1\r\nHost: t.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) bench\r\nAccept: */*\r\n\r\n".utf8)
 

@@ -8,6 +8,7 @@ import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 func nowSeconds() -> Double {
     var ts = timespec()

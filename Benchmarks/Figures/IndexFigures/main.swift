@@ -15,6 +15,7 @@ import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 func nowNanos() -> UInt64 {
     var ts = timespec()

@@ -12,6 +12,7 @@ import TrackstarServer
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 let kind = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "click"
 let count = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2])! : 20_000

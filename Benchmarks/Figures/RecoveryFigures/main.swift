@@ -7,6 +7,7 @@ import TrackstarServer
 #if canImport(Glibc)
 import Glibc
 #endif
+import TrackstarConfiguration
 
 func nowSeconds() -> Double {
     var ts = timespec()

@@ -9,6 +9,7 @@
 // - `TOML.displayKey` of any key (without control characters) parses back to the same key.
 import FuzzSupport
 import TrackstarCore
+import TrackstarConfiguration
 import TrackstarServer
 
 @_cdecl("LLVMFuzzerTestOneInput")

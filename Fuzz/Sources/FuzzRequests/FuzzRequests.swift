@@ -14,6 +14,7 @@
 // (index claims, repeats, conflicts, index_full) are reached, not only the refusals.
 import FuzzSupport
 import TrackstarCore
+import TrackstarConfiguration
 @testable import TrackstarServer
 #if canImport(Glibc)
 import Glibc

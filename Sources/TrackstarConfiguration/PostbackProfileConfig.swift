@@ -3,6 +3,8 @@
 // here is what `[[postback_profiles]]` configures; `PostbackProfiles.builtins` are the senders
 // Trackstar knows, each built from that sender's published postback documentation.
 
+import TrackstarCore
+
 /// A field a postback carries. `payout` and `revenue` are amounts the sender states for this one
 /// conversion; they replace the event's configured payout and revenue.
 public enum PostbackField: Int, CaseIterable, Sendable {

@@ -2,6 +2,8 @@
 // into micros ("2.50"), listen addresses, IP networks ("10.0.0.0/8", "2001:db8::/32") and URL
 // templates with {macro} placeholders. Each failure message says how to write the value instead.
 
+import TrackstarCore
+
 /// Why a config value was refused; `message` says what is wrong and how to write it instead.
 public struct ConfigValueError: Error, Sendable, Equatable {
     /// What is wrong and how to fix it, without the key name (the loader adds that).

@@ -1,6 +1,8 @@
 // The validated configuration model: what `trackstar serve` runs on and `check-config` checks.
 // Values here are already parsed and range-checked; the TOML loader (ConfigLoader) builds them.
 
+import TrackstarCore
+
 /// Money in millionths of a currency unit, so sums never drift as floating point would.
 public typealias Micros = Int64
 
@@ -51,15 +53,6 @@ public struct ServerConfig: Sendable, Equatable {
     public init() {}
 }
 
-/// `[server] io`: the loops' receive path.
-public enum ServerIO: String, Sendable, Equatable {
-    /// io_uring when the kernel offers it (Linux 6.0+, not disabled), else epoll.
-    case auto
-    /// io_uring, or refuse to start.
-    case ioURing = "io_uring"
-    /// libuv's epoll reads.
-    case epoll
-}
 
 /// `[storage]`: where data lives and how large the in-memory indexes are.
 public struct StorageConfig: Sendable, Equatable {

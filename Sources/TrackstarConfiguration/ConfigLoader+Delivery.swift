@@ -1,6 +1,8 @@
 // The loader's part for partner postbacks: `[delivery]`, `[[postbacks]]` and the affiliate keys
 // `postback_statuses` and `postback_delay`.
 
+import TrackstarCore
+
 extension ConfigReader {
     static let deliveryKeys = [
         "connect_timeout", "timeout", "max_per_endpoint", "max_in_flight", "max_attempts", "retry_base",

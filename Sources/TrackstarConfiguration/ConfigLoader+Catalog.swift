@@ -1,6 +1,8 @@
 // The loader's part for the catalog: `[[offers]]` with their `[offers.events.NAME]` tables, and
 // `[[affiliates]]`. Each problem is reported with its line; ids are checked for uniqueness.
 
+import TrackstarCore
+
 extension ConfigReader {
     mutating func readOffers(_ node: TOMLNode) -> [OfferConfig] {
         var offers: [OfferConfig] = []

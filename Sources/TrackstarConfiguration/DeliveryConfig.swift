@@ -2,6 +2,8 @@
 // the transport and retry policy; each affiliate's `postback_url`, `postback_statuses` and
 // `postback_delay` say what fires; `[[postbacks]]` rules override the URL per offer and per event.
 
+import TrackstarCore
+
 /// `[delivery]`: the partner-postback dispatcher.
 public struct DeliveryConfig: Sendable, Equatable {
     /// Connect timeout of one attempt.

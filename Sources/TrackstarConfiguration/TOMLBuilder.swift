@@ -2,6 +2,8 @@
 // a header, by a dotted key, inline), which decides how a later header or dotted key may extend it,
 // and freezes into the immutable `TOMLTable` once the document is read.
 
+import TrackstarCore
+
 // MARK: - Tables under construction
 
 /// A table being built; a class so nested tables can be extended in place.

@@ -1,6 +1,8 @@
 // `[log]` and `[admin]`: how the node reports on itself — log level, line format and the interval of
 // refusal summaries — and where the operator-only listener (/metrics, /healthz, /readyz) binds.
 
+import TrackstarCore
+
 /// Severity of a log line, least to most severe; the names are swift-log's.
 public enum LogLevel: String, Sendable, Equatable, CaseIterable, Comparable {
     case trace, debug, info, notice, warning, error, critical

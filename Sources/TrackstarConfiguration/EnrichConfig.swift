@@ -2,6 +2,8 @@
 // is enriched with (country and network, device, bot reason, unique flag), and what of it is kept
 // for how long. The loader (ConfigLoader+Enrich) builds these; the server opens the files they name.
 
+import TrackstarCore
+
 /// `[geo] database`: where a click's country and network come from.
 public enum GeoDatabaseKind: String, Sendable, Equatable {
     /// IPFire's location database through libloc (Debian `libloc-database`): country, ASN, flags.

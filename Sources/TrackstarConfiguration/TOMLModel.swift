@@ -2,6 +2,8 @@
 // table header, so validation can point at the exact place in the file. Dates and times are
 // refused with a clear message; everything else a config needs is supported.
 
+import TrackstarCore
+
 /// A TOML value together with the line it was written on (its key's or table header's line).
 public struct TOMLNode: Sendable, Equatable {
     /// The value itself.

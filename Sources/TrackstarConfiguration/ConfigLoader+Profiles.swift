@@ -1,6 +1,8 @@
 // The loader's part for sender profiles: `[[postback_profiles]]` tables, and the profile names that
 // offers and `[server] postback_profile` choose. Every problem is reported with its line.
 
+import TrackstarCore
+
 extension ConfigReader {
     static let profileKeys = ["name", "extends", "approved", "pending", "rejected", "decimal_comma", "currency_sign",
                               "placeholders", "required"] + PostbackField.allCases.map(\.key)

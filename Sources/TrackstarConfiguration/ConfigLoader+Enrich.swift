@@ -1,6 +1,8 @@
 // The loader's part for click enrichment: `[geo]`, `[bots]` and `[privacy]`, and the check that an
 // offer with `bot_action = "fallback"` has somewhere to send bots. Every problem carries its line.
 
+import TrackstarCore
+
 extension ConfigReader {
     static let geoKeys = ["database", "path"]
     static let botKeys = ["user_agent_substrings", "networks", "asns", "anonymous_proxy", "user_agent_regexes"]

@@ -1,6 +1,8 @@
 // Reads the `[log]` and `[admin]` sections, reporting unknown keys and bad values with their lines
 // like the rest of the loader.
 
+import TrackstarCore
+
 extension ConfigReader {
     static let logKeys = ["level", "format", "summary_interval"]
     static let adminKeys = ["listen"]

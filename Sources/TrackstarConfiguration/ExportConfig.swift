@@ -1,6 +1,8 @@
 // `[export]`: where clicks, conversions and refused postbacks are sent for reporting, and how they
 // are batched. The exporter and `trackstar report` both read it; the loader validates it.
 
+import TrackstarCore
+
 /// Which reporting store the exporter writes.
 public enum ExportSinkKind: String, Sendable, Equatable, CaseIterable {
     /// Embedded SQLite at `data_dir/report.sqlite` (the default).

@@ -3,6 +3,8 @@
 // grammar is (basic and literal strings, multi-line strings, numbers, arrays, inline tables, each with
 // its own scanner); splitting it would scatter one grammar over several files.
 
+import TrackstarCore
+
 /// A syntax error: the parser records it and resumes at the next statement.
 struct TOMLSyntaxError: Error {
     let line: Int

@@ -8,6 +8,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TrackstarCore
 
 /// Every problem found in one configuration file, ordered by line: the failure `ConfigLoader.load` returns.
 public struct ConfigProblems: Error, Sendable, Equatable, RandomAccessCollection {
