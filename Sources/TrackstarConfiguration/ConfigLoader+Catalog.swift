@@ -41,6 +41,8 @@ extension ConfigReader {
             case "postback_profile": if let v = nonEmptyString(node, field) { offer.postbackProfile = v }
             case "bot_action": if let v = keyword(node, field, BotAction.self, expected: #""flag", "fallback" or "refuse""#) { offer.botAction = v }
             case "unique_window": if let v = duration(node, field, allowZero: false) { offer.uniqueWindowMillis = v }
+            case "caps", "affiliate_caps", "countries", "exclude_countries", "devices", "os", "redirect_offer_id", "trafficback_url", "timezone":
+                readTrafficKey(key, node, field, into: &offer)
             default: unknownKey(key, node, field, known: Self.offerKeys)
             }
         }
@@ -108,6 +110,7 @@ extension ConfigReader {
             case "reversal_url": if let v = url(node, field, macros: ConfigParse.postbackURLMacros) { affiliate.reversalURL = v }
             case "postback_statuses": if let v = postbackStatuses(node, field) { affiliate.postbackStatuses = v }
             case "postback_delay": if let v = duration(node, field, allowZero: true) { affiliate.postbackDelayMillis = v }
+            case "trafficback_url": if let v = url(node, field, macros: ConfigParse.offerURLMacros) { affiliate.trafficbackURL = v }
             default: unknownKey(key, node, field, known: Self.affiliateKeys)
             }
         }

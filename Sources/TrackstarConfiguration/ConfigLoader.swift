@@ -67,11 +67,11 @@ public enum ConfigLoader {
 struct ConfigReader {
     var problems: [ConfigProblem] = []
 
-    static let topLevelKeys = ["server", "storage", "export", "log", "admin", "offers", "affiliates", "delivery", "postbacks", "postback_profiles", "geo", "bots", "privacy"]
+    static let topLevelKeys = ["server", "storage", "export", "log", "admin", "offers", "affiliates", "delivery", "postbacks", "postback_profiles", "geo", "bots", "privacy", "smartlinks"]
     static let serverKeys = [
         "listen", "loops", "node_id", "max_connections", "max_request_line_bytes", "max_header_bytes",
         "max_header_count", "max_body_bytes", "max_value_bytes", "idle_timeout", "header_timeout", "trusted_proxies", "io",
-        "postback_profile",
+        "postback_profile", "trafficback_url",
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace",
                               "index_initial_capacity", "txid_window"]
@@ -79,10 +79,11 @@ struct ConfigReader {
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "txid_window", "min_conversion_delay",
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events", "postback_profile", "bot_action",
-        "unique_window",
+        "unique_window", "caps", "affiliate_caps", "countries", "exclude_countries", "devices", "os", "redirect_offer_id",
+        "trafficback_url", "timezone",
     ]
     static let eventKeys = ["payout", "revenue"]
-    static let affiliateKeys = ["id", "name", "status", "postback_url", "postback_statuses", "postback_delay", "reversal_url"]
+    static let affiliateKeys = ["id", "name", "status", "postback_url", "postback_statuses", "postback_delay", "reversal_url", "trafficback_url"]
 
     mutating func report(_ line: Int, _ message: String) {
         problems.append(ConfigProblem(line: line, message: message))
@@ -105,6 +106,7 @@ struct ConfigReader {
             case "geo": if let table = table(node, "geo") { config.geo = readGeo(table, line: node.line) }
             case "bots": if let table = table(node, "bots") { config.bots = readBots(table, line: node.line) }
             case "privacy": if let table = table(node, "privacy") { config.privacy = readPrivacy(table) }
+            case "smartlinks": config.smartlinks = readSmartLinks(node)
             default: unknownTopLevel(key, node)
             }
         }
@@ -112,6 +114,7 @@ struct ConfigReader {
         checkProfileChoices(config, root)
         checkBotActions(config)
         checkAdminPort(config, root)
+        checkTraffic(config)
         return config
     }
 
@@ -136,6 +139,7 @@ struct ConfigReader {
             case "trusted_proxies": server.trustedProxies = networks(node, name)
             case "io": if let v = keyword(node, name, ServerIO.self, expected: #""auto", "io_uring" or "epoll""#) { server.io = v }
             case "postback_profile": if let v = nonEmptyString(node, name) { server.postbackProfile = v }
+            case "trafficback_url": if let v = url(node, name, macros: ConfigParse.offerURLMacros) { server.trafficbackURL = v }
             default: unknownKey(key, node, name, known: Self.serverKeys)
             }
         }

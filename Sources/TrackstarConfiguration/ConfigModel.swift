@@ -23,6 +23,8 @@ public struct TrackstarConfig: Sendable, Equatable {
     public var geo = GeoConfig()
     public var bots = BotConfig()
     public var privacy = PrivacyConfig()
+    /// `[[smartlinks]]`: links in front of several offers (TrafficConfig.swift).
+    public var smartlinks: [SmartLinkConfig] = []
     public init() {}
 }
 
@@ -50,6 +52,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var io: ServerIO = .auto
     /// The sender profile of offers that name none (`[server] postback_profile`).
     public var postbackProfile = PostbackProfiles.defaultName
+    /// Where a click goes when neither its offer nor its affiliate has a trafficback destination.
+    public var trafficbackURL: String? = nil
     public init() {}
 }
 
@@ -140,6 +144,17 @@ public struct OfferConfig: Sendable, Equatable {
     /// A click is unique when no click from the same address and user agent reached this offer
     /// within this long (`unique_window`).
     public var uniqueWindowMillis: Int64 = OfferConfig.defaultUniqueWindowMillis
+    /// `[offers.caps]` and `[[offers.affiliate_caps]]` (TrafficConfig.swift).
+    public var caps = CapLimits()
+    public var affiliateCaps: [AffiliateCapConfig] = []
+    /// `countries`, `exclude_countries`, `devices`, `os`.
+    public var targeting = TargetingConfig()
+    /// Where a click this offer cannot take goes: another offer (whose own rules apply), else a URL.
+    public var redirectOfferID: UInt32? = nil
+    public var redirectOfferLine: Int = 0
+    public var trafficbackURL: String? = nil
+    /// The tz database zone its caps count days and months in (`timezone`).
+    public var timezone = "UTC"
     /// At most this many `[offers.events.*]` tables: with `conversion` that makes 256 events, and a
     /// conversion record holds its event's index in one byte.
     public static let maxEvents = 255
@@ -161,6 +176,8 @@ public struct AffiliateConfig: Sendable, Equatable {
     public var postbackStatuses: [PostbackStatus] = [.approved]
     /// How long after the conversion its postback is first sent.
     public var postbackDelayMillis: Int64 = 0
+    /// Where this affiliate's clicks go when their offer cannot take them and has no destination.
+    public var trafficbackURL: String? = nil
     public var line: Int = 0
     public init(id: UInt32) { self.id = id }
 }

@@ -30,12 +30,24 @@ final class OfferRuntime: Sendable {
     /// not unique (ClickFacts.swift, UniqueClicks.swift).
     let botAction: BotAction
     let uniqueWindowMillis: Int64
+    /// Traffic control (issue 14, TrafficRules.swift): caps (nil: none), targeting, where a click it
+    /// cannot take goes (`redirect_offer_id`, 0: none; `trafficback_url`).
+    let caps: OfferCaps?
+    let targeting: Targeting
+    let redirectOfferID: UInt32
+    let trafficback: URLTemplate?
 
     /// - Parameter ids: the stable id of each of the offer's event names (`EventRegistry`).
     init(_ offer: OfferConfig, ids: [String: UInt8],
          defaultTxidWindowMillis: Int64 = StorageConfig().txidWindowMillis,
-         profile: PostbackProfile = ProfileTable.builtinDefault.serverDefault) throws(URLTemplate.CompileError) {
+         profile: PostbackProfile = ProfileTable.builtinDefault.serverDefault, caps: OfferCaps? = nil) throws(URLTemplate.CompileError) {
         id = offer.id
+        self.caps = caps
+        targeting = Targeting(offer.targeting)
+        redirectOfferID = offer.redirectOfferID ?? 0
+        trafficback = try offer.trafficbackURL.map { (url) throws(URLTemplate.CompileError) in
+            try URLTemplate(url, allowed: Macro.clickMacros)
+        }
         self.profile = profile
         template = try URLTemplate(offer.url, allowed: Macro.clickMacros)
         fallback = try offer.fallbackURL.map { (url) throws(URLTemplate.CompileError) in
@@ -97,9 +109,14 @@ struct EventRuntime: Sendable {
 final class AffiliateRuntime: Sendable {
     let id: UInt32
     let paused: Bool
-    init(_ affiliate: AffiliateConfig) {
+    /// Where its clicks go when their offer cannot take them and names no destination (issue 14).
+    let trafficback: URLTemplate?
+    init(_ affiliate: AffiliateConfig) throws(URLTemplate.CompileError) {
         id = affiliate.id
         paused = affiliate.status == .paused
+        trafficback = try affiliate.trafficbackURL.map { (url) throws(URLTemplate.CompileError) in
+            try URLTemplate(url, allowed: Macro.clickMacros)
+        }
     }
 }
 
@@ -126,20 +143,26 @@ final class Catalog: Sendable {
     let removedOfferEvents: [UInt32: EventNames]
     /// The sender profiles in use and their parameter names.
     let profiles: ProfileTable
+    /// `[server] trafficback_url` and the smart links (issue 14).
+    let serverTrafficback: URLTemplate?
+    let smartLinks: SmartLinkTable
+    /// The cap counters the offers' caps were compiled against (kept across reloads).
+    let capBook: CapBook
 
     /// Compiles the configuration with event ids as a new data dir would give them (for checks and
     /// tools without a data dir; the server uses the data dir's `EventRegistry`).
-    convenience init(_ config: TrackstarConfig) throws(ConfigProblem) {
+    convenience init(_ config: TrackstarConfig, caps: CapBook = CapBook()) throws(ConfigProblem) {
         var events = EventRegistry()
         do { _ = try events.admit(config) } catch { throw ConfigProblem(line: 0, message: error.description) }
-        try self.init(config, events: events)
+        try self.init(config, events: events, caps: caps)
     }
 
     /// Compiles the configuration; a template error names the offer. `events` must have admitted
     /// `config` (every configured event has an id).
-    init(_ config: TrackstarConfig, events: EventRegistry) throws(ConfigProblem) {
+    init(_ config: TrackstarConfig, events: EventRegistry, caps book: CapBook = CapBook()) throws(ConfigProblem) {
         let profiles = ProfileTable(config)
         self.profiles = profiles
+        capBook = book
         var offers: [UInt32: OfferRuntime] = [:]
         for offer in config.offers {
             // The loader refuses more (a conversion record holds the event's id in one byte); this
@@ -147,16 +170,29 @@ final class Catalog: Sendable {
             guard offer.events.count <= OfferConfig.maxEvents else {
                 throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): more than \(OfferConfig.maxEvents) events")
             }
+            let caps = offer.caps.isEmpty && offer.affiliateCaps.isEmpty ? nil : try OfferCaps(offer, book: book)
             do {
                 offers[offer.id] = try OfferRuntime(offer, ids: events.offers[offer.id] ?? [:],
                                                     defaultTxidWindowMillis: config.storage.txidWindowMillis,
-                                                    profile: profiles.profile(offer.postbackProfile))
+                                                    profile: profiles.profile(offer.postbackProfile), caps: caps)
             } catch {
                 throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): url: \(error)")
             }
         }
         var affiliates: [UInt32: AffiliateRuntime] = [:]
-        for affiliate in config.affiliates { affiliates[affiliate.id] = AffiliateRuntime(affiliate) }
+        for affiliate in config.affiliates {
+            do { affiliates[affiliate.id] = try AffiliateRuntime(affiliate) } catch {
+                throw ConfigProblem(line: affiliate.line, message: "affiliates id \(affiliate.id): trafficback_url: \(error)")
+            }
+        }
+        do {
+            serverTrafficback = try config.server.trafficbackURL.map { (url) throws(URLTemplate.CompileError) in
+                try URLTemplate(url, allowed: Macro.clickMacros)
+            }
+            smartLinks = try SmartLinkTable(config.smartlinks)
+        } catch {
+            throw ConfigProblem(line: 0, message: "trafficback_url: \(error)")
+        }
         self.offers = offers
         self.affiliates = affiliates
         var removed: [UInt32: EventNames] = [:]
@@ -168,7 +204,10 @@ final class Catalog: Sendable {
         maxTxidWindowMillis = max(config.storage.txidWindowMillis, config.offers.compactMap(\.txidWindowMillis).max() ?? 0)
         shortestUniqueWindowMillis = config.offers.map(\.uniqueWindowMillis).min() ?? OfferConfig.defaultUniqueWindowMillis
         longestUniqueWindowMillis = config.offers.map(\.uniqueWindowMillis).max() ?? OfferConfig.defaultUniqueWindowMillis
-        longestTemplate = offers.values.map { max($0.template.literal.count, $0.fallback?.literal.count ?? 0) }.max() ?? 0
+        let trafficbacks = [serverTrafficback] + affiliates.values.map(\.trafficback) + smartLinks.links.map(\.trafficback)
+            + offers.values.map(\.trafficback)
+        longestTemplate = max(offers.values.map { max($0.template.literal.count, $0.fallback?.literal.count ?? 0) }.max() ?? 0,
+                              trafficbacks.map { $0?.literal.count ?? 0 }.max() ?? 0)
     }
 }
 

@@ -14,9 +14,11 @@ struct ClickFacts {
     var fingerprint: UInt64 = 0
     var os = UnsafeRawBufferPointer(start: nil, count: 0)
     var browser = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// Where the click went and why, when not simply to its offer (ClickTraffic.swift, issue 14).
+    var traffic = ClickTraffic.plain
 
     /// The ninth variable field of the click record.
-    var tail: ClickEnrichmentTail { ClickEnrichmentTail(asn: asn, fingerprint: fingerprint, os: os, browser: browser) }
+    var tail: ClickEnrichmentTail { ClickEnrichmentTail(asn: asn, fingerprint: fingerprint, os: os, browser: browser, traffic: traffic) }
 
     /// `{country}`: the two letters, or nothing when unknown.
     func writeCountry(into writer: inout ByteWriter) {

@@ -11,13 +11,15 @@ extension RequestHandler {
     /// 2. Look up offer and affiliate: no usable offer → refused (there is nowhere to send the
     ///    shopper); no usable affiliate, or either paused → the offer's fallback, else refused.
     /// 3. Enrich (country and network, device, bot reason: EnrichClick.swift); a bot goes where the
-    ///    offer's `bot_action` says. 4. Mint and record (GET only) with the unique flag, noting any
-    ///    parameter change. 5. Answer 302.
+    ///    offer's `bot_action` says. 4. Traffic control (Trafficback.swift): pause, targeting, caps; a
+    ///    click the offer cannot take is diverted. 5. Mint and record (GET only) with the unique flag,
+    ///    noting any parameter change, and answer 302 (`land`). `smartlink=ID`: SmartLinks.swift.
     func click(_ exchange: Exchange, to out: inout ByteWriter) {
         params.reset()
         _ = params.collect(exchange.request, range: exchange.head.query, nameScratch: nameScratch, lenient: true)
         refusalOffer = 0
         refusalAffiliate = 0
+        if params.has(.smartlink) { return smartLinkParameter(exchange, to: &out) }
         guard let offerID = clickID(.offerID, exchange, to: &out) else { return }
         refusalOffer = offerID
         guard let offer = catalog.offer(offerID) else {
@@ -29,7 +31,7 @@ extension RequestHandler {
             return fallbackOrRefuse(exchange, offer: offer, affID: affID, .clickUnknownAffiliate, .notFound, "unknown_affiliate",
                                     "no affiliate with this id", field: .affID, to: &out)
         }
-        if offer.paused || affiliate.paused {
+        if affiliate.paused || (offer.paused && !hasTrafficback(offer, affiliate)) {
             return redirectToFallback(exchange, offer: offer, affID: affID, affiliatePaused: affiliate.paused, to: &out)
         }
         let address = clientAddress(exchange)
@@ -38,18 +40,11 @@ extension RequestHandler {
             return divertBot(exchange, offer: offer, affID: affID, facts: facts, to: &out)
         }
         if facts.head.botReason != .none { metrics.count(.botsFlagged) }
-        if exchange.head.method == .get { markUnique(exchange, offer: offer, address: address, facts: &facts) }
-        var values = ClickValues(params: params, offerID: offerID, affID: affID, nowMillis: exchange.context.nowMillis, facts: facts)
-        if exchange.head.method == .get {
-            guard mint(exchange, offerID: offerID, affID: affID, address: address, facts: facts, into: &values) else {
-                return storageFailure(exchange, table: clickTable, to: &out)
-            }
-            metrics.count(.clicks)
-            if let change = params.adjustment { noteClickIssue(exchange, RequestHandler.clickReason(change), status: .found) }
-        } else {
-            metrics.count(.clicksHead)
+        let reason = admits(offer, affID: affID, facts: facts, nowMillis: exchange.context.nowMillis, take: exchange.head.method == .get)
+        if reason != .none {
+            return divert(exchange, requested: offer, affiliate: affiliate, reason: reason, address: address, facts: &facts, to: &out)
         }
-        redirect(exchange, offer: offer, fallback: false, values: values, to: &out)
+        land(exchange, offer: offer, affID: affID, address: address, facts: &facts, to: &out)
     }
 
     /// A click's offer or affiliate id: a positive 32-bit integer. When absent or malformed, the

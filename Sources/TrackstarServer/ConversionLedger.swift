@@ -64,13 +64,16 @@ extension RequestHandler {
             (bytes + txid.count + 2).copyMemory(from: base, byteCount: extras.bytes.count)
         }
         let event = request.offer.events[request.event]
+        let affID = ClickSlot.affID(request.slot)
+        let capped = conversionCapped(request, affID: affID, nowMillis: exchange.context.nowMillis)  // issue 14
         ConversionRecord.write(record, .init(
             clickRef: request.clickRef, timeMillis: exchange.context.nowMillis, txidHash: request.txidHash,
-            amount: request.amount, payout: request.statedPayout ?? event.payout,
-            revenue: request.statedRevenue ?? event.revenue,
-            offerID: request.offer.id, affID: ClickSlot.affID(request.slot), event: request.eventID,
-            status: request.status, currency: request.currency, varOffset: offset, varLength: length,
+            amount: request.amount, payout: capped ? 0 : request.statedPayout ?? event.payout,
+            revenue: capped ? 0 : request.statedRevenue ?? event.revenue,
+            offerID: request.offer.id, affID: affID, event: request.eventID,
+            status: capped ? .rejected : request.status, currency: request.currency, varOffset: offset, varLength: length,
             payoutCurrency: request.offer.currencyCode))
+        if capped { ConversionRecord.writeRejectReason(record, ConversionRecord.capReached) }
         if extras.bytes.count > 0 { ConversionRecord.writeExtras(record, length: extras.bytes.count, truncated: extras.truncated) }
         ConversionRecord.seal(record, variable: UnsafeRawBufferPointer(start: bytes, count: length))
         table.publish(count: sequence + 1)
@@ -155,6 +158,7 @@ extension RequestHandler {
                 Currency.write(amountCurrency, to: &body)
                 body.append("\"")
             }
+            if ConversionRecord.rejectReason(record) == ConversionRecord.capReached { body.append(",\"reason\":\"cap_reached\"") }
             if let change {
                 body.append(",\"updated\":true,\"previous_status\":\"")
                 body.append(change.previous.name)

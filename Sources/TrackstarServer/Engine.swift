@@ -112,6 +112,7 @@ final class Engine: @unchecked Sendable {
         recoveryNotes = try run.run()
         try replayConversions()
         recoveryNotes += replayUniqueClicks()
+        recoveryNotes += replayCaps(catalog)
     }
 
     /// The conversion index's growth and forgetting, from `[storage]`: `max_conversions` guards its

@@ -29,6 +29,8 @@ final class LoopMetrics: @unchecked Sendable {
     let latencySumMicros: UnsafeMutablePointer<UInt64.AtomicRepresentation>
     /// Click issues by offer, affiliate and reason (ClickIssues.swift).
     let clickIssues = ClickIssueTable()
+    /// Clicks sent to trafficback, by reason (Trafficback.swift).
+    let trafficback = TrafficbackCounters()
 
     init() {
         counters = .allocate(capacity: Counter.allCases.count)
@@ -116,6 +118,7 @@ extension MetricsWriter {
                "io_uring receives that found no free buffer and were re-armed (0 on the epoll path).",
                [("", UInt64(ServerIO.ioURingOutOfBuffers))])
         writeStorage(&w)
+        writeTraffic(&w)
         for feed in engine.feeds { w.appendText(feed.metricsText()) }
     }
 

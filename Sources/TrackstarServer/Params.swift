@@ -10,9 +10,11 @@ enum ParamField: Int, CaseIterable {
     case clickID, event, amount, currency, txid, status, token
     /// A sender-stated payout or revenue (read only through a sender profile that names them).
     case payout, revenue
+    /// `/click?smartlink=ID` (issue 14, SmartLinks.swift).
+    case smartlink
 
     /// `allCases.count` as a constant (the hot path must not build the `allCases` array).
-    static var count: Int { 18 }
+    static var count: Int { 19 }
 
     /// The canonical name, used in error messages.
     var name: StaticString {
@@ -35,6 +37,7 @@ enum ParamField: Int, CaseIterable {
         case .token: "token"
         case .payout: "payout"
         case .revenue: "revenue"
+        case .smartlink: "smartlink"
         }
     }
 
@@ -48,7 +51,7 @@ enum ParamField: Int, CaseIterable {
         ("click_id", .clickID), ("transaction_id", .clickID), ("clickid", .clickID), ("cid", .clickID),
         ("subid", .clickID), ("event", .event), ("goal", .event), ("amount", .amount),
         ("currency", .currency), ("txid", .txid), ("order_id", .txid), ("status", .status),
-        ("token", .token), ("security_token", .token),
+        ("token", .token), ("security_token", .token), ("smartlink", .smartlink),
     ]
 
     /// The field a decoded name spells, if any: dispatch on the length, then whole-word compares
@@ -89,6 +92,7 @@ enum ParamField: Int, CaseIterable {
             if spells("aff_sub3") { return .sub3 }
             if spells("aff_sub4") { return .sub4 }
             return spells("aff_sub5") ? .sub5 : nil
+        case 9: return spells("smartlink") ? .smartlink : nil
         case 12:
             if spells("aff_click_id") { return .affClickID }
             return spells("affiliate_id") ? .affID : nil

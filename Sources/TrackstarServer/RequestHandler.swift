@@ -155,6 +155,10 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
             guard readOnly else { return methodNotAllowed(exchange, allow: "GET, HEAD", "use GET or HEAD for /click", to: &out) }
             routing = .click
             click(exchange, to: &out)
+        } else if let slug = Route.smartLinkSlug(path) {
+            guard readOnly else { return methodNotAllowed(exchange, allow: "GET, HEAD", "use GET or HEAD for /s/{slug}", to: &out) }
+            routing = .click
+            smartLinkPath(exchange, slug: slug, to: &out)
         } else if Route.postback.matches(path) {
             guard head.method == .get || head.method == .post else {
                 return methodNotAllowed(exchange, allow: "GET, POST",

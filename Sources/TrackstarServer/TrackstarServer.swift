@@ -82,7 +82,8 @@ public final class TrackstarServer: @unchecked Sendable {
         // New event names get their ids on disk before any loop can record one.
         let events = try EventRegistry.update(dataDir: engine.config.storage.dataDir, with: config)
         let catalog: Catalog
-        do { catalog = try Catalog(config, events: events) } catch { throw StartupError(error.description) }
+        // The same cap lines: counters are kept across reloads, and a lowered cap applies at once.
+        do { catalog = try Catalog(config, events: events, caps: engine.catalog.capBook) } catch { throw StartupError(error.description) }
         let budget = handlers.first?.templateBudget ?? 0
         guard catalog.longestTemplate <= budget else {
             throw StartupError("a url template is \(catalog.longestTemplate) bytes, longer than the \(budget) this process sized its buffers for; restart to use it")

@@ -85,30 +85,37 @@ public struct ClickEnrichmentHead: Equatable, Sendable {
 }
 
 /// The variable part of a click's enrichment, the ninth length-prefixed field:
-/// `asn:4 | fingerprint:8 | osLength:1 | os | browserLength:1 | browser` (little-endian).
+/// `asn:4 | fingerprint:8 | osLength:1 | os | browserLength:1 | browser` (little-endian), then in
+/// format 3 the click's traffic extension when it has one (ClickTraffic.swift).
 public struct ClickEnrichmentTail {
     public var asn: UInt32
     /// The uniqueness fingerprint of (offer, full client address, user agent); 0: none.
     public var fingerprint: UInt64
     public var os: UnsafeRawBufferPointer
     public var browser: UnsafeRawBufferPointer
+    /// Where the click went and why (`.plain`: to its offer, not stored).
+    public var traffic: ClickTraffic = .plain
 
-    public init(asn: UInt32, fingerprint: UInt64, os: UnsafeRawBufferPointer, browser: UnsafeRawBufferPointer) {
-        self.asn = asn; self.fingerprint = fingerprint; self.os = os; self.browser = browser
+    public init(asn: UInt32, fingerprint: UInt64, os: UnsafeRawBufferPointer, browser: UnsafeRawBufferPointer,
+                traffic: ClickTraffic = .plain) {
+        self.asn = asn; self.fingerprint = fingerprint; self.os = os; self.browser = browser; self.traffic = traffic
     }
 
     /// Family names are cut to this many bytes (uap-core's are far shorter).
     public static let maxNameBytes = 48
 
     /// Bytes of the field's content (without its 2-byte length prefix).
-    public var encodedCount: Int { 14 + min(os.count, Self.maxNameBytes) + min(browser.count, Self.maxNameBytes) }
+    public var encodedCount: Int {
+        14 + min(os.count, Self.maxNameBytes) + min(browser.count, Self.maxNameBytes) + (traffic.isPresent ? ClickTraffic.encodedCount : 0)
+    }
 
     /// Writes the content at `p` (room for `encodedCount` bytes).
     public func write(to p: UnsafeMutableRawPointer) {
         p.storeBytes(of: asn.littleEndian, toByteOffset: 0, as: UInt32.self)
         p.storeBytes(of: fingerprint.littleEndian, toByteOffset: 4, as: UInt64.self)  // unaligned stores are fine on x86/arm64
         let next = Self.putName(os, at: p + 12)
-        _ = Self.putName(browser, at: next)
+        let end = Self.putName(browser, at: next)
+        if traffic.isPresent { traffic.write(to: end) }
     }
 
     /// A 1-byte length and the name (cut to `maxNameBytes`); returns the position after it.
@@ -131,6 +138,8 @@ public struct ClickEnrichmentTail {
         let browserCount = Int(bytes[13 + osCount])
         guard 14 + osCount + browserCount <= bytes.count else { return nil }
         browser = UnsafeRawBufferPointer(rebasing: bytes[(14 + osCount)..<(14 + osCount + browserCount)])
+        let rest = 14 + osCount + browserCount
+        traffic = ClickTraffic(parsing: UnsafeRawBufferPointer(rebasing: bytes[rest...])) ?? .plain
     }
 
     public static var empty: ClickEnrichmentTail {

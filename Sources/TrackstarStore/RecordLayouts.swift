@@ -206,6 +206,15 @@ extension ConversionRecord {
         p.storeBytes(of: UInt8(1 | (truncated ? 2 : 0)), toByteOffset: 82, as: UInt8.self)
     }
 
+    /// Why the conversion was recorded `rejected` by Trackstar itself (byte 83, formerly reserved
+    /// and 0: none): 1 = `cap_reached` (issue 14). Written before `seal` (the checksum covers it).
+    public static func rejectReason(_ p: UnsafeRawPointer) -> UInt8 { p.load(fromByteOffset: 83, as: UInt8.self) }
+    public static func writeRejectReason(_ p: UnsafeMutableRawPointer, _ reason: UInt8) {
+        p.storeBytes(of: reason, toByteOffset: 83, as: UInt8.self)
+    }
+    /// `rejectReason` of a conversion past a conversion cap.
+    public static let capReached: UInt8 = 1
+
     public static func hasExtras(_ p: UnsafeRawPointer) -> Bool { p.load(fromByteOffset: 82, as: UInt8.self) & 1 != 0 }
     public static func extrasTruncated(_ p: UnsafeRawPointer) -> Bool { p.load(fromByteOffset: 82, as: UInt8.self) & 2 != 0 }
     /// Bytes of unmapped parameters (0 for none, and for records written before they were kept).
