@@ -52,7 +52,7 @@ extension ConfigReader {
             }
         }
         if allowAffID { requireKeys(["aff_id"], in: table, name: name, line: line, header: "[[offers.affiliate_caps]]") }
-        if limits.isEmpty && !table.isIncomplete {
+        if table.entries.isEmpty && !table.isIncomplete {
             report(line, "\(name): no cap set; add one of \(CapLimits.keys.joined(separator: ", ")) or remove the table")
         }
         return (limits, affID)

@@ -18,8 +18,9 @@ enum CapCounter: Int, CaseIterable {
     var period: Int { rawValue % 3 }
 }
 
-/// One cap key's six counters on their own cache line (`CapBook` owns the memory; lines live as long
-/// as the process, so a catalog may hold a line after a reload dropped its cap).
+/// One cap key's six counters on their own cache line. `CapBook` owns the memory and frees it when
+/// it goes; every holder of a line also holds its book (`OfferCaps.book`), so a catalog's lines
+/// live as long as the catalog, also after a reload dropped their cap.
 ///
 /// Invariants: a word is `window << 40 | count`; the window only grows (a click stamped a few
 /// milliseconds before midnight that arrives after another loop opened the new day counts in the
@@ -87,8 +88,8 @@ struct CapLine: @unchecked Sendable {
 }
 
 /// Every cap line of the process, by key (`offer << 32 | affiliate`, affiliate 0 for the offer's own
-/// caps). Lines are made when a catalog is compiled (off the loops, under the lock) and never freed,
-/// so counters outlive reloads: a lowered cap takes effect at once against the count so far.
+/// caps). Lines are made when a catalog is compiled (off the loops, under the lock) and freed only
+/// with the book, which every reload's catalog shares, so counters outlive reloads: a lowered cap takes effect at once against the count so far.
 ///
 /// The click path never touches the book: it holds the lines its catalog was compiled with. A shared
 /// counter service (Redis `INCR` with a limit script, for a cap that spans nodes) would replace

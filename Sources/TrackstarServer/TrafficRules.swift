@@ -133,8 +133,11 @@ final class OfferCaps: @unchecked Sendable {  // immutable after init
     let affiliatePlans: [CapPlan]
     let hasClickCaps: Bool
     let hasConversionCaps: Bool
+    /// Owns the lines' memory: held so that the lines live as long as any catalog using them.
+    let book: CapBook
 
     init(_ config: OfferConfig, book: CapBook) throws(ConfigProblem) {
+        self.book = book
         do { zone = try CapZone.load(config.timezone) } catch {
             throw ConfigProblem(line: config.line, message: "offers id \(config.id): \(error.message)")
         }

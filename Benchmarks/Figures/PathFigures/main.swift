@@ -4,7 +4,10 @@
 //   valgrind --tool=callgrind --toggle-collect='*measuredRequests*' /tmp/pf postback 20000
 // `update` records N pending conversions first (outside the measurement), then measures N postbacks
 // that approve them (same click and order id, `status=approved`): a status change each.
-// Usage: PathFigures click|mix|postback|forged|update [N, default 20000]. `mix` is clicks through a trusted
+// `traffic` (issue 14) sends the `click` request through a smart link (`/s/main`) whose two offers
+// both have daily, monthly and total click caps (never reached), excluded countries and a device
+// list: compare its Ir per click with `click`'s.
+// Usage: PathFigures click|mix|traffic|postback|forged|update [N, default 20000]. `mix` is clicks through a trusted
 // proxy from 4,096 public IPv4 addresses with 300 distinct user agents, Zipf-skewed (s = 1), so
 // geo, the agent cache (and its misses), the bot rules and uniqueness all do their real work.
 import TrackstarCore
@@ -34,6 +37,23 @@ if kind == "mix" {
     config.server.trustedProxies = [CIDR(address: (0, 0xFFFF_7F00_0000), prefixLength: 104)]  // 127.0.0.0/8
     config.bots.userAgentSubstrings = ["HeadlessChrome", "python-requests"]
     config.bots.asns = [16509, 14618, 8075]
+}
+if kind == "traffic" {
+    for id in [UInt32(1), 2] {
+        var capped = id == 1 ? offer : OfferConfig(id: 2, url: "https://shop.example/other?cid={click_id}&a={aff_id}&s1={sub1}")
+        capped.caps.dailyClicks = 1 << 38
+        capped.caps.monthlyClicks = 1 << 38
+        capped.caps.totalClicks = 1 << 38
+        capped.targeting.excludeCountries = ["CN", "RU"]
+        capped.targeting.devices = ["desktop", "mobile", "tablet", "other"]
+        capped.timezone = "America/New_York"
+        if id == 1 { config.offers[0] = capped } else { config.offers.append(capped) }
+    }
+    var link = SmartLinkConfig()
+    link.id = 1
+    link.slug = "main"
+    link.offers = [SmartLinkOfferConfig(offerID: 1, weight: 1), SmartLinkOfferConfig(offerID: 2, weight: 3)]
+    config.smartlinks = [link]
 }
 let endpoint = try LocalEndpoint(config: config)
 
@@ -85,6 +105,9 @@ func mixedClicks() -> [[UInt8]] {
 func requests() -> [[UInt8]] {
     let click = Array("GET /click?offer_id=1&aff_id=7&sub1=k3x9q2mz&sub2=banner7&source=newsletter\(tail)".utf8)
     if kind == "click" { return Array(repeating: click, count: count) }
+    if kind == "traffic" {
+        return Array(repeating: Array("GET /s/main?aff_id=7&sub1=k3x9q2mz&sub2=banner7&source=newsletter\(tail)".utf8), count: count)
+    }
     if kind == "mix" { return mixedClicks() }
     // Mint the IDs to convert (or to forge from) outside the measurement.
     var ids: [String] = []
