@@ -97,6 +97,8 @@ struct CapLine: @unchecked Sendable {
 final class CapBook: @unchecked Sendable {  // `lines` guarded by `lock`
     private var lock = pthread_mutex_t()
     private var lines: [UInt64: CapLine] = [:]
+    /// Keys made since `takeFresh` last ran: a reload seeds them from the logs.
+    private var fresh: Set<UInt64> = []
 
     init() { pthread_mutex_init(&lock, nil) }
 
@@ -115,7 +117,16 @@ final class CapBook: @unchecked Sendable {  // `lines` guarded by `lock`
         memset(memory, 0, 64)
         let line = CapLine(base: memory.bindMemory(to: UInt64.AtomicRepresentation.self, capacity: 8))
         lines[key] = line
+        fresh.insert(key)
         return line
+    }
+
+    /// The keys made since the last call (and forgets them).
+    func takeFresh() -> Set<UInt64> {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        defer { fresh = [] }
+        return fresh
     }
 
     /// The line of a key if a catalog ever made one.

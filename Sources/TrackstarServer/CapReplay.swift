@@ -6,35 +6,48 @@ import TrackstarCore
 import TrackstarStore
 
 extension Engine {
-    /// Counts every click and conversion still in the logs into the cap lines of `catalog`.
-    /// Lifetime totals count what the logs still hold (clicks stay for the longest click_lifetime
-    /// plus retention_grace; see docs/architecture.md "Caps").
-    func replayCaps(_ catalog: Catalog) -> [String] {
-        var clicks = 0, conversions = 0
-        for table in self.clicks {
-            var sequence = table.retiredCount
-            while sequence < table.reservedCount {
-                defer { sequence += 1 }
-                guard let slot = table.record(sequence), let caps = catalog.offer(ClickSlot.offerID(slot))?.caps, caps.hasClickCaps else { continue }
-                let bytes = table.bytes(at: ClickSlot.varOffset(slot), count: ClickSlot.varLength(slot))
-                guard ClickSlot.traffic(bytes).countsAgainstCaps else { continue }
-                caps.replay(.dailyClicks, affiliate: ClickSlot.affID(slot), timeMillis: ClickSlot.mintMillis(slot))
-                clicks += 1
-            }
+    /// Loads DATA_DIR/caps.snapshot, counts the records after its cursors (every click that reached
+    /// its record offer's landing page, every conversion not recorded rejected, in the day and month
+    /// of its own time in its offer's zone) and sets the cap lines of `catalog` from it.
+    func replayCaps(_ catalog: Catalog) -> (CapTally, [String]) {
+        var (tally, note) = CapTally.load(from: config.storage.dataDir, shards: clicks.count)
+        var notes = note.map { [$0] } ?? []
+        let clickEnds = clicks.map(\.reservedCount), conversionEnds = conversions.map(\.reservedCount)
+        if zip(tally.clickCursors, clickEnds).contains(where: { $0 > $1 }) || zip(tally.conversionCursors, conversionEnds).contains(where: { $0 > $1 }) {
+            notes.append("caps: \(CapTally.fileName) counts records the logs no longer hold; counting from the logs")
+            tally = CapTally(shards: clicks.count)
         }
-        for table in self.conversions {
-            var sequence = table.retiredCount
-            while sequence < table.reservedCount {
-                defer { sequence += 1 }
-                guard let record = table.record(sequence), ConversionRecord.kind(record) == .conversion,
-                      ConversionRecord.status(record) != .rejected,
-                      let caps = catalog.offer(ConversionRecord.offerID(record))?.caps, caps.hasConversionCaps else { continue }
-                caps.replay(.dailyConversions, affiliate: ConversionRecord.affID(record), timeMillis: ConversionRecord.timeMillis(record))
-                conversions += 1
-            }
+        let missed = tally.advance(self, catalog: catalog, clicks: clickEnds, conversions: conversionEnds)
+        if missed > 0 {
+            notes.append("caps: \(missed) retired records were never counted into \(CapTally.fileName); lifetime totals leave them out")
         }
-        if clicks + conversions == 0 { return [] }
-        return ["caps: \(clicks) clicks and \(conversions) conversions counted again from the logs"]
+        tally.seed(catalog)
+        _ = catalog.capBook.takeFresh()
+        let keys = tally.words.count
+        if keys > 0 { notes.append("caps: counters of \(keys) offer and affiliate keys restored from \(CapTally.fileName) and the logs") }
+        return (tally, notes)
+    }
+
+    /// Counts what the loops recorded since the last snapshot and writes the tally (snapshot thread),
+    /// up to the durable `positions`; false when it could not be written (then nothing is retired).
+    func snapshotCaps(_ positions: [ShardPosition]) -> Bool {
+        capTally.locked {
+            _ = capTally.advance(self, catalog: catalog, clicks: positions.map(\.clicks), conversions: positions.map(\.conversions))
+            do { try capTally.write(to: config.storage.dataDir) } catch {
+                Log.error("cap snapshot: \(error); segments are kept until it can be written")
+                return false
+            }
+            return true
+        }
+    }
+
+    /// Seeds the lines a reload made (a cap added to an offer or affiliate) from the logs so far.
+    func seedNewCaps(_ catalog: Catalog, fresh: Set<UInt64>) {
+        guard !fresh.isEmpty else { return }
+        capTally.locked {
+            _ = capTally.advance(self, catalog: catalog, clicks: clicks.map(\.publishedCount), conversions: conversions.map(\.publishedCount))
+            capTally.seed(catalog, only: fresh)
+        }
     }
 }
 

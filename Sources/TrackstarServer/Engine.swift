@@ -35,6 +35,8 @@ final class Engine: @unchecked Sendable {
     /// Refused postbacks with their reason and raw parameters, one log per shard.
     let refusals: [RecordTable]
     let index: ConcurrentIndex
+    /// The cap counters' durable tally (CapTally.swift); set by recovery, then the snapshot thread's.
+    private(set) var capTally = CapTally(shards: 0)
     /// Unique clicks: the (offer, address, agent) fingerprints of each offer's window.
     let unique: UniqueClicks
     /// `[privacy] anonymize_ip = "truncate"`: addresses are cut before they are written.
@@ -112,7 +114,9 @@ final class Engine: @unchecked Sendable {
         recoveryNotes = try run.run()
         try replayConversions()
         recoveryNotes += replayUniqueClicks()
-        recoveryNotes += replayCaps(catalog)
+        let (tally, capNotes) = replayCaps(catalog)
+        capTally = tally
+        recoveryNotes += capNotes
     }
 
     /// The conversion index's growth and forgetting, from `[storage]`: `max_conversions` guards its

@@ -58,15 +58,19 @@ extension Engine {
         let cutoff = nowMillis - maxLifetimeMillis - config.storage.retentionGraceMillis
         let conversionCutoff = self.conversionCutoff(nowMillis: nowMillis)
         let floors = feeds.retentionFloors(shards: clicks.count)
+        // Nothing past what the cap tally has counted (CapTally.swift) is retired.
+        let capped = capTally.locked { (capTally.clickCursors, capTally.conversionCursors) }
         var notes: [String] = []
         for shard in 0..<clicks.count {
-            notes += Engine.retire(clicks[shard], before: cutoff, floor: floors[.clicks, shard], time: ClickSlot.mintMillis) { record in
+            let clickFloor = min(floors[.clicks, shard], shard < capped.0.count ? capped.0[shard] : 0)
+            notes += Engine.retire(clicks[shard], before: cutoff, floor: clickFloor, time: ClickSlot.mintMillis) { record in
                 ClickSlot.varOffset(record)
             }
             notes += Engine.retire(refusals[shard], before: cutoff, floor: floors[.refusals, shard], time: RefusalRecord.timeMillis) { record in
                 RefusalRecord.varOffset(record)
             }
-            notes += Engine.retire(conversions[shard], before: conversionCutoff, floor: floors[.conversions, shard],
+            let conversionFloor = min(floors[.conversions, shard], shard < capped.1.count ? capped.1[shard] : 0)
+            notes += Engine.retire(conversions[shard], before: conversionCutoff, floor: conversionFloor,
                             time: ConversionRecord.timeMillis) { record in ConversionRecord.varOffset(record) }
         }
         return notes
@@ -160,6 +164,8 @@ final class Snapshotter: @unchecked Sendable {
             Log.error("snapshot manifest: \(error)")
         }
         lastSnapshotMillis = WallClock.nowMillis() - started
+        // Lifetime cap totals outlive the segments: count them durably before anything is retired.
+        guard engine.snapshotCaps(positions) else { return }
         for note in engine.retireExpired(nowMillis: started) { Log.info(note) }
         for note in engine.wipePersonalData(nowMillis: started, cursors: &wipeCursors) { Log.info(note) }
     }

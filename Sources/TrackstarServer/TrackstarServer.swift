@@ -93,6 +93,7 @@ public final class TrackstarServer: @unchecked Sendable {
         let previous = engine.enrichment
         let enrichment = try Enrichment.open(config, previous: previous)
         let caches: [UserAgentCache]? = enrichment.classifier === previous.classifier ? nil : handlers.map { _ in enrichment.makeCache() }
+        engine.seedNewCaps(catalog, fresh: catalog.capBook.takeFresh())
         engine.replaceCatalog(catalog)
         engine.replaceEnrichment(enrichment)
         partners.dispatcher.replacePlan(config)

@@ -59,6 +59,20 @@ import TrackstarStore
         #expect(!caps.take(.dailyClicks, affiliate: 8, nowMillis: now))
     }
 
+    @Test func theTallyFileRoundTripsAndRefusesDamage() {
+        let tally = CapTally(shards: 2)
+        let bytes = tally.encoded()
+        guard case .success(let empty) = CapTally.decode(bytes) else { Issue.record("an empty tally did not decode"); return }
+        #expect(empty.clickCursors == [0, 0] && empty.words.isEmpty)
+        var damaged = bytes
+        damaged[9] ^= 1
+        guard case .failure = CapTally.decode(damaged) else { Issue.record("a flipped bit decoded"); return }
+        #expect(CapTally.replayed(0, window: 3) == 3 << 40 | 1)
+        #expect(CapTally.replayed(3 << 40 | 1, window: 3) == 3 << 40 | 2)
+        #expect(CapTally.replayed(3 << 40 | 2, window: 2) == 3 << 40 | 2, "an older window does not count")
+        #expect(CapTally.replayed(3 << 40 | 2, window: 4) == 4 << 40 | 1)
+    }
+
     @Test func daysAndMonthsAreTheZonesCivilOnes() throws {
         let newYork = try CapZone.load("America/New_York")
         let utc = try CapZone.load("UTC")
