@@ -31,13 +31,36 @@ extension Engine {
     /// Counts what the loops recorded since the last snapshot and writes the tally (snapshot thread),
     /// up to the durable `positions`; false when it could not be written (then nothing is retired).
     func snapshotCaps(_ positions: [ShardPosition]) -> Bool {
-        capTally.locked {
+        logReachedCaps()
+        return capTally.locked {
             _ = capTally.advance(self, catalog: catalog, clicks: positions.map(\.clicks), conversions: positions.map(\.conversions))
             do { try capTally.write(to: config.storage.dataDir) } catch {
                 Log.error("cap snapshot: \(error); segments are kept until it can be written")
                 return false
             }
             return true
+        }
+    }
+
+    /// Logs each cap once per window when it is reached (checked at every snapshot; /metrics shows
+    /// the usage at any time).
+    func logReachedCaps(nowMillis: Int64 = WallClock.nowMillis()) {
+        let catalog = self.catalog
+        for offer in catalog.offers.values {
+            guard let caps = offer.caps else { continue }
+            let windows = caps.zone.windows(nowMillis)
+            var plans: [(UInt32, CapPlan)] = caps.offer.map { [(UInt32(0), $0)] } ?? []
+            plans += zip(caps.affiliateIDs, caps.affiliatePlans).map { ($0, $1) }
+            for (affiliate, plan) in plans {
+                for counter in CapCounter.allCases where plan.limit(counter) != .max {
+                    let window = CapPlan.window(counter, windows)
+                    guard plan.line.used(counter, window: window) >= plan.limit(counter) else { continue }
+                    let mark = CapBook.key(offer: offer.id, affiliate: affiliate) ^ UInt64(counter.rawValue) << 61 ^ window << 20
+                    guard capTally.locked({ capTally.reachedLogged.insert(mark).inserted }) else { continue }
+                    let who = affiliate == 0 ? "offer \(offer.id)" : "offer \(offer.id), affiliate \(affiliate)"
+                    Log.info("cap reached: \(who) \(counter.key) = \(plan.limit(counter)); further \(counter.rawValue < 3 ? "clicks go to trafficback" : "conversions are recorded rejected (cap_reached)")")
+                }
+            }
         }
     }
 

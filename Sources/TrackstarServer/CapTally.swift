@@ -20,6 +20,8 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
     private(set) var conversionCursors: [UInt64]
     /// Six words per key (`CapCounter` order), each `window << 40 | count` as in `CapLine`.
     private(set) var words: [UInt64: [UInt64]] = [:]
+    /// Caps already logged as reached, by key, counter and window (`Engine.logReachedCaps`).
+    var reachedLogged: Set<UInt64> = []
 
     init(shards: Int) {
         pthread_mutex_init(&lock, nil)

@@ -69,6 +69,23 @@ import TrackstarTestSupport
         #expect(metrics2.contains("trackstar_cap_used{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 10"))
     }
 
+    @Test func aReloadKeepsTheCountersAndALoweredCapTakesEffectAtOnce() throws {
+        let server = try LiveServer(config: TrafficControlTests.capConfig, loops: 2)
+        let c = try server.connect()
+        for _ in 0..<4 { #expect(TrafficControlTests.host(try c.get("/click?offer_id=1&aff_id=7")) == "landing.example") }
+        // Cap lowered to 3 (below the 4 taken) and a new affiliate cap added on the same offer.
+        let lowered = TrafficControlTests.capConfig.replacingOccurrences(of: "daily_clicks = 10", with: "daily_clicks = 3")
+        try lowered.write(toFile: server.configPath, atomically: true, encoding: .utf8)
+        kill(server.process.processIdentifier, SIGHUP)
+        let applied = eventually(within: 30, every: 0.1) {
+            (try? server.connect().get("/metrics").body.contains("trackstar_cap_limit{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 3")) ?? false
+        }
+        #expect(applied)
+        #expect(TrafficControlTests.host(try server.connect().get("/click?offer_id=1&aff_id=7")) == "trafficback.example")
+        let metrics = try server.connect().get("/metrics").body
+        #expect(metrics.contains("trackstar_cap_used{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 4"))
+    }
+
     @Test func conversionsPastADailyConversionCapAreRecordedRejectedCapReached() throws {
         let server = try LiveServer(config: TrafficControlTests.capConfig, loops: 2)
         let c = try server.connect()
