@@ -136,6 +136,7 @@ extension ConfigReader {
             return []
         }
         if items.isEmpty { report(node.line, "\(field): a smart link needs at least one offer") }
+        if items.count > 64 { report(node.line, "\(field): \(items.count) offers; a smart link may list at most 64 (split it)") }
         var entries: [SmartLinkOfferConfig] = []
         for (index, item) in items.enumerated() {
             let itemField = "\(field)[\(index)]"

@@ -73,6 +73,27 @@ import TrackstarStore
         #expect(CapTally.replayed(3 << 40 | 2, window: 4) == 4 << 40 | 1)
     }
 
+    @Test func theTrafficExtensionIsStoredOnlyWhenTheClickWasDiverted() {
+        let os = Array("iOS".utf8), browser = Array("Safari".utf8)
+        os.withUnsafeBytes { os in
+            browser.withUnsafeBytes { browser in
+                let plain = ClickEnrichmentTail(asn: 15169, fingerprint: 42, os: os, browser: browser)
+                let diverted = ClickEnrichmentTail(asn: 15169, fingerprint: 42, os: os, browser: browser,
+                                                   traffic: ClickTraffic(reason: .geo, destination: .serverTrafficback, requestedOffer: 9, smartlink: 3))
+                #expect(diverted.encodedCount == plain.encodedCount + ClickTraffic.encodedCount)
+                for tail in [plain, diverted] {
+                    var bytes = [UInt8](repeating: 0, count: tail.encodedCount)
+                    bytes.withUnsafeMutableBytes { tail.write(to: $0.baseAddress!) }
+                    let read = bytes.withUnsafeBytes { ClickEnrichmentTail(parsing: $0)! }
+                    #expect(read.traffic == tail.traffic)
+                    #expect(read.asn == 15169 && Array(read.os) == Array(os) && Array(read.browser) == Array(browser))
+                }
+                #expect(!ClickTraffic.plain.isPresent && ClickTraffic.plain.countsAgainstCaps)
+                #expect(!diverted.traffic.countsAgainstCaps)
+            }
+        }
+    }
+
     @Test func daysAndMonthsAreTheZonesCivilOnes() throws {
         let newYork = try CapZone.load("America/New_York")
         let utc = try CapZone.load("UTC")
