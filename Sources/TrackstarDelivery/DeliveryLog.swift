@@ -1,8 +1,8 @@
-// The durable delivery log: one append-only record table under data_dir/deliveries, written only by
+// The durable delivery log: append-only record tables under data_dir/deliveries, written only by
 // the dispatcher thread. Every job ("queued", with its rendered URL), every attempt (time, HTTP
 // status, latency, a short response excerpt) and every pause or resume of an endpoint is a record,
-// sealed with a checksum. A restart rebuilds the dispatcher's whole state from it, and
-// `trackstar deliveries` reads it without the server.
+// sealed with a checksum. The live generation rebuilds the dispatcher's state at a restart;
+// compaction moves finished history to the archive (DeliveryGeneration, DeliveryCompaction).
 import TrackstarCore
 import TrackstarStore
 #if canImport(Glibc)
@@ -29,6 +29,9 @@ public enum DeliveryRecordKind: UInt8, Sendable {
     /// A conversion whose affiliate is not in the configuration (removed): recorded and reported, but
     /// no postback is sent. Written once per conversion, so the warning and the count are too.
     case skipped = 7
+    /// Counts carried into a new generation by compaction (`DeliveryLedger+Carry`): the subject in
+    /// `attempt` (1 endpoint, 2 affiliate, 3 totals), the numbers as `name=value` words in the detail.
+    case tally = 8
 }
 
 /// How an attempt ended.
@@ -67,8 +70,12 @@ public struct DeliveryRecord: Sendable {
     public var httpStatus: UInt16 = 0
     public var curlCode: UInt16 = 0
     public var outcome: AttemptOutcome? = nil
-    /// 1-based attempt number.
+    /// 1-based attempt number (a carried `queued` or `requeued` record: the attempts made so far).
     public var attempt: UInt8 = 0
+    /// Written by compaction into a new generation: a copy of state whose history is in the archive
+    /// (a pending job, a pause, a recent failure, a retry request) or a tally. History readers skip
+    /// it; a restart replays it as the live state.
+    public var carried = false
 
     public init(kind: DeliveryRecordKind, conversionID: UInt64, timeMillis: Int64) {
         self.kind = kind; self.conversionID = conversionID; self.timeMillis = timeMillis
@@ -80,70 +87,58 @@ public struct DeliveryEntry: Sendable {
     public var record: DeliveryRecord
     public var endpoint: String
     public var detail: String
+    /// The record's place in the log it was read from (or appended to).
+    public var sequence: UInt64 = 0
+
+    public init(record: DeliveryRecord, endpoint: String, detail: String, sequence: UInt64 = 0) {
+        self.record = record; self.endpoint = endpoint; self.detail = detail; self.sequence = sequence
+    }
 }
 
-/// The log's table and its reading and writing.
+/// One table of delivery records: a generation of the live log, or the archive.
 public final class DeliveryLog: @unchecked Sendable {  // appends on the dispatcher thread only
     let table: RecordTable
+    /// `data_dir/deliveries`: the lock, the positions file, the generation file.
     public let directory: String
+    /// Where this table's segment files are (the generation's directory, or the archive's).
+    public let tableDirectory: String
+    /// The live generation this log is (0: the files directly under `directory`).
+    public let generation: UInt64
+    /// Where the archive's committed records end, as the generation file says (see DeliveryGeneration).
+    public let archiveExtent: DeliveryGeneration
     /// Records found valid at open; later appends follow them.
     public private(set) var count: UInt64 = 0
     /// Notes from opening (a torn tail cut), for the start-up log.
-    public private(set) var notes: [String] = []
+    public internal(set) var notes: [String] = []
     private var syncedCount: UInt64 = 0
+    /// The writer's lock on the log directory, nil for a reader; handed on from generation to generation.
+    let lock: DeliveryLock?
 
     public static func directory(dataDir: String) -> String { dataDir + "/deliveries" }
 
-    /// The writer's lock on the log (flock on `deliveries/lock`), or -1 for a reader.
-    private var lockFD: Int32 = -1
-
-    /// Opens (creating the directory) and validates every record. A writer takes the log's lock
-    /// (failing if another process holds it) and cuts a torn tail; a reader (`writer: false`)
-    /// changes nothing on disk, so it may read the log of a running server.
-    public init(dataDir: String, writer: Bool = true) throws(StoreError) {
-        directory = DeliveryLog.directory(dataDir: dataDir)
-        try SegmentDirectory.create(directory)
-        if writer {
-            lockFD = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard lockFD >= 0 else { throw StoreError("cannot open \(directory)/lock: \(String(cString: strerror(errno)))") }
-            guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
-                close(lockFD)
-                throw StoreError("\(directory) is in use by another process (a running trackstar server?)")
-            }
-        }
+    /// A table in `tableDirectory` (created if missing), mapped but not yet validated (`restore`).
+    init(directory: String, tableDirectory: String, generation: DeliveryGeneration, lock: DeliveryLock?) throws(StoreError) {
+        self.directory = directory
+        self.tableDirectory = tableDirectory
+        self.generation = generation.number
+        self.archiveExtent = generation
+        self.lock = lock
+        if lock != nil { try SegmentDirectory.create(tableDirectory) }  // a reader creates nothing
         table = RecordTable(stride: DeliveryRecord.stride, recordsPerSegment: 1 << 16, byteSegmentSize: 8 << 20,
-                            directory: directory, name: "deliveries")
+                            directory: tableDirectory, name: "deliveries")
         notes = try table.mapExisting()
-        var sequence: UInt64 = 0
-        var byteEnd: UInt64 = 0
-        let limit = UInt64(table.mappedRecordSegmentEnd) * UInt64(table.recordsPerSegment)
-        while sequence < limit, let p = table.slot(sequence) {
-            let slot = UnsafeDeliveryRecordSlot(base: p)
-            let stored = slot.storedChecksum
-            if stored == 0 { break }
-            guard let (_, offset, length) = slot.load(), length <= 4096,
-                  let variable = table.checkedBytes(at: offset, count: length),
-                  slot.checksum(variable: variable) == stored else {
-                guard writer else { break }  // a record being written right now, or a torn tail
-                notes.append("delivery log: cut a torn tail at record \(sequence) of \(directory)")
-                var cut = sequence
-                while cut < limit, let q = table.slot(cut), UnsafeDeliveryRecordSlot(base: q).storedChecksum != 0 {
-                    table.erase(cut); cut += 1
-                }
-                break
-            }
-            byteEnd = max(byteEnd, offset + UInt64(length))
-            sequence += 1
-        }
-        table.restore(count: sequence, byteEnd: byteEnd)
-        count = sequence
-        syncedCount = sequence
     }
 
-    deinit { if lockFD >= 0 { close(lockFD) } }
+    /// Sets the append cursor after `count` records ending at arena byte `byteEnd` (all on disk).
+    func restore(count: UInt64, byteEnd: UInt64) {
+        table.restore(count: count, byteEnd: byteEnd)
+        self.count = count
+        syncedCount = count
+    }
 
     /// Appends a record with `endpoint` and `detail` as its variable bytes (detail cut at 1 KiB).
     /// Returns false when the disk refuses (full): the caller keeps the job in memory and retries.
+    /// The record's sequence is `count - 1` afterwards.
     @discardableResult
     public func append(_ record: DeliveryRecord, endpoint: String, detail: String) -> Bool {
         var text = Array(endpoint.utf8)
@@ -177,15 +172,25 @@ public final class DeliveryLog: @unchecked Sendable {  // appends on the dispatc
     /// Where the arena's bytes end (writer thread).
     public var byteEnd: UInt64 { table.byteEnd }
 
+    /// The record at `sequence`, if published.
+    public func entry(at sequence: UInt64) -> DeliveryEntry? {
+        guard let p = table.record(sequence), let (record, offset, length) = UnsafeDeliveryRecordSlot(base: p).load() else { return nil }
+        let (endpoint, detail) = UnsafeDeliveryRecordSlot.text(table.bytes(at: offset, count: length))
+        return DeliveryEntry(record: record, endpoint: endpoint, detail: detail, sequence: sequence)
+    }
+
+    /// The detail (for a `queued` or `requeued` record: the URL) of the record at `sequence`, "" if none.
+    public func detail(at sequence: UInt64) -> String {
+        guard let p = table.record(sequence), let (_, offset, length) = UnsafeDeliveryRecordSlot(base: p).load() else { return "" }
+        return UnsafeDeliveryRecordSlot.text(table.bytes(at: offset, count: length)).detail
+    }
+
     /// Calls `body` for every record in order.
     public func forEach(from start: UInt64 = 0, _ body: (DeliveryEntry) -> Void) {
         var sequence = start
         let end = table.publishedCount
         while sequence < end {
-            if let p = table.record(sequence), let (record, offset, length) = UnsafeDeliveryRecordSlot(base: p).load() {
-                let (endpoint, detail) = UnsafeDeliveryRecordSlot.text(table.bytes(at: offset, count: length))
-                body(DeliveryEntry(record: record, endpoint: endpoint, detail: detail))
-            }
+            if let entry = entry(at: sequence) { body(entry) }
             sequence += 1
         }
     }

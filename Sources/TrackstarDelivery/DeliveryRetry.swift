@@ -126,10 +126,15 @@ public enum DeliveryRetry {
 
 extension DeliveryRetry {
     /// A retry request against the log of a server that is not running (the caller opened `log` as
-    /// writer, so it holds the lock). Re-sending with the stored URLs only: rendering needs the
-    /// conversion logs and the running configuration, so `rerender` is for a running server.
+    /// writer, so it holds the lock), selecting from the whole history (archive and live log).
+    /// Re-sending with the stored URLs only: rendering needs the conversion logs and the running
+    /// configuration, so `rerender` is for a running server.
     public static func runOffline(_ selection: RetrySelection, log: DeliveryLog, nowMillis: Int64) -> RetryResult {
-        let ledger = DeliveryLedger.replay(log, pauseAfter: Int.max)
+        guard let ledger = try? DeliveryHistory.ledger(live: log, pauseAfter: Int.max) else {
+            var failed = RetryResult(requestID: selection.requestID, requeued: 0)
+            failed.storageFailed = true
+            return failed
+        }
         var result = run(selection, ledger: ledger, nowMillis: nowMillis, render: { _ in nil }) { record, endpoint, detail in
             log.append(record, endpoint: endpoint, detail: detail)
         }

@@ -1,7 +1,7 @@
 // What the dispatcher publishes for other threads each tick: counts, endpoints, recent failures and
 // scan positions, copied under the dispatcher's mutex.
 /// What readers (the admin listener, /metrics) see of the dispatcher.
-public struct DeliverySnapshot: Sendable {
+public struct DeliverySnapshot: Sendable, Equatable {
     public var pending = 0
     public var inFlight = 0
     public var endpoints: [EndpointState] = []

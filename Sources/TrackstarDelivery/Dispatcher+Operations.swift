@@ -34,9 +34,18 @@ extension Dispatcher {
         return answer.wait(timeoutMillis: timeoutMillis)
     }
 
+    /// Carries out a retry request against the whole history (the archive and the live log: failed
+    /// postbacks leave the live log at compaction), appending to the live log.
     func retryNow(_ selection: RetrySelection) -> RetryResult {
         let now = WallClock.nowMillis()
-        let result = DeliveryRetry.run(selection, ledger: ledger, nowMillis: now, render: { job in
+        let history: DeliveryLedger
+        do { history = try DeliveryHistory.ledger(live: log, pauseAfter: config.pauseAfter) } catch {
+            message("deliveries: retry request \(selection.requestID): cannot read the delivery archive: \(error.description)")
+            var failed = RetryResult(requestID: selection.requestID, requeued: 0)
+            failed.storageFailed = true
+            return failed
+        }
+        let result = DeliveryRetry.run(selection, ledger: history, nowMillis: now, render: { job in
             let shard = Int((job.conversionID - 1) >> 40), sequence = (job.conversionID - 1) & (1 << 40 - 1)
             guard shard < self.source.shardCount, let row = self.source.conversion(shard: shard, sequence: sequence),
                   let (endpoint, url, _) = self.render(row) else { return nil }
@@ -62,13 +71,14 @@ extension Dispatcher {
         // postback_delay keep it). In memory only: after a restart they wait out their backoff again.
         let now = WallClock.nowMillis()
         var retriedNow = 0
-        for (id, job) in ledger.pending where job.endpoint == endpoint && job.attempts > 0 && job.dueMillis > now {
+        guard let number = ledger.endpointNumber(endpoint) else { return true }
+        for (id, job) in ledger.pending where job.endpoint == number && job.attempts > 0 && job.dueMillis > now {
             reschedule(id, at: now)
             retriedNow += 1
         }
         message("deliveries: endpoint \(endpoint) resumed; \(retriedNow) postbacks waiting to retry go now")
         promoteDue(now: now)
-        startReady(endpoint)
+        startReady(number)
         publishSnapshot()
         return true
     }

@@ -97,7 +97,7 @@ extension Dispatcher {
         }
         storageFailing = false
         logDirty = true
-        ledger.apply(DeliveryEntry(record: record, endpoint: endpoint, detail: detail))
+        ledger.apply(DeliveryEntry(record: record, endpoint: endpoint, detail: detail, sequence: log.count - 1))
         if record.kind == .queued || record.kind == .requeued || (record.kind == .attempt && record.outcome == .retry) {
             due.schedule(record.conversionID, at: record.nextMillis)
         }

@@ -12,6 +12,7 @@ extension Dispatcher {
         scanConversions(now: now)
         promoteDue(now: now)
         for endpoint in ready.keys { startReady(endpoint) }
+        compactIfDue(now: now)
         publishSnapshot()
     }
 
@@ -22,12 +23,12 @@ extension Dispatcher {
         }
     }
 
-    /// Starts ready jobs of an endpoint while the caps allow and it is not paused.
-    func startReady(_ endpoint: String) {
-        guard ready[endpoint] != nil, ledger.endpoints[endpoint]?.paused != true else { return }
+    /// Starts ready jobs of an endpoint (by number) while the caps allow and it is not paused.
+    func startReady(_ endpoint: UInt32) {
+        guard ready[endpoint] != nil, ledger.endpoints[ledger.endpointName(endpoint)]?.paused != true else { return }
         while transfers.count < config.maxInFlight, inFlightByEndpoint[endpoint, default: 0] < config.maxPerEndpoint,
               let id = ready[endpoint]!.popFirst() {  // in place: the queue is never copied
-            if let job = ledger.pending[id] { begin(job) }
+            if let job = ledger.pending[id] { begin(id, job) }
         }
         if ready[endpoint]!.isEmpty { ready[endpoint] = nil }
     }

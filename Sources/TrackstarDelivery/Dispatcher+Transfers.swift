@@ -6,28 +6,30 @@ import TrackstarCore
 import TrackstarConfiguration
 
 extension Dispatcher {
-    /// Starts an attempt of `job` unless one is already running. An option curl refuses ends the
-    /// attempt at once, as a failed attempt (no HTTP status, curl's code) named in the log and in
-    /// the attempt record's detail.
-    func begin(_ job: PendingDelivery) {
-        guard !attemptsRunning.contains(job.conversionID), let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
-        let transfer = Transfer(job: job, easy: easy, started: WallClock.nowMillis())
+    /// Starts an attempt of conversion `id`'s `job` unless one is already running; its URL is read
+    /// back from the job's `queued` record in the log. An option curl refuses ends the attempt at
+    /// once, as a failed attempt (no HTTP status, curl's code) named in the log and in the attempt
+    /// record's detail.
+    func begin(_ id: UInt64, _ job: PendingDelivery) {
+        guard !attemptsRunning.contains(id), let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
+        let transfer = Transfer(id: id, job: job, endpointName: ledger.endpointName(job.endpoint), url: log.detail(at: job.queuedAt),
+                                easy: easy, started: WallClock.nowMillis())
         if let failure = Dispatcher.configure(transfer, config: config) {
             let detail = "\(failure.call) failed: \(String(cString: curl_easy_strerror(failure.code)))"
-            message("deliveries: cannot start a postback to \(job.endpoint) for conversion \(job.conversionID): \(detail)")
+            message("deliveries: cannot start a postback to \(transfer.endpointName) for conversion \(id): \(detail)")
             recycle(easy)
             record(transfer, result: failure.code, status: 0, micros: 0, detail: detail, now: WallClock.nowMillis())
             return
         }
         transfers[UInt(bitPattern: easy)] = transfer
-        attemptsRunning.insert(job.conversionID)
+        attemptsRunning.insert(id)
         inFlightByEndpoint[job.endpoint, default: 0] += 1
         if curl?.add(easy) != true {
             transfers[UInt(bitPattern: easy)] = nil
-            attemptsRunning.remove(job.conversionID)
+            attemptsRunning.remove(id)
             inFlightByEndpoint[job.endpoint, default: 1] -= 1
             curl_easy_cleanup(easy)
-            reschedule(job.conversionID, at: WallClock.nowMillis() + 1000)
+            reschedule(id, at: WallClock.nowMillis() + 1000)
         }
     }
 
@@ -59,7 +61,7 @@ extension Dispatcher {
     func finished(_ easy: UnsafeMutableRawPointer, _ result: CURLcode) {
         guard let transfer = transfers.removeValue(forKey: UInt(bitPattern: easy)) else { return }
         let job = transfer.job
-        attemptsRunning.remove(job.conversionID)
+        attemptsRunning.remove(transfer.id)
         inFlightByEndpoint[job.endpoint, default: 1] -= 1
         let now = WallClock.nowMillis()
         // 1. What the partner answered: its status, or curl's error (a status curl cannot report
@@ -74,7 +76,7 @@ extension Dispatcher {
             } else {
                 code = info
                 detail = "curl_easy_getinfo(CURLINFO_RESPONSE_CODE) failed: \(String(cString: curl_easy_strerror(info)))"
-                message("deliveries: postback to \(job.endpoint) for conversion \(job.conversionID): \(detail)")
+                message("deliveries: postback to \(transfer.endpointName) for conversion \(transfer.id): \(detail)")
             }
         } else {
             detail = transfer.storage.errorText(result)
@@ -111,10 +113,10 @@ extension Dispatcher {
     /// `retryAfterSeconds` is the partner's `Retry-After` (0: none), honoured on 429 and 503.
     func record(_ transfer: Transfer, result: CURLcode, status: Int, micros: Int64, detail: String, now: Int64,
                 retryAfterSeconds: Int64 = 0) {
-        let job = transfer.job
-        let attempt = job.attempts + 1
+        let job = transfer.job, endpoint = transfer.endpointName
+        let attempt = Int(job.attempts) + 1
         let outcome = DeliveryOutcome.of(status: status, attempt: attempt, maxAttempts: config.maxAttempts)
-        var record = DeliveryRecord(kind: .attempt, conversionID: job.conversionID, timeMillis: now)
+        var record = DeliveryRecord(kind: .attempt, conversionID: transfer.id, timeMillis: now)
         record.affID = job.affID
         record.attempt = UInt8(clamping: attempt)
         record.httpStatus = UInt16(clamping: status)
@@ -126,31 +128,33 @@ extension Dispatcher {
                                                                  backoffMillis: backoff(afterAttempt: attempt),
                                                                  maxDelayMillis: config.retryMaxDelayMillis)
         }
-        if !append(record, endpoint: job.endpoint, detail: detail) {
-            reschedule(job.conversionID, at: now + 1000)  // the outcome could not be recorded; try again later
+        if !append(record, endpoint: endpoint, detail: detail) {
+            reschedule(transfer.id, at: now + 1000)  // the outcome could not be recorded; try again later
             return
         }
-        if let state = ledger.endpoints[job.endpoint], DeliveryOutcome.pausesEndpoint(state, after: outcome, pauseAfter: config.pauseAfter) {
+        if let state = ledger.endpoints[endpoint], DeliveryOutcome.pausesEndpoint(state, after: outcome, pauseAfter: config.pauseAfter) {
             var pause = DeliveryRecord(kind: .pause, conversionID: 0, timeMillis: now)
             pause.affID = job.affID
-            if append(pause, endpoint: job.endpoint, detail: "paused after \(state.consecutiveFailures) failures in a row") {
-                warn("deliveries: endpoint \(job.endpoint) paused after \(state.consecutiveFailures) failed attempts in a row; last: \(detail.prefix(120)); resume it with trackstar deliveries --resume")
+            if append(pause, endpoint: endpoint, detail: "paused after \(state.consecutiveFailures) failures in a row") {
+                warn("deliveries: endpoint \(endpoint) paused after \(state.consecutiveFailures) failed attempts in a row; last: \(detail.prefix(120)); resume it with trackstar deliveries --resume")
             }
         }
     }
 }
 
-/// One attempt in flight.
+/// One attempt in flight: the job as it was when the attempt started, and its URL read from the log.
 final class Transfer {
+    let id: UInt64
     let job: PendingDelivery
+    let endpointName: String
     let easy: UnsafeMutableRawPointer
     let started: Int64
     let url: [CChar]
     /// What curl writes into for this attempt (see its invariants).
     let storage = TransferStorage()
 
-    init(job: PendingDelivery, easy: UnsafeMutableRawPointer, started: Int64) {
-        self.job = job; self.easy = easy; self.started = started
-        url = Array(job.url.utf8CString)
+    init(id: UInt64, job: PendingDelivery, endpointName: String, url: String, easy: UnsafeMutableRawPointer, started: Int64) {
+        self.id = id; self.job = job; self.endpointName = endpointName; self.easy = easy; self.started = started
+        self.url = Array(url.utf8CString)
     }
 }

@@ -17,21 +17,27 @@ import TrackstarConfiguration
 public final class Dispatcher: @unchecked Sendable {  // loop state is touched on the loop thread only
     public let config: DeliveryConfig
     let source: ExportSource
-    let log: DeliveryLog
+    /// The live generation of the delivery log (replaced by compaction, on the loop thread, while
+    /// no group commit runs).
+    var log: DeliveryLog
     let positions: DeliveryPositions
     let message: @Sendable (String) -> Void
     /// Messages an operator must act on (a paused endpoint).
     let warn: @Sendable (String) -> Void
     /// How often new conversions are looked for and due jobs started.
     let tickMillis: UInt64
+    /// Finished records the live log may gather before compaction moves them to the archive.
+    let compactAfter: UInt64
+    /// No compaction before this time (after one failed).
+    var compactionBlockedUntil: Int64 = 0
 
     // Loop-thread state.
     var plan: DeliveryPlan
     var ledger: DeliveryLedger
     var due = DueSchedule()
-    /// Jobs due (or blocked) per endpoint, oldest first.
-    var ready: [String: Deque<UInt64>] = [:]
-    var inFlightByEndpoint: [String: Int] = [:]
+    /// Jobs due (or blocked) per endpoint number, oldest first.
+    var ready: [UInt32: Deque<UInt64>] = [:]
+    var inFlightByEndpoint: [UInt32: Int] = [:]
     var transfers: [UInt: Transfer] = [:]
     /// Conversions with an attempt running: never two at once for one postback.
     var attemptsRunning: Set<UInt64> = []
@@ -62,10 +68,12 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     /// Per conversion shard, the records whose planning is durable (see `noteCommitted`).
     var committedScan: [UInt64] = []
 
-    /// Opens the delivery log and rebuilds the dispatcher's state from it.
-    public init(config: TrackstarConfig, source: ExportSource, tickMillis: UInt64 = 50,
+    /// Opens the delivery log and rebuilds the dispatcher's state from its live generation.
+    /// `compactAfter`: finished records the live log gathers before it is compacted.
+    public init(config: TrackstarConfig, source: ExportSource, tickMillis: UInt64 = 50, compactAfter: UInt64 = 200_000,
                 message: @escaping @Sendable (String) -> Void,
                 warn: (@Sendable (String) -> Void)? = nil) throws(StoreError) {
+        self.compactAfter = compactAfter
         self.config = config.delivery
         self.source = source
         self.message = message
@@ -81,11 +89,12 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         scanned = (0..<source.shardCount).map { shard in
             max(shard < stored.count ? stored[shard] : 0, replayed.queuedThrough[shard] ?? 0)
         }
-        for job in ledger.pending.values { due.schedule(job.conversionID, at: job.dueMillis) }
+        for (id, job) in ledger.pending { due.schedule(id, at: job.dueMillis) }
         committedScan = scanned  // stored positions, or the log's own queued records: both durable
         pthread_mutex_init(&mutex, nil)
         if !ledger.pending.isEmpty || ledger.records > 0 {
-            message("deliveries: \(ledger.pending.count) pending, \(ledger.endpoints.values.filter(\.paused).count) paused endpoints, \(log.count) log records")
+            message("deliveries: \(ledger.pending.count) pending, \(ledger.endpoints.values.filter(\.paused).count) paused endpoints, "
+                + "\(log.count) records in generation \(log.generation) of the log")
         }
         publishSnapshot()
     }

@@ -10,7 +10,8 @@
 // - Layout (host byte order; changing it is a format change, see GoldenDeliveryTests): conversionID
 //   at 0, timeMillis 8, nextMillis 16, variable offset 24, variable length 32 (UInt32),
 //   latencyMicros 36, affID 40 (UInt32), httpStatus 44, curlCode 46 (UInt16), kind 48, outcome 49,
-//   attempt 50 (UInt8), 51..<56 unused, checksum 56 (UInt64).
+//   attempt 50 (UInt8), flags 51 (bit 0: carried by compaction; 0 in logs written
+//   before compaction existed), 52..<56 unused, checksum 56 (UInt64).
 // - The checksum covers bytes 0..<56 and the variable bytes, and is stored last: 0 means the slot was
 //   never written, and a slot whose checksum matches is complete.
 // - Only the log's writer (the dispatcher thread, or the CLI holding the log's lock) stores into a
@@ -39,6 +40,7 @@ struct UnsafeDeliveryRecordSlot {
         base.storeBytes(of: record.kind.rawValue, toByteOffset: 48, as: UInt8.self)
         base.storeBytes(of: record.outcome?.rawValue ?? 0, toByteOffset: 49, as: UInt8.self)
         base.storeBytes(of: record.attempt, toByteOffset: 50, as: UInt8.self)
+        base.storeBytes(of: UInt8(record.carried ? 1 : 0), toByteOffset: 51, as: UInt8.self)
     }
 
     /// The record and where its variable bytes are; nil when the kind byte is not a known kind.
@@ -53,6 +55,7 @@ struct UnsafeDeliveryRecordSlot {
         record.curlCode = base.load(fromByteOffset: 46, as: UInt16.self)
         record.outcome = AttemptOutcome(rawValue: base.load(fromByteOffset: 49, as: UInt8.self))
         record.attempt = base.load(fromByteOffset: 50, as: UInt8.self)
+        record.carried = base.load(fromByteOffset: 51, as: UInt8.self) & 1 != 0
         return (record, base.load(fromByteOffset: 24, as: UInt64.self), Int(base.load(fromByteOffset: 32, as: UInt32.self)))
     }
 

@@ -22,7 +22,7 @@ struct Deliveries: ParsableCommand {
     @Option(name: .long, help: "Only this affiliate's postbacks.")
     var affiliate: UInt32?
 
-    @Flag(name: .long, help: "Also list postbacks that failed for good (most recent 1000).")
+    @Flag(name: .long, help: "Also list postbacks that failed for good (most recent 1000), read from the whole history (archive and live log).")
     var failed = false
 
     @Option(name: .long, help: "table or json.")
@@ -68,12 +68,16 @@ struct Deliveries: ParsableCommand {
         if endpoint != nil || from != nil || to != nil || conversion != nil || rerender || request != nil {
             throw ValidationError("--endpoint, --from, --to, --conversion, --rerender and --request select postbacks for --retry-failed; add it")
         }
-        let log: DeliveryLog
-        do { log = try DeliveryLog(dataDir: settings.storage.dataDir, writer: false) } catch {
+        // The live generation carries the counts; --failed reads the archive as well.
+        let ledger: DeliverySnapshot
+        do {
+            ledger = failed ? try DeliveryHistory.read(dataDir: settings.storage.dataDir, pauseAfter: settings.delivery.pauseAfter).snapshot()
+                : DeliveryLedger.replay(try DeliveryLog(dataDir: settings.storage.dataDir, writer: false),
+                                        pauseAfter: settings.delivery.pauseAfter).snapshot()
+        } catch {
             printError("trackstar: deliveries: \(error.description)")
             throw ExitCode(1)
         }
-        let ledger = DeliveryLedger.replay(log, pauseAfter: settings.delivery.pauseAfter).snapshot()
         print(format == "json" ? DeliveryReport.json(ledger, affiliate: affiliate, failed: failed)
                                : DeliveryReport.table(ledger, affiliate: affiliate, failed: failed), terminator: "")
     }

@@ -113,9 +113,9 @@ struct PartnerPostbackTests {
     }
 
     /// A partner answering 429 or 503 with `Retry-After: 1` is tried again after about a second, not
-    /// after the hour-long backoff; one answering 429 without it (or 408) waits for the backoff, and
-    /// neither ends the delivery.
-    @Test(arguments: [("429", "1"), ("503", "1"), ("429", nil as String?), ("408", "1")])
+    /// after the hour-long backoff; one answering 429 without it, or 408 with or without it, waits for
+    /// the backoff, and neither ends the delivery.
+    @Test(arguments: [("429", "1"), ("503", "1"), ("429", nil as String?), ("408", "1"), ("408", nil)])
     func retryAfterIsHonouredOn429And503(status: String, retryAfter: String?) throws {
         let receiver = try PartnerReceiver(["--fail-first", "1", "--fail-status", status] + (retryAfter.map { ["--retry-after", $0] } ?? []))
         let server = try LiveServer(config: Self.config(url: "\(receiver.endpoint)/busy?c={conversion_id}",
