@@ -74,6 +74,16 @@ let package = Package(
             path: "Figures/EnrichFigures"
         ),
         .executableTarget(
+            name: "DeliveryFigures",
+            dependencies: [
+                .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarConfiguration", package: "trackstar"),
+                .product(name: "TrackstarStore", package: "trackstar"),
+                .product(name: "TrackstarDelivery", package: "trackstar"),
+            ],
+            path: "Figures/DeliveryFigures"
+        ),
+        .executableTarget(
             name: "ExportFigures",
             dependencies: [
                 .product(name: "TrackstarCore", package: "trackstar"),

@@ -3,8 +3,8 @@
 // appends; a restart rebuilds one by replaying the live generation, and `trackstar deliveries`
 // (the history) by replaying the archive and then the live generation.
 
-/// A conversion's postback that has not reached a final outcome, kept small (32 bytes) because a
-/// partner that is down for a day can leave millions waiting: the URL stays in the log, at `queuedAt`.
+/// A conversion's postback that has not reached a final outcome, kept to 24 bytes because a partner
+/// that is down for a day can leave millions waiting: the URL stays in the log, at `queuedAt`.
 public struct PendingDelivery: Sendable, Equatable {
     /// When the next attempt is due.
     public var dueMillis: Int64
@@ -12,10 +12,26 @@ public struct PendingDelivery: Sendable, Equatable {
     /// generation, for the dispatcher), whose detail is the URL to send.
     public var queuedAt: UInt64
     public var affID: UInt32
+    /// The endpoint's number (low 24 bits) and the attempts made so far (high 8), in one word.
+    private var endpointAndAttempts: UInt32
+
+    /// The most endpoints a ledger can number (24 bits).
+    public static let endpointLimit = 1 << 24
+
+    public init(dueMillis: Int64, queuedAt: UInt64, affID: UInt32, endpoint: UInt32, attempts: UInt8) {
+        precondition(endpoint < PendingDelivery.endpointLimit)
+        self.dueMillis = dueMillis; self.queuedAt = queuedAt; self.affID = affID
+        endpointAndAttempts = endpoint | UInt32(attempts) << 24
+    }
+
     /// The endpoint's number in the ledger's table (`DeliveryLedger.endpointName`).
-    public var endpoint: UInt32
+    public var endpoint: UInt32 { endpointAndAttempts & 0xFF_FFFF }
+
     /// Attempts made so far.
-    public var attempts: UInt8
+    public var attempts: UInt8 {
+        get { UInt8(endpointAndAttempts >> 24) }
+        set { endpointAndAttempts = endpoint | UInt32(newValue) << 24 }
+    }
 }
 
 /// A postback that ended without being delivered.
@@ -129,6 +145,7 @@ public struct DeliveryLedger: Sendable {
     /// The endpoint's number, added to the table if new.
     mutating func intern(_ endpoint: String) -> UInt32 {
         if let number = endpointNumbers[endpoint] { return number }
+        precondition(endpointNames.count < PendingDelivery.endpointLimit, "more than 16,777,216 partner endpoints")
         let number = UInt32(endpointNames.count)
         endpointNames.append(endpoint)
         endpointNumbers[endpoint] = number

@@ -1,0 +1,137 @@
+// Delivery-log figures (issue 21): (1) the dispatcher's start with a long history, before and after
+// compaction moved it to the archive; (2) resident memory per pending postback with many pending.
+// Each builds a delivery log through DeliveryLog.append in a fresh data dir, then times
+// `Dispatcher.init` (open the live generation, verify every checksum, replay it, fill the due heap).
+// Usage: swift run -c release DeliveryFigures [finished, default 10000000] [pending, default 1000000]
+import TrackstarConfiguration
+import TrackstarCore
+import TrackstarDelivery
+import TrackstarStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func nowSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// A line of /proc/self/status in bytes (`RssAnon`, `VmRSS`).
+func status(_ field: String) -> Int {
+    guard let file = fopen("/proc/self/status", "r") else { return 0 }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, file) != nil {
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if text.hasPrefix(field + ":") { return (Int(text.filter(\.isNumber)) ?? 0) * 1024 }
+    }
+    return 0
+}
+
+func fixed(_ value: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let scaled = Int((value * scale).rounded())
+    let whole = String(scaled / Int(scale)), fraction = String(scaled % Int(scale))
+    return whole + "." + String(repeating: "0", count: digits - fraction.count) + fraction
+}
+
+let finished = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 10_000_000
+let pendingCount = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2])! : 1_000_000
+let endpoints = ["https://partner-one.example:443", "https://partner-two.example:443", "http://network-three.example:80"]
+let start: Int64 = 1_790_000_000_000
+
+func url(_ id: UInt64, _ endpoint: String) -> String {
+    endpoint + "/postback?click_id=01JD5Q2X8M\(id)ZK4W7&payout=2.50&currency=USD&status=approved&txid=order-\(id)&sub1=campaign-42&sub2=banner-7"
+}
+
+func queued(_ log: DeliveryLog, _ id: UInt64) {
+    var record = DeliveryRecord(kind: .queued, conversionID: id, timeMillis: start + Int64(id / 1000))
+    record.affID = UInt32(7 + id % 5)
+    record.nextMillis = record.timeMillis + 86_400_000
+    let endpoint = endpoints[Int(id % 3)]
+    precondition(log.append(record, endpoint: endpoint, detail: url(id, endpoint)), "disk full?")
+}
+
+func config(_ dataDir: String) -> TrackstarConfig {
+    var config = TrackstarConfig()
+    config.storage.dataDir = dataDir
+    return config
+}
+
+let source = ExportSource(clicks: [], conversions: [], refusals: [], clickIDText: { _, _, _ in "" }, eventName: { _, _ in "conversion" })
+
+/// Times the dispatcher's start on `dataDir`.
+func timeStart(_ dataDir: String, _ label: String) throws {
+    let began = nowSeconds()
+    let dispatcher = try Dispatcher(config: config(dataDir), source: source, message: { _ in })
+    let elapsed = nowSeconds() - began
+    print("\(label): dispatcher start \(fixed(elapsed, 3)) s, \(dispatcher.snapshot.pending) pending")
+}
+
+// 1. A long history: `finished` postbacks delivered (a queued and an attempt record each), 1,000 pending.
+do {
+    let dataDir = "/tmp/trackstar-delivery-figures-\(getpid())"
+    do {
+        let log = try DeliveryLog(dataDir: dataDir)
+        let began = nowSeconds()
+        for i in 0..<finished {
+            let id = UInt64(i + 1)
+            queued(log, id)
+            var attempt = DeliveryRecord(kind: .attempt, conversionID: id, timeMillis: start + Int64(i / 1000) + 150)
+            attempt.affID = UInt32(7 + id % 5); attempt.attempt = 1; attempt.outcome = .delivered; attempt.httpStatus = 200
+            attempt.latencyMicros = 150_000
+            precondition(log.append(attempt, endpoint: endpoints[Int(id % 3)], detail: "OK"), "disk full?")
+        }
+        for i in 0..<1000 { queued(log, UInt64(finished + i + 1)) }
+        precondition(log.sync() == nil)
+        print("wrote \(finished) finished postbacks (\(log.count) records) in \(fixed(nowSeconds() - began, 1)) s")
+    }
+    try timeStart(dataDir, "\(finished) finished in the live log (no compaction)")
+    do {
+        let log = try DeliveryLog(dataDir: dataDir)
+        var ledger = DeliveryLedger.replay(log, pauseAfter: 20)
+        let began = nowSeconds()
+        let next = try DeliveryCompaction.run(log, ledger: &ledger, nowMillis: start + 86_400_000)!
+        print("compaction: \(fixed(nowSeconds() - began, 1)) s; generation \(next.generation) carries \(next.count) records, "
+            + "the archive holds \(next.archiveExtent.archiveCount)")
+    }
+    try timeStart(dataDir, "\(finished) finished in the archive (after compaction)")
+    // The worst case between compactions: the live log at the dispatcher's threshold (200,000 records
+    // more than it carries).
+    do {
+        let log = try DeliveryLog(dataDir: dataDir)
+        for i in 0..<100_000 {
+            let id = UInt64(finished + 1000 + i + 1)
+            queued(log, id)
+            var attempt = DeliveryRecord(kind: .attempt, conversionID: id, timeMillis: start + 86_400_000)
+            attempt.affID = UInt32(7 + id % 5); attempt.attempt = 1; attempt.outcome = .delivered; attempt.httpStatus = 200
+            precondition(log.append(attempt, endpoint: endpoints[Int(id % 3)], detail: "OK"))
+        }
+        precondition(log.sync() == nil)
+    }
+    try timeStart(dataDir, "the same, with 200,000 more records in the live log (the compaction threshold)")
+    _ = system("rm -rf \(dataDir)")
+}
+
+// 2. Many pending: `pendingCount` postbacks queued and not yet sent (a partner down for a day).
+do {
+    let dataDir = "/tmp/trackstar-delivery-pending-\(getpid())"
+    do {
+        let log = try DeliveryLog(dataDir: dataDir)
+        for i in 0..<pendingCount { queued(log, UInt64(i + 1)) }
+        precondition(log.sync() == nil)
+    }
+    let anonBefore = status("RssAnon"), rssBefore = status("VmRSS")
+    let began = nowSeconds()
+    let dispatcher = try Dispatcher(config: config(dataDir), source: source, message: { _ in })
+    let elapsed = nowSeconds() - began
+    let anon = status("RssAnon") - anonBefore, rss = status("VmRSS") - rssBefore
+    withExtendedLifetime(dispatcher) {
+        print("\(dispatcher.snapshot.pending) pending: dispatcher start \(fixed(elapsed, 3)) s; anonymous RSS +\(anon / 1_048_576) MiB = "
+            + "\(fixed(Double(anon) / Double(pendingCount), 1)) bytes per pending delivery; all RSS +\(rss / 1_048_576) MiB "
+            + "(the rest: log pages read by the replay, the kernel's page cache)")
+    }
+    _ = system("rm -rf \(dataDir)")
+}
