@@ -24,6 +24,8 @@ public struct DeliveryConfig: Sendable, Equatable {
     public var pauseAfter = 20
     /// PEM file of CA certificates to trust for https postbacks instead of the system store.
     public var caFile: String? = nil
+    /// Finished records the live delivery log gathers before compaction moves them to the archive.
+    public var compactAfter = 200_000
     public init() {}
 }
 

@@ -26,7 +26,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     let warn: @Sendable (String) -> Void
     /// How often new conversions are looked for and due jobs started.
     let tickMillis: UInt64
-    /// Finished records the live log may gather before compaction moves them to the archive.
+    /// Finished records the live log may gather before compaction moves them to the archive (`compact_after`).
     let compactAfter: UInt64
     /// No compaction before this time (after one failed).
     var compactionBlockedUntil: Int64 = 0
@@ -69,11 +69,10 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var committedScan: [UInt64] = []
 
     /// Opens the delivery log and rebuilds the dispatcher's state from its live generation.
-    /// `compactAfter`: finished records the live log gathers before it is compacted.
-    public init(config: TrackstarConfig, source: ExportSource, tickMillis: UInt64 = 50, compactAfter: UInt64 = 200_000,
+    public init(config: TrackstarConfig, source: ExportSource, tickMillis: UInt64 = 50,
                 message: @escaping @Sendable (String) -> Void,
                 warn: (@Sendable (String) -> Void)? = nil) throws(StoreError) {
-        self.compactAfter = compactAfter
+        compactAfter = UInt64(config.delivery.compactAfter)
         self.config = config.delivery
         self.source = source
         self.message = message
