@@ -100,8 +100,11 @@ extension DeliveryLedger {
         }
         for id in pending.keys.sorted() {
             let job = pending[id]!
-            let record = carried(.queued, id, nowMillis) { $0.affID = job.affID; $0.nextMillis = job.dueMillis; $0.attempt = job.attempts }
-            guard body(DeliveryEntry(record: record, endpoint: endpointName(job.endpoint), detail: urls.detail(at: job.queuedAt))) else { return false }
+            let queued = urls.entry(at: job.queuedAt)
+            let record = carried(.queued, id, nowMillis) {
+                $0.affID = queued?.record.affID ?? 0; $0.nextMillis = job.dueMillis; $0.attempt = job.attempts
+            }
+            guard body(DeliveryEntry(record: record, endpoint: endpointName(job.endpoint), detail: queued?.detail ?? "")) else { return false }
         }
         return forEachTally(nowMillis: nowMillis, body)
     }

@@ -3,35 +3,51 @@
 // appends; a restart rebuilds one by replaying the live generation, and `trackstar deliveries`
 // (the history) by replaying the archive and then the live generation.
 
-/// A conversion's postback that has not reached a final outcome, kept to 24 bytes because a partner
-/// that is down for a day can leave millions waiting: the URL stays in the log, at `queuedAt`.
+/// A conversion's postback that has not reached a final outcome, in 16 bytes because a partner that
+/// is down for a day can leave millions waiting: the URL and the affiliate stay in the log, in the
+/// job's `queued` (or `requeued`) record at `queuedAt`.
 public struct PendingDelivery: Sendable, Equatable {
-    /// When the next attempt is due.
-    public var dueMillis: Int64
-    /// The sequence of the job's `queued` or `requeued` record in the log being replayed (the live
-    /// generation, for the dispatcher), whose detail is the URL to send.
-    public var queuedAt: UInt64
-    public var affID: UInt32
-    /// The endpoint's number (low 24 bits) and the attempts made so far (high 8), in one word.
-    private var endpointAndAttempts: UInt32
+    /// The due time in ms (low 56 bits) and the attempts made so far (high 8).
+    private var dueAndAttempts: UInt64
+    /// The log sequence of the job's record (low 40 bits) and the endpoint's number (high 24).
+    private var placeAndEndpoint: UInt64
 
-    /// The most endpoints a ledger can number (24 bits).
-    public static let endpointLimit = 1 << 24
+    /// The most endpoints a ledger can number (24 bits), and the longest log it can point into (40 bits).
+    public static let endpointLimit: UInt32 = 1 << 24
+    public static let sequenceLimit: UInt64 = 1 << 40
 
-    public init(dueMillis: Int64, queuedAt: UInt64, affID: UInt32, endpoint: UInt32, attempts: UInt8) {
-        precondition(endpoint < PendingDelivery.endpointLimit)
-        self.dueMillis = dueMillis; self.queuedAt = queuedAt; self.affID = affID
-        endpointAndAttempts = endpoint | UInt32(attempts) << 24
+    public init(dueMillis: Int64, queuedAt: UInt64, endpoint: UInt32, attempts: UInt8) {
+        precondition(endpoint < PendingDelivery.endpointLimit && queuedAt < PendingDelivery.sequenceLimit)
+        dueAndAttempts = 0
+        placeAndEndpoint = queuedAt | UInt64(endpoint) << 40
+        self.dueMillis = dueMillis
+        self.attempts = attempts
     }
 
-    /// The endpoint's number in the ledger's table (`DeliveryLedger.endpointName`).
-    public var endpoint: UInt32 { endpointAndAttempts & 0xFF_FFFF }
+    /// When the next attempt is due (Unix ms; times before 1970 or after year 1 million read as clamped).
+    public var dueMillis: Int64 {
+        get { Int64(dueAndAttempts & (1 << 56 - 1)) }
+        set { dueAndAttempts = dueAndAttempts & ~(1 << 56 - 1) | UInt64(min(max(newValue, 0), 1 << 56 - 1)) }
+    }
 
     /// Attempts made so far.
     public var attempts: UInt8 {
-        get { UInt8(endpointAndAttempts >> 24) }
-        set { endpointAndAttempts = endpoint | UInt32(newValue) << 24 }
+        get { UInt8(dueAndAttempts >> 56) }
+        set { dueAndAttempts = dueAndAttempts & (1 << 56 - 1) | UInt64(newValue) << 56 }
     }
+
+    /// The sequence of the job's `queued` or `requeued` record in the log being replayed (the live
+    /// generation, for the dispatcher), whose detail is the URL to send and whose `affID` is the job's.
+    public var queuedAt: UInt64 {
+        get { placeAndEndpoint & (PendingDelivery.sequenceLimit - 1) }
+        set {
+            precondition(newValue < PendingDelivery.sequenceLimit)
+            placeAndEndpoint = placeAndEndpoint & ~(PendingDelivery.sequenceLimit - 1) | newValue
+        }
+    }
+
+    /// The endpoint's number in the ledger's table (`DeliveryLedger.endpointName`).
+    public var endpoint: UInt32 { UInt32(placeAndEndpoint >> 40) }
 }
 
 /// A postback that ended without being delivered.
@@ -145,7 +161,7 @@ public struct DeliveryLedger: Sendable {
     /// The endpoint's number, added to the table if new.
     mutating func intern(_ endpoint: String) -> UInt32 {
         if let number = endpointNumbers[endpoint] { return number }
-        precondition(endpointNames.count < PendingDelivery.endpointLimit, "more than 16,777,216 partner endpoints")
+        precondition(endpointNames.count < Int(PendingDelivery.endpointLimit), "more than 16,777,216 partner endpoints")
         let number = UInt32(endpointNames.count)
         endpointNames.append(endpoint)
         endpointNumbers[endpoint] = number
@@ -204,8 +220,8 @@ public struct DeliveryLedger: Sendable {
         let endpoint = intern(entry.endpoint)
         if let old = pending[record.conversionID] { pendingPerEndpoint[old.endpoint, default: 1] -= 1 }
         pendingPerEndpoint[endpoint, default: 0] += 1
-        pending[record.conversionID] = PendingDelivery(dueMillis: record.nextMillis, queuedAt: entry.sequence, affID: record.affID,
-                                                       endpoint: endpoint, attempts: attempts)
+        pending[record.conversionID] = PendingDelivery(dueMillis: record.nextMillis, queuedAt: entry.sequence, endpoint: endpoint,
+                                                       attempts: attempts)
         endpoints[entry.endpoint, default: EndpointState(endpoint: entry.endpoint)].affiliates.insert(record.affID)
     }
 
@@ -242,7 +258,7 @@ public struct DeliveryLedger: Sendable {
                 if pendingPerEndpoint[job.endpoint] == 0 { pendingPerEndpoint[job.endpoint] = nil }
                 if outcome != .delivered {
                     failedJobs[record.conversionID] = FailedJob(
-                        conversionID: record.conversionID, affID: job.affID, endpoint: endpointName(job.endpoint),
+                        conversionID: record.conversionID, affID: record.affID, endpoint: endpointName(job.endpoint),
                         url: urls?.detail(at: job.queuedAt) ?? "", failedAtMillis: record.timeMillis, outcome: outcome)
                 }
             }

@@ -12,8 +12,9 @@ extension Dispatcher {
     /// record's detail.
     func begin(_ id: UInt64, _ job: PendingDelivery) {
         guard !attemptsRunning.contains(id), let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
-        let transfer = Transfer(id: id, job: job, endpointName: ledger.endpointName(job.endpoint), url: log.detail(at: job.queuedAt),
-                                easy: easy, started: WallClock.nowMillis())
+        let queued = log.entry(at: job.queuedAt)
+        let transfer = Transfer(id: id, job: job, affID: queued?.record.affID ?? 0, endpointName: ledger.endpointName(job.endpoint),
+                                url: queued?.detail ?? "", easy: easy, started: WallClock.nowMillis())
         if let failure = Dispatcher.configure(transfer, config: config) {
             let detail = "\(failure.call) failed: \(String(cString: curl_easy_strerror(failure.code)))"
             message("deliveries: cannot start a postback to \(transfer.endpointName) for conversion \(id): \(detail)")
@@ -117,7 +118,7 @@ extension Dispatcher {
         let attempt = Int(job.attempts) + 1
         let outcome = DeliveryOutcome.of(status: status, attempt: attempt, maxAttempts: config.maxAttempts)
         var record = DeliveryRecord(kind: .attempt, conversionID: transfer.id, timeMillis: now)
-        record.affID = job.affID
+        record.affID = transfer.affID
         record.attempt = UInt8(clamping: attempt)
         record.httpStatus = UInt16(clamping: status)
         record.curlCode = UInt16(clamping: Int(result.rawValue))
@@ -134,7 +135,7 @@ extension Dispatcher {
         }
         if let state = ledger.endpoints[endpoint], DeliveryOutcome.pausesEndpoint(state, after: outcome, pauseAfter: config.pauseAfter) {
             var pause = DeliveryRecord(kind: .pause, conversionID: 0, timeMillis: now)
-            pause.affID = job.affID
+            pause.affID = transfer.affID
             if append(pause, endpoint: endpoint, detail: "paused after \(state.consecutiveFailures) failures in a row") {
                 warn("deliveries: endpoint \(endpoint) paused after \(state.consecutiveFailures) failed attempts in a row; last: \(detail.prefix(120)); resume it with trackstar deliveries --resume")
             }
@@ -146,6 +147,7 @@ extension Dispatcher {
 final class Transfer {
     let id: UInt64
     let job: PendingDelivery
+    let affID: UInt32
     let endpointName: String
     let easy: UnsafeMutableRawPointer
     let started: Int64
@@ -153,8 +155,8 @@ final class Transfer {
     /// What curl writes into for this attempt (see its invariants).
     let storage = TransferStorage()
 
-    init(id: UInt64, job: PendingDelivery, endpointName: String, url: String, easy: UnsafeMutableRawPointer, started: Int64) {
-        self.id = id; self.job = job; self.endpointName = endpointName; self.easy = easy; self.started = started
+    init(id: UInt64, job: PendingDelivery, affID: UInt32, endpointName: String, url: String, easy: UnsafeMutableRawPointer, started: Int64) {
+        self.id = id; self.job = job; self.affID = affID; self.endpointName = endpointName; self.easy = easy; self.started = started
         self.url = Array(url.utf8CString)
     }
 }

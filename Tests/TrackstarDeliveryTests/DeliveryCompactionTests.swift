@@ -139,7 +139,7 @@ struct DeliveryCompactionTests {
         // Each pending job delivered once: 40 + 15 deliveries in the history, nothing pending.
         for (id, job) in ledger.pending.sorted(by: { $0.key < $1.key }) {
             var done = DeliveryLogTests.attempt(id, job.attempts + 1, .delivered, status: 200)
-            done.affID = job.affID
+            done.affID = try #require(log.entry(at: job.queuedAt)).record.affID
             #expect(log.append(done, endpoint: ledger.endpointName(job.endpoint), detail: "ok"))
         }
         #expect(log.sync() == nil)
@@ -148,6 +148,25 @@ struct DeliveryCompactionTests {
         #expect(history.affiliates.values.reduce(0) { $0 + $1.delivered } == 55)
         #expect(history.endpoints.values.reduce(0) { $0 + $1.delivered } == 55)
         #expect(DeliveryLedger.replay(log, pauseAfter: 99).snapshot().affiliates.reduce(0) { $0 + $1.delivered } == 55)
+    }
+}
+
+@Suite("pending job record")
+struct PendingDeliveryTests {
+    /// Issue 21: a pending postback costs 16 bytes in the ledger (the URL and affiliate stay in the
+    /// log); every field reads back what was set, at its limits too.
+    @Test func aPendingJobIsSixteenBytesAndKeepsEveryField() {
+        #expect(MemoryLayout<PendingDelivery>.stride == 16)
+        var job = PendingDelivery(dueMillis: 1_790_000_000_123, queuedAt: PendingDelivery.sequenceLimit - 1,
+                                  endpoint: PendingDelivery.endpointLimit - 1, attempts: 255)
+        #expect(job.dueMillis == 1_790_000_000_123 && job.queuedAt == PendingDelivery.sequenceLimit - 1)
+        #expect(job.endpoint == PendingDelivery.endpointLimit - 1 && job.attempts == 255)
+        job.attempts = 3
+        job.dueMillis = 42
+        job.queuedAt = 7
+        #expect(job.dueMillis == 42 && job.attempts == 3 && job.queuedAt == 7 && job.endpoint == PendingDelivery.endpointLimit - 1)
+        job.dueMillis = -5  // before 1970: clamped, never mixed into the attempts
+        #expect(job.dueMillis == 0 && job.attempts == 3)
     }
 }
 

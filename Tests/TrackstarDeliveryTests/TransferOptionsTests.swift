@@ -10,8 +10,8 @@ import TrackstarConfiguration
 struct TransferOptionsTests {
     static func transfer(url: String = "http://127.0.0.1:9/postback?c=1") -> Transfer? {
         guard let easy = curl_easy_init() else { return nil }
-        let job = PendingDelivery(dueMillis: 0, queuedAt: 0, affID: 7, endpoint: 0, attempts: 0)
-        return Transfer(id: 1, job: job, endpointName: "http://127.0.0.1:9", url: url, easy: easy, started: 0)
+        let job = PendingDelivery(dueMillis: 0, queuedAt: 0, endpoint: 0, attempts: 0)
+        return Transfer(id: 1, job: job, affID: 7, endpointName: "http://127.0.0.1:9", url: url, easy: easy, started: 0)
     }
 
     @Test func theDefaultsAreAllAccepted() throws {
