@@ -58,8 +58,8 @@ enum GoldenDeliveries {
 struct GoldenDeliveryTests {
     /// The stored numbers of kinds and outcomes are part of the format.
     @Test func kindAndOutcomeNumbersAreUnchanged() {
-        let kinds: [DeliveryRecordKind] = [.queued, .attempt, .pause, .resume, .requeued, .retryRequest, .skipped]
-        #expect(kinds.map(\.rawValue) == [1, 2, 3, 4, 5, 6, 7])
+        let kinds: [DeliveryRecordKind] = [.queued, .attempt, .pause, .resume, .requeued, .retryRequest, .skipped, .tally]
+        #expect(kinds.map(\.rawValue) == [1, 2, 3, 4, 5, 6, 7, 8])
         let outcomes: [AttemptOutcome] = [.delivered, .retry, .failed, .gaveUp]
         #expect(outcomes.map(\.rawValue) == [1, 2, 3, 4])
         #expect(DeliveryRecord.stride == 64)
