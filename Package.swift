@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "TrackstarIO", dependencies: [
             "CLibUV", "CTrackstarURing", "CTrackstarIOShims", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
         ], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarConfiguration", "TrackstarStore", "CSQLite", "CTrackstarCurl"]),
+        .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarConfiguration", "TrackstarStore", "CSQLite", "CTrackstarCurl", "CTrackstarIOShims"]),
         // libcurl (Debian's libcurl4-openssl-dev): typed setopt/getinfo wrappers, for the dispatcher's
         // transfers and TrackstarExport's blocking HTTPClient; C because curl's setopt is variadic.
         .target(name: "CTrackstarCurl", linkerSettings: [.linkedLibrary("curl")]),

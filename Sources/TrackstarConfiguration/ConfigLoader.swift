@@ -75,7 +75,7 @@ struct ConfigReader {
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace",
                               "index_initial_capacity", "txid_window"]
-    static let exportKeys = ["sink", "batch_rows", "batch_age", "url", "database", "user", "password", "ca_file"]
+    static let exportKeys = ["sink", "batch_rows", "batch_age", "lag_warning", "url", "database", "user", "password", "ca_file"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "txid_window", "min_conversion_delay",
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events", "postback_profile", "bot_action",
@@ -173,6 +173,7 @@ struct ConfigReader {
             case "sink": if let v = keyword(node, name, ExportSinkKind.self, expected: #""sqlite", "clickhouse" or "none""#) { export.sink = v }
             case "batch_rows": if let v = integer(node, name, 1...1_000_000) { export.batchRows = v }
             case "batch_age": if let v = duration(node, name, allowZero: false) { export.batchAgeMillis = v }
+            case "lag_warning": if let v = duration(node, name, allowZero: false) { export.lagWarningMillis = v }
             case "url": if let v = exportURL(node, name) { export.url = v }
             case "database": if let v = clickHouseDatabase(node, name) { export.database = v }
             case "user": if let v = clickHouseUser(node, name) { export.user = v }

@@ -21,6 +21,9 @@ public struct ExportConfig: Sendable, Equatable {
     public var batchRows = 10_000
     /// …or when its oldest row has waited this long.
     public var batchAgeMillis: Int64 = 1000
+    /// When the oldest record not yet exported is older than this, the exporter logs a warning (and
+    /// says when it has caught up again); `/metrics` shows the lag always.
+    public var lagWarningMillis: Int64 = 30_000
     /// ClickHouse HTTP interface, `http://HOST:PORT` or `https://HOST:PORT` (required when `sink = "clickhouse"`).
     public var url: String? = nil
     /// ClickHouse database the tables are created in.

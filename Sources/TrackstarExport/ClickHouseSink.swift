@@ -5,6 +5,9 @@
 import TrackstarCore
 import TrackstarStore
 import TrackstarConfiguration
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Writes batches to ClickHouse.
 public final class ClickHouseSink: ExportSink {
@@ -159,6 +162,41 @@ public final class ClickHouseSink: ExportSink {
         try execute("INSERT INTO \(database).export_positions VALUES " + values.joined(separator: ","))
     }
 
+    /// Deletes the rows past `positions` with mutations (`ALTER TABLE … DELETE`, which touch only
+    /// parts that existed when submitted, so rows inserted afterwards are safe), waits until they are
+    /// done, then drops the position rows beyond and inserts the lowered ones.
+    public func retract(to positions: [ExportPosition]) throws(ExportError) {
+        for position in positions {
+            let shardEnd = UInt64(position.shard + 1) << 40
+            func from(_ kind: LogKind) -> UInt64 { UInt64(position.shard) << 40 | position[kind].records }
+            try execute("ALTER TABLE \(database).clicks DELETE WHERE click_ref >= \(from(.clicks)) AND click_ref < \(shardEnd)")
+            try execute("ALTER TABLE \(database).conversions DELETE WHERE conversion_id > \(from(.conversions)) AND conversion_id <= \(shardEnd)")
+            try execute("ALTER TABLE \(database).conversion_transitions DELETE WHERE transition_id > \(from(.conversions)) AND transition_id <= \(shardEnd)")
+            try execute("ALTER TABLE \(database).refusals DELETE WHERE refusal_ref >= \(from(.refusals)) AND refusal_ref < \(shardEnd)")
+            for kind in LogKind.allCases {
+                try execute("ALTER TABLE \(database).export_positions DELETE WHERE shard = \(position.shard) AND log = '\(kind.name)' "
+                    + "AND records > \(position[kind].records)")
+            }
+        }
+        try waitForMutations()
+        let now = WallClock.nowMillis() / 1000
+        let values = positions.flatMap { position in
+            LogKind.allCases.map { "(\(position.shard),'\($0.name)',\(position[$0].records),\(position[$0].bytes),\(now))" }
+        }
+        try execute("INSERT INTO \(database).export_positions VALUES " + values.joined(separator: ","))
+    }
+
+    /// Waits (up to a minute) until the database's mutations are done.
+    func waitForMutations() throws(ExportError) {
+        for _ in 0..<600 {
+            let pending = try execute("SELECT count() FROM system.mutations WHERE database = '\(database)' AND is_done = 0 FORMAT TabSeparated").text
+            if pending.trimmingWhitespaceAndNewlines() == "0" { return }
+            var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+            nanosleep(&ts, nil)
+        }
+        throw ExportError("\(label): deleting the rows of cut records did not finish within a minute (see system.mutations)")
+    }
+
     public func close() {}
 }
 
@@ -169,7 +207,7 @@ extension ClickHouseSink {
             switch span.kind {
             case .clicks:
                 if let row = source.click(shard: span.shard, sequence: sequence) {
-                    encode(row, source.clickID(shard: row.shard, sequence: sequence, mintMillis: row.timeMillis), into: &out)
+                    encode(row, source, into: &out)
                 }
             case .conversions:
                 if let row = source.conversion(shard: span.shard, sequence: sequence) {
@@ -182,8 +220,10 @@ extension ClickHouseSink {
         }
     }
 
-    func encode(_ row: ClickRow, _ clickID: String, into out: inout RowBinary) {
-        out.uint64(row.ref); out.string(clickID); out.dateTime(row.timeMillis); out.int64(row.timeMillis)
+    func encode(_ row: ClickRow, _ source: ExportSource, into out: inout RowBinary) {
+        out.uint64(row.ref)
+        source.withClickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis) { out.string($0) }
+        out.dateTime(row.timeMillis); out.int64(row.timeMillis)
         out.uint32(row.offerID); out.uint32(row.affID)
         for i in 0..<7 { out.string(row.fields[i]) }
         RowText.withIP(row.peer) { out.string($0) }

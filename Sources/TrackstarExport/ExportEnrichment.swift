@@ -33,9 +33,16 @@ enum EnrichmentColumns {
         }
     }
 
-    /// Binds a click's enrichment columns from parameter `base + 1` on.
-    static func bind(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, click: Bool, _ st: SQLiteStatement, _ base: Int32) {
-        withCountry(head) { st.bindCopy(base + 1, $0) }
+    /// Binds a click's enrichment columns from parameter `base + 1` on; with `scratch` (2 bytes that
+    /// outlive the statement's run) the country is bound from there without a copy.
+    static func bind(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, click: Bool, _ st: SQLiteStatement, _ base: Int32,
+                     scratch: UnsafeMutableRawPointer? = nil) {
+        if let scratch {
+            withCountry(head) { scratch.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(scratch), byteCount: $0.count)
+                st.bind(base + 1, UnsafeRawBufferPointer(start: scratch, count: $0.count)) }
+        } else {
+            withCountry(head) { st.bindCopy(base + 1, $0) }
+        }
         st.bind(base + 2, Int64(tail.asn)); st.bind(base + 3, head.device.name)
         st.bind(base + 4, tail.os); st.bind(base + 5, tail.browser)
         guard click else { return }

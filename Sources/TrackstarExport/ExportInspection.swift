@@ -37,15 +37,19 @@ public enum ExportInspection {
         let positions = committed.normalized(shards: source.shardCount)
         var lines: [String] = []
         var total: UInt64 = 0
+        var oldest: Int64?
         for position in positions {
             let behind = LogKind.allCases.map { kind -> UInt64 in
                 let published = source.published(kind, shard: position.shard)
-                return published > position[kind].records ? published - position[kind].records : 0
+                guard published > position[kind].records else { return 0 }
+                if let time = source.timeMillis(kind, shard: position.shard, sequence: position[kind].records) { oldest = min(oldest ?? time, time) }
+                return published - position[kind].records
             }
             total += behind.reduce(0, +)
             lines.append("  shard \(position.shard): exported \(position.clicks.records) clicks, \(position.conversions.records) conversions, "
                 + "\(position.refusals.records) refusals; not yet: \(behind[0]), \(behind[1]), \(behind[2])")
         }
-        return ["export to \(label): \(total) records not yet exported"] + lines
+        let age = oldest.map { "; the oldest is \(max(0, WallClock.nowMillis() - $0) / 1000) s old" } ?? ""
+        return ["export to \(label): \(total) records not yet exported\(age)"] + lines
     }
 }

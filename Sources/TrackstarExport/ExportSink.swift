@@ -13,6 +13,11 @@ public protocol ExportSink: AnyObject {
     /// stored once: in one transaction with the positions, or idempotently on the row's id with
     /// the positions written after the rows.
     func write(_ batch: ExportBatch, from source: ExportSource) throws(ExportError)
+    /// Removes the rows of records at or past `positions` and makes those the committed positions.
+    /// Called after `open` for the shards whose logs are shorter than the store's positions: recovery
+    /// cut records after a machine crash, and their rows must not stay (no phantom rows). Once it
+    /// returns, a new record reusing a cut sequence number is written as a new row.
+    func retract(to positions: [ExportPosition]) throws(ExportError)
     /// Releases connections; `open` may be called again afterwards.
     func close()
 }

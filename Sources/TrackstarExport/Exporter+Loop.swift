@@ -3,6 +3,7 @@
 // positions — the sink, not this process, is the record of what was exported.
 import TrackstarCore
 import TrackstarStore
+import CTrackstarIOShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,12 +18,39 @@ extension Exporter {
         var rotation = 0
         /// Set when stop was asked: the last moment to keep retrying a failing sink.
         var giveUpAt: Int64?
+        /// While the lag is past `lagWarningMillis`: when it was first seen there, and the records written since start then.
+        var behindSince: (millis: Int64, exported: UInt64)?
+        var lastLagCheck: Int64 = 0
     }
 
     func run() {
+        // Below the loops: on a shared core the scheduler runs a click loop as soon as it is runnable
+        // (best effort: a failure only costs priority).
+        _ = ts_io_set_thread_nice(Exporter.niceness)
         var loop = LoopState(backoffMillis: minBackoffMillis)
-        while step(&loop) {}
+        while step(&loop) { watchLag(&loop) }
         sink.close()
+    }
+
+    /// Logs once when the lag passes `lagWarningMillis`, and once when the exporter has caught up
+    /// (lag under half the threshold), with how long that took; checked at most every second.
+    func watchLag(_ loop: inout LoopState) {
+        let now = WallClock.nowMillis()
+        guard now - loop.lastLagCheck >= 1000 else { return }
+        loop.lastLagCheck = now
+        let lag = lagAge(now: now)
+        let exported = status.exportedRecords
+        if let since = loop.behindSince {
+            guard lag.millis < lagWarningMillis / 2 else { return }
+            log("caught up: the lag is \(lag.millis) ms after \((now - since.millis) / 1000) s behind; "
+                + "\(exported - since.exported) records exported meanwhile")
+            loop.behindSince = nil
+        } else if lag.millis > lagWarningMillis {
+            log("warning: the reporting store is \(lag.millis / 1000) s behind (\(lag.records) records not yet exported, "
+                + "lag_warning = \(lagWarningMillis / 1000) s); reports miss them until it catches up. Is \(sink.label) slow or down, "
+                + "or the node busier than one exporter can follow?")
+            loop.behindSince = (now, exported)
+        }
     }
 
     /// One turn of the loop; false when the thread should end.
@@ -50,6 +78,8 @@ extension Exporter {
             loop.rotation += 1
             loop.backoffMillis = minBackoffMillis
             loop.pendingSince = pending > UInt64(batchRows) ? WallClock.nowMillis() : nil
+            // Catching up goes in slices of at most batch_rows, giving the core back between them.
+            if pending > UInt64(batchRows) { sched_yield() }
             return true
         }
         loop.connected = false
@@ -84,15 +114,26 @@ extension Exporter {
             return false
         }
         var positions = found.normalized(shards: source.shardCount)
+        var cut: [ExportPosition] = []
         for shard in positions.indices {
+            var shortened = false
             for kind in LogKind.allCases {
                 let published = source.published(kind, shard: shard)
                 if positions[shard][kind].records > published {
                     log("\(sink.label) holds shard \(shard) \(kind.name) up to record \(positions[shard][kind].records), "
-                        + "but the log has only \(published) (it was cut after a machine crash?); re-exporting from \(published), "
-                        + "rows beyond it are replaced as new records arrive")
-                    positions[shard][kind].records = published
+                        + "but the log has only \(published) (it was cut after a machine crash?); removing the rows past it "
+                        + "and re-exporting from \(published)")
+                    positions[shard][kind] = LogPosition(records: published, bytes: min(positions[shard][kind].bytes, byteEnd(kind, shard, published)))
+                    shortened = true
                 }
+            }
+            if shortened { cut.append(positions[shard]) }
+        }
+        if !cut.isEmpty {
+            do { try sink.retract(to: cut) } catch {
+                sink.close()
+                failed("cannot remove the rows of records the logs no longer hold from \(sink.label): \(error)")
+                return false
             }
         }
         let wasFailing = locked { () -> Bool in
@@ -102,6 +143,16 @@ extension Exporter {
         }
         if wasFailing { log("connected to \(sink.label) again; catching up") }
         return true
+    }
+
+    /// The arena byte end of the last available record before `records` (0 when none).
+    func byteEnd(_ kind: LogKind, _ shard: Int, _ records: UInt64) -> UInt64 {
+        var sequence = records
+        while sequence > 0 {
+            sequence -= 1
+            if let end = source.byteEnd(kind, shard: shard, sequence: sequence) { return end }
+        }
+        return 0
     }
 
     /// Plans, writes and commits one batch; false (logged, sink closed) on failure.

@@ -28,6 +28,10 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
     public let source: ExportSource
     public let batchRows: Int
     public let batchAgeMillis: Int64
+    /// The lag (age of the oldest record not yet exported) past which a warning is logged.
+    public let lagWarningMillis: Int64
+    /// The exporter thread's nice value: it yields the core to the click loops whenever they are runnable.
+    public static let niceness: Int32 = 10
     let log: @Sendable (String) -> Void
     /// Backoff bounds after a failure (doubling between them).
     var minBackoffMillis: Int64 = 100
@@ -43,12 +47,13 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
 
     /// An exporter over `source` writing to `sink`.
     public init(sink: ExportSink, source: ExportSource, batchRows: Int = 10_000, batchAgeMillis: Int64 = 1000,
-                log: @escaping @Sendable (String) -> Void = Exporter.standardError) {
-        precondition(batchRows > 0 && batchAgeMillis > 0)
+                lagWarningMillis: Int64 = 30_000, log: @escaping @Sendable (String) -> Void = Exporter.standardError) {
+        precondition(batchRows > 0 && batchAgeMillis > 0 && lagWarningMillis > 0)
         self.sink = sink
         self.source = source
         self.batchRows = batchRows
         self.batchAgeMillis = batchAgeMillis
+        self.lagWarningMillis = lagWarningMillis
         self.log = log
         committed = (0..<source.shardCount).map { ExportPosition(shard: $0) }
         pthread_mutex_init(&mutex, nil)
@@ -64,11 +69,14 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
                              clickIDText: @escaping @Sendable (_ shard: Int, _ sequence: UInt64, _ mintMillis: Int64) -> String,
                              eventName: @escaping @Sendable (_ offerID: UInt32, _ eventIndex: Int) -> String,
                              offerCurrency: @escaping @Sendable (_ offerID: UInt32) -> UInt32 = { _ in 0 },
+                             clickIDWriter: (@Sendable (Int, UInt64, Int64, UnsafeMutablePointer<UInt8>) -> Void)? = nil,
                              log: @escaping @Sendable (String) -> Void = Exporter.standardError) throws(ExportError) {
         guard let sink = try Exporter.makeSink(config: config, dataDir: dataDir) else { return nil }
         let source = ExportSource(clicks: clicks, conversions: conversions, refusals: refusals,
-                                  clickIDText: clickIDText, eventName: eventName, offerCurrency: offerCurrency)
-        self.init(sink: sink, source: source, batchRows: config.batchRows, batchAgeMillis: config.batchAgeMillis, log: log)
+                                  clickIDText: clickIDText, eventName: eventName, offerCurrency: offerCurrency,
+                                  clickIDWriter: clickIDWriter)
+        self.init(sink: sink, source: source, batchRows: config.batchRows, batchAgeMillis: config.batchAgeMillis,
+                  lagWarningMillis: config.lagWarningMillis, log: log)
     }
 
     /// The sink `[export]` names (nil for "none").
@@ -112,6 +120,21 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
         }
     }
 
+    /// How long the oldest record not yet exported has waited, in ms (0 when nothing waits), and
+    /// how many records wait in all.
+    public func lagAge(now: Int64 = WallClock.nowMillis()) -> (millis: Int64, records: UInt64) {
+        var oldest: Int64?, records: UInt64 = 0
+        for position in committedPositions() {
+            for kind in LogKind.allCases {
+                let from = position[kind].records, published = source.published(kind, shard: position.shard)
+                guard published > from else { continue }
+                records += published - from
+                if let time = source.timeMillis(kind, shard: position.shard, sequence: from) { oldest = min(oldest ?? time, time) }
+            }
+        }
+        return (oldest.map { max(0, now - $0) } ?? 0, records)
+    }
+
     /// Connection state, last error and totals.
     public var status: ExporterStatus { locked { state } }
 
@@ -153,7 +176,10 @@ extension Exporter {
                    [("", state.consecutiveFailures)])
         out.metric("trackstar_export_connected", type: "gauge", help: "Whether the reporting store is connected (1) or not (0).",
                    [("", state.connected ? 1 : 0)])
-        return out.text
+        let name = "trackstar_export_lag_seconds"
+        return out.text + PrometheusText.header(name, type: "gauge", help: "Age of the oldest record not yet in the reporting store "
+            + "(0: caught up); a warning is logged past [export] lag_warning.")
+            + PrometheusText.sample(name, Double(lagAge().millis) / 1000)
     }
 }
 

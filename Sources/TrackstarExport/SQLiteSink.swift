@@ -14,7 +14,11 @@ public final class SQLiteSink: ExportSink {
     /// The report database of a data dir.
     public static func path(dataDir: String) -> String { dataDir + "/report.sqlite" }
 
-    public init(path: String) { self.path = path }
+    /// `synchronous = FULL` (the default: a committed batch survives a power loss) or NORMAL (the WAL
+    /// is synced only at checkpoints; kept for measuring what durability costs).
+    public let durableCommits: Bool
+
+    public init(path: String, durableCommits: Bool = true) { self.path = path; self.durableCommits = durableCommits }
 
     /// The schema, created if missing; money in millionths (micros), times in Unix milliseconds UTC.
     public static let schema: String = """
@@ -56,30 +60,40 @@ public final class SQLiteSink: ExportSink {
     }
 
     /// An insert of one row and one of `rowsPerStatement` rows (a multi-row VALUES amortises
-    /// SQLite's per-statement cost, which is a large share of a small row's).
+    /// SQLite's per-statement cost, which is a large share of a small row's). Texts made per row
+    /// (click ID, address, country) are written into `scratch`, one slot per row of the statement, and
+    /// bound without a copy: they stay put until the statement has run.
     final class BulkInsert {
         let single, multi: SQLiteStatement
         let columns: Int32
         let rowsPerStatement: Int
+        /// `rowsPerStatement` slots of `scratchSlot` bytes.
+        let scratch: UnsafeMutableRawPointer
+        static let scratchSlot = 128
 
-        /// `upsert`: what follows the VALUES (an `ON CONFLICT` clause) instead of `OR REPLACE`.
-        init(_ db: SQLiteDatabase, table: String, columns: Int, rowsPerStatement: Int, upsert: String? = nil) throws(ExportError) {
+        /// `upsert`: what follows the VALUES (an `ON CONFLICT` clause). `replace`: `INSERT OR REPLACE`.
+        init(_ db: SQLiteDatabase, table: String, columns: Int, rowsPerStatement: Int, upsert: String? = nil,
+             replace: Bool = false) throws(ExportError) {
             let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
-            let insert = upsert == nil ? "INSERT OR REPLACE INTO \(table) VALUES " : "INSERT INTO \(table) VALUES "
+            let insert = replace ? "INSERT OR REPLACE INTO \(table) VALUES " : "INSERT INTO \(table) VALUES "
             let suffix = upsert.map { " " + $0 } ?? ""
             single = try db.prepare(insert + row + suffix)
             multi = try db.prepare(insert + Array(repeating: row, count: rowsPerStatement).joined(separator: ",") + suffix)
             self.columns = Int32(columns)
             self.rowsPerStatement = rowsPerStatement
+            scratch = .allocate(byteCount: rowsPerStatement * BulkInsert.scratchSlot, alignment: 8)
         }
 
-        /// Inserts `rows` (at most `rowsPerStatement`), binding each with `bind(row, statement, firstParameter - 1)`.
-        func run<Row>(_ rows: [Row], _ bind: (Row, SQLiteStatement, Int32) -> Void) throws(ExportError) {
+        deinit { scratch.deallocate() }
+
+        /// Inserts `rows` (at most `rowsPerStatement`), binding each with
+        /// `bind(row, statement, firstParameter - 1, scratch slot)`.
+        func run<Row>(_ rows: [Row], _ bind: (Row, SQLiteStatement, Int32, UnsafeMutableRawPointer) -> Void) throws(ExportError) {
             if rows.count == rowsPerStatement {
-                for (i, row) in rows.enumerated() { bind(row, multi, Int32(i) * columns) }
+                for (i, row) in rows.enumerated() { bind(row, multi, Int32(i) * columns, scratch + i * BulkInsert.scratchSlot) }
                 try multi.run()
             } else {
-                for row in rows { bind(row, single, 0); try single.run() }
+                for row in rows { bind(row, single, 0, scratch); try single.run() }
             }
         }
     }
@@ -87,7 +101,7 @@ public final class SQLiteSink: ExportSink {
     public func open() throws(ExportError) -> [ExportPosition] {
         close()
         let db = try SQLiteDatabase(path: path)
-        try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;")
+        try db.execute(SQLiteSink.pragmas + (durableCommits ? "" : " PRAGMA synchronous = NORMAL;"))
         try db.execute(SQLiteSink.schema)
         try SQLiteSink.addAmountCurrency(db)
         try SQLiteSink.addVersion(db)
@@ -98,11 +112,46 @@ public final class SQLiteSink: ExportSink {
             position: try db.prepare("INSERT OR REPLACE INTO export_positions VALUES (?,?,?,?,?)"),
             transition: try db.prepare("INSERT OR REPLACE INTO conversion_transitions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             transitionAmount: try db.prepare(SQLiteSink.transitionAmount),
+            // Plain inserts: a batch is written once (its positions commit with it) and rows past a
+            // cut log are deleted before anything is written again (`retract`), so nothing needs replacing.
             clicks: try BulkInsert(db, table: "clicks", columns: 14 + EnrichmentColumns.clicks.count, rowsPerStatement: 64),
             conversions: try BulkInsert(db, table: "conversions", columns: 25 + EnrichmentColumns.conversions.count, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
         database = db
         return try SQLiteSink.positions(db)
+    }
+
+    /// The connection's settings. WAL with `synchronous = FULL`: every COMMIT syncs the WAL, so a batch
+    /// and its positions survive a power loss once committed (with NORMAL, everything since the last
+    /// checkpoint could vanish, positions included); the sync is one fdatasync per batch, off the loops.
+    /// Checkpoints run every 10,000 pages inside a COMMIT, on the exporter's thread.
+    static let pragmas = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;"
+
+    /// Deletes the rows of records at or past `positions` (logs that recovery cut after a machine
+    /// crash: those records are gone, so their rows must go too) and stores the positions, in one
+    /// transaction. Rows carry `shard << 40 | sequence` ids, so each log's rows past a position are one range.
+    public func retract(to positions: [ExportPosition]) throws(ExportError) {
+        guard let db = database, let s = statements else { throw ExportError("\(label) is not open") }
+        try s.begin.run()
+        do {
+            for position in positions {
+                let shardEnd = Int64(position.shard + 1) << 40
+                func from(_ kind: LogKind) -> Int64 { Int64(position.shard) << 40 | Int64(position[kind].records) }
+                let deletes: [(String, Int64)] = [
+                    ("DELETE FROM clicks WHERE click_ref >= ?1 AND click_ref < ?2", from(.clicks)),
+                    // Conversion and transition ids are the record's ref + 1.
+                    ("DELETE FROM conversions WHERE conversion_id > ?1 AND conversion_id <= ?2", from(.conversions)),
+                    ("DELETE FROM conversion_transitions WHERE transition_id > ?1 AND transition_id <= ?2", from(.conversions)),
+                    ("DELETE FROM refusals WHERE refusal_ref >= ?1 AND refusal_ref < ?2", from(.refusals)),
+                ]
+                for (sql, start) in deletes { _ = try db.rows(sql, [start, shardEnd]) }
+                try storePosition(position, s, now: WallClock.nowMillis())
+            }
+            try s.commit.run()
+        } catch {
+            try? s.rollback.run()
+            throw error
+        }
     }
 
     /// A file written before conversions carried the currency of their amount gets the column (last,
@@ -161,14 +210,7 @@ public final class SQLiteSink: ExportSink {
         do {
             for span in batch.spans { try insert(span, from: source, s) }
             let now = WallClock.nowMillis()
-            for position in batch.positions {
-                for kind in LogKind.allCases {
-                    s.position.bind(1, Int64(position.shard)); s.position.bind(2, kind.name)
-                    s.position.bind(3, Int64(position[kind].records)); s.position.bind(4, Int64(position[kind].bytes))
-                    s.position.bind(5, now)
-                    try s.position.run()
-                }
-            }
+            for position in batch.positions { try storePosition(position, s, now: now) }
             try s.commit.run()
         } catch {
             try? s.rollback.run()
@@ -176,27 +218,37 @@ public final class SQLiteSink: ExportSink {
         }
     }
 
+    /// Writes a shard's three positions (inside the caller's transaction).
+    func storePosition(_ position: ExportPosition, _ s: Statements, now: Int64) throws(ExportError) {
+        for kind in LogKind.allCases {
+            s.position.bind(1, Int64(position.shard)); s.position.bind(2, kind.name)
+            s.position.bind(3, Int64(position[kind].records)); s.position.bind(4, Int64(position[kind].bytes))
+            s.position.bind(5, now)
+            try s.position.run()
+        }
+    }
+
     /// Inserts a span's available records, a multi-row statement at a time.
     func insert(_ span: LogSpan, from source: ExportSource, _ s: Statements) throws(ExportError) {
         switch span.kind {
         case .clicks:
-            try insert(span, s.clicks, read: { source.click(shard: span.shard, sequence: $0) }) { row, st, base in
-                SQLiteSink.bind(row, source.clickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis), st, base)
+            try insert(span, s.clicks, read: { source.click(shard: span.shard, sequence: $0) }) { row, st, base, scratch in
+                SQLiteSink.bind(row, source, st, base, scratch)
             }
         case .conversions:
-            try insert(span, s.conversions, read: { source.conversion(shard: span.shard, sequence: $0) }) { row, st, base in
+            try insert(span, s.conversions, read: { source.conversion(shard: span.shard, sequence: $0) }) { row, st, base, _ in
                 SQLiteSink.bind(row, source, st, base)
             }
             try insertTransitions(span, from: source, s)
         case .refusals:
-            try insert(span, s.refusals, read: { source.refusal(shard: span.shard, sequence: $0) }) { row, st, base in
+            try insert(span, s.refusals, read: { source.refusal(shard: span.shard, sequence: $0) }) { row, st, base, _ in
                 SQLiteSink.bind(row, st, base)
             }
         }
     }
 
     func insert<Row>(_ span: LogSpan, _ bulk: BulkInsert, read: (UInt64) -> Row?,
-                     bind: (Row, SQLiteStatement, Int32) -> Void) throws(ExportError) {
+                     bind: (Row, SQLiteStatement, Int32, UnsafeMutableRawPointer) -> Void) throws(ExportError) {
         var rows: [Row] = []
         rows.reserveCapacity(bulk.rowsPerStatement)
         for sequence in span.range {
@@ -210,13 +262,21 @@ public final class SQLiteSink: ExportSink {
         try bulk.run(rows, bind)
     }
 
-    static func bind(_ row: ClickRow, _ clickID: String, _ st: SQLiteStatement, _ base: Int32) {
-        st.bind(base + 1, Int64(row.ref)); st.bind(base + 2, clickID); st.bind(base + 3, row.timeMillis)
+    /// Binds a click; the click ID, address and country texts are written into `scratch` (its
+    /// `BulkInsert.scratchSlot` bytes stay valid until the statement has run), the rest points into the log.
+    static func bind(_ row: ClickRow, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32, _ scratch: UnsafeMutableRawPointer) {
+        let idText = source.withClickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis) { text in
+            let count = min(text.count, 32)
+            scratch.copyMemory(from: text.baseAddress!, byteCount: count)
+            return UnsafeRawBufferPointer(start: scratch, count: count)
+        }
+        let ipCount = RowText.format(row.peer, into: UnsafeMutableRawBufferPointer(start: scratch + 32, count: 48))
+        st.bind(base + 1, Int64(row.ref)); st.bind(base + 2, idText); st.bind(base + 3, row.timeMillis)
         st.bind(base + 4, Int64(row.offerID)); st.bind(base + 5, Int64(row.affID))
         for i in 0..<7 { st.bind(base + Int32(6 + i), row.fields[i]) }
-        RowText.withIP(row.peer) { st.bindCopy(base + 13, $0) }
+        st.bind(base + 13, UnsafeRawBufferPointer(start: scratch + 32, count: ipCount))
         st.bind(base + 14, row.fields.userAgent)
-        EnrichmentColumns.bind(row.enrichment, row.enrichmentTail, click: true, st, base + 14)
+        EnrichmentColumns.bind(row.enrichment, row.enrichmentTail, click: true, st, base + 14, scratch: scratch + 80)
     }
 
     static func bind(_ row: ConversionRow, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32) {

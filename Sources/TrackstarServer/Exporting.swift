@@ -22,6 +22,10 @@ final class ReportFeed: @unchecked Sendable {  // set once in init
                 },
                 eventName: { [weak engine] offerID, index in engine.map { ReportFeed.eventName($0.catalog, offerID, index) } ?? "conversion" },  // as reloaded
                 offerCurrency: { [weak engine] offerID in engine?.catalog.offer(offerID)?.currencyCode ?? 0 },
+                clickIDWriter: { shard, sequence, mintMillis, out in
+                    codec.encode(ClickID(node: node, shard: UInt8(shard), sequence: sequence,
+                                         mintMinute: ClickID.minute(unixMillis: mintMillis), keyID: 0), into: out)
+                },
                 log: { Log.info("export: \($0)") })
         } catch {
             throw StartupError(error.description)

@@ -142,20 +142,25 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
     let clickIDText: @Sendable (Int, UInt64, Int64) -> String
     let eventName: @Sendable (UInt32, Int) -> String
     let offerCurrency: @Sendable (UInt32) -> UInt32
+    let clickIDWriter: (@Sendable (Int, UInt64, Int64, UnsafeMutablePointer<UInt8>) -> Void)?
 
     /// - Parameters:
     ///   - clickIDText: the click ID text of (shard, sequence, mint time in ms), as the click's 302 carried it.
     ///   - eventName: the name of an offer's event id (0 is "conversion").
     ///   - offerCurrency: an offer's configured currency (packed as records store it, 0 if unknown), for
     ///     records written before they carried the currency of their payout.
+    ///   - clickIDWriter: the same text written in place (`ClickID.textLength` bytes), so a sink that
+    ///     copies it anyway makes no String per row; nil falls back to `clickIDText`.
     public init(clicks: [RecordTable], conversions: [RecordTable], refusals: [RecordTable],
                 clickIDText: @escaping @Sendable (_ shard: Int, _ sequence: UInt64, _ mintMillis: Int64) -> String,
                 eventName: @escaping @Sendable (_ offerID: UInt32, _ eventIndex: Int) -> String,
-                offerCurrency: @escaping @Sendable (_ offerID: UInt32) -> UInt32 = { _ in 0 }) {
+                offerCurrency: @escaping @Sendable (_ offerID: UInt32) -> UInt32 = { _ in 0 },
+                clickIDWriter: (@Sendable (_ shard: Int, _ sequence: UInt64, _ mintMillis: Int64, _ into: UnsafeMutablePointer<UInt8>) -> Void)? = nil) {
         tables = [clicks, conversions, refusals]
         self.clickIDText = clickIDText
         self.eventName = eventName
         self.offerCurrency = offerCurrency
+        self.clickIDWriter = clickIDWriter
     }
 
     /// Shards present (the longest of the three table arrays).
@@ -177,6 +182,16 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
         case .clicks: return ClickSlot.varOffset(p) + UInt64(ClickSlot.varLength(p))
         case .conversions: return ConversionRecord.varOffset(p) + UInt64(ConversionRecord.varLength(p))
         case .refusals: return RefusalRecord.varOffset(p) + UInt64(RefusalRecord.varLength(p))
+        }
+    }
+
+    /// When a published record happened (a click's mint time; nil when not available).
+    public func timeMillis(_ kind: LogKind, shard: Int, sequence: UInt64) -> Int64? {
+        guard let p = table(kind, shard: shard)?.record(sequence) else { return nil }
+        switch kind {
+        case .clicks: return ClickSlot.mintMillis(p)
+        case .conversions: return ConversionRecord.timeMillis(p)
+        case .refusals: return RefusalRecord.timeMillis(p)
         }
     }
 
@@ -276,6 +291,18 @@ public final class ExportSource: @unchecked Sendable {  // tables synchronise th
     /// The click ID text of a click (what its 302 carried).
     public func clickID(shard: Int, sequence: UInt64, mintMillis: Int64) -> String { clickIDText(shard, sequence, mintMillis) }
 
+    /// Calls `body` with the click ID text in a temporary buffer (no allocation with a `clickIDWriter`).
+    public func withClickID<T>(shard: Int, sequence: UInt64, mintMillis: Int64, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        guard let clickIDWriter else {
+            var text = clickIDText(shard, sequence, mintMillis)
+            return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        }
+        return withUnsafeTemporaryAllocation(byteCount: ClickID.textLength, alignment: 1) { buffer in
+            clickIDWriter(shard, sequence, mintMillis, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            return body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
     /// An offer's event name (by stable id).
     public func event(offerID: UInt32, index: Int) -> String { eventName(offerID, index) }
 }
@@ -296,7 +323,7 @@ public enum RowText {
     }
 
     /// Writes the address's text into `out` (at least 46 bytes); returns its length.
-    static func format(_ peer: (high: UInt64, low: UInt64), into out: UnsafeMutableRawBufferPointer) -> Int {
+    public static func format(_ peer: (high: UInt64, low: UInt64), into out: UnsafeMutableRawBufferPointer) -> Int {
         if peer.high == 0 && peer.low == 0 { return 0 }
         if peer.high == 0 && peer.low >> 32 == 0xffff {
             var at = 0

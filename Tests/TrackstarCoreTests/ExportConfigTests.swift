@@ -28,6 +28,7 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
         #expect(config.export.sink == .sqlite)
         #expect(config.export.batchRows == 10_000)
         #expect(config.export.batchAgeMillis == 1000)
+        #expect(config.export.lagWarningMillis == 30_000)
         #expect(config.export.url == nil)
         #expect(config.export.database == "trackstar")
         #expect(config.export.user == nil && config.export.password == nil)
@@ -39,6 +40,7 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
             sink = "clickhouse"
             batch_rows = 500
             batch_age = "250ms"
+            lag_warning = "2m"
             url = "http://127.0.0.1:8123"
             database = "reports_1"
             user = "trackstar"
@@ -48,6 +50,7 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
         #expect(config.export.sink == .clickhouse)
         #expect(config.export.batchRows == 500)
         #expect(config.export.batchAgeMillis == 250)
+        #expect(config.export.lagWarningMillis == 120_000)
         #expect(config.export.url == "http://127.0.0.1:8123")
         #expect(config.export.database == "reports_1")
         #expect(config.export.user == "trackstar")

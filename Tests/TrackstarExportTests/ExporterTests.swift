@@ -157,6 +157,33 @@ import TrackstarTestSupport
         exporter.stop()
     }
 
+    /// Records waiting longer than `lagWarningMillis` (the store is down) are warned about once, the
+    /// lag's age is on /metrics, and the catch-up is said when the store returns.
+    @Test func aLagPastTheThresholdIsWarnedAndTheCatchUpSaid() {
+        let logs = TestLogs(shards: 2)
+        for i in 0..<6 { logs.click(shard: i % 2, time: WallClock.nowMillis() - 5_000) }
+        let sink = MemorySink()
+        sink.setFailing(true)
+        let messages = Messages()
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 10, batchAgeMillis: 10, lagWarningMillis: 2_000,
+                                log: { messages.add($0) })
+        exporter.minBackoffMillis = 5
+        exporter.maxBackoffMillis = 40
+        exporter.start()
+        #expect(eventually(within: 20) { messages.all.contains { $0.hasPrefix("warning: the reporting store is") } }, "\(messages.all)")
+        #expect(messages.all.contains { $0.contains("(6 records not yet exported, lag_warning = 2 s)") }, "\(messages.all)")
+        let lag = exporter.lagAge()
+        #expect(lag.records == 6 && lag.millis >= 5_000, "\(lag)")
+        let line = exporter.metricsText().split(separator: "\n").first { $0.hasPrefix("trackstar_export_lag_seconds ") }
+        #expect(line.flatMap { Double($0.dropFirst("trackstar_export_lag_seconds ".count)) }.map { $0 >= 5 } == true, "\(String(describing: line))")
+        sink.setFailing(false)
+        #expect(eventually(within: 20) { messages.all.contains { $0.hasPrefix("caught up:") } }, "\(messages.all)")
+        #expect(messages.all.contains { $0.contains("6 records exported meanwhile") }, "\(messages.all)")
+        #expect(exporter.metricsText().contains("trackstar_export_lag_seconds 0.0\n"), "\(exporter.metricsText())")
+        #expect(messages.all.filter { $0.hasPrefix("warning:") }.count == 1, "warned once: \(messages.all)")
+        exporter.stop()
+    }
+
     @Test func aRestartResumesFromTheSinksPositions() {
         let logs = filledLogs()
         let sink = MemorySink()
@@ -189,6 +216,7 @@ import TrackstarTestSupport
         #expect(eventually(within: 20) { exporter.committedPositions()[0].clicks.records == 4 })
         exporter.stop()
         #expect(messages.all.contains { $0.contains("up to record 10, but the log has only 3") }, "\(messages.all)")
+        #expect(sink.retractionCount == 1, "the rows past the log are retracted once, before anything is written")
     }
 }
 

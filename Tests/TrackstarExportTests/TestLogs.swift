@@ -148,9 +148,30 @@ final class MemorySink: ExportSink, @unchecked Sendable {
         }
         batchSizes.append(batch.records)
         batchTimes.append(WallClock.nowMillis())
-        for position in batch.positions {
-            if let i = positions.firstIndex(where: { $0.shard == position.shard }) { positions[i] = position } else { positions.append(position) }
+        for position in batch.positions { store(position) }
+    }
+
+    /// Drops the rows of records at or past `cut` (ids encode shard and sequence) and stores the positions.
+    func retract(to cut: [ExportPosition]) throws(ExportError) {
+        locked {
+            retractions += 1
+            for position in cut {
+                rows = rows.filter { id, _ in
+                    let kind: LogKind = id.hasPrefix("k") ? .clicks : id.hasPrefix("v") ? .conversions : .refusals
+                    let ref = UInt64(id.dropFirst())! - (kind == .conversions ? 1 : 0)
+                    return Int(ref >> 40) != position.shard || ref & ClickID.maxSequence < position[kind].records
+                }
+                store(position)
+            }
         }
+    }
+
+    private var retractions = 0
+    /// Calls of `retract` so far.
+    var retractionCount: Int { locked { retractions } }
+
+    private func store(_ position: ExportPosition) {
+        if let i = positions.firstIndex(where: { $0.shard == position.shard }) { positions[i] = position } else { positions.append(position) }
     }
 
     func close() {}

@@ -54,6 +54,13 @@ struct ExportClickHouseTests {
         #expect(fromClickHouse.totals == (try Reporter.run(ReportRequest(), on: sqliteBackend)).totals)
     }
 
+    /// Rows of records that recovery cut are deleted from ClickHouse too (mutations), so the report
+    /// equals the recovered logs.
+    @Test func rowsOfRecordsRecoveryCutAreRemoved() throws {
+        let ch = try clickhouse()
+        try checkRowsOfCutRecordsAreRemoved(config(ch).config)
+    }
+
     /// Tables created by the release before amount_currency existed get the column when the sink opens.
     @Test func tablesFromTheEarlierReleaseGetTheAmountCurrencyColumn() throws {
         let ch = try clickhouse()
