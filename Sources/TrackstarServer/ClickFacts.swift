@@ -39,15 +39,15 @@ enum Anonymize {
 }
 
 extension RequestHandler {
-    /// A click with a bot reason whose offer does not just flag it: `fallback` redirects to the
-    /// offer's fallback URL (no click ID, nothing recorded), `refuse` answers 404 (nothing recorded).
-    /// Both are counted (`trackstar_bot_clicks_total`), neither appends a record.
-    func divertBot(_ exchange: Exchange, offer: OfferRuntime, affID: UInt32, facts: ClickFacts, to out: inout ByteWriter) {
-        if offer.botAction == .fallback && offer.fallback != nil {
+    /// A click with a bot reason whose offer does not just flag it: `fallback` sends it down the
+    /// trafficback chain with reason `bot` (redirect_offer_id, trafficback URLs, finally the offer's
+    /// `fallback_url`, which the loader requires), recorded like any diverted click (issue 14);
+    /// `refuse` answers 404 and records nothing. Both count in `trackstar_bot_clicks_total`.
+    func divertBot(_ exchange: Exchange, offer: OfferRuntime, affiliate: AffiliateRuntime, address: PeerAddress,
+                   facts: inout ClickFacts, to out: inout ByteWriter) {
+        if offer.botAction == .fallback {
             metrics.count(.botsFallback)
-            metrics.count(.clicksFallback)
-            let values = ClickValues(params: params, offerID: offer.id, affID: affID, nowMillis: exchange.context.nowMillis, facts: facts)
-            return redirect(exchange, offer: offer, fallback: true, values: values, to: &out)
+            return divert(exchange, requested: offer, affiliate: affiliate, reason: .bot, address: address, facts: &facts, to: &out)
         }
         metrics.count(.botsRefused)
         refuse(exchange, .notFound, "not_found", "no landing page for this click", to: &out)

@@ -11,7 +11,7 @@ extension RequestHandler {
     /// 2. Look up offer and affiliate: no usable offer → refused (there is nowhere to send the
     ///    shopper); no usable affiliate, or either paused → the offer's fallback, else refused.
     /// 3. Enrich (country and network, device, bot reason: EnrichClick.swift); a bot goes where the
-    ///    offer's `bot_action` says. 4. Traffic control (Trafficback.swift): pause, targeting, caps; a
+    ///    offer's `bot_action` says (`fallback`: trafficback, reason `bot`). 4. Traffic control (Trafficback.swift): pause, targeting, caps; a
     ///    click the offer cannot take is diverted. 5. Mint and record (GET only) with the unique flag,
     ///    noting any parameter change, and answer 302 (`land`). `smartlink=ID`: SmartLinks.swift.
     func click(_ exchange: Exchange, to out: inout ByteWriter) {
@@ -37,7 +37,7 @@ extension RequestHandler {
         let address = clientAddress(exchange)
         var facts = enrich(exchange, address: address)
         if facts.head.botReason != .none && offer.botAction != .flag {
-            return divertBot(exchange, offer: offer, affID: affID, facts: facts, to: &out)
+            return divertBot(exchange, offer: offer, affiliate: affiliate, address: address, facts: &facts, to: &out)
         }
         if facts.head.botReason != .none { metrics.count(.botsFlagged) }
         let reason = admits(offer, affID: affID, facts: facts, nowMillis: exchange.context.nowMillis, take: exchange.head.method == .get)

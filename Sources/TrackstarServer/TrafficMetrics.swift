@@ -7,7 +7,7 @@ extension MetricsWriter {
     func writeTraffic(_ w: inout ByteWriter) {
         let loops = engine.metrics
         metric(&w, "trackstar_trafficback_clicks_total", "counter",
-               "Clicks their offer could not take (paused, capped, targeting, no eligible smart-link offer), by reason.",
+               "Clicks their offer could not take (paused, capped, targeting, bot with bot_action fallback, no eligible smart-link offer), by reason.",
                TrafficReason.allCases.dropFirst().map { reason in
                    (PrometheusText.label("reason", "\(reason.name)"), loops.reduce(0) { $0 &+ $1.trafficback.read(reason) })
                })

@@ -46,7 +46,8 @@ extension RequestHandler {
         var hops = 0
         while smartLink == nil, last.redirectOfferID != 0, hops < RequestHandler.maxRedirectHops, let next = catalog.offer(last.redirectOfferID) {
             hops += 1
-            if admits(next, affID: affiliate.id, facts: facts, nowMillis: now, take: take) == .none {
+            // A bot lands only on an offer that takes bots (`bot_action = "flag"`).
+            if reason != .bot || next.botAction == .flag, admits(next, affID: affiliate.id, facts: facts, nowMillis: now, take: take) == .none {
                 facts.traffic = ClickTraffic(reason: reason, destination: .offer, requestedOffer: requested.id)
                 return land(exchange, offer: next, affID: affiliate.id, address: address, facts: &facts, to: &out)
             }

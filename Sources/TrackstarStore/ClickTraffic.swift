@@ -6,6 +6,8 @@
 /// Why a click did not go to the offer it asked for (stable numbers; 0: it did).
 public enum TrafficReason: UInt8, CaseIterable, Sendable {
     case none = 0, offerPaused, capReached, geo, device, os, noEligibleOffer
+    /// A bot on an offer with `bot_action = "fallback"` (appended: the numbers are stored).
+    case bot = 7
 
     /// The name records, reports and /metrics use ("" for none).
     public var name: StaticString {
@@ -17,6 +19,7 @@ public enum TrafficReason: UInt8, CaseIterable, Sendable {
         case .device: "device"
         case .os: "os"
         case .noEligibleOffer: "no_eligible_offer"
+        case .bot: "bot"
         }
     }
 }

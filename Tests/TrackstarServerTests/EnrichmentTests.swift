@@ -184,7 +184,7 @@ struct EnrichmentTests {
             let r = try click(c, offer: 1, from: bot.address, agent: bot.agent)
             #expect(r.status == 302)
             flagged[try #require(query(r)["cid"])] = bot.reason
-            // fallback: the trafficback URL, no click ID.
+            // fallback: the trafficback chain (here the offer's fallback_url), recorded with reason bot (issue 14).
             let f = try click(c, offer: 2, from: bot.address, agent: bot.agent)
             #expect(f.status == 302 && f.header("Location")?.hasPrefix("https://trafficback.example/?o=2") == true, "\(f.headers)")
             // refuse: 404.
@@ -195,8 +195,8 @@ struct EnrichmentTests {
         #expect(human.header("Location")?.hasPrefix("https://two.example/?cid=") == true)
         #expect(try click(c, offer: 3, from: "8.8.8.8", agent: Agents.windowsChrome).status == 302)
 
-        let rows = try exportedClicks(server, count: cases.count + 2)
-        #expect(rows.count == cases.count + 2, "only flagged bots and humans are recorded: \(rows.count)")
+        let rows = try exportedClicks(server, count: 2 * cases.count + 2)
+        #expect(rows.count == 2 * cases.count + 2, "flagged and trafficback bots and humans are recorded: \(rows.count)")
         for (id, reason) in flagged { #expect(rows[id]?.botReason == reason, "\(id): \(String(describing: rows[id]))") }
         #expect(rows.values.filter { $0.botReason.isEmpty }.count == 2)
         let metrics = try server.connect().get("/metrics").body
@@ -205,8 +205,8 @@ struct EnrichmentTests {
             #expect(metrics.contains(line), "missing \(line)")
         }
         // The report shows bots as a column.
-        let report = try reportUntil(server, ["--group-by", "offer"]) { ($0.totals["clicks"] as? Int) == cases.count + 2 }
-        #expect(report.totals["bot_clicks"] as? Int == cases.count)
+        let report = try reportUntil(server, ["--group-by", "offer"]) { ($0.totals["clicks"] as? Int) == 2 * cases.count + 2 }
+        #expect(report.totals["bot_clicks"] as? Int == 2 * cases.count)
     }
 
     @Test func repeatsWithinTheWindowAreNotUniqueAndTheFirstAfterItIs() throws {
