@@ -85,7 +85,7 @@ import TrackstarTestSupport
         server.stop()
 
         var rows: [Row] = []
-        for table in openLogs(dataDir: server.dataDir).clicks {
+        for table in openLogs(dataDir: server.dataPath).clicks {
             for sequence in 0..<table.publishedCount {
                 let slot = try #require(table.record(sequence))
                 let tail = table.bytes(at: ClickSlot.varOffset(slot), count: ClickSlot.varLength(slot))
