@@ -32,8 +32,6 @@ extension RequestHandler {
     /// (or changes its status), whatever the window or configuration says now. 6. Offer rules:
     /// configured, window, delay, event, status. 7. Record once, or answer the earlier result.
     func postback(_ exchange: Exchange, to out: inout ByteWriter) {
-        refusalOffer = 0
-        refusalAffiliate = 0
         let profiles = catalog.profiles  // one reference held for the whole postback (one retain, not one per use)
         guard collectPostbackParams(exchange, profiles, to: &out) else { return }
         guard let id = verifiedClickID(exchange, profiles, to: &out) else { return }
@@ -46,8 +44,8 @@ extension RequestHandler {
             return refuse(exchange, .notFound, "unknown_click", "no click with this id on this node", field: .clickID, to: &out)
         }
         let offerID = ClickSlot.offerID(slot)
-        refusalOffer = offerID
-        refusalAffiliate = ClickSlot.affID(slot)
+        exchange.offerID = offerID
+        exchange.affiliateID = ClickSlot.affID(slot)
         let offer = catalog.offer(offerID)
         let profile = offer?.profile ?? profiles.serverDefault
         guard readFields(exchange, profile: profile, to: &out) else { return }
