@@ -209,7 +209,7 @@ extension RequestHandler {
         case .malformedJSON(let problem, let offset, let field)?:
             refuse(exchange, .badRequest, "malformed_body", problem.message, field: field, offset: offset, to: &out)
             return false
-        case .parameter, nil:
+        case nil:
             return true
         }
     }

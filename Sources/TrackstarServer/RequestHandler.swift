@@ -22,7 +22,8 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
     let limits: HTTPLimits
     let maxValueBytes: Int
     let nameScratch: UnsafeMutableRawBufferPointer
-    /// Room for a decoded click ID, the form body of a POST and similar per-request bytes.
+    /// Room for per-request bytes: a JSON body's escaped names and values while its unmapped members
+    /// are kept as extras (`ExtrasWriter.addJSON`).
     let scratch: UnsafeMutableRawBufferPointer
     /// The current request's learned facts (`Exchange.facts`), reset for each request.
     let exchangeFacts: UnsafeMutablePointer<ExchangeFacts>
