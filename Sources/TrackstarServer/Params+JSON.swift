@@ -18,6 +18,12 @@ extension Params {
     /// are counted: they are extras, kept with the conversion (`ExtrasWriter.addJSON`).
     mutating func collectNamedJSON(_ buffer: UnsafeRawBufferPointer, range: ByteRange, names: JSONNameSet, profileNames: PostbackNames,
                                    nameScratch: UnsafeMutableRawBufferPointer) -> BodyError? {
+        collectNamedJSON(buffer, range: range, names: names, profileNames: profileNames.lookup, nameScratch: nameScratch)
+    }
+
+    /// `collectNamedJSON` over the name table's plain form (what the postback path holds).
+    mutating func collectNamedJSON(_ buffer: UnsafeRawBufferPointer, range: ByteRange, names: JSONNameSet, profileNames: PostbackNames.Lookup,
+                                   nameScratch: UnsafeMutableRawBufferPointer) -> BodyError? {
         names.removeAll()
         var scanner = JSONObjectScanner(buffer, range: range)
         while true {
