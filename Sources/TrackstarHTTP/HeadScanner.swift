@@ -19,7 +19,9 @@ struct HeadScanner {
     let maxHeaderCount: Int
     let maxBody: Int
 
-    /// Creates a scanner, clamping limits to 512 MiB so every offset fits a `ByteRange`.
+    /// Creates a scanner, clamping limits to 512 MiB so every offset fits a `ByteRange`. Inlined into
+    /// `parse` as it was before the file split (callgrind: a call of its own cost ~10 instructions a request).
+    @inline(__always)
     init(_ bytes: UnsafeRawBufferPointer, limits: HTTPLimits) {
         let ceiling = 1 << 29
         self.bytes = bytes
