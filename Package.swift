@@ -69,7 +69,7 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"), .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "trackstar", dependencies: [
-            "TrackstarServer", "TrackstarConfiguration", "TrackstarExport", "TrackstarDelivery", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "TrackstarServer", "TrackstarConfiguration", "TrackstarStore", "TrackstarExport", "TrackstarDelivery", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // One bounded wait and the thread barrier the test targets share.
         .target(name: "TrackstarTestSupport", path: "Tests/TrackstarTestSupport"),

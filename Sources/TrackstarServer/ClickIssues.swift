@@ -73,7 +73,7 @@ extension RequestHandler {
     /// Counts a click issue and appends it to the refusal log (offer, affiliate, reason, the raw
     /// query), so the click's value as sent is kept even when the click record holds it cut.
     func noteClickIssue(_ exchange: Exchange, _ reason: RefusalReason, status: HTTPStatus) {
-        metrics.clickIssues.count(offer: refusalOffer, affiliate: refusalAffiliate, reason: reason)
+        metrics.clickIssues.count(offer: exchange.offerID, affiliate: exchange.affiliateID, reason: reason)
         logRefusal(exchange, status, reason)
     }
 

@@ -17,16 +17,14 @@ extension RequestHandler {
     func click(_ exchange: Exchange, to out: inout ByteWriter) {
         params.reset()
         _ = params.collect(exchange.request, range: exchange.head.query, nameScratch: nameScratch, lenient: true)
-        refusalOffer = 0
-        refusalAffiliate = 0
         if params.has(.smartlink) { return smartLinkParameter(exchange, to: &out) }
         guard let offerID = clickID(.offerID, exchange, to: &out) else { return }
-        refusalOffer = offerID
+        exchange.offerID = offerID
         guard let offer = catalog.offer(offerID) else {
             return refuseClick(exchange, .notFound, .clickUnknownOffer, "unknown_offer", "no offer with this id", field: .offerID, to: &out)
         }
         guard let affID = clickID(.affID, exchange, offer: offer, to: &out) else { return }
-        refusalAffiliate = affID
+        exchange.affiliateID = affID
         guard let affiliate = catalog.affiliate(affID) else {
             return fallbackOrRefuse(exchange, offer: offer, affID: affID, .clickUnknownAffiliate, .notFound, "unknown_affiliate",
                                     "no affiliate with this id", field: .affID, to: &out)

@@ -111,7 +111,7 @@ final class Engine: @unchecked Sendable {
         self.unique = unique
         self.anonymizeAddresses = config.privacy.anonymizeIP == .truncate
         var run = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals, options: recovery)
-        recoveryNotes = try run.run()
+        do { recoveryNotes = try run.run() } catch { throw StartupError(error.description) }
         try replayConversions()
         recoveryNotes += replayUniqueClicks()
         let (tally, capNotes) = replayCaps(catalog)

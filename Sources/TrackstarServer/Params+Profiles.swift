@@ -30,6 +30,12 @@ extension Params {
     /// only counted: they are the extras a conversion keeps). A name repeated with another value is noted.
     mutating func collectNamed(_ buffer: UnsafeRawBufferPointer, range: ByteRange, nameScratch: UnsafeMutableRawBufferPointer,
                                names: PostbackNames) {
+        collectNamed(buffer, range: range, nameScratch: nameScratch, names: names.lookup)
+    }
+
+    /// `collectNamed` over the table's plain form (what the postback path holds).
+    mutating func collectNamed(_ buffer: UnsafeRawBufferPointer, range: ByteRange, nameScratch: UnsafeMutableRawBufferPointer,
+                               names: PostbackNames.Lookup) {
         var scanner = QueryScanner(buffer, range: range)
         while let pair = scanner.next() {
             pairCount += 1
@@ -103,7 +109,7 @@ extension Params {
         while !words.isEmpty {
             let index = words.low != 0 ? words.low.trailingZeroBitCount : 64 + words.high.trailingZeroBitCount
             if index < 64 { words.low &= words.low - 1 } else { words.high &= words.high - 1 }
-            let field = ParamField(rawValue: Int(profile.fieldOf[index]))!
+            let field = profile.fieldOf[index]
             if field == .clickID { continue }  // read already, by `clickID`
             if repeatedDifferently.contains(index) { return .conflicting(field) }
             let value: UnsafeRawBufferPointer

@@ -6,16 +6,21 @@ import TrackstarCore
 import TrackstarConfiguration
 
 /// Every distinct parameter name of the profiles in use, each with a small index (< `maxNames`).
+/// Owns the memory `lookup` reads; the request path holds only the `Lookup` (no class reference, so
+/// no retain and release per postback).
 final class PostbackNames: @unchecked Sendable {  // immutable after init; pointers freed in deinit
     static let maxNames = TrackstarConfiguration.PostbackProfiles.maxNames
     /// The names, by index.
     let names: [[UInt8]]
+    /// The table itself: plain pointers into the memory below, valid while this object lives.
+    let lookup: Lookup
     /// Per index: the first and last (up to) eight bytes and the length: exact for names up to 16 bytes.
     private let keys: UnsafeMutablePointer<NameKey>
     /// Per slot: the name index + 1, or 0 for none.
     private let slots: UnsafeMutablePointer<UInt8>
-    private let shift: UInt64
-    private let seed: UInt64
+    /// Every name's bytes back to back, and where each starts (for names longer than 16 bytes).
+    private let bytes: UnsafeMutablePointer<UInt8>
+    private let starts: UnsafeMutablePointer<Int>
 
     struct NameKey { var head: UInt64; var tail: UInt64; var length: Int }
 
@@ -24,6 +29,15 @@ final class PostbackNames: @unchecked Sendable {  // immutable after init; point
         self.names = names
         keys = .allocate(capacity: max(1, names.count))
         for (i, name) in names.enumerated() { keys[i] = name.withUnsafeBytes { PostbackNames.key($0) } }
+        let total = names.reduce(0) { $0 + $1.count }
+        bytes = .allocate(capacity: max(1, total))
+        starts = .allocate(capacity: max(1, names.count))
+        var at = 0
+        for (i, name) in names.enumerated() {
+            starts[i] = at
+            (bytes + at).initialize(from: name, count: name.count)
+            at += name.count
+        }
         // Find a seed under which no two names share a slot; widen the table if none does.
         var bits: UInt64 = 4
         while (1 << bits) < 4 * names.count { bits += 1 }
@@ -40,30 +54,50 @@ final class PostbackNames: @unchecked Sendable {  // immutable after init; point
             }
             bits += 1
         }
-        shift = 64 - chosen!.bits
-        seed = chosen!.seed
+        let shift = 64 - chosen!.bits
+        let seed = chosen!.seed
         let size = 1 << Int(chosen!.bits)
         slots = .allocate(capacity: size)
         slots.initialize(repeating: 0, count: size)
         for i in 0..<names.count { slots[Int(PostbackNames.hash(keys[i], seed: seed, shift: shift))] = UInt8(i + 1) }
+        lookup = Lookup(keys: keys, slots: slots, bytes: bytes, starts: starts, shift: shift, seed: seed)
     }
 
-    deinit { keys.deallocate(); slots.deallocate() }
+    deinit { keys.deallocate(); slots.deallocate(); bytes.deallocate(); starts.deallocate() }
 
     /// The index of `name`, or nil when no profile in use lists it.
     @inline(__always)
-    func index(_ name: UnsafeRawBufferPointer) -> Int? {
-        guard name.count > 0 else { return nil }
-        let key = PostbackNames.key(name)
-        let entry = Int(slots[Int(PostbackNames.hash(key, seed: seed, shift: shift))])
-        guard entry != 0 else { return nil }
-        let known = keys[entry - 1]
-        guard known.head == key.head && known.tail == key.tail && known.length == key.length else { return nil }
-        if key.length > 16 {  // the head and tail words cover 16 bytes: compare the rest
-            let same = names[entry - 1].withUnsafeBytes { memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }
-            if !same { return nil }
+    func index(_ name: UnsafeRawBufferPointer) -> Int? { lookup.index(name) }
+
+    /// The perfect hash table as plain values: what a postback uses. Valid while its `PostbackNames`
+    /// lives (a loop takes it from the catalog it holds, `HandlerState.postbackNames`).
+    struct Lookup {
+        fileprivate let keys: UnsafePointer<NameKey>
+        fileprivate let slots: UnsafePointer<UInt8>
+        fileprivate let bytes: UnsafePointer<UInt8>
+        fileprivate let starts: UnsafePointer<Int>
+        fileprivate let shift: UInt64
+        fileprivate let seed: UInt64
+
+        fileprivate init(keys: UnsafeMutablePointer<NameKey>, slots: UnsafeMutablePointer<UInt8>, bytes: UnsafeMutablePointer<UInt8>,
+                         starts: UnsafeMutablePointer<Int>, shift: UInt64, seed: UInt64) {
+            self.keys = UnsafePointer(keys); self.slots = UnsafePointer(slots); self.bytes = UnsafePointer(bytes)
+            self.starts = UnsafePointer(starts); self.shift = shift; self.seed = seed
         }
-        return entry - 1
+
+        /// The index of `name`, or nil when no profile in use lists it.
+        @inline(__always)
+        func index(_ name: UnsafeRawBufferPointer) -> Int? {
+            guard name.count > 0 else { return nil }
+            let key = PostbackNames.key(name)
+            let entry = Int(slots[Int(PostbackNames.hash(key, seed: seed, shift: shift))])
+            guard entry != 0 else { return nil }
+            let known = keys[entry - 1]
+            guard known.head == key.head && known.tail == key.tail && known.length == key.length else { return nil }
+            // The head and tail words cover 16 bytes: compare the rest.
+            if key.length > 16 && memcmp(bytes + starts[entry - 1], name.baseAddress!, name.count) != 0 { return nil }
+            return entry - 1
+        }
     }
 
     /// Unaligned loads of the first and last bytes (overlapping for short names).

@@ -25,8 +25,9 @@ struct NameSet: Equatable {
 /// One profile, ready for the request path. Immutable.
 final class PostbackProfile: @unchecked Sendable {  // immutable after init; `fieldOf` freed in deinit
     let name: [UInt8]
-    /// Per name index: the `ParamField` raw value it carries in this profile, or -1.
-    let fieldOf: UnsafeMutablePointer<Int8>
+    /// Per name index: the field it carries in this profile; meaningful only for indices in `mapped`
+    /// (the others hold `.clickID`). Stored as the enum, so reading it needs no `init(rawValue:)` check.
+    let fieldOf: UnsafeMutablePointer<ParamField>
     /// The name indices this profile maps, and those that carry its click ID.
     let mapped: NameSet
     let clickNames: NameSet
@@ -40,12 +41,12 @@ final class PostbackProfile: @unchecked Sendable {  // immutable after init; `fi
     init(_ config: PostbackProfileConfig, names table: PostbackNames) {
         name = Array(config.name.utf8)
         fieldOf = .allocate(capacity: max(1, table.names.count))
-        fieldOf.initialize(repeating: -1, count: max(1, table.names.count))
+        fieldOf.initialize(repeating: .clickID, count: max(1, table.names.count))
         var mapped = NameSet(), clickNames = NameSet()
         for field in PostbackField.allCases {
             for parameter in config.names(field) {
                 guard let i = Array(parameter.utf8).withUnsafeBytes({ table.index($0) }) else { continue }
-                fieldOf[i] = Int8(ParamField(field).rawValue)
+                fieldOf[i] = ParamField(field)
                 mapped.insert(i)
                 if field == .clickID { clickNames.insert(i) }
             }

@@ -32,11 +32,10 @@ extension RequestHandler {
     /// (or changes its status), whatever the window or configuration says now. 6. Offer rules:
     /// configured, window, delay, event, status. 7. Record once, or answer the earlier result.
     func postback(_ exchange: Exchange, to out: inout ByteWriter) {
-        refusalOffer = 0
-        refusalAffiliate = 0
-        let profiles = catalog.profiles  // one reference held for the whole postback (one retain, not one per use)
-        guard collectPostbackParams(exchange, profiles, to: &out) else { return }
-        guard let id = verifiedClickID(exchange, profiles, to: &out) else { return }
+        // The name table and click-ID candidates come from the loop's state as plain pointers (no class
+        // reference, no retain); the catalog's profile table is touched only for a nil offer or a refusal.
+        guard collectPostbackParams(exchange, state.pointee.postbackNames, to: &out) else { return }
+        guard let id = verifiedClickID(exchange, to: &out) else { return }
         guard let slot = engine.clickSlot(id), ClickSlot.mintMillis(slot) != 0 else {
             // Retired with its segment, or never minted here: the ID's mint minute tells which.
             let ageMinutes = Int64(ClickID.minute(unixMillis: exchange.context.nowMillis)) - Int64(id.mintMinute)
@@ -46,10 +45,10 @@ extension RequestHandler {
             return refuse(exchange, .notFound, "unknown_click", "no click with this id on this node", field: .clickID, to: &out)
         }
         let offerID = ClickSlot.offerID(slot)
-        refusalOffer = offerID
-        refusalAffiliate = ClickSlot.affID(slot)
+        exchange.offerID = offerID
+        exchange.affiliateID = ClickSlot.affID(slot)
         let offer = catalog.offer(offerID)
-        let profile = offer?.profile ?? profiles.serverDefault
+        let profile = offer?.profile ?? catalog.profiles.serverDefault
         guard readFields(exchange, profile: profile, to: &out) else { return }
         params.trimOrderID()
         if let offer { guard authorized(exchange, offer: offer, to: &out) else { return } }
@@ -94,10 +93,11 @@ extension RequestHandler {
     /// The presented click ID, decoded and with its tag verified: the first candidate name (see
     /// `ProfileTable.clickCandidates`) whose value verifies. When none does, the refusal says the
     /// worst of what was found: a forged ID, an unfilled template, a malformed ID, a bad encoding.
-    func verifiedClickID(_ exchange: Exchange, _ profiles: ProfileTable, to out: inout ByteWriter) -> ClickID? {
+    func verifiedClickID(_ exchange: Exchange, to out: inout ByteWriter) -> ClickID? {
         var worst = ClickProblem.none
-        for k in 0..<profiles.clickCandidateCount {
-            let index = profiles.clickCandidates[k]
+        let candidates = state.pointee.clickCandidates
+        for k in 0..<state.pointee.clickCandidateCount {
+            let index = candidates[k]
             guard params.seen.contains(index) else { continue }
             if params.repeatedDifferently.contains(index) { worst = max(worst, .conflicting); continue }
             let text: UnsafeRawBufferPointer
@@ -106,7 +106,7 @@ extension RequestHandler {
             case .failure(.tooLong): worst = max(worst, .tooLong); continue
             case .failure:
                 let sent = params.named[index].bytes
-                worst = max(worst, Placeholder.isUnfilled(sent, words: profiles.serverDefault.placeholders) ? .unfilled : .encoding)
+                worst = max(worst, Placeholder.isUnfilled(sent, words: catalog.profiles.serverDefault.placeholders) ? .unfilled : .encoding)
                 continue
             }
             switch engine.codec.decode(text) {
@@ -116,7 +116,7 @@ extension RequestHandler {
                 return id
             case .forged: worst = max(worst, .forged)
             case .malformed:
-                worst = max(worst, Placeholder.isUnfilled(text, words: profiles.serverDefault.placeholders) ? .unfilled : .malformed)
+                worst = max(worst, Placeholder.isUnfilled(text, words: catalog.profiles.serverDefault.placeholders) ? .unfilled : .malformed)
             }
         }
         refuseClickID(exchange, worst, to: &out)
@@ -191,7 +191,7 @@ extension RequestHandler {
 
     /// Keeps the query's parameters and a form or JSON body's, by profile name; any other body type
     /// is refused 415, a malformed JSON body 400.
-    func collectPostbackParams(_ exchange: Exchange, _ profiles: ProfileTable, to out: inout ByteWriter) -> Bool {
+    func collectPostbackParams(_ exchange: Exchange, _ names: PostbackNames.Lookup, to out: inout ByteWriter) -> Bool {
         params.reset()
         let head = exchange.head
         let hasBody = head.method == .post && head.contentLength > 0
@@ -200,7 +200,6 @@ extension RequestHandler {
                    "send the body as application/x-www-form-urlencoded or application/json, or the parameters in the query", to: &out)
             return false
         }
-        let names = profiles.names
         params.collectNamed(exchange.request, range: head.query, nameScratch: nameScratch, names: names)
         guard hasBody else { return true }
         if head.bodyType == .form {
@@ -211,7 +210,7 @@ extension RequestHandler {
         case .malformedJSON(let problem, let offset, let field)?:
             refuse(exchange, .badRequest, "malformed_body", problem.message, field: field, offset: offset, to: &out)
             return false
-        case .parameter, nil:
+        case nil:
             return true
         }
     }

@@ -18,10 +18,9 @@ struct ReadOnlyDataDir {
         let clicks = (0..<shards).map { ShardLayout.clickTable(dataDir: dataDir, shard: $0) }
         let conversions = (0..<shards).map { ShardLayout.conversionTable(dataDir: dataDir, shard: $0) }
         let refusals = (0..<shards).map { ShardLayout.refusalTable(dataDir: dataDir, shard: $0) }
-        var options = RecoveryOptions()
-        options.inspectOnly = true
-        var recovery = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals, options: options)
-        do { _ = try recovery.run() } catch { return .failure(error) }
+        var recovery = Recovery(dataDir: dataDir, clicks: clicks, conversions: conversions, refusals: refusals,
+                                options: RecoveryOptions(inspectOnly: true))
+        do { _ = try recovery.run() } catch { return .failure(StartupError(error.description)) }
         return .success(ReadOnlyDataDir(shards: shards, clicks: clicks, conversions: conversions, refusals: refusals, recovery: recovery))
     }
 

@@ -69,8 +69,6 @@ extension RequestHandler {
     func smartLinkPath(_ exchange: Exchange, slug: UnsafeRawBufferPointer, to out: inout ByteWriter) {
         params.reset()
         _ = params.collect(exchange.request, range: exchange.head.query, nameScratch: nameScratch, lenient: true)
-        refusalOffer = 0
-        refusalAffiliate = 0
         guard let link = catalog.smartLinks.link(slug: slug) else {
             return refuseClick(exchange, .notFound, .clickUnknownOffer, "unknown_smartlink", "no smart link with this slug", to: &out)
         }
@@ -95,7 +93,7 @@ extension RequestHandler {
     /// 4. None eligible: trafficback with reason `no_eligible_offer`.
     func smartLinkClick(_ exchange: Exchange, link: SmartLinkRuntime, to out: inout ByteWriter) {
         guard let affID = clickID(.affID, exchange, to: &out) else { return }
-        refusalAffiliate = affID
+        exchange.affiliateID = affID
         guard let affiliate = catalog.affiliate(affID) else {
             return refuseClick(exchange, .notFound, .clickUnknownAffiliate, "unknown_affiliate", "no affiliate with this id", field: .affID, to: &out)
         }
@@ -132,7 +130,7 @@ extension RequestHandler {
                 }
                 let offer = catalog.offer(link.offerIDs[chosen])!
                 if !take || offer.caps.map({ !$0.hasClickCaps || $0.take(.dailyClicks, affiliate: affID, nowMillis: now) }) ?? true {
-                    refusalOffer = offer.id
+                    exchange.offerID = offer.id
                     facts.traffic = ClickTraffic(reason: .none, destination: .offer, requestedOffer: offer.id, smartlink: link.id)
                     return land(exchange, offer: offer, affID: affID, address: address, facts: &facts, to: &out)
                 }
@@ -143,7 +141,7 @@ extension RequestHandler {
         guard let first = link.offerIDs.first.flatMap({ catalog.offer($0) }) else {
             return refuseClick(exchange, .notFound, .clickUnknownOffer, "unknown_offer", "the smart link lists no configured offer", to: &out)
         }
-        refusalOffer = first.id
+        exchange.offerID = first.id
         divert(exchange, requested: first, affiliate: affiliate, reason: .noEligibleOffer, address: address, facts: &facts,
                smartLink: link, to: &out)
     }

@@ -3,6 +3,7 @@ import Atomics
 import TrackstarCore
 import TrackstarEnrich
 import TrackstarIO
+import TrackstarStore
 import TrackstarConfiguration
 
 /// A running Trackstar node.

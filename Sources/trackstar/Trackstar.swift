@@ -2,6 +2,7 @@
 import ArgumentParser
 import TrackstarCore
 import TrackstarServer
+import TrackstarStore
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -251,6 +251,28 @@ struct SenderProfileTests {
         #expect(shown.stdout.contains("txid: T-9\n") && shown.stdout.contains("status: approved\n"), "\(shown.stdout)")
     }
 
+    /// A JSON body's members that the profile does not map are kept like unmapped query parameters:
+    /// `name=value` pairs in member order, escapes decoded and then percent-encoded, a number as its
+    /// literal, null as an empty value; the mapped ones (and the query's click ID) are not repeated.
+    @Test func unmappedJSONMembersAreKeptAsExtras() throws {
+        let server = try LiveServer(config: SenderProfileTests.config)
+        let c = try server.connect()
+        let id = try #require(clickID(try c.get("/click?offer_id=10&aff_id=7")))  // the default profile
+        let body = #"{"txid":"J-1","utm_source":"mail","note":"a b\u00e9&c=d","amount":"3.50","n":12.5,"gone":null,"cl\u0069ck":"x"}"#
+        let r = try c.request("POST /postback?click_id=\(id)&src=q HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        #expect(r.status == 200, "\(r.body)")
+        let conversionID = try #require(r.json["conversion_id"] as? Int)
+        let expected = "src=q&utm_source=mail&note=a%20b%C3%A9%26c%3Dd&n=12.5&gone=&click=x"
+        let db = server.dataPath + "/report.sqlite"
+        #expect(eventually(within: 60, every: 0.05) {
+            (try? SQLiteDatabase(path: db).rows("SELECT txid, amount_micros, extras FROM conversions")) == [["J-1", "3500000", expected]]
+        })
+        server.stop()
+        let shown = try LiveServer.run(["conversion", server.dataPath, "\(conversionID)"])
+        #expect(shown.status == 0 && shown.stdout.contains("extras: \(expected)\n"), "\(shown)")
+    }
+
     @Test func refusedPostbacksReplayOnceAfterTheProfileIsFixed() throws {
         func config(_ words: String) -> String {
             """

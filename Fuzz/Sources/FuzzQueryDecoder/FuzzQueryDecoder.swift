@@ -1,13 +1,16 @@
 // libFuzzer harness: the query/form decoder and the JSON body reader. The input is a query string and,
 // split at its first 0xFF byte, a form body as well; or, split at a 0xFE byte that comes first, a JSON
 // body. Checks QueryPairs and PercentDecoding against the reference models, and the server's own
-// `Params.collect` / `collectJSON` (via @testable import; debug builds enable testing) against a model
-// of their contract: known names (and aliases) are decoded into fixed slots, unknown names are
-// ignored, a repeat must carry the same value, a value longer than the slot is `tooLong`, a bad
-// escape is `malformedEncoding`, an empty value (or JSON null) is absent, and nothing is written
-// outside the slots. For JSON also: `JSONObjectScanner` yields exactly the reference's members (names
-// and values decoded) and refuses exactly what the reference refuses; a repeated member name or more
-// than `JSONNameSet.maxMembers` members is refused.
+// `Params.collect` (via @testable import; debug builds enable testing) against a model of its
+// contract: known names (and aliases) are decoded into fixed slots, unknown names are ignored, a
+// repeat must carry the same value, a value longer than the slot is `tooLong`, a bad escape is
+// `malformedEncoding`, an empty value is absent, and nothing is written outside the slots. For JSON
+// (a postback's body): `JSONObjectScanner` yields exactly the reference's members (names and values
+// decoded) and refuses exactly what the reference refuses; `collectNamed` over the query then
+// `collectNamedJSON` over the body keep, per name of the default profile, the first non-empty value
+// (decoding to the reference's bytes, or `tooLong` / `malformedEncoding` when read into a slot) and
+// note a later one sent differently; null or "" is absent; a repeated member name or more than
+// `JSONNameSet.maxMembers` members is refused.
 import FuzzSupport
 import TrackstarHTTP
 @testable import TrackstarServer
@@ -22,7 +25,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let body = ByteRange((jsonSplit + 1)..<size)
         checkPairs(input, query)
         checkScanner(input, body)
-        checkParams(input, ranges: [query], json: body, slotSize: [4, 16, 256][size % 3])
+        checkNamedJSON(input, query: query, json: body, slotSize: [4, 16, 256][size % 3])
         return 0
     }
     let query = ByteRange(0..<split)
@@ -56,15 +59,12 @@ func checkPairs(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange) {
     require(index == expected.count, "QueryPairs yields \(index) pairs, reference \(expected.count)")
 }
 
-/// What `Params.collect` (and `collectJSON`) must produce.
+/// What `Params.collect` must produce.
 enum Expected: Equatable {
     case values([ParamField: [UInt8]])
     case malformed(ParamField)
     case tooLong(ParamField)
     case conflicting(ParamField)
-    case jsonSyntax
-    case jsonRepeatedName
-    case jsonTooManyMembers
 }
 
 /// Every accepted spelling (aliases included) as bytes.
@@ -72,11 +72,10 @@ let spellings: [[UInt8]: ParamField] = Dictionary(uniqueKeysWithValues: ParamFie
     (Array(UnsafeRawBufferPointer(start: $0.0.utf8Start, count: $0.0.utf8CodeUnitCount)), $0.1)
 })
 
-/// The contract of `Params.collect`, over the query and then the body (and `collectJSON` over a JSON
-/// body), with plain arrays.
-func model(_ buffer: UnsafeRawBufferPointer, ranges: [ByteRange], json: ByteRange?, slotSize: Int) -> Expected {
+/// The contract of `Params.collect`, over the query and then the body, with plain arrays.
+func model(_ buffer: UnsafeRawBufferPointer, ranges: [ByteRange], slotSize: Int) -> Expected {
     var values: [ParamField: [UInt8]] = [:]
-    /// Stores one value as both collectors do.
+    /// Stores one value as the collector does.
     func store(_ field: ParamField, _ value: [UInt8]) -> Expected? {
         guard value.count <= slotSize else { return .tooLong(field) }
         if let earlier = values[field] {
@@ -96,18 +95,7 @@ func model(_ buffer: UnsafeRawBufferPointer, ranges: [ByteRange], json: ByteRang
             if let problem = store(field, value) { return problem }
         }
     }
-    guard let json else { return .values(values) }
-    let object = ReferenceJSON.flatObject(Array(buffer[json.range]))
-    var seen = Set<[UInt8]>()
-    for member in object.members {
-        guard !seen.contains(member.name) else { return .jsonRepeatedName }
-        guard seen.count < JSONNameSet.maxMembers else { return .jsonTooManyMembers }
-        seen.insert(member.name)
-        // Escaped names decode into the 64-byte name scratch; longer ones match nothing (none is that long).
-        guard let field = spellings[member.name], member.kind != .null, !member.value.isEmpty else { continue }
-        if let problem = store(field, member.value) { return problem }
-    }
-    return object.valid ? .values(values) : .jsonSyntax
+    return .values(values)
 }
 
 /// `JSONObjectScanner` over `range` yields the reference's members, then stops where the reference
@@ -153,7 +141,7 @@ func checkScanner(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange) {
     require(index == reference.members.count, "scanner yields \(index) members, reference \(reference.members.count) for \(show(buffer[range.range]))")
 }
 
-func checkParams(_ buffer: UnsafeRawBufferPointer, ranges: [ByteRange], json: ByteRange? = nil, slotSize: Int) {
+func checkParams(_ buffer: UnsafeRawBufferPointer, ranges: [ByteRange], slotSize: Int) {
     // Guard bytes around the slots catch any write outside them.
     let guardBytes = 64
     let bytes = Params.storageBytes(slotSize: slotSize)
@@ -162,8 +150,6 @@ func checkParams(_ buffer: UnsafeRawBufferPointer, ranges: [ByteRange], json: By
     memory.initializeMemory(as: UInt8.self, repeating: 0xA5)
     let nameScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
     defer { nameScratch.deallocate() }
-    let names = JSONNameSet()
-    defer { names.deallocate() }
 
     var params = Params(storage: memory.baseAddress! + guardBytes, slotSize: slotSize)
     params.reset()
@@ -171,22 +157,109 @@ func checkParams(_ buffer: UnsafeRawBufferPointer, ranges: [ByteRange], json: By
     for range in ranges where error == nil {
         error = params.collect(buffer, range: range, nameScratch: nameScratch)
     }
-    var jsonError: BodyError?
-    if let json, error == nil {
-        jsonError = params.collectJSON(buffer, range: json, names: names, nameScratch: nameScratch)
-        if case .parameter(let problem)? = jsonError { error = problem }
-    }
-    let actual: Expected
-    switch (error, jsonError) {
-    case (nil, .malformedJSON(let problem, let offset, _)?):
-        require(offset >= 0 && offset <= json!.count, "problem offset \(offset) outside the body")
-        actual = problem == .duplicateName ? .jsonRepeatedName : problem == .tooManyMembers ? .jsonTooManyMembers : .jsonSyntax
-    default: actual = outcome(error, params, slotSize)
-    }
-    let expected = model(buffer, ranges: ranges, json: json, slotSize: slotSize)
+    let actual = outcome(error, params, slotSize)
+    let expected = model(buffer, ranges: ranges, slotSize: slotSize)
     require(actual == expected, "Params.collect gave \(actual), expected \(expected) for \(show(buffer)) (slot \(slotSize))")
     for i in 0..<guardBytes {
         require(memory[i] == 0xA5 && memory[guardBytes + bytes + i] == 0xA5, "Params wrote outside its slots")
+    }
+}
+
+/// What a postback keeps of a query and a JSON body, by name (`Params.collectNamed`, `collectNamedJSON`).
+enum NamedOutcome: Equatable {
+    /// Per name index of the default profile's table: the value read into a slot (or why it could
+    /// not be), and whether a later value was sent differently.
+    case kept([Int: KeptValue])
+    case jsonSyntax
+    case jsonRepeatedName
+    case jsonTooManyMembers
+}
+
+enum KeptValue: Equatable {
+    case value([UInt8], repeatedDifferently: Bool)
+    case tooLong(repeatedDifferently: Bool)
+    case malformed(repeatedDifferently: Bool)
+}
+
+/// `collectNamed` over `query` then `collectNamedJSON` over `json`, against a model built from the
+/// reference decoders and a plain search of the name table.
+func checkNamedJSON(_ buffer: UnsafeRawBufferPointer, query: ByteRange, json: ByteRange, slotSize: Int) {
+    let names = ProfileTable.builtinDefault.names
+    // The model. Raw values are compared as sent (a repeat is noted when its bytes differ).
+    var first: [Int: (raw: [UInt8], decoded: [UInt8]?)] = [:]
+    var differs = Set<Int>()
+    func note(_ index: Int, raw: [UInt8], decoded: [UInt8]?) {
+        if let earlier = first[index] {
+            if earlier.raw != raw { differs.insert(index) }
+        } else {
+            first[index] = (raw, decoded)
+        }
+    }
+    for pair in Reference.pairs(Array(buffer[query.range]), base: Int(query.start)) {
+        // Names decode into a 64-byte scratch; longer or malformed names match nothing.
+        guard let name = Reference.percentDecode(Array(buffer[pair.name])), name.count <= 64,
+              let index = names.names.firstIndex(of: name), !pair.value.isEmpty else { continue }
+        note(index, raw: Array(buffer[pair.value]), decoded: Reference.percentDecode(Array(buffer[pair.value])))
+    }
+    let object = ReferenceJSON.flatObject(Array(buffer[json.range]))
+    var scanner = JSONObjectScanner(buffer, range: json)  // its members equal the reference's (`checkScanner`)
+    var memberNames = Set<[UInt8]>()
+    var expected: NamedOutcome?
+    for member in object.members {
+        guard let raw = try? scanner.next() else { break }
+        guard !memberNames.contains(member.name) else { expected = .jsonRepeatedName; break }
+        guard memberNames.count < JSONNameSet.maxMembers else { expected = .jsonTooManyMembers; break }
+        memberNames.insert(member.name)
+        guard member.name.count <= 64 || !raw.nameEscaped, let index = names.names.firstIndex(of: member.name),
+              member.kind != .null, !member.value.isEmpty else { continue }
+        note(index, raw: Array(buffer[raw.value.range]), decoded: member.value)
+    }
+    if expected == nil && !object.valid { expected = .jsonSyntax }
+    if expected == nil {
+        var kept: [Int: KeptValue] = [:]
+        for (index, value) in first {
+            let repeated = differs.contains(index)
+            guard let decoded = value.decoded else { kept[index] = .malformed(repeatedDifferently: repeated); continue }
+            kept[index] = decoded.count > slotSize ? .tooLong(repeatedDifferently: repeated) : .value(decoded, repeatedDifferently: repeated)
+        }
+        expected = .kept(kept)
+    }
+
+    // The real thing, between guard bytes.
+    let guardBytes = 64
+    let bytes = Params.storageBytes(slotSize: slotSize)
+    let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes + 2 * guardBytes, alignment: 8)
+    defer { memory.deallocate() }
+    memory.initializeMemory(as: UInt8.self, repeating: 0xA5)
+    let nameScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+    defer { nameScratch.deallocate() }
+    let jsonNames = JSONNameSet()
+    defer { jsonNames.deallocate() }
+    var params = Params(storage: memory.baseAddress! + guardBytes, slotSize: slotSize)
+    params.reset()
+    params.collectNamed(buffer, range: query, nameScratch: nameScratch, names: names)
+    let actual: NamedOutcome
+    switch params.collectNamedJSON(buffer, range: json, names: jsonNames, profileNames: names, nameScratch: nameScratch) {
+    case .malformedJSON(let problem, let offset, _)?:
+        require(offset >= 0 && offset <= json.count, "problem offset \(offset) outside the body")
+        actual = problem == .duplicateName ? .jsonRepeatedName : problem == .tooManyMembers ? .jsonTooManyMembers : .jsonSyntax
+    case nil:
+        var kept: [Int: KeptValue] = [:]
+        for index in 0..<names.names.count where params.seen.contains(index) {
+            let repeated = params.repeatedDifferently.contains(index)
+            switch params.decoded(index, into: .clickID) {
+            case .success(let value):
+                require(value.count <= slotSize, "name \(index) read \(value.count) bytes into a \(slotSize)-byte slot")
+                kept[index] = .value(Array(value), repeatedDifferently: repeated)
+            case .failure(.tooLong): kept[index] = .tooLong(repeatedDifferently: repeated)
+            case .failure: kept[index] = .malformed(repeatedDifferently: repeated)
+            }
+        }
+        actual = .kept(kept)
+    }
+    require(actual == expected, "collectNamed + collectNamedJSON gave \(actual), expected \(expected!) for \(show(buffer)) (slot \(slotSize))")
+    for i in 0..<guardBytes {
+        require(memory[i] == 0xA5 && memory[guardBytes + bytes + i] == 0xA5, "Params wrote outside its storage")
     }
 }
 

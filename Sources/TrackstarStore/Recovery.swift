@@ -1,9 +1,8 @@
-// Start-up recovery: map every shard's segment files, validate each record's checksum, cut a torn
-// tail (saying how much and where), refuse to start on corruption before the tail, and rebuild the
-// conversion index by replaying the conversion logs.
+// Start-up recovery of a data dir's logs: map every shard's segment files, validate each record's
+// checksum from the manifest's trusted position (or a full scan), cut a torn tail (saying how much and
+// where), and refuse to start on corruption before the tail, or quarantine the damaged segment when
+// asked. Rebuilding the indexes from the recovered logs is the server's part (Engine+Replay.swift).
 import TrackstarCore
-import TrackstarIO
-import TrackstarStore
 
 /// Choices an operator can make about damaged data.
 public struct RecoveryOptions: Sendable {
@@ -11,37 +10,47 @@ public struct RecoveryOptions: Sendable {
     /// `*.quarantined` and its records become unavailable; appends continue after it.
     public var quarantineDamaged = false
     /// Report only (`trackstar inspect`): change nothing, record damage instead of stopping.
-    var inspectOnly = false
-    public init(quarantineDamaged: Bool = false) { self.quarantineDamaged = quarantineDamaged }
+    public var inspectOnly = false
+    public init(quarantineDamaged: Bool = false, inspectOnly: Bool = false) {
+        self.quarantineDamaged = quarantineDamaged
+        self.inspectOnly = inspectOnly
+    }
 }
 
-/// One recovery run over a data dir's tables.
-struct Recovery {
-    let dataDir: String
-    let clicks: [RecordTable]
-    let conversions: [RecordTable]
-    let refusals: [RecordTable]
-    let options: RecoveryOptions
-    var notes: [String] = []
-    /// Damage found (inspect mode): corrupt records before a tail, damaged manifests.
-    var damage: [String] = []
-    /// The manifest recovery started from.
-    var manifest: Manifest?
+/// Why recovery will not go on: what was found, where, and what the operator can do.
+public struct RecoveryError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
 
-    init(dataDir: String, clicks: [RecordTable], conversions: [RecordTable], refusals: [RecordTable], options: RecoveryOptions) {
+/// One recovery run over a data dir's tables (one click, conversion and refusal table per shard).
+public struct Recovery {
+    public let dataDir: String
+    public let clicks: [RecordTable]
+    public let conversions: [RecordTable]
+    public let refusals: [RecordTable]
+    public let options: RecoveryOptions
+    /// What was done, for the log: cut tails, quarantined segments, removed retired files, counts.
+    public private(set) var notes: [String] = []
+    /// Damage found (inspect mode): corrupt records before a tail, damaged manifests.
+    public private(set) var damage: [String] = []
+    /// The manifest recovery started from.
+    public private(set) var manifest: Manifest?
+
+    public init(dataDir: String, clicks: [RecordTable], conversions: [RecordTable], refusals: [RecordTable], options: RecoveryOptions) {
         self.dataDir = dataDir; self.clicks = clicks; self.conversions = conversions; self.refusals = refusals
         self.options = options
     }
 
     /// Recovers every shard; returns notes for the log, throws on damage it will not repair.
-    mutating func run() throws(StartupError) -> [String] {
+    public mutating func run() throws(RecoveryError) -> [String] {
         let found = Manifest.load(from: dataDir)
         for damaged in found.damaged {
             notes.append("manifest \(damaged.path) is damaged (\(damaged.reason)); using the other copy or a full scan")
             damage.append("manifest \(damaged.path): \(damaged.reason)")
         }
         if found.manifest == nil && !found.damaged.isEmpty && !options.quarantineDamaged && !options.inspectOnly {
-            throw StartupError("""
+            throw RecoveryError("""
                 every manifest in \(dataDir) is damaged: \(found.damaged.map { "\($0.path): \($0.reason)" }.joined(separator: "; ")).
                 Records may still be intact. Check the disk, then move the manifest files aside \
                 (mv \(dataDir)/manifest* /tmp/) to rebuild from a full scan of the segments.
@@ -58,7 +67,7 @@ struct Recovery {
         return notes
     }
 
-    mutating func recoverShard(_ shard: Int, trusted: ShardPosition) throws(StartupError) {
+    mutating func recoverShard(_ shard: Int, trusted: ShardPosition) throws(RecoveryError) {
         let clicks = self.clicks[shard], conversions = self.conversions[shard], refusals = self.refusals[shard]
         if !options.inspectOnly {
             for table in [clicks, conversions, refusals] { notes += table.removeRetiredFiles().map { "removed retired segment \($0)" } }
@@ -68,7 +77,7 @@ struct Recovery {
             notes += try conversions.mapExisting()
             notes += try refusals.mapExisting()
         } catch {
-            throw StartupError("shard \(shard): \(error.description)")
+            throw RecoveryError("shard \(shard): \(error.description)")
         }
         let clickEnd = try scan(clicks, trusted: trusted.clicks, layout: .clicks)
         let conversionEnd = try scan(conversions, trusted: trusted.conversions, layout: .conversions)
@@ -128,7 +137,7 @@ struct Recovery {
 
     /// Validates records from the start; at the first bad or unwritten one decides: torn tail (cut it)
     /// or corruption (stop, or quarantine when asked).
-    mutating func scan(_ table: RecordTable, trusted: UInt64, layout: Layout) throws(StartupError) -> LogEnd {
+    mutating func scan(_ table: RecordTable, trusted: UInt64, layout: Layout) throws(RecoveryError) -> LogEnd {
         // Retention may have removed the oldest segments: the log starts at the first one present.
         var end = LogEnd(count: UInt64(table.firstMappedRecordSegment * table.recordsPerSegment), byteEnd: 0)
         while let (valid, byteEnd) = check(table, end.count, layout), valid {
@@ -159,7 +168,7 @@ struct Recovery {
     }
 
     /// A bad record before the tail: stop with what to do, or quarantine its segment.
-    mutating func corrupt(_ table: RecordTable, at sequence: UInt64, goodAfter: Int, trusted: UInt64, end: LogEnd) throws(StartupError) -> LogEnd {
+    mutating func corrupt(_ table: RecordTable, at sequence: UInt64, goodAfter: Int, trusted: UInt64, end: LogEnd) throws(RecoveryError) -> LogEnd {
         let place = location(table, sequence)
         let why = goodAfter > 0 ? "followed by \(goodAfter) intact records" : "below the snapshot's durable count \(trusted)"
         if options.inspectOnly {
@@ -167,7 +176,7 @@ struct Recovery {
             return end
         }
         guard options.quarantineDamaged else {
-            throw StartupError("""
+            throw RecoveryError("""
                 corrupt record at \(place), \(why). Trackstar will not start and drop good records.
                 Check the disk; run `trackstar inspect \(dataDir)` for every damaged place;
                 to start anyway without that segment, run `trackstar serve --quarantine-damaged` \
@@ -210,88 +219,5 @@ extension Recovery.Layout {
         case "conversions": self = .conversions
         default: self = .refusals
         }
-    }
-}
-
-extension Engine {
-    /// Rebuilds the conversion index (order ids and click+event pairs) from every conversion log,
-    /// skipping keys whose expiry has passed (see `OfferRuntime.keyExpiry`). Starts at each log's
-    /// first segment still on disk: retired conversions hold no live key (`conversionCutoff`), so
-    /// the work follows the live window, not the history.
-    func replayConversions(nowMillis: Int64 = WallClock.nowMillis()) throws(StartupError) {
-        let catalog = self.catalog
-        resetConversionStates()
-        index.enter(indexRecoveryParticipant)
-        defer { index.leave(indexRecoveryParticipant) }
-        for (shard, table) in conversions.enumerated() {
-            var sequence = table.retiredCount
-            while sequence < table.reservedCount {
-                defer { sequence += 1 }
-                guard let record = table.record(sequence) else { continue }  // quarantined
-                if ConversionRecord.kind(record) == .transition { replayTransition(record); continue }
-                let id = Engine.conversionID(shard: shard, sequence: sequence)
-                let clickRef = ConversionRecord.clickRef(record)
-                let clickShard = UInt8(clickRef >> 40), clickSequence = clickRef & ClickID.maxSequence
-                let expires = keyExpiry(record, clickShard: clickShard, clickSequence: clickSequence, catalog: catalog)
-                guard expires >= nowMillis else { continue }
-                try restoreKey(Engine.eventKey(shard: clickShard, sequence: clickSequence, event: ConversionRecord.event(record)),
-                               id: id, expires: expires, nowMillis: nowMillis)
-                let txid = ConversionRecord.txidHash(record)
-                if txid != 0 {
-                    try restoreKey(txidKey(offer: ConversionRecord.offerID(record), txidHash: txid), id: id, expires: expires, nowMillis: nowMillis)
-                }
-            }
-        }
-    }
-
-    /// Sets every conversion's state word back to "as recorded": a word the crash left changed (or
-    /// `busy`) without its transition record in the log is undone; `replayTransition` redoes the rest.
-    func resetConversionStates() {
-        for table in conversions {
-            var sequence = table.retiredCount
-            while sequence < table.reservedCount {
-                defer { sequence += 1 }
-                guard let record = table.record(sequence), ConversionRecord.kind(record) == .conversion else { continue }
-                // Relaxed: recovery runs before any loop starts; the loops' start orders it before them.
-                ConversionRecord.state(record).store(0, ordering: .relaxed)
-            }
-        }
-    }
-
-    /// Applies a logged transition to its conversion's state word: the highest version wins, so the
-    /// order in which shards' logs are read does not matter (each version was won by one update).
-    func replayTransition(_ transition: UnsafeRawPointer) {
-        guard let conversion = conversionRecord(TransitionRecord.conversionID(transition)),
-              ConversionRecord.kind(conversion) == .conversion else { return }
-        let word = ConversionRecord.state(conversion)
-        // Relaxed: single-threaded here, as above.
-        let current = ConversionState(word: word.load(ordering: .relaxed), recorded: ConversionRecord.status(conversion))
-        let next = TransitionRecord.state(transition)
-        if next.version > current.version { word.store(next.word, ordering: .relaxed) }
-    }
-
-    /// The keys' expiry as the loop computed it; the click's mint time is read from its slot while
-    /// the slot exists (a retired click is past every lifetime, so only the order-id window counts).
-    func keyExpiry(_ record: UnsafeRawPointer, clickShard: UInt8, clickSequence: UInt64, catalog: Catalog) -> Int64 {
-        let time = ConversionRecord.timeMillis(record)
-        let mint = Int(clickShard) < clicks.count ? clicks[Int(clickShard)].record(clickSequence).map { ClickSlot.mintMillis($0) } ?? 0 : 0
-        guard let offer = catalog.offer(ConversionRecord.offerID(record)) else {
-            return max(time + config.storage.txidWindowMillis, mint + catalog.maxLifetimeMillis)
-        }
-        return offer.keyExpiry(nowMillis: time, mintMillis: mint)
-    }
-
-    /// Points `key` at conversion `id` unless an earlier conversion holds it (multiple_conversions);
-    /// grows the index in place when its newest generation is full.
-    func restoreKey(_ key: UInt64, id: UInt64, expires: Int64, nowMillis: Int64) throws(StartupError) {
-        for _ in 0..<3 {
-            switch index.claim(key, expiresMillis: expires) {
-            case .claimed(let entry): index.publish(entry: entry, value: id); return
-            case .existing: return
-            case .full:
-                if let refusal = index.maintain(nowMillis: nowMillis).refusal { throw StartupError("during recovery: \(refusal)") }
-            }
-        }
-        throw StartupError("the conversion index could not grow during recovery; raise storage.max_conversions")
     }
 }
