@@ -60,7 +60,7 @@ extension RequestHandler {
         let userAgent = exchange.bytes(exchange.head.userAgent, limit: 512)
         let fingerprint = unique.fingerprint(offer: offer.id, high: address.high, low: address.low, userAgent: userAgent)
         facts.fingerprint = fingerprint
-        switch unique.record(fingerprint, windowMillis: offer.uniqueWindowMillis, nowMillis: exchange.context.nowMillis, participant: shard) {
+        switch unique.record(fingerprint, windowMillis: offer.uniqueWindowMillis, nowMillis: exchange.context.nowMillis) {
         case .unique:
             facts.head.unique = true
             metrics.count(.uniqueClicks)

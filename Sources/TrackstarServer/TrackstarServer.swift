@@ -11,7 +11,6 @@ public final class TrackstarServer: @unchecked Sendable {
     let group: ServerGroup
     let snapshotter: Snapshotter
     let indexKeeper: IndexKeeper
-    let uniqueKeeper: IndexKeeper
     let handlers: [RequestHandler]
     let feed: ReportFeed
     let partners: PartnerFeed
@@ -43,7 +42,6 @@ public final class TrackstarServer: @unchecked Sendable {
             throw error
         }
         indexKeeper = IndexKeeper(index: engine.index)
-        uniqueKeeper = IndexKeeper(index: engine.unique.index, name: "unique-click index")
         readiness.enter(.starting)
     }
 
@@ -92,7 +90,7 @@ public final class TrackstarServer: @unchecked Sendable {
         // kept unless its rules file changed, and then each loop gets a new cache for the new one.
         let previous = engine.enrichment
         let enrichment = try Enrichment.open(config, previous: previous)
-        let caches: [UserAgentCache]? = enrichment.classifier === previous.classifier ? nil : handlers.map { _ in enrichment.makeCache() }
+        let caches: [UserAgentCache]? = enrichment.keepsCaches(of: previous) ? nil : handlers.map { _ in enrichment.makeCache() }
         engine.seedNewCaps(catalog, fresh: catalog.capBook.takeFresh())
         engine.replaceCatalog(catalog)
         engine.replaceEnrichment(enrichment)
@@ -130,7 +128,6 @@ public final class TrackstarServer: @unchecked Sendable {
         group.start()
         snapshotter.start()
         indexKeeper.start()
-        uniqueKeeper.start()
         feed.start()
         summary.start()
         let readiness = self.readiness
@@ -150,7 +147,6 @@ public final class TrackstarServer: @unchecked Sendable {
         feed.stop()
         snapshotter.stop()
         indexKeeper.stop()
-        uniqueKeeper.stop()
         admin?.stop()
     }
 }

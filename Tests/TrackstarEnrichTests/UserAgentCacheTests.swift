@@ -62,6 +62,35 @@ import TrackstarTestSupport
         #expect(withBytes(UserAgentClassifierTests.pixel) { upgrading.classify($0) } == full)
     }
 
+    /// The bot-substring verdict kept with each answer equals a fresh scan, for every corpus agent,
+    /// when first seen and when repeated, and so do the bot reasons made from it; the empty agent is
+    /// answered without the table; over budget the cheap answer carries the verdict too.
+    @Test func cachedSubstringVerdictsEqualAScan() throws {
+        let classifier = try Shared.classifier.get()
+        let bots = try BotRules(substrings: ["curl", "Python-", "HeadlessChrome", "okhttp"], cidrs: [], asns: [], anonymousProxyIsBot: false)
+        let agents = try UAPCorpus.load("test_ua.yaml").map(\.agent) + UserAgentClassifierTests.samples
+            + ["curl/8.5.0", "python-requests/2.31", "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0 Safari/537.36", "OKHTTP/4.9"]
+        for budget in [Int.max, 0] {
+            let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: budget, bots: bots)
+            var listed = 0
+            for pass in 0..<2 {
+                var differ: [String] = []
+                for agent in agents {
+                    let answer = withBytes(agent) { cache.lookup($0) }
+                    let scanned = withBytes(agent) { bots.listsSubstring(in: $0) }
+                    let reason = withBytes(agent) { bots.check(ua: $0, device: answer.device, geo: .unknown, high: 0, low: 1) }
+                    if answer.listedSubstring != scanned || bots.check(agent: answer, geo: .unknown, high: 0, low: 1) != reason { differ.append(agent) }
+                    if pass == 0 && scanned { listed += 1 }
+                }
+                #expect(differ.isEmpty, "budget \(budget), pass \(pass): \(differ.prefix(3))")
+            }
+            #expect(listed >= 4 && cache.hits >= agents.count - 64)
+        }
+        let cache = UserAgentCache(classifier: classifier, capacity: 64, bots: bots)
+        #expect(withBytes("") { cache.lookup($0) } == .emptyAgent && cache.count == 0)
+        #expect(bots.check(agent: .emptyAgent, geo: .unknown, high: 0, low: 1) == .emptyUserAgent)
+    }
+
     /// Only the examined prefix is the key: agents alike in their first 512 bytes share an entry, and
     /// agents of different lengths under it do not.
     @Test func keyIsTheExaminedPrefix() throws {
