@@ -39,6 +39,9 @@ final class Engine: @unchecked Sendable {
     private(set) var capTally = CapTally(shards: 0)
     /// Unique clicks: the (offer, address, agent) fingerprints of each offer's window.
     let unique: UniqueClicks
+    /// Measurement hook (performance.md, "all on vs off"): with `TRACKSTAR_MEASURE_ENRICHMENT_OFF` set,
+    /// clicks are neither enriched nor checked for uniqueness (recorded as before enrichment existed).
+    let enrichmentOff = getenv("TRACKSTAR_MEASURE_ENRICHMENT_OFF") != nil
     /// `[privacy] anonymize_ip = "truncate"`: addresses are cut before they are written.
     let anonymizeAddresses: Bool
     /// Key for txid fingerprints (derived from the click key, so it is secret and stable).

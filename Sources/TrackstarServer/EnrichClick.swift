@@ -107,6 +107,7 @@ extension RequestHandler {
     /// search in the location table, a hash probe in the loop's agent cache (uap-core's rules and the
     /// bot substrings on a miss, within the cache's budget), the bot rules. Allocates nothing.
     func enrich(_ exchange: Exchange, address: PeerAddress) -> ClickFacts {
+        guard !engine.enrichmentOff else { return ClickFacts() }  // measurement hook: recorded unenriched
         let sources = state.pointee.enrich.sources
         let agent = exchange.bytes(exchange.head.userAgent, limit: 512)
         let geo = sources.geo?.lookup(high: address.high, low: address.low) ?? .unknown

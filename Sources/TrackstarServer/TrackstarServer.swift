@@ -109,6 +109,9 @@ public final class TrackstarServer: @unchecked Sendable {
         if config.delivery != engine.config.delivery { notes.append("[delivery] changes take effect at the next restart") }
         if config.admin != engine.config.admin { notes.append("[admin] changes take effect at the next restart") }
         if config.privacy != engine.config.privacy { notes.append("[privacy] changes take effect at the next restart") }
+        if catalog.longestUniqueWindowMillis > engine.unique.table.windowMillis {
+            notes.append("unique_window: windows longer than \(engine.unique.table.windowMillis / 1000) s are held to it until the next restart (the unique-click table is sized at start)")
+        }
         if config.log.summaryIntervalMillis != engine.config.log.summaryIntervalMillis {
             notes.append("[log] summary_interval changes take effect at the next restart")
         }
