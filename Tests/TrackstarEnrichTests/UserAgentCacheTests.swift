@@ -3,12 +3,15 @@
 import Testing
 @testable import TrackstarEnrich
 import TrackstarTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct UserAgentCacheTests {
     @Test func answersAsTheClassifierDoes() throws {
         let classifier = try Shared.classifier.get()
         let scratch = classifier.makeScratch()
-        let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: .max)
+        let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: .max, fullClassificationEvery: 0)
         let agents = try UAPCorpus.load("test_ua.yaml").map(\.agent) + UserAgentClassifierTests.samples
         // Twice round: the first pass fills the cache, the second must hit and still agree.
         for pass in 0..<2 {
@@ -41,6 +44,22 @@ import TrackstarTestSupport
         #expect(answer.device == .desktop && classifier.osName(answer.os) == "Windows" && classifier.browserName(answer.browser) == "Chrome")
     }
 
+    /// Under a flood of new agents at most one lookup in eight (plus a floor a second) runs the
+    /// rules, whatever the rate: the regex work is a bounded share of the clicks.
+    @Test func aFloodIsFullyClassifiedAtMostOncePerEightLookups() throws {
+        let classifier = try Shared.classifier.get()
+        let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: .max)
+        func second() -> Int { var now = timespec(); clock_gettime(CLOCK_MONOTONIC_COARSE, &now); return Int(now.tv_sec) }
+        let first = second()
+        for index in 0..<4_000 {
+            _ = withBytes("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0.\(index) Safari/537.36") { cache.lookup($0) }
+        }
+        let seconds = second() - first + 1
+        #expect(cache.fullClassifications + cache.quickClassifications == 4_000)
+        #expect(cache.fullClassifications >= UserAgentCache.floorPerSecond)
+        #expect(cache.fullClassifications <= seconds * UserAgentCache.floorPerSecond + 4_000 / 8 + seconds, "\(cache.fullClassifications) in \(seconds) s")
+    }
+
     /// A provisional (cheap) entry becomes the full answer on a hit once budget is back.
     @Test func cheapAnswersAreUpgraded() throws {
         let classifier = try Shared.classifier.get()
@@ -71,7 +90,7 @@ import TrackstarTestSupport
         let agents = try UAPCorpus.load("test_ua.yaml").map(\.agent) + UserAgentClassifierTests.samples
             + ["curl/8.5.0", "python-requests/2.31", "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0 Safari/537.36", "OKHTTP/4.9"]
         for budget in [Int.max, 0] {
-            let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: budget, bots: bots)
+            let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: budget, fullClassificationEvery: 0, bots: bots)
             var listed = 0
             for pass in 0..<2 {
                 var differ: [String] = []
@@ -95,7 +114,7 @@ import TrackstarTestSupport
     /// agents of different lengths under it do not.
     @Test func keyIsTheExaminedPrefix() throws {
         let classifier = try Shared.classifier.get()
-        let cache = UserAgentCache(classifier: classifier, capacity: 64, fullClassificationsPerSecond: .max)
+        let cache = UserAgentCache(classifier: classifier, capacity: 64, fullClassificationsPerSecond: .max, fullClassificationEvery: 0)
         let long = UserAgentClassifierTests.windowsChrome + String(repeating: "x", count: 600)
         _ = withBytes(long) { cache.classify($0) }
         _ = withBytes(long + "tail") { cache.classify($0) }
