@@ -37,7 +37,7 @@ public final class UserAgentCache {
     /// flood of new agents can cause (at a typical ~20 µs each, 2,000/s is at most 4% of a core).
     /// `bots`' substrings are scanned for on each miss and the verdict kept with the answer, so the
     /// cache belongs to those rules: make a new one when they change.
-    public init(classifier: UserAgentClassifier, capacity: Int, fullClassificationsPerSecond: Int = 2_000, fullClassificationEvery: Int = 8,
+    public init(classifier: UserAgentClassifier, capacity: Int, fullClassificationsPerSecond: Int = 2_000, fullClassificationEvery: Int = 32,
                 bots: BotRules = .none) {
         self.classifier = classifier
         self.fullClassificationEvery = max(0, fullClassificationEvery)
