@@ -3,9 +3,11 @@
 // quarter of the longest window; each generation fills one open-addressing table of a ring, sized
 // up front, and a slot says which generation wrote it, so a table is reused without being cleared.
 //
-// Slot word: `tag:40 | generation mod 4096:12 | tick within the generation:12`, 0 when never used.
-// The tag is 40 bits of the (mixed) fingerprint, the lowest forced to 1 so a used slot is never 0;
-// the home slot comes first from its other 24 bits, so a false match needs the tag and the home.
+// Slot word: `tag:32 | generation mod 4096:12 | tick within the generation:20`, 0 when never used.
+// The tag is 32 bits of the (mixed) fingerprint, the lowest forced to 1 so a used slot is never 0;
+// the home slot comes first from its other 32 bits, so a false match needs the tag and the home.
+// 20 tick bits keep times to 1/4,194,304 of the longest window (21 ms for 24 h), so an offer with a
+// window of seconds is decided to the tick even when another offer's is a day.
 //
 // Invariants (why it is exact without a lock):
 // - In generation g's table a slot is *current* when its generation bits are g's. A slot only ever
@@ -32,7 +34,7 @@ public final class FingerprintWindow: @unchecked Sendable {  // lock-free: every
     public let windowMillis: Int64
     /// Length of a generation (about a quarter of the window).
     public let generationMillis: Int64
-    /// Resolution of stored times: a generation has at most 4,096 ticks.
+    /// Resolution of stored times: a generation has at most 2^20 ticks.
     public let tickMillis: Int64
     /// Tables in the ring: generations a window spans, plus the current one.
     public let tables: Int
@@ -51,7 +53,7 @@ public final class FingerprintWindow: @unchecked Sendable {  // lock-free: every
         let generation = (window + FingerprintWindow.stepsPerWindow - 1) / FingerprintWindow.stepsPerWindow
         self.windowMillis = window
         generationMillis = generation
-        tickMillis = (generation + 4095) / 4096
+        tickMillis = (generation + FingerprintWindow.tickMask) / (FingerprintWindow.tickMask + 1)
         tables = Int((window + generation - 1) / generation) + 1
         let perGeneration = Double(max(1, expectedPerWindow)) * Double(generation) / Double(window)
         capacity = max(64, Int((perGeneration / FingerprintWindow.loadFactor).rounded(.up)))
@@ -177,10 +179,12 @@ public final class FingerprintWindow: @unchecked Sendable {  // lock-free: every
 
     // MARK: Words
 
-    static let tagMask: UInt64 = ~0xFF_FFFF
+    static let tagMask: UInt64 = ~0xFFFF_FFFF
+    static let tickMask: Int64 = 0xF_FFFF
+    static let generationShift: UInt64 = 20
 
     /// The fingerprint's bits, mixed (a bijection), so any fingerprint spreads: the tag is the top
-    /// 40 (the lowest forced to 1), the home comes first from the other 24.
+    /// 32 (the lowest forced to 1), the home comes first from the other 32.
     @inline(__always)
     static func mixed(_ fingerprint: UInt64) -> UInt64 {
         var z = fingerprint
@@ -190,26 +194,28 @@ public final class FingerprintWindow: @unchecked Sendable {  // lock-free: every
     }
 
     @inline(__always)
-    static func tag(_ mixed: UInt64) -> UInt64 { mixed & tagMask | 1 << 24 }
+    static func tag(_ mixed: UInt64) -> UInt64 { mixed & tagMask | 1 << 32 }
 
     @inline(__always)
     private func home(_ mixed: UInt64) -> Int {
         // The high half of a 64×64 product maps the rotated bits onto 0..<capacity evenly.
-        Int(truncatingIfNeeded: (mixed << 40 | mixed >> 24).multipliedFullWidth(by: UInt64(capacity)).high)
+        Int(truncatingIfNeeded: (mixed << 32 | mixed >> 32).multipliedFullWidth(by: UInt64(capacity)).high)
     }
 
     @inline(__always)
-    private func generationBits(_ generation: Int64) -> UInt64 { UInt64(truncatingIfNeeded: generation & 0xFFF) << 12 }
+    private func generationBits(_ generation: Int64) -> UInt64 {
+        UInt64(truncatingIfNeeded: generation & 0xFFF) << FingerprintWindow.generationShift
+    }
 
     @inline(__always)
     private func current(_ word: UInt64, _ generation: Int64) -> Bool {
-        word != 0 && word & 0xFF_F000 == generationBits(generation)
+        word != 0 && word & (0xFFF << FingerprintWindow.generationShift) == generationBits(generation)
     }
 
     /// The (rounded-down) time a current word of `generation` holds.
     @inline(__always)
     private func time(_ word: UInt64, _ generation: Int64) -> Int64 {
-        generation * generationMillis + Int64(word & 0xFFF) * tickMillis
+        generation * generationMillis + Int64(word & UInt64(FingerprintWindow.tickMask)) * tickMillis
     }
 
     @inline(__always)

@@ -23,7 +23,7 @@ import TrackstarTestSupport
                 let fingerprint = generator.next() % 12 | 1
                 let expected = !(seen[fingerprint] ?? []).contains { now - $0 < window }
                 let outcome = unique.record(fingerprint, windowMillis: window, nowMillis: now)
-                // Times are kept to a tick (1 ms up to 16 s windows): only an earlier click less than a
+                // Times are kept to a tick (1 ms up to 70 min windows): only an earlier click less than a
                 // tick inside the window's edge may be missed.
                 let edge = (seen[fingerprint] ?? []).allSatisfy { now - $0 > window - unique.table.tickMillis }
                 #expect((outcome == .unique) == expected || (outcome == .unique && edge), "window \(window), fingerprint \(fingerprint) at \(now)")

@@ -52,9 +52,23 @@ import TrackstarTestSupport
         }
     }
 
-    @Test func timesAreExactToTheMillisecondForWindowsUpToSixteenSeconds() throws {
-        #expect(try #require(FingerprintWindow(windowMillis: 16_384, expectedPerWindow: 1000)).tickMillis == 1)
-        #expect(try #require(FingerprintWindow(windowMillis: 86_400_000, expectedPerWindow: 1000)).tickMillis == 5274)
+    @Test func timesAreExactToTheMillisecondForWindowsUpToAnHour() throws {
+        #expect(try #require(FingerprintWindow(windowMillis: 3_600_000, expectedPerWindow: 1000)).tickMillis == 1)
+        #expect(try #require(FingerprintWindow(windowMillis: 86_400_000, expectedPerWindow: 1000)).tickMillis == 21)
+    }
+
+    /// An offer with a window of seconds next to one of a day (the table's): a repeat within the
+    /// short window is a repeat, and the first click after it is unique, at any phase of the ticks.
+    @Test func shortWindowsAreDecidedToTheTickInATableForADay() throws {
+        let table = try #require(FingerprintWindow(windowMillis: 86_400_000, expectedPerWindow: 100_000))
+        var now: Int64 = 1_790_000_000_000
+        for i in 0..<2000 {
+            let fingerprint = Self.fingerprint(UInt64(i) + 1_000_000)
+            #expect(table.record(fingerprint, windowMillis: 2000, nowMillis: now) == .unique)
+            #expect(table.record(fingerprint, windowMillis: 2000, nowMillis: now + 300) == .repeated, "at \(now)")
+            #expect(table.record(fingerprint, windowMillis: 2000, nowMillis: now + 300 + 2000 + table.tickMillis) == .unique, "at \(now)")
+            now += 7
+        }
     }
 
     @Test func racingIdenticalClicksMakeExactlyOneUnique() throws {
