@@ -65,6 +65,11 @@ let package = Package(
             path: "Figures/IndexFigures"
         ),
         .executableTarget(
+            name: "UniqueFigures",
+            dependencies: [.product(name: "TrackstarStore", package: "trackstar")],
+            path: "Figures/UniqueFigures"
+        ),
+        .executableTarget(
             name: "EnrichFigures",
             dependencies: [
                 .product(name: "TrackstarCore", package: "trackstar"),

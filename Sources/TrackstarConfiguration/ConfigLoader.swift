@@ -74,7 +74,7 @@ struct ConfigReader {
         "postback_profile", "trafficback_url",
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace",
-                              "index_initial_capacity", "txid_window"]
+                              "index_initial_capacity", "txid_window", "unique_clicks_per_window"]
     static let exportKeys = ["sink", "batch_rows", "batch_age", "lag_warning", "url", "database", "user", "password", "ca_file"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "txid_window", "min_conversion_delay",
@@ -159,6 +159,7 @@ struct ConfigReader {
             case "retention_grace": if let v = duration(node, name, allowZero: true) { storage.retentionGraceMillis = v }
             case "index_initial_capacity": if let v = integer(node, name, 1024...1 << 32) { storage.indexInitialCapacity = v }
             case "txid_window": if let v = duration(node, name, allowZero: false) { storage.txidWindowMillis = v }
+            case "unique_clicks_per_window": if let v = integer(node, name, 1024...1 << 36) { storage.uniqueClicksPerWindow = v }
             default: unknownKey(key, node, name, known: Self.storageKeys)
             }
         }

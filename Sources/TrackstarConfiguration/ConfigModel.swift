@@ -66,6 +66,9 @@ public struct StorageConfig: Sendable, Equatable {
     public var maxConversions = 1 << 26
     /// Entries of the conversion index's first generation; it grows online from there.
     public var indexInitialCapacity = 1 << 20
+    /// Clicks (distinct offer, address and agent) within the longest `unique_window` the unique-click
+    /// index is sized for up front, at about 14 bytes each; beyond, clicks count as unique (metered).
+    public var uniqueClicksPerWindow = 1 << 22
     /// How long an order id (txid) stays known per offer, unless the offer sets its own `txid_window`.
     public var txidWindowMillis: Int64 = 90 * 86_400_000
     /// When appended records are forced to disk (as Redis's `appendfsync`).

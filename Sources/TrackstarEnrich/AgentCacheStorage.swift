@@ -17,9 +17,11 @@ final class AgentCacheStorage {
     let bucketCount: Int
 
     // Word layout: bits 0-15 examined length, 16-23 device type, bit 24 spider, bit 25 provisional
-    // (a cheap answer made over budget), bit 26 occupied, bits 32-47 OS id, 48-63 browser id.
+    // (a cheap answer made over budget), bit 26 occupied, bit 27 a bot substring occurs, bits 32-47
+    // OS id, 48-63 browser id.
     private static let occupiedBit: UInt64 = 1 << 26
     private static let provisionalBit: UInt64 = 1 << 25
+    private static let listedBit: UInt64 = 1 << 27
 
     /// Room for at least `capacity` entries (at least one bucket), all empty.
     init(capacity: Int) {
@@ -39,7 +41,7 @@ final class AgentCacheStorage {
 
     /// The cached answer for (`hash`, `length`) and whether it was provisional, or nil.
     @inline(__always)
-    func find(hash: UInt64, length: Int) -> (answer: DeviceAnswer, provisional: Bool, slot: Int)? {
+    func find(hash: UInt64, length: Int) -> (answer: AgentAnswer, provisional: Bool, slot: Int)? {
         let base = (Int(truncatingIfNeeded: hash) & (bucketCount - 1)) &* Self.ways
         for way in 0..<Self.ways {
             let entry = entries[base + way]
@@ -51,14 +53,14 @@ final class AgentCacheStorage {
     }
 
     /// Stores an answer as the bucket's newest entry, dropping its oldest.
-    func insert(hash: UInt64, length: Int, answer: DeviceAnswer, provisional: Bool) {
+    func insert(hash: UInt64, length: Int, answer: AgentAnswer, provisional: Bool) {
         let base = (Int(truncatingIfNeeded: hash) & (bucketCount - 1)) &* Self.ways
         for way in stride(from: Self.ways - 1, to: 0, by: -1) { entries[base + way] = entries[base + way - 1] }
         entries[base] = AgentCacheEntry(hash: hash, word: Self.pack(answer, length: length, provisional: provisional))
     }
 
     /// Replaces the answer in `slot` (a slot `find` returned), keeping its place.
-    func replace(slot: Int, length: Int, answer: DeviceAnswer) {
+    func replace(slot: Int, length: Int, answer: AgentAnswer) {
         entries[slot].word = Self.pack(answer, length: length, provisional: false)
     }
 
@@ -69,20 +71,22 @@ final class AgentCacheStorage {
         return count
     }
 
-    private static func pack(_ answer: DeviceAnswer, length: Int, provisional: Bool) -> UInt64 {
+    private static func pack(_ answer: AgentAnswer, length: Int, provisional: Bool) -> UInt64 {
         UInt64(truncatingIfNeeded: length) & 0xFFFF
-            | UInt64(answer.device.rawValue) << 16
-            | (answer.spider ? 1 << 24 : 0)
+            | UInt64(answer.device.device.rawValue) << 16
+            | (answer.device.spider ? 1 << 24 : 0)
             | (provisional ? provisionalBit : 0)
             | occupiedBit
-            | UInt64(answer.os) << 32
-            | UInt64(answer.browser) << 48
+            | (answer.listedSubstring ? listedBit : 0)
+            | UInt64(answer.device.os) << 32
+            | UInt64(answer.device.browser) << 48
     }
 
-    private static func unpack(_ word: UInt64) -> DeviceAnswer {
-        DeviceAnswer(device: DeviceType(rawValue: UInt8(truncatingIfNeeded: word >> 16)) ?? .other,
-                     os: UInt16(truncatingIfNeeded: word >> 32),
-                     browser: UInt16(truncatingIfNeeded: word >> 48),
-                     spider: word & (1 << 24) != 0)
+    private static func unpack(_ word: UInt64) -> AgentAnswer {
+        AgentAnswer(device: DeviceAnswer(device: DeviceType(rawValue: UInt8(truncatingIfNeeded: word >> 16)) ?? .other,
+                                         os: UInt16(truncatingIfNeeded: word >> 32),
+                                         browser: UInt16(truncatingIfNeeded: word >> 48),
+                                         spider: word & (1 << 24) != 0),
+                    listedSubstring: word & listedBit != 0)
     }
 }

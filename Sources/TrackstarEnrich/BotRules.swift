@@ -11,6 +11,8 @@ public struct BotRules: Sendable {
     private let asns: [UInt32]
     /// Whether the location database's anonymous-proxy flag makes a click a bot.
     public let anonymousProxyIsBot: Bool
+    /// The substrings as configured (a reload keeps the loops' agent caches only when these are equal).
+    public let userAgentSubstrings: [String]
 
     /// Compiles the rules. `substrings` match case-insensitively (ASCII) anywhere in the agent;
     /// `cidrs` are "10.0.0.0/8", "192.0.2.7" or "2001:db8::/32". Throws an `EnrichError` naming the
@@ -30,6 +32,7 @@ public struct BotRules: Sendable {
             throw EnrichError("bot ASN [\(index)] is 0, which is no autonomous system; write its number, e.g. 16509")
         }
         self.substrings = AgentSubstrings(substrings)
+        self.userAgentSubstrings = substrings
         self.networks = AddressRange.merged(ranges)
         self.asns = Array(Set(asns)).sorted()
         self.anonymousProxyIsBot = anonymousProxyIsBot
@@ -43,9 +46,26 @@ public struct BotRules: Sendable {
     public func check(ua: UnsafeRawBufferPointer, device: DeviceAnswer, geo: GeoAnswer, high: UInt64, low: UInt64) -> BotReason {
         if ua.isEmpty { return .emptyUserAgent }
         if device.spider { return .spider }
-        if substrings.found(in: ua) { return .userAgentSubstring }
-        if AddressRange.contains(networks, high: high, low: low) { return .listedNetwork }
-        if geo.asn != 0, Self.contains(asns, geo.asn) { return .listedASN }
+        return checkAddress(listedSubstring: substrings.found(in: ua), geo: geo, high: high, low: low)
+    }
+
+    /// The same from the agent's cached answer (`UserAgentCache.lookup`, a cache made with these
+    /// rules): the substring scan was done once, when the agent was first seen.
+    @inline(__always)
+    public func check(agent: AgentAnswer, geo: GeoAnswer, high: UInt64, low: UInt64) -> BotReason {
+        if agent.empty { return .emptyUserAgent }
+        if agent.device.spider { return .spider }
+        return checkAddress(listedSubstring: agent.listedSubstring, geo: geo, high: high, low: low)
+    }
+
+    /// Whether one of the substrings occurs in `ua` (ASCII case-insensitive).
+    public func listsSubstring(in ua: UnsafeRawBufferPointer) -> Bool { substrings.found(in: ua) }
+
+    @inline(__always)
+    private func checkAddress(listedSubstring: Bool, geo: GeoAnswer, high: UInt64, low: UInt64) -> BotReason {
+        if listedSubstring { return .userAgentSubstring }
+        if !networks.isEmpty, AddressRange.contains(networks, high: high, low: low) { return .listedNetwork }
+        if geo.asn != 0, !asns.isEmpty, Self.contains(asns, geo.asn) { return .listedASN }
         if anonymousProxyIsBot, geo.flags.contains(.anonymousProxy) { return .anonymousProxy }
         return .none
     }

@@ -48,3 +48,22 @@ public struct DeviceAnswer: Sendable, Hashable {
     /// The answer for an agent nothing is known about (and for the empty agent).
     public static let unknown = DeviceAnswer(device: .other, os: 0, browser: 0, spider: false)
 }
+
+/// What the per-loop cache keeps about one user agent: its classification and whether it contains
+/// one of the configured bot substrings (`BotRules`), so a repeated agent is not scanned again.
+public struct AgentAnswer: Sendable, Hashable {
+    /// The classification (`.unknown` for the empty agent).
+    public var device: DeviceAnswer
+    /// The agent contains one of the cache's bot substrings (ASCII case-insensitive).
+    public var listedSubstring: Bool
+    /// The agent is empty.
+    public var empty: Bool
+
+    /// An answer from its parts.
+    public init(device: DeviceAnswer, listedSubstring: Bool, empty: Bool = false) {
+        self.device = device; self.listedSubstring = listedSubstring; self.empty = empty
+    }
+
+    /// The answer for the empty agent.
+    public static let emptyAgent = AgentAnswer(device: .unknown, listedSubstring: false, empty: true)
+}

@@ -56,11 +56,12 @@ extension RequestHandler {
     /// Decides the unique flag of a click about to be recorded: the fingerprint of (offer, full
     /// address, user agent) in the shared unique index (UniqueClicks.swift).
     func markUnique(_ exchange: Exchange, offer: OfferRuntime, address: PeerAddress, facts: inout ClickFacts) {
+        guard !engine.enrichmentOff else { return }  // measurement hook (Engine.enrichmentOff)
         let unique = engine.unique
         let userAgent = exchange.bytes(exchange.head.userAgent, limit: 512)
         let fingerprint = unique.fingerprint(offer: offer.id, high: address.high, low: address.low, userAgent: userAgent)
         facts.fingerprint = fingerprint
-        switch unique.record(fingerprint, windowMillis: offer.uniqueWindowMillis, nowMillis: exchange.context.nowMillis, participant: shard) {
+        switch unique.record(fingerprint, windowMillis: offer.uniqueWindowMillis, nowMillis: exchange.context.nowMillis) {
         case .unique:
             facts.head.unique = true
             metrics.count(.uniqueClicks)

@@ -39,6 +39,9 @@ final class Engine: @unchecked Sendable {
     private(set) var capTally = CapTally(shards: 0)
     /// Unique clicks: the (offer, address, agent) fingerprints of each offer's window.
     let unique: UniqueClicks
+    /// Measurement hook (performance.md, "all on vs off"): with `TRACKSTAR_MEASURE_ENRICHMENT_OFF` set,
+    /// clicks are neither enriched nor checked for uniqueness (recorded as before enrichment existed).
+    let enrichmentOff = getenv("TRACKSTAR_MEASURE_ENRICHMENT_OFF") != nil
     /// `[privacy] anonymize_ip = "truncate"`: addresses are cut before they are written.
     let anonymizeAddresses: Bool
     /// Key for txid fingerprints (derived from the click key, so it is secret and stable).
@@ -102,11 +105,9 @@ final class Engine: @unchecked Sendable {
         self.refusals = (0..<shards).map { ShardLayout.refusalTable(dataDir: dataDir, shard: $0) }
         self.index = index
         self.fingerprintKey = SipHashKey(k0: keys.currentKey.k0 ^ 0x7478_6964_6b65_7931, k1: keys.currentKey.k1)
-        guard let unique = UniqueClicks(participants: loops + 1, shortestWindowMillis: catalog.shortestUniqueWindowMillis,
-                                        maxEntries: 2 * config.storage.maxConversions,
-                                        key: SipHashKey(k0: keys.currentKey.k0 ^ 0x756e_6971_7565_6b31, k1: keys.currentKey.k1 ^ 0x7563),
-                                        nowMillis: WallClock.nowMillis()) else {
-            throw StartupError("cannot map the unique-click index (\(1 << 16) entries)")
+        guard let unique = UniqueClicks(longestWindowMillis: catalog.longestUniqueWindowMillis, clicksPerWindow: config.storage.uniqueClicksPerWindow,
+                                        key: SipHashKey(k0: keys.currentKey.k0 ^ 0x756e_6971_7565_6b31, k1: keys.currentKey.k1 ^ 0x7563)) else {
+            throw StartupError("cannot map the unique-click table (storage.unique_clicks_per_window = \(config.storage.uniqueClicksPerWindow)); lower it")
         }
         self.unique = unique
         self.anonymizeAddresses = config.privacy.anonymizeIP == .truncate

@@ -53,7 +53,13 @@ final class Enrichment: @unchecked Sendable {  // immutable after init; the tabl
     }
 
     /// A loop's cache of user-agent answers in front of this classifier (16 bytes an entry).
-    func makeCache() -> UserAgentCache { UserAgentCache(classifier: classifier, capacity: Enrichment.cacheEntries) }
+    /// It keeps each agent's bot-substring verdict too, so it belongs to this `bots` as well.
+    func makeCache() -> UserAgentCache { UserAgentCache(classifier: classifier, capacity: Enrichment.cacheEntries, bots: bots) }
+
+    /// Whether loops may keep their agent caches made for `previous` (same classifier, same substrings).
+    func keepsCaches(of previous: Enrichment) -> Bool {
+        classifier === previous.classifier && bots.userAgentSubstrings == previous.bots.userAgentSubstrings
+    }
     static let cacheEntries = 16_384
 }
 
@@ -98,14 +104,16 @@ final class FamilyNames: @unchecked Sendable {  // immutable after init
 
 extension RequestHandler {
     /// The click's enrichment from its full (never truncated) address and its user agent: a range
-    /// search in the location table, a hash probe in the loop's agent cache (uap-core's rules on a
-    /// miss, within the cache's budget), the bot rules. Allocates nothing.
+    /// search in the location table, a hash probe in the loop's agent cache (uap-core's rules and the
+    /// bot substrings on a miss, within the cache's budget), the bot rules. Allocates nothing.
     func enrich(_ exchange: Exchange, address: PeerAddress) -> ClickFacts {
+        guard !engine.enrichmentOff else { return ClickFacts() }  // measurement hook: recorded unenriched
         let sources = state.pointee.enrich.sources
         let agent = exchange.bytes(exchange.head.userAgent, limit: 512)
         let geo = sources.geo?.lookup(high: address.high, low: address.low) ?? .unknown
-        let device = agent.isEmpty ? DeviceAnswer.unknown : state.pointee.enrich.cache.classify(agent)
-        let reason = sources.bots.check(ua: agent, device: device, geo: geo, high: address.high, low: address.low)
+        let answer = state.pointee.enrich.cache.lookup(agent)  // the bot-substring verdict is cached with it
+        let device = answer.device
+        let reason = sources.bots.check(agent: answer, geo: geo, high: address.high, low: address.low)
         var facts = ClickFacts()
         // TrackstarEnrich packs the first letter high; the record keeps it first in memory (low byte).
         facts.head = ClickEnrichmentHead(country: geo.country.byteSwapped, device: ClickDevice(rawValue: device.device.rawValue + 1) ?? .other,

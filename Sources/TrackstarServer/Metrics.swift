@@ -103,7 +103,7 @@ extension MetricsWriter {
         metric(&w, "trackstar_unique_clicks_total", "counter", "Recorded clicks that were unique within their offer's unique_window.",
                [("", total(.uniqueClicks))])
         metric(&w, "trackstar_unique_index_full_total", "counter",
-               "Clicks whose uniqueness could not be recorded (unique index at its memory guard); counted unique.",
+               "Clicks whose uniqueness could not be recorded (unique table full: storage.unique_clicks_per_window); counted unique.",
                [("", total(.uniqueIndexFull))])
         metric(&w, "trackstar_bad_requests_total", "counter", "Requests that could not be parsed.", [("", total(.badRequests))])
         writeLatency(&w, loops)

@@ -12,7 +12,6 @@ public final class TrackstarServer: @unchecked Sendable {
     let group: ServerGroup
     let snapshotter: Snapshotter
     let indexKeeper: IndexKeeper
-    let uniqueKeeper: IndexKeeper
     let handlers: [RequestHandler]
     let feed: ReportFeed
     let partners: PartnerFeed
@@ -44,7 +43,6 @@ public final class TrackstarServer: @unchecked Sendable {
             throw error
         }
         indexKeeper = IndexKeeper(index: engine.index)
-        uniqueKeeper = IndexKeeper(index: engine.unique.index, name: "unique-click index")
         readiness.enter(.starting)
     }
 
@@ -93,7 +91,7 @@ public final class TrackstarServer: @unchecked Sendable {
         // kept unless its rules file changed, and then each loop gets a new cache for the new one.
         let previous = engine.enrichment
         let enrichment = try Enrichment.open(config, previous: previous)
-        let caches: [UserAgentCache]? = enrichment.classifier === previous.classifier ? nil : handlers.map { _ in enrichment.makeCache() }
+        let caches: [UserAgentCache]? = enrichment.keepsCaches(of: previous) ? nil : handlers.map { _ in enrichment.makeCache() }
         engine.seedNewCaps(catalog, fresh: catalog.capBook.takeFresh())
         engine.replaceCatalog(catalog)
         engine.replaceEnrichment(enrichment)
@@ -112,6 +110,9 @@ public final class TrackstarServer: @unchecked Sendable {
         if config.delivery != engine.config.delivery { notes.append("[delivery] changes take effect at the next restart") }
         if config.admin != engine.config.admin { notes.append("[admin] changes take effect at the next restart") }
         if config.privacy != engine.config.privacy { notes.append("[privacy] changes take effect at the next restart") }
+        if catalog.longestUniqueWindowMillis > engine.unique.table.windowMillis {
+            notes.append("unique_window: windows longer than \(engine.unique.table.windowMillis / 1000) s are held to it until the next restart (the unique-click table is sized at start)")
+        }
         if config.log.summaryIntervalMillis != engine.config.log.summaryIntervalMillis {
             notes.append("[log] summary_interval changes take effect at the next restart")
         }
@@ -131,7 +132,6 @@ public final class TrackstarServer: @unchecked Sendable {
         group.start()
         snapshotter.start()
         indexKeeper.start()
-        uniqueKeeper.start()
         feed.start()
         summary.start()
         let readiness = self.readiness
@@ -151,7 +151,6 @@ public final class TrackstarServer: @unchecked Sendable {
         feed.stop()
         snapshotter.stop()
         indexKeeper.stop()
-        uniqueKeeper.stop()
         admin?.stop()
     }
 }

@@ -32,6 +32,13 @@ private let offer = "[[offers]]\nid = 1\nurl = \"https://shop.example/\"\n"
         #expect(config.privacy.personalDataRetentionMillis == nil)
         #expect(config.offers[0].botAction == .flag)
         #expect(config.offers[0].uniqueWindowMillis == 86_400_000)
+        #expect(config.storage.uniqueClicksPerWindow == 1 << 22)
+    }
+
+    @Test func uniqueTableSizeIsReadAndChecked() throws {
+        #expect(try ConfigLoader.load(text: "[storage]\nunique_clicks_per_window = 50000000\n").get().storage.uniqueClicksPerWindow == 50_000_000)
+        expectOne("[storage]\n\nunique_clicks_per_window = 10\n", line: 3, "storage.unique_clicks_per_window", "1024")
+        expectOne("[storage]\nunique_clicks_per_window = \"many\"\n", line: 2, "storage.unique_clicks_per_window")
     }
 
     @Test func readsEveryKey() throws {

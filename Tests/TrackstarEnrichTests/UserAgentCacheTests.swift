@@ -3,12 +3,15 @@
 import Testing
 @testable import TrackstarEnrich
 import TrackstarTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct UserAgentCacheTests {
     @Test func answersAsTheClassifierDoes() throws {
         let classifier = try Shared.classifier.get()
         let scratch = classifier.makeScratch()
-        let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: .max)
+        let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: .max, fullClassificationEvery: 0)
         let agents = try UAPCorpus.load("test_ua.yaml").map(\.agent) + UserAgentClassifierTests.samples
         // Twice round: the first pass fills the cache, the second must hit and still agree.
         for pass in 0..<2 {
@@ -41,6 +44,23 @@ import TrackstarTestSupport
         #expect(answer.device == .desktop && classifier.osName(answer.os) == "Windows" && classifier.browserName(answer.browser) == "Chrome")
     }
 
+    /// Under a flood of new agents at most one lookup in `fullClassificationEvery` (32 by default;
+    /// plus a floor a second) runs the rules, whatever the rate: the regex work is a bounded share.
+    @Test func aFloodIsFullyClassifiedAtMostOnceInItsShareOfLookups() throws {
+        let classifier = try Shared.classifier.get()
+        let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: .max)
+        func second() -> Int { var now = timespec(); clock_gettime(CLOCK_MONOTONIC_COARSE, &now); return Int(now.tv_sec) }
+        let first = second()
+        for index in 0..<4_000 {
+            _ = withBytes("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0.\(index) Safari/537.36") { cache.lookup($0) }
+        }
+        let seconds = second() - first + 1
+        #expect(cache.fullClassifications + cache.quickClassifications == 4_000)
+        #expect(cache.fullClassifications >= UserAgentCache.floorPerSecond)
+        #expect(cache.fullClassificationEvery == 32)
+        #expect(cache.fullClassifications <= seconds * UserAgentCache.floorPerSecond + 4_000 / 32 + seconds, "\(cache.fullClassifications) in \(seconds) s")
+    }
+
     /// A provisional (cheap) entry becomes the full answer on a hit once budget is back.
     @Test func cheapAnswersAreUpgraded() throws {
         let classifier = try Shared.classifier.get()
@@ -62,11 +82,40 @@ import TrackstarTestSupport
         #expect(withBytes(UserAgentClassifierTests.pixel) { upgrading.classify($0) } == full)
     }
 
+    /// The bot-substring verdict kept with each answer equals a fresh scan, for every corpus agent,
+    /// when first seen and when repeated, and so do the bot reasons made from it; the empty agent is
+    /// answered without the table; over budget the cheap answer carries the verdict too.
+    @Test func cachedSubstringVerdictsEqualAScan() throws {
+        let classifier = try Shared.classifier.get()
+        let bots = try BotRules(substrings: ["curl", "Python-", "HeadlessChrome", "okhttp"], cidrs: [], asns: [], anonymousProxyIsBot: false)
+        let agents = try UAPCorpus.load("test_ua.yaml").map(\.agent) + UserAgentClassifierTests.samples
+            + ["curl/8.5.0", "python-requests/2.31", "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0 Safari/537.36", "OKHTTP/4.9"]
+        for budget in [Int.max, 0] {
+            let cache = UserAgentCache(classifier: classifier, capacity: 8_192, fullClassificationsPerSecond: budget, fullClassificationEvery: 0, bots: bots)
+            var listed = 0
+            for pass in 0..<2 {
+                var differ: [String] = []
+                for agent in agents {
+                    let answer = withBytes(agent) { cache.lookup($0) }
+                    let scanned = withBytes(agent) { bots.listsSubstring(in: $0) }
+                    let reason = withBytes(agent) { bots.check(ua: $0, device: answer.device, geo: .unknown, high: 0, low: 1) }
+                    if answer.listedSubstring != scanned || bots.check(agent: answer, geo: .unknown, high: 0, low: 1) != reason { differ.append(agent) }
+                    if pass == 0 && scanned { listed += 1 }
+                }
+                #expect(differ.isEmpty, "budget \(budget), pass \(pass): \(differ.prefix(3))")
+            }
+            #expect(listed >= 4 && cache.hits >= agents.count - 64)
+        }
+        let cache = UserAgentCache(classifier: classifier, capacity: 64, bots: bots)
+        #expect(withBytes("") { cache.lookup($0) } == .emptyAgent && cache.count == 0)
+        #expect(bots.check(agent: .emptyAgent, geo: .unknown, high: 0, low: 1) == .emptyUserAgent)
+    }
+
     /// Only the examined prefix is the key: agents alike in their first 512 bytes share an entry, and
     /// agents of different lengths under it do not.
     @Test func keyIsTheExaminedPrefix() throws {
         let classifier = try Shared.classifier.get()
-        let cache = UserAgentCache(classifier: classifier, capacity: 64, fullClassificationsPerSecond: .max)
+        let cache = UserAgentCache(classifier: classifier, capacity: 64, fullClassificationsPerSecond: .max, fullClassificationEvery: 0)
         let long = UserAgentClassifierTests.windowsChrome + String(repeating: "x", count: 600)
         _ = withBytes(long) { cache.classify($0) }
         _ = withBytes(long + "tail") { cache.classify($0) }
