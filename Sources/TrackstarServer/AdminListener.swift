@@ -1,5 +1,6 @@
 // `[admin] listen`: a listener of its own (one loop, its own connection handler and limits) for
-// /metrics, /healthz and /readyz, so operator endpoints need not face the internet. It starts before
+// /metrics, /healthz, /readyz, the management API and the console, so operator endpoints need not
+// face the internet; on by default at 127.0.0.1:9091. It starts before
 // recovery, so /healthz answers and /readyz says "recovering" while the data dir is verified.
 import TrackstarCore
 import TrackstarIO
@@ -48,9 +49,15 @@ final class AdminListener: @unchecked Sendable {  // set once in init
     var address: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
 
     /// Hands the started engine to the admin loop (through its mailbox, so the handler stays single-threaded).
-    func attach(_ engine: Engine) {
+    func attach(_ engine: Engine, api: ApiContext? = nil) {
         let handler = self.handler
-        group.onEveryLoop { _ in handler.attach(engine) }
+        group.onEveryLoop { _ in handler.attach(engine, api: api) }
+    }
+
+    /// SIGHUP: the API's tokens as the new file lists them.
+    func replaceTokens(_ tokens: [AdminToken]) {
+        let handler = self.handler
+        group.onEveryLoop { _ in handler.api?.auth.replace(tokens: tokens) }
     }
 
     /// Stops the admin loop (last, so /readyz says "stopping" while the rest shuts down).
