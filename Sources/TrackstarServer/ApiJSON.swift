@@ -180,7 +180,7 @@ struct CatalogJSONReader {
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"):
             try literal("null")
-            if allowNull { return nil }
+            if allowNull && !top { return nil }
             throw error("null has no TOML equivalent; leave the key out instead")
         default: return try number()
         }

@@ -228,9 +228,6 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
         let before = index.map { items[$0] }
         if mustExist && before == nil { return .notFound }
         if mustNotExist && before != nil { return .exists }
-        if let expectedTag, !CatalogService.tagMatches(expectedTag, before) {
-            return .stale(current: before.map(CatalogService.etag) ?? "none")
-        }
         if before == nil && object == nil { return .notFound }
         let objectPath: [String]
         if let index {
@@ -245,6 +242,10 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
         switch CatalogService.check(next, objectPath: object == nil ? nil : objectPath) {
         case .failure(let problems): return .invalid(problems)
         case .success(let checked): config = CatalogService.overlay(checked, onto: base)
+        }
+        // The precondition after the checks (RFC 9110 §13.2.1: just before the change would be made).
+        if let expectedTag, !expectedTag.isEmpty, !CatalogService.tagMatches(expectedTag, before) {
+            return .stale(current: before.map(CatalogService.etag) ?? "none")
         }
         do { _ = try apply?(config) } catch { return .invalid([CatalogProblem(path: "", line: 0, message: error.description)]) }
         let change = CatalogChange(sequence: Int64(changes.count + 1), atMillis: nowMillis, who: who, collection: collection.name,
