@@ -153,6 +153,9 @@ enum OpenAPIDocument {
                                ok: [("200", response("tokens", obj(("type", s("object")), ("properties", obj(("items", array(obj(
                                    ("type", s("object")), ("properties", obj(("name", string), ("role", strings(["admin", "editor", "viewer"]))))))))))))],
                                errorCodes: [403])
+        let caller = obj(("type", s("object")), ("required", .array([s("name"), s("role")])),
+                         ("properties", obj(("name", string), ("role", strings(["admin", "editor", "viewer"])))))
+        let whoami = operation("whoami", "The calling token's name and role", ok: [("200", response("caller", caller))], errorCodes: [])
         let report = operation("report", "What `trackstar report --format json` prints", parameters: [
             queryParameter("from", string, "YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"), queryParameter("to", string, "as from"),
             queryParameter("tz", string, "a tz database name"), queryParameter("group_by", string, "offer,affiliate,sub1..sub5,source,day,hour,event"),
@@ -160,7 +163,7 @@ enum OpenAPIDocument {
         let responses = obj(("200", response("OpenAPI 3.1", obj(("type", s("object"))))))
         let openapi = obj(("get", obj(("operationId", s("openapi")), ("summary", s("This document")), ("security", .array([])),
                                       ("responses", responses))))
-        return [("/api/v1/audit", obj(("get", audit))), ("/api/v1/status", obj(("get", status))), ("/api/v1/tokens", obj(("get", tokens))),
+        return [("/api/v1/audit", obj(("get", audit))), ("/api/v1/status", obj(("get", status))), ("/api/v1/tokens", obj(("get", tokens))), ("/api/v1/whoami", obj(("get", whoami))),
                 ("/api/v1/report", obj(("get", report))), ("/api/v1/openapi.json", openapi)]
     }
 

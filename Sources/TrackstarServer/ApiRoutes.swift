@@ -48,6 +48,9 @@ enum Api {
         case "audit" where segments.count == 1: return request.isRead ? audit(request, context) : methodNotAllowed("GET, HEAD")
         case "status" where segments.count == 1: return request.isRead ? status(context) : methodNotAllowed("GET, HEAD")
         case "report" where segments.count == 1: return request.isRead ? report(request, context) : methodNotAllowed("GET, HEAD")
+        case "whoami" where segments.count == 1:
+            guard request.isRead else { return methodNotAllowed("GET, HEAD") }
+            return json(200, .object([("name", .string(caller.name)), ("role", .string(caller.role.rawValue))]))
         case "tokens" where segments.count == 1:
             guard request.isRead else { return methodNotAllowed("GET, HEAD") }
             guard caller.may(.admin) else { return forbidden(caller, "read tokens") }

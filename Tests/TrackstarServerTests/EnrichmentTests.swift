@@ -199,7 +199,7 @@ struct EnrichmentTests {
         #expect(rows.count == cases.count + 2, "only flagged bots and humans are recorded: \(rows.count)")
         for (id, reason) in flagged { #expect(rows[id]?.botReason == reason, "\(id): \(String(describing: rows[id]))") }
         #expect(rows.values.filter { $0.botReason.isEmpty }.count == 2)
-        let metrics = try server.connect().get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         for line in ["trackstar_bot_clicks_total{action=\"flag\"} 5", "trackstar_bot_clicks_total{action=\"fallback\"} 5",
                      "trackstar_bot_clicks_total{action=\"refuse\"} 5"] {
             #expect(metrics.contains(line), "missing \(line)")

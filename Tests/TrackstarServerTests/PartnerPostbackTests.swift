@@ -172,7 +172,7 @@ struct PartnerPostbackTests {
         Thread.sleep(forTimeInterval: 1.5)
         #expect(receiver.requests.count == before)
         // Metrics name the paused endpoint.
-        let metrics = try server!.connect().get("/metrics")
+        let metrics = try server!.admin().get("/metrics")
         #expect(metrics.body.contains("trackstar_partner_endpoint_paused{endpoint=\"\(receiver.endpoint)\"} 1"))
         #expect(metrics.body.contains("trackstar_partner_queue 2"))
         #expect(throws: Never.self) { try PrometheusExposition.parse(metrics.body) }
