@@ -118,7 +118,7 @@ async function live() {
   }
   $("refusals").tBodies[0].innerHTML = Object.entries(refusals).sort((a, b) => b[1] - a[1])
     .map(([r, n]) => `<tr><td>${esc(r)}</td><td>${n}</td></tr>`).join("") || "<tr><td class=muted>none</td><td></td></tr>";
-  const caps = series.filter(s => s.name.includes("_cap"));
+  const caps = series.filter(s => /_caps?(_|$)/.test(s.name));  // cap usage, once offers have caps
   $("caps-none").hidden = caps.length > 0;
   $("caps").tBodies[0].innerHTML = caps.map(s => `<tr><td>${esc(s.name)}{${esc(Object.entries(s.labels).map(([k, v]) => k + "=" + v).join(","))}}</td><td>${s.value}</td></tr>`).join("");
   draw();

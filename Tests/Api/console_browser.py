@@ -84,7 +84,15 @@ class Browser:
         found = self.call("POST", "/element", {"using": "css selector", "value": css})
         assert isinstance(found, dict) and found, f"no element {css}: {found}"
         return found.get("element-6066-11e4-a52e-4f735a3b7e3c") or found.get("ELEMENT") or next(iter(found.values()))
-    def click(self, css): self.call("POST", f"/element/{self.element(css)}/click")
+    def click(self, css):
+        # The page re-renders lists when data arrives; an element found just before that is stale: find it again.
+        for attempt in range(50):
+            try:
+                self.call("POST", f"/element/{self.element(css)}/click")
+                return
+            except AssertionError as error:
+                if "stale element" not in str(error) or attempt == 49: raise
+                time.sleep(0.1)
     def type(self, css, text): self.call("POST", f"/element/{self.element(css)}/value", {"text": text})
     def text(self, css): return self.js("const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", css)
     def screenshot(self, path):
@@ -209,6 +217,14 @@ name = "Publisher"
         status, _, body = http("PATCH", f"http://{admin}/api/v1/offers/1", {"status": "paused"}, {"Authorization": "Bearer " + VIEWER})
         assert status == 403, (status, body)
         assert click(public, 1).startswith("https://boots.example/")
+
+        # The live page once the chart has a few points (one every 5 s), with clicks flowing meanwhile.
+        browser.click('nav a[data-page="live"]')
+        def charted():
+            for offer in (1, 2, 1): click(public, offer)
+            return browser.js("return document.querySelector('#chart polyline') && document.querySelector('#chart polyline').getAttribute('points').split(' ').length >= 3")
+        eventually("three chart points", charted, within=60)
+        browser.screenshot(SHOT.replace(".png", "-live.png"))
         print(f"console: ok (numbers match trackstar report and /metrics; the form changed the redirect; viewer refused); screenshot {SHOT}")
     finally:
         if browser: browser.close()
