@@ -152,8 +152,8 @@ struct HostileInputHTTPTests {
         AllowCase(request: "post /postback?click_id=x", allow: "GET, POST"),
         AllowCase(request: "POST /healthz", allow: "GET, HEAD"),
         AllowCase(request: "get /healthz", allow: "GET, HEAD"),
-        AllowCase(request: "DELETE /metrics", allow: "GET, HEAD"),
-        AllowCase(request: "OPTIONS /metrics", allow: "GET, HEAD"),
+        AllowCase(request: "DELETE /metrics", allow: "GET, HEAD", admin: true),  // /metrics is the admin listener's
+        AllowCase(request: "OPTIONS /metrics", allow: "GET, HEAD", admin: true),
         AllowCase(request: "POST /healthz", allow: "GET, HEAD", admin: true),
         AllowCase(request: "get /healthz", allow: "GET, HEAD", admin: true),
         AllowCase(request: "PUT /metrics", allow: "GET, HEAD", admin: true),

@@ -40,8 +40,11 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
         // Tests that do not name a location database run without one, reloads included: loading the
         // full IPFire table takes seconds in a debug build, for every server a test starts.
         let geo = config.contains("[geo]") ? [] : ["--geo", "off"]
-        // The admin listener is on by default at 127.0.0.1:9091; tests running at once each take a free port.
-        let admin = extraArguments.contains("--admin-listen") ? [] : ["--admin-listen", "127.0.0.1:0"]
+        // The admin listener is on by default at 127.0.0.1:9091; tests running at once each take a free
+        // port, unless the test chose the admin address itself (in its config or arguments).
+        let choosesAdmin = extraArguments.contains("--admin-listen")
+            || config.range(of: #"\[admin\][^\[]*listen\s*="#, options: .regularExpression) != nil
+        let admin = choosesAdmin ? [] : ["--admin-listen", "127.0.0.1:0"]
         process.arguments = ["serve", "--config", configPath, "--listen", "127.0.0.1:0"] + admin + [
                              "--loops", "\(loops)", "--data-dir", dir + "/data"] + io + geo + extraArguments
         if !environment.isEmpty {
