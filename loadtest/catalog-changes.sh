@@ -69,7 +69,10 @@ run() {  # run LABEL: one open-loop window; prints its JSON line
         --duration "$DURATION" --warmup "$WARMUP" --threads 1 --connections "$CONNECTIONS" --rate "$RATE" --scenario clicks
 }
 
-field() { python3 -c "import json,sys; r=json.loads(sys.argv[1]); print($2)" "$1"; }
+# summary JSON_LINE: rate, p99 and every kind of failure of one window.
+summary() {
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%.0f/s p99 %.0f us, errors %d, unexpected %d, unfinished %d, statuses %s" % (r["perSecond"], r["latency"]["p99"], r["errors"], r["unexpected"], r["unfinished"], r["kinds"][0]["statuses"] if r["kinds"] else {}))' "$1"
+}
 
 for ROUND in $(seq "$ROUNDS"); do
     for mode in $( [ $((ROUND % 2)) = 1 ] && echo "quiet changes" || echo "changes quiet" ); do
@@ -84,7 +87,7 @@ for ROUND in $(seq "$ROUNDS"); do
             line=$(run "quiet")
         fi
         echo "$line" >> "$RESULTS"
-        log "round $ROUND $mode: $(field "$line" 'f"{r[\"perSecond\"]:.0f}/s p99 {r[\"latency\"][\"p99\"]:.0f} us, errors {r[\"errors\"]}, unexpected {r[\"unexpected\"]}, unfinished {r[\"unfinished\"]}"')"
+        log "round $ROUND $mode: $(summary "$line")"
     done
 done
 STATUS=$(curl -s -H "Authorization: Bearer $TOKEN" "http://$ADMIN/api/v1/status")
@@ -94,8 +97,9 @@ runs = [json.loads(l) for l in open(sys.argv[1])]
 status = json.loads(sys.argv[2])
 def p99s(label): return [r["latency"]["p99"] for r in runs if r["label"] == label]
 quiet, changes = p99s("quiet"), p99s("changes")
-failed = sum(r["errors"] + r["unexpected"] + r["unfinished"] for r in runs)
-print(f"clicks: {sum(r['requests'] for r in runs)} sent, {failed} failed (errors + unexpected statuses + unfinished)")
+failed = sum(r["errors"] + r["unexpected"] for r in runs)
+inflight = sum(r["unfinished"] for r in runs)
+print(f"clicks: {sum(r['requests'] for r in runs)} answered, {failed} failed (connection errors + statuses other than 302), {inflight} still in flight when a window closed")
 print(f"click p99 µs, quiet:   {', '.join(f'{v:.0f}' for v in quiet)} (median {statistics.median(quiet):.0f})")
 print(f"click p99 µs, changes: {', '.join(f'{v:.0f}' for v in changes)} (median {statistics.median(changes):.0f})")
 print(f"ratio changes/quiet (medians): {statistics.median(changes) / statistics.median(quiet):.2f} (target ≤ 1.2)")
