@@ -49,6 +49,9 @@ enum OpenAPIDocument {
             ("name", string), ("extends", string), ("approved", array(string)), ("pending", array(string)), ("rejected", array(string)),
             ("decimal_comma", boolean), ("currency_sign", boolean), ("placeholders", array(string)), ("required", array(string)),
         ])),
+        ("smartlinks", objectSchema("[[smartlinks]] (one link, several offers); the key is id.", required: ["id", "slug", "offers"], [
+            ("id", integer), ("slug", string), ("offers", array(obj(("type", s("object"))))), ("trafficback_url", string),
+        ])),
     ]
 
     static let problem = obj(("type", s("object")), ("required", .array([s("path"), s("message")])), ("properties", obj(
@@ -85,7 +88,7 @@ enum OpenAPIDocument {
     }
 
     /// Keys of the objects `Tests/Api/schemathesis.sh` seeds, as examples.
-    static let exampleKeys = ["offers": "1", "affiliates": "7", "postbacks": "7_1_*", "postback_profiles": "partner"]
+    static let exampleKeys = ["offers": "1", "affiliates": "7", "postbacks": "7_1_*", "postback_profiles": "partner", "smartlinks": "1"]
 
     static func keyParameter(_ collection: String) -> V {
         var pairs: [(String, V)] = [("name", s("key")), ("in", s("path")), ("required", .bool(true)), ("schema", string),

@@ -19,6 +19,7 @@ struct CatalogCollection: Sendable {
         CatalogCollection(name: "affiliates", keyFields: ["id"]),
         CatalogCollection(name: "postbacks", keyFields: ["aff_id", "offer_id", "event"]),
         CatalogCollection(name: "postback_profiles", keyFields: ["name"]),
+        CatalogCollection(name: "smartlinks", keyFields: ["id"]),  // top-level [[smartlinks]] (issue 14)
     ]
 
     static func named(_ name: String) -> CatalogCollection? { all.first { $0.name == name } }

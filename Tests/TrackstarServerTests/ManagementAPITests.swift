@@ -165,7 +165,7 @@ struct ManagementAPITests {
         let document = try server.admin().get("/api/v1/openapi.json")
         #expect(document.status == 200 && document.json["openapi"] as? String == "3.1.0")
         let paths = try #require(document.json["paths"] as? [String: [String: Any]])
-        for collection in ["offers", "affiliates", "postbacks", "postback_profiles"] {
+        for collection in ["offers", "affiliates", "postbacks", "postback_profiles", "smartlinks"] {
             #expect(Set(paths["/api/v1/\(collection)"]?.keys.map { $0 } ?? []) == ["get", "post"])
             #expect(Set(paths["/api/v1/\(collection)/{key}"]?.keys.map { $0 } ?? []) == ["get", "put", "patch", "delete"])
         }
