@@ -44,8 +44,8 @@ input,select,button{font:inherit}label{display:block;margin:4px 0}input[type=tex
 <div class="tile">paused endpoints<b id="m-paused">–</b></div><div class="tile">failed deliveries<b id="m-delivery-failed">–</b></div>
 </div></section>
 <section><h2>Refusals by reason</h2><table id="refusals"><thead><tr><th>reason</th><th>count</th></tr></thead><tbody></tbody></table></section>
-<section><h2>Caps</h2><table id="caps"><thead><tr><th>series</th><th>value</th></tr></thead><tbody></tbody></table>
-<p class="muted" id="caps-none">No cap figures in /metrics.</p></section>
+<section><h2>Caps</h2><table id="caps"><thead><tr><th>cap</th><th>used / limit</th></tr></thead><tbody></tbody></table>
+<p class="muted" id="caps-none">No offer has a cap.</p></section>
 </div>
 <div id="page-reports" hidden>
 <section><h2>Report</h2><form id="range">From <input id="from" type="date"> to <input id="to" type="date">
@@ -118,9 +118,16 @@ async function live() {
   }
   $("refusals").tBodies[0].innerHTML = Object.entries(refusals).sort((a, b) => b[1] - a[1])
     .map(([r, n]) => `<tr><td>${esc(r)}</td><td>${n}</td></tr>`).join("") || "<tr><td class=muted>none</td><td></td></tr>";
-  const caps = series.filter(s => /_caps?(_|$)/.test(s.name));  // cap usage, once offers have caps
+  // Cap usage: trackstar_cap_used and trackstar_cap_limit by offer, affiliate and cap.
+  const limits = {};
+  for (const s of series) if (s.name === "trackstar_cap_limit") limits[[s.labels.offer, s.labels.aff, s.labels.cap].join("/")] = s.value;
+  const caps = series.filter(s => s.name === "trackstar_cap_used");
   $("caps-none").hidden = caps.length > 0;
-  $("caps").tBodies[0].innerHTML = caps.map(s => `<tr><td>${esc(s.name)}{${esc(Object.entries(s.labels).map(([k, v]) => k + "=" + v).join(","))}}</td><td>${s.value}</td></tr>`).join("");
+  $("caps").tBodies[0].innerHTML = caps.map(s => {
+    const limit = limits[[s.labels.offer, s.labels.aff, s.labels.cap].join("/")];
+    const share = limit ? " (" + Math.round(100 * s.value / limit) + " %)" : "";
+    return `<tr><td>offer ${esc(s.labels.offer)}${s.labels.aff !== "0" ? ", affiliate " + esc(s.labels.aff) : ""}: ${esc(s.labels.cap)}</td><td>${s.value} / ${limit ?? "?"}${share}</td></tr>`;
+  }).join("");
   draw();
 }
 function draw() {

@@ -127,6 +127,8 @@ name = "Shoes"
 url = "https://shoes.example/?cid={{click_id}}"
 payout = 2.50
 revenue = 4.00
+  [offers.caps]
+  daily_clicks = 1000
 
 [[offers]]
 id = 2
@@ -179,6 +181,9 @@ name = "Publisher"
         browser.go(f"http://{admin}/#live")
         eventually("live figures", lambda: browser.text("#m-clicks") == str(recorded))
         assert browser.text("#m-conversions") == str(converted), browser.text("#m-conversions")
+        used = int(metric_sum(page, "trackstar_cap_used", 'offer="1",aff="0",cap="daily_clicks"'))
+        assert used == 7, used
+        eventually("the cap row", lambda: browser.text("#caps tbody td:nth-child(2)") == f"{used} / 1000 (1 %)")
 
         browser.type("#token", EDITOR)
         browser.click("#signin button")

@@ -149,6 +149,24 @@ struct ManagementAPITests {
         #expect(status.json["changes"] as? Int == 1 && status.json["offers"] as? Int == 7, "\(status.body)")
     }
 
+    /// Keys the API has no code for (issue 14's caps, trafficback, smart links) pass through as the file has them.
+    @Test func capsAndSmartLinksComeThroughTheAPIAsInTheFile() throws {
+        let server = try LiveServer(config: APITokens.config, loops: 1)
+        let admin = try server.admin()
+        let patched = try admin.api("PATCH", "/offers/1", token: APITokens.editor,
+                                    body: #"{"trafficback_url": "https://back.example/?c={click_id}", "caps": {"daily_clicks": 2}}"#)
+        #expect(patched.status == 200, "\(patched.body)")
+        let hosts = try (0..<3).map { _ in URL(string: try Self.location(server, offer: 1))?.host ?? "" }
+        #expect(hosts == ["shop.example", "shop.example", "back.example"], "\(hosts)")
+        let badCap = try admin.api("PATCH", "/offers/1", token: APITokens.editor, body: #"{"caps": {"daily_clicks": "many"}}"#)
+        #expect(badCap.status == 422 && badCap.body.contains("/caps/daily_clicks"), "\(badCap.body)")
+        let link = try admin.api("POST", "/smartlinks", token: APITokens.editor,
+                                 body: #"{"id": 9, "slug": "summer", "offers": [{"offer_id": 5, "weight": 1}]}"#)
+        #expect(link.status == 201, "\(link.body)")
+        let smart = try server.connect().get("/s/summer?aff_id=7")
+        #expect(smart.status == 302 && (smart.header("Location") ?? "").hasPrefix("https://multi.example/"), "\(smart.status) \(smart.body)")
+    }
+
     @Test func repeatedFailuresFromOneAddressAreSlowedDown() throws {
         let server = try LiveServer(config: APITokens.config)
         let admin = try server.admin()
