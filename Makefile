@@ -5,10 +5,12 @@ SWIFT        ?= swift
 DEB_PACKAGES := libuv1-dev liburing-dev pkg-config libsqlite3-dev libcurl4-openssl-dev openssl tzdata clickhouse-server \
                 libloc-dev libloc-database location uap-core libpcre2-dev libmaxminddb-dev
 BENCH_DEBS   := nginx-light wrk valgrind
+# The management API's fuzzer (schemathesis, from PyPI into .build/api-venv) and the console's browser test.
+API_DEBS     := python3-venv chromium chromium-driver
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONFIG       ?= examples/trackstar.toml
 
-.PHONY: all deps bench-deps build release run test bench loadtest loadtest-pinned loadtest-deliveries sanitize fuzz clean
+.PHONY: all deps bench-deps api-deps api-test console-test build release run test bench loadtest loadtest-pinned loadtest-deliveries sanitize fuzz clean
 
 all: release
 
@@ -27,6 +29,9 @@ deps:
 bench-deps: deps
 	$(call apt_install,$(BENCH_DEBS))
 
+api-deps:
+	$(call apt_install,$(API_DEBS))
+
 build: deps
 	$(SWIFT) build
 
@@ -38,10 +43,24 @@ run: release
 
 # Every test, then the live-server tests again on the epoll receive path (the default, auto, takes
 # io_uring where the kernel offers it; epoll is what older kernels and locked-down containers get).
-test: deps
+test: deps api-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	TRACKSTAR_TEST_IO=epoll $(SWIFT) test --skip-build --filter TrackstarServerTests
+	./Tests/Api/schemathesis.sh $(API_EXAMPLES)
+	python3 Tests/Api/console_browser.py
+
+# The management API fuzzed from its OpenAPI document against a live server (about a minute at 25
+# examples per operation); API_EXAMPLES=200 for a longer run.
+API_EXAMPLES ?= 25
+api-test: deps api-deps
+	$(SWIFT) build
+	./Tests/Api/schemathesis.sh $(API_EXAMPLES)
+
+# The console in headless Chromium against a live server with seeded traffic; keeps screenshots in .build/api-report.
+console-test: deps api-deps
+	$(SWIFT) build
+	python3 Tests/Api/console_browser.py
 
 # The whole test suite under AddressSanitizer, then ThreadSanitizer; the live tests run the
 # sanitized binary too. Separate build folders, so a normal build is not disturbed.

@@ -40,7 +40,7 @@ start_trackstar() {
         --extra "[export]
 sink = \"${TRACKSTAR_EXPORT:-sqlite}\"" > "$WORK/trackstar/trackstar.toml"
     "$TRACKSTAR" check-config "$WORK/trackstar/trackstar.toml" >&2
-    "$TRACKSTAR" serve --config "$WORK/trackstar/trackstar.toml" --loops "$LOOPS" > "$WORK/trackstar/out.log" 2>&1 &
+    "$TRACKSTAR" serve --config "$WORK/trackstar/trackstar.toml" --loops "$LOOPS" --admin-listen 127.0.0.1:0 > "$WORK/trackstar/out.log" 2>&1 &
     TRACKSTAR_PID=$!; STARTED+=("$TRACKSTAR_PID")
     TRACKSTAR_PORT=$(wait_for "$WORK/trackstar/out.log" "listening on" | port_of)
     TRACKSTAR_BASE_RSS=$(awk '/^VmRSS:/ { print $2 }' "/proc/$TRACKSTAR_PID/status")

@@ -35,7 +35,7 @@ start_trackstar() {
     mkdir -p "$dir"
     "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$dir/data" --extra "[export]
 sink = \"$sink\"" > "$dir/trackstar.toml"
-    taskset -c "$SERVER_CPU" "$TRACKSTAR" serve --config "$dir/trackstar.toml" --loops 1 > "$dir/out.log" 2>&1 &
+    taskset -c "$SERVER_CPU" "$TRACKSTAR" serve --config "$dir/trackstar.toml" --loops 1 --admin-listen 127.0.0.1:0 > "$dir/out.log" 2>&1 &
     PID[$name]=$!; STARTED+=("$!")
     PORT[$name]=$(wait_for "$dir/out.log" "listening on" | port_of)
 }

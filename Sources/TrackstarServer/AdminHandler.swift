@@ -12,8 +12,11 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
     /// Set once the server has started (nil while recovering): the engine and its metrics page.
     private(set) var engine: Engine?
     private(set) var metricsPage: MetricsPage?
+    /// The management API's state (ApiRoutes.swift), set with the engine.
+    private(set) var api: ApiContext?
     let limits = HTTPLimits(maxRequestLineBytes: 8192, maxHeaderBytes: 16_384, maxHeaderCount: 64, maxBodyBytes: 65_536)
-    let maxResponseBytes = RequestHandler.metricsCapacity + 4096
+    /// Room for the largest answer: a page of catalog objects, a report, the console or the OpenAPI document.
+    let maxResponseBytes = RequestHandler.metricsCapacity + 256 * 1024
     var date = DateHeader()
 
     init(readiness: Readiness, routes: [AdminRoute] = AdminRoutes.all) {
@@ -22,9 +25,10 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
     }
 
     /// On the admin loop: the server has started; /metrics and the storage check can use the engine.
-    func attach(_ engine: Engine) {
+    func attach(_ engine: Engine, api: ApiContext? = nil) {
         self.engine = engine
         metricsPage = MetricsPage(engine: engine)
+        self.api = api
     }
 
     /// Nil when the node is ready for traffic, else why not.
@@ -53,9 +57,11 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
                       nowMillis: context.nowMillis, to: &output)
                 return ProcessOutcome(consumed: input.count, close: true, outputFull: false)
             case .complete(let head):
-                let request = AdminRequest(
+                var request = AdminRequest(
                     method: head.method, path: text(head.path, in: rest), query: text(head.query, in: rest),
                     body: Array(head.body.bytes(in: rest)), nowMillis: context.nowMillis)
+                AdminHeaders.read(rest, into: &request)
+                request.peer = context.peer
                 write(respond(request), headOnly: head.method == .head, keepAlive: head.keepAlive,
                       nowMillis: context.nowMillis, to: &output)
                 offset += head.totalLength
@@ -67,6 +73,8 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
 
     /// Finds the route: 404 for an unknown path, 405 with `Allow` for a known path's other methods.
     func respond(_ request: AdminRequest) -> AdminResponse {
+        if request.path == Api.prefix || request.path.hasPrefix(Api.prefix + "/") { return Api.respond(request, self) }
+        if request.path == "/" || request.path == "/console" { return ConsolePage.respond(request) }
         let matching = routes.filter { $0.matches(request.path) }
         guard !matching.isEmpty else {
             return .text(404, "no such endpoint; try " + routes.map(\.path).joined(separator: ", ") + "\n")

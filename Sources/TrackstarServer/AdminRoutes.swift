@@ -4,6 +4,7 @@
 import TrackstarCore
 import TrackstarHTTP
 import TrackstarDelivery
+import TrackstarIO
 
 /// One admin request, copied out of the read buffer (the admin path may allocate).
 struct AdminRequest: Sendable {
@@ -14,6 +15,13 @@ struct AdminRequest: Sendable {
     var query: String
     var body: [UInt8]
     var nowMillis: Int64
+    /// The method as sent (`PUT`, `PATCH`, `DELETE` are `.other` in `method`).
+    var methodName: String = ""
+    /// The `Authorization`, `If-Match` and `Content-Type` headers (the API's), and the client's address.
+    var authorization: String? = nil
+    var ifMatch: String? = nil
+    var contentType: String = ""
+    var peer: PeerAddress = .unknown
 }
 
 /// What an endpoint answers; the handler adds Date, Content-Length, Cache-Control and Connection.
@@ -32,10 +40,17 @@ struct AdminResponse: Sendable {
     static func phrase(_ status: Int) -> String {
         switch status {
         case 200: "OK"
+        case 201: "Created"
         case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
         case 404: "Not Found"
         case 405: "Method Not Allowed"
         case 409: "Conflict"
+        case 412: "Precondition Failed"
+        case 415: "Unsupported Media Type"
+        case 422: "Unprocessable Content"
+        case 429: "Too Many Requests"
         case 408: "Request Timeout"
         case 413: "Content Too Large"
         case 414: "URI Too Long"

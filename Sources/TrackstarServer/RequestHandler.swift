@@ -158,7 +158,7 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
             }
             exchange.route = .postback
             postback(exchange, to: &out)
-        } else if Route.metrics.matches(path) && !engine.config.admin.isEnabled {  // else on the admin listener only
+        } else if Route.metrics.matches(path) && engine.config.admin.publicMetrics {  // else on the admin listener only
             guard readOnly else { return methodNotAllowed(exchange, allow: "GET, HEAD", "use GET or HEAD for /metrics", to: &out) }
             serveMetrics(exchange, to: &out)
         } else if Route.healthz.matches(path) {

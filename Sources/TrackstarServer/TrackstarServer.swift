@@ -19,6 +19,12 @@ public final class TrackstarServer: @unchecked Sendable {
     let readiness: Readiness
     /// The `[admin] listen` listener, if configured.
     let admin: AdminListener?
+    /// The live catalog behind the management API (nil when started without the config file's text).
+    let catalogService: CatalogService?
+    /// How long catalog changes took to reach every loop.
+    let applyTimes = ApplyTimes()
+    /// Serialises reloads (SIGHUP on the main thread, API writes on the admin loop).
+    private var reloadLock = pthread_mutex_t()
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
@@ -29,7 +35,19 @@ public final class TrackstarServer: @unchecked Sendable {
     public var adminAddress: String? { admin?.address }
 
     /// Loads keys from the data dir, compiles the catalog and binds the listener on every loop.
-    public init(config: TrackstarConfig, recovery: RecoveryOptions = RecoveryOptions()) throws(StartupError) {
+    /// - Parameter source: the config file's text; with it, the catalog log in the data dir is applied
+    ///   over the file's catalog and the management API can change it (CatalogService.swift).
+    public init(config fileConfig: TrackstarConfig, source: String? = nil, recovery: RecoveryOptions = RecoveryOptions()) throws(StartupError) {
+        pthread_mutex_init(&reloadLock, nil)
+        var config = fileConfig
+        if let source {
+            try CatalogService.makeDataDir(config.storage.dataDir)
+            let service = try CatalogService(source: source, base: config, store: CatalogFileLog(dataDir: config.storage.dataDir, fileSync: FileSync.fromEnvironment()))
+            config = try service.startingConfig()
+            catalogService = service
+        } else {
+            catalogService = nil
+        }
         let loops = min(max(config.server.loops ?? System.coreCount(), 1), ClickID.maxShards)
         let readiness = Readiness(loops: loops)
         self.readiness = readiness
@@ -78,6 +96,8 @@ public final class TrackstarServer: @unchecked Sendable {
     /// and handed to each loop on its own thread. Returns notes (settings that need a restart);
     /// throws, changing nothing, when the new configuration cannot be used.
     public func reload(_ config: TrackstarConfig) throws(StartupError) -> [String] {
+        pthread_mutex_lock(&reloadLock)
+        defer { pthread_mutex_unlock(&reloadLock) }
         // New event names get their ids on disk before any loop can record one.
         let events = try EventRegistry.update(dataDir: engine.config.storage.dataDir, with: config)
         let catalog: Catalog
@@ -98,10 +118,12 @@ public final class TrackstarServer: @unchecked Sendable {
         partners.dispatcher.replacePlan(config)
         let handlers = self.handlers
         let fresh = UncheckedCaches(caches)
+        let applied = AppliedEverywhere(loops: handlers.count, times: applyTimes)
         group.onEveryLoop { index in
             handlers[index].catalog = catalog
             handlers[index].state.pointee.enrich.sources = enrichment
             if let caches = fresh.caches { handlers[index].state.pointee.enrich.cache = caches[index] }
+            applied.loopApplied()
         }
         var notes: [String] = []
         if config.server != engine.config.server { notes.append("[server] changes take effect at the next restart") }
@@ -120,6 +142,19 @@ public final class TrackstarServer: @unchecked Sendable {
         return notes
     }
 
+    /// SIGHUP with the config file's text: the file's catalog under the API's stored changes (when the
+    /// server was started with its text), else as `reload(_:)`.
+    public func reload(_ config: TrackstarConfig, source: String) throws(StartupError) -> [String] {
+        guard let catalogService else { return try reload(config) }
+        let notes = try catalogService.reseed(source: source, base: config)
+        let tokens = config.admin.tokens
+        admin?.replaceTokens(tokens)
+        return notes.filter { !$0.hasPrefix("[admin]") || config.admin.withoutTokens != engine.config.admin.withoutTokens }
+    }
+
+    /// The live catalog as a TOML file (the config file with the API's changes).
+    public var catalogTOML: String? { catalogService?.exportTOML() }
+
     /// What recovery found and did at start-up, one line each.
     public var recoveryNotes: [String] { engine.recoveryNotes }
 
@@ -137,7 +172,9 @@ public final class TrackstarServer: @unchecked Sendable {
         let readiness = self.readiness
         group.onEveryLoop { _ in readiness.loopIsRunning() }
         engine.operatorUpdates = OperatorUpdates(group: group, handlers: handlers)
-        admin?.attach(engine)
+        catalogService?.apply = { [unowned self] config throws(StartupError) in try self.reload(config) }
+        admin?.attach(engine, api: ApiContext(service: catalogService, tokens: engine.config.admin.tokens, applyTimes: applyTimes,
+                                              dataDir: engine.config.storage.dataDir, export: engine.config.export))
         readiness.enter(.serving)
     }
 

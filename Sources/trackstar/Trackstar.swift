@@ -13,7 +13,7 @@ struct Trackstar: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trackstar",
         abstract: "Server-to-server click tracking: mint click IDs, redirect, attribute postbacks.",
-        subcommands: [Serve.self, CheckConfig.self, Inspect.self, Report.self, Deliveries.self, UpdateConversion.self, Conversion.self, Replay.self])
+        subcommands: [Serve.self, CheckConfig.self, CatalogCommand.self, Inspect.self, Report.self, Deliveries.self, UpdateConversion.self, Conversion.self, Replay.self])
 }
 
 /// `trackstar serve --config FILE [--listen HOST:PORT] [--loops N] [--io auto|io_uring|epoll] [--data-dir DIR] [--geo KIND]`.
@@ -38,6 +38,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Location database, overriding [geo] database: libloc, mmdb or off (also at each reload).")
     var geo: String?
 
+    @Option(name: .customLong("admin-listen"), help: "Admin listener address, overriding [admin] listen (HOST:PORT, or off).")
+    var adminListen: String?
+
     @Flag(name: .customLong("quarantine-damaged"),
           help: "Start even if a segment is corrupt before its tail: rename it *.quarantined and go on without its records.")
     var quarantineDamaged = false
@@ -60,6 +63,15 @@ struct Serve: ParsableCommand {
             settings.server.io = choice
         }
         if let dataDir { settings.storage.dataDir = dataDir }
+        if let adminListen {
+            if adminListen == "off" { settings.admin.host = nil } else {
+                guard let (host, port) = ListenAddress.parse(adminListen) else {
+                    throw ValidationError("--admin-listen: expected HOST:PORT (IPv6 as [::1]:9091) or off, got \(adminListen)")
+                }
+                settings.admin.host = host
+                settings.admin.port = port
+            }
+        }
         if let geo {
             guard let kind = GeoDatabaseKind(rawValue: geo) else { throw ValidationError("--geo: expected libloc, mmdb or off, got \(geo)") }
             settings.geo.database = kind
@@ -76,7 +88,8 @@ struct Serve: ParsableCommand {
         Log.configure(settings.log)
         let server: TrackstarServer
         do {
-            server = try TrackstarServer(config: settings, recovery: RecoveryOptions(quarantineDamaged: quarantineDamaged))
+            server = try TrackstarServer(config: settings, source: try ConfigSource.read(config),
+                                         recovery: RecoveryOptions(quarantineDamaged: quarantineDamaged))
         } catch {
             Log.critical("cannot start: \(error)")
             throw ExitCode(1)
@@ -94,7 +107,9 @@ struct Serve: ParsableCommand {
         let host = settings.server.host.contains(":") ? "[\(settings.server.host)]" : settings.server.host
         var listening = "trackstar: listening on \(host):\(server.port) with \(server.loops) loops (\(server.ioBackend)), data in \(settings.storage.dataDir)"
         // After the public line and in the same write, so a reader waiting for "listening on" sees both.
-        if let admin = server.adminAddress { listening += "\ntrackstar: admin listening on \(admin) (/metrics, /healthz, /readyz)" }
+        if let admin = server.adminAddress {
+            listening += "\ntrackstar: admin listening on \(admin) (/metrics, /healthz, /readyz, /api/v1, console at /)"
+        }
         print(listening)
         fflush(nil)
         Log.info("serving", ["address": "\(host):\(server.port)", "loops": "\(server.loops)", "io": "\(server.ioBackend)",
@@ -122,9 +137,14 @@ struct Serve: ParsableCommand {
             if let listen, let (host, port) = ListenAddress.parse(listen) { next.server.host = host; next.server.port = port }
             if let loops { next.server.loops = loops }
             if let dataDir { next.storage.dataDir = dataDir }
+            if let adminListen {
+                if adminListen == "off" { next.admin.host = nil } else if let (host, port) = ListenAddress.parse(adminListen) {
+                    next.admin.host = host; next.admin.port = port
+                }
+            }
             if let geo, let kind = GeoDatabaseKind(rawValue: geo) { next.geo.database = kind }
             do {
-                let notes = try server.reload(next)
+                let notes = try server.reload(next, source: try ConfigSource.read(config))
                 for note in notes { Log.notice("reload: \(note)", ["file": "\(config)"]) }
                 Log.info("reloaded \(config): \(next.offers.count) offers, \(next.affiliates.count) affiliates", ["file": "\(config)"])
             } catch {

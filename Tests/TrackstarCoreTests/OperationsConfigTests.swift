@@ -20,14 +20,40 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
 }
 
 @Suite struct OperationsConfigTests {
-    @Test func defaultsToTextAtInfoWithTenSecondSummariesAndNoAdminListener() throws {
+    @Test func defaultsToTextAtInfoWithTenSecondSummariesAndALoopbackAdminListener() throws {
         let config = try ConfigLoader.load(text: "").get()
         #expect(config.log == LogConfig())
         #expect(config.log.level == .info)
         #expect(config.log.format == .text)
         #expect(config.log.summaryIntervalMillis == 10_000)
-        #expect(config.admin.host == nil)
-        #expect(!config.admin.isEnabled)
+        #expect(config.admin.host == "127.0.0.1" && config.admin.port == 9091)
+        #expect(config.admin.isEnabled && !config.admin.publicMetrics && config.admin.tokens.isEmpty)
+        let off = try ConfigLoader.load(text: "[admin]\nlisten = \"off\"\n").get()
+        #expect(off.admin.host == nil && !off.admin.isEnabled)
+    }
+
+    @Test func readsTokensAndPublicMetrics() throws {
+        let digest = String(repeating: "AB", count: 32)
+        let config = try ConfigLoader.load(text: """
+            [admin]
+            public_metrics = true
+
+            [[admin.tokens]]
+            name = "ops"
+            sha256 = "\(digest)"
+            role = "editor"
+            """).get()
+        #expect(config.admin.publicMetrics)
+        #expect(config.admin.tokens == [AdminToken(name: "ops", sha256: digest.lowercased(), role: .editor)])
+    }
+
+    @Test func badTokensAreReportedOnTheirLine() {
+        let digest = String(repeating: "0", count: 64)
+        expectOne("[[admin.tokens]]\nname = \"a\"\nsha256 = \"secret\"\nrole = \"admin\"\n", line: 3, "admin.tokens[1].sha256", "64 hex digits")
+        expectOne("[[admin.tokens]]\nname = \"a\"\nsha256 = \"\(digest)\"\nrole = \"root\"\n", line: 4, "admin.tokens[1].role", "\"viewer\"")
+        expectOne("[[admin.tokens]]\nname = \"a\"\nrole = \"admin\"\n", line: 1, "admin.tokens[1]", "missing required key sha256")
+        expectOne("[[admin.tokens]]\nname = \"a\"\nsha256 = \"\(digest)\"\nrole = \"admin\"\n[[admin.tokens]]\nname = \"a\"\nsha256 = \"\(digest)\"\nrole = \"viewer\"\n",
+                  line: 6, "admin.tokens[2].name", "already the name")
     }
 
     @Test func readsEveryKey() throws {

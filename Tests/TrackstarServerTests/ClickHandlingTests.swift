@@ -22,7 +22,7 @@ struct ClickHandlingTests {
 
     /// The lines of /metrics, after checking that the whole text is valid exposition format.
     func metricLines(_ server: LiveServer) throws -> Set<String> {
-        let body = try server.connect().get("/metrics").body
+        let body = try server.admin().get("/metrics").body
         _ = try PrometheusExposition.parse(body)
         return Set(body.split(separator: "\n").map(String.init))
     }

@@ -116,7 +116,7 @@ struct DurabilityTests {
     }
 
     func serveArguments(_ server: LiveServer, _ extra: [String] = []) -> [String] {
-        ["serve", "--config", server.configPath, "--listen", "127.0.0.1:0", "--loops", "1", "--data-dir", server.dataPath] + extra
+        ["serve", "--config", server.configPath, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--loops", "1", "--data-dir", server.dataPath] + extra
     }
 
     @Test func tornLastRecordIsCutAndReported() throws {

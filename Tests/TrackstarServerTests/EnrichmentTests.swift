@@ -199,7 +199,7 @@ struct EnrichmentTests {
         #expect(rows.count == 2 * cases.count + 2, "flagged and trafficback bots and humans are recorded: \(rows.count)")
         for (id, reason) in flagged { #expect(rows[id]?.botReason == reason, "\(id): \(String(describing: rows[id]))") }
         #expect(rows.values.filter { $0.botReason.isEmpty }.count == 2)
-        let metrics = try server.connect().get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         for line in ["trackstar_bot_clicks_total{action=\"flag\"} 5", "trackstar_bot_clicks_total{action=\"fallback\"} 5",
                      "trackstar_bot_clicks_total{action=\"refuse\"} 5"] {
             #expect(metrics.contains(line), "missing \(line)")
@@ -362,7 +362,7 @@ struct EnrichmentTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let config = EnrichmentTests.config.replacingOccurrences(of: "database = \"libloc\"", with: "database = \"libloc\"\npath = \"\(dir)/missing.db\"")
         try config.write(toFile: dir + "/t.toml", atomically: true, encoding: .utf8)
-        let result = try LiveServer.run(["serve", "--config", dir + "/t.toml", "--listen", "127.0.0.1:0", "--data-dir", dir + "/data"])
+        let result = try LiveServer.run(["serve", "--config", dir + "/t.toml", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dir + "/data"])
         #expect(result.status != 0)
         #expect((result.stderr + result.stdout).contains("\(dir)/missing.db"), "\(result.stderr)")
         // check-config opens it as serve would and names the file and the line of `path`.

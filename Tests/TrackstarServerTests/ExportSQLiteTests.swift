@@ -21,7 +21,7 @@ struct ExportSQLiteTests {
         let sent = try sendMixedTraffic(server, tag: "a")
         let out = try reportWhenCaughtUp(server, sent)
         #expect(out.matches(sent), "report \(out.summary) vs sent \(sent)")
-        let metrics = try server.connect().get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         #expect(metrics.contains("trackstar_export_lag_records{shard=\"0\",log=\"clicks\"} 0\n"), "\(metrics)")
         #expect(metrics.contains("trackstar_export_connected 1\n") && metrics.contains("trackstar_export_failures 0\n"), "\(metrics)")
         #expect(sent.refusals == ["bad_token": 2, "unknown_event": 1, "malformed_id": 1, "unreplaced_macro": 1])

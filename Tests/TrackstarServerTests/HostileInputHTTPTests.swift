@@ -47,7 +47,7 @@ struct HostileInputHTTPTests {
         let get = try server.connect().get("/postback?click_id=\(id)&txid=head-1")
         #expect(get.status == 200, "\(get.body)")
         #expect(get.json["duplicate"] == nil, "the HEAD recorded a conversion: \(get.body)")
-        let metrics = try server.connect().get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         #expect(metrics.contains("trackstar_postbacks_total{result=\"recorded\",reason=\"\"} 1\n"), "\(metrics)")
         #expect(metrics.contains("trackstar_postbacks_total{result=\"duplicate\",reason=\"\"} 0\n"), "\(metrics)")
     }
@@ -152,8 +152,8 @@ struct HostileInputHTTPTests {
         AllowCase(request: "post /postback?click_id=x", allow: "GET, POST"),
         AllowCase(request: "POST /healthz", allow: "GET, HEAD"),
         AllowCase(request: "get /healthz", allow: "GET, HEAD"),
-        AllowCase(request: "DELETE /metrics", allow: "GET, HEAD"),
-        AllowCase(request: "OPTIONS /metrics", allow: "GET, HEAD"),
+        AllowCase(request: "DELETE /metrics", allow: "GET, HEAD", admin: true),  // /metrics is the admin listener's
+        AllowCase(request: "OPTIONS /metrics", allow: "GET, HEAD", admin: true),
         AllowCase(request: "POST /healthz", allow: "GET, HEAD", admin: true),
         AllowCase(request: "get /healthz", allow: "GET, HEAD", admin: true),
         AllowCase(request: "PUT /metrics", allow: "GET, HEAD", admin: true),

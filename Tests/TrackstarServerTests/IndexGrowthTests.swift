@@ -18,7 +18,7 @@ struct IndexGrowthTests {
 
     /// One metric's value from `/metrics` (nil if absent).
     static func metric(_ server: LiveServer, _ name: String) throws -> Int? {
-        let body = try server.connect().get("/metrics").body
+        let body = try server.admin().get("/metrics").body
         for line in body.split(separator: "\n") where line.hasPrefix(name + " ") {
             return Int(line.split(separator: " ").last!)
         }

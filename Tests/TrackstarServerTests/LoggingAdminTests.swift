@@ -51,15 +51,6 @@ func logfmtPairs(_ text: Substring) -> [String: String]? {
 extension LiveServer {
     /// The log lines on standard error so far.
     var logLines: [String] { stderrText.split(separator: "\n").map(String.init) }
-
-    /// The admin port, from the "admin listening on" start-up line (printed with the public one).
-    func adminPort() throws -> UInt16 {
-        let pattern = #"admin listening on 127\.0\.0\.1:(\d+)"#
-        let range = try #require(startupOutput.range(of: pattern, options: .regularExpression), "\(startupOutput)")
-        return try #require(UInt16(startupOutput[range].split(separator: ":").last!))
-    }
-
-    func admin() throws -> TestConnection { try TestConnection(port: try adminPort()) }
 }
 
 @Suite("logging and admin", .serialized)
@@ -184,10 +175,18 @@ extension LoggingAdminTests {
         #expect(head.status == 200 && head.body.isEmpty && head.header("Content-Length") == "3")
     }
 
-    @Test func withoutAdminTheLogSaysNothingOfItAndMetricsStayPublic() throws {
-        let server = try LiveServer()
+    /// `listen = "off"`: no admin listener, and the public port still keeps /metrics to itself.
+    @Test func withTheAdminListenerOffTheLogSaysNothingOfItAndMetricsStayHidden() throws {
+        let server = try LiveServer(extraArguments: ["--admin-listen", "off"])
         #expect(!server.startupOutput.contains("admin"))
+        #expect(try server.connect().get("/metrics").status == 404)
+    }
+
+    /// `public_metrics = true` is the operator's explicit opt-in to /metrics on the public port.
+    @Test func publicMetricsServesMetricsOnThePublicPortToo() throws {
+        let server = try LiveServer(config: LiveServer.defaultConfig + "\n\n[admin]\npublic_metrics = true\n")
         #expect(try server.connect().get("/metrics").status == 200)
+        #expect(try server.admin().get("/metrics").status == 200)
     }
 
     /// Under a file-size limit new segments fail like a full disk: /readyz says so until a write succeeds again.

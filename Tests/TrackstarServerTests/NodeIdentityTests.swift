@@ -30,7 +30,7 @@ struct NodeIdentityTests {
         let otherNode = dir + "/node5.toml"
         try LiveServer.defaultConfig.replacingOccurrences(of: "[server]\n", with: "[server]\nnode_id = 5\n")
             .write(toFile: otherNode, atomically: true, encoding: .utf8)
-        let refused = try LiveServer.run(["serve", "--config", otherNode, "--listen", "127.0.0.1:0", "--data-dir", data])
+        let refused = try LiveServer.run(["serve", "--config", otherNode, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", data])
         #expect(refused.status == 1 && refused.stderr.contains("belongs to node_id 0") && refused.stderr.contains("Set [server] node_id = 0 again"),
                 "\(refused.stderr)")
 
@@ -47,7 +47,7 @@ struct NodeIdentityTests {
 
         // A lost key is not silently replaced where clicks exist.
         try FileManager.default.removeItem(atPath: data + "/click.key")
-        let lost = try LiveServer.run(["serve", "--config", second.configPath, "--listen", "127.0.0.1:0", "--data-dir", data])
+        let lost = try LiveServer.run(["serve", "--config", second.configPath, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", data])
         #expect(lost.status == 1 && lost.stderr.contains("click.key is missing") && lost.stderr.contains("restore click.key from your backup"),
                 "\(lost.stderr)")
         #expect(try LiveServer.run(["inspect", data]).stdout.contains("click key: none"))

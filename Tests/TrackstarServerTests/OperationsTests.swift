@@ -101,7 +101,7 @@ extension OperationsTests {
         #expect(try c.get("/click?offer_id=2&aff_id=7").status == 302)  // paused: fallback
         #expect(try c.get("/postback?click_id=garbage").status == 400)
         #expect(try c.get("/postback?click_id=%7Bclick_id%7D").status == 400)
-        let r = try c.get("/metrics")
+        let r = try server.admin().get("/metrics")
         #expect(r.status == 200)
         #expect(r.header("Content-Type") == "text/plain; version=0.0.4")
         let lines = Set(r.body.split(separator: "\n").map(String.init))

@@ -172,13 +172,16 @@ struct PartnerPostbackTests {
         Thread.sleep(forTimeInterval: 1.5)
         #expect(receiver.requests.count == before)
         // Metrics name the paused endpoint.
-        let metrics = try server!.connect().get("/metrics")
+        let metrics = try server!.admin().get("/metrics")
         #expect(metrics.body.contains("trackstar_partner_endpoint_paused{endpoint=\"\(receiver.endpoint)\"} 1"))
         #expect(metrics.body.contains("trackstar_partner_queue 2"))
         #expect(throws: Never.self) { try PrometheusExposition.parse(metrics.body) }
 
         // Resuming needs the server's lock: refused while it runs, done offline after it stops.
-        let refused = try LiveServer.run(["deliveries", "--config", server!.configPath, "--data-dir", server!.dataPath, "--resume", receiver.endpoint])
+        // (The CLI's copy of the config turns the admin listener off: it would otherwise ask the default 127.0.0.1:9091.)
+        let offline = server!.dataDir + "/offline.toml"
+        try (config + "\n\n[admin]\nlisten = \"off\"\n").write(toFile: offline, atomically: true, encoding: .utf8)
+        let refused = try LiveServer.run(["deliveries", "--config", offline, "--data-dir", server!.dataPath, "--resume", receiver.endpoint])
         #expect(refused.status == 1 && refused.stderr.contains("in use"))
         server!.stop()
         let configPath = server!.configPath, dataPath = server!.dataPath

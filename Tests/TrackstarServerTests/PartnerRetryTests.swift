@@ -122,7 +122,7 @@ struct PartnerRetryTests {
 
         let conversion = try P.convert(server, clickID)
         let metric = "trackstar_partner_skipped_total{reason=\"unknown_affiliate\"} 1"
-        #expect(try eventually(within: 20) { try server.connect().get("/metrics").body.contains(metric) })
+        #expect(try eventually(within: 20) { try server.admin().get("/metrics").body.contains(metric) })
         let kept = try P.convert(server, try P.click(server))
         #expect(eventually(within: 20) { Self.sent(receiver, "/pb7?c=\(kept)") == 1 })
         #expect(!receiver.requests.contains { $0.path.hasPrefix("/pb8") }, "\(receiver.requests)")
@@ -138,7 +138,7 @@ struct PartnerRetryTests {
         server.stop()
         let restarted = try LiveServer(config: String(config[..<removed.lowerBound]), dataDir: server.dataDir)
         restarted.ownsDataDir = false
-        #expect(try eventually(within: 20) { try restarted.connect().get("/metrics").body.contains(metric) })
+        #expect(try eventually(within: 20) { try restarted.admin().get("/metrics").body.contains(metric) })
         #expect(!restarted.stderrText.contains("no partner postback for conversion"))
     }
 }

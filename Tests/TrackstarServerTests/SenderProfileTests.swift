@@ -186,7 +186,7 @@ struct SenderProfileTests {
             #expect(r.status == 200 && r.json["duplicate"] == nil, "\(template): \(r.body)")
             #expect(r.json["status"] as? String == "approved" && r.json["amount"] == nil, "\(template): \(r.body)")
         }
-        let metrics = try c.get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         #expect(metrics.contains("trackstar_postback_fields_unfilled_total 32\n"), "\(metrics)")
         // An unfilled event is the default event; an unfilled click ID is refused.
         let id = try #require(clickID(try c.get("/click?offer_id=10&aff_id=7")))
@@ -319,7 +319,7 @@ struct SenderProfileTests {
         #expect(twice.status == 0 && twice.stdout.contains("replayed 2 refused postbacks (unknown_status): duplicate 2"), "\(twice)")
         let none = try LiveServer.run(arguments + ["--from", "2999-01-01"])
         #expect(none.status == 0 && none.stdout.contains("replayed 0 refused postbacks"), "\(none)")
-        let metrics = try fixed.connect().get("/metrics").body
+        let metrics = try fixed.admin().get("/metrics").body
         #expect(metrics.contains("trackstar_postbacks_total{result=\"recorded\",reason=\"\"} 2\n"), "\(metrics)")
     }
 

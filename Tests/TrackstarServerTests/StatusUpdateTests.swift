@@ -92,7 +92,7 @@ struct StatusUpdateTests {
             (PartnerPostbackTests.endpoint(try PartnerPostbackTests.deliveries(server), receiver.endpoint)?["delivered"] as? Int) == 1
         })
         #expect(receiver.requests.count == 1, "\(receiver.requests)")
-        let metrics = try c.get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         #expect(metrics.contains("trackstar_postbacks_total{result=\"updated\",reason=\"\"} 2"), "\(metrics)")
     }
 

@@ -19,7 +19,7 @@ struct SyncFailureTests {
     }
 
     func metric(_ server: LiveServer, _ line: String) throws -> Bool {
-        let body = try server.connect().get("/metrics").body
+        let body = try server.admin().get("/metrics").body
         return body.split(separator: "\n").contains { $0 == line }
     }
 

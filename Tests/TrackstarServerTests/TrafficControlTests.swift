@@ -50,7 +50,7 @@ import TrackstarTestSupport
         let hosts = TrafficControlTests.clicksTogether(server, count: 40, target: "/click?offer_id=1&aff_id=7")
         #expect(hosts.filter { $0 == "landing.example" }.count == 10)
         #expect(hosts.filter { $0 == "trafficback.example" }.count == 30)
-        let metrics = try server.connect().get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         #expect(metrics.contains("trackstar_trafficback_clicks_total{reason=\"cap_reached\"} 30"))
         #expect(metrics.contains("trackstar_cap_used{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 10"))
         server.kill9()
@@ -65,7 +65,7 @@ import TrackstarTestSupport
         let again = try LiveServer(config: TrafficControlTests.capConfig, loops: 2, dataDir: server.dataDir)
         again.ownsDataDir = false
         #expect(TrafficControlTests.host(try again.connect().get("/click?offer_id=1&aff_id=7")) == "trafficback.example")
-        let metrics2 = try again.connect().get("/metrics").body
+        let metrics2 = try again.admin().get("/metrics").body
         #expect(metrics2.contains("trackstar_cap_used{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 10"))
     }
 
@@ -78,11 +78,11 @@ import TrackstarTestSupport
         try lowered.write(toFile: server.configPath, atomically: true, encoding: .utf8)
         kill(server.process.processIdentifier, SIGHUP)
         let applied = eventually(within: 30, every: 0.1) {
-            (try? server.connect().get("/metrics").body.contains("trackstar_cap_limit{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 3")) ?? false
+            (try? server.admin().get("/metrics").body.contains("trackstar_cap_limit{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 3")) ?? false
         }
         #expect(applied)
         #expect(TrafficControlTests.host(try server.connect().get("/click?offer_id=1&aff_id=7")) == "trafficback.example")
-        let metrics = try server.connect().get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         #expect(metrics.contains("trackstar_cap_used{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 4"))
     }
 
@@ -190,7 +190,7 @@ import TrackstarTestSupport
         #expect(us.header("Location")?.hasSuffix("c=US") == true)
         let gb = try c.get("/click?offer_id=1&aff_id=7", headers: "X-Forwarded-For: 81.2.69.142\r\n")
         #expect(TrafficControlTests.host(gb) == "landing.example")
-        let metrics = try c.get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         #expect(metrics.contains("trackstar_trafficback_clicks_total{reason=\"geo\"} 1"))
     }
 

@@ -40,7 +40,12 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
         // Tests that do not name a location database run without one, reloads included: loading the
         // full IPFire table takes seconds in a debug build, for every server a test starts.
         let geo = config.contains("[geo]") ? [] : ["--geo", "off"]
-        process.arguments = ["serve", "--config", configPath, "--listen", "127.0.0.1:0",
+        // The admin listener is on by default at 127.0.0.1:9091; tests running at once each take a free
+        // port, unless the test chose the admin address itself (in its config or arguments).
+        let choosesAdmin = extraArguments.contains("--admin-listen")
+            || config.range(of: #"\[admin\][^\[]*listen\s*="#, options: .regularExpression) != nil
+        let admin = choosesAdmin ? [] : ["--admin-listen", "127.0.0.1:0"]
+        process.arguments = ["serve", "--config", configPath, "--listen", "127.0.0.1:0"] + admin + [
                              "--loops", "\(loops)", "--data-dir", dir + "/data"] + io + geo + extraArguments
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -68,6 +73,17 @@ final class LiveServer: @unchecked Sendable {  // used from test threads; its st
     }
 
     func connect() throws -> TestConnection { try TestConnection(port: port) }
+
+    /// The admin port, from the "admin listening on" start-up line (printed with the public one).
+    func adminPort() throws -> UInt16 {
+        let pattern = #"admin listening on 127\.0\.0\.1:(\d+)"#
+        guard let range = startupOutput.range(of: pattern, options: .regularExpression),
+              let port = UInt16(startupOutput[range].split(separator: ":").last!) else { throw TestClientError.closed }
+        return port
+    }
+
+    /// A connection to the admin listener (/metrics, /readyz, the management API).
+    func admin() throws -> TestConnection { try TestConnection(port: try adminPort()) }
 
     /// What the server has written to standard error so far.
     var stderrText: String { (try? String(contentsOfFile: dataDir + "/stderr.log", encoding: .utf8)) ?? "" }
