@@ -78,7 +78,7 @@ import TrackstarTestSupport
         // A human on offer 1 lands there, not diverted.
         #expect(try send(1, 7, TrafficBotTests.human).host == "one.example")
 
-        let metrics = try server.connect().get("/metrics").body
+        let metrics = try server.admin().get("/metrics").body
         for line in ["trackstar_trafficback_clicks_total{reason=\"bot\"} 4", "trackstar_bot_clicks_total{action=\"fallback\"} 4"] {
             #expect(metrics.contains(line), "missing \(line)")
         }
