@@ -55,7 +55,7 @@ url = "https://shop.example/landing?cid={click_id}&a={aff_id}&s1={sub1}&c={count
 [[affiliates]]
 id = 7
 TOML
-    env "$@" taskset -c "$SERVER_CPU" "$TRACKSTAR" serve --config "$dir/trackstar.toml" --loops 1 > "$dir/out.log" 2>&1 &
+    env "$@" taskset -c "$SERVER_CPU" "$TRACKSTAR" serve --config "$dir/trackstar.toml" --loops 1 --admin-listen 127.0.0.1:0 > "$dir/out.log" 2>&1 &
     PID[$name]=$!; STARTED+=("$!")
     PORT[$name]=$(wait_for "$dir/out.log" "listening on" | port_of)
 }
