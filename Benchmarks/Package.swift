@@ -54,6 +54,11 @@ let package = Package(
             path: "Figures/PathFigures"
         ),
         .executableTarget(
+            name: "CapFigures",
+            dependencies: [.product(name: "TrackstarServer", package: "trackstar")],
+            path: "Figures/CapFigures"
+        ),
+        .executableTarget(
             name: "IndexFigures",
             dependencies: [
                 .product(name: "Atomics", package: "swift-atomics"),

@@ -15,6 +15,14 @@ public struct ReportTimeZone: Sendable, Equatable {
     /// The offset before the first transition (the file's first time type).
     let initialOffset: Int64
 
+    /// The transition instants (Unix seconds, ascending), for callers that keep the offset period
+    /// of "now" instead of searching per instant (the cap windows of issue 14, CapZone.swift).
+    public var transitionSeconds: [Int64] { transitions }
+    /// The offset (seconds east of UTC) from each transition on.
+    public var offsetSeconds: [Int64] { offsets }
+    /// The offset before the first transition.
+    public var initialOffsetSeconds: Int64 { initialOffset }
+
     /// Loads `name` ("Area/City", "UTC", …) from `directory`; the error names the zone and says what to do.
     public static func load(_ name: String, directory: String = "/usr/share/zoneinfo") throws(ExportError) -> ReportTimeZone {
         let allowed = name.utf8.allSatisfy { b in

@@ -3,6 +3,7 @@
 // conversions), each `window << 40 | count`; a unit is taken by compare-and-swap that refuses at the
 // limit, so with a cap of N exactly N units pass however many loops race for the last one.
 import Atomics
+import TrackstarConfiguration
 import TrackstarCore
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +39,13 @@ struct CapLine: @unchecked Sendable {
     /// Takes one unit of `counter` in `window` unless `limit` units are taken; true when taken.
     @inline(__always)
     func reserve(_ counter: CapCounter, window: UInt64, limit: UInt64) -> Bool {
-        let atomic = word(counter)
+        reserve(at: counter.rawValue, window: window, limit: limit)
+    }
+
+    /// `reserve` by word index (`CapCounter.rawValue`).
+    @inline(__always)
+    func reserve(at index: Int, window: UInt64, limit: UInt64) -> Bool {
+        let atomic = UnsafeAtomic<UInt64>(at: base + index)
         var old = atomic.load(ordering: .relaxed)
         while true {
             let stored = old >> CapLine.countBits
@@ -55,8 +62,11 @@ struct CapLine: @unchecked Sendable {
 
     /// Gives back a unit taken in `window` (a later cap of the same click refused it); nothing when
     /// the window has moved on since.
-    func release(_ counter: CapCounter, window: UInt64) {
-        let atomic = word(counter)
+    func release(_ counter: CapCounter, window: UInt64) { release(at: counter.rawValue, window: window) }
+
+    /// `release` by word index.
+    func release(at index: Int, window: UInt64) {
+        let atomic = UnsafeAtomic<UInt64>(at: base + index)
         var old = atomic.load(ordering: .relaxed)
         while old >> CapLine.countBits == window && old & CapLine.countMask > 0 {
             // Relaxed: as `reserve`.
@@ -142,4 +152,27 @@ final class CapBook: @unchecked Sendable {  // `lines` guarded by `lock`
         defer { pthread_mutex_unlock(&lock) }
         return lines.map { ($0.key, $0.value) }.sorted { $0.key < $1.key }
     }
+}
+
+/// A cap key of its own with daily, monthly and total click caps of `limit`, for figure programs
+/// (Benchmarks/Figures/CapFigures): `take` is exactly what a capped click does to its line.
+public final class CapLineProbe: @unchecked Sendable {  // immutable; the line is atomic
+    private let book: CapBook
+    private let plan: CapPlan
+
+    public init(limit: UInt64) {
+        let book = CapBook()
+        self.book = book
+        var limits = CapLimits()
+        limits.dailyClicks = limit
+        limits.monthlyClicks = limit
+        limits.totalClicks = limit
+        plan = CapPlan(limits, line: book.line(offer: 1, affiliate: 0))
+    }
+
+    /// Takes one click unit (three compare-and-swaps on the line), all or nothing; false at the cap.
+    public func take() -> Bool { plan.reserve(from: .dailyClicks, (day: 20_000, month: 24_000)) }
+
+    /// Units taken so far.
+    public var used: UInt64 { plan.line.used(.dailyClicks, window: 20_000) }
 }

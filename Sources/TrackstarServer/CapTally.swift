@@ -44,7 +44,7 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
     }
 
     private func count(_ first: CapCounter, offer: UInt32, affiliate: UInt32, zone: CapZone, timeMillis: Int64) {
-        let windows = zone.windows(timeMillis)
+        let windows = zone.slowWindows(timeMillis)
         for key in [CapBook.key(offer: offer, affiliate: 0), CapBook.key(offer: offer, affiliate: affiliate)] {
             var entry = words[key] ?? Array(repeating: 0, count: 6)
             for i in 0..<3 {
@@ -59,7 +59,7 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
     /// (each at least the table's retired count). Call with the lock held, or before anyone shares it.
     /// Returns how many retired records were never counted (a lost or missing snapshot file).
     func advance(_ engine: Engine, catalog: Catalog, clicks clickEnds: [UInt64], conversions conversionEnds: [UInt64]) -> UInt64 {
-        let utc = CapZone(zone: nil)
+        let utc = CapZone.utc
         var missed: UInt64 = 0
         for (shard, table) in engine.clicks.enumerated() where shard < clickCursors.count {
             if clickCursors[shard] < table.retiredCount { missed += table.retiredCount - clickCursors[shard]; clickCursors[shard] = table.retiredCount }

@@ -189,7 +189,7 @@ final class Catalog: Sendable {
             serverTrafficback = try config.server.trafficbackURL.map { (url) throws(URLTemplate.CompileError) in
                 try URLTemplate(url, allowed: Macro.clickMacros)
             }
-            smartLinks = try SmartLinkTable(config.smartlinks)
+            smartLinks = try SmartLinkTable(config.smartlinks, offers: offers)  // compiled against these offers (issue 14)
         } catch {
             throw ConfigProblem(line: 0, message: "trafficback_url: \(error)")
         }

@@ -1,33 +1,43 @@
 // Smart links (issue 14): `GET /s/{slug}` and `/click?smartlink=ID` send a click to one eligible offer
-// of the link (active, targeting matches, under its caps) chosen by weight within the best priority
-// that has one; an offer that turns out capped leaves the draw and its share goes to the others.
+// of the link (active, targeting matches, under its caps; for a bot, also `bot_action = "flag"`) chosen
+// by weight within the best priority that has one; an offer that turns out capped leaves the draw and
+// its share goes to the others. A link is compiled against its catalog's offers (SmartLinkEntries).
 import TrackstarCore
 import TrackstarConfiguration
 import TrackstarHTTP
 import TrackstarIO
 import TrackstarStore
 
-/// One smart link, entries sorted by priority (lower first). Immutable.
-final class SmartLinkRuntime: Sendable {
+/// One smart link, compiled against one catalog's offers. Immutable.
+final class SmartLinkRuntime: @unchecked Sendable {  // immutable; entries hold unowned offers of its catalog
     let id: UInt32
     let slug: [UInt8]
-    let offerIDs: [UInt32]
-    let weights: [UInt64]
-    let priorities: [Int]
     let trafficback: URLTemplate?
+    /// Entries sorted by priority (lower first), with their groups of equal priority.
+    let entries: SmartLinkEntries
+    /// The entries' offers, held strongly and never read on the click path: the entries' unowned
+    /// references stay valid for as long as the link lives, whichever catalog holds it.
+    private let owners: [OfferRuntime]
     /// At most this many entries (the draw marks refused entries in one 64-bit mask).
     static let maxEntries = 64
 
-    init(_ config: SmartLinkConfig) throws(URLTemplate.CompileError) {
+    /// - Parameter offers: the catalog's compiled offers; an entry naming none is left out (the
+    ///   loader refuses such a link; a configuration built in code may still hold one).
+    init(_ config: SmartLinkConfig, offers: [UInt32: OfferRuntime]) throws(URLTemplate.CompileError) {
         id = config.id
         slug = Array(config.slug.utf8)
-        let entries = config.offers.prefix(SmartLinkRuntime.maxEntries).enumerated()
+        let sorted = config.offers.prefix(SmartLinkRuntime.maxEntries).enumerated()
             .sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element)
-        offerIDs = entries.map(\.offerID)
-        weights = entries.map { UInt64($0.weight) }
-        priorities = entries.map(\.priority)
         trafficback = try config.trafficbackURL.map { (url) throws(URLTemplate.CompileError) in try URLTemplate(url, allowed: Macro.clickMacros) }
+        let compiled = sorted.compactMap { entry in
+            offers[entry.offerID].map { (offer: $0, weight: UInt64(entry.weight), priority: entry.priority) }
+        }
+        owners = compiled.map(\.offer)
+        // Last: nothing may throw once the entries' memory is allocated (deinit frees it).
+        entries = SmartLinkEntries(compiled)
     }
+
+    deinit { entries.deallocate() }
 }
 
 /// Every smart link, found by id or slug by a linear scan (a node has a few dozen links; a slug
@@ -35,9 +45,9 @@ final class SmartLinkRuntime: Sendable {
 struct SmartLinkTable: Sendable {
     let links: [SmartLinkRuntime]
 
-    init(_ configs: [SmartLinkConfig]) throws(URLTemplate.CompileError) {
+    init(_ configs: [SmartLinkConfig], offers: [UInt32: OfferRuntime]) throws(URLTemplate.CompileError) {
         var links: [SmartLinkRuntime] = []
-        for config in configs { links.append(try SmartLinkRuntime(config)) }
+        for config in configs { links.append(try SmartLinkRuntime(config, offers: offers)) }
         self.links = links
     }
 
@@ -88,9 +98,11 @@ extension RequestHandler {
         smartLinkClick(exchange, link: link, to: &out)
     }
 
-    /// 1. The affiliate (as for /click; without an offer there is no fallback). 2. Enrich. 3. Draw
-    /// among the eligible entries of the best priority; a capped draw leaves and the draw repeats.
-    /// 4. None eligible: trafficback with reason `no_eligible_offer`.
+    /// 1. The affiliate (as for /click; without an offer there is no fallback). 2. Enrich. 3. Per
+    /// priority group, best first: the eligible entries (kept in the link when no entry of the group
+    /// has targeting) and their total weight; draw by weight; a drawn offer whose caps refuse leaves
+    /// the draw. 4. None eligible: a bot that offers with `bot_action` fallback or refuse would have
+    /// taken is handled as they say (`botWithoutOffer`); else trafficback, reason `no_eligible_offer`.
     func smartLinkClick(_ exchange: Exchange, link: SmartLinkRuntime, to out: inout ByteWriter) {
         guard let affID = clickID(.affID, exchange, to: &out) else { return }
         exchange.affiliateID = affID
@@ -100,49 +112,57 @@ extension RequestHandler {
         if affiliate.paused {
             return refuseClick(exchange, .notFound, .clickAffiliatePaused, "affiliate_paused", "affiliate is paused", field: .affID, to: &out)
         }
+        let entries = link.entries
+        guard entries.count > 0 else {
+            return refuseClick(exchange, .notFound, .clickUnknownOffer, "unknown_offer", "the smart link lists no configured offer", to: &out)
+        }
         let address = clientAddress(exchange)
         var facts = enrich(exchange, address: address)
-        if facts.head.botReason != .none { metrics.count(.botsFlagged) }
+        let bot = facts.head.botReason != .none
         let now = exchange.context.nowMillis
         let take = exchange.head.method == .get
-        var refused: UInt64 = 0
         var random = SplitMix.mix(clickTable.reservedCount ^ UInt64(shard) << 56 ^ UInt64(bitPattern: now) << 8)
-        var start = 0
-        while start < link.offerIDs.count {
-            var end = start
-            while end < link.offerIDs.count && link.priorities[end] == link.priorities[start] { end += 1 }
-            while true {
-                var total: UInt64 = 0
-                for i in start..<end where refused & (1 << UInt64(i)) == 0 {
-                    if let offer = catalog.offer(link.offerIDs[i]), !offer.paused, offer.targeting.mismatch(facts) == .none {
-                        total += link.weights[i]
-                    } else {
-                        refused |= 1 << UInt64(i)
-                    }
-                }
-                if total == 0 { break }
-                var pick = random % total
+        var group = 0
+        while group < entries.groupCount {
+            var (refused, total) = entries.eligible(group: group, bot: bot, facts: facts)
+            while total > 0 {
+                let chosen = entries.pick(group: group, refused: refused, below: random.multipliedFullWidth(by: total).high)
                 random = SplitMix.mix(random)
-                var chosen = start
-                for i in start..<end where refused & (1 << UInt64(i)) == 0 {
-                    if pick < link.weights[i] { chosen = i; break }
-                    pick -= link.weights[i]
-                }
-                let offer = catalog.offer(link.offerIDs[chosen])!
+                let offer = entries.offer(chosen)
                 if !take || offer.caps.map({ !$0.hasClickCaps || $0.take(.dailyClicks, affiliate: affID, nowMillis: now) }) ?? true {
+                    if bot { metrics.count(.botsFlagged) }
                     exchange.offerID = offer.id
                     facts.traffic = ClickTraffic(reason: .none, destination: .offer, requestedOffer: offer.id, smartlink: link.id)
                     return land(exchange, offer: offer, affID: affID, address: address, facts: &facts, to: &out)
                 }
                 refused |= 1 << UInt64(chosen)
+                total -= entries.weight(chosen)
             }
-            start = end
+            group += 1
         }
-        guard let first = link.offerIDs.first.flatMap({ catalog.offer($0) }) else {
-            return refuseClick(exchange, .notFound, .clickUnknownOffer, "unknown_offer", "the smart link lists no configured offer", to: &out)
+        if bot, let action = entries.botActionWithoutOffer(facts) {
+            return botWithoutOffer(exchange, link: link, action: action, affiliate: affiliate, address: address, facts: &facts, to: &out)
         }
+        if bot { metrics.count(.botsFlagged) }
+        let first = entries.offer(0)
         exchange.offerID = first.id
         divert(exchange, requested: first, affiliate: affiliate, reason: .noEligibleOffer, address: address, facts: &facts,
                smartLink: link, to: &out)
+    }
+
+    /// A bot that only offers with `bot_action` fallback or refuse would have taken: `fallback` (any
+    /// such offer says so) sends it down the trafficback chain with reason `bot` (the smart link's
+    /// trafficback_url, the affiliate's, the server's, finally that offer's fallback_url), recorded;
+    /// `refuse` answers 404 and records nothing, as a bot on that offer gets.
+    func botWithoutOffer(_ exchange: Exchange, link: SmartLinkRuntime, action: (offer: OfferRuntime, action: BotAction),
+                         affiliate: AffiliateRuntime, address: PeerAddress, facts: inout ClickFacts, to out: inout ByteWriter) {
+        exchange.offerID = action.offer.id
+        if action.action == .fallback {
+            metrics.count(.botsFallback)
+            return divert(exchange, requested: action.offer, affiliate: affiliate, reason: .bot, address: address, facts: &facts,
+                          smartLink: link, to: &out)
+        }
+        metrics.count(.botsRefused)
+        refuse(exchange, .notFound, "not_found", "no landing page for this click", to: &out)
     }
 }

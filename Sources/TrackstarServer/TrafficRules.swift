@@ -1,5 +1,5 @@
 // An offer's traffic rules as the click and postback paths read them (issue 14): its caps (limits
-// plus the shared counter lines, CapCounters.swift), its time zone's day and month, and its
+// plus the shared counter lines, CapCounters.swift), its time zone (CapZone.swift), and its
 // targeting. Built when the catalog is compiled; immutable after.
 import TrackstarCore
 import TrackstarConfiguration
@@ -9,74 +9,37 @@ import TrackstarStore
 import Glibc
 #endif
 
-/// Days and months in an offer's `timezone`, from the system tz database (`TZDIR`, else
-/// /usr/share/zoneinfo). UTC has no transitions, so its offset costs one comparison.
-struct CapZone: Sendable {
-    let zone: ReportTimeZone?
-
-    static func load(_ name: String) throws(ConfigProblem) -> CapZone {
-        if name == "UTC" || name == "Etc/UTC" { return CapZone(zone: nil) }
-        let directory = CapZone.directory
-        do { return CapZone(zone: try ReportTimeZone.load(name, directory: directory)) } catch {
-            throw ConfigProblem(line: 0, message: "timezone \"\(name)\": no such zone in \(directory) (install Debian's tzdata, or use a name such as America/New_York)")
-        }
-    }
-
-    /// Where zone files are read: glibc's `TZDIR` when set (tests point it at a zone of their own).
-    static var directory: String {
-        if let dir = getenv("TZDIR") { return String(cString: dir) }
-        return "/usr/share/zoneinfo"
-    }
-
-    /// (day index, month index) of the instant in this zone: days since 1970-01-01 local, and
-    /// year * 12 + month - 1. About forty instructions plus a binary search over the zone's
-    /// transitions; only offers with caps pay it.
-    @inline(__always)
-    func windows(_ utcMillis: Int64) -> (day: UInt64, month: UInt64) {
-        let local = utcMillis + (zone?.offsetMillis(atUTC: utcMillis) ?? 0)
-        let days = local >= 0 ? local / 86_400_000 : (local - 86_399_999) / 86_400_000
-        return (UInt64(max(0, days)), UInt64(max(0, CapZone.monthIndex(days: days))))
-    }
-
-    /// Howard Hinnant's civil-from-days: the month of a day count, as year * 12 + month - 1.
-    static func monthIndex(days: Int64) -> Int64 {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        return year * 12 + month - 1
-    }
-}
-
 /// One cap key's limits (UInt64.max: none) and its counter line.
 struct CapPlan: @unchecked Sendable {
     let line: CapLine
     /// Limits in `CapCounter` order.
     let limits: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-    let hasClickCaps: Bool
-    let hasConversionCaps: Bool
+    /// Bit `CapCounter.rawValue` set for each counter with a limit.
+    let setCaps: UInt8
+    var hasClickCaps: Bool { setCaps & 0b000_111 != 0 }
+    var hasConversionCaps: Bool { setCaps & 0b111_000 != 0 }
 
     init(_ config: CapLimits, line: CapLine) {
         let l = config.ordered.map { $0 ?? .max }
         limits = (l[0], l[1], l[2], l[3], l[4], l[5])
-        hasClickCaps = l[0...2].contains { $0 != .max }
-        hasConversionCaps = l[3...5].contains { $0 != .max }
+        var setCaps: UInt8 = 0
+        for (i, limit) in l.enumerated() where limit != .max { setCaps |= 1 << UInt8(i) }
+        self.setCaps = setCaps
         self.line = line
     }
 
     @inline(__always)
-    func limit(_ counter: CapCounter) -> UInt64 {
-        switch counter {
-        case .dailyClicks: limits.0
-        case .monthlyClicks: limits.1
-        case .totalClicks: limits.2
-        case .dailyConversions: limits.3
-        case .monthlyConversions: limits.4
-        case .totalConversions: limits.5
+    func limit(_ counter: CapCounter) -> UInt64 { limit(at: counter.rawValue) }
+
+    @inline(__always)
+    func limit(at index: Int) -> UInt64 {
+        switch index {
+        case 0: limits.0
+        case 1: limits.1
+        case 2: limits.2
+        case 3: limits.3
+        case 4: limits.4
+        default: limits.5
         }
     }
 
@@ -90,26 +53,28 @@ struct CapPlan: @unchecked Sendable {
     }
 
     /// Takes a unit of each set cap of the three counters from `first` (clicks or conversions); on a
-    /// refusal gives back what it took. True when every cap took it.
+    /// refusal gives back what it took. True when every cap took it. Written out per counter (not a
+    /// loop over `CapCounter`): with `first` a constant at the call, only the set caps cost anything.
     @inline(__always)
     func reserve(from first: CapCounter, _ windows: (day: UInt64, month: UInt64)) -> Bool {
-        var taken = 0
-        for i in 0..<3 {
-            let counter = CapCounter(rawValue: first.rawValue + i)!
-            let limit = limit(counter)
-            if limit == .max { continue }
-            guard line.reserve(counter, window: CapPlan.window(counter, windows), limit: limit) else {
-                release(from: first, windows, count: taken)
-                return false
-            }
-            taken = i + 1
+        let base = first.rawValue
+        let bits = setCaps >> UInt8(base)
+        if bits & 1 != 0 && !line.reserve(at: base, window: windows.day, limit: limit(at: base)) { return false }
+        if bits & 2 != 0 && !line.reserve(at: base + 1, window: windows.month, limit: limit(at: base + 1)) {
+            if bits & 1 != 0 { line.release(at: base, window: windows.day) }
+            return false
+        }
+        if bits & 4 != 0 && !line.reserve(at: base + 2, window: 0, limit: limit(at: base + 2)) {
+            if bits & 1 != 0 { line.release(at: base, window: windows.day) }
+            if bits & 2 != 0 { line.release(at: base + 1, window: windows.month) }
+            return false
         }
         return true
     }
 
-    /// Gives back the units of the first `count` counters from `first`.
-    func release(from first: CapCounter, _ windows: (day: UInt64, month: UInt64), count: Int = 3) {
-        for i in 0..<count {
+    /// Gives back the units of every set cap of the three counters from `first`.
+    func release(from first: CapCounter, _ windows: (day: UInt64, month: UInt64)) {
+        for i in 0..<3 {
             let counter = CapCounter(rawValue: first.rawValue + i)!
             if limit(counter) != .max { line.release(counter, window: CapPlan.window(counter, windows)) }
         }
@@ -131,6 +96,8 @@ final class OfferCaps: @unchecked Sendable {  // immutable after init
     /// Per affiliate, searched linearly (an offer caps a handful of affiliates at most).
     let affiliateIDs: [UInt32]
     let affiliatePlans: [CapPlan]
+    /// `affiliateIDs.count`, read without touching the array on the click path.
+    let affiliateCount: Int
     let hasClickCaps: Bool
     let hasConversionCaps: Bool
     /// Owns the lines' memory: held so that the lines live as long as any catalog using them.
@@ -144,12 +111,14 @@ final class OfferCaps: @unchecked Sendable {  // immutable after init
         offer = config.caps.isEmpty ? nil : CapPlan(config.caps, line: book.line(offer: config.id, affiliate: 0))
         affiliateIDs = config.affiliateCaps.map(\.affID)
         affiliatePlans = config.affiliateCaps.map { CapPlan($0.limits, line: book.line(offer: config.id, affiliate: $0.affID)) }
+        affiliateCount = affiliateIDs.count
         hasClickCaps = (offer?.hasClickCaps ?? false) || affiliatePlans.contains { $0.hasClickCaps }
         hasConversionCaps = (offer?.hasConversionCaps ?? false) || affiliatePlans.contains { $0.hasConversionCaps }
     }
 
     @inline(__always)
     func plan(affiliate: UInt32) -> CapPlan? {
+        if affiliateCount == 0 { return nil }
         var i = 0
         while i < affiliateIDs.count {
             if affiliateIDs[i] == affiliate { return affiliatePlans[i] }
@@ -160,6 +129,7 @@ final class OfferCaps: @unchecked Sendable {  // immutable after init
 
     /// Takes one click (or conversion, from `.dailyConversions`) of the offer's and the affiliate's
     /// caps at `nowMillis`, all or nothing.
+    @inline(__always)
     func take(_ first: CapCounter, affiliate: UInt32, nowMillis: Int64) -> Bool {
         let windows = zone.windows(nowMillis)
         if let offer, !offer.reserve(from: first, windows) { return false }
@@ -170,9 +140,9 @@ final class OfferCaps: @unchecked Sendable {  // immutable after init
         return true
     }
 
-    /// Counts a recorded unit at start-up.
+    /// Counts a recorded unit at start-up (old instants: the zone's hint is left alone).
     func replay(_ first: CapCounter, affiliate: UInt32, timeMillis: Int64) {
-        let windows = zone.windows(timeMillis)
+        let windows = zone.slowWindows(timeMillis)
         offer?.replay(from: first, windows)
         plan(affiliate: affiliate)?.replay(from: first, windows)
     }

@@ -116,6 +116,26 @@ import TrackstarStore
         #expect(throws: ConfigProblem.self) { try CapZone.load("Nowhere/Atlantis") }
     }
 
+    @Test func theZonesHintAlwaysAgreesWithTheSearchAlsoWhenThreadsRaceAcrossDays() throws {
+        let zones = [try CapZone.load("America/New_York"), try CapZone.load("Australia/Lord_Howe"), CapZone.utc]
+        // Instants around 2026, many within a few days of each other (so hints are used and replaced),
+        // with DST transitions among them; four threads race on each zone's one hint.
+        let mismatches = Atomic<Int>(0)
+        runTogether(threads: 4) { thread in
+            var state = UInt64(thread + 1) &* 0x9E37_79B9_7F4A_7C15
+            for _ in 0..<20_000 {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                let spread: Int64 = state >> 63 == 0 ? 3 * 86_400_000 : 400 * 86_400_000
+                let instant = 1_767_225_600_000 + Int64(state >> 20) % spread - spread / 2
+                for zone in zones {
+                    let fast = zone.windows(instant), slow = zone.slowWindows(instant)
+                    if fast != slow { mismatches.add(1, ordering: .relaxed) }
+                }
+            }
+        }
+        #expect(mismatches.load(ordering: .relaxed) == 0)
+    }
+
     @Test func targetingNamesTheFirstMismatch() {
         var config = TargetingConfig()
         config.countries = ["GB", "DE"]

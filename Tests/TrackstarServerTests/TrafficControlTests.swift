@@ -69,21 +69,37 @@ import TrackstarTestSupport
         #expect(metrics2.contains("trackstar_cap_used{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 10"))
     }
 
+    /// The count of catalogs every loop has taken (`/api/v1/status` apply_count: the last loop to
+    /// swap records it), or -1 when it cannot be read.
+    static func appliedEverywhere(_ server: LiveServer) -> Int {
+        ((try? server.admin().api("GET", "/status", token: APITokens.viewer))?.json["apply_count"] as? Int) ?? -1
+    }
+
     @Test func aReloadKeepsTheCountersAndALoweredCapTakesEffectAtOnce() throws {
-        let server = try LiveServer(config: TrafficControlTests.capConfig, loops: 2)
+        let config = TrafficControlTests.capConfig + "\n\n[[admin.tokens]]\nname = \"watcher\"\nsha256 = \"\(sha256Hex(APITokens.viewer))\"\nrole = \"viewer\"\n"
+        let server = try LiveServer(config: config, loops: 2)
+        let before = TrafficControlTests.appliedEverywhere(server)
+        #expect(before >= 0)
         let c = try server.connect()
         for _ in 0..<4 { #expect(TrafficControlTests.host(try c.get("/click?offer_id=1&aff_id=7")) == "landing.example") }
         // Cap lowered to 3 (below the 4 taken) and a new affiliate cap added on the same offer.
-        let lowered = TrafficControlTests.capConfig.replacingOccurrences(of: "daily_clicks = 10", with: "daily_clicks = 3")
+        let lowered = config.replacingOccurrences(of: "daily_clicks = 10", with: "daily_clicks = 3")
+            .replacingOccurrences(of: "daily_conversions = 1\n", with: "daily_conversions = 1\n  [[offers.affiliate_caps]]\n  aff_id = 7\n  daily_clicks = 6\n")
         try lowered.write(toFile: server.configPath, atomically: true, encoding: .utf8)
         kill(server.process.processIdentifier, SIGHUP)
-        let applied = eventually(within: 30, every: 0.1) {
-            (try? server.admin().get("/metrics").body.contains("trackstar_cap_limit{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 3")) ?? false
-        }
-        #expect(applied)
-        #expect(TrafficControlTests.host(try server.connect().get("/click?offer_id=1&aff_id=7")) == "trafficback.example")
+        // Wait until every loop has swapped in the new catalog. /metrics alone is not that signal:
+        // it reads the catalog published to the engine, which happens before the loops take it, so a
+        // click right after the new limit showed there could still meet the old catalog on a loop.
+        #expect(eventually(within: 30, every: 0.1) { TrafficControlTests.appliedEverywhere(server) > before })
         let metrics = try server.admin().get("/metrics").body
-        #expect(metrics.contains("trackstar_cap_used{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 4"))
+        #expect(metrics.contains("trackstar_cap_limit{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 3"))
+        #expect(TrafficControlTests.host(try server.connect().get("/click?offer_id=1&aff_id=7")) == "trafficback.example")
+        let after = try server.admin().get("/metrics").body
+        #expect(after.contains("trackstar_cap_used{offer=\"1\",aff=\"0\",cap=\"daily_clicks\"} 4"))
+        // The affiliate cap added by the reload starts from the four recorded clicks; the refused
+        // fifth took nothing from it.
+        #expect(after.contains("trackstar_cap_used{offer=\"1\",aff=\"7\",cap=\"daily_clicks\"} 4"), "\(after)")
+        #expect(after.contains("trackstar_cap_limit{offer=\"1\",aff=\"7\",cap=\"daily_clicks\"} 6"))
     }
 
     @Test func conversionsPastADailyConversionCapAreRecordedRejectedCapReached() throws {
