@@ -214,6 +214,7 @@ public struct DeliveryLedger: Sendable {
             endpoints[entry.endpoint]!.pausedAtMillis = record.timeMillis
         case .resume:
             endpoints[entry.endpoint, default: EndpointState(endpoint: entry.endpoint)].paused = false
+            endpoints[entry.endpoint]!.pausedAtMillis = 0  // as compaction carries it: no pause, no time
             endpoints[entry.endpoint]!.consecutiveFailures = 0
         case .tally:
             break  // only ever carried

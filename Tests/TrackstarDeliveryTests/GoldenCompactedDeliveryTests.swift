@@ -63,7 +63,8 @@ struct GoldenCompactedDeliveryTests {
         // The failed index: the postback that gave up, with its URL.
         var index = try #require(try FailedIndex.open(of: live))
         #expect(index.count == 1)
-        let job = try #require(index.job(2))
+        let found = index.job(2)
+        let job = try #require(found)
         #expect(job == FailedJob(conversionID: 2, affID: 8, endpoint: GoldenDeliveries.endpoint, url: "https://partner.example/pb?c=&p=0.00",
                                  failedAtMillis: 1_790_000_063_000, outcome: .gaveUp))
     }
