@@ -36,6 +36,7 @@ func fixed(_ value: Double, _ digits: Int) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let scaled = Int((value * scale).rounded())
+    if digits == 0 { return String(scaled) }
     let whole = String(scaled / Int(scale)), fraction = String(scaled % Int(scale))
     return whole + "." + String(repeating: "0", count: digits - fraction.count) + fraction
 }
@@ -98,6 +99,12 @@ func readText(_ path: String) -> String? {
     return String(decoding: line.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
+/// Prints a line at once (also into a file: a long run shows its progress).
+func show(_ text: String) {
+    print(text)
+    fflush(nil)
+}
+
 func deliveriesDuringCompaction(finished: Int, pending: Int) throws {
     let work = "/tmp/trackstar-delivery-compaction-\(getpid())"
     _ = system("mkdir -p \(work)")
@@ -124,15 +131,15 @@ func deliveriesDuringCompaction(finished: Int, pending: Int) throws {
             precondition(log.append(record, endpoint: receiver, detail: "\(receiver)/pb?c=\(id)"), "disk full?")
         }
         precondition(log.sync() == nil)
-        print("wrote \(finished) finished postbacks and \(pending) pending (\(log.count) records) in \(fixed(nowSeconds() - began, 1)) s")
+        show("wrote \(finished) finished postbacks and \(pending) pending (\(log.count) records) in \(fixed(nowSeconds() - began, 1)) s")
     }
     var settings = config(work + "/data")
     settings.delivery.maxPerEndpoint = 4
     let began = nowSeconds()
     let dispatcher = try Dispatcher(config: settings, source: source, message: { text in
-        if text.contains("compact") { print("  [\(fixed(nowSeconds() - began, 1)) s] \(text)") }
+        if text.contains("compact") { show("  [\(fixed(nowSeconds() - began, 1)) s] \(text)") }
     })
-    print("dispatcher start (replaying the uncompacted log): \(fixed(nowSeconds() - began, 1)) s")
+    show("dispatcher start (replaying the uncompacted log): \(fixed(nowSeconds() - began, 1)) s")
     func delivered() -> Int { dispatcher.snapshot.endpoints.reduce(0) { $0 + $1.delivered } - finished }
     try dispatcher.start()
     let t0 = nowSeconds()
@@ -143,15 +150,15 @@ func deliveriesDuringCompaction(finished: Int, pending: Int) throws {
         let t = nowSeconds() - t0, progress = dispatcher.compactionProgress
         samples.append((t, delivered(), progress.running, dispatcher.snapshot.pending))
         if samples.count % 20 == 0 {
-            print("  t=\(fixed(t, 1)) s: \(samples.last!.delivered) delivered" + (progress.running ? ", compaction has copied \(progress.handled) records" : ""))
+            show("  t=\(fixed(t, 1)) s: \(samples.last!.delivered) delivered" + (progress.running ? ", compaction has copied \(progress.handled) records" : ""))
         }
         if doneAt == nil && samples.count > 4 && !progress.running && samples.contains(where: { $0.compacting }) { doneAt = t }
         if let doneAt, t > doneAt + 5 { break }
-        if t > 1800 { print("gave up after 30 min"); break }
+        if t > 1800 { show("gave up after 30 min"); break }
     }
     dispatcher.stop()
     let during = samples.filter { $0.compacting }
-    guard let first = during.first, let last = during.last else { print("no compaction was seen"); return }
+    guard let first = during.first, let last = during.last else { show("no compaction was seen"); return }
     var longestStall = 0.0, stallStart: Double?
     for (previous, sample) in zip(samples, samples.dropFirst()) where (sample.compacting || previous.compacting) && previous.pending > 0 {
         if sample.delivered == previous.delivered { stallStart = stallStart ?? previous.t; longestStall = max(longestStall, sample.t - stallStart!) }
@@ -160,7 +167,7 @@ func deliveriesDuringCompaction(finished: Int, pending: Int) throws {
     let after = samples.filter { $0.t > last.t }
     let rateDuring = Double(last.delivered - first.delivered) / max(last.t - first.t, 0.001)
     let rateAfter = after.count > 1 ? Double(after.last!.delivered - after.first!.delivered) / max(after.last!.t - after.first!.t, 0.001) : 0
-    print("compaction of \(finished * 2) records ran \(fixed(last.t - first.t, 1)) s in slices; meanwhile \(last.delivered - first.delivered) "
+    show("compaction of \(finished * 2) records ran \(fixed(last.t - first.t, 1)) s in slices; meanwhile \(last.delivered - first.delivered) "
         + "postbacks delivered (\(fixed(rateDuring, 0))/s; after it \(fixed(rateAfter, 0))/s); longest time with pending postbacks "
         + "and none delivered, sampled every 0.25 s: \(fixed(longestStall, 2)) s")
 }
