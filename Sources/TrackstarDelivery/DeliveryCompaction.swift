@@ -68,6 +68,15 @@ public final class Compaction {
         return copied == log.count
     }
 
+    /// Any thread, while the writer goes on copying: fdatasyncs the archive as far as `target` (taken
+    /// on the writer's thread by `syncTarget`), so that the last step's own sync has little left.
+    func syncArchive(_ target: (count: UInt64, byteEnd: UInt64)) -> StoreError? {
+        archive.sync(count: target.count, byteEnd: target.byteEnd)
+    }
+
+    /// The writer's thread: how far the archive is written now.
+    var syncTarget: (count: UInt64, byteEnd: UInt64) { (archive.count, archive.byteEnd) }
+
     /// Once `copy` has caught up with `log` (and nothing was appended since): syncs the archive,
     /// writes the next generation with what `ledger` (the state `log` replays to) still needs,
     /// switches to it, deletes the old one and prunes the archive of history older than

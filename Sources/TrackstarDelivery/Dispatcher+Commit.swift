@@ -47,7 +47,7 @@ extension Dispatcher {
             positionsDirty = true
         }
         if shuttingDown { finalCommit(); return }
-        if compactionWaitsForCommit {  // a compaction's copy caught up while this commit ran
+        if compactionWaitsForCommit && !archiveSyncing {  // a compaction's copy caught up while this commit ran
             compactionWaitsForCommit = false
             compactSlice()
         }

@@ -16,6 +16,8 @@ extension Dispatcher {
     static let sliceStep: UInt64 = 1024
     /// The longest a slice copies before the loop gets its turn back.
     static let sliceMicros: Int64 = 4_000
+    /// Archive records copied between two background syncs of the archive.
+    static let archiveSyncEvery: UInt64 = 65_536
 
     /// Starts a compaction if the live log has gathered enough finished records (see the file header).
     func compactIfDue(now: Int64) {
@@ -29,6 +31,7 @@ extension Dispatcher {
         }
         compactionStartedMillis = WallClock.nowMillis()
         compactionSlices = 0
+        archiveSyncedThrough = 0
         compactSlice()
     }
 
@@ -47,12 +50,33 @@ extension Dispatcher {
             return
         }
         compactionSlices += 1
+        if !archiveSyncing && compaction.archived >= archiveSyncedThrough + Dispatcher.archiveSyncEvery { syncArchive(compaction) }
         guard caughtUp else {
             slicePosted = post { $0.compactSlice() }
             return
         }
-        if syncing { compactionWaitsForCommit = true; return }
+        if syncing || archiveSyncing { compactionWaitsForCommit = true; return }
         finishCompaction(compaction)
+    }
+
+    /// Starts an fdatasync of what the copy has written so far on libuv's thread pool (one at a
+    /// time), so that the archive's pages are written back while the copy goes on and the last
+    /// step does not wait for a whole history's worth of them.
+    func syncArchive(_ compaction: Compaction) {
+        let target = compaction.syncTarget, archived = compaction.archived
+        archiveSyncing = true
+        do {
+            try loop?.queueWork({ _ = compaction.syncArchive(target) }, completion: { [self] in
+                archiveSyncing = false
+                archiveSyncedThrough = archived
+                if compactionWaitsForCommit && !syncing {  // the copy caught up meanwhile
+                    compactionWaitsForCommit = false
+                    compactSlice()
+                }
+            })
+        } catch {
+            archiveSyncing = false  // the last step syncs it all
+        }
     }
 
     /// The last turn of a compaction: the next generation, the switch, the old one's removal.

@@ -41,6 +41,9 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     /// When the last group commit started (monotonic µs): commits are at least `commitGapMicros` apart.
     var lastCommitMicros: Int64 = 0
     var compactionWaitsForCommit = false
+    /// A background fdatasync of the archive is running; the copy had archived this many at the last one.
+    var archiveSyncing = false
+    var archiveSyncedThrough: UInt64 = 0
 
     // Loop-thread state.
     var plan: DeliveryPlan
