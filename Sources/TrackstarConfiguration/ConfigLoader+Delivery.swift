@@ -6,7 +6,7 @@ import TrackstarCore
 extension ConfigReader {
     static let deliveryKeys = [
         "connect_timeout", "timeout", "max_per_endpoint", "max_in_flight", "max_attempts", "retry_base",
-        "retry_max_delay", "pause_after", "ca_file", "compact_after",
+        "retry_max_delay", "pause_after", "ca_file", "compact_after", "archive_retention",
     ]
     static let postbackRuleKeys = ["aff_id", "offer_id", "event", "url"]
 
@@ -25,6 +25,9 @@ extension ConfigReader {
             case "pause_after": if let v = integer(node, name, 1...1_000_000) { delivery.pauseAfter = v }
             case "ca_file": if let v = nonEmptyString(node, name) { delivery.caFile = v }
             case "compact_after": if let v = integer(node, name, 10...1_000_000_000) { delivery.compactAfter = v }
+            case "archive_retention":  // "0" (or "0d") keeps the archive forever
+                if case .string("0") = node.value { delivery.archiveRetentionMillis = 0 }
+                else if let v = duration(node, name, allowZero: true) { delivery.archiveRetentionMillis = v }
             default: unknownKey(key, node, name, known: Self.deliveryKeys)
             }
         }

@@ -26,6 +26,9 @@ public struct DeliveryConfig: Sendable, Equatable {
     public var caFile: String? = nil
     /// Finished records the live delivery log gathers before compaction moves them to the archive.
     public var compactAfter = 200_000
+    /// How long archived history (delivered and failed-for-good postbacks, their attempts) is kept
+    /// after compaction moved it to the archive; 0 keeps it forever. `[delivery] archive_retention`.
+    public var archiveRetentionMillis: Int64 = 90 * 86_400_000
     public init() {}
 }
 

@@ -32,14 +32,7 @@ public struct DeliveryGeneration: Sendable, Equatable {
     /// The stored generation (generation 0 with an empty archive when there is no file yet).
     static func load(_ directory: String) throws(StoreError) -> DeliveryGeneration {
         let path = path(directory)
-        guard let file = fopen(path, "r") else {
-            if errno == ENOENT { return DeliveryGeneration() }
-            throw StoreError("cannot read \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 128)
-        let text = fgets(&line, Int32(line.count), file) == nil ? ""
-            : String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingWhitespace
+        guard let text = try readLine(path) else { return DeliveryGeneration() }
         let words = text.split(separator: " ").compactMap { UInt64($0) }
         guard words.count == 3 else {
             throw StoreError("\(path): expected \"GENERATION ARCHIVE_RECORDS ARCHIVE_BYTES\", got \"\(text)\"; the file is damaged")
@@ -49,9 +42,26 @@ public struct DeliveryGeneration: Sendable, Equatable {
 
     /// Writes the file durably: temporary file, fsync, rename, fsync of the directory.
     func store(_ directory: String) -> StoreError? {
-        let path = DeliveryGeneration.path(directory), temporary = path + ".tmp"
+        DeliveryGeneration.writeLine("\(number) \(archiveCount) \(archiveByteEnd)", to: DeliveryGeneration.path(directory), directory: directory)
+    }
+
+    /// The first line of a small file, trimmed; nil when the file does not exist.
+    static func readLine(_ path: String) throws(StoreError) -> String? {
+        guard let file = fopen(path, "r") else {
+            if errno == ENOENT { return nil }
+            throw StoreError("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 128)
+        return fgets(&line, Int32(line.count), file) == nil ? ""
+            : String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingWhitespace
+    }
+
+    /// Writes one line durably to `path` in `directory`: temporary file, fsync, rename, fsync of the directory.
+    static func writeLine(_ text: String, to path: String, directory: String) -> StoreError? {
+        let temporary = path + ".tmp"
         guard let file = fopen(temporary, "w") else { return StoreError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        fputs("\(number) \(archiveCount) \(archiveByteEnd)\n", file)
+        fputs(text + "\n", file)
         let written = fflush(file) == 0 && fsync(fileno(file)) == 0
         fclose(file)
         guard written, rename(temporary, path) == 0 else {

@@ -77,7 +77,8 @@ extension DeliveryLedger {
     /// retry requests, pauses, recent failures, pending jobs (URL read from `urls`, the live log),
     /// then the tallies (last, so that they set the counts the records before them touched).
     /// Stops early when `body` returns false (the disk refused a record).
-    func forEachCarried(urls: DeliveryLog, nowMillis: Int64, _ body: (DeliveryEntry) -> Bool) -> Bool {
+    /// `archivedFailed`: the failed postbacks of the new generation's failed index (its tally).
+    func forEachCarried(urls: DeliveryLog, nowMillis: Int64, archivedFailed: Int, _ body: (DeliveryEntry) -> Bool) -> Bool {
         func carried(_ kind: DeliveryRecordKind, _ id: UInt64, _ time: Int64, _ setup: (inout DeliveryRecord) -> Void = { _ in })
             -> DeliveryRecord {
             var record = DeliveryRecord(kind: kind, conversionID: id, timeMillis: time)
@@ -106,11 +107,11 @@ extension DeliveryLedger {
             }
             guard body(DeliveryEntry(record: record, endpoint: endpointName(job.endpoint), detail: queued?.detail ?? "")) else { return false }
         }
-        return forEachTally(nowMillis: nowMillis, body)
+        return forEachTally(nowMillis: nowMillis, archivedFailed: archivedFailed, body)
     }
 
     /// The tallies: one per endpoint (and one per affiliate posting there), one per affiliate, one of totals.
-    func forEachTally(nowMillis: Int64, _ body: (DeliveryEntry) -> Bool) -> Bool {
+    func forEachTally(nowMillis: Int64, archivedFailed: Int, _ body: (DeliveryEntry) -> Bool) -> Bool {
         for state in endpoints.values.sorted(by: { $0.endpoint < $1.endpoint }) {
             var record = DeliveryRecord(kind: .tally, conversionID: 0, timeMillis: state.lastError?.timeMillis ?? 0)
             record.carried = true
@@ -141,18 +142,19 @@ extension DeliveryLedger {
         record.carried = true
         record.attempt = TallySubject.totals.rawValue
         let through = queuedThrough.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
-        let words = "skipped=\(skippedUnknownAffiliate) requeued=\(requeued) archived_failed=\(archivedFailed + failedJobs.count) "
+        let words = "skipped=\(skippedUnknownAffiliate) requeued=\(requeued) archived_failed=\(archivedFailed) "
             + "queued_through=\(through)"
         return body(DeliveryEntry(record: record, endpoint: "", detail: words))
     }
 
     /// After compaction switched to a new generation: the pending jobs' carried records follow one
     /// another from `firstPending` in conversion order (as `forEachCarried` wrote them), the failed
-    /// jobs are in the archive, and `records` counts the new generation's.
-    mutating func compacted(firstPending: UInt64, records: UInt64, urls: DeliveryLog) {
+    /// jobs are in the archive (`archivedFailed` of them in its index), and `records` counts the new generation's.
+    mutating func compacted(firstPending: UInt64, records: UInt64, urls: DeliveryLog, archivedFailed: Int) {
         for (index, id) in pending.keys.sorted().enumerated() { pending[id]!.queuedAt = firstPending + UInt64(index) }
-        archivedFailed += failedJobs.count
+        self.archivedFailed = archivedFailed
         failedJobs.removeAll()
+        requeuedSinceCompaction.removeAll()
         self.records = records
         self.urls = urls
     }

@@ -140,6 +140,9 @@ public struct DeliveryLedger: Sendable {
     public internal(set) var failedJobs: [UInt64: FailedJob] = [:]
     /// Failed postbacks moved to the archive by compaction and not queued again since.
     public internal(set) var archivedFailed = 0
+    /// Conversions queued again (`requeued` records) in the live generation: the archive's failed
+    /// index still lists them until the next compaction writes a new one.
+    public internal(set) var requeuedSinceCompaction: Set<UInt64> = []
     /// Retry requests carried out: request id → postbacks it queued again.
     public internal(set) var retryRequests: [String: Int] = [:]
     /// Postbacks queued again by retry requests.
@@ -194,7 +197,10 @@ public struct DeliveryLedger: Sendable {
                 archivedFailed -= 1  // it had failed before the last compaction
             }
             affiliates[record.affID, default: AffiliateDeliveries(affID: record.affID)].queued += 1
-            if record.kind == .queued { planned(record.conversionID) } else { requeued += 1 }
+            if record.kind == .queued { planned(record.conversionID) } else {
+                requeued += 1
+                requeuedSinceCompaction.insert(record.conversionID)
+            }
         case .skipped:
             skippedUnknownAffiliate += 1
             planned(record.conversionID)
@@ -208,6 +214,7 @@ public struct DeliveryLedger: Sendable {
             endpoints[entry.endpoint]!.pausedAtMillis = record.timeMillis
         case .resume:
             endpoints[entry.endpoint, default: EndpointState(endpoint: entry.endpoint)].paused = false
+            endpoints[entry.endpoint]!.pausedAtMillis = 0  // as compaction carries it: no pause, no time
             endpoints[entry.endpoint]!.consecutiveFailures = 0
         case .tally:
             break  // only ever carried

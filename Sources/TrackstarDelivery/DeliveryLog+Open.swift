@@ -63,6 +63,7 @@ extension DeliveryLog {
         let archive = try DeliveryLog(directory: live.directory, tableDirectory: DeliveryGeneration.archiveDirectory(live.directory),
                                       generation: extent, lock: writer ? live.lock : nil)
         if writer {
+            _ = archive.table.removeRetiredFiles()  // segments pruned before the last stop (their blocks are freed already)
             let limit = UInt64(archive.table.mappedRecordSegmentEnd) * UInt64(archive.table.recordsPerSegment)
             if extent.archiveCount < limit, let p = archive.table.slot(extent.archiveCount),
                UnsafeDeliveryRecordSlot(base: p).storedChecksum != 0 {
@@ -73,4 +74,31 @@ extension DeliveryLog {
         archive.restore(count: extent.archiveCount, byteEnd: extent.archiveByteEnd)
         return archive
     }
+}
+
+extension DeliveryLog {
+    /// The archive's writer, after a compaction's switch: retires whole record segments whose last
+    /// record is older than `cutoffMillis` (records are appended in time order), oldest first, with
+    /// the arena segments only they use (RecordTable retirement: renamed `*.retired`, blocks freed,
+    /// the files deleted at the next open). The segment holding the newest record stays. Returns
+    /// the records retired; readers see the archive start after them.
+    @discardableResult
+    func prune(before cutoffMillis: Int64) -> UInt64 {
+        let perSegment = UInt64(table.recordsPerSegment)
+        var segment = table.retiredCount / perSegment
+        var retired: UInt64 = 0
+        while (segment + 1) * perSegment < count {
+            let last = (segment + 1) * perSegment - 1
+            guard let p = table.record(last), let (record, _, _) = UnsafeDeliveryRecordSlot(base: p).load(),
+                  record.timeMillis < cutoffMillis,
+                  let q = table.record(last + 1), let (_, keepBytesFrom, _) = UnsafeDeliveryRecordSlot(base: q).load(),
+                  table.retire(segment: Int(segment), keepBytesFrom: keepBytesFrom) != nil else { break }
+            retired += perSegment
+            segment += 1
+        }
+        return retired
+    }
+
+    /// The first record still held (records before it were pruned by the archive's retention).
+    public var firstRecord: UInt64 { table.retiredCount }
 }

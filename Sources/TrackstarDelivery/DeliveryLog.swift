@@ -116,8 +116,10 @@ public final class DeliveryLog: @unchecked Sendable {  // appends on the dispatc
 
     public static func directory(dataDir: String) -> String { dataDir + "/deliveries" }
 
-    /// A table in `tableDirectory` (created if missing), mapped but not yet validated (`restore`).
-    init(directory: String, tableDirectory: String, generation: DeliveryGeneration, lock: DeliveryLock?) throws(StoreError) {
+    /// A table in `tableDirectory` (created if missing), mapped but not yet validated (`restore`);
+    /// `name` prefixes its segment files (`failed` for a generation's index of failed postbacks).
+    init(directory: String, tableDirectory: String, generation: DeliveryGeneration, lock: DeliveryLock?,
+         name: String = "deliveries") throws(StoreError) {
         self.directory = directory
         self.tableDirectory = tableDirectory
         self.generation = generation.number
@@ -125,7 +127,7 @@ public final class DeliveryLog: @unchecked Sendable {  // appends on the dispatc
         self.lock = lock
         if lock != nil { try SegmentDirectory.create(tableDirectory) }  // a reader creates nothing
         table = RecordTable(stride: DeliveryRecord.stride, recordsPerSegment: 1 << 16, byteSegmentSize: 8 << 20,
-                            directory: tableDirectory, name: "deliveries")
+                            directory: tableDirectory, name: name)
         notes = try table.mapExisting()
     }
 
@@ -185,10 +187,10 @@ public final class DeliveryLog: @unchecked Sendable {  // appends on the dispatc
         return UnsafeDeliveryRecordSlot.text(table.bytes(at: offset, count: length)).detail
     }
 
-    /// Calls `body` for every record in order.
-    public func forEach(from start: UInt64 = 0, _ body: (DeliveryEntry) -> Void) {
+    /// Calls `body` for every record in order (from `start`, before `end` when given).
+    public func forEach(from start: UInt64 = 0, to end: UInt64? = nil, _ body: (DeliveryEntry) -> Void) {
         var sequence = start
-        let end = table.publishedCount
+        let end = min(end ?? .max, table.publishedCount)
         while sequence < end {
             if let entry = entry(at: sequence) { body(entry) }
             sequence += 1

@@ -98,12 +98,20 @@ public enum DeliveryRetry {
     public static func run(_ selection: RetrySelection, ledger: DeliveryLedger, nowMillis: Int64,
                            render: (FailedJob) -> (endpoint: String, url: String)?,
                            append: (DeliveryRecord, _ endpoint: String, _ detail: String) -> Bool) -> RetryResult {
-        if let count = ledger.retryRequests[selection.requestID] {
+        run(selection, retryRequests: ledger.retryRequests, jobs: ledger.failedJobs.values.filter(selection.matches),
+            nowMillis: nowMillis, render: render, append: append)
+    }
+
+    /// Queues `jobs` (the failed postbacks `selection` picked) again, unless a request of the same id
+    /// was carried out before (`retryRequests`, the live ledger's: carried across compactions).
+    public static func run(_ selection: RetrySelection, retryRequests: [String: Int], jobs: [FailedJob], nowMillis: Int64,
+                           render: (FailedJob) -> (endpoint: String, url: String)?,
+                           append: (DeliveryRecord, _ endpoint: String, _ detail: String) -> Bool) -> RetryResult {
+        if let count = retryRequests[selection.requestID] {
             return RetryResult(requestID: selection.requestID, requeued: count, repeated: true)
         }
         var result = RetryResult(requestID: selection.requestID, requeued: 0)
-        let jobs = ledger.failedJobs.values.filter(selection.matches).sorted { $0.conversionID < $1.conversionID }
-        for job in jobs {
+        for job in jobs.sorted(by: { $0.conversionID < $1.conversionID }) {
             var target = (endpoint: job.endpoint, url: job.url)
             if selection.rerender {
                 guard let rendered = render(job) else { result.notRouted.append(job.conversionID); continue }
@@ -125,18 +133,47 @@ public enum DeliveryRetry {
 }
 
 extension DeliveryRetry {
+    /// The failed postbacks `selection` picks: those that failed in the live generation (`ledger`,
+    /// the live log's replay) and those of the archive's failed index not queued again since. By
+    /// conversion id, a binary search of the index; otherwise one pass over the index (failures
+    /// only), never over the archive. Without an index (an archive compacted by an earlier
+    /// release) the whole history is replayed, as before.
+    public static func select(_ selection: RetrySelection, ledger: DeliveryLedger, live: DeliveryLog) throws(StoreError) -> [FailedJob] {
+        guard var index = try FailedIndex.open(of: live) else {
+            return try DeliveryHistory.ledger(live: live, pauseAfter: Int.max).failedJobs.values.filter(selection.matches)
+        }
+        var jobs = ledger.failedJobs.values.filter(selection.matches)
+        func stillFailed(_ job: FailedJob) -> Bool {
+            selection.matches(job) && ledger.failedJobs[job.conversionID] == nil && ledger.pending[job.conversionID] == nil
+                && !ledger.requeuedSinceCompaction.contains(job.conversionID)
+        }
+        if let id = selection.conversionID {
+            if let job = index.job(id), stillFailed(job) { jobs.append(job) }
+        } else {
+            index.forEach { job in
+                if stillFailed(job) { jobs.append(job) }
+                return true
+            }
+        }
+        return jobs
+    }
+
     /// A retry request against the log of a server that is not running (the caller opened `log` as
-    /// writer, so it holds the lock), selecting from the whole history (archive and live log).
+    /// writer, so it holds the lock), selecting from the live generation and the archive's failed index.
     /// Re-sending with the stored URLs only: rendering needs the conversion logs and the running
     /// configuration, so `rerender` is for a running server.
     public static func runOffline(_ selection: RetrySelection, log: DeliveryLog, nowMillis: Int64) -> RetryResult {
-        guard let ledger = try? DeliveryHistory.ledger(live: log, pauseAfter: Int.max) else {
+        var ledger = DeliveryLedger.replay(log, pauseAfter: Int.max)
+        guard let jobs = try? select(selection, ledger: ledger, live: log) else {
             var failed = RetryResult(requestID: selection.requestID, requeued: 0)
             failed.storageFailed = true
             return failed
         }
-        var result = run(selection, ledger: ledger, nowMillis: nowMillis, render: { _ in nil }) { record, endpoint, detail in
-            log.append(record, endpoint: endpoint, detail: detail)
+        var result = run(selection, retryRequests: ledger.retryRequests, jobs: jobs, nowMillis: nowMillis, render: { _ in nil }) {
+            record, endpoint, detail in
+            guard log.append(record, endpoint: endpoint, detail: detail) else { return false }
+            ledger.apply(DeliveryEntry(record: record, endpoint: endpoint, detail: detail, sequence: log.count - 1))
+            return true
         }
         if log.sync() != nil { result.storageFailed = true }
         return result

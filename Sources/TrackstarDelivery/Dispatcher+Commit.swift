@@ -1,15 +1,25 @@
 // The dispatcher's group commit: after each loop iteration, one fdatasync of everything appended to
 // the delivery log so far, on libuv's thread pool, then the positions file (written only once the
 // queued records it counts are on disk).
+import TrackstarCore
 #if canImport(Glibc)
 import Glibc
 #endif
+
 extension Dispatcher {
+    /// The shortest time between two group commits' starts.
+    static let commitGapMicros: Int64 = 5_000
+
     /// After each loop iteration (the loop thread's hook): starts a group commit on libuv's thread pool, one at a
     /// time, covering everything appended so far: an fdatasync of the log, then the positions file
     /// (written only once the queued records it counts are on disk). The loop goes on meanwhile.
     func commit() {
         guard logDirty || positionsDirty, !syncing, !shuttingDown else { return }
+        // During a delivery storm every loop turn appends: one fdatasync per few milliseconds is
+        // enough (the tick's turn starts the one a quiet loop would miss).
+        let now = MonotonicClock.micros()
+        guard now - lastCommitMicros >= Dispatcher.commitGapMicros else { return }
+        lastCommitMicros = now
         syncTarget = SyncTarget(count: log.count, byteEnd: log.byteEnd, scanned: scanned)
         logDirty = false
         positionsDirty = false
@@ -36,7 +46,11 @@ extension Dispatcher {
             logDirty = true  // try again after the next iteration
             positionsDirty = true
         }
-        if shuttingDown { finalCommit() }
+        if shuttingDown { finalCommit(); return }
+        if compactionWaitsForCommit && !archiveSyncing {  // a compaction's copy caught up while this commit ran
+            compactionWaitsForCommit = false
+            compactSlice()
+        }
     }
 
     /// At stop, on the loop thread: whatever the last commit did not cover.

@@ -34,18 +34,18 @@ extension Dispatcher {
         return answer.wait(timeoutMillis: timeoutMillis)
     }
 
-    /// Carries out a retry request against the whole history (the archive and the live log: failed
+    /// Carries out a retry request against the live log and the archive's failed index (failed
     /// postbacks leave the live log at compaction), appending to the live log.
     func retryNow(_ selection: RetrySelection) -> RetryResult {
         let now = WallClock.nowMillis()
-        let history: DeliveryLedger
-        do { history = try DeliveryHistory.ledger(live: log, pauseAfter: config.pauseAfter) } catch {
+        let jobs: [FailedJob]
+        do { jobs = try DeliveryRetry.select(selection, ledger: ledger, live: log) } catch {
             message("deliveries: retry request \(selection.requestID): cannot read the delivery archive: \(error.description)")
             var failed = RetryResult(requestID: selection.requestID, requeued: 0)
             failed.storageFailed = true
             return failed
         }
-        let result = DeliveryRetry.run(selection, ledger: history, nowMillis: now, render: { job in
+        let result = DeliveryRetry.run(selection, retryRequests: ledger.retryRequests, jobs: jobs, nowMillis: now, render: { job in
             let shard = Int((job.conversionID - 1) >> 40), sequence = (job.conversionID - 1) & (1 << 40 - 1)
             guard shard < self.source.shardCount, let row = self.source.conversion(shard: shard, sequence: sequence),
                   let (endpoint, url, _) = self.render(row) else { return nil }

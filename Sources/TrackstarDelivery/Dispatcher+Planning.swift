@@ -6,10 +6,15 @@ import TrackstarCore
 import TrackstarStore
 
 extension Dispatcher {
-    /// Plans a job for each conversion published since the last tick that some partner wants.
+    /// Conversions planned in one loop turn: a backlog (after an outage, or a burst) is planned a
+    /// slice at a time, with curl's callbacks and the request loops' turns in between.
+    static let scanSlice = 1024
+
+    /// Plans a job for each conversion published since the last tick that some partner wants, at
+    /// most `scanSlice`; if more are waiting, posts the next slice (one at a time).
     func scanConversions(now: Int64) {
         if scanned.count < source.shardCount { scanned += Array(repeating: 0, count: source.shardCount - scanned.count) }
-        var budget = 20_000  // keep a tick short after a long outage
+        var budget = Dispatcher.scanSlice
         for shard in 0..<scanned.count {
             let end = source.published(.conversions, shard: shard)
             while scanned[shard] < end && budget > 0 {
@@ -18,6 +23,15 @@ extension Dispatcher {
                 scanned[shard] = sequence + 1
                 positionsDirty = true
                 budget -= 1
+            }
+        }
+        if budget == 0 && !scanPosted {
+            scanPosted = post { dispatcher in
+                dispatcher.scanPosted = false
+                let now = WallClock.nowMillis()
+                dispatcher.scanConversions(now: now)
+                dispatcher.promoteDue(now: now)
+                for endpoint in dispatcher.ready.keys { dispatcher.startReady(endpoint) }
             }
         }
     }

@@ -12,7 +12,7 @@ extension Dispatcher {
         scanConversions(now: now)
         promoteDue(now: now)
         for endpoint in ready.keys { startReady(endpoint) }
-        compactIfDue(now: now)
+        if compaction == nil { compactIfDue(now: now) } else if !slicePosted && !compactionWaitsForCommit { compactSlice() }
         publishSnapshot()
     }
 

@@ -30,6 +30,20 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     let compactAfter: UInt64
     /// No compaction before this time (after one failed).
     var compactionBlockedUntil: Int64 = 0
+    /// The compaction under way (Dispatcher+Compaction), when it started, its slices so far.
+    var compaction: Compaction?
+    var compactionStartedMillis: Int64 = 0
+    var compactionSlices = 0
+    /// The next slice is in the mailbox; the copy has caught up and waits for the running group commit.
+    var slicePosted = false
+    /// The next slice of conversion planning is in the mailbox.
+    var scanPosted = false
+    /// When the last group commit started (monotonic µs): commits are at least `commitGapMicros` apart.
+    var lastCommitMicros: Int64 = 0
+    var compactionWaitsForCommit = false
+    /// A background fdatasync of the archive is running; the copy had archived this many at the last one.
+    var archiveSyncing = false
+    var archiveSyncedThrough: UInt64 = 0
 
     // Loop-thread state.
     var plan: DeliveryPlan
@@ -65,6 +79,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var stopping = false
     var mutex = pthread_mutex_t()
     var published = DeliverySnapshot()
+    var publishedCompaction: (running: Bool, handled: UInt64) = (false, 0)
     /// Per conversion shard, the records whose planning is durable (see `noteCommitted`).
     var committedScan: [UInt64] = []
 
@@ -126,9 +141,10 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         running = false
     }
 
-    /// Runs `work` on the loop thread (dropped once stopping).
-    func post(_ work: @escaping (Dispatcher) -> Void) {
-        loop?.post { [self] in work(self) }
+    /// Runs `work` on the loop thread (dropped once stopping: false).
+    @discardableResult
+    func post(_ work: @escaping (Dispatcher) -> Void) -> Bool {
+        loop?.post { [self] in work(self) } ?? false
     }
 
     /// On the loop thread, as it stops: drop transfers, make the last commit, close curl's handles.
@@ -142,6 +158,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         for easy in idleHandles { curl_easy_cleanup(easy) }
         idleHandles.removeAll()
         shuttingDown = true
+        compaction = nil  // what it appended to the archive is past the committed extent: the next writer cuts it
         if !syncing { finalCommit() }  // else when the running commit returns
         curl?.close()
         curl = nil
@@ -159,6 +176,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         let snapshot = ledger.snapshot(inFlight: transfers.count, scanned: scanned)
         pthread_mutex_lock(&mutex)
         published = snapshot
+        publishedCompaction = (compaction != nil, compaction?.copied ?? 0)
         pthread_mutex_unlock(&mutex)
     }
 }

@@ -5,8 +5,8 @@
 // Invariants:
 // - `base` points at `DeliveryRecord.stride` (64) bytes of a mapped record segment, 8-byte aligned
 //   (segments are page-aligned and the stride is 64). It stays valid while the log's table is open:
-//   the delivery log is never retired, and a retired segment would read as zeros, never as unmapped
-//   memory.
+//   only the archive is ever pruned (RecordTable retirement), and a retired segment stays mapped
+//   and reads as zeros, never as unmapped memory.
 // - Layout (host byte order; changing it is a format change, see GoldenDeliveryTests): conversionID
 //   at 0, timeMillis 8, nextMillis 16, variable offset 24, variable length 32 (UInt32),
 //   latencyMicros 36, affID 40 (UInt32), httpStatus 44, curlCode 46 (UInt16), kind 48, outcome 49,

@@ -22,7 +22,7 @@ struct Deliveries: ParsableCommand {
     @Option(name: .long, help: "Only this affiliate's postbacks.")
     var affiliate: UInt32?
 
-    @Flag(name: .long, help: "Also list postbacks that failed for good (most recent 1000), read from the whole history (archive and live log).")
+    @Flag(name: .long, help: "Also list postbacks that failed for good (the most recent 1000; compaction carries them into the live log).")
     var failed = false
 
     @Option(name: .long, help: "table or json.")
@@ -68,12 +68,12 @@ struct Deliveries: ParsableCommand {
         if endpoint != nil || from != nil || to != nil || conversion != nil || rerender || request != nil {
             throw ValidationError("--endpoint, --from, --to, --conversion, --rerender and --request select postbacks for --retry-failed; add it")
         }
-        // The live generation carries the counts; --failed reads the archive as well.
+        // The live generation carries the counts and the most recent failures across compactions
+        // (and archive retention), so it alone answers, however long the history.
         let ledger: DeliverySnapshot
         do {
-            ledger = failed ? try DeliveryHistory.read(dataDir: settings.storage.dataDir, pauseAfter: settings.delivery.pauseAfter).snapshot()
-                : DeliveryLedger.replay(try DeliveryLog(dataDir: settings.storage.dataDir, writer: false),
-                                        pauseAfter: settings.delivery.pauseAfter).snapshot()
+            ledger = DeliveryLedger.replay(try DeliveryLog(dataDir: settings.storage.dataDir, writer: false),
+                                           pauseAfter: settings.delivery.pauseAfter).snapshot()
         } catch {
             printError("trackstar: deliveries: \(error.description)")
             throw ExitCode(1)

@@ -63,6 +63,28 @@ struct DeliveryCompactionTests {
         #expect(history.snapshot() == expectedHistory.snapshot(), "\(label): history")
         #expect(history.failedJobs == expectedHistory.failedJobs, "\(label): failed jobs and their URLs")
         #expect(history.retryRequests == expectedHistory.retryRequests, "\(label): retry requests")
+        // A retry request selects from the live log and the archive's failed index: the same postbacks.
+        let all = try DeliveryRetry.select(RetrySelection(requestID: "all").with { $0.fromMillis = 0 }, ledger: live, live: log)
+        #expect(Dictionary(uniqueKeysWithValues: all.map { ($0.conversionID, $0) }) == expectedHistory.failedJobs,
+                "\(label): failed postbacks a retry selects")
+    }
+
+    /// Work the dispatcher does in a generation after a compaction: postback 50 delivered, 62 queued
+    /// and failed for good with a 404. Returns the pending URLs after it.
+    static func moreWork(_ log: DeliveryLog, _ ledger: inout DeliveryLedger, urls: [UInt64: String]) -> [UInt64: String] {
+        func add(_ record: DeliveryRecord, _ endpoint: String, _ detail: String) {
+            #expect(log.append(record, endpoint: endpoint, detail: detail))
+            ledger.apply(DeliveryEntry(record: record, endpoint: endpoint, detail: detail, sequence: log.count - 1))
+        }
+        var delivered = DeliveryLogTests.attempt(50, 2, .delivered, status: 200)
+        delivered.affID = 7
+        add(delivered, a, "ok")
+        add(DeliveryLogTests.queued(62, due: 7000), b, "\(b)/pb?c=62")
+        add(DeliveryLogTests.attempt(62, 1, .failed, status: 404), b, "not found")
+        #expect(log.sync() == nil)
+        var urls = urls
+        urls[50] = nil
+        return urls
     }
 
     @Test func compactionCarriesTheLiveStateAndArchivesTheHistory() throws {
@@ -106,7 +128,8 @@ struct DeliveryCompactionTests {
         try Self.expectSame(dir, live: liveBefore, history: secondHistory, urls: second, "second compaction")
     }
 
-    /// A crash after each step of compaction (the process stops there; nothing in memory survives):
+    /// A crash after each step of compaction, or between two slices of its copy (the process stops
+    /// there; nothing in memory survives):
     /// the reopened log has the same live state and history as before, every pending job once. A
     /// compaction run after the reopen then finishes, and delivering every pending job from there
     /// counts each once.
@@ -116,12 +139,14 @@ struct DeliveryCompactionTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var expectedLive: DeliverySnapshot
         var expectedHistory: DeliveryLedger
-        let urls: [UInt64: String]
-        do {  // a first generation switch, so that the crash happens with an archive in place
+        var urls: [UInt64: String]
+        do {  // a first generation switch, so that the crash happens with an archive and a failed index in place,
+              // then work of generation 1's own for the crashing compaction to copy
             var log = try DeliveryLog(dataDir: dir)
             urls = Self.fill(log)
             var ledger = DeliveryLedger.replay(log, pauseAfter: 99)
             log = try #require(try DeliveryCompaction.run(log, ledger: &ledger, nowMillis: 9000))
+            urls = Self.moreWork(log, &ledger, urls: urls)
             expectedLive = ledger.snapshot()
             expectedHistory = try DeliveryHistory.ledger(live: log, pauseAfter: 99)
             #expect(try DeliveryCompaction.run(log, ledger: &ledger, nowMillis: 9100, stopAfter: step) == nil)
@@ -136,7 +161,7 @@ struct DeliveryCompactionTests {
         let entries = SegmentDirectory.entries(dir + "/deliveries").filter { $0.hasPrefix("gen-") }
         #expect(entries == ["gen-\(log.generation)"], "one generation on disk: \(entries)")
 
-        // Each pending job delivered once: 40 + 15 deliveries in the history, nothing pending.
+        // Each pending job delivered once: 41 + 14 deliveries in the history, nothing pending.
         for (id, job) in ledger.pending.sorted(by: { $0.key < $1.key }) {
             var done = DeliveryLogTests.attempt(id, job.attempts + 1, .delivered, status: 200)
             done.affID = try #require(log.entry(at: job.queuedAt)).record.affID
