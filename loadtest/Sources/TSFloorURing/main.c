@@ -2,6 +2,8 @@
 // kernel offers io_uring (multishot receives into a provided-buffer ring, DEFER_TASKRUN) and writing
 // each answer with write(2) as they do. `make loadtest` runs it next to the libuv `tsfloor`, so the
 // table shows how much of a request's cost is the receive mechanism and how much is Trackstar's work.
+// A read that asks for `Connection: close` gets the closing answer and the floor ends its side at once
+// (shutdown: its FIN goes first, as Trackstar's and nginx's do); the descriptor is closed at end of stream.
 //
 //   tsfloor-uring [--threads N]   (SO_REUSEPORT listener per thread on an ephemeral loopback port)
 #define _GNU_SOURCE
@@ -20,6 +22,9 @@
 
 static const char answer[] = "HTTP/1.1 302 Found\r\nLocation: https://shop.example/landing?cid=000000000000YNFNCE97BZ6711&a=7\r\n"
                              "Cache-Control: no-store\r\nContent-Length: 0\r\n\r\n";
+static const char closing[] = "HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: https://shop.example/landing?cid=000000000000YNFNCE97BZ6711&a=7\r\n"
+                              "Cache-Control: no-store\r\nContent-Length: 0\r\n\r\n";
+static const char close_header[] = "\r\nConnection: close\r\n";
 enum { ACCEPT = 1, RECEIVE = 2, BUFFERS = 1024, BUFFER_SIZE = 4096, MAX_FD = 65536, OUTPUT = 64 * 1024 };
 
 static int port;
@@ -96,7 +101,7 @@ static void *serve(void *context) {
                 }
                 continue;
             }
-            int requests = 0;
+            int requests = 0, closes = 0;
             if (cqe->flags & IORING_CQE_F_BUFFER) {
                 int id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
                 const char *data = buffers + (size_t)id * BUFFER_SIZE;
@@ -108,9 +113,13 @@ static void *serve(void *context) {
                     else state = 0;
                 }
                 match[fd] = state;
+                closes = requests > 0 && memmem(data, cqe->res, close_header, sizeof close_header - 1) != NULL;
                 io_uring_buf_ring_add(buffers_ring, (void *)data, BUFFER_SIZE, id, io_uring_buf_ring_mask(BUFFERS), recycled++);
             }
-            if (requests > 0) {
+            if (closes) {
+                if (write(fd, closing, sizeof closing - 1) != (ssize_t)(sizeof closing - 1)) { shutdown(fd, SHUT_RDWR); }
+                shutdown(fd, SHUT_WR);
+            } else if (requests > 0) {
                 int length = 0;
                 for (int i = 0; i < requests && length + (int)sizeof answer <= OUTPUT; i++) {
                     memcpy(output[fd] + length, answer, sizeof answer - 1);

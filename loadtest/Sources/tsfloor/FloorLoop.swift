@@ -1,5 +1,7 @@
 // One floor loop on its own thread: a SO_REUSEPORT listener and connections that count complete request
-// heads per read and answer them all with one write from a block of pre-built responses.
+// heads per read and answer them all with one write from a block of pre-built responses. A read that
+// asks for `Connection: close` is answered with the closing variant and the floor closes first, as an
+// HTTP/1.1 server (and Trackstar, and nginx) does, so one-connection-per-click runs compare like with like.
 import CUV
 #if canImport(Glibc)
 import Glibc
@@ -15,6 +17,21 @@ enum FixedResponse {
              + "Cache-Control: no-store\r\nContent-Length: 0\r\n\r\n"
     }
     nonisolated(unsafe) static let length = text.utf8.count
+    /// The answer to a request that asked for `Connection: close`.
+    nonisolated(unsafe) static let closing: UnsafeMutableRawPointer = {
+        let bytes = Array(closingText.utf8)
+        let block = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 16)
+        bytes.withUnsafeBytes { block.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        return block
+    }()
+    nonisolated(unsafe) static let closingLength = closingText.utf8.count
+    static var closingText: String {
+        ok ? "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+           : "HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: https://shop.example/landing?cid=000000000000YNFNCE97BZ6711&a=7\r\n"
+             + "Cache-Control: no-store\r\nContent-Length: 0\r\n\r\n"
+    }
+    /// What a request head carries to ask for the connection's end (as tsload --close sends it).
+    static let closeHeader: [UInt8] = Array("\r\nConnection: close\r\n".utf8)
     /// More copies than one 64 KiB read can hold requests (the shortest request head is 18 bytes).
     static let copies = 4096
     nonisolated(unsafe) static let block: UnsafeMutableRawPointer = {
@@ -36,6 +53,7 @@ final class FloorLoop {
     init() throws {
         readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
         _ = FixedResponse.block
+        _ = FixedResponse.closing
         try check("uv_loop_init", uv_loop_init(loop))
     }
 
@@ -135,7 +153,36 @@ final class FloorConnection {
     /// Answers every request head that ends in this read, all in one write.
     func received(_ bytes: UnsafePointer<UInt8>, _ count: Int) {
         let heads = countHeads(bytes, count)
-        if heads > 0 { answer(min(heads, FixedResponse.copies)) }
+        guard heads > 0 else { return }
+        if asksToClose(bytes, count) { return answerAndClose() }
+        answer(min(heads, FixedResponse.copies))
+    }
+
+    /// Whether the read holds `Connection: close`: memchr finds each CR, memcmp checks the line
+    /// (Glibc's module does not export memmem).
+    func asksToClose(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        FixedResponse.closeHeader.withUnsafeBytes { header in
+            let length = header.count
+            var start = 0
+            while start + length <= count, let hit = memchr(bytes + start, 0x0D, count - length + 1 - start) {
+                let at = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - bytes
+                if memcmp(bytes + at, header.baseAddress!, length) == 0 { return true }
+                start = at + 1
+            }
+            return false
+        }
+    }
+
+    /// Writes the closing answer, then closes (at once when the kernel took it all).
+    func answerAndClose() {
+        var buffer = uv_buf_t(base: FixedResponse.closing.assumingMemoryBound(to: CChar.self), len: FixedResponse.closingLength)
+        let written = uv_try_write(stream, &buffer, 1)
+        if written == FixedResponse.closingLength || (written < 0 && written != UV_EAGAIN.rawValue) { return close() }
+        let sent = max(0, Int(written))
+        buffer = uv_buf_t(base: (FixedResponse.closing + sent).assumingMemoryBound(to: CChar.self), len: FixedResponse.closingLength - sent)
+        writeRequest.pointee.data = tcp.pointee.data
+        uv_read_stop(stream)
+        if uv_write(writeRequest, stream, &buffer, 1, { request, _ in FloorConnection.from(request!.pointee.data).close() }) != 0 { close() }
     }
 
     /// Counts "\r\n\r\n" endings: memchr finds each '\n', then the three bytes before it are checked
