@@ -3,6 +3,7 @@
 // period, local day and month — so a click pays one range compare, one division by a constant and
 // one compare instead of a search over the zone's transitions and a civil-date computation.
 import Atomics
+import TrackstarCore
 import TrackstarConfiguration
 import TrackstarExport
 #if canImport(Glibc)
@@ -114,16 +115,9 @@ final class CapZone: @unchecked Sendable {
         localMillis >= 0 ? UInt64(localMillis / millisPerDay) : 0
     }
 
-    /// Howard Hinnant's civil-from-days: the month of a day count, as year * 12 + month - 1.
+    /// The month of a day count, as year * 12 + month - 1 (the civil date from `UTCTime.date(days:)`).
     static func monthIndex(days: Int64) -> Int64 {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        return year * 12 + month - 1
+        let date = UTCTime.date(days: days)
+        return date.year * 12 + date.month - 1
     }
 }
