@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "TrackstarExport", targets: ["TrackstarExport"]),
         .library(name: "TrackstarDelivery", targets: ["TrackstarDelivery"]),
         .library(name: "TrackstarEnrich", targets: ["TrackstarEnrich"]),
+        // Test helpers (MMDBWriter, golden fixtures) for the figure programs in Benchmarks/.
+        .library(name: "TrackstarTestSupport", targets: ["TrackstarTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -50,6 +50,7 @@ let package = Package(
                 .product(name: "TrackstarCore", package: "trackstar"),
                 .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarServer", package: "trackstar"),
+                .product(name: "TrackstarTestSupport", package: "trackstar"),  // MMDBWriter, for `city`
             ],
             path: "Figures/PathFigures"
         ),

@@ -12,8 +12,8 @@ let package = Package(
         .package(name: "trackstar", path: "../"),
     ],
     targets: [
-        // Reference models and `require`, shared by the harnesses.
-        .target(name: "FuzzSupport"),
+        // Reference models, `require` and the query-decoder checks, shared by the harnesses.
+        .target(name: "FuzzSupport", dependencies: [.product(name: "TrackstarHTTP", package: "trackstar")]),
         // HTTPParser.parse over arbitrary bytes, every pipelined request, QueryPairs and PercentDecoding.
         .executableTarget(name: "FuzzHTTPParser", dependencies: [
             "FuzzSupport",

@@ -5,15 +5,22 @@ import TrackstarCore
 
 extension ConfigReader {
     mutating func readOffers(_ node: TOMLNode) -> [OfferConfig] {
-        var offers: [OfferConfig] = []
+        readEntries(node, "offers", kind: "offer", id: \.id) { $0.readOffer($1, name: $2, line: $3) }
+    }
+
+    /// The tables of `[[section]]`, each read by `read` (given its name, `section[N]`, and line) and
+    /// checked for an id no earlier entry used.
+    mutating func readEntries<Entry>(_ node: TOMLNode, _ section: String, kind: String, id: KeyPath<Entry, UInt32>,
+                                     _ read: (inout ConfigReader, TOMLTable, String, Int) -> Entry) -> [Entry] {
+        var entries: [Entry] = []
         var firstUse: [UInt32: (name: String, line: Int)] = [:]
-        for (index, element) in tableArray(node, "offers").enumerated() {
-            let name = "offers[\(index + 1)]"
-            let offer = readOffer(element.table, name: name, line: element.line)
-            checkUnique(offer.id, element.table, name: name, kind: "offer", firstUse: &firstUse)
-            offers.append(offer)
+        for (index, element) in tableArray(node, section).enumerated() {
+            let name = "\(section)[\(index + 1)]"
+            let entry = read(&self, element.table, name, element.line)
+            checkUnique(entry[keyPath: id], element.table, name: name, kind: kind, firstUse: &firstUse)
+            entries.append(entry)
         }
-        return offers
+        return entries
     }
 
     mutating func readOffer(_ table: TOMLTable, name: String, line: Int) -> OfferConfig {
@@ -86,15 +93,7 @@ extension ConfigReader {
     }
 
     mutating func readAffiliates(_ node: TOMLNode) -> [AffiliateConfig] {
-        var affiliates: [AffiliateConfig] = []
-        var firstUse: [UInt32: (name: String, line: Int)] = [:]
-        for (index, element) in tableArray(node, "affiliates").enumerated() {
-            let name = "affiliates[\(index + 1)]"
-            let affiliate = readAffiliate(element.table, name: name, line: element.line)
-            checkUnique(affiliate.id, element.table, name: name, kind: "affiliate", firstUse: &firstUse)
-            affiliates.append(affiliate)
-        }
-        return affiliates
+        readEntries(node, "affiliates", kind: "affiliate", id: \.id) { $0.readAffiliate($1, name: $2, line: $3) }
     }
 
     mutating func readAffiliate(_ table: TOMLTable, name: String, line: Int) -> AffiliateConfig {

@@ -47,3 +47,18 @@ public struct GeoAnswer: Sendable, Hashable {
         return UInt16(bytes[0] & 0xDF) << 8 | UInt16(bytes[1] & 0xDF)
     }
 }
+
+/// An address's answer with its city, where the database has one (MaxMind City files; IPFire's
+/// libloc database has no cities). The name is a view, not a copy: valid while the `GeoDatabase`
+/// that answered lives, which the caller holds for the click it enriches.
+public struct GeoPlace {
+    /// Country, ASN and flags.
+    public var answer: GeoAnswer
+    /// The city's English name (`city.names.en`, UTF-8) in the mapped file; empty when unknown.
+    public var city: UnsafeRawBufferPointer
+
+    /// A place from its parts.
+    public init(answer: GeoAnswer, city: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) {
+        self.answer = answer; self.city = city
+    }
+}

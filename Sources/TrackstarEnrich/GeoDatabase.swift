@@ -78,7 +78,7 @@ public final class GeoDatabase: Sendable {
     /// Opens a MaxMind DB file (`.mmdb`: GeoLite2 or GeoIP2 Country, City or ASN, or a file with
     /// the same field names): country from `country.iso_code` (else `registered_country.iso_code`),
     /// ASN from `autonomous_system_number`, flags from `traits.is_anonymous_proxy`,
-    /// `is_satellite_provider`, `is_anycast`. Lookups read the mapped file (no table is built; about a
+    /// `is_satellite_provider`, `is_anycast`; the city (`place`) from `city.names.en`. Lookups read the mapped file (no table is built; about a
     /// microsecond each). Throws an `EnrichError` naming the path.
     public init(maxMindPath path: String) throws {
         let file = try MaxMindFile(path: path)
@@ -96,11 +96,19 @@ public final class GeoDatabase: Sendable {
     /// flags of the most specific network holding it, or `.unknown`. No allocation, no lock; any thread.
     @inline(__always)
     public func lookup(high: UInt64, low: UInt64) -> GeoAnswer {
-        if let maxMind { return maxMind.lookup(high: high, low: low) }
+        if let maxMind { return maxMind.place(high: high, low: low, city: false).answer }
         if high == 0, low >> 32 == 0xFFFF {
             return answers[ipv4.valueIndex(UInt32(truncatingIfNeeded: low))]
         }
         return answers[ipv6.valueIndex(high)]
+    }
+
+    /// The answer and, from a MaxMind City file, the city's name (one tree walk for both). No
+    /// allocation, no lock; any thread. The name points into this database's mapped file.
+    @inline(__always)
+    public func place(high: UInt64, low: UInt64) -> GeoPlace {
+        if let maxMind { return maxMind.place(high: high, low: low, city: true) }
+        return GeoPlace(answer: lookup(high: high, low: low))
     }
 
     /// Ranges in the flat tables (IPv4 + IPv6) after nesting is resolved and equal neighbours merged;

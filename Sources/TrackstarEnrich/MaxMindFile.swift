@@ -1,7 +1,7 @@
 // A MaxMind DB file (.mmdb: GeoLite2, GeoIP2, or any file in the format) opened with libmaxminddb in
 // mmap mode: GeoDatabase's optional backend. A lookup walks the file's search tree and reads the
-// country, ASN and trait fields in place; libmaxminddb allocates nothing for it and reads only, so
-// loops share one file. City is not read (a click record has no room for it).
+// country, ASN, trait and city fields in place; libmaxminddb allocates nothing for it and reads only,
+// so loops share one file. The city's name is returned as a view into the mapping, never copied.
 import CMaxMindDB
 #if canImport(Glibc)
 import Glibc
@@ -39,8 +39,9 @@ final class MaxMindFile: @unchecked Sendable {
     /// When the file was built, seconds since the Unix epoch.
     var buildEpoch: Int64 { Int64(database.pointee.metadata.build_epoch) }
 
-    /// Country, ASN and flags for a 128-bit address (IPv4 mapped); unknown where the file has nothing.
-    func lookup(high: UInt64, low: UInt64) -> GeoAnswer {
+    /// Country, ASN and flags for a 128-bit address (IPv4 mapped), and with `city` the city's English
+    /// name; unknown and empty where the file has nothing.
+    func place(high: UInt64, low: UInt64, city: Bool) -> GeoPlace {
         var error: Int32 = 0
         var result: MMDB_lookup_result_s
         if high == 0, low >> 32 == 0xFFFF {
@@ -61,7 +62,7 @@ final class MaxMindFile: @unchecked Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { MMDB_lookup_sockaddr(database, $0, &error) }
             }
         }
-        guard error == MMDB_SUCCESS, result.found_entry else { return .unknown }
+        guard error == MMDB_SUCCESS, result.found_entry else { return GeoPlace(answer: .unknown) }
         var entry = result.entry
         var answer = GeoAnswer.unknown
         var data = MMDB_entry_data_s()
@@ -75,7 +76,12 @@ final class MaxMindFile: @unchecked Sendable {
         if flag(&entry, paths.anonymousProxy, &data) { answer.flags.insert(.anonymousProxy) }
         if flag(&entry, paths.satelliteProvider, &data) { answer.flags.insert(.satelliteProvider) }
         if flag(&entry, paths.anycast, &data) { answer.flags.insert(.anycast) }
-        return answer
+        var place = GeoPlace(answer: answer)
+        if city, value(&entry, paths.city, &data), data.type == UInt32(MMDB_DATA_TYPE_UTF8_STRING), data.data_size > 0,
+           let name = data.utf8_string {
+            place.city = UnsafeRawBufferPointer(start: name, count: Int(data.data_size))
+        }
+        return place
     }
 
     private func value(_ entry: inout MMDB_entry_s, _ path: UnsafeMutablePointer<UnsafePointer<CChar>?>, _ data: inout MMDB_entry_data_s) -> Bool {
@@ -97,6 +103,7 @@ final class MaxMindPaths: @unchecked Sendable {
     let anonymousProxy = MaxMindPaths.make(["traits", "is_anonymous_proxy"])
     let satelliteProvider = MaxMindPaths.make(["traits", "is_satellite_provider"])
     let anycast = MaxMindPaths.make(["traits", "is_anycast"])
+    let city = MaxMindPaths.make(["city", "names", "en"])
 
     private static func make(_ keys: [String]) -> UnsafeMutablePointer<UnsafePointer<CChar>?> {
         let path = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: keys.count + 1)
@@ -106,7 +113,7 @@ final class MaxMindPaths: @unchecked Sendable {
     }
 
     deinit {
-        for path in [country, registeredCountry, asn, anonymousProxy, satelliteProvider, anycast] {
+        for path in [country, registeredCountry, asn, anonymousProxy, satelliteProvider, anycast, city] {
             var index = 0
             while let key = path[index] { free(UnsafeMutableRawPointer(mutating: key)); index += 1 }
             path.deallocate()

@@ -10,8 +10,11 @@ enum FamilyRule: Sendable {
     case constant(UInt16)
     /// The text of group 1, looked up in the name table.
     case firstGroup
-    /// A replacement with $1..$9 references, composed and looked up.
-    case template([UInt8])
+    /// A replacement with $1..$9 references (its index in the rule set's `templates`), composed and
+    /// looked up. An index, not the bytes: an array payload would be stored as a pointer with the
+    /// enum's tag in its spare bits, which LeakSanitizer cannot follow (it reported the live
+    /// templates as leaked under `make sanitize`).
+    case template(Int)
 }
 
 /// A compiled rule list; first match wins.
@@ -19,6 +22,7 @@ struct UAPRuleSet: Sendable {
     private let owners: [PCRE2Pattern]
     private let storage: UAPRuleStorage
     private let families: [FamilyRule]
+    private let templates: [[UInt8]]
     private let spiders: [Bool]
     /// Rules in the list.
     var count: Int { owners.count }
@@ -32,6 +36,7 @@ struct UAPRuleSet: Sendable {
     /// Compiles `rules`; family names from `replacementKey` (or group 1) are interned into `names`.
     init(_ rules: [UAPRule], replacementKey: String?, names: inout FamilyNamesBuilder, path: String) throws {
         var owners: [PCRE2Pattern] = [], families: [FamilyRule] = [], spiders: [Bool] = [], filters: [[UInt16]] = []
+        var templates: [[UInt8]] = []
         for rule in rules {
             do {
                 owners.append(try PCRE2Pattern(rule.regex, caseless: rule.caseless))
@@ -44,7 +49,8 @@ struct UAPRuleSet: Sendable {
             let groupTexts = RegexSyntax.firstGroupTexts(rule.regex)
             if let replacement = rule.replacements[replacementKey] {
                 if replacement.contains("$") {
-                    families.append(.template(Array(replacement.utf8)))
+                    families.append(.template(templates.count))
+                    templates.append(Array(replacement.utf8))
                     for text in groupTexts { names.intern(replacement.replacingFirstGroup(with: text)) }
                 } else {
                     families.append(.constant(names.intern(replacement)))
@@ -54,7 +60,7 @@ struct UAPRuleSet: Sendable {
                 for text in groupTexts { names.intern(text) }
             }
         }
-        self.owners = owners; self.families = families; self.spiders = spiders
+        self.owners = owners; self.families = families; self.spiders = spiders; self.templates = templates
         storage = UAPRuleStorage(owners, filters: filters)
         maxCaptures = owners.map(\.captureCount).max() ?? 0
         prefilteredCount = filters.filter { $0 != [0, 0] }.count
@@ -78,7 +84,8 @@ struct UAPRuleSet: Sendable {
         case .firstGroup:
             guard let group = scratch.matcher.group(1) else { return 0 }
             return names.id(of: UnsafeRawBufferPointer(rebasing: agent[group])) ?? 0
-        case .template(let template):
+        case .template(let templateIndex):
+            let template = templates[templateIndex]
             let out = scratch.compose
             var length = 0
             var position = 0

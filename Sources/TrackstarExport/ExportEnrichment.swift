@@ -1,6 +1,6 @@
 // The enrichment columns of the reporting feed: clicks carry country, ASN, device, OS and browser
-// family, bot reason and the unique flag; conversions carry their click's country, ASN, device, OS
-// and browser. Both sinks add the columns to tables made by earlier releases (their rows read empty).
+// family, bot reason, the unique flag and the city (from MaxMind City files; '' otherwise);
+// conversions carry their click's country, ASN, device, OS and browser. Both sinks add the columns to tables made by earlier releases (their rows read empty).
 import TrackstarCore
 import TrackstarStore
 
@@ -11,7 +11,7 @@ enum EnrichmentColumns {
         ("country", "TEXT NOT NULL DEFAULT ''", "String"), ("asn", "INTEGER NOT NULL DEFAULT 0", "UInt32"),
         ("device", "TEXT NOT NULL DEFAULT ''", "String"), ("os", "TEXT NOT NULL DEFAULT ''", "String"),
         ("browser", "TEXT NOT NULL DEFAULT ''", "String"), ("bot_reason", "TEXT NOT NULL DEFAULT ''", "String"),
-        ("is_unique", "INTEGER NOT NULL DEFAULT 0", "UInt8"),
+        ("is_unique", "INTEGER NOT NULL DEFAULT 0", "UInt8"), ("city", "TEXT NOT NULL DEFAULT ''", "String"),
     ]
     /// Conversion columns after `amount_currency`: the click's attributes.
     static let conversions = Array(clicks[0..<5])
@@ -46,7 +46,7 @@ enum EnrichmentColumns {
         st.bind(base + 2, Int64(tail.asn)); st.bind(base + 3, head.device.name)
         st.bind(base + 4, tail.os); st.bind(base + 5, tail.browser)
         guard click else { return }
-        st.bind(base + 6, head.botReason.name); st.bind(base + 7, Int64(head.unique ? 1 : 0))
+        st.bind(base + 6, head.botReason.name); st.bind(base + 7, Int64(head.unique ? 1 : 0)); st.bind(base + 8, tail.city)
     }
 
     /// Encodes the same columns in RowBinary.
@@ -54,7 +54,7 @@ enum EnrichmentColumns {
         withCountry(head) { out.string($0) }
         out.uint32(tail.asn); out.string(head.device.name); out.string(tail.os); out.string(tail.browser)
         guard click else { return }
-        out.string(head.botReason.name); out.uint8(head.unique ? 1 : 0)
+        out.string(head.botReason.name); out.uint8(head.unique ? 1 : 0); out.string(tail.city)
     }
 
     /// The country's two letters (empty when unknown), without allocating.

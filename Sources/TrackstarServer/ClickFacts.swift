@@ -16,9 +16,11 @@ struct ClickFacts {
     var browser = UnsafeRawBufferPointer(start: nil, count: 0)
     /// Where the click went and why, when not simply to its offer (ClickTraffic.swift, issue 14).
     var traffic = ClickTraffic.plain
+    /// The city's name from a MaxMind City file (a view into the loop's `GeoDatabase`); empty: unknown.
+    var city = UnsafeRawBufferPointer(start: nil, count: 0)
 
     /// The ninth variable field of the click record.
-    var tail: ClickEnrichmentTail { ClickEnrichmentTail(asn: asn, fingerprint: fingerprint, os: os, browser: browser, traffic: traffic) }
+    var tail: ClickEnrichmentTail { ClickEnrichmentTail(asn: asn, fingerprint: fingerprint, os: os, browser: browser, traffic: traffic, city: city) }
 
     /// `{country}`: the two letters, or nothing when unknown.
     func writeCountry(into writer: inout ByteWriter) {

@@ -1,4 +1,4 @@
-// Enriching a click on its loop: country and network from the location database, device, OS and
+// Enriching a click on its loop: country, network (and city, from a MaxMind City file) from the location database, device, OS and
 // browser family from the loop's user-agent cache, and the bot rules — all from `TrackstarEnrich`,
 // opened once per configuration (`Enrichment`) and swapped into every loop at SIGHUP.
 import TrackstarCore
@@ -110,7 +110,8 @@ extension RequestHandler {
         guard !engine.enrichmentOff else { return ClickFacts() }  // measurement hook: recorded unenriched
         let sources = state.pointee.enrich.sources
         let agent = exchange.bytes(exchange.head.userAgent, limit: 512)
-        let geo = sources.geo?.lookup(high: address.high, low: address.low) ?? .unknown
+        let place = sources.geo?.place(high: address.high, low: address.low) ?? GeoPlace(answer: .unknown)
+        let geo = place.answer
         let answer = state.pointee.enrich.cache.lookup(agent)  // the bot-substring verdict is cached with it
         let device = answer.device
         let reason = sources.bots.check(agent: answer, geo: geo, high: address.high, low: address.low)
@@ -121,6 +122,7 @@ extension RequestHandler {
         facts.asn = geo.asn
         facts.os = sources.osNames.name(device.os)
         facts.browser = sources.browserNames.name(device.browser)
+        facts.city = place.city  // in `sources.geo`'s mapping, which the loop holds past the record's write
         return facts
     }
 }

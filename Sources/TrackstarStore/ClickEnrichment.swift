@@ -1,7 +1,7 @@
 // What a click was enriched with, as its record stores it (click format 2): country, device, bot
 // reason and the unique flag in the slot's four formerly reserved bytes (28..<32), and the ASN, the
-// uniqueness fingerprint and the OS and browser family names as a ninth variable field.
-// Format 1 records (written before) hold zeros there and eight variable fields: "not enriched".
+// uniqueness fingerprint, the OS and browser family names (and, in format 4, the city) as a ninth
+// variable field. Format 1 records (written before) hold zeros there and eight variable fields: "not enriched".
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -86,27 +86,38 @@ public struct ClickEnrichmentHead: Equatable, Sendable {
 
 /// The variable part of a click's enrichment, the ninth length-prefixed field:
 /// `asn:4 | fingerprint:8 | osLength:1 | os | browserLength:1 | browser` (little-endian), then in
-/// format 3 the click's traffic extension when it has one (ClickTraffic.swift).
+/// format 3 the click's traffic extension when it has one (ClickTraffic.swift), then in format 4
+/// `cityLength:1 | city` when the location database named a city (MaxMind City files). A click with
+/// a city always stores the 10-byte traffic extension before it (zeros: `.plain`), so what follows
+/// the browser name is: nothing (format 2), the extension (format 3), or the extension and the city.
 public struct ClickEnrichmentTail {
     public var asn: UInt32
     /// The uniqueness fingerprint of (offer, full client address, user agent); 0: none.
     public var fingerprint: UInt64
     public var os: UnsafeRawBufferPointer
     public var browser: UnsafeRawBufferPointer
-    /// Where the click went and why (`.plain`: to its offer, not stored).
+    /// Where the click went and why (`.plain`: to its offer, not stored unless a city follows).
     public var traffic: ClickTraffic = .plain
+    /// The city's name (UTF-8, cut to `maxCityBytes` on a character boundary); empty: unknown.
+    public var city = UnsafeRawBufferPointer(start: nil, count: 0)
 
     public init(asn: UInt32, fingerprint: UInt64, os: UnsafeRawBufferPointer, browser: UnsafeRawBufferPointer,
-                traffic: ClickTraffic = .plain) {
+                traffic: ClickTraffic = .plain, city: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) {
         self.asn = asn; self.fingerprint = fingerprint; self.os = os; self.browser = browser; self.traffic = traffic
+        self.city = city
     }
 
     /// Family names are cut to this many bytes (uap-core's are far shorter).
     public static let maxNameBytes = 48
+    /// City names are cut to this many bytes (GeoNames' English names run to about 40).
+    public static let maxCityBytes = 64
 
     /// Bytes of the field's content (without its 2-byte length prefix).
     public var encodedCount: Int {
-        14 + min(os.count, Self.maxNameBytes) + min(browser.count, Self.maxNameBytes) + (traffic.isPresent ? ClickTraffic.encodedCount : 0)
+        let names = min(os.count, Self.maxNameBytes) + min(browser.count, Self.maxNameBytes)
+        let cityBytes = Self.cityCount(city)
+        let extensions = cityBytes > 0 ? ClickTraffic.encodedCount + 1 + cityBytes : traffic.isPresent ? ClickTraffic.encodedCount : 0
+        return 14 + names + extensions
     }
 
     /// Writes the content at `p` (room for `encodedCount` bytes).
@@ -115,7 +126,22 @@ public struct ClickEnrichmentTail {
         p.storeBytes(of: fingerprint.littleEndian, toByteOffset: 4, as: UInt64.self)  // unaligned stores are fine on x86/arm64
         let next = Self.putName(os, at: p + 12)
         let end = Self.putName(browser, at: next)
-        if traffic.isPresent { traffic.write(to: end) }
+        let cityBytes = Self.cityCount(city)
+        if traffic.isPresent || cityBytes > 0 { traffic.write(to: end) }
+        guard cityBytes > 0, let base = city.baseAddress else { return }
+        let at = end + ClickTraffic.encodedCount
+        at.storeBytes(of: UInt8(cityBytes), as: UInt8.self)
+        (at + 1).copyMemory(from: base, byteCount: cityBytes)
+    }
+
+    /// How many of the city's bytes are stored: all up to `maxCityBytes`, else the longest prefix
+    /// that ends on a UTF-8 character boundary (a cut never leaves half a character).
+    @inline(__always)
+    static func cityCount(_ city: UnsafeRawBufferPointer) -> Int {
+        guard city.count > maxCityBytes else { return city.count }
+        var count = maxCityBytes
+        while count > 0, city[count] & 0xC0 == 0x80 { count -= 1 }  // city[count] continues a character
+        return count
     }
 
     /// A 1-byte length and the name (cut to `maxNameBytes`); returns the position after it.
@@ -140,6 +166,12 @@ public struct ClickEnrichmentTail {
         browser = UnsafeRawBufferPointer(rebasing: bytes[(14 + osCount)..<(14 + osCount + browserCount)])
         let rest = 14 + osCount + browserCount
         traffic = ClickTraffic(parsing: UnsafeRawBufferPointer(rebasing: bytes[rest...])) ?? .plain
+        let cityAt = rest + ClickTraffic.encodedCount
+        if cityAt < bytes.count {
+            let cityCount = Int(bytes[cityAt])
+            guard cityAt + 1 + cityCount <= bytes.count else { return nil }
+            city = UnsafeRawBufferPointer(rebasing: bytes[(cityAt + 1)..<(cityAt + 1 + cityCount)])
+        }
     }
 
     public static var empty: ClickEnrichmentTail {

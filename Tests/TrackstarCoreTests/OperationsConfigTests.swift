@@ -4,21 +4,6 @@ import Testing
 @testable import TrackstarCore
 @testable import TrackstarConfiguration
 
-private func problems(_ text: String) -> [ConfigProblem] {
-    if case .failure(let found) = ConfigLoader.load(text: text) { return found.problems }
-    return []
-}
-
-private func expectOne(_ text: String, line: Int, _ fragments: String..., sourceLocation: SourceLocation = #_sourceLocation) {
-    let found = problems(text)
-    #expect(found.count == 1, "problems: \(found.map(\.description))", sourceLocation: sourceLocation)
-    guard let problem = found.first else { return }
-    #expect(problem.line == line, "\(problem)", sourceLocation: sourceLocation)
-    for fragment in fragments {
-        #expect(problem.message.contains(fragment), "\(problem) lacks \(fragment)", sourceLocation: sourceLocation)
-    }
-}
-
 @Suite struct OperationsConfigTests {
     @Test func defaultsToTextAtInfoWithTenSecondSummariesAndALoopbackAdminListener() throws {
         let config = try ConfigLoader.load(text: "").get()
@@ -49,10 +34,10 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
 
     @Test func badTokensAreReportedOnTheirLine() {
         let digest = String(repeating: "0", count: 64)
-        expectOne("[[admin.tokens]]\nname = \"a\"\nsha256 = \"secret\"\nrole = \"admin\"\n", line: 3, "admin.tokens[1].sha256", "64 hex digits")
-        expectOne("[[admin.tokens]]\nname = \"a\"\nsha256 = \"\(digest)\"\nrole = \"root\"\n", line: 4, "admin.tokens[1].role", "\"viewer\"")
-        expectOne("[[admin.tokens]]\nname = \"a\"\nrole = \"admin\"\n", line: 1, "admin.tokens[1]", "missing required key sha256")
-        expectOne("[[admin.tokens]]\nname = \"a\"\nsha256 = \"\(digest)\"\nrole = \"admin\"\n[[admin.tokens]]\nname = \"a\"\nsha256 = \"\(digest)\"\nrole = \"viewer\"\n",
+        expectOneProblem("[[admin.tokens]]\nname = \"a\"\nsha256 = \"secret\"\nrole = \"admin\"\n", line: 3, "admin.tokens[1].sha256", "64 hex digits")
+        expectOneProblem("[[admin.tokens]]\nname = \"a\"\nsha256 = \"\(digest)\"\nrole = \"root\"\n", line: 4, "admin.tokens[1].role", "\"viewer\"")
+        expectOneProblem("[[admin.tokens]]\nname = \"a\"\nrole = \"admin\"\n", line: 1, "admin.tokens[1]", "missing required key sha256")
+        expectOneProblem("[[admin.tokens]]\nname = \"a\"\nsha256 = \"\(digest)\"\nrole = \"admin\"\n[[admin.tokens]]\nname = \"a\"\nsha256 = \"\(digest)\"\nrole = \"viewer\"\n",
                   line: 6, "admin.tokens[2].name", "already the name")
     }
 
@@ -82,25 +67,25 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
     }
 
     @Test func badLogValuesAreReportedOnTheirLine() {
-        expectOne("[log]\nlevel = \"verbose\"\n", line: 2, "log.level", "\"verbose\"", "\"trace\"", "\"critical\"")
-        expectOne("[log]\nlevel = 3\n", line: 2, "log.level", "one of")
-        expectOne("[log]\n\nformat = \"xml\"\n", line: 3, "log.format", "\"text\"", "\"json\"")
-        expectOne("[log]\nsummary_interval = 10\n", line: 2, "log.summary_interval", "\"10s\"")
-        expectOne("[log]\nsummary_interval = \"0s\"\n", line: 2, "log.summary_interval", "longer than 0")
-        expectOne("[log]\nsummary_interval = \"soon\"\n", line: 2, "log.summary_interval")
-        expectOne("[log]\nlevle = \"info\"\n", line: 2, "log.levle", "did you mean level")
-        expectOne("level = \"info\"\n", line: 1, "inside [log]")
-        expectOne("[logs]\nlevel = \"info\"\n", line: 1, "unknown table [logs]", "[log]")
+        expectOneProblem("[log]\nlevel = \"verbose\"\n", line: 2, "log.level", "\"verbose\"", "\"trace\"", "\"critical\"")
+        expectOneProblem("[log]\nlevel = 3\n", line: 2, "log.level", "one of")
+        expectOneProblem("[log]\n\nformat = \"xml\"\n", line: 3, "log.format", "\"text\"", "\"json\"")
+        expectOneProblem("[log]\nsummary_interval = 10\n", line: 2, "log.summary_interval", "\"10s\"")
+        expectOneProblem("[log]\nsummary_interval = \"0s\"\n", line: 2, "log.summary_interval", "longer than 0")
+        expectOneProblem("[log]\nsummary_interval = \"soon\"\n", line: 2, "log.summary_interval")
+        expectOneProblem("[log]\nlevle = \"info\"\n", line: 2, "log.levle", "did you mean level")
+        expectOneProblem("level = \"info\"\n", line: 1, "inside [log]")
+        expectOneProblem("[logs]\nlevel = \"info\"\n", line: 1, "unknown table [logs]", "[log]")
     }
 
     @Test func badAdminValuesAreReportedOnTheirLine() {
-        expectOne("[admin]\nlisten = \"localhost:9091\"\n", line: 2, "admin.listen", "numeric")
-        expectOne("[admin]\nlisten = \"127.0.0.1\"\n", line: 2, "admin.listen", "no port")
-        expectOne("[admin]\nlisten = \"::1:9091\"\n", line: 2, "admin.listen", "brackets")
-        expectOne("[admin]\nlisten = 9091\n", line: 2, "admin.listen", "string")
-        expectOne("[admin]\nport = 9091\n", line: 2, "admin.port", "listen")
-        expectOne("[server]\nlisten = \"0.0.0.0:8080\"\n\n[admin]\nlisten = \"127.0.0.1:8080\"\n", line: 5,
+        expectOneProblem("[admin]\nlisten = \"localhost:9091\"\n", line: 2, "admin.listen", "numeric")
+        expectOneProblem("[admin]\nlisten = \"127.0.0.1\"\n", line: 2, "admin.listen", "no port")
+        expectOneProblem("[admin]\nlisten = \"::1:9091\"\n", line: 2, "admin.listen", "brackets")
+        expectOneProblem("[admin]\nlisten = 9091\n", line: 2, "admin.listen", "string")
+        expectOneProblem("[admin]\nport = 9091\n", line: 2, "admin.port", "listen")
+        expectOneProblem("[server]\nlisten = \"0.0.0.0:8080\"\n\n[admin]\nlisten = \"127.0.0.1:8080\"\n", line: 5,
                   "admin.listen", "port 8080", "server.listen")
-        #expect(problems("[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n").isEmpty)
+        #expect(configProblems("[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n").isEmpty)
     }
 }

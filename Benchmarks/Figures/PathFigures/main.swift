@@ -7,15 +7,18 @@
 // `traffic` (issue 14) sends the `click` request through a smart link (`/s/main`) whose two offers
 // both have daily, monthly and total click caps (never reached), excluded countries and a device
 // list: compare its Ir per click with `click`'s.
-// Usage: PathFigures click|mix|traffic|postback|forged|update [N, default 20000]. `mix` is clicks through a trusted
+// Usage: PathFigures click|mix|city|traffic|postback|forged|update [N, default 20000]. `mix` is clicks through a trusted
 // proxy from 4,096 public IPv4 addresses with 300 distinct user agents, Zipf-skewed (s = 1), so
 // geo, the agent cache (and its misses), the bot rules and uniqueness all do their real work.
+// `city` is `mix` with `[geo] database = "mmdb"` on a MaxMind City file written at start (every
+// IPv4 /8 with a country, an ASN and a city), so each click also reads and stores a city's name.
 import TrackstarCore
 import TrackstarServer
 #if canImport(Glibc)
 import Glibc
 #endif
 import TrackstarConfiguration
+import TrackstarTestSupport
 
 let kind = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "click"
 let count = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2])! : 20_000
@@ -33,7 +36,7 @@ offer.payout = 2_500_000
 offer.revenue = 4_000_000
 config.offers = [offer]
 config.affiliates = [AffiliateConfig(id: 7)]
-if kind == "mix" {
+if kind == "mix" || kind == "city" {
     config.server.trustedProxies = [CIDR(address: (0, 0xFFFF_7F00_0000), prefixLength: 104)]  // 127.0.0.0/8
     config.bots.userAgentSubstrings = ["HeadlessChrome", "python-requests"]
     config.bots.asns = [16509, 14618, 8075]
@@ -55,7 +58,29 @@ if kind == "traffic" {
     link.offers = [SmartLinkOfferConfig(offerID: 1, weight: 1), SmartLinkOfferConfig(offerID: 2, weight: 3)]
     config.smartlinks = [link]
 }
+if kind == "city" {
+    config.geo.database = .mmdb
+    config.geo.path = writeCityDatabase(dataDir + ".mmdb")
+}
 let endpoint = try LocalEndpoint(config: config)
+
+/// A MaxMind City file covering every public IPv4 /8: a country, an ASN and one of a few city names.
+func writeCityDatabase(_ path: String) -> String {
+    let cities = ["Berlin", "São Paulo", "Zürich", "Osaka", "New York", "Lagos", "Melbourne", "Kraków"]
+    var writer = MMDBWriter()
+    for first in 1...223 {
+        writer.insert(v4: (UInt8(first), 0, 0, 0), prefix: 8, .map([
+            ("country", .map([("iso_code", .string(["DE", "BR", "CH", "JP", "US", "NG", "AU", "PL"][first % 8]))])),
+            ("city", .map([("names", .map([("en", .string(cities[first % cities.count]))]))])),
+            ("autonomous_system_number", .uint32(UInt32(64_512 + first))),
+        ]))
+    }
+    let bytes = writer.file()
+    guard let file = fopen(path, "wb"), fwrite(bytes, 1, bytes.count, file) == bytes.count, fclose(file) == 0 else {
+        fatalError("cannot write \(path)")
+    }
+    return path
+}
 
 /// Deterministic pseudo-random numbers (splitmix64).
 struct Mix {
@@ -108,7 +133,7 @@ func requests() -> [[UInt8]] {
     if kind == "traffic" {
         return Array(repeating: Array("GET /s/main?aff_id=7&sub1=k3x9q2mz&sub2=banner7&source=newsletter\(tail)".utf8), count: count)
     }
-    if kind == "mix" { return mixedClicks() }
+    if kind == "mix" || kind == "city" { return mixedClicks() }
     // Mint the IDs to convert (or to forge from) outside the measurement.
     var ids: [String] = []
     for _ in 0..<(kind == "forged" ? 1 : count) {
@@ -151,4 +176,4 @@ let all = requests()
 let first = all[0].withUnsafeBytes { String(decoding: endpoint.handle($0, nowMillis: now + 60_000), as: UTF8.self) }
 print("\(kind): first answer \(first.split(separator: "\r\n").first ?? "")")
 print("\(kind): \(all.count - 1) more requests, \(measuredRequests(Array(all.dropFirst()))) response bytes")
-_ = system("rm -rf \(dataDir)")
+_ = system("rm -rf \(dataDir) \(dataDir).mmdb")

@@ -37,28 +37,6 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// QueryPairs over `range` equals the reference split; every name and value decodes as the reference does.
-func checkPairs(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange) {
-    let expected = Reference.pairs(Array(buffer[range.range]), base: Int(range.start))
-    var index = 0
-    for pair in QueryPairs(buffer, range: range) {
-        require(index < expected.count, "QueryPairs yields more pairs than the reference")
-        require(pair.name.range == expected[index].name && pair.value.range == expected[index].value,
-                "pair \(index): \(pair.name)=\(pair.value) vs \(expected[index])")
-        for part in [pair.name, pair.value] {
-            let raw = UnsafeRawBufferPointer(rebasing: buffer[part.range])
-            let reference = Reference.percentDecode(Array(raw))
-            let output = UnsafeMutableRawBufferPointer.allocate(byteCount: raw.count, alignment: 1)
-            defer { output.deallocate() }
-            let n = PercentDecoding.decode(raw, into: output)
-            require(n == reference?.count, "decode length of \(show(raw))")
-            if let reference { require(Array(output[0..<reference.count]) == reference, "decode of \(show(raw))") }
-        }
-        index += 1
-    }
-    require(index == expected.count, "QueryPairs yields \(index) pairs, reference \(expected.count)")
-}
-
 /// What `Params.collect` must produce.
 enum Expected: Equatable {
     case values([ParamField: [UInt8]])
@@ -141,28 +119,46 @@ func checkScanner(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange) {
     require(index == reference.members.count, "scanner yields \(index) members, reference \(reference.members.count) for \(show(buffer[range.range]))")
 }
 
-func checkParams(_ buffer: UnsafeRawBufferPointer, ranges: [ByteRange], slotSize: Int) {
-    // Guard bytes around the slots catch any write outside them.
-    let guardBytes = 64
-    let bytes = Params.storageBytes(slotSize: slotSize)
-    let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes + 2 * guardBytes, alignment: 8)
-    defer { memory.deallocate() }
-    memory.initializeMemory(as: UInt8.self, repeating: 0xA5)
+/// `Params` storage for one check, between guard bytes that catch any write outside the slots, with
+/// the 64-byte name scratch the collectors take.
+final class GuardedParams {
+    static let guardBytes = 64
+    let bytes: Int
+    let memory: UnsafeMutableRawBufferPointer
     let nameScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
-    defer { nameScratch.deallocate() }
+    var params: Params
 
-    var params = Params(storage: memory.baseAddress! + guardBytes, slotSize: slotSize)
-    params.reset()
+    init(slotSize: Int) {
+        bytes = Params.storageBytes(slotSize: slotSize)
+        memory = .allocate(byteCount: bytes + 2 * Self.guardBytes, alignment: 8)
+        memory.initializeMemory(as: UInt8.self, repeating: 0xA5)
+        params = Params(storage: memory.baseAddress! + Self.guardBytes, slotSize: slotSize)
+        params.reset()
+    }
+
+    deinit {
+        memory.deallocate()
+        nameScratch.deallocate()
+    }
+
+    /// Stops the run when a guard byte changed.
+    func requireGuardsIntact() {
+        for i in 0..<Self.guardBytes {
+            require(memory[i] == 0xA5 && memory[Self.guardBytes + bytes + i] == 0xA5, "Params wrote outside its slots")
+        }
+    }
+}
+
+func checkParams(_ buffer: UnsafeRawBufferPointer, ranges: [ByteRange], slotSize: Int) {
+    let storage = GuardedParams(slotSize: slotSize)
     var error: ParamError?
     for range in ranges where error == nil {
-        error = params.collect(buffer, range: range, nameScratch: nameScratch)
+        error = storage.params.collect(buffer, range: range, nameScratch: storage.nameScratch)
     }
-    let actual = outcome(error, params, slotSize)
+    let actual = outcome(error, storage.params, slotSize)
     let expected = model(buffer, ranges: ranges, slotSize: slotSize)
     require(actual == expected, "Params.collect gave \(actual), expected \(expected) for \(show(buffer)) (slot \(slotSize))")
-    for i in 0..<guardBytes {
-        require(memory[i] == 0xA5 && memory[guardBytes + bytes + i] == 0xA5, "Params wrote outside its slots")
-    }
+    storage.requireGuardsIntact()
 }
 
 /// What a postback keeps of a query and a JSON body, by name (`Params.collectNamed`, `collectNamedJSON`).
@@ -226,20 +222,15 @@ func checkNamedJSON(_ buffer: UnsafeRawBufferPointer, query: ByteRange, json: By
     }
 
     // The real thing, between guard bytes.
-    let guardBytes = 64
-    let bytes = Params.storageBytes(slotSize: slotSize)
-    let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes + 2 * guardBytes, alignment: 8)
-    defer { memory.deallocate() }
-    memory.initializeMemory(as: UInt8.self, repeating: 0xA5)
-    let nameScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
-    defer { nameScratch.deallocate() }
+    let storage = GuardedParams(slotSize: slotSize)
+    let nameScratch = storage.nameScratch
     let jsonNames = JSONNameSet()
     defer { jsonNames.deallocate() }
-    var params = Params(storage: memory.baseAddress! + guardBytes, slotSize: slotSize)
-    params.reset()
-    params.collectNamed(buffer, range: query, nameScratch: nameScratch, names: names)
+    storage.params.collectNamed(buffer, range: query, nameScratch: nameScratch, names: names)
+    let jsonResult = storage.params.collectNamedJSON(buffer, range: json, names: jsonNames, profileNames: names, nameScratch: nameScratch)
+    let params = storage.params
     let actual: NamedOutcome
-    switch params.collectNamedJSON(buffer, range: json, names: jsonNames, profileNames: names, nameScratch: nameScratch) {
+    switch jsonResult {
     case .malformedJSON(let problem, let offset, _)?:
         require(offset >= 0 && offset <= json.count, "problem offset \(offset) outside the body")
         actual = problem == .duplicateName ? .jsonRepeatedName : problem == .tooManyMembers ? .jsonTooManyMembers : .jsonSyntax
@@ -258,9 +249,7 @@ func checkNamedJSON(_ buffer: UnsafeRawBufferPointer, query: ByteRange, json: By
         actual = .kept(kept)
     }
     require(actual == expected, "collectNamed + collectNamedJSON gave \(actual), expected \(expected!) for \(show(buffer)) (slot \(slotSize))")
-    for i in 0..<guardBytes {
-        require(memory[i] == 0xA5 && memory[guardBytes + bytes + i] == 0xA5, "Params wrote outside its storage")
-    }
+    storage.requireGuardsIntact()
 }
 
 /// What a collection gave, as an `Expected`.
