@@ -4,7 +4,9 @@
 # click load twice, alternating: once quiet, once while CHANGES offer edits (PATCH through the
 # management API, paced over the window) are applied. Reports every click that failed, the click p99
 # of both, their ratio, and how long changes took to reach every loop (GET /api/v1/status). Run from
-# the repository root after `make release`.
+# the repository root after `make release`. Last, with no click load, CPU_CHANGES back-to-back edits
+# give the server's CPU time per change (utime + stime from /proc, which load on other cores does
+# not inflate): ROUNDS=0 measures only that.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -12,13 +14,14 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-1}
 RATE=${RATE:-5000}
 CHANGES=${CHANGES:-1000}
+CPU_CHANGES=${CPU_CHANGES:-1000}
 CONNECTIONS=${CONNECTIONS:-64}
 SERVER_CPU=${SERVER_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TRACKSTAR=${TRACKSTAR:-$ROOT/.build/release/trackstar}
-BIN=$ROOT/loadtest/.build/release
+BIN=${TSLOAD_DIR:-$ROOT/loadtest/.build/release}  # TSLOAD_DIR: a tsload already built (not rebuilt here)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/trackstar-catalog.XXXXXX")
 RESULTS=${RESULTS:-$ROOT/loadtest/.build/catalog-changes.jsonl}
 STARTED=()
@@ -26,7 +29,7 @@ LOG_PREFIX=catalog
 . "$ROOT/loadtest/lib.sh"
 
 [ -x "$TRACKSTAR" ] || { log "missing $TRACKSTAR: run 'make release' first"; exit 1; }
-swift build -c release --package-path "$ROOT/loadtest" 2>&1 | tail -1 >&2
+[ -n "${TSLOAD_DIR:-}" ] || swift build -c release --package-path "$ROOT/loadtest" 2>&1 | tail -1 >&2
 TOKEN="load-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
 DIGEST=$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)
 "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$WORK/data" --extra "[export]
@@ -41,11 +44,12 @@ PID=$!; STARTED+=("$PID")
 PORT=$(wait_for "$WORK/out.log" "listening on" | port_of)
 ADMIN=$(wait_for "$WORK/out.log" "admin listening on" | sed -n 's/.*admin listening on \(127\.0\.0\.1:[0-9]*\).*/\1/p')
 log "trackstar :$PORT (admin $ADMIN) on core $SERVER_CPU; clicks at $RATE/s and the writer on core $GEN_CPU"
-: > "$RESULTS"
+mkdir -p "$(dirname "$RESULTS")"; : > "$RESULTS"
 
-# writer SECONDS: CHANGES offer URL edits over SECONDS on one keep-alive connection; prints "OK FAILED".
+# writer SECONDS [COUNT]: COUNT (default CHANGES) offer URL edits over SECONDS on one keep-alive
+# connection (0: back to back); prints "OK FAILED".
 writer() {
-    taskset -c "$GEN_CPU" python3 - "$ADMIN" "$TOKEN" "$CHANGES" "$1" <<'PY'
+    taskset -c "$GEN_CPU" python3 - "$ADMIN" "$TOKEN" "${2:-$CHANGES}" "$1" <<'PY'
 import http.client, json, sys, time
 admin, token, changes, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 host, port = admin.split(":")
@@ -74,6 +78,9 @@ summary() {
     python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%.0f/s p99 %.0f us, errors %d, unexpected %d, unfinished %d, statuses %s" % (r["perSecond"], r["latency"]["p99"], r["errors"], r["unexpected"], r["unfinished"], r["kinds"][0]["statuses"] if r["kinds"] else {}))' "$1"
 }
 
+# cpu_ticks: the server's user + system CPU time so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+
 for ROUND in $(seq "$ROUNDS"); do
     for mode in $( [ $((ROUND % 2)) = 1 ] && echo "quiet changes" || echo "changes quiet" ); do
         if [ "$mode" = changes ]; then
@@ -91,6 +98,12 @@ for ROUND in $(seq "$ROUNDS"); do
     done
 done
 STATUS=$(curl -s -H "Authorization: Bearer $TOKEN" "http://$ADMIN/api/v1/status")
+BEFORE=$(cpu_ticks)
+CPU_WRITER=$(writer 0 "$CPU_CHANGES")
+AFTER=$(cpu_ticks)
+python3 -c 'import sys; t, n, hz = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]); print(f"server CPU per change, no click load: {1000 * t / hz / n:.3f} ms ({n} back-to-back PATCHes, writer ok/failed {sys.argv[4]})")' \
+    "$((AFTER - BEFORE))" "$CPU_CHANGES" "$(getconf CLK_TCK)" "$CPU_WRITER"
+[ "$ROUNDS" -gt 0 ] || exit 0
 python3 - "$RESULTS" "$STATUS" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]

@@ -43,16 +43,11 @@ public enum ConfigLoader {
     }
 
     static func readFile(_ path: String) -> Result<String, ConfigProblems> {
-        guard let file = fopen(path, "rb") else { return .failure(cannotRead(path, errno)) }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            bytes.append(contentsOf: chunk[..<count])
-            if count < chunk.count { break }
+        let bytes: [UInt8]
+        switch WholeFile.read(path) {
+        case .success(let read): bytes = read
+        case .failure(let failure): return .failure(cannotRead(path, failure.code))
         }
-        if ferror(file) != 0 { return .failure(cannotRead(path, errno)) }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return .failure(ConfigProblems([ConfigProblem(line: 0, message: "config file \(path) is not valid UTF-8; save it as UTF-8")]))
         }

@@ -69,8 +69,10 @@ public struct TOMLTable: Sendable, Equatable {
 public enum TOML {
     /// Parses a whole document. Returns the root table (partial when there were syntax errors)
     /// and every problem found; after a syntax error the parser resumes at the next statement.
-    public static func parse(_ text: String) -> (root: TOMLTable, problems: [ConfigProblem]) {
+    /// `firstLine`: the number of the text's first line (a fragment of a larger document).
+    public static func parse(_ text: String, firstLine: Int = 1) -> (root: TOMLTable, problems: [ConfigProblem]) {
         var parser = TOMLParser(text)
+        parser.line = firstLine
         parser.parseDocument()
         return (parser.root.freeze(), parser.problems)
     }

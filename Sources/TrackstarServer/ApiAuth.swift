@@ -21,6 +21,10 @@ struct ApiCaller: Sendable {
 
 /// Token checks and failure throttling. Touched on the admin loop only.
 final class ApiAuth {
+    /// `[[admin.tokens]]` of the config (read-only through the API) and those made through the API.
+    private(set) var configTokens: [AdminToken]
+    private(set) var apiTokens: [AdminToken]
+    /// Both, as checked.
     private(set) var tokens: [AdminToken]
     /// Failures an address may have before it is slowed down.
     static let freeFailures = 5
@@ -37,10 +41,23 @@ final class ApiAuth {
     }
     private var failures: [AddressKey: Failures] = [:]
 
-    init(tokens: [AdminToken]) { self.tokens = tokens }
+    init(tokens: [AdminToken], apiTokens: [AdminToken] = []) {
+        configTokens = tokens
+        self.apiTokens = apiTokens
+        self.tokens = tokens + apiTokens
+    }
 
-    /// Takes new tokens (SIGHUP).
-    func replace(tokens: [AdminToken]) { self.tokens = tokens }
+    /// Takes the config's new tokens (SIGHUP); the API's are kept.
+    func replace(tokens: [AdminToken]) {
+        configTokens = tokens
+        self.tokens = tokens + apiTokens
+    }
+
+    /// Takes the API's tokens after a create or revoke.
+    func replace(apiTokens: [AdminToken]) {
+        self.apiTokens = apiTokens
+        tokens = configTokens + apiTokens
+    }
 
     /// What a request's authentication came to.
     enum Outcome {

@@ -1,6 +1,7 @@
 // One catalog collection's routes: GET (list, paged and filtered by any top-level field), POST (create),
 // and per object GET, PUT (replace or create), PATCH (JSON merge patch) and DELETE (archive), with
-// ETag / If-Match. Writes need the editor role; the catalog service checks, applies and stores them.
+// ETag / If-Match; a single table (`[bots]`) has GET, PUT and PATCH at the collection's own path.
+// Writes need the editor role; the catalog service checks, applies and stores them.
 import TrackstarConfiguration
 
 struct ApiCatalogRoutes {
@@ -10,6 +11,15 @@ struct ApiCatalogRoutes {
     let collection: CatalogCollection
 
     func respond(key: String?) -> AdminResponse {
+        if collection.isSingleton {  // /api/v1/bots: one table
+            guard key == nil else { return Api.error(404, "\(collection.name) is a single object: use \(Api.prefix)/\(collection.name)") }
+            switch request.methodName {
+            case "GET", "HEAD": return read(collection.name)
+            case "PUT": return replace(collection.name)
+            case "PATCH": return patch(collection.name)
+            default: return Api.methodNotAllowed("GET, HEAD, PUT, PATCH")
+            }
+        }
         guard let key else {
             switch request.methodName {
             case "GET", "HEAD": return list()
@@ -55,7 +65,7 @@ struct ApiCatalogRoutes {
     }
 
     /// The body as an object; an error answer when it is not JSON or not an object.
-    func body(allowNull: Bool = false) -> Result<(CatalogValue, removed: [String]), AdminResponseError> {
+    func body(allowNull: Bool = false) -> Result<(CatalogValue, removed: [[String]]), AdminResponseError> {
         guard request.contentType.hasPrefix("application/json") || request.contentType.hasPrefix("application/merge-patch+json") else {
             return .failure(AdminResponseError(response: Api.error(415, "send the object as JSON (Content-Type: application/json)")))
         }
@@ -81,7 +91,7 @@ struct ApiCatalogRoutes {
         guard caller.may(.editor) else { return Api.forbidden(caller, "change the catalog") }
         let object: CatalogValue
         switch body() { case .success(let (value, _)): object = value; case .failure(let e): return e.response }
-        guard let bodyKey = collection.key(of: object) else { return keyMissing() }
+        guard let bodyKey = collection.key(of: object) else { return keyMissing() }  // a singleton's key is its name
         guard bodyKey == key else {
             return Api.error(422, "the object's key is \(bodyKey), the URL's \(key)",
                              problems: [CatalogProblem(path: "/" + collection.keyFields[0], line: 0, message: "must match the URL (\(key)); to change a key, archive the object and create a new one")])
@@ -92,11 +102,11 @@ struct ApiCatalogRoutes {
 
     func patch(_ key: String) -> AdminResponse {
         guard caller.may(.editor) else { return Api.forbidden(caller, "change the catalog") }
-        let patch: CatalogValue, removed: [String]
+        let patch: CatalogValue, removed: [[String]]
         switch body(allowNull: true) { case .success(let (value, gone)): (patch, removed) = (value, gone); case .failure(let e): return e.response }
         guard let current = service.object(collection, key: key) else { return missing(key) }
         var object = ApiCatalogRoutes.mergePatch(current, patch)
-        for name in removed { object = object.setting(name, nil) }
+        for path in removed { object = object.removing(path[...]) }  // RFC 7396: a null at any depth removes that member
         guard collection.key(of: object) == key else {
             return Api.error(422, "a patch may not change the object's key",
                              problems: [CatalogProblem(path: "/" + collection.keyFields[0], line: 0, message: "must stay \(key)")])
@@ -116,6 +126,11 @@ struct ApiCatalogRoutes {
 
     func store(_ key: String, _ object: CatalogValue?, action: String, mustExist: Bool = false,
                mustNotExist: Bool = false, created: Bool = false) -> AdminResponse {
+        // A file path is the operator's to choose, not a token holder's: the server would read any file named.
+        if collection.name == "bots", object?["user_agent_regexes"] != service.object(collection, key: key)?["user_agent_regexes"] {
+            return Api.error(422, "bots.user_agent_regexes names a file on the server; set it in the config file",
+                             problems: [CatalogProblem(path: "/user_agent_regexes", line: 0, message: "bots.user_agent_regexes: read-only through the API; set it in the config file and reload")])
+        }
         let outcome = service.write(collection, key: key, object: object, action: action, who: caller.name,
                                     expectedTag: request.ifMatch, mustExist: mustExist, mustNotExist: mustNotExist,
                                     nowMillis: request.nowMillis)

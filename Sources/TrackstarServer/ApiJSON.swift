@@ -2,6 +2,7 @@
 // (object ↔ table, array ↔ array, integer ↔ integer, a number with a fraction ↔ float kept as its text),
 // with a small JSON reader and writer. Admin path only: it allocates freely.
 import TrackstarConfiguration
+import TrackstarCore
 
 /// A catalog value: what a TOML file and a JSON body can both say. Objects keep their key order.
 indirect enum CatalogValue: Sendable, Equatable {
@@ -40,6 +41,14 @@ indirect enum CatalogValue: Sendable, Equatable {
             pairs.append((key, value))
         }
         return .object(pairs)
+    }
+
+    /// The object without the member at `path` (nested object keys); unchanged when it is not there.
+    func removing(_ path: ArraySlice<String>) -> CatalogValue {
+        guard let first = path.first else { return self }
+        if path.count == 1 { return setting(first, nil) }
+        guard let child = self[first], case .object = child else { return self }
+        return setting(first, child.removing(path.dropFirst()))
     }
 
     /// The TOML node's value as a catalog value (a TOML float keeps its source text).
@@ -109,23 +118,8 @@ extension CatalogValue {
         return t
     }
 
-    static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
+    /// A JSON string literal: Core's one escaper (ByteWriter's, through JSONText).
+    static func writeString(_ s: String, to out: inout String) { JSONText.appendQuoted(s, to: &out) }
 }
 
 // MARK: - JSON reading
@@ -144,14 +138,15 @@ struct CatalogJSONReader {
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    /// Parses a whole document; `nil` members are dropped from the value and reported in `removed`
-    /// (top-level keys only, for PATCH).
-    static func parse(_ bytes: [UInt8], allowNull: Bool = false) -> Result<(CatalogValue, removed: [String]), JSONSyntaxError> {
+    /// Parses a whole document. With `allowNull` (a JSON merge patch, RFC 7396) a `null` member at any
+    /// depth of nested objects is dropped from the value and its path reported in `removed`; a null in
+    /// an array, or a whole body of null, has no TOML equivalent and is refused.
+    static func parse(_ bytes: [UInt8], allowNull: Bool = false) -> Result<(CatalogValue, removed: [[String]]), JSONSyntaxError> {
         var reader = CatalogJSONReader(bytes)
         do throws(JSONSyntaxError) {
             reader.skipSpace()
-            var removed: [String] = []
-            let value = try reader.value(allowNull: allowNull, removed: &removed, top: true)
+            var removed: [[String]] = []
+            let value = try reader.value(allowNull: allowNull, removed: &removed, path: [], top: true)
             reader.skipSpace()
             guard reader.index == bytes.count else { throw reader.error("unexpected text after the JSON value") }
             return .success((value ?? .object([]), removed))
@@ -167,13 +162,13 @@ struct CatalogJSONReader {
     }
 
     /// A value; nil for `null` (only where allowed).
-    mutating func value(allowNull: Bool, removed: inout [String], top: Bool = false) throws(JSONSyntaxError) -> CatalogValue? {
+    mutating func value(allowNull: Bool, removed: inout [[String]], path: [String], top: Bool = false) throws(JSONSyntaxError) -> CatalogValue? {
         guard index < bytes.count else { throw error("the body ends where a value was expected") }
         depth += 1
         defer { depth -= 1 }
         guard depth < 64 else { throw error("nested more than 64 deep") }
         switch bytes[index] {
-        case UInt8(ascii: "{"): return try object(allowNull: allowNull && top, removed: &removed)
+        case UInt8(ascii: "{"): return try object(allowNull: allowNull, removed: &removed, path: path)
         case UInt8(ascii: "["): return try array()
         case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
@@ -186,7 +181,7 @@ struct CatalogJSONReader {
         }
     }
 
-    mutating func object(allowNull: Bool, removed: inout [String]) throws(JSONSyntaxError) -> CatalogValue {
+    mutating func object(allowNull: Bool, removed: inout [[String]], path: [String]) throws(JSONSyntaxError) -> CatalogValue {
         index += 1
         var pairs: [(String, CatalogValue)] = []
         skipSpace()
@@ -200,8 +195,9 @@ struct CatalogJSONReader {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after \"\(key)\"") }
             index += 1
             skipSpace()
-            var inner: [String] = []
-            if let value = try value(allowNull: allowNull, removed: &inner) { pairs.append((key, value)) } else { removed.append(key) }
+            if let value = try value(allowNull: allowNull, removed: &removed, path: path + [key]) { pairs.append((key, value)) } else {
+                removed.append(path + [key])
+            }
             skipSpace()
             guard index < bytes.count else { throw error("the object is not closed") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -217,8 +213,8 @@ struct CatalogJSONReader {
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array([]) }
         while true {
             skipSpace()
-            var unused: [String] = []
-            guard let item = try value(allowNull: false, removed: &unused) else { throw error("null in an array") }
+            var unused: [[String]] = []
+            guard let item = try value(allowNull: false, removed: &unused, path: []) else { throw error("null in an array") }
             items.append(item)
             skipSpace()
             guard index < bytes.count else { throw error("the array is not closed") }

@@ -35,11 +35,14 @@ enum OpenAPIDocument {
             ("events", obj(("type", s("object")), ("description", s("[offers.events.NAME]: payout and revenue per event")),
                            ("additionalProperties", obj(("type", s("object")), ("properties", obj(("payout", number), ("revenue", number))))))),
             ("postback_profile", string), ("bot_action", strings(["flag", "fallback", "refuse"])), ("unique_window", duration),
+            ("caps", caps), ("affiliate_caps", array(caps)), ("countries", array(string)), ("exclude_countries", array(string)),
+            ("devices", array(strings(["desktop", "mobile", "tablet", "tv", "bot", "other"]))), ("os", array(string)),
+            ("redirect_offer_id", integer), ("trafficback_url", string), ("timezone", string),
         ])),
         ("affiliates", objectSchema("[[affiliates]] in the config file; the key is id.", required: ["id"], [
             ("id", integer), ("name", string), ("status", strings(["active", "paused"])), ("postback_url", string),
             ("reversal_url", string), ("postback_statuses", array(strings(["approved", "pending", "rejected"]))),
-            ("postback_delay", duration),
+            ("postback_delay", duration), ("trafficback_url", string),
         ])),
         ("postbacks", objectSchema("[[postbacks]] rules; the key is AFF_OFFER_EVENT with * for an absent one (7_12_* or 7_*_upsell).",
                                    required: ["aff_id", "url"], [
@@ -52,7 +55,16 @@ enum OpenAPIDocument {
         ("smartlinks", objectSchema("[[smartlinks]] (one link, several offers); the key is id.", required: ["id", "slug", "offers"], [
             ("id", integer), ("slug", string), ("offers", array(obj(("type", s("object"))))), ("trafficback_url", string),
         ])),
+        ("bots", objectSchema("[bots] (one table): user-agent substrings, networks (CIDR) and AS numbers that make a click a bot. user_agent_regexes names a file: set it in the config file (a change through the API is refused).", required: [], [
+            ("user_agent_substrings", array(string)), ("networks", array(string)),
+            ("asns", array(obj(("type", .array([s("integer"), s("string")]))))), ("anonymous_proxy", boolean),
+        ])),
     ]
+
+    /// `[offers.caps]` and each `[[offers.affiliate_caps]]` (with aff_id).
+    static let caps = obj(("type", s("object")), ("properties", obj(
+        ("aff_id", integer), ("daily_clicks", integer), ("daily_conversions", integer), ("monthly_clicks", integer),
+        ("monthly_conversions", integer), ("total_clicks", integer), ("total_conversions", integer))))
 
     static let problem = obj(("type", s("object")), ("required", .array([s("path"), s("message")])), ("properties", obj(
         ("path", obj(("type", s("string")), ("description", s("JSON Pointer of the field")))),
@@ -125,11 +137,20 @@ enum OpenAPIDocument {
         let read = operation("read_\(name)", "Read one of \(name)", parameters: [keyParameter(name)], ok: [("200", ok("the object", item))], errorCodes: [404])
         let put = operation("replace_\(name)", "Replace (or create) one of \(name)", parameters: [keyParameter(name), ifMatch], body: jsonBody(item),
                             ok: [("200", ok("replaced", item)), ("201", ok("created", item))], errorCodes: [400, 403, 404, 412, 415, 422])
-        let patch = operation("patch_\(name)", "Change fields of one of \(name) (JSON merge patch; null removes a top-level key)",
+        let patch = operation("patch_\(name)", "Change fields of one of \(name) (JSON merge patch, RFC 7396: objects merge, a null at any depth removes that member)",
                               parameters: [keyParameter(name), ifMatch], body: jsonBody(obj(("type", s("object"))), mergePatch: true),
                               ok: [("200", ok("changed", item))], errorCodes: [400, 403, 404, 412, 415, 422])
         let archive = operation("archive_\(name)", "Archive one of \(name): it leaves the live catalog; the audit log keeps it",
                                 parameters: [keyParameter(name), ifMatch], ok: [("200", response("archived", archived))], errorCodes: [403, 404, 412, 422])
+        if CatalogCollection.named(name)?.isSingleton == true {
+            let readOne = operation("read_\(name)", "Read [\(name)]", ok: [("200", ok("the table", item))], errorCodes: [])
+            let putOne = operation("replace_\(name)", "Replace [\(name)]", parameters: [ifMatch], body: jsonBody(item),
+                                   ok: [("200", ok("replaced", item))], errorCodes: [400, 403, 412, 415, 422])
+            let patchOne = operation("patch_\(name)", "Change fields of [\(name)] (JSON merge patch, RFC 7396)", parameters: [ifMatch],
+                                     body: jsonBody(obj(("type", s("object"))), mergePatch: true), ok: [("200", ok("changed", item))],
+                                     errorCodes: [400, 403, 412, 415, 422])
+            return [("/api/v1/\(name)", obj(("get", readOne), ("put", putOne), ("patch", patchOne)))]
+        }
         return [
             ("/api/v1/\(name)", obj(("get", list), ("post", create))),
             ("/api/v1/\(name)/{key}", obj(("get", read), ("put", put), ("patch", patch), ("delete", archive))),
@@ -138,7 +159,7 @@ enum OpenAPIDocument {
 
     static let change = obj(("type", s("object")), ("required", .array(["sequence", "at", "at_ms", "who", "collection", "key", "action"].map(s))),
                             ("properties", obj(("sequence", integer), ("at", string), ("at_ms", integer), ("who", string), ("collection", string),
-                                               ("key", string), ("action", strings(["create", "replace", "patch", "archive"])),
+                                               ("key", string), ("action", strings(["create", "replace", "patch", "archive", "revoke"])),
                                                ("before", obj(("type", s("object")))), ("after", obj(("type", s("object")))))))
 
     static let changes = obj(("type", s("object")), ("required", .array([s("items"), s("next_after")])),
@@ -152,10 +173,27 @@ enum OpenAPIDocument {
         ], ok: [("200", response("changes", changes))], errorCodes: [400])
         let status = operation("status", "Catalog size, changes, and how long changes took to reach every loop (microseconds)",
                                ok: [("200", response("status", obj(("type", s("object")), ("additionalProperties", integer))))], errorCodes: [])
-        let tokens = operation("tokens", "The configured tokens' names and roles (admin only)",
-                               ok: [("200", response("tokens", obj(("type", s("object")), ("properties", obj(("items", array(obj(
-                                   ("type", s("object")), ("properties", obj(("name", string), ("role", strings(["admin", "editor", "viewer"]))))))))))))],
+        let roles = strings(["admin", "editor", "viewer"])
+        let token = obj(("type", s("object")), ("required", .array([s("name"), s("role"), s("source")])),
+                        ("properties", obj(("name", string), ("role", roles), ("source", strings(["config", "api"])))))
+        let tokens = operation("list_tokens", "Every token's name, role and source (config file or API); never a token or its hash (admin only)",
+                               ok: [("200", response("tokens", obj(("type", s("object")), ("required", .array([s("items")])),
+                                                                   ("properties", obj(("items", array(token)))))))],
                                errorCodes: [403])
+        let newToken = obj(("type", s("object")), ("required", .array([s("name"), s("role")])), ("additionalProperties", .bool(false)),
+                           ("properties", obj(("name", obj(("type", s("string")), ("pattern", s("^[A-Za-z0-9_.-]{1,64}$")))), ("role", roles))))
+        let created = obj(("type", s("object")), ("required", .array([s("name"), s("role"), s("token")])),
+                          ("properties", obj(("name", string), ("role", roles), ("source", string), ("token", obj(("type", s("string")),
+                              ("description", s("the bearer token, shown this once; only its SHA-256 is stored")))), ("sequence", integer))))
+        let createToken = operation("create_token", "Make a token (admin only); the answer shows it once", body: jsonBody(newToken),
+                                    ok: [("201", response("created", created))], errorCodes: [400, 403, 409, 415, 422])
+        let nameParameter = obj(("name", s("name")), ("in", s("path")), ("required", .bool(true)), ("schema", string), ("example", s("ops")))
+        let readToken = operation("read_token", "One token's name, role and source (admin only)", parameters: [nameParameter],
+                                  ok: [("200", response("the token", token))], errorCodes: [403, 404])
+        let revoked = obj(("type", s("object")), ("required", .array([s("revoked"), s("sequence")])),
+                          ("properties", obj(("revoked", string), ("sequence", integer))))
+        let revokeToken = operation("revoke_token", "Revoke a token made through the API (admin only; [[admin.tokens]] are read-only: 409)",
+                                    parameters: [nameParameter], ok: [("200", response("revoked", revoked))], errorCodes: [403, 404, 409])
         let caller = obj(("type", s("object")), ("required", .array([s("name"), s("role")])),
                          ("properties", obj(("name", string), ("role", strings(["admin", "editor", "viewer"])))))
         let whoami = operation("whoami", "The calling token's name and role", ok: [("200", response("caller", caller))], errorCodes: [])
@@ -166,7 +204,8 @@ enum OpenAPIDocument {
         let responses = obj(("200", response("OpenAPI 3.1", obj(("type", s("object"))))))
         let openapi = obj(("get", obj(("operationId", s("openapi")), ("summary", s("This document")), ("security", .array([])),
                                       ("responses", responses))))
-        return [("/api/v1/audit", obj(("get", audit))), ("/api/v1/status", obj(("get", status))), ("/api/v1/tokens", obj(("get", tokens))), ("/api/v1/whoami", obj(("get", whoami))),
+        return [("/api/v1/audit", obj(("get", audit))), ("/api/v1/status", obj(("get", status))), ("/api/v1/tokens", obj(("get", tokens), ("post", createToken))),
+                ("/api/v1/tokens/{name}", obj(("get", readToken), ("delete", revokeToken))), ("/api/v1/whoami", obj(("get", whoami))),
                 ("/api/v1/report", obj(("get", report))), ("/api/v1/openapi.json", openapi)]
     }
 
@@ -179,7 +218,7 @@ enum OpenAPIDocument {
         return obj(
             ("openapi", s("3.1.0")),
             ("info", obj(("title", s("Trackstar management API")), ("version", s("1")),
-                         ("description", s("The catalog (offers, affiliates, postback rules, sender profiles) as in the config file, key for key: a JSON object is a TOML table, an array an array. Writes are checked by the loader check-config uses; errors are 422 with each field's path and check-config's message.")))),
+                         ("description", s("The catalog (offers, affiliates, postback rules, sender profiles, smart links, [bots]) as in the config file, key for key: a JSON object is a TOML table, an array an array. Writes are checked by the loader check-config uses; errors are 422 with each field's path and check-config's message.")))),
             ("servers", .array([obj(("url", s("/")))])),
             ("paths", .object(paths)),
             ("components", obj(("schemas", .object(collectionSchemas + [("Error", errorSchema)])),

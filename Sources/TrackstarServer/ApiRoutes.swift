@@ -15,7 +15,7 @@ final class ApiContext: @unchecked Sendable {  // fields set once; `auth` and `a
     let export: ExportConfig
 
     init(service: CatalogService?, tokens: [AdminToken], applyTimes: ApplyTimes, dataDir: String, export: ExportConfig) {
-        self.service = service; self.auth = ApiAuth(tokens: tokens); self.applyTimes = applyTimes
+        self.service = service; self.auth = ApiAuth(tokens: tokens, apiTokens: service?.apiTokens ?? []); self.applyTimes = applyTimes
         self.dataDir = dataDir; self.export = export
     }
 }
@@ -51,11 +51,9 @@ enum Api {
         case "whoami" where segments.count == 1:
             guard request.isRead else { return methodNotAllowed("GET, HEAD") }
             return json(200, .object([("name", .string(caller.name)), ("role", .string(caller.role.rawValue))]))
-        case "tokens" where segments.count == 1:
-            guard request.isRead else { return methodNotAllowed("GET, HEAD") }
-            guard caller.may(.admin) else { return forbidden(caller, "read tokens") }
-            let items = context.auth.tokens.map { CatalogValue.object([("name", .string($0.name)), ("role", .string($0.role.rawValue))]) }
-            return json(200, .object([("items", .array(items))]))
+        case "tokens" where segments.count <= 2:
+            let name = segments.count == 2 ? AdminQuery.decode(Substring(segments[1])) : nil
+            return ApiTokens(request: request, caller: caller, context: context).respond(name: name)
         default: break
         }
         guard let name = segments.first, let collection = CatalogCollection.named(name), segments.count <= 2 else {
@@ -112,7 +110,7 @@ enum Api {
         let page = changes.prefix(limit)
         let items = page.compactMap { change -> CatalogValue? in
             guard case .success(let (value, _)) = CatalogJSONReader.parse(Array(change.json.utf8)) else { return nil }
-            return value
+            return change.collection == ApiTokens.collection ? ApiTokens.redacted(value) : value
         }
         let next: CatalogValue = changes.count > limit ? .string(String(page.last!.sequence)) : .string("")
         return json(200, .object([("items", .array(items)), ("next_after", next)]))
@@ -122,7 +120,7 @@ enum Api {
     static func status(_ context: ApiContext) -> AdminResponse {
         let times = context.applyTimes.summary()
         var pairs: [(String, CatalogValue)] = [("changes", .integer(Int64(context.service?.changes.count ?? 0)))]
-        for collection in CatalogCollection.all {
+        for collection in CatalogCollection.all where !collection.isSingleton {
             pairs.append((collection.name, .integer(Int64(context.service?.objects(collection).count ?? 0))))
         }
         pairs.append(("apply_count", .integer(Int64(times.count))))

@@ -159,52 +159,101 @@ final class Catalog: Sendable {
 
     /// Compiles the configuration; a template error names the offer. `events` must have admitted
     /// `config` (every configured event has an id).
-    init(_ config: TrackstarConfig, events: EventRegistry, caps book: CapBook = CapBook()) throws(ConfigProblem) {
+    convenience init(_ config: TrackstarConfig, events: EventRegistry, caps book: CapBook = CapBook()) throws(ConfigProblem) {
         let profiles = ProfileTable(config)
+        var offers: [UInt32: OfferRuntime] = [:]
+        for offer in config.offers { offers[offer.id] = try Catalog.compile(offer, config, events: events, profiles: profiles, caps: book) }
+        var affiliates: [UInt32: AffiliateRuntime] = [:]
+        for affiliate in config.affiliates { affiliates[affiliate.id] = try Catalog.compile(affiliate) }
+        try self.init(config, caps: book, profiles: profiles, offers: offers, affiliates: affiliates,
+                      removedOfferEvents: Catalog.removedEvents(events, offers), smartLinks: nil)
+    }
+
+    /// `previous` with what `scope` names compiled again from `config` (a management API change):
+    /// every other offer, affiliate and table is the same object, shared with `previous`.
+    convenience init(updating previous: Catalog, _ config: TrackstarConfig, events: EventRegistry?, scope: CatalogChangeScope) throws(ConfigProblem) {
+        var offers = previous.offers, affiliates = previous.affiliates
+        var removed = previous.removedOfferEvents
+        var smartLinks: SmartLinkTable? = previous.smartLinks
+        let profilesInUse = Set([config.server.postbackProfile] + config.offers.compactMap(\.postbackProfile))
+        switch scope {
+        case .offer(let id) where profilesInUse == Set(previous.profiles.byName.keys) && events != nil:
+            offers[id] = try config.offers.first { $0.id == id }.map { (offer) throws(ConfigProblem) in
+                try Catalog.compile(offer, config, events: events!, profiles: previous.profiles, caps: previous.capBook)
+            }
+            removed = Catalog.removedEvents(events!, offers)
+            // A smart link's entries point at its catalog's offer objects: a link naming this offer
+            // is compiled again against the new one.
+            if config.smartlinks.contains(where: { $0.offers.contains { $0.offerID == id } })
+                || previous.smartLinks.links.contains(where: { $0.names(offer: id) }) { smartLinks = nil }
+        case .affiliate(let id):
+            affiliates[id] = try config.affiliates.first { $0.id == id }.map { (affiliate) throws(ConfigProblem) in try Catalog.compile(affiliate) }
+        case .smartLinks: smartLinks = nil
+        case .postbackRules, .bots: break
+        default:  // profiles, an offer that changes the profiles in use, everything
+            try self.init(config, events: events ?? EventRegistry(), caps: previous.capBook)
+            return
+        }
+        try self.init(config, caps: previous.capBook, profiles: previous.profiles, offers: offers, affiliates: affiliates,
+                      removedOfferEvents: removed, smartLinks: smartLinks, serverTrafficback: previous.serverTrafficback)
+    }
+
+    /// One offer compiled; a template error names the offer.
+    static func compile(_ offer: OfferConfig, _ config: TrackstarConfig, events: EventRegistry, profiles: ProfileTable,
+                        caps book: CapBook) throws(ConfigProblem) -> OfferRuntime {
+        // The loader refuses more (a conversion record holds the event's id in one byte); this
+        // keeps a config built in code from reaching a record it cannot represent.
+        guard offer.events.count <= OfferConfig.maxEvents else {
+            throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): more than \(OfferConfig.maxEvents) events")
+        }
+        let caps = offer.caps.isEmpty && offer.affiliateCaps.isEmpty ? nil : try OfferCaps(offer, book: book)
+        do {
+            return try OfferRuntime(offer, ids: events.offers[offer.id] ?? [:], defaultTxidWindowMillis: config.storage.txidWindowMillis,
+                                    profile: profiles.profile(offer.postbackProfile), caps: caps)
+        } catch {
+            throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): url: \(error)")
+        }
+    }
+
+    static func compile(_ affiliate: AffiliateConfig) throws(ConfigProblem) -> AffiliateRuntime {
+        do { return try AffiliateRuntime(affiliate) } catch {
+            throw ConfigProblem(line: affiliate.line, message: "affiliates id \(affiliate.id): trafficback_url: \(error)")
+        }
+    }
+
+    /// Event names of offers in the registry but not in `offers`.
+    static func removedEvents(_ events: EventRegistry, _ offers: [UInt32: OfferRuntime]) -> [UInt32: EventNames] {
+        var removed: [UInt32: EventNames] = [:]
+        for (offer, ids) in events.offers where offers[offer] == nil { removed[offer] = EventNames(ids) }
+        return removed
+    }
+
+    /// The compiled parts, with the lookups and bounds derived from them; `smartLinks` and
+    /// `serverTrafficback` nil are compiled from `config`.
+    init(_ config: TrackstarConfig, caps book: CapBook, profiles: ProfileTable, offers: [UInt32: OfferRuntime],
+         affiliates: [UInt32: AffiliateRuntime], removedOfferEvents: [UInt32: EventNames], smartLinks: SmartLinkTable?,
+         serverTrafficback: URLTemplate?? = nil) throws(ConfigProblem) {
         self.profiles = profiles
         capBook = book
-        var offers: [UInt32: OfferRuntime] = [:]
-        for offer in config.offers {
-            // The loader refuses more (a conversion record holds the event's id in one byte); this
-            // keeps a config built in code from reaching a record it cannot represent.
-            guard offer.events.count <= OfferConfig.maxEvents else {
-                throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): more than \(OfferConfig.maxEvents) events")
-            }
-            let caps = offer.caps.isEmpty && offer.affiliateCaps.isEmpty ? nil : try OfferCaps(offer, book: book)
-            do {
-                offers[offer.id] = try OfferRuntime(offer, ids: events.offers[offer.id] ?? [:],
-                                                    defaultTxidWindowMillis: config.storage.txidWindowMillis,
-                                                    profile: profiles.profile(offer.postbackProfile), caps: caps)
-            } catch {
-                throw ConfigProblem(line: offer.line, message: "offers id \(offer.id): url: \(error)")
-            }
-        }
-        var affiliates: [UInt32: AffiliateRuntime] = [:]
-        for affiliate in config.affiliates {
-            do { affiliates[affiliate.id] = try AffiliateRuntime(affiliate) } catch {
-                throw ConfigProblem(line: affiliate.line, message: "affiliates id \(affiliate.id): trafficback_url: \(error)")
-            }
-        }
         do {
-            serverTrafficback = try config.server.trafficbackURL.map { (url) throws(URLTemplate.CompileError) in
+            self.serverTrafficback = try serverTrafficback ?? config.server.trafficbackURL.map { (url) throws(URLTemplate.CompileError) in
                 try URLTemplate(url, allowed: Macro.clickMacros)
             }
-            smartLinks = try SmartLinkTable(config.smartlinks, offers: offers)  // compiled against these offers (issue 14)
+            // Compiled against these offers (issue 14); nil when an offer a link names was recompiled.
+            self.smartLinks = try smartLinks ?? SmartLinkTable(config.smartlinks, offers: offers)
         } catch {
             throw ConfigProblem(line: 0, message: "trafficback_url: \(error)")
         }
         self.offers = offers
         self.affiliates = affiliates
-        var removed: [UInt32: EventNames] = [:]
-        for (offer, ids) in events.offers where offers[offer] == nil { removed[offer] = EventNames(ids) }
-        removedOfferEvents = removed
+        self.removedOfferEvents = removedOfferEvents
         denseOffers = Catalog.dense(offers)
         denseAffiliates = Catalog.dense(affiliates)
         maxLifetimeMillis = config.offers.map(\.clickLifetimeMillis).max() ?? 0
         maxTxidWindowMillis = max(config.storage.txidWindowMillis, config.offers.compactMap(\.txidWindowMillis).max() ?? 0)
         shortestUniqueWindowMillis = config.offers.map(\.uniqueWindowMillis).min() ?? OfferConfig.defaultUniqueWindowMillis
         longestUniqueWindowMillis = config.offers.map(\.uniqueWindowMillis).max() ?? OfferConfig.defaultUniqueWindowMillis
-        let trafficbacks = [serverTrafficback] + affiliates.values.map(\.trafficback) + smartLinks.links.map(\.trafficback)
+        let trafficbacks = [self.serverTrafficback] + affiliates.values.map(\.trafficback) + self.smartLinks.links.map(\.trafficback)
             + offers.values.map(\.trafficback)
         longestTemplate = max(offers.values.map { max($0.template.literal.count, $0.fallback?.literal.count ?? 0) }.max() ?? 0,
                               trafficbacks.map { $0?.literal.count ?? 0 }.max() ?? 0)

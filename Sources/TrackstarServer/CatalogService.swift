@@ -1,6 +1,7 @@
 // The live catalog: the config file's collections (the seed) overlaid with the changes in the catalog
-// store. Every write is checked by rendering the merged document as TOML and loading it with the very
-// loader `check-config` uses, then applied to every loop through the reload path, then stored.
+// store. The merged document and the loader's model of it are kept between writes: a write reads only
+// the object it changes, with the loader's own reader, runs the loader's cross checks on the model
+// (CatalogModel.swift) and has the server recompile only that object (CatalogApply.swift).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,11 +9,14 @@ import TrackstarCore
 import TrackstarConfiguration
 
 /// A catalog collection the API serves: a `[[name]]` array of tables in the config, keyed by one field
-/// (or several, joined with `_`, `*` for an absent one). Adding a collection is adding a line to `all`.
+/// (or several, joined with `_`, `*` for an absent one), or a single table (`[bots]`). Adding a
+/// collection is adding a line to `all`.
 struct CatalogCollection: Sendable {
     /// The TOML key and the URL segment: `/api/v1/NAME`.
     let name: String
     let keyFields: [String]
+    /// One table, not an array: read, replace and patch at `/api/v1/NAME`; its key is its name.
+    var isSingleton = false
 
     static let all: [CatalogCollection] = [
         CatalogCollection(name: "offers", keyFields: ["id"]),
@@ -20,12 +24,14 @@ struct CatalogCollection: Sendable {
         CatalogCollection(name: "postbacks", keyFields: ["aff_id", "offer_id", "event"]),
         CatalogCollection(name: "postback_profiles", keyFields: ["name"]),
         CatalogCollection(name: "smartlinks", keyFields: ["id"]),  // top-level [[smartlinks]] (issue 14)
+        CatalogCollection(name: "bots", keyFields: [], isSingleton: true),  // [bots] (issue 13)
     ]
 
     static func named(_ name: String) -> CatalogCollection? { all.first { $0.name == name } }
 
     /// The object's key, nil when its (first) key field is missing or not a string or integer.
     func key(of object: CatalogValue) -> String? {
+        if isSingleton { return name }
         var parts: [String] = []
         for (i, field) in keyFields.enumerated() {
             switch object[field] {
@@ -36,6 +42,18 @@ struct CatalogCollection: Sendable {
             }
         }
         return parts.joined(separator: "_")
+    }
+
+    /// What the server recompiles when an object of this collection with `key` changes.
+    func scope(key: String) -> CatalogChangeScope {
+        switch name {
+        case "offers": UInt32(key).map { .offer($0) } ?? .everything
+        case "affiliates": UInt32(key).map { .affiliate($0) } ?? .everything
+        case "postbacks": .postbackRules
+        case "smartlinks": .smartLinks
+        case "bots": .bots
+        default: .everything  // postback profiles: every offer reads its profile
+        }
     }
 }
 
@@ -66,10 +84,19 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
     private var overlay: [String: [(key: String, object: CatalogValue?)]] = [:]
     /// The configuration as started (file plus command-line overrides): the sections the catalog does not hold.
     private var base: TrackstarConfig
-    /// Applies a configuration to the running server (the reload path) and returns its notes; set by the server.
-    var apply: (@Sendable (TrackstarConfig) throws(StartupError) -> [String])?
+    /// The merged document (file and overlay) and the loader's model of it, kept between writes.
+    private var document: CatalogValue = .object([])
+    private var model: CatalogModel?
+    /// Why the merged document did not load at start (nil when it did).
+    private var startProblems: [CatalogProblem] = []
+    /// Tokens made through the API (`tokens` changes in the store), oldest first.
+    private(set) var apiTokens: [AdminToken] = []
+    /// Applies a whole configuration to the running server (start, SIGHUP) and returns its notes; set by the server.
+    var reloadAll: (@Sendable (TrackstarConfig) throws(StartupError) -> [String])?
+    /// Applies one API change, recompiling only its scope; set by the server.
+    var applyChange: (@Sendable (CatalogUpdate) throws(CatalogApplyFailure) -> Void)?
 
-    /// Reads the store and checks that the file and the stored changes still make a valid catalog.
+    /// Reads the store and checks, once, that the file and the stored changes still make a valid catalog.
     init(source: String, base: TrackstarConfig, store: CatalogStore) throws(StartupError) {
         pthread_mutex_init(&lock, nil)
         self.store = store
@@ -77,6 +104,11 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
         fileRoot = CatalogValue(.table(TOML.parse(source).root))
         changes = try store.load()
         for change in changes { remember(change) }
+        document = CatalogService.merge(fileRoot, overlay)
+        switch CatalogModel.load(document) {
+        case .success(let loaded): model = loaded
+        case .failure(let problems): startProblems = problems
+        }
     }
 
     private func locked<T>(_ body: () throws(StartupError) -> T) throws(StartupError) -> T {
@@ -86,6 +118,11 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
     }
 
     private func remember(_ change: CatalogChange) {
+        if change.collection == ApiTokens.collection {
+            apiTokens.removeAll { $0.name == change.key }
+            if let after = change.after, let token = ApiTokens.token(after) { apiTokens.append(token) }
+            return
+        }
         var entries = overlay[change.collection] ?? []
         if let i = entries.firstIndex(where: { $0.key == change.key }) { entries[i].object = change.after } else {
             entries.append((change.key, change.after))
@@ -93,24 +130,31 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
         overlay[change.collection] = entries
     }
 
+    /// Whether any catalog object was changed through the API (tokens aside).
+    private var hasCatalogChanges: Bool { overlay.values.contains { !$0.isEmpty } }
+
     // MARK: Reading
 
     /// The merged document: the file with each collection's objects replaced, added or removed.
-    var merged: CatalogValue { (try? locked { mergedLocked() }) ?? .object([]) }
+    var merged: CatalogValue { (try? locked { document }) ?? .object([]) }
 
-    private func mergedLocked() -> CatalogValue { merge(fileRoot, overlay) }
-
-    private func merge(_ root: CatalogValue, _ overlay: [String: [(key: String, object: CatalogValue?)]]) -> CatalogValue {
+    static func merge(_ root: CatalogValue, _ overlay: [String: [(key: String, object: CatalogValue?)]]) -> CatalogValue {
         var result = root
         for collection in CatalogCollection.all {
             guard let entries = overlay[collection.name], !entries.isEmpty else { continue }
+            if collection.isSingleton {
+                result = result.setting(collection.name, entries.last?.object)
+                continue
+            }
             var items: [CatalogValue] = []
             if case .array(let fileItems)? = root[collection.name] { items = fileItems }
+            var byKey: [String: CatalogValue?] = [:]
+            for entry in entries { byKey[entry.key] = entry.object }
             var seen = Set<String>()
             items = items.compactMap { item in
-                guard let key = collection.key(of: item), let entry = entries.first(where: { $0.key == key }) else { return item }
+                guard let key = collection.key(of: item), let entry = byKey[key] else { return item }
                 seen.insert(key)
-                return entry.object
+                return entry
             }
             for entry in entries where !seen.contains(entry.key) { if let object = entry.object { items.append(object) } }
             result = result.setting(collection.name, items.isEmpty ? nil : .array(items))
@@ -118,15 +162,18 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
         return result
     }
 
-    /// The live objects of a collection, in catalog order.
+    /// The live objects of a collection, in catalog order (a singleton's one object, `{}` when unset).
     func objects(_ collection: CatalogCollection) -> [CatalogValue] {
-        if case .array(let items)? = merged[collection.name] { return items }
+        let value = merged[collection.name]
+        if collection.isSingleton { return [value ?? .object([])] }
+        if case .array(let items)? = value { return items }
         return []
     }
 
     /// One live object, or nil.
     func object(_ collection: CatalogCollection, key: String) -> CatalogValue? {
-        objects(collection).first { collection.key(of: $0) == key }
+        if collection.isSingleton { return key == collection.name ? objects(collection).first : nil }
+        return objects(collection).first { collection.key(of: $0) == key }
     }
 
     /// Whether the key was archived through the API (and not created again).
@@ -141,21 +188,19 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
 
     // MARK: Checking
 
-    /// Loads a document with the config loader: the configuration, or every problem with its path.
+    /// Loads a whole document with the config loader, as `check-config` would: the configuration, or
+    /// every problem with its path. Used at start and SIGHUP, and by tests as the reference for writes.
     static func check(_ root: CatalogValue, objectPath: [String]? = nil) -> CheckResult {
-        let rendered = CatalogTOML.render(root)
-        let problems: [ConfigProblem]
-        switch ConfigLoader.load(text: rendered.text) {
-        case .success(let config):
-            guard let problem = RuntimeCheck.problem(in: config) else { return .success(config) }
-            problems = [problem]
-        case .failure(let failure): problems = failure.problems
+        let (rendered, result) = CatalogModel.loadWhole(root)
+        switch result {
+        case .success(let config): return .success(config)
+        case .failure(let failure):
+            return .failure(failure.problems.map { problem in
+                var path = rendered.path(ofLine: problem.line) ?? []
+                if let objectPath, path.starts(with: objectPath) { path.removeFirst(objectPath.count) }
+                return CatalogProblem(path: path.jsonPointer, line: problem.line, message: problem.message)
+            })
         }
-        return .failure(problems.map { problem in
-            var path = rendered.path(ofLine: problem.line) ?? []
-            if let objectPath, path.starts(with: objectPath) { path.removeFirst(objectPath.count) }
-            return CatalogProblem(path: path.jsonPointer, line: problem.line, message: problem.message)
-        })
     }
 
     /// The configuration to run: the checked document's catalog with the sections the catalog does not
@@ -167,17 +212,16 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
         return next
     }
 
-    /// The configuration to start with: `base` unchanged when no change was ever stored.
+    /// The configuration to start with: `base` unchanged when no catalog change was ever stored.
     func startingConfig() throws(StartupError) -> TrackstarConfig {
         try locked { () throws(StartupError) -> TrackstarConfig in
-            guard !changes.isEmpty else { return base }
-            switch CatalogService.check(mergedLocked()) {
-            case .success(let checked): return CatalogService.overlay(checked, onto: base)
-            case .failure(let problems):
+            guard hasCatalogChanges else { return base }
+            guard let model else {
                 throw StartupError("the config file and the catalog log (\(changes.count) API changes) together are not a valid catalog: "
-                                   + problems.map { "\($0.path): \($0.message)" }.joined(separator: "; ")
+                                   + startProblems.map { "\($0.path): \($0.message)" }.joined(separator: "; ")
                                    + "; fix the file, or see `trackstar catalog export`")
             }
+            return CatalogService.overlay(model.config, onto: base)
         }
     }
 
@@ -187,20 +231,27 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
     func reseed(source: String, base newBase: TrackstarConfig) throws(StartupError) -> [String] {
         try locked { () throws(StartupError) -> [String] in
             let root = CatalogValue(.table(TOML.parse(source).root))
+            let nextDocument = CatalogService.merge(root, overlay)
+            let loaded = CatalogModel.load(nextDocument)
             let next: TrackstarConfig
-            if changes.isEmpty {
+            if !hasCatalogChanges {
                 next = newBase
             } else {
-                switch CatalogService.check(merge(root, overlay)) {
-                case .success(let checked): next = CatalogService.overlay(checked, onto: newBase)
+                switch loaded {
+                case .success(let checked): next = CatalogService.overlay(checked.config, onto: newBase)
                 case .failure(let problems):
                     throw StartupError("with the catalog log's changes the new file is not a valid catalog: "
                                        + problems.map { "\($0.path): \($0.message)" }.joined(separator: "; "))
                 }
             }
-            let notes = try apply?(next) ?? []
+            let notes = try reloadAll?(next) ?? []
             fileRoot = root
             base = newBase
+            document = nextDocument
+            switch loaded {
+            case .success(let checked): model = checked; startProblems = []
+            case .failure(let problems): model = nil; startProblems = problems
+            }
             return notes
         }
     }
@@ -218,50 +269,71 @@ final class CatalogService: @unchecked Sendable {  // every field behind `lock`
     }
 
     /// Creates, replaces or archives (`object` nil) one object. `expectedTag`: the If-Match value.
+    /// Costs what the object costs: its own reading, the model's cross checks and its own compile.
     func write(_ collection: CatalogCollection, key: String, object: CatalogValue?, action: String, who: String,
                expectedTag: String?, mustExist: Bool, mustNotExist: Bool, nowMillis: Int64) -> WriteOutcome {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
-        let root = mergedLocked()
+        guard let model else {
+            return .invalid(startProblems.isEmpty ? [CatalogProblem(path: "", line: 0, message: "the catalog did not load")] : startProblems)
+        }
         var items: [CatalogValue] = []
-        if case .array(let current)? = root[collection.name] { items = current }
-        let index = items.firstIndex { collection.key(of: $0) == key }
-        let before = index.map { items[$0] }
+        if case .array(let current)? = document[collection.name] { items = current }
+        let index = collection.isSingleton ? (document[collection.name] == nil ? nil : 0) : items.firstIndex { collection.key(of: $0) == key }
+        let before = collection.isSingleton ? (document[collection.name] ?? .object([])) : index.map { items[$0] }
         if mustExist && before == nil { return .notFound }
         if mustNotExist && before != nil { return .exists }
         if before == nil && object == nil { return .notFound }
-        let objectPath: [String]
-        if let index {
-            if let object { items[index] = object } else { items.remove(at: index) }
-            objectPath = [collection.name, String(index)]
+        let position = index ?? items.count
+        let next: CatalogValue
+        if collection.isSingleton {
+            next = document.setting(collection.name, object)
         } else {
-            items.append(object!)
-            objectPath = [collection.name, String(items.count - 1)]
+            if let index { if let object { items[index] = object } else { items.remove(at: index) } } else { items.append(object!) }
+            next = document.setting(collection.name, items.isEmpty ? nil : .array(items))
         }
-        let next = root.setting(collection.name, items.isEmpty ? nil : .array(items))
-        let config: TrackstarConfig
-        switch CatalogService.check(next, objectPath: object == nil ? nil : objectPath) {
+        let checked: CatalogModel.Pending
+        switch model.writing(collection, key: key, object: object, position: position, replacing: index != nil, document: next) {
         case .failure(let problems): return .invalid(problems)
-        case .success(let checked): config = CatalogService.overlay(checked, onto: base)
+        case .success(let pending): checked = pending
         }
         // The precondition after the checks (RFC 9110 §13.2.1: just before the change would be made).
         if let expectedTag, !expectedTag.isEmpty, !CatalogService.tagMatches(expectedTag, before) {
             return .stale(current: before.map(CatalogService.etag) ?? "none")
         }
-        do { _ = try apply?(config) } catch { return .invalid([CatalogProblem(path: "", line: 0, message: error.description)]) }
+        let scope = collection.scope(key: key)
+        do {
+            try applyChange?(CatalogUpdate(config: CatalogService.overlay(checked.config, onto: base), scope: scope))
+        } catch {
+            return .invalid([model.problem(error.problem, writing: collection, key: key, in: next, pending: checked)])
+        }
         let change = CatalogChange(sequence: Int64(changes.count + 1), atMillis: nowMillis, who: who, collection: collection.name,
                                    key: key, action: action, before: before, after: object)
         do {
             try store.append(change)
         } catch {
-            if case .success(let previous) = CatalogService.check(root) {  // back to what is stored
-                _ = try? apply?(CatalogService.overlay(previous, onto: base))
-            }
+            // Back to what is stored: the same scope compiled from the model as it is.
+            try? applyChange?(CatalogUpdate(config: CatalogService.overlay(model.config, onto: base), scope: scope))
             return .unavailable(error.description)
         }
+        document = next
+        self.model?.commit(checked)
         changes.append(change)
         remember(change)
         return .stored(object, change)
+    }
+
+    /// Stores a token change (`after` nil: revoked) made by `who`; the store holds its SHA-256, never the token.
+    func writeToken(name: String, after: AdminToken?, action: String, who: String, nowMillis: Int64) -> WriteOutcome {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        let before = apiTokens.first { $0.name == name }
+        let change = CatalogChange(sequence: Int64(changes.count + 1), atMillis: nowMillis, who: who, collection: ApiTokens.collection,
+                                   key: name, action: action, before: before.map(ApiTokens.value), after: after.map(ApiTokens.value))
+        do { try store.append(change) } catch { return .unavailable(error.description) }
+        changes.append(change)
+        remember(change)
+        return .stored(change.after, change)
     }
 
     /// The entity tag of an object: a hash of its JSON, quoted.

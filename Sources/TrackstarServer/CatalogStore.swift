@@ -6,6 +6,7 @@ import Glibc
 #endif
 import TrackstarCore
 import TrackstarIO
+import TrackstarConfiguration
 
 /// One accepted change to one catalog object; also the audit record (who, when, before and after).
 struct CatalogChange: Sendable, Equatable {
@@ -124,18 +125,10 @@ final class CatalogFileLog: CatalogStore, @unchecked Sendable {  // appended to 
     }
 
     private func readAll() throws(StartupError) -> [UInt8] {
-        guard let file = fopen(path, "rb") else {
-            if errno == ENOENT { return [] }
-            throw StartupError("cannot read \(path): \(String(cString: strerror(errno)))")
+        switch WholeFile.read(path) {
+        case .success(let bytes): return bytes
+        case .failure(let failure) where failure.code == ENOENT: return []
+        case .failure(let failure): throw StartupError("cannot read \(path): \(failure.reason)")
         }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            bytes.append(contentsOf: chunk[..<count])
-            if count < chunk.count { break }
-        }
-        return bytes
     }
 }

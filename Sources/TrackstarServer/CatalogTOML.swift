@@ -2,6 +2,7 @@
 // reads back to the same values, remembering which JSON path each line holds so the loader's
 // line-numbered problems can be answered with the field they are about.
 import TrackstarConfiguration
+import TrackstarCore
 
 /// TOML text of a document, with the JSON path written on each line (index 0 is line 1).
 struct RenderedTOML: Sendable {
@@ -79,24 +80,9 @@ enum CatalogTOML {
         }
     }
 
-    /// A TOML basic string.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// A TOML basic string: Core's JSON escaper (`\"`, `\\`, `\u00XX` for control bytes and DEL) writes
+    /// exactly the escapes a TOML basic string accepts.
+    static func quoted(_ s: String) -> String { JSONText.quoted(s) }
 }
 
 extension Array where Element == String {

@@ -37,6 +37,9 @@ final class SmartLinkRuntime: @unchecked Sendable {  // immutable; entries hold 
         entries = SmartLinkEntries(compiled)
     }
 
+    /// Whether an entry's offer is `id` (a catalog change to that offer compiles the link again).
+    func names(offer id: UInt32) -> Bool { owners.contains { $0.id == id } }
+
     deinit { entries.deallocate() }
 }
 

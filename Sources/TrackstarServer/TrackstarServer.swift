@@ -24,7 +24,7 @@ public final class TrackstarServer: @unchecked Sendable {
     /// How long catalog changes took to reach every loop.
     let applyTimes = ApplyTimes()
     /// Serialises reloads (SIGHUP on the main thread, API writes on the admin loop).
-    private var reloadLock = pthread_mutex_t()
+    var reloadLock = pthread_mutex_t()
     /// The bound port (useful with port 0).
     public var port: UInt16 { group.port }
     public var loops: Int { group.loopCount }
@@ -148,7 +148,7 @@ public final class TrackstarServer: @unchecked Sendable {
         guard let catalogService else { return try reload(config) }
         let notes = try catalogService.reseed(source: source, base: config)
         let tokens = config.admin.tokens
-        admin?.replaceTokens(tokens)
+        admin?.replaceTokens(tokens)  // the config's; those made through the API are kept
         return notes.filter { !$0.hasPrefix("[admin]") || config.admin.withoutTokens != engine.config.admin.withoutTokens }
     }
 
@@ -172,7 +172,8 @@ public final class TrackstarServer: @unchecked Sendable {
         let readiness = self.readiness
         group.onEveryLoop { _ in readiness.loopIsRunning() }
         engine.operatorUpdates = OperatorUpdates(group: group, handlers: handlers)
-        catalogService?.apply = { [unowned self] config throws(StartupError) in try self.reload(config) }
+        catalogService?.reloadAll = { [unowned self] config throws(StartupError) in try self.reload(config) }
+        catalogService?.applyChange = { [unowned self] update throws(CatalogApplyFailure) in try self.applyCatalogChange(update) }
         admin?.attach(engine, api: ApiContext(service: catalogService, tokens: engine.config.admin.tokens, applyTimes: applyTimes,
                                               dataDir: engine.config.storage.dataDir, export: engine.config.export))
         readiness.enter(.serving)

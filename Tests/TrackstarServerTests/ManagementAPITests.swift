@@ -187,6 +187,74 @@ struct ManagementAPITests {
             #expect(Set(paths["/api/v1/\(collection)"]?.keys.map { $0 } ?? []) == ["get", "post"])
             #expect(Set(paths["/api/v1/\(collection)/{key}"]?.keys.map { $0 } ?? []) == ["get", "put", "patch", "delete"])
         }
+        #expect(Set(paths["/api/v1/bots"]?.keys.map { $0 } ?? []) == ["get", "put", "patch"])
+        #expect(Set(paths["/api/v1/tokens"]?.keys.map { $0 } ?? []) == ["get", "post"])
+        #expect(Set(paths["/api/v1/tokens/{name}"]?.keys.map { $0 } ?? []) == ["get", "delete"])
         #expect(paths["/api/v1/audit"] != nil && paths["/api/v1/report"] != nil)
+    }
+
+    /// An admin makes a token (shown once, stored as its digest), it works at once and after kill -9,
+    /// the list and the audit log never show it or its hash, and a revoked one is refused.
+    @Test func anAdminMakesAndRevokesTokensAndTheConfigsStayReadOnly() throws {
+        let first = try LiveServer(config: APITokens.config)
+        first.ownsDataDir = false
+        let admin = try first.admin()
+        let body = #"{"name": "backoffice", "role": "editor"}"#
+        #expect(try admin.api("POST", "/tokens", token: APITokens.editor, body: body).status == 403)
+        let made = try admin.api("POST", "/tokens", token: APITokens.admin, body: body)
+        #expect(made.status == 201 && made.header("Cache-Control") == "no-store", "\(made.body)")
+        let secret = try #require(made.json["token"] as? String)
+        let bad = try admin.api("POST", "/tokens", token: APITokens.admin, body: #"{"name": "x y", "role": "boss"}"#)
+        #expect(bad.status == 422 && bad.body.contains("/name") && bad.body.contains("/role"), "\(bad.body)")
+        #expect(try admin.api("POST", "/tokens", token: APITokens.admin, body: #"{"name": "ops", "role": "viewer"}"#).status == 409)
+        let whoami = try admin.api("GET", "/whoami", token: secret)
+        #expect(whoami.json["name"] as? String == "backoffice" && whoami.json["role"] as? String == "editor")
+        #expect(try admin.api("PATCH", "/offers/1", token: secret, body: #"{"payout": 3}"#).status == 200)
+        #expect(try admin.api("DELETE", "/tokens/ops", token: APITokens.admin).status == 409)  // [[admin.tokens]]: the file's
+        first.kill9()
+
+        let server = try LiveServer(config: APITokens.config, dataDir: first.dataDir)
+        let again = try server.admin()
+        #expect(try again.api("GET", "/whoami", token: secret).json["name"] as? String == "backoffice")
+        let list = try again.api("GET", "/tokens", token: APITokens.admin)
+        let items = try #require(list.json["items"] as? [[String: String]])
+        #expect(items.contains { $0["name"] == "backoffice" && $0["source"] == "api" } && items.contains { $0["name"] == "ops" && $0["source"] == "config" })
+        let audit = try again.api("GET", "/audit?collection=tokens", token: APITokens.admin)
+        #expect(audit.status == 200 && audit.body.contains("backoffice"))
+        for shown in [list.body, audit.body] { #expect(!shown.contains(secret) && !shown.contains(sha256Hex(secret))) }
+        let log = try String(contentsOfFile: server.dataPath + "/catalog.log", encoding: .utf8)
+        #expect(!log.contains(secret) && log.contains(sha256Hex(secret)))
+        #expect(try again.api("DELETE", "/tokens/backoffice", token: APITokens.admin).status == 200)
+        #expect(try again.api("GET", "/whoami", token: secret).status == 401)
+        #expect(try again.api("DELETE", "/tokens/backoffice", token: APITokens.admin).status == 404)
+    }
+
+    /// `[bots]` as one object: a user-agent substring set through the API makes the next such click a bot;
+    /// a nested null in a merge patch removes just that member; the regex file path stays the file's.
+    @Test func theBotListsAreOneObjectAndANestedNullRemovesAMember() throws {
+        let server = try LiveServer(config: APITokens.config, loops: 1)
+        let admin = try server.admin()
+        let scanner = "User-Agent: Mozilla/5.0 AcmeScanner/1.0\r\n"
+        #expect(try admin.api("PATCH", "/offers/5", token: APITokens.editor, body: #"{"bot_action": "refuse"}"#).status == 200)
+        #expect(try server.connect().get("/click?offer_id=5&aff_id=7", headers: scanner).status == 302)
+        let bots = try admin.api("GET", "/bots", token: APITokens.viewer)
+        let tag = try #require(bots.header("ETag"))
+        let put = try admin.api("PUT", "/bots", token: APITokens.editor, body: #"{"user_agent_substrings": ["acmescanner"], "networks": ["203.0.113.0/24"], "asns": [64512]}"#,
+                                headers: "If-Match: \(tag)\r\n")
+        #expect(put.status == 200, "\(put.body)")
+        #expect(try server.connect().get("/click?offer_id=5&aff_id=7", headers: scanner).status == 404)
+        let badNetwork = try admin.api("PATCH", "/bots", token: APITokens.editor, body: #"{"networks": ["203.0.113.0/33"]}"#)
+        #expect(badNetwork.status == 422 && badNetwork.body.contains("\"/networks\""), "\(badNetwork.body)")
+        let path = try admin.api("PATCH", "/bots", token: APITokens.editor, body: #"{"user_agent_regexes": "/etc/shadow"}"#)
+        #expect(path.status == 422 && path.body.contains("/user_agent_regexes"), "\(path.body)")
+        #expect(try admin.api("DELETE", "/bots", token: APITokens.editor).status == 405)
+        // RFC 7396: a null inside a nested object removes that member only.
+        let capped = try admin.api("PATCH", "/offers/1", token: APITokens.editor, body: #"{"caps": {"daily_clicks": 9, "total_clicks": 100}}"#)
+        #expect(capped.status == 200, "\(capped.body)")
+        let uncapped = try admin.api("PATCH", "/offers/1", token: APITokens.editor,
+                                     body: #"{"caps": {"daily_clicks": null}, "events": {"upsell": {"revenue": null}}}"#)
+        #expect(uncapped.status == 200, "\(uncapped.body)")
+        #expect(uncapped.json["caps"] as? [String: Int] == ["total_clicks": 100], "\(uncapped.body)")
+        #expect((uncapped.json["events"] as? [String: [String: Double]])?["upsell"] == ["payout": 1.0], "\(uncapped.body)")
     }
 }

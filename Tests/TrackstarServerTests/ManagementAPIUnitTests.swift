@@ -36,7 +36,11 @@ import TrackstarIO
         guard case .success(let (patch, removed)) = CatalogJSONReader.parse(Array(#"{"a":null,"b":1}"#.utf8), allowNull: true) else {
             Issue.record("a merge patch's null was refused"); return
         }
-        #expect(removed == ["a"] && patch == .object([("b", .integer(1))]))
+        #expect(removed == [["a"]] && patch == .object([("b", .integer(1))]))
+        // A merge patch's null may stand at any depth of objects, never in an array or as the whole body.
+        for bad in [#"{"a":[1,null]}"#, "null"] {
+            guard case .failure = CatalogJSONReader.parse(Array(bad.utf8), allowNull: true) else { Issue.record("\(bad) was accepted"); continue }
+        }
     }
 
     /// Rendered TOML goes back through the TOML reader to the same values, nested tables and arrays of tables included.
@@ -78,6 +82,27 @@ import TrackstarIO
         let target = try Self.parse(#"{"id":1,"events":{"a":{"payout":1},"b":{"payout":2}},"url":"u"}"#)
         let patched = ApiCatalogRoutes.mergePatch(target, try Self.parse(#"{"events":{"a":{"revenue":3}},"url":"v"}"#))
         #expect(patched == (try Self.parse(#"{"id":1,"events":{"a":{"payout":1,"revenue":3},"b":{"payout":2}},"url":"v"}"#)))
+    }
+
+    /// RFC 7396 §3's example, and nulls nested in objects removing exactly those members.
+    @Test func mergePatchNullsRemoveMembersAtAnyDepth() throws {
+        func patched(_ target: String, _ patch: String) throws -> CatalogValue {
+            guard case .success(let (value, removed)) = CatalogJSONReader.parse(Array(patch.utf8), allowNull: true) else {
+                throw JSONSyntaxError(message: "refused: \(patch)")
+            }
+            var result = ApiCatalogRoutes.mergePatch(try Self.parse(target), value)
+            for path in removed { result = result.removing(path[...]) }
+            return result
+        }
+        let rfc = try patched(#"{"title":"Goodbye!","author":{"givenName":"John","familyName":"Doe"},"tags":["example","sample"],"content":"This will be unchanged"}"#,
+                              #"{"title":"Hello!","phoneNumber":"+01-555-1234","author":{"familyName":null},"tags":["example"]}"#)
+        #expect(Self.canonical(rfc) == Self.canonical(try Self.parse(
+            #"{"title":"Hello!","author":{"givenName":"John"},"tags":["example"],"content":"This will be unchanged","phoneNumber":"+01-555-1234"}"#)))
+        let offer = #"{"id":1,"caps":{"daily_clicks":5,"total_clicks":9},"events":{"a":{"payout":1,"revenue":2},"b":{"payout":3}}}"#
+        let deep = try patched(offer, #"{"caps":{"daily_clicks":null},"events":{"a":{"revenue":null},"b":null},"gone":null}"#)
+        #expect(deep == (try Self.parse(#"{"id":1,"caps":{"total_clicks":9},"events":{"a":{"payout":1}}}"#)), "\(deep.json)")
+        // A null under a member that is not an object in the target: nothing to remove, the rest applies.
+        #expect(try patched(#"{"id":1,"url":"u"}"#, #"{"url":{"x":null}}"#) == (try Self.parse(#"{"id":1,"url":{}}"#)))
     }
 
     @Test func failingAddressesAreThrottledAndTheTableStaysBounded() {
