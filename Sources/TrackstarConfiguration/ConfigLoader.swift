@@ -75,7 +75,8 @@ struct ConfigReader {
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace",
                               "index_initial_capacity", "txid_window", "unique_clicks_per_window"]
-    static let exportKeys = ["sink", "batch_rows", "batch_age", "lag_warning", "url", "database", "user", "password", "ca_file"]
+    static let exportKeys = ["sink", "batch_rows", "batch_age", "lag_warning", "url", "database", "user", "password", "ca_file",
+                             "batch_bytes", "exporters"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "txid_window", "min_conversion_delay",
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events", "postback_profile", "bot_action",
@@ -180,9 +181,12 @@ struct ConfigReader {
             case "user": if let v = clickHouseUser(node, name) { export.user = v }
             case "password": if let v = string(node, name) { export.password = v }
             case "ca_file": if let v = nonEmptyString(node, name) { export.caFile = v }
+            case "batch_bytes": if let v = integer(node, name, 65_536...1 << 30) { export.batchBytes = v }
+            case "exporters": if let v = exporterCount(node, name) { export.exporters = v }
             default: unknownKey(key, node, name, known: Self.exportKeys)
             }
         }
+        finishExport(&export, table)
         if let password = table["password"], table["user"] == nil && !table.isIncomplete {
             report(password.line, "export.password: set without user; add user = \"NAME\" (the ClickHouse user it belongs to) below [export]")
         }
