@@ -64,9 +64,12 @@ extension ConfigReader {
             case "user": if let v = clickHouseUser(node, name) { export.user = v }
             case "password": if let v = string(node, name) { export.password = v }
             case "ca_file": if let v = nonEmptyString(node, name) { export.caFile = v }
+            case "batch_bytes": if let v = integer(node, name, 65_536...1 << 30) { export.batchBytes = v }
+            case "exporters": if let v = exporterCount(node, name) { export.exporters = v }
             default: unknownKey(key, node, name, known: Self.exportKeys)
             }
         }
+        finishExport(&export, table)
         if let password = table["password"], table["user"] == nil && !table.isIncomplete {
             report(password.line, "export.password: set without user; add user = \"NAME\" (the ClickHouse user it belongs to) below [export]")
         }

@@ -72,7 +72,8 @@ struct ConfigReader {
     ]
     static let storageKeys = ["data_dir", "max_conversions", "fsync", "fsync_interval", "snapshot_interval", "retention_grace",
                               "index_initial_capacity", "txid_window", "unique_clicks_per_window"]
-    static let exportKeys = ["sink", "batch_rows", "batch_age", "lag_warning", "url", "database", "user", "password", "ca_file"]
+    static let exportKeys = ["sink", "batch_rows", "batch_age", "lag_warning", "url", "database", "user", "password", "ca_file",
+                             "batch_bytes", "exporters"]
     static let offerKeys = [
         "id", "name", "url", "fallback_url", "status", "click_lifetime", "txid_window", "min_conversion_delay",
         "multiple_conversions", "token", "allowed_ips", "currency", "payout", "revenue", "events", "postback_profile", "bot_action",

@@ -24,6 +24,12 @@ public struct ExportConfig: Sendable, Equatable {
     /// When the oldest record not yet exported is older than this, the exporter logs a warning (and
     /// says when it has caught up again); `/metrics` shows the lag always.
     public var lagWarningMillis: Int64 = 30_000
+    /// ClickHouse: an INSERT's body is sent once it holds this many bytes of rows, so a batch of any
+    /// size goes out in bounded inserts from bounded buffers (SQLite ignores it).
+    public var batchBytes = 16 << 20
+    /// How many exporter threads write to the store, each for its own group of shards (shard % N);
+    /// 0 is "auto": one per 4 shards for ClickHouse. SQLite takes one writer, so always 1 there.
+    public var exporters = 1
     /// ClickHouse HTTP interface, `http://HOST:PORT` or `https://HOST:PORT` (required when `sink = "clickhouse"`).
     public var url: String? = nil
     /// ClickHouse database the tables are created in.
@@ -35,6 +41,39 @@ public struct ExportConfig: Sendable, Equatable {
     /// PEM file of CA certificates trusted for an `https` url instead of the system's (always verified).
     public var caFile: String? = nil
     public init() {}
+
+    /// `batch_rows` when the config does not give it and the sink is ClickHouse, which wants few
+    /// large inserts (each one makes a part to merge); the inserts are cut at `batch_bytes`.
+    public static let clickHouseBatchRows = 100_000
+
+    /// The exporter threads to run over `shards` shards: 1 for SQLite (one writer), the configured
+    /// number (or one per 4 shards for "auto") for ClickHouse, never more than the shards.
+    public func exporterCount(shards: Int) -> Int {
+        guard sink == .clickhouse else { return 1 }
+        let wanted = exporters == 0 ? (shards + 3) / 4 : exporters
+        return max(1, min(wanted, shards))
+    }
+}
+
+extension ConfigReader {
+    /// `exporters`: a whole number from 1 to 64, or "auto".
+    mutating func exporterCount(_ node: TOMLNode, _ field: String) -> Int? {
+        if case .string(let text) = node.value {
+            guard text == "auto" else { report(node.line, "\(field): expected a whole number from 1 to 64 or \"auto\", got \"\(text)\""); return nil }
+            return 0
+        }
+        return integer(node, field, 1...64)
+    }
+
+    /// The checks `[export]` needs once all its keys are read: ClickHouse's own batch_rows default,
+    /// and one exporter for SQLite.
+    mutating func finishExport(_ export: inout ExportConfig, _ table: TOMLTable) {
+        if export.sink == .clickhouse && table["batch_rows"] == nil { export.batchRows = ExportConfig.clickHouseBatchRows }
+        if export.sink == .sqlite, export.exporters > 1, let node = table["exporters"], !table.isIncomplete {
+            report(node.line, "export.exporters: SQLite takes one writer at a time, so more exporters would only wait for each other; "
+                + "remove the key (or write 1), or use sink = \"clickhouse\" to export with several")
+        }
+    }
 }
 
 /// A parsed `[export] url`: HTTP or HTTPS to a host and port.

@@ -1,7 +1,9 @@
 // The ClickHouse reporting store, over its HTTP interface: ReplacingMergeTree tables partitioned by
-// day and ordered for the report's group-bys, rows inserted in RowBinary. Exactly once comes from
-// idempotence: a row's sorting key ends in its id, so a batch written twice collapses to one row
-// (queries use FINAL), and the positions are inserted after the rows.
+// day and ordered for the report's group-bys, rows inserted in RowBinary (ClickHouseRows.swift) in
+// inserts of at most `batch_bytes`. Exactly once comes from idempotence: a row's sorting key ends in
+// its id, so a batch written twice collapses to one row (queries use FINAL); the positions are
+// inserted after the rows, and a "sent" mark before them, so rows whose positions never committed
+// can be found and retracted when recovery cuts their records.
 import TrackstarCore
 import TrackstarStore
 import TrackstarConfiguration
@@ -13,7 +15,18 @@ import Glibc
 public final class ClickHouseSink: ExportSink {
     public let client: HTTPClient
     public let database: String
+    /// An INSERT's body is sent once it reaches this many bytes (`[export] batch_bytes`), so a batch
+    /// of any size is written in bounded inserts from bounded buffers.
+    public let batchBytes: Int
     public var label: String { "ClickHouse \(client.baseURL) database \(database)" }
+    /// Row buffers kept from batch to batch: one per log, and one for status transitions.
+    let buffers = LogKind.allCases.map { _ in RowBinary() }
+    let transitions = RowBinary()
+    /// Event names met in the current batch, by offer << 32 | event id.
+    var eventNames: [UInt64: [UInt8]] = [:]
+    /// The sent marks: per shard and log, the end of the last span whose rows were (or were about to
+    /// be) inserted. Read by `open`, raised by `write`, lowered by `retract`.
+    var sent: [Int: ExportPosition] = [:]
 
     /// A sink for `[export] url` and `database`.
     public init(config: ExportConfig) throws(ExportError) {
@@ -26,6 +39,21 @@ public final class ClickHouseSink: ExportSink {
             throw ExportError("[export] database: \"\(config.database)\" is not a plain name (letters, digits, _)")
         }
         database = config.database
+        batchBytes = config.batchBytes
+    }
+
+    /// The tables rows are inserted into.
+    enum Table: Int, CaseIterable {
+        case clicks, conversions, refusals, transitions
+        init(_ kind: LogKind) { self = Table(rawValue: kind.rawValue)! }
+        var name: String {
+            switch self {
+            case .clicks: "clicks"
+            case .conversions: "conversions"
+            case .refusals: "refusals"
+            case .transitions: "conversion_transitions"
+            }
+        }
     }
 
     /// The tables, created if missing. Money in micros, times in Unix ms (UTC) plus a DateTime for partitioning.
@@ -71,10 +99,12 @@ public final class ClickHouseSink: ExportSink {
         try check(client.request(.post, "/", body: Array(sql.utf8)), doing: String(sql.prefix(80)))
     }
 
-    /// Inserts RowBinary rows into `table`.
-    func insert(_ table: String, _ rows: [UInt8]) throws(ExportError) {
-        let query = "INSERT INTO \(database).\(table) FORMAT RowBinary"
-        try check(client.request(.post, "/?query=" + HTTPClient.encode(query), body: rows), doing: query)
+    /// Sends a buffer's rows as one INSERT into `table` and empties it.
+    func flush(_ rows: RowBinary, into table: Table) throws(ExportError) {
+        guard !rows.isEmpty else { return }
+        let query = "INSERT INTO \(database).\(table.name) FORMAT RowBinary"
+        try check(client.request(.post, "/?query=" + HTTPClient.encode(query), body: rows.bytes), doing: query)
+        rows.removeAll()
     }
 
     @discardableResult
@@ -127,38 +157,64 @@ public final class ClickHouseSink: ExportSink {
         }
     }
 
-    /// The committed positions: the highest recorded per (shard, log).
+    /// The committed positions: the highest recorded per (shard, log). Also reads the sent marks.
     public func positions() throws(ExportError) -> [ExportPosition] {
         let text = try execute("""
             SELECT shard, log, max(records), argMax(bytes, records) FROM \(database).export_positions
             GROUP BY shard, log FORMAT TabSeparated
             """).text
         var byShard: [Int: ExportPosition] = [:]
+        sent = [:]
         for line in text.split(separator: "\n") {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard f.count == 4, let shard = Int(f[0]), let kind = LogKind(name: String(f[1])),
-                  let records = UInt64(f[2]), let bytes = UInt64(f[3]) else { continue }
-            byShard[shard, default: ExportPosition(shard: shard)][kind] = LogPosition(records: records, bytes: bytes)
+            guard f.count == 4, let shard = Int(f[0]), let records = UInt64(f[2]), let bytes = UInt64(f[3]) else { continue }
+            if let kind = LogKind(name: String(f[1])) {
+                byShard[shard, default: ExportPosition(shard: shard)][kind] = LogPosition(records: records, bytes: bytes)
+            } else if f[1].hasPrefix(ClickHouseSink.sentPrefix), let kind = LogKind(name: String(f[1].dropFirst(ClickHouseSink.sentPrefix.count))) {
+                sent[shard, default: ExportPosition(shard: shard)][kind] = LogPosition(records: records)
+            }
         }
         return byShard.values.sorted { $0.shard < $1.shard }
     }
 
+    /// The `log` of a sent mark is this prefix and the log's name (earlier releases skip such rows).
+    static let sentPrefix = "sent_"
+
+    /// Per shard and log, the furthest record rows may have been inserted for (the sent marks, as
+    /// `open` read them; the exporter takes the committed position where that is higher, as for
+    /// stores written before the marks existed).
+    public func writtenPositions() -> [ExportPosition] {
+        sent.values.sorted { $0.shard < $1.shard }
+    }
+
+    /// 1. Marks the batch's ends as sent (if not already), 2. inserts the rows, each table in inserts
+    /// of at most `batchBytes`, 3. commits the positions. A crash after 1 or 2 leaves rows the
+    /// positions do not cover; they collapse with the rows written again, and `writtenPositions`
+    /// shows where they may be should recovery cut their records.
     public func write(_ batch: ExportBatch, from source: ExportSource) throws(ExportError) {
-        var buffers = [RowBinary](repeating: RowBinary(), count: LogKind.allCases.count)
-        var transitions = RowBinary()
-        for span in batch.spans { encode(span, from: source, into: &buffers[span.kind.rawValue], transitions: &transitions) }
-        for kind in LogKind.allCases where !buffers[kind.rawValue].bytes.isEmpty {
-            try insert(kind.name, buffers[kind.rawValue].bytes)
-        }
-        if !transitions.bytes.isEmpty { try insert("conversion_transitions", transitions.bytes) }
-        var values: [String] = []
+        try markSent(batch.spans)
+        eventNames.removeAll(keepingCapacity: true)
+        for buffer in buffers { buffer.removeAll() }
+        transitions.removeAll()
+        for span in batch.spans { try encode(span, from: source) }
+        for kind in LogKind.allCases { try flush(buffers[kind.rawValue], into: Table(kind)) }
+        try flush(transitions, into: .transitions)
+        guard !batch.positions.isEmpty else { return }
+        try insertPositions(batch.positions.flatMap { position in LogKind.allCases.map { (position.shard, $0.name, position[$0]) } })
+    }
+
+    /// Records the spans' ends as sent, where they pass the marks already stored.
+    func markSent(_ spans: [LogSpan]) throws(ExportError) {
+        let rising = spans.filter { sent[$0.shard]?[$0.kind].records ?? 0 < $0.range.upperBound }
+        guard !rising.isEmpty else { return }
+        try insertPositions(rising.map { ($0.shard, ClickHouseSink.sentPrefix + $0.kind.name, LogPosition(records: $0.range.upperBound)) })
+        for span in rising { sent[span.shard, default: ExportPosition(shard: span.shard)][span.kind] = LogPosition(records: span.range.upperBound) }
+    }
+
+    /// Inserts rows into `export_positions` (the table keeps the highest `records` per shard and log).
+    func insertPositions(_ rows: [(shard: Int, log: String, position: LogPosition)]) throws(ExportError) {
         let now = WallClock.nowMillis() / 1000
-        for position in batch.positions {
-            for kind in LogKind.allCases {
-                values.append("(\(position.shard),'\(kind.name)',\(position[kind].records),\(position[kind].bytes),\(now))")
-            }
-        }
-        guard !values.isEmpty else { return }
+        let values = rows.map { "(\($0.shard),'\($0.log)',\($0.position.records),\($0.position.bytes),\(now))" }
         try execute("INSERT INTO \(database).export_positions VALUES " + values.joined(separator: ","))
     }
 
@@ -174,16 +230,21 @@ public final class ClickHouseSink: ExportSink {
             try execute("ALTER TABLE \(database).conversion_transitions DELETE WHERE transition_id > \(from(.conversions)) AND transition_id <= \(shardEnd)")
             try execute("ALTER TABLE \(database).refusals DELETE WHERE refusal_ref >= \(from(.refusals)) AND refusal_ref < \(shardEnd)")
             for kind in LogKind.allCases {
-                try execute("ALTER TABLE \(database).export_positions DELETE WHERE shard = \(position.shard) AND log = '\(kind.name)' "
-                    + "AND records > \(position[kind].records)")
+                try execute("ALTER TABLE \(database).export_positions DELETE WHERE shard = \(position.shard) "
+                    + "AND log IN ('\(kind.name)', '\(ClickHouseSink.sentPrefix + kind.name)') AND records > \(position[kind].records)")
             }
         }
         try waitForMutations()
-        let now = WallClock.nowMillis() / 1000
-        let values = positions.flatMap { position in
-            LogKind.allCases.map { "(\(position.shard),'\($0.name)',\(position[$0].records),\(position[$0].bytes),\(now))" }
+        try insertPositions(positions.flatMap { position in
+            LogKind.allCases.flatMap { kind in
+                [(position.shard, kind.name, position[kind]), (position.shard, ClickHouseSink.sentPrefix + kind.name, LogPosition(records: position[kind].records))]
+            }
+        })
+        for position in positions {
+            var lowered = ExportPosition(shard: position.shard)
+            for kind in LogKind.allCases { lowered[kind] = LogPosition(records: position[kind].records) }
+            sent[position.shard] = lowered
         }
-        try execute("INSERT INTO \(database).export_positions VALUES " + values.joined(separator: ","))
     }
 
     /// Waits (up to a minute) until the database's mutations are done.
@@ -198,110 +259,6 @@ public final class ClickHouseSink: ExportSink {
     }
 
     public func close() {}
-}
-
-extension ClickHouseSink {
-    /// Encodes the rows of one span.
-    func encode(_ span: LogSpan, from source: ExportSource, into out: inout RowBinary, transitions: inout RowBinary) {
-        for sequence in span.range {
-            switch span.kind {
-            case .clicks:
-                if let row = source.click(shard: span.shard, sequence: sequence) {
-                    encode(row, source, into: &out)
-                }
-            case .conversions:
-                if let row = source.conversion(shard: span.shard, sequence: sequence) {
-                    encode(row, source, into: &out)
-                    if row.isTransition { encodeTransition(row, into: &transitions) }
-                }
-            case .refusals:
-                if let row = source.refusal(shard: span.shard, sequence: sequence) { encode(row, into: &out) }
-            }
-        }
-    }
-
-    func encode(_ row: ClickRow, _ source: ExportSource, into out: inout RowBinary) {
-        out.uint64(row.ref)
-        source.withClickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis) { out.string($0) }
-        out.dateTime(row.timeMillis); out.int64(row.timeMillis)
-        out.uint32(row.offerID); out.uint32(row.affID)
-        for i in 0..<7 { out.string(row.fields[i]) }
-        RowText.withIP(row.peer) { out.string($0) }
-        out.string(row.fields.userAgent)
-        EnrichmentColumns.encode(row.enrichment, row.enrichmentTail, click: true, into: &out)
-    }
-
-    /// A conversion row; a transition writes its conversion's row again with the new status and
-    /// version (the table keeps the highest version).
-    func encode(_ row: ConversionRow, _ source: ExportSource, into out: inout RowBinary) {
-        out.uint64(row.conversionID); out.uint64(row.clickRef)
-        out.string(row.clickTimeMillis == 0 ? "" : source.clickID(shard: Int(row.clickRef >> 40), sequence: row.clickRef & ClickID.maxSequence,
-                                                                 mintMillis: row.clickTimeMillis))
-        out.int64(row.clickTimeMillis); out.dateTime(row.timeMillis); out.int64(row.timeMillis)
-        out.uint32(row.offerID); out.uint32(row.affID)
-        for i in 0..<7 { out.string(row.click[i]) }
-        out.string(source.event(offerID: row.offerID, index: row.eventIndex)); out.uint8(UInt8(truncatingIfNeeded: row.eventIndex))
-        out.string(row.status.name)
-        if let amount = row.amount { out.uint8(0); out.int64(amount) } else { out.uint8(1) }
-        out.int64(row.payout); out.int64(row.revenue)
-        withUnsafeBytes(of: row.currency) { out.string(row.currency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
-        out.string(row.txid)
-        withUnsafeBytes(of: row.amountCurrency) {
-            out.string(row.amountCurrency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0)
-        }
-        out.uint8(UInt8(truncatingIfNeeded: row.version))
-        out.string(row.extras)
-        EnrichmentColumns.encode(row.clickEnrichment, row.clickEnrichmentTail, click: false, into: &out)
-    }
-
-    /// A transition's row in `conversion_transitions`.
-    func encodeTransition(_ row: ConversionRow, into out: inout RowBinary) {
-        out.uint64(row.id); out.uint64(row.conversionID); out.dateTime(row.changedMillis); out.int64(row.changedMillis)
-        out.string(row.previousStatus?.name ?? ""); out.string(row.status.name); out.uint8(UInt8(truncatingIfNeeded: row.version))
-        if row.amountChanged, let amount = row.amount { out.uint8(0); out.int64(amount) } else { out.uint8(1) }
-        out.string(row.amountChanged ? RowText.currency(row.amountCurrency) : "")
-        out.int64(row.payout); out.int64(row.revenue); out.string(RowText.currency(row.currency))
-        out.string(row.actor?.name ?? ""); out.string(row.detail)
-    }
-
-    func encode(_ row: RefusalRow, into out: inout RowBinary) {
-        out.uint64(row.ref); out.dateTime(row.timeMillis); out.int64(row.timeMillis)
-        out.string(row.reason.name); out.uint16(UInt16(truncatingIfNeeded: row.httpStatus))
-        out.uint32(row.offerID); out.uint32(row.affID); out.string(row.params)
-    }
-}
-
-/// ClickHouse's RowBinary: little-endian integers, strings as a LEB128 length and bytes.
-struct RowBinary {
-    var bytes: [UInt8] = []
-
-    mutating func uint8(_ v: UInt8) { bytes.append(v) }
-    mutating func uint16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func uint32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func uint64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func int64(_ v: Int64) { uint64(UInt64(bitPattern: v)) }
-    /// DateTime: Unix seconds as UInt32.
-    mutating func dateTime(_ millis: Int64) { uint32(UInt32(clamping: max(0, millis / 1000))) }
-
-    mutating func length(_ n: Int) {
-        var v = UInt(n)
-        while v >= 0x80 { bytes.append(UInt8(v & 0x7f) | 0x80); v >>= 7 }
-        bytes.append(UInt8(v))
-    }
-
-    mutating func string(_ raw: UnsafeRawBufferPointer) {
-        length(raw.count)
-        if raw.count > 0 { bytes.append(contentsOf: raw) }
-    }
-
-    mutating func string(_ text: StaticString) {
-        string(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-    }
-
-    mutating func string(_ text: String) {
-        var text = text
-        text.withUTF8 { string(UnsafeRawBufferPointer($0)) }
-    }
 }
 
 extension String {

@@ -20,4 +20,14 @@ public protocol ExportSink: AnyObject {
     func retract(to positions: [ExportPosition]) throws(ExportError)
     /// Releases connections; `open` may be called again afterwards.
     func close()
+    /// Per shard and log, the furthest record whose row may be stored though its position was not
+    /// committed (a sink that inserts rows before their positions marks this first), as `open` read
+    /// it. When recovery cut a log below it, the exporter retracts to the committed position, so rows
+    /// written ahead of their positions do not outlive their records. Default: none (a sink that
+    /// commits rows and positions together).
+    func writtenPositions() -> [ExportPosition]
+}
+
+extension ExportSink {
+    public func writtenPositions() -> [ExportPosition] { [] }
 }

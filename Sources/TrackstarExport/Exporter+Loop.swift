@@ -1,6 +1,6 @@
-// The exporter thread's loop: connect (reading the committed positions), plan a batch when enough
-// rows or old enough rows are waiting, write it, and on failure back off, reconnect and re-read the
-// positions — the sink, not this process, is the record of what was exported.
+// An exporter thread's loop: connect (reading the committed positions of its shards), plan a batch
+// when enough rows or old enough rows are waiting, write it, and on failure back off, reconnect and
+// re-read the positions — the sink, not this process, is the record of what was exported.
 import TrackstarCore
 import TrackstarStore
 import CTrackstarIOShims
@@ -11,6 +11,7 @@ import Glibc
 extension Exporter {
     /// The loop's own state (exporter thread only).
     struct LoopState {
+        let lane: ExportLane
         var connected = false
         var backoffMillis: Int64
         /// When the oldest waiting row was first seen.
@@ -23,13 +24,15 @@ extension Exporter {
         var lastLagCheck: Int64 = 0
     }
 
-    func run() {
+    func run(_ lane: ExportLane) {
         // Below the loops: on a shared core the scheduler runs a click loop as soon as it is runnable
         // (best effort: a failure only costs priority).
         _ = ts_io_set_thread_nice(Exporter.niceness)
-        var loop = LoopState(backoffMillis: minBackoffMillis)
-        while step(&loop) { watchLag(&loop) }
-        sink.close()
+        var loop = LoopState(lane: lane, backoffMillis: minBackoffMillis)
+        while step(&loop) {
+            if lane.index == 0 { watchLag(&loop) }  // the lag is the whole exporter's: one thread watches it
+        }
+        lane.sink.close()
     }
 
     /// Logs once when the lag passes `lagWarningMillis`, and once when the exporter has caught up
@@ -48,7 +51,7 @@ extension Exporter {
         } else if lag.millis > lagWarningMillis {
             log("warning: the reporting store is \(lag.millis / 1000) s behind (\(lag.records) records not yet exported, "
                 + "lag_warning = \(lagWarningMillis / 1000) s); reports miss them until it catches up. Is \(sink.label) slow or down, "
-                + "or the node busier than one exporter can follow?")
+                + "or the node busier than \(lanes.count) exporter thread(s) can follow ([export] exporters)?")
             loop.behindSince = (now, exported)
         }
     }
@@ -56,25 +59,26 @@ extension Exporter {
     /// One turn of the loop; false when the thread should end.
     func step(_ loop: inout LoopState) -> Bool {
         let now = WallClock.nowMillis()
-        if isStopping && loop.giveUpAt == nil { loop.giveUpAt = now + stopDeadlineMillis }
+        let lane = loop.lane
+        if lane.thread.isStopping && loop.giveUpAt == nil { loop.giveUpAt = now + stopDeadlineMillis }
         if !loop.connected {
-            loop.connected = connect()
+            loop.connected = connect(lane)
             if !loop.connected { return retryLater(&loop, now: now) }
         }
-        let published = publishedCounts()
         let committed = committedPositions()
+        let published = publishedCounts(for: lane, committed: committed)
         let pending = BatchPlanner.pending(committed: committed, published: published)
         if pending == 0 {
             loop.pendingSince = nil
             if loop.giveUpAt != nil { return false }
-            _ = pause(pollMillis)  // a stop request is seen on the next turn, which writes what is left
+            _ = pause(lane, pollMillis)  // a stop request is seen on the next turn, which writes what is left
             return true
         }
         let since = loop.pendingSince ?? now
         loop.pendingSince = since
         let due = loop.giveUpAt != nil || pending >= UInt64(batchRows) || now - since >= batchAgeMillis
-        guard due else { _ = pause(min(pollMillis, batchAgeMillis - (now - since))); return true }
-        if write(committed: committed, published: published, rotation: loop.rotation) {
+        guard due else { _ = pause(lane, min(pollMillis, batchAgeMillis - (now - since))); return true }
+        if write(lane, committed: committed, published: published, rotation: loop.rotation) {
             loop.rotation += 1
             loop.backoffMillis = minBackoffMillis
             loop.pendingSince = pending > UInt64(batchRows) ? WallClock.nowMillis() : nil
@@ -86,6 +90,9 @@ extension Exporter {
         return retryLater(&loop, now: now)
     }
 
+    /// Sleeps up to `millis` or until the lane is asked to stop; returns whether stopping.
+    func pause(_ lane: ExportLane, _ millis: Int64) -> Bool { lane.thread.sleep(until: WallClock.nowMillis() + millis) }
+
     /// How often published counts are looked at while rows wait for their batch to age.
     var pollMillis: Int64 { max(5, min(100, batchAgeMillis / 4)) }
 
@@ -93,29 +100,34 @@ extension Exporter {
     func retryLater(_ loop: inout LoopState, now: Int64) -> Bool {
         if let giveUpAt = loop.giveUpAt {
             guard now < giveUpAt else {
-                let waiting = BatchPlanner.pending(committed: committedPositions(), published: publishedCounts())
+                let committed = committedPositions()
+                let waiting = BatchPlanner.pending(committed: committed, published: publishedCounts(for: loop.lane, committed: committed))
                 log("stopping with \(waiting) records not exported; they stay in the logs and are exported at the next start")
                 return false
             }
             var ts = timespec(tv_sec: 0, tv_nsec: Int(min(loop.backoffMillis, giveUpAt - now)) * 1_000_000)
             nanosleep(&ts, nil)
         } else {
-            _ = pause(loop.backoffMillis)
+            _ = pause(loop.lane, loop.backoffMillis)
         }
         loop.backoffMillis = min(loop.backoffMillis * 2, maxBackoffMillis)
         return true
     }
 
-    /// Opens the sink and adopts its positions; false (logged) on failure.
-    func connect() -> Bool {
+    /// Opens the lane's sink and adopts its positions for the lane's shards; false (logged) on failure.
+    /// A log shorter than the committed position (recovery cut records after a machine crash), or
+    /// shorter than where rows may have been written ahead of their positions, has those rows retracted.
+    func connect(_ lane: ExportLane) -> Bool {
+        let sink = lane.sink
         let found: [ExportPosition]
         do { found = try sink.open() } catch {
-            failed("cannot open \(sink.label): \(error)")
+            failed(lane, "cannot open \(sink.label): \(error)")
             return false
         }
         var positions = found.normalized(shards: source.shardCount)
+        let written = sink.writtenPositions().normalized(shards: source.shardCount)
         var cut: [ExportPosition] = []
-        for shard in positions.indices {
+        for shard in lane.shards {
             var shortened = false
             for kind in LogKind.allCases {
                 let published = source.published(kind, shard: shard)
@@ -125,6 +137,11 @@ extension Exporter {
                         + "and re-exporting from \(published)")
                     positions[shard][kind] = LogPosition(records: published, bytes: min(positions[shard][kind].bytes, byteEnd(kind, shard, published)))
                     shortened = true
+                } else if written[shard][kind].records > published {
+                    log("\(sink.label) may hold rows of shard \(shard) \(kind.name) up to record \(written[shard][kind].records) "
+                        + "(sent, their position not committed), but the log has only \(published) (it was cut after a machine crash?); "
+                        + "removing the rows past the committed \(positions[shard][kind].records) and re-exporting from there")
+                    shortened = true
                 }
             }
             if shortened { cut.append(positions[shard]) }
@@ -132,14 +149,14 @@ extension Exporter {
         if !cut.isEmpty {
             do { try sink.retract(to: cut) } catch {
                 sink.close()
-                failed("cannot remove the rows of records the logs no longer hold from \(sink.label): \(error)")
+                failed(lane, "cannot remove the rows of records the logs no longer hold from \(sink.label): \(error)")
                 return false
             }
         }
         let wasFailing = locked { () -> Bool in
-            committed = positions
-            state.connected = true
-            return state.consecutiveFailures > 0
+            for shard in lane.shards { committed[shard] = positions[shard] }
+            laneConnected[lane.index] = true
+            return laneFailures[lane.index] > 0
         }
         if wasFailing { log("connected to \(sink.label) again; catching up") }
         return true
@@ -155,8 +172,9 @@ extension Exporter {
         return 0
     }
 
-    /// Plans, writes and commits one batch; false (logged, sink closed) on failure.
-    func write(committed: [ExportPosition], published: [[UInt64]], rotation: Int) -> Bool {
+    /// Plans, writes and commits one batch of the lane's shards; false (logged, sink closed) on failure.
+    func write(_ lane: ExportLane, committed: [ExportPosition], published: [[UInt64]], rotation: Int) -> Bool {
+        let sink = lane.sink
         let spans = BatchPlanner.spans(committed: committed, published: published, limit: batchRows, rotation: rotation)
         let positions = BatchPlanner.positions(after: spans, from: committed) { kind, shard, sequence in
             source.byteEnd(kind, shard: shard, sequence: sequence)
@@ -164,33 +182,39 @@ extension Exporter {
         let batch = ExportBatch(spans: spans, positions: positions)
         do { try sink.write(batch, from: source) } catch {
             sink.close()
-            failed("writing \(batch.records) records to \(sink.label) failed: \(error)")
+            failed(lane, "writing \(batch.records) records to \(sink.label) failed: \(error)")
             return false
         }
         let wasFailing = locked { () -> Bool in
             for position in positions { self.committed[position.shard] = position }
             state.exportedRecords += UInt64(batch.records)
             state.batches += 1
-            defer { state.consecutiveFailures = 0; state.lastError = nil }
-            return state.consecutiveFailures > 0
+            defer {
+                laneFailures[lane.index] = 0
+                if laneFailures.allSatisfy({ $0 == 0 }) { state.lastError = nil }
+            }
+            return laneFailures[lane.index] > 0
         }
         if wasFailing { log("export to \(sink.label) resumed") }
         return true
     }
 
-    /// Records a failure and logs it with the retry delay.
-    func failed(_ message: String) {
+    /// Records a lane's failure and logs it with the retry delay.
+    func failed(_ lane: ExportLane, _ message: String) {
         let failures = locked { () -> Int in
-            state.connected = false
+            laneConnected[lane.index] = false
             state.lastError = message
-            state.consecutiveFailures += 1
-            return state.consecutiveFailures
+            laneFailures[lane.index] += 1
+            return laneFailures[lane.index]
         }
         log("\(message); retrying with backoff (failure \(failures), records wait in the logs)")
     }
 
-    /// Published counts, [shard][kind].
-    func publishedCounts() -> [[UInt64]] {
-        (0..<source.shardCount).map { shard in LogKind.allCases.map { source.published($0, shard: shard) } }
+    /// Published counts, [shard][kind], as `lane` sees them: the shards of other lanes look caught up
+    /// (their committed records), so the planner gives the lane only spans of its own shards.
+    func publishedCounts(for lane: ExportLane, committed: [ExportPosition]) -> [[UInt64]] {
+        var counts = committed.map { position in LogKind.allCases.map { position[$0].records } }
+        for shard in lane.shards { counts[shard] = LogKind.allCases.map { source.published($0, shard: shard) } }
+        return counts
     }
 }

@@ -1,6 +1,7 @@
-// The exporter: one thread, off the click loops, that tails every shard's logs from the sink's
-// committed positions, closes batches by size or age, writes them, and retries with backoff while
-// the sink is down. Loops are never signalled or locked: the exporter polls their published counts.
+// The exporter: threads off the click loops (one, or one per group of shards where the store takes
+// several writers) that tail the shards' logs from the sink's committed positions, close batches by
+// size or age, write them, and retry with backoff while the sink is down. Loops are never signalled
+// or locked: the exporter polls their published counts.
 import TrackstarCore
 import TrackstarStore
 #if canImport(Glibc)
@@ -21,16 +22,26 @@ public struct ExporterStatus: Sendable, Equatable {
     public var batches: UInt64 = 0
 }
 
-/// Runs the reporting feed on its own thread. Create it, `start()` it after recovery, `stop()` it
+/// One exporter thread: its own sink (connection) and the shards it writes, `shard % lanes == index`.
+final class ExportLane: @unchecked Sendable {  // the sink is used by this lane's thread only
+    let index: Int
+    let sink: ExportSink
+    let shards: [Int]
+    let thread = StoppableThread()
+    init(index: Int, sink: ExportSink, shards: [Int]) { self.index = index; self.sink = sink; self.shards = shards }
+}
+
+/// Runs the reporting feed on its own threads. Create it, `start()` it after recovery, `stop()` it
 /// after the loops have stopped (it writes what is left, then returns).
 public final class Exporter: @unchecked Sendable {  // shared state is behind `mutex`
-    public let sink: ExportSink
+    /// The first exporter thread's sink (each thread has its own).
+    public var sink: ExportSink { lanes[0].sink }
     public let source: ExportSource
     public let batchRows: Int
     public let batchAgeMillis: Int64
     /// The lag (age of the oldest record not yet exported) past which a warning is logged.
     public let lagWarningMillis: Int64
-    /// The exporter thread's nice value: it yields the core to the click loops whenever they are runnable.
+    /// The exporter threads' nice value: they yield the core to the click loops whenever they are runnable.
     public static let niceness: Int32 = 10
     let log: @Sendable (String) -> Void
     /// Backoff bounds after a failure (doubling between them).
@@ -40,22 +51,40 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
     var stopDeadlineMillis: Int64 = 5000
 
     var mutex = pthread_mutex_t()
-    let thread = StoppableThread()
-    /// Guarded by `mutex`: what the sink holds, and the status.
+    /// The threads, each over its own shards.
+    let lanes: [ExportLane]
+    /// Guarded by `mutex`: what the sink holds (every shard; each lane writes only its own), the
+    /// status, and each lane's connection and failures.
     var committed: [ExportPosition]
     var state = ExporterStatus()
+    var laneConnected: [Bool]
+    var laneFailures: [Int]
 
-    /// An exporter over `source` writing to `sink`.
-    public init(sink: ExportSink, source: ExportSource, batchRows: Int = 10_000, batchAgeMillis: Int64 = 1000,
+    /// An exporter over `source` writing to `sink` from one thread.
+    public convenience init(sink: ExportSink, source: ExportSource, batchRows: Int = 10_000, batchAgeMillis: Int64 = 1000,
+                            lagWarningMillis: Int64 = 30_000, log: @escaping @Sendable (String) -> Void = Exporter.standardError) {
+        self.init(sinks: [sink], source: source, batchRows: batchRows, batchAgeMillis: batchAgeMillis,
+                  lagWarningMillis: lagWarningMillis, log: log)
+    }
+
+    /// An exporter over `source` with one thread per sink (at most one per shard), thread i writing
+    /// the shards s with s % threads == i through `sinks[i]`. Only a store that takes several
+    /// writers at once (ClickHouse) should get more than one sink.
+    public init(sinks: [ExportSink], source: ExportSource, batchRows: Int = 10_000, batchAgeMillis: Int64 = 1000,
                 lagWarningMillis: Int64 = 30_000, log: @escaping @Sendable (String) -> Void = Exporter.standardError) {
-        precondition(batchRows > 0 && batchAgeMillis > 0 && lagWarningMillis > 0)
-        self.sink = sink
+        precondition(!sinks.isEmpty && batchRows > 0 && batchAgeMillis > 0 && lagWarningMillis > 0)
+        let count = max(1, min(sinks.count, source.shardCount))
+        lanes = (0..<count).map { index in
+            ExportLane(index: index, sink: sinks[index], shards: Array(stride(from: index, to: source.shardCount, by: count)))
+        }
         self.source = source
         self.batchRows = batchRows
         self.batchAgeMillis = batchAgeMillis
         self.lagWarningMillis = lagWarningMillis
         self.log = log
         committed = (0..<source.shardCount).map { ExportPosition(shard: $0) }
+        laneConnected = Array(repeating: false, count: count)
+        laneFailures = Array(repeating: 0, count: count)
         pthread_mutex_init(&mutex, nil)
     }
 
@@ -71,11 +100,15 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
                              offerCurrency: @escaping @Sendable (_ offerID: UInt32) -> UInt32 = { _ in 0 },
                              clickIDWriter: (@Sendable (Int, UInt64, Int64, UnsafeMutablePointer<UInt8>) -> Void)? = nil,
                              log: @escaping @Sendable (String) -> Void = Exporter.standardError) throws(ExportError) {
-        guard let sink = try Exporter.makeSink(config: config, dataDir: dataDir) else { return nil }
         let source = ExportSource(clicks: clicks, conversions: conversions, refusals: refusals,
                                   clickIDText: clickIDText, eventName: eventName, offerCurrency: offerCurrency,
                                   clickIDWriter: clickIDWriter)
-        self.init(sink: sink, source: source, batchRows: config.batchRows, batchAgeMillis: config.batchAgeMillis,
+        var sinks: [ExportSink] = []
+        for _ in 0..<config.exporterCount(shards: source.shardCount) {
+            guard let sink = try Exporter.makeSink(config: config, dataDir: dataDir) else { return nil }
+            sinks.append(sink)
+        }
+        self.init(sinks: sinks, source: source, batchRows: config.batchRows, batchAgeMillis: config.batchAgeMillis,
                   lagWarningMillis: config.lagWarningMillis, log: log)
     }
 
@@ -135,8 +168,18 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
         return (oldest.map { max(0, now - $0) } ?? 0, records)
     }
 
-    /// Connection state, last error and totals.
-    public var status: ExporterStatus { locked { state } }
+    /// Connection state (connected: every thread is), last error and totals.
+    public var status: ExporterStatus {
+        locked {
+            var status = state
+            status.connected = laneConnected.allSatisfy { $0 }
+            status.consecutiveFailures = laneFailures.max() ?? 0
+            return status
+        }
+    }
+
+    /// How many exporter threads run (`[export] exporters`, as the store and shards allow).
+    public var threadCount: Int { lanes.count }
 
     func locked<T>(_ body: () -> T) -> T {
         pthread_mutex_lock(&mutex)
@@ -144,18 +187,19 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
         return body()
     }
 
-    // MARK: Thread
+    // MARK: Threads
 
-    /// Starts the exporter thread.
-    public func start() { thread.start { [self] in run() } }
+    /// Starts the exporter threads.
+    public func start() {
+        if lanes.count > 1 { log("\(lanes.count) exporter threads, each writing its own shards (shard % \(lanes.count))") }
+        for lane in lanes { lane.thread.start { [self] in run(lane) } }
+    }
 
-    /// Asks the thread to write what is published (bounded by a few seconds if the sink fails) and waits for it.
-    public func stop() { thread.stop() }
-
-    /// Sleeps up to `millis` or until asked to stop; returns whether stopping.
-    func pause(_ millis: Int64) -> Bool { thread.sleep(until: WallClock.nowMillis() + millis) }
-
-    var isStopping: Bool { thread.isStopping }
+    /// Asks each thread to write what is published (bounded by a few seconds if the sink fails) and
+    /// waits for it.
+    public func stop() {
+        for lane in lanes { lane.thread.stop() }
+    }
 }
 
 extension Exporter {
@@ -176,6 +220,8 @@ extension Exporter {
                    [("", state.consecutiveFailures)])
         out.metric("trackstar_export_connected", type: "gauge", help: "Whether the reporting store is connected (1) or not (0).",
                    [("", state.connected ? 1 : 0)])
+        out.metric("trackstar_export_threads", type: "gauge", help: "Exporter threads, each over its own shards ([export] exporters).",
+                   [("", lanes.count)])
         let name = "trackstar_export_lag_seconds"
         return out.text + PrometheusText.header(name, type: "gauge", help: "Age of the oldest record not yet in the reporting store "
             + "(0: caught up); a warning is logged past [export] lag_warning.")

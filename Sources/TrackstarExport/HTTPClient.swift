@@ -66,6 +66,15 @@ public final class HTTPClient {
 
     /// Sends `method baseURL+target` with `body` (POST) and returns the whole answer.
     public func request(_ method: HTTPMethod, _ target: String, body: [UInt8] = []) throws(ExportError) -> HTTPResponse {
+        // Array.withUnsafeBytes rethrows untyped errors, so the request's failure comes out as a Result.
+        try body.withUnsafeBytes { bytes -> Result<HTTPResponse, ExportError> in
+            do throws(ExportError) { return .success(try request(method, target, body: bytes)) } catch { return .failure(error) }
+        }.get()
+    }
+
+    /// Sends `method baseURL+target` with the bytes of `body` (POST), which curl reads in place
+    /// (no copy: a sink's insert buffer goes out as it is), and returns the whole answer.
+    public func request(_ method: HTTPMethod, _ target: String, body: UnsafeRawBufferPointer) throws(ExportError) -> HTTPResponse {
         answer.bytes.removeAll(keepingCapacity: true)
         errorBuffer[0] = 0
         try set(CURLOPT_URL, "setting the URL") { ts_curl_setopt_str(easy, CURLOPT_URL, baseURL + target) }
@@ -88,23 +97,17 @@ public final class HTTPClient {
         return HTTPResponse(status: status, body: answer.bytes, openedConnection: connects > 0)
     }
 
-    /// Runs a POST whose body curl reads in place (CURLOPT_POSTFIELDS does not copy, so the bytes are
-    /// pinned for exactly the duration of curl_easy_perform).
-    private func perform(body: [UInt8]) throws(ExportError) -> CURLcode {
-        guard !body.isEmpty else {
+    /// Runs a POST whose body curl reads in place (CURLOPT_POSTFIELDS does not copy, so the bytes must
+    /// stay put for exactly the duration of curl_easy_perform, which the caller's pointer guarantees).
+    private func perform(body: UnsafeRawBufferPointer) throws(ExportError) -> CURLcode {
+        guard body.count > 0, let start = body.baseAddress else {
             // A NULL body would make curl read the body from stdin; an empty copied one sends nothing.
             try set(CURLOPT_COPYPOSTFIELDS, "setting an empty body") { ts_curl_setopt_str(easy, CURLOPT_COPYPOSTFIELDS, "") }
             return curl_easy_perform(easy)
         }
-        // Array.withUnsafeBytes rethrows untyped errors, so the setopt's failure comes out as a Result.
-        let outcome = body.withUnsafeBytes { bytes -> Result<CURLcode, ExportError> in
-            let pointer = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
-            do throws(ExportError) {
-                try set(CURLOPT_POSTFIELDS, "setting the body") { ts_curl_setopt_ptr(easy, CURLOPT_POSTFIELDS, pointer) }
-            } catch { return .failure(error) }
-            return .success(curl_easy_perform(easy))
-        }
-        return try outcome.get()
+        let pointer = UnsafeMutableRawPointer(mutating: start)
+        try set(CURLOPT_POSTFIELDS, "setting the body") { ts_curl_setopt_ptr(easy, CURLOPT_POSTFIELDS, pointer) }
+        return curl_easy_perform(easy)
     }
 
     /// The options that stay the same for every request of this client.

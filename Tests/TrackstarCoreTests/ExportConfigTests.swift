@@ -131,4 +131,32 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
             """)
         #expect(found.map(\.line) == [2, 3, 4, 5], "\(found.map(\.description))")
     }
+
+    /// ClickHouse at line rate: inserts cut by bytes, several exporter threads, and its own
+    /// batch_rows default (few large inserts) unless the config gives one.
+    @Test func batchBytesAndExportersForClickHouse() throws {
+        let defaults = try load("").get().export
+        #expect(defaults.batchBytes == 16 << 20 && defaults.exporters == 1)
+        #expect(defaults.exporterCount(shards: 16) == 1)
+        let clickhouse = try load("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\nexporters = 3\nbatch_bytes = 1048576").get().export
+        #expect(clickhouse.batchRows == ExportConfig.clickHouseBatchRows)
+        #expect(clickhouse.batchBytes == 1 << 20 && clickhouse.exporters == 3)
+        #expect(clickhouse.exporterCount(shards: 16) == 3)
+        #expect(clickhouse.exporterCount(shards: 2) == 2, "never more threads than shards")
+        let auto = try load("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\nexporters = \"auto\"\nbatch_rows = 5000").get().export
+        #expect(auto.batchRows == 5000, "a given batch_rows stays")
+        #expect(auto.exporterCount(shards: 16) == 4 && auto.exporterCount(shards: 5) == 2 && auto.exporterCount(shards: 1) == 1)
+        var sqlite = ExportConfig()
+        sqlite.exporters = 0
+        #expect(sqlite.exporterCount(shards: 16) == 1, "SQLite has one writer")
+        #expect(try load("[export]\nexporters = 1").get().export.exporters == 1)
+    }
+
+    @Test func badExportersAndBatchBytesAreNamed() {
+        expectOne("[export]\nexporters = 4", line: 2, "export.exporters", "SQLite takes one writer", "sink = \"clickhouse\"")
+        expectOne("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\nexporters = \"many\"", line: 4,
+                  "export.exporters", "\"auto\"")
+        expectOne("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\nexporters = 0", line: 4, "export.exporters", "from 1 to 64")
+        expectOne("[export]\nbatch_bytes = 100", line: 2, "export.batch_bytes", "from 65536")
+    }
 }

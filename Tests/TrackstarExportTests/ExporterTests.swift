@@ -220,6 +220,99 @@ import TrackstarTestSupport
     }
 }
 
+@Suite struct SeveralExportersTests {
+    /// Four shards of clicks, conversions (some across shards) and refusals.
+    func filledLogs(_ logs: TestLogs, clicks: Int, from start: Int = 0) {
+        for i in start..<(start + clicks) {
+            let ref = logs.click(shard: i % 4)
+            if i % 3 == 0 { logs.conversion(shard: (i + 1) % 4, clickRef: ref) }
+            if i % 5 == 0 { logs.refusal(shard: i % 4) }
+        }
+    }
+
+    func expectAllExportedOnce(_ exporter: Exporter, _ sink: MemorySink, _ logs: TestLogs, sourceLocation: SourceLocation = #_sourceLocation) {
+        let total = (0..<4).reduce(0) { $0 + Int(logs.clicks[$1].publishedCount + logs.conversions[$1].publishedCount + logs.refusals[$1].publishedCount) }
+        #expect(eventually(within: 30) { sink.rowCount == total && exporter.lag().allSatisfy { $0.total == 0 } },
+                "\(sink.rowCount) of \(total) rows, lag \(exporter.lag())", sourceLocation: sourceLocation)
+        #expect(sink.duplicates == 0, sourceLocation: sourceLocation)
+        for shard in 0..<4 {
+            let stored = sink.storedPositions.first { $0.shard == shard }
+            #expect(stored?.clicks.records == logs.clicks[shard].publishedCount, sourceLocation: sourceLocation)
+            #expect(stored?.conversions.records == logs.conversions[shard].publishedCount, sourceLocation: sourceLocation)
+            #expect(stored?.refusals.records == logs.refusals[shard].publishedCount, sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Two threads over four shards (each its own two), writing to one store that counts every
+    /// second write of a row: every record once, through a store outage and across a restart with three.
+    @Test func everyRecordIsExportedOnceByTwoThreadsAndAfterARestart() {
+        let logs = TestLogs(shards: 4)
+        filledLogs(logs, clicks: 60)
+        let sink = MemorySink()
+        let messages = Messages()
+        let first = Exporter(sinks: [sink, sink], source: logs.source(), batchRows: 7, batchAgeMillis: 10, log: { messages.add($0) })
+        #expect(first.threadCount == 2)
+        #expect(first.lanes.map(\.shards) == [[0, 2], [1, 3]])
+        first.minBackoffMillis = 5
+        sink.setFailing(true)  // down: both threads back off and retry
+        first.start()
+        #expect(eventually(within: 20) { first.status.consecutiveFailures >= 2 })
+        sink.setFailing(false)
+        filledLogs(logs, clicks: 30, from: 60)  // the logs grow meanwhile
+        expectAllExportedOnce(first, sink, logs)
+        #expect(first.status.connected && first.status.lastError == nil)
+        first.stop()
+        #expect(messages.all.contains("2 exporter threads, each writing its own shards (shard % 2)"), "\(messages.all)")
+
+        filledLogs(logs, clicks: 40, from: 90)
+        let second = Exporter(sinks: [sink, sink, sink], source: logs.source(), batchRows: 5, batchAgeMillis: 10)
+        #expect(second.lanes.map(\.shards) == [[0, 3], [1], [2]])
+        second.start()
+        expectAllExportedOnce(second, sink, logs)
+        second.stop()
+    }
+
+    /// More sinks than shards: one thread per shard, the rest unused.
+    @Test func neverMoreThreadsThanShards() {
+        let logs = TestLogs(shards: 2)
+        let exporter = Exporter(sinks: [MemorySink(), MemorySink(), MemorySink()], source: logs.source())
+        #expect(exporter.threadCount == 2)
+    }
+
+    /// Rows written ahead of their positions (a crash between the two) and then a log cut below
+    /// them but above the committed position: the exporter retracts to the committed position, so
+    /// those rows do not outlive their records, and exports the rest again once.
+    @Test func rowsWrittenAheadOfTheirPositionsAreRetractedWhenTheLogIsCutBelowThem() throws {
+        let before = TestLogs(shards: 1)
+        for _ in 0..<5 { before.click(shard: 0) }
+        let sink = MemorySink()
+        var committed = ExportPosition(shard: 0)
+        committed.clicks.records = 1
+        try sink.write(ExportBatch(spans: [LogSpan(shard: 0, kind: .clicks, range: 0..<5)], positions: [committed]), from: before.source())
+        var written = ExportPosition(shard: 0)
+        written.clicks.records = 5
+        sink.setWritten([written])
+        #expect(sink.rowCount == 5)
+
+        let recovered = TestLogs(shards: 1)  // the last two clicks never reached the disk
+        for _ in 0..<3 { recovered.click(shard: 0, subs: ["new", "", "", "", "", "", "", ""]) }
+        let messages = Messages()
+        let exporter = Exporter(sink: sink, source: recovered.source(), batchRows: 10, batchAgeMillis: 10, log: { messages.add($0) })
+        exporter.start()
+        #expect(eventually(within: 20) { exporter.committedPositions()[0].clicks.records == 3 && sink.rowCount == 3 })
+        exporter.stop()
+        #expect(sink.retractionCount == 1)
+        #expect(sink.rowCount == 3 && sink.duplicates == 0, "rows of records 3 and 4 stayed, or 1 and 2 were doubled")
+        #expect(messages.all.contains { $0.contains("may hold rows of shard 0 clicks up to record 5") && $0.contains("committed 1") }, "\(messages.all)")
+        // A restart over the same logs finds nothing to retract.
+        let again = Exporter(sink: sink, source: recovered.source(), batchRows: 10, batchAgeMillis: 10)
+        again.start()
+        #expect(eventually(within: 20) { again.status.connected })
+        again.stop()
+        #expect(sink.retractionCount == 1 && sink.rowCount == 3)
+    }
+}
+
 /// Collected log lines.
 final class Messages: @unchecked Sendable {
     private var lines: [String] = []

@@ -162,9 +162,15 @@ final class MemorySink: ExportSink, @unchecked Sendable {
                     return Int(ref >> 40) != position.shard || ref & ClickID.maxSequence < position[kind].records
                 }
                 store(position)
+                writtenMarks.removeAll { $0.shard == position.shard }
             }
         }
     }
+
+    /// Marks of rows written ahead of their positions, as ClickHouse's sent marks (set by a test).
+    private var writtenMarks: [ExportPosition] = []
+    func setWritten(_ marks: [ExportPosition]) { locked { writtenMarks = marks } }
+    func writtenPositions() -> [ExportPosition] { locked { writtenMarks } }
 
     private var retractions = 0
     /// Calls of `retract` so far.

@@ -2,6 +2,9 @@
 // conversions, 2% refusals), then exports them with the real exporter and reports rows per second to
 // SQLite and, when a URL is given, to ClickHouse, with the process's CPU time per row while exporting.
 // Usage: swift run -c release ExportFigures [records, default 1000000] [clickhouse-url]
+// ClickHouse is measured with one exporter thread at batch_rows 10000 and 100000, then with two
+// threads (one per shard): CPU is the whole process's, i.e. the exporter threads' (the server's own
+// CPU is not in it). EXPORT_FIGURES_CLICKHOUSE_ONLY=1 skips SQLite.
 // EXPORT_FIGURES_SKIP_SQLITE=1 skips SQLite; EXPORT_FIGURES_NORMAL_SYNC=1 also measures SQLite with
 // synchronous = NORMAL (the WAL synced only at checkpoints) to show what durable commits cost.
 import TrackstarCore
@@ -102,8 +105,8 @@ func cpuSeconds() -> Double {
 
 /// Exports everything to `sink`; returns (seconds, batches, CPU seconds). The main thread polls
 /// every 10 ms meanwhile (its CPU is in the figure, and negligible).
-func measure(_ sink: ExportSink, _ logs: Logs, batchRows: Int) -> (Double, UInt64, Double) {
-    let exporter = Exporter(sink: sink, source: logs.source, batchRows: batchRows, batchAgeMillis: 1000, log: { print("  \($0)") })
+func measure(_ sink: ExportSink, _ logs: Logs, batchRows: Int, more: [ExportSink] = []) -> (Double, UInt64, Double) {
+    let exporter = Exporter(sinks: [sink] + more, source: logs.source, batchRows: batchRows, batchAgeMillis: 1000, log: { print("  \($0)") })
     let started = nowSeconds(), cpuStarted = cpuSeconds()
     exporter.start()
     var ts = timespec(tv_sec: 0, tv_nsec: 10_000_000)
@@ -126,7 +129,7 @@ let started = nowSeconds()
 let logs = Logs(records: records)
 print("filled \(records) records (90% clicks, 8% conversions, 2% refusals) in \(Int((nowSeconds() - started) * 1000)) ms")
 
-if getenv("EXPORT_FIGURES_SKIP_SQLITE") == nil {
+if getenv("EXPORT_FIGURES_SKIP_SQLITE") == nil && getenv("EXPORT_FIGURES_CLICKHOUSE_ONLY") == nil {
     let directory = "/tmp/trackstar-export-figures-\(getpid())"
     mkdir(directory, 0o755)
     func clean() { for name in ["report.sqlite", "report.sqlite-wal", "report.sqlite-shm"] { unlink(directory + "/" + name) } }
@@ -145,10 +148,10 @@ if let clickhouseURL {
     config.sink = .clickhouse
     config.url = clickhouseURL
     config.database = "trackstar_figures_\(getpid())"
-    let sink = try ClickHouseSink(config: config)
-    report("ClickHouse (RowBinary, batch_rows 10000)", records, measure(sink, logs, batchRows: 10_000))
-    _ = try? sink.execute("DROP DATABASE IF EXISTS \(config.database)")
-    let big = try ClickHouseSink(config: config)
-    report("ClickHouse (RowBinary, batch_rows 100000)", records, measure(big, logs, batchRows: 100_000))
-    _ = try? big.execute("DROP DATABASE IF EXISTS \(config.database)")
+    for (batchRows, threads) in [(10_000, 1), (100_000, 1), (100_000, 2)] {
+        let sinks = try (0..<threads).map { _ in try ClickHouseSink(config: config) }
+        report("ClickHouse (RowBinary, batch_rows \(batchRows), batch_bytes \(config.batchBytes >> 20) MiB, exporters \(threads))", records,
+               measure(sinks[0], logs, batchRows: batchRows, more: Array(sinks.dropFirst())))
+        _ = try? sinks[0].execute("DROP DATABASE IF EXISTS \(config.database)")
+    }
 }
