@@ -104,5 +104,13 @@ let package = Package(
             ],
             path: "Figures/ExportFigures"
         ),
+        .executableTarget(
+            name: "ReportFigures",
+            dependencies: [
+                .product(name: "TrackstarCore", package: "trackstar"),
+                .product(name: "TrackstarExport", package: "trackstar"),
+            ],
+            path: "Figures/ReportFigures"
+        ),
     ]
 )

@@ -1,6 +1,8 @@
 // The enrichment columns of the reporting feed: clicks carry country, ASN, device, OS and browser
 // family, bot reason, the unique flag and the city (from MaxMind City files; '' otherwise);
-// conversions carry their click's country, ASN, device, OS and browser. Both sinks add the columns to tables made by earlier releases (their rows read empty).
+// conversions carry their click's country, ASN, device, OS and browser; both carry where the click
+// went and why (issue 14's trafficback reason and smart link). Both sinks add the columns to tables
+// made by earlier releases (their rows read empty).
 import TrackstarCore
 import TrackstarStore
 
@@ -11,10 +13,17 @@ enum EnrichmentColumns {
         ("country", "TEXT NOT NULL DEFAULT ''", "String"), ("asn", "INTEGER NOT NULL DEFAULT 0", "UInt32"),
         ("device", "TEXT NOT NULL DEFAULT ''", "String"), ("os", "TEXT NOT NULL DEFAULT ''", "String"),
         ("browser", "TEXT NOT NULL DEFAULT ''", "String"), ("bot_reason", "TEXT NOT NULL DEFAULT ''", "String"),
-        ("is_unique", "INTEGER NOT NULL DEFAULT 0", "UInt8"), ("city", "TEXT NOT NULL DEFAULT ''", "String"),
+        ("is_unique", "INTEGER NOT NULL DEFAULT 0", "UInt8"),
+        // Issue 14: why a click did not land on its offer ("" when it did), where it was sent
+        // ("offer" when it landed), the offer it asked for (set on diverted and smart-link clicks;
+        // 0 on a plain click, which asked for `offer_id`), and the smart link it came through (0: none).
+        ("trafficback_reason", "TEXT NOT NULL DEFAULT ''", "String"), ("destination", "TEXT NOT NULL DEFAULT ''", "String"),
+        ("requested_offer", "INTEGER NOT NULL DEFAULT 0", "UInt32"), ("smartlink", "INTEGER NOT NULL DEFAULT 0", "UInt32"),
+        // Issue 13: the city from a MaxMind City file ('' otherwise); last, added after issue 14's.
+        ("city", "TEXT NOT NULL DEFAULT ''", "String"),
     ]
-    /// Conversion columns after `amount_currency`: the click's attributes.
-    static let conversions = Array(clicks[0..<5])
+    /// Conversion columns after `extras`: the click's attributes (enrichment, trafficback reason, smart link).
+    static let conversions = Array(clicks[0..<5]) + [clicks[7], clicks[10]]
 
     /// `, name TYPE` for each column, for a CREATE TABLE.
     static func sqliteDefinitions(_ columns: [(name: String, sqlite: String, clickhouse: String)]) -> String {
@@ -45,16 +54,29 @@ enum EnrichmentColumns {
         }
         st.bind(base + 2, Int64(tail.asn)); st.bind(base + 3, head.device.name)
         st.bind(base + 4, tail.os); st.bind(base + 5, tail.browser)
-        guard click else { return }
-        st.bind(base + 6, head.botReason.name); st.bind(base + 7, Int64(head.unique ? 1 : 0)); st.bind(base + 8, tail.city)
+        let traffic = tail.traffic
+        guard click else {
+            st.bind(base + 6, traffic.reason.name); st.bind(base + 7, Int64(traffic.smartlink))
+            return
+        }
+        st.bind(base + 6, head.botReason.name); st.bind(base + 7, Int64(head.unique ? 1 : 0))
+        st.bind(base + 8, traffic.reason.name); st.bind(base + 9, traffic.destination.name)
+        st.bind(base + 10, Int64(traffic.requestedOffer)); st.bind(base + 11, Int64(traffic.smartlink))
+        st.bind(base + 12, tail.city)
     }
 
     /// Encodes the same columns in RowBinary.
     static func encode(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, click: Bool, into out: inout RowBinary) {
         withCountry(head) { out.string($0) }
         out.uint32(tail.asn); out.string(head.device.name); out.string(tail.os); out.string(tail.browser)
-        guard click else { return }
-        out.string(head.botReason.name); out.uint8(head.unique ? 1 : 0); out.string(tail.city)
+        let traffic = tail.traffic
+        guard click else {
+            out.string(traffic.reason.name); out.uint32(traffic.smartlink)
+            return
+        }
+        out.string(head.botReason.name); out.uint8(head.unique ? 1 : 0)
+        out.string(traffic.reason.name); out.string(traffic.destination.name)
+        out.uint32(traffic.requestedOffer); out.uint32(traffic.smartlink); out.string(tail.city)
     }
 
     /// The country's two letters (empty when unknown), without allocating.

@@ -10,6 +10,8 @@ public enum ReportDimension: String, CaseIterable, Sendable {
     case offer, affiliate, sub1, sub2, sub3, sub4, sub5, source, day, hour, event
     /// The click's enrichment (clicks and conversions; empty for clicks recorded before it).
     case country, asn, device, os, browser
+    /// Why the click did not land on its offer ("" when it did), and its smart link (0: none).
+    case trafficbackReason = "trafficback_reason", smartlink
 
     /// Parses a comma-separated list ("offer,affiliate,day"); aliases offer_id, aff, aff_id.
     public static func parseList(_ text: String) -> Result<[ReportDimension], ExportError> {
@@ -29,7 +31,8 @@ public enum ReportDimension: String, CaseIterable, Sendable {
     func applies(to kind: LogKind) -> Bool {
         switch self {
         case .offer, .affiliate, .day, .hour: true
-        case .sub1, .sub2, .sub3, .sub4, .sub5, .source, .country, .asn, .device, .os, .browser: kind != .refusals
+        case .sub1, .sub2, .sub3, .sub4, .sub5, .source, .country, .asn, .device, .os, .browser, .trafficbackReason, .smartlink:
+            kind != .refusals
         case .event: kind == .conversions
         }
     }
@@ -52,7 +55,7 @@ public enum ReportDimension: String, CaseIterable, Sendable {
     static let zonedBucketMillis: Int64 = 900_000
 
     /// Whether the column holds numbers (ids, day and hour numbers) rather than text.
-    var isNumeric: Bool { [.offer, .affiliate, .day, .hour, .asn].contains(self) }
+    var isNumeric: Bool { [.offer, .affiliate, .day, .hour, .asn, .smartlink].contains(self) }
 }
 
 extension Substring {
@@ -85,6 +88,8 @@ public struct ReportRequest: Sendable {
     public var groupBy: [ReportDimension]
     /// Days and hours are those of this zone (nil: UTC).
     public var timeZone: ReportTimeZone?
+    /// Whether the roll-ups may answer (false: raw rows always; tests compare the two).
+    public var useRollups = true
     public init(fromMillis: Int64? = nil, toMillis: Int64? = nil, groupBy: [ReportDimension] = [], timeZone: ReportTimeZone? = nil) {
         self.fromMillis = fromMillis; self.toMillis = toMillis; self.groupBy = groupBy; self.timeZone = timeZone
     }
@@ -205,10 +210,20 @@ public struct ReportResult: Sendable, Equatable {
     /// Columns the refusal section is grouped by (those of `groupBy` refusals carry), then reason.
     public var refusalGroupBy: [ReportDimension]
     public var refusals: [RefusalCount]
+    /// Why the report was read from raw rows though the store has roll-ups (nil: from roll-ups, or
+    /// a store without them); the output says it.
+    public var note: String? = nil
+
+    /// Two reports are equal when they hold the same figures, whichever tables they were read from.
+    public static func == (a: ReportResult, b: ReportResult) -> Bool {
+        a.groupBy == b.groupBy && a.rows == b.rows && a.totals == b.totals && a.refusalGroupBy == b.refusalGroupBy && a.refusals == b.refusals
+    }
 }
 
 /// Runs SQL for the report; each sink supplies one.
 public protocol ReportBackend {
+    /// Whether the store keeps the roll-up tables (`rollup_clicks`, `rollup_conversions`, their `_detail` levels, `rollup_refusals`).
+    var hasRollups: Bool { get }
     /// Integer division in this dialect.
     func intDiv(_ column: String, _ divisor: Int64) -> String
     /// What follows a table name in FROM (ClickHouse: FINAL, so replaced rows count once).
@@ -223,9 +238,18 @@ public protocol ReportBackend {
 public enum Reporter {
     /// Runs the three aggregate queries and merges them.
     public static func run(_ request: ReportRequest, on backend: ReportBackend) throws(ExportError) -> ReportResult {
+        let (level, miss) = backend.hasRollups && request.useRollups ? rollupLevel(request) : (level: nil, miss: nil)
+        var result = try run(request, on: backend, rollup: level)
+        result.note = miss.map { "read from raw rows: \($0)" }
+        return result
+    }
+
+    /// The report from raw rows or from a roll-up level (the same figures, summed instead of counted).
+    static func run(_ request: ReportRequest, on backend: ReportBackend, rollup: SQLiteRollups.Level?) throws(ExportError) -> ReportResult {
         var rows: [[ReportValue]: ReportRow] = [:]
-        let clickFigures = "count(*), sum(is_unique), sum(CASE WHEN bot_reason = '' THEN 0 ELSE 1 END)"
-        for (key, values) in try aggregate(.clicks, clickFigures, request, backend) {
+        let clickFigures = rollup != nil ? "sum(clicks), sum(unique_clicks), sum(bot_clicks)"
+            : "count(*), sum(is_unique), sum(CASE WHEN bot_reason = '' THEN 0 ELSE 1 END)"
+        for (key, values) in try aggregate(.clicks, clickFigures, request, backend, rollup: rollup) {
             rows[key, default: ReportRow(key: key)].clicks = values[0]
             rows[key, default: ReportRow(key: key)].uniqueClicks = values[1]
             rows[key, default: ReportRow(key: key)].botClicks = values[2]
@@ -234,10 +258,11 @@ public enum Reporter {
         // Money by the conversion's current status (the sinks keep it current): approved is the
         // row's payout and revenue, pending and rejected have columns of their own.
         func money(_ column: String, _ status: String) -> String { "sum(CASE WHEN status = '\(status)' THEN \(column) ELSE 0 END)" }
-        let sums = "sum(CASE WHEN status = 'rejected' THEN 0 ELSE 1 END), " + ["approved", "pending", "rejected"].map {
-            money("payout_micros", $0) + ", " + money("revenue_micros", $0)
-        }.joined(separator: ", ")
-        for (fullKey, values) in try aggregate(.conversions, sums, request, backend, extra: "currency") {
+        let sums = rollup != nil ? SQLiteRollups.conversionFigureColumns.dropFirst().map { "sum(\($0))" }.joined(separator: ", ")
+            : "sum(CASE WHEN status = 'rejected' THEN 0 ELSE 1 END), " + ["approved", "pending", "rejected"].map {
+                money("payout_micros", $0) + ", " + money("revenue_micros", $0)
+            }.joined(separator: ", ")
+        for (fullKey, values) in try aggregate(.conversions, sums, request, backend, extra: "currency", rollup: rollup) {
             guard case .text(let currency)? = fullKey.last else { continue }
             let key = Array(fullKey.dropLast())
             var figures = CurrencyFigures(currency: currency)
@@ -250,7 +275,7 @@ public enum Reporter {
         var refusalRequest = request
         refusalRequest.groupBy = refusalGroupBy
         var refusals: [RefusalCount] = []
-        for (key, values) in try aggregate(.refusals, "count(*)", refusalRequest, backend, extra: "reason") {
+        for (key, values) in try aggregate(.refusals, rollup != nil ? "sum(refusals)" : "count(*)", refusalRequest, backend, extra: "reason", rollup: rollup) {
             guard case .text(let reason)? = key.last else { continue }
             refusals.append(RefusalCount(key: Array(key.dropLast()), reason: reason, count: values[0]))
         }
@@ -266,18 +291,25 @@ public enum Reporter {
 
     /// `SELECT dims, figures FROM table WHERE time GROUP BY dims`: key (dims not in the table as "") and figures.
     static func aggregate(_ kind: LogKind, _ figures: String, _ request: ReportRequest, _ backend: ReportBackend,
-                          extra: String? = nil) throws(ExportError) -> [([ReportValue], [Int64])] {
+                          extra: String? = nil, rollup: SQLiteRollups.Level? = nil) throws(ExportError) -> [([ReportValue], [Int64])] {
         let present = request.groupBy.filter { $0.applies(to: kind) }
         let zone = request.timeZone
-        var columns = present.map { $0.expression(backend.intDiv, zoned: zone != nil) }
+        var columns = present.map { dimension in
+            rollup.map { dimension.rollupExpression(backend.intDiv, zoned: zone != nil, level: kind == .refusals ? SQLiteRollups.coarse : $0) }
+                ?? dimension.expression(backend.intDiv, zoned: zone != nil)
+        }
         if let extra { columns.append(extra) }
-        var conditions: [String] = []
-        if let from = request.fromMillis { conditions.append("time_ms >= \(from)") }
-        if let to = request.toMillis { conditions.append("time_ms < \(to)") }
         var sql = "SELECT " + (columns + [figures]).joined(separator: ", ")
-            + " FROM \(backend.table(kind.name))\(backend.tableSuffix)"
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        if !columns.isEmpty { sql += " GROUP BY " + columns.joined(separator: ", ") }
+        if let rollup {
+            sql += rollupQuery(request, kind, rollup, backend, columns: columns)
+        } else {
+            var conditions: [String] = []
+            if let from = request.fromMillis { conditions.append("time_ms >= \(from)") }
+            if let to = request.toMillis { conditions.append("time_ms < \(to)") }
+            sql += " FROM \(backend.table(kind.name))\(backend.tableSuffix)"
+            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            if !columns.isEmpty { sql += " GROUP BY " + columns.joined(separator: ", ") }
+        }
         var result: [([ReportValue], [Int64])] = []
         var zonedRows: [[ReportValue]: Int] = [:]  // key → index in `result`, to merge buckets of one local day or hour
         for row in try backend.query(sql) {
@@ -324,72 +356,3 @@ public enum Reporter {
     }
 }
 
-/// Report queries against `report.sqlite`.
-public final class SQLiteReportBackend: ReportBackend {
-    let database: SQLiteDatabase
-
-    public init(path: String) throws(ExportError) {
-        guard SQLiteReportBackend.exists(path) else {
-            throw ExportError("no report database at \(path) yet; it is created when `trackstar serve` runs with [export] sink = \"sqlite\"")
-        }
-        database = try SQLiteDatabase(path: path, busyTimeoutMillis: 10_000)
-    }
-
-    public func intDiv(_ column: String, _ divisor: Int64) -> String { "(\(column) / \(divisor))" }
-    public var tableSuffix: String { "" }
-    public func table(_ name: String) -> String { name }
-    public func query(_ sql: String) throws(ExportError) -> [[String?]] { try database.rows(sql) }
-}
-
-/// Report queries against ClickHouse (FINAL: rows written twice count once).
-public final class ClickHouseReportBackend: ReportBackend {
-    let sink: ClickHouseSink
-    public init(sink: ClickHouseSink) { self.sink = sink }
-
-    public func intDiv(_ column: String, _ divisor: Int64) -> String { "intDiv(\(column), \(divisor))" }
-    public var tableSuffix: String { " FINAL" }
-    public func table(_ name: String) -> String { "\(sink.database).\(name)" }
-    public func query(_ sql: String) throws(ExportError) -> [[String?]] {
-        let text = try sink.execute(sql + " FORMAT TabSeparated").text
-        return text.split(separator: "\n", omittingEmptySubsequences: true).map { line in
-            line.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape($0) }
-        }
-    }
-}
-
-/// ClickHouse's TabSeparated escaping.
-enum TabSeparated {
-    static func unescape(_ field: Substring) -> String? {
-        if field == "\\N" { return nil }
-        guard field.contains("\\") else { return String(field) }
-        var out: [UInt8] = []
-        var escaped = false
-        for byte in field.utf8 {
-            if escaped {
-                switch byte {
-                case UInt8(ascii: "n"): out.append(10)
-                case UInt8(ascii: "t"): out.append(9)
-                case UInt8(ascii: "r"): out.append(13)
-                case UInt8(ascii: "b"): out.append(8)
-                case UInt8(ascii: "f"): out.append(12)
-                case UInt8(ascii: "0"): out.append(0)
-                default: out.append(byte)
-                }
-                escaped = false
-            } else if byte == UInt8(ascii: "\\") {
-                escaped = true
-            } else {
-                out.append(byte)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-extension SQLiteReportBackend {
-    static func exists(_ path: String) -> Bool { Glibc.access(path, F_OK) == 0 }
-}

@@ -76,6 +76,7 @@ public enum ReportText {
         let refusalHeader = result.refusalGroupBy.map(\.rawValue) + ["reason", "count"]
         let refusalLines = result.refusals.map { r in zip(r.key, result.refusalGroupBy).map { tableCell($0, $1) } + [r.reason, String(r.count)] }
         out += refusalLines.isEmpty ? "(none)\n" : aligned([refusalHeader] + refusalLines, numericFrom: refusalHeader.count - 1)
+        if let note = result.note { out += "\n(\(note))\n" }
         return out
     }
 
@@ -136,7 +137,7 @@ public enum ReportText {
     static func json(_ result: ReportResult, request: ReportRequest) -> String {
         func object(_ key: [ReportValue], _ dims: [ReportDimension], _ rest: [(String, String)]) -> String {
             let fields = zip(key, dims).map { (v, d) -> (String, String) in
-                if case .number(let n) = v, d == .offer || d == .affiliate || d == .asn { return (d.rawValue, String(n)) }
+                if case .number(let n) = v, d == .offer || d == .affiliate || d == .asn || d == .smartlink { return (d.rawValue, String(n)) }
                 return (d.rawValue, quoted(value(v, d)))
             } + rest
             return "{" + fields.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") + "}"
@@ -171,7 +172,8 @@ public enum ReportText {
         let zone = ",\"time_zone\":" + quoted(request.timeZone?.name ?? "UTC")
         return "{" + range.joined(separator: ",") + zone + ",\"group_by\":[" + result.groupBy.map { quoted($0.rawValue) }.joined(separator: ",")
             + "],\"rows\":[" + rows.joined(separator: ",") + "],\"totals\":" + object([], [], figures(result.totals))
-            + ",\"refusals\":[" + refusals.joined(separator: ",") + "]}\n"
+            + ",\"refusals\":[" + refusals.joined(separator: ",") + "]"
+            + (result.note.map { ",\"note\":" + quoted($0) } ?? "") + "}\n"
     }
 
     /// A JSON string literal (the one escaper, `JSONText`).

@@ -1,6 +1,7 @@
 // The default reporting store: `data_dir/report.sqlite` in WAL mode. Each batch is one transaction
 // that inserts the rows and updates `export_positions`, so a batch is either wholly there with its
 // positions or not there at all: after a crash the exporter resumes exactly where the file says.
+// The roll-ups the reports read (SQLiteRollups.swift) change in that same transaction.
 import TrackstarCore
 import TrackstarStore
 
@@ -9,6 +10,8 @@ public final class SQLiteSink: ExportSink {
     public let path: String
     var database: SQLiteDatabase?
     var statements: Statements?
+    /// The current batch's clicks by roll-up group (written just before the batch commits).
+    var tally = ClickTally()
     public var label: String { "SQLite \(path)" }
 
     /// The report database of a data dir.
@@ -55,7 +58,7 @@ public final class SQLiteSink: ExportSink {
 
     /// The prepared statements of an open connection.
     struct Statements {
-        let begin, commit, rollback, position, transition, transitionAmount: SQLiteStatement
+        let begin, commit, rollback, position, transition, transitionAmount, clickRollup, clickRollupDetail: SQLiteStatement
         let clicks, conversions, refusals: BulkInsert
     }
 
@@ -107,11 +110,14 @@ public final class SQLiteSink: ExportSink {
         try SQLiteSink.addVersion(db)
         try EnrichmentColumns.addMissing(db, table: "clicks", EnrichmentColumns.clicks)
         try EnrichmentColumns.addMissing(db, table: "conversions", EnrichmentColumns.conversions)
+        try SQLiteRollups.create(db)
         statements = Statements(
             begin: try db.prepare("BEGIN IMMEDIATE"), commit: try db.prepare("COMMIT"), rollback: try db.prepare("ROLLBACK"),
             position: try db.prepare("INSERT OR REPLACE INTO export_positions VALUES (?,?,?,?,?)"),
             transition: try db.prepare("INSERT OR REPLACE INTO conversion_transitions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             transitionAmount: try db.prepare(SQLiteSink.transitionAmount),
+            clickRollup: try db.prepare(SQLiteRollups.clickUpsert(SQLiteRollups.coarse)),
+            clickRollupDetail: try db.prepare(SQLiteRollups.clickUpsert(SQLiteRollups.detail)),
             // Plain inserts: a batch is written once (its positions commit with it) and rows past a
             // cut log are deleted before anything is written again (`retract`), so nothing needs replacing.
             clicks: try BulkInsert(db, table: "clicks", columns: 14 + EnrichmentColumns.clicks.count, rowsPerStatement: 64),
@@ -144,6 +150,8 @@ public final class SQLiteSink: ExportSink {
                     ("DELETE FROM conversion_transitions WHERE transition_id > ?1 AND transition_id <= ?2", from(.conversions)),
                     ("DELETE FROM refusals WHERE refusal_ref >= ?1 AND refusal_ref < ?2", from(.refusals)),
                 ]
+                // The click roll-ups lose what the deleted rows added (the other roll-ups follow by trigger).
+                try db.execute(SQLiteRollups.clicksFromRaw(where: "click_ref >= \(from(.clicks)) AND click_ref < \(shardEnd)", sign: -1))
                 for (sql, start) in deletes { _ = try db.rows(sql, [start, shardEnd]) }
                 try storePosition(position, s, now: WallClock.nowMillis())
             }
@@ -209,10 +217,12 @@ public final class SQLiteSink: ExportSink {
         try s.begin.run()
         do {
             for span in batch.spans { try insert(span, from: source, s) }
+            try tally.flush(detail: s.clickRollupDetail, coarse: s.clickRollup)
             let now = WallClock.nowMillis()
             for position in batch.positions { try storePosition(position, s, now: now) }
             try s.commit.run()
         } catch {
+            tally.groups.removeAll(keepingCapacity: true)
             try? s.rollback.run()
             throw error
         }
@@ -232,7 +242,11 @@ public final class SQLiteSink: ExportSink {
     func insert(_ span: LogSpan, from source: ExportSource, _ s: Statements) throws(ExportError) {
         switch span.kind {
         case .clicks:
-            try insert(span, s.clicks, read: { source.click(shard: span.shard, sequence: $0) }) { row, st, base, scratch in
+            try insert(span, s.clicks, read: { sequence in
+                let row = source.click(shard: span.shard, sequence: sequence)
+                if let row { tally.add(row) }
+                return row
+            }) { row, st, base, scratch in
                 SQLiteSink.bind(row, source, st, base, scratch)
             }
         case .conversions:

@@ -25,7 +25,7 @@ struct Report: ParsableCommand {
     @Option(name: .long, help: "Time zone of days, hours, --from and --to: a tz database name such as Europe/Berlin (default UTC).")
     var tz: String?
 
-    @Option(name: .customLong("group-by"), help: "Comma-separated: offer,affiliate,sub1..sub5,source,day,hour,event.")
+    @Option(name: .customLong("group-by"), help: "Comma-separated: offer,affiliate,sub1..sub5,source,day,hour,event,country,asn,device,os,browser,trafficback_reason,smartlink.")
     var groupBy: String?
 
     @Option(name: .long, help: "table, csv or json.")
@@ -42,6 +42,8 @@ struct Report: ParsableCommand {
             let backend = try Reporter.backend(config: settings.export, dataDir: settings.storage.dataDir)
             let result = try Reporter.run(request, on: backend)
             print(format.render(result, request: request), terminator: "")
+            // Table and JSON carry the note; CSV stays rows only, so it goes to standard error.
+            if format == .csv, let note = result.note { printError("trackstar: report: \(note)") }
         } catch {
             printError("trackstar: report: \(error)")
             throw ExitCode(1)

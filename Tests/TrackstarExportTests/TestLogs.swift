@@ -29,14 +29,28 @@ final class TestLogs: @unchecked Sendable {
     @discardableResult
     func click(shard: Int, offer: UInt32 = 1, aff: UInt32 = 7, time: Int64 = 1_767_225_600_000,
                subs: [String] = ["s1", "", "", "", "", "ac", "src", "agent/1.0"], ip: (UInt64, UInt64) = (0, 0xffff_7f00_0001),
+               enrichment: ClickEnrichmentHead? = nil, os: String = "", browser: String = "", traffic: ClickTraffic = .plain,
                publish: Bool = true) -> UInt64 {
         let table = clicks[shard]
-        let variable = subs.flatMap { s -> [UInt8] in let b = Array(s.utf8); return [UInt8(b.count & 0xff), UInt8(b.count >> 8)] + b }
+        var variable = subs.flatMap { s -> [UInt8] in let b = Array(s.utf8); return [UInt8(b.count & 0xff), UInt8(b.count >> 8)] + b }
+        if enrichment != nil {  // format 2/3: the ninth field (ASN, names, traffic extension)
+            let osBytes = Array(os.utf8), browserBytes = Array(browser.utf8)
+            var tail = [UInt8](repeating: 0, count: 14 + osBytes.count + browserBytes.count + (traffic.isPresent ? ClickTraffic.encodedCount : 0))
+            osBytes.withUnsafeBytes { o in
+                browserBytes.withUnsafeBytes { b in
+                    tail.withUnsafeMutableBytes { t in
+                        ClickEnrichmentTail(asn: 64500, fingerprint: 0, os: o, browser: b, traffic: traffic).write(to: t.baseAddress!)
+                    }
+                }
+            }
+            variable += [UInt8(tail.count & 0xff), UInt8(tail.count >> 8)] + tail
+        }
         let (sequence, slot) = table.reserveRecord()!
         let (offset, bytes) = table.reserveBytes(variable.count)!
         bytes.copyMemory(from: variable, byteCount: variable.count)
         ClickSlot.write(slot, mintMillis: time, offerID: offer, affID: aff, varOffset: offset, varLength: variable.count,
                         peerHigh: ip.0, peerLow: ip.1)
+        if let enrichment { ClickSlot.writeEnrichment(slot, enrichment) }
         ClickSlot.seal(slot, variable: UnsafeRawBufferPointer(start: bytes, count: variable.count))
         if publish { table.publish(count: sequence + 1) }
         return UInt64(shard) << 40 | sequence

@@ -77,6 +77,30 @@ struct ExportSQLiteTests {
         let db = try SQLiteDatabase(path: server.dataPath + "/report.sqlite")
         let distinct = try db.rows("SELECT count(*), count(DISTINCT txid) FROM conversions")
         #expect(distinct.first?[0] == distinct.first?[1], "a conversion was doubled: \(distinct)")
+        // The roll-ups went through the kills with the rows: the same report from both.
+        let backend = try SQLiteReportBackend(path: server.dataPath + "/report.sqlite")
+        for groupBy: [ReportDimension] in [[], [.offer, .affiliate, .hour]] {
+            var raw = ReportRequest(groupBy: groupBy)
+            raw.useRollups = false
+            #expect(try Reporter.run(ReportRequest(groupBy: groupBy), on: backend) == (try Reporter.run(raw, on: backend)), "\(groupBy)")
+        }
+    }
+
+    /// Issue 14's facts in the feed: a capped offer's overflow clicks are exported with their reason
+    /// and destination, and `trackstar report --group-by trafficback_reason` counts them.
+    @Test func overflowClicksOfACappedOfferAreReportedByReason() throws {
+        let server = try LiveServer(config: TrafficControlTests.capConfig + "\n\n[export]\nbatch_rows = 25\nbatch_age = \"20ms\"\n")
+        let c = try server.connect()
+        for i in 0..<14 { #expect(try c.get("/click?offer_id=1&aff_id=7&sub1=k\(i)").status == 302) }
+        let out = try reportUntil(server, ["--group-by", "trafficback_reason,smartlink"]) { $0.totals["clicks"] as? Int == 14 }
+        let byReason = Dictionary(uniqueKeysWithValues: out.rows.map { ($0["trafficback_reason"] as? String ?? "?", $0["clicks"] as? Int ?? -1) })
+        #expect(byReason == ["": 10, "cap_reached": 4], "\(out.rows)")
+        #expect(out.rows.allSatisfy { $0["smartlink"] as? Int == 0 }, "\(out.rows)")
+        #expect(out.object["note"] == nil, "the roll-ups did not answer: \(out.object["note"] ?? "")")
+        server.stop()
+        let db = try SQLiteDatabase(path: server.dataPath + "/report.sqlite")
+        #expect(try db.rows("SELECT trafficback_reason, destination, requested_offer, count(*) FROM clicks GROUP BY 1, 2, 3 ORDER BY 1")
+                == [["", "offer", "0", "10"], ["cap_reached", "server_trafficback_url", "1", "4"]])
     }
 
     @Test func lockedDatabaseDelaysExportAndCatchesUpWithoutSlowingClicks() throws {

@@ -1,0 +1,245 @@
+// Report figures (issue 19 item 5): builds a report.sqlite holding a month of a campaign mix — by
+// default 100 million clicks and 1 million conversions over 30 days — and times `trackstar report`'s
+// engine (`Reporter.run`, what the command runs) on it, from the roll-ups and, for comparison, the
+// requests that must read raw rows. The schema, roll-up tables and triggers are the sink's own
+// (`SQLiteSink.open`). Conversions and refusals are written as raw rows, and the sink's triggers
+// roll them up as in production. The clicks are tallied here by the same groups the exporter
+// rolls them up by (hour × offer × affiliate × trafficback reason × smart link; and UTC day × those ×
+// country, device, OS, browser) and only their roll-up rows are written: the reports the roll-ups
+// answer never read raw click rows, and 100 million of them would be ~25 GB and an hour to write here.
+// Usage: swift run -c release ReportFigures PATH [clicks] [conversions] [days]
+//        (PATH is created if missing; an existing PATH is only timed)
+import TrackstarCore
+import TrackstarExport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func nowSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// SplitMix64: a deterministic stream, so every run builds the same store.
+struct Random {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+/// The campaign mix: 150 affiliates each running 4 of 40 offers (600 pairs, Zipf-weighted); each
+/// offer targets 3 countries (70/20/10 %); 12 device/OS/browser combinations; 3 % of clicks diverted
+/// (cap_reached, geo, device), 10 % through one of 5 smart links; 80 % unique, 2 % bots.
+struct Mix {
+    static let affiliates = 150, offersPerAffiliate = 4, offers = 40
+    static let pairs = affiliates * offersPerAffiliate
+    static let countries = ["US", "GB", "DE", "FR", "IT", "ES", "NL", "PL", "BR", "MX", "IN", "JP", "CA", "AU", "SE"]
+    static let agents: [(device: String, os: String, browser: String)] = [
+        ("mobile", "Android", "Chrome Mobile"), ("mobile", "iOS", "Mobile Safari"), ("desktop", "Windows", "Chrome"),
+        ("desktop", "Windows", "Edge"), ("desktop", "Mac OS X", "Safari"), ("desktop", "Mac OS X", "Chrome"),
+        ("mobile", "Android", "Samsung Internet"), ("tablet", "iOS", "Mobile Safari"), ("desktop", "Linux", "Firefox"),
+        ("desktop", "Windows", "Firefox"), ("tablet", "Android", "Chrome"), ("bot", "Other", "Googlebot"),
+    ]
+    static let reasons = ["", "cap_reached", "geo", "device"]
+    /// Uniform 16-bit draws to a pair, Zipf-like (weight 1/(rank+1)^0.8).
+    let pairTable: [UInt16]
+    let agentTable: [UInt8]
+
+    init() {
+        let weights = (0..<Mix.pairs).map { 1 / pow(Double($0 + 1), 0.8) }
+        pairTable = Mix.table(weights, size: 65536).map { UInt16($0) }
+        let agentWeights: [Double] = [30, 25, 15, 5, 6, 4, 5, 3, 2, 2, 1, 2]
+        agentTable = Mix.table(agentWeights, size: 1024).map { UInt8($0) }
+    }
+
+    static func table(_ weights: [Double], size: Int) -> [Int] {
+        let total = weights.reduce(0, +)
+        var out: [Int] = [], cumulative = 0.0
+        for (i, w) in weights.enumerated() {
+            cumulative += w
+            while out.count < min(size, Int(cumulative / total * Double(size))) { out.append(i) }
+        }
+        while out.count < size { out.append(weights.count - 1) }
+        return out
+    }
+
+    static func offer(ofPair pair: Int) -> Int { (pair * 7 + pair / offersPerAffiliate) % offers + 1 }
+    static func affiliate(ofPair pair: Int) -> Int { pair / offersPerAffiliate + 1 }
+    static func country(offer: Int, _ draw: Int) -> String { countries[(offer * 3 + (draw < 7 ? 0 : draw < 9 ? 1 : 2)) % countries.count] }
+
+    /// One click's groups: (pair, country draw 0..<3, agent, reason, smart link 0...5), packed.
+    func click(_ random: inout Random) -> (cell: Int, unique: Bool, bot: Bool) {
+        let r = random.next()
+        let pair = Int(pairTable[Int(r & 0xffff)])
+        let draw = Int(r >> 16 % 10)
+        let countryIndex = draw < 7 ? 0 : draw < 9 ? 1 : 2
+        let agent = Int(agentTable[Int(r >> 20 & 0x3ff)])
+        let divert = Int(r >> 30 % 100)
+        let reason = divert < 2 ? 1 : divert < 3 ? (divert & 1) + 2 : 0
+        let link = Int(r >> 37 % 10) == 0 ? Int(r >> 41 % 5) + 1 : 0
+        let unique = r >> 44 % 10 < 8, bot = agent == 11
+        return ((((pair * 3 + countryIndex) * 12 + agent) * 4 + reason) * 6 + link, unique, bot)
+    }
+    static let cells = pairs * 3 * 12 * 4 * 6
+}
+
+/// Tallies of (clicks, unique, bots) by cell, emptied after writing.
+struct Tally {
+    var counts: [Int64]
+    init(cells: Int) { counts = Array(repeating: 0, count: cells * 3) }
+}
+
+func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
+    let sink = SQLiteSink(path: path)
+    _ = try sink.open()
+    sink.close()
+    let db = try SQLiteDatabase(path: path)
+    try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; BEGIN")
+    let coarse = try db.prepare("INSERT INTO rollup_clicks VALUES (?,?,?,?,?,?,?,?)")
+    let detail = try db.prepare("INSERT INTO rollup_clicks_detail VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+    let mix = Mix()
+    var random = Random(state: 19)
+    let hours = days * 24
+    let firstHour = Int64(1_767_225_600_000 / 3_600_000)  // 2026-01-01 00:00 UTC
+    var daily = Tally(cells: Mix.cells)
+    var written = 0
+    let started = nowSeconds()
+    for h in 0..<hours {
+        // A daily curve: twice as many clicks at the peak as at night.
+        let share = 1 + 0.5 * sin(Double(h % 24) / 24 * 2 * Double.pi)
+        let n = h == hours - 1 ? clicks - written : Int(Double(clicks) / Double(hours) * share)
+        var hourly = [Int64](repeating: 0, count: Mix.pairs * 4 * 6 * 3)
+        for _ in 0..<n {
+            let (cell, unique, bot) = mix.click(&random)
+            daily.counts[cell * 3] += 1
+            if unique { daily.counts[cell * 3 + 1] += 1 }
+            if bot { daily.counts[cell * 3 + 2] += 1 }
+            let link = cell % 6, reason = cell / 6 % 4, pair = cell / (6 * 4 * 12 * 3)
+            let c = (pair * 4 + reason) * 6 + link
+            hourly[c * 3] += 1
+            if unique { hourly[c * 3 + 1] += 1 }
+            if bot { hourly[c * 3 + 2] += 1 }
+        }
+        written += n
+        for c in 0..<(hourly.count / 3) where hourly[c * 3] > 0 {
+            let pair = c / 24, reason = c / 6 % 4, link = c % 6
+            coarse.bind(1, firstHour + Int64(h)); coarse.bind(2, Int64(Mix.offer(ofPair: pair))); coarse.bind(3, Int64(Mix.affiliate(ofPair: pair)))
+            coarse.bind(4, Mix.reasons[reason]); coarse.bind(5, Int64(link))
+            coarse.bind(6, hourly[c * 3]); coarse.bind(7, hourly[c * 3 + 1]); coarse.bind(8, hourly[c * 3 + 2])
+            try coarse.run()
+        }
+        guard h % 24 == 23 || h == hours - 1 else { continue }
+        for cell in 0..<Mix.cells where daily.counts[cell * 3] > 0 {
+            let link = cell % 6, reason = cell / 6 % 4, agent = cell / 24 % 12, countryIndex = cell / 288 % 3, pair = cell / 864
+            let offer = Mix.offer(ofPair: pair), a = Mix.agents[agent]
+            detail.bind(1, (firstHour + Int64(h)) / 24); detail.bind(2, Int64(offer)); detail.bind(3, Int64(Mix.affiliate(ofPair: pair)))
+            detail.bind(4, Mix.country(offer: offer, [0, 7, 9][countryIndex])); detail.bind(5, a.device); detail.bind(6, a.os)
+            detail.bind(7, a.browser); detail.bind(8, Mix.reasons[reason]); detail.bind(9, Int64(link))
+            detail.bind(10, daily.counts[cell * 3]); detail.bind(11, daily.counts[cell * 3 + 1]); detail.bind(12, daily.counts[cell * 3 + 2])
+            try detail.run()
+        }
+        daily = Tally(cells: Mix.cells)
+    }
+    print("clicks: \(written) tallied into roll-ups in \(Int(nowSeconds() - started)) s")
+    try writeConversions(db, count: conversions, days: days, mix: mix, random: &random)
+    try db.execute("COMMIT; PRAGMA wal_checkpoint(TRUNCATE);")
+}
+
+/// Raw conversion rows (the triggers roll them up): a click's attributes from the mix, 80 % approved,
+/// 15 % pending, 5 % rejected, 10 % paid in EUR, 10 % an upsell; and one refusal per 200 conversions.
+func writeConversions(_ db: SQLiteDatabase, count: Int, days: Int, mix: Mix, random: inout Random) throws {
+    let started = nowSeconds()
+    let insert = try db.prepare("""
+        INSERT INTO conversions (conversion_id, click_ref, click_id, click_time_ms, time_ms, offer_id, aff_id, sub1, sub2, sub3, sub4, sub5,
+          aff_click_id, source, event, event_index, status, amount_micros, payout_micros, revenue_micros, currency, txid,
+          country, device, os, browser, trafficback_reason, smartlink)
+        VALUES (?,?,'',?,?,?,?,'','','','','','','',?,?,?,NULL,?,?,?,?,?,?,?,?,?,?)
+        """)
+    let refusal = try db.prepare("INSERT INTO refusals VALUES (?,?,?,403,?,?,'click_id=x&token=y')")
+    let start: Int64 = 1_767_225_600_000, span = Int64(days) * 86_400_000
+    for i in 0..<count {
+        let (cell, _, _) = mix.click(&random)
+        let link = cell % 6, reason = cell / 6 % 4, agent = cell / 24 % 12, countryIndex = cell / 288 % 3, pair = cell / 864
+        let offer = Mix.offer(ofPair: pair), a = Mix.agents[agent]
+        let time = start + Int64(random.next() % UInt64(span)), r = random.below(100)
+        insert.bind(1, Int64(i + 1)); insert.bind(2, Int64(i)); insert.bind(3, time - 600_000); insert.bind(4, time)
+        insert.bind(5, Int64(offer)); insert.bind(6, Int64(Mix.affiliate(ofPair: pair)))
+        let event: String = r % 10 == 0 ? "upsell" : "conversion", status: String = r < 80 ? "approved" : r < 95 ? "pending" : "rejected"
+        insert.bind(7, event); insert.bind(8, Int64(r % 10 == 0 ? 1 : 0))
+        insert.bind(9, status)
+        insert.bind(10, Int64(2_500_000 + offer * 10_000)); insert.bind(11, Int64(4_000_000 + offer * 20_000))
+        let currency: String = r % 10 == 3 ? "EUR" : "USD"
+        insert.bind(12, currency); insert.bind(13, "order-\(i)")
+        insert.bind(14, Mix.country(offer: offer, [0, 7, 9][countryIndex])); insert.bind(15, a.device); insert.bind(16, a.os)
+        insert.bind(17, a.browser); insert.bind(18, Mix.reasons[reason]); insert.bind(19, Int64(link))
+        try insert.run()
+        if i % 200 == 0 {
+            let reason: String = i % 400 == 0 ? "bad_token" : "expired"
+            refusal.bind(1, Int64(i)); refusal.bind(2, time); refusal.bind(3, reason)
+            refusal.bind(4, Int64(offer)); refusal.bind(5, Int64(Mix.affiliate(ofPair: pair)))
+            try refusal.run()
+        }
+    }
+    print("conversions: \(count) raw rows (rolled up by the triggers) in \(Int(nowSeconds() - started)) s")
+}
+
+func timeReport(_ name: String, _ request: ReportRequest, _ backend: ReportBackend) throws {
+    var best = Double.infinity, worst = 0.0
+    var result: ReportResult?
+    for _ in 0..<3 {
+        let t = nowSeconds()
+        result = try Reporter.run(request, on: backend)
+        let elapsed = nowSeconds() - t
+        best = min(best, elapsed); worst = max(worst, elapsed)
+    }
+    let r = result!
+    print("\(name.padding(42))  rows \(String(r.rows.count).padding(6))  clicks \(r.totals.clicks)  conversions \(r.totals.conversions)  "
+          + "best \(Int(best * 1000)) ms  worst \(Int(worst * 1000)) ms" + (r.note.map { "  [\($0.prefix(60))]" } ?? ""))
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2 else {
+    print("usage: ReportFigures PATH [clicks=100000000] [conversions=1000000] [days=30]")
+    exit(2)
+}
+let path = arguments[1]
+let clicks = arguments.count > 2 ? Int(arguments[2]) ?? 100_000_000 : 100_000_000
+let conversions = arguments.count > 3 ? Int(arguments[3]) ?? 1_000_000 : 1_000_000
+let days = arguments.count > 4 ? Int(arguments[4]) ?? 30 : 30
+do {
+    if access(path, F_OK) != 0 { try build(path: path, clicks: clicks, conversions: conversions, days: days) }
+    let db = try SQLiteDatabase(path: path)
+    for table in ["rollup_clicks", "rollup_clicks_detail", "rollup_conversions", "rollup_conversions_detail", "rollup_refusals", "conversions"] {
+        print("\(table): \(try db.rows("SELECT count(*) FROM \(table)")[0][0] ?? "?") rows")
+    }
+    let backend = try SQLiteReportBackend(path: path)
+    let berlin = try ReportTimeZone.load("Europe/Berlin")
+    let week = Int64(1_767_225_600_000 + 7 * 86_400_000)
+    try timeReport("(totals)", ReportRequest(), backend)
+    try timeReport("--group-by offer", ReportRequest(groupBy: [.offer]), backend)
+    try timeReport("--group-by affiliate", ReportRequest(groupBy: [.affiliate]), backend)
+    try timeReport("--group-by offer,affiliate", ReportRequest(groupBy: [.offer, .affiliate]), backend)
+    try timeReport("--group-by day", ReportRequest(groupBy: [.day]), backend)
+    try timeReport("--group-by offer,day --tz Europe/Berlin", ReportRequest(groupBy: [.offer, .day], timeZone: berlin), backend)
+    try timeReport("--group-by hour (first week)", ReportRequest(toMillis: week, groupBy: [.hour]), backend)
+    try timeReport("--group-by trafficback_reason,smartlink", ReportRequest(groupBy: [.trafficbackReason, .smartlink]), backend)
+    try timeReport("--group-by event", ReportRequest(groupBy: [.event]), backend)
+    try timeReport("--group-by country", ReportRequest(groupBy: [.country]), backend)
+    try timeReport("--group-by device,os,browser", ReportRequest(groupBy: [.device, .os, .browser]), backend)
+    try timeReport("--group-by country,day", ReportRequest(groupBy: [.country, .day]), backend)
+    try timeReport("--group-by offer,country,device", ReportRequest(groupBy: [.offer, .country, .device]), backend)
+} catch {
+    print("ReportFigures: \(error)")
+    exit(1)
+}

@@ -1,0 +1,88 @@
+// When `trackstar report` may read the roll-ups instead of the raw rows, and the SQL that reads them:
+// the same groups and figures, with days and hours made from the roll-ups' UTC hour or day. A request
+// the roll-ups cannot answer exactly (a column they lack, a range or zone cutting their buckets)
+// reads raw rows, and the report says why.
+import TrackstarStore
+
+extension ReportDimension {
+    /// The smallest roll-up level keeping this column (nil: none; subs, source and ASN have too many values).
+    var rollupLevel: SQLiteRollups.Level? {
+        switch self {
+        case .offer, .affiliate, .day, .hour, .event, .trafficbackReason, .smartlink: SQLiteRollups.coarse
+        case .country, .device, .os, .browser: SQLiteRollups.detail
+        case .sub1, .sub2, .sub3, .sub4, .sub5, .source, .asn: nil
+        }
+    }
+
+    /// The column's expression over a roll-up level's table. In a zone, days and hours are made from
+    /// quarter-hour bucket numbers (as over raw rows): an hour's is `hour * 4`, a day's `day * 96`.
+    func rollupExpression(_ intDiv: (String, Int64) -> String, zoned: Bool, level: SQLiteRollups.Level) -> String {
+        switch self {
+        case .day where level.time == "day": zoned ? "(day * 96)" : "day"
+        case .day: zoned ? "(hour * 4)" : intDiv("hour", 24)
+        case .hour: zoned ? "(hour * 4)" : "hour"
+        default: expression(intDiv, zoned: zoned)
+        }
+    }
+}
+
+extension Reporter {
+    /// The roll-up level that answers `request` exactly, or why none does.
+    static func rollupLevel(_ request: ReportRequest) -> (level: SQLiteRollups.Level?, miss: String?) {
+        let missing = request.groupBy.filter { $0.rollupLevel == nil }
+        if !missing.isEmpty {
+            return (nil, "the roll-ups have no " + missing.map(\.rawValue).joined(separator: ", ") + " (they keep offer, affiliate, day, "
+                + "hour, event, trafficback_reason, smartlink; and by UTC day country, device, os, browser)")
+        }
+        let detailed = request.groupBy.filter { $0.rollupLevel?.time == "day" }
+        let level = detailed.isEmpty ? SQLiteRollups.coarse : SQLiteRollups.detail
+        let bucket = detailed.isEmpty ? "hour" : "UTC day"
+        let why = detailed.isEmpty ? "" : " (grouping by \(detailed.map(\.rawValue).joined(separator: ", ")))"
+        if !detailed.isEmpty && request.groupBy.contains(.hour) {
+            return (nil, "the roll-up with \(detailed.map(\.rawValue).joined(separator: ", ")) holds UTC days, not hours")
+        }
+        for (option, millis) in [("--from", request.fromMillis), ("--to", request.toMillis)] {
+            if let millis, millis % level.bucketMillis != 0 { return (nil, "\(option) is not on a whole \(bucket)\(why)") }
+        }
+        let local = request.groupBy.contains(.day) || request.groupBy.contains(.hour)  // else the zone changes nothing
+        if let zone = request.timeZone, local, !zone.keepsWhole(level.bucketMillis, fromMillis: request.fromMillis, toMillis: request.toMillis) {
+            return (nil, "the UTC offset of \(zone.name) is not a whole number of \(bucket)s\(why)")
+        }
+        return (level, nil)
+    }
+
+    /// FROM, WHERE (whole buckets), GROUP BY and HAVING of a roll-up query. HAVING drops groups whose
+    /// raw rows are all gone (retracted), which the raw query would not have seen.
+    static func rollupQuery(_ request: ReportRequest, _ kind: LogKind, _ level: SQLiteRollups.Level, _ backend: ReportBackend,
+                            columns: [String]) -> String {
+        let table = kind == .clicks ? level.clicks : kind == .conversions ? level.conversions : "rollup_refusals"
+        let time = kind == .refusals ? "hour" : level.time, bucket = kind == .refusals ? CivilTime.hourMillis : level.bucketMillis
+        var conditions: [String] = []
+        if let from = request.fromMillis { conditions.append("\(time) >= \(from / bucket)") }
+        if let to = request.toMillis { conditions.append("\(time) < \(to / bucket)") }
+        var sql = " FROM \(backend.table(table))" + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+        guard !columns.isEmpty else { return sql }
+        sql += " GROUP BY " + columns.joined(separator: ", ")
+        switch kind {
+        case .clicks: sql += " HAVING sum(clicks) > 0"
+        case .conversions: sql += " HAVING sum(row_count) > 0"
+        case .refusals: sql += " HAVING sum(refusals) > 0"
+        }
+        return sql
+    }
+}
+
+extension ReportTimeZone {
+    /// Whether each UTC bucket of `unitMillis` (an hour or a day) from `fromMillis` (or 1970) to
+    /// `toMillis` lies within one local bucket: the offsets in force are whole units and change only
+    /// on whole UTC units (for days: the zone is UTC there).
+    func keepsWhole(_ unitMillis: Int64, fromMillis: Int64?, toMillis: Int64?) -> Bool {
+        let unit = unitMillis / 1000
+        let from = max(0, fromMillis ?? 0) / 1000, to = (toMillis ?? Int64.max) / 1000
+        guard offsetMillis(atUTC: from * 1000) % unitMillis == 0 else { return false }
+        for (instant, offset) in zip(transitions, offsets) where instant > from && instant < to {
+            if instant % unit != 0 || offset % unit != 0 { return false }
+        }
+        return true
+    }
+}
