@@ -4,7 +4,7 @@
 # Trackstar with the reporting feed off, Trackstar in its default configuration (SQLite feed on),
 # nginx `return 302`, and the do-nothing floor responder. Measures, per round and server (servers
 # alternated): keep-alive clicks, one connection per click (Connection: close), valid and forged
-# postbacks (Trackstar, feed off), and clicks in open loop at half the floor's keep-alive rate. CPU
+# postbacks (Trackstar, feed off), and clicks in open loop at half the slowest server's keep-alive rate. CPU
 # is counted from the window's start until the server is idle again (the exporter's catch-up
 # included). Run from the repository root after `make release` (`make loadtest-pinned` does both).
 set -euo pipefail
@@ -74,10 +74,10 @@ servers() {
 }
 
 round() {
-    local server floor_rate trackstar_rate pool rate
+    local server slowest_rate="" trackstar_rate pool rate
     for server in $(servers); do
         run keepalive "$server" --scenario clicks --connections "$CONNECTIONS"
-        [ "$server" = floor ] && floor_rate=$LAST_RATE
+        slowest_rate=$(awk -v a="${slowest_rate:-$LAST_RATE}" -v b="$LAST_RATE" 'BEGIN { print (b < a ? b : a) }')
         [ "$server" = trackstar ] && trackstar_rate=$LAST_RATE
     done
     for server in $(servers); do
@@ -86,7 +86,9 @@ round() {
     pool=$(awk -v r="$trackstar_rate" -v s="$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { print d + w }')" 'BEGIN { p = int(1.5 * r * s); print (p < 100000 ? 100000 : p) }')
     run postbacks trackstar --scenario postbacks --pool "$pool" --connections "$CONNECTIONS"
     run forged trackstar --scenario forged --connections "$CONNECTIONS"
-    rate=$(awk -v r="$floor_rate" 'BEGIN { printf "%d", r * 0.5 }')
+    # Half the slowest server's keep-alive rate: a load every server carries, so the p99s compare
+    # servers at the same offered load rather than one of them past its capacity.
+    rate=$(awk -v r="$slowest_rate" 'BEGIN { printf "%d", r * 0.5 }')
     for server in $(servers); do
         run open "$server" --scenario clicks --connections "$CONNECTIONS" --rate "$rate"
     done
