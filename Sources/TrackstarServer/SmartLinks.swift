@@ -9,13 +9,13 @@ import TrackstarIO
 import TrackstarStore
 
 /// One smart link, compiled against one catalog's offers. Immutable.
-final class SmartLinkRuntime: @unchecked Sendable {  // immutable; entries hold unowned offers of its catalog
+final class SmartLinkRuntime: @unchecked Sendable {  // immutable; entries hold unretained offers of its catalog
     let id: UInt32
     let slug: [UInt8]
     let trafficback: URLTemplate?
     /// Entries sorted by priority (lower first), with their groups of equal priority.
     let entries: SmartLinkEntries
-    /// The entries' offers, held strongly and never read on the click path: the entries' unowned
+    /// The entries' offers, held strongly and never read on the click path: the entries' unretained
     /// references stay valid for as long as the link lives, whichever catalog holds it.
     private let owners: [OfferRuntime]
     /// At most this many entries (the draw marks refused entries in one 64-bit mask).
@@ -44,28 +44,44 @@ final class SmartLinkRuntime: @unchecked Sendable {  // immutable; entries hold 
 }
 
 /// Every smart link, found by id or slug by a linear scan (a node has a few dozen links; a slug
-/// compare is a length check and a memcmp).
-struct SmartLinkTable: Sendable {
+/// compare is a length check and a few bytes) over plain memory (`SmartLinkSlots`).
+struct SmartLinkTable: @unchecked Sendable {  // immutable; `slots` is `storage`'s memory
     let links: [SmartLinkRuntime]
+    /// Owns `slots`; the table holds the links, so the slots' unretained links stay valid.
+    private let storage: SmartLinkSlots
+    /// `storage.slots` and `.count`, copied so that a look-up loads no class reference.
+    private let slots: UnsafePointer<SmartLinkSlots.Slot>
+    private let slotCount: Int
 
     init(_ configs: [SmartLinkConfig], offers: [UInt32: OfferRuntime]) throws(URLTemplate.CompileError) {
         var links: [SmartLinkRuntime] = []
         for config in configs { links.append(try SmartLinkRuntime(config, offers: offers)) }
         self.links = links
+        storage = SmartLinkSlots(links)
+        slots = UnsafePointer(storage.slots)
+        slotCount = storage.count
     }
 
-    func link(id: UInt32) -> SmartLinkRuntime? {
-        for link in links where link.id == id { return link }
-        return nil
-    }
+    /// The link with this id, unretained: valid while this table lives (a loop's catalog, which holds
+    /// it, is replaced only between requests). `takeUnretainedValue()` for a strong reference.
+    @inline(__always)
+    func link(id: UInt32) -> Unmanaged<SmartLinkRuntime>? { SmartLinkSlots.link(id: id, in: slots, count: slotCount) }
 
-    func link(slug: UnsafeRawBufferPointer) -> SmartLinkRuntime? {
-        for link in links where Bytes.equal(link.slug, slug) { return link }
-        return nil
+    /// The link with this slug, unretained (as `link(id:)`).
+    @inline(__always)
+    func link(slug: UnsafeRawBufferPointer) -> Unmanaged<SmartLinkRuntime>? {
+        SmartLinkSlots.link(slug: slug, in: slots, count: slotCount)
     }
 }
 
-/// A counter-based generator (SplitMix64): the loop's next click sequence and the time make the
+extension LoopMetrics {
+    /// Clicks this loop recorded so far: with the time, the smart-link draw's seed. A relaxed load of
+    /// the loop's own word (`clickTable.reservedCount`, as before, is a call into TrackstarStore with
+    /// a dynamic exclusivity check: ~50 instructions).
+    var clicksSoFar: UInt64 { LoopMetrics.read(counters + Counter.clicks.rawValue) }
+}
+
+/// A counter-based generator (SplitMix64): the loop's click count so far and the time make the
 /// seed, so a draw costs a few multiplies and needs no state shared between loops.
 enum SplitMix {
     @inline(__always)
@@ -85,7 +101,8 @@ extension RequestHandler {
         guard let link = catalog.smartLinks.link(slug: slug) else {
             return refuseClick(exchange, .notFound, .clickUnknownOffer, "unknown_smartlink", "no smart link with this slug", to: &out)
         }
-        smartLinkClick(exchange, link: link, to: &out)
+        // Borrowed, not retained: the loop's catalog holds the link for the whole request.
+        link._withUnsafeGuaranteedRef { smartLinkClick(exchange, link: $0, to: &out) }
     }
 
     /// `/click?smartlink=ID` (parameters already collected).
@@ -98,7 +115,7 @@ extension RequestHandler {
             return refuseClick(exchange, .notFound, .clickUnknownOffer, "unknown_smartlink", "no smart link with this id",
                                field: .smartlink, to: &out)
         }
-        smartLinkClick(exchange, link: link, to: &out)
+        link._withUnsafeGuaranteedRef { smartLinkClick(exchange, link: $0, to: &out) }
     }
 
     /// 1. The affiliate (as for /click; without an offer there is no fallback). 2. Enrich. 3. Per
@@ -124,20 +141,23 @@ extension RequestHandler {
         let bot = facts.head.botReason != .none
         let now = exchange.context.nowMillis
         let take = exchange.head.method == .get
-        var random = SplitMix.mix(clickTable.reservedCount ^ UInt64(shard) << 56 ^ UInt64(bitPattern: now) << 8)
+        var random = SplitMix.mix(metrics.clicksSoFar ^ UInt64(shard) << 56 ^ UInt64(bitPattern: now) << 8)
         var group = 0
         while group < entries.groupCount {
             var (refused, total) = entries.eligible(group: group, bot: bot, facts: facts)
             while total > 0 {
                 let chosen = entries.pick(group: group, refused: refused, below: random.multipliedFullWidth(by: total).high)
                 random = SplitMix.mix(random)
-                let offer = entries.offer(chosen)
-                if !take || offer.caps.map({ !$0.hasClickCaps || $0.take(.dailyClicks, affiliate: affID, nowMillis: now) }) ?? true {
+                // The drawn offer, borrowed (no retain): its caps take the unit, then `land`.
+                let landed = entries.withOffer(chosen) { offer -> Bool in
+                    if take && !takesClick(offer, affID: affID, nowMillis: now) { return false }
                     if bot { metrics.count(.botsFlagged) }
                     exchange.offerID = offer.id
                     facts.traffic = ClickTraffic(reason: .none, destination: .offer, requestedOffer: offer.id, smartlink: link.id)
-                    return land(exchange, offer: offer, affID: affID, address: address, facts: &facts, to: &out)
+                    land(exchange, offer: offer, affID: affID, address: address, facts: &facts, to: &out)
+                    return true
                 }
+                if landed { return }
                 refused |= 1 << UInt64(chosen)
                 total -= entries.weight(chosen)
             }
