@@ -2,8 +2,10 @@
 # User-space instructions per request and per connection (issue 21, item 3), exact under any load:
 # each server runs under callgrind with one loop; after a warm-up the counters are zeroed, tsload
 # drives DURATION seconds (2 connections: keep-alive, then one connection per click with --close),
-# the counters are dumped, and Ir per request = the dump's total / requests answered. The difference
-# close − keep-alive is what a connection costs on top of its click. Prints
+# the counters are dumped, and Ir per request = the request loop thread's Ir (inclusive cost of
+# `LoopServer.run`; the floor: the whole dump) / requests answered. Background threads (snapshots,
+# keeper, timers) cost per second, not per request, so they are left out. The difference
+# close − keep-alive is what a connection costs on top of its click. KEEP=DIR keeps the dumps. Prints
 #   SERVER MODE requests Ir/request
 #   SERVER per connection: Ir
 # Run from the repository root after `make release` and `cd loadtest && swift build -c release`.
@@ -68,7 +70,13 @@ sink = \"none\"" | sed 's/^max_conversions = .*/&\nindex_initial_capacity = 6553
     # The dump callgrind_control asked for is the newest numbered file (the exit writes the plain one).
     local dump
     dump=$(ls -t "$dir"/callgrind.out.* 2>/dev/null | head -1)
-    total=$(callgrind_annotate "${dump:-$dir/callgrind.out}" 2>/dev/null | grep -m1 'PROGRAM TOTALS' | awk '{ gsub(",", "", $1); print $1 }')
+    dump=${dump:-$dir/callgrind.out}
+    if [ "$server" = floor ]; then
+        total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ && !f { gsub(",", "", $1); print $1; f = 1 }')
+    else
+        total=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null | awk '/10LoopServerC3runyyF/ && !f { gsub(",", "", $1); print $1; f = 1 }')
+    fi
+    if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; cp "$dump" "$KEEP/$server-$mode.callgrind"; fi
     echo "$server $mode $requests $(( total / requests ))"
 }
 
