@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #ifndef IORING_SETUP_SINGLE_ISSUER
 #define IORING_SETUP_SINGLE_ISSUER (1U << 12)
@@ -99,6 +100,23 @@ int ts_uring_poll(ts_uring *u, int fd, uint64_t tag) {
     struct io_uring_sqe *sqe = next_sqe(u);
     if (!sqe) return -EBUSY;
     io_uring_prep_poll_add(sqe, fd, POLLIN);
+    io_uring_sqe_set_data64(sqe, tag);
+    return 0;
+}
+
+int ts_uring_poll_out(ts_uring *u, int fd, uint64_t tag) {
+    struct io_uring_sqe *sqe = next_sqe(u);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_poll_add(sqe, fd, POLLOUT);
+    io_uring_sqe_set_data64(sqe, tag);
+    return 0;
+}
+
+int ts_uring_accept(ts_uring *u, int fd, void *address, uint32_t *length, uint64_t tag) {
+    struct io_uring_sqe *sqe = next_sqe(u);
+    if (!sqe) return -EBUSY;
+    _Static_assert(sizeof(socklen_t) == sizeof(uint32_t), "socklen_t");
+    io_uring_prep_accept(sqe, fd, (struct sockaddr *)address, (socklen_t *)length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, tag);
     return 0;
 }

@@ -1,13 +1,20 @@
-// One TCP connection: its libuv handle, its output buffer and the partial request it is waiting to
-// complete. Connections are pooled per loop and reused, so accepting one allocates nothing once warm.
+// One TCP connection: its socket (a libuv handle on the epoll path, a plain descriptor on the
+// io_uring path), its output buffer and the partial request it is waiting to complete. Connections are
+// pooled per loop and reused, so accepting one allocates nothing once warm.
 import CLibUV
 import TrackstarCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// A pooled connection. Invariants: touched only on its loop's thread; `tcp` is initialised between
-/// `open` and its close callback; `output` is not modified while a `uv_write` of it is pending.
+/// A pooled connection. Invariants: touched only on its loop's thread; on the epoll path `tcp` is
+/// initialised between `open` and its close callback, on the io_uring path `fd` is the socket while
+/// `open` (and `tcp` is unused); `output` is not modified while a write of it is pending.
 final class Connection {
     unowned(unsafe) let loop: LoopServer
     let tcp: UnsafeMutablePointer<uv_tcp_t>
+    /// io_uring path: the socket, accepted by the ring; -1 otherwise.
+    var fd: Int32 = -1
     let writeRequest: UnsafeMutablePointer<uv_write_t>
     let output: UnsafeMutableRawPointer
     let outputCapacity: Int
@@ -47,6 +54,10 @@ final class Connection {
     var armCount: UInt32 = 0
     var receiveTag: UInt64 = 0
     var receiveArmed = false
+    /// io_uring path: the tag of the write poll waiting for the socket to take more output, and
+    /// whether it is in flight.
+    var writeTag: UInt64 = 0
+    var writeArmed = false
     /// io_uring path: reading is paused (a write or a durability barrier is pending) and the receive
     /// cancelled; what the current batch still delivers is kept in `tail` and answered on resume.
     var readPaused = false
@@ -77,7 +88,7 @@ final class Connection {
         outputCount = 0; outputSent = 0; tailCount = 0
         writing = false; closeAfterWrite = false; held = false; heldAnswers = 0
         peer = .unknown
-        generation &+= 1; receiveArmed = false; readPaused = false
+        generation &+= 1; receiveArmed = false; readPaused = false; writeArmed = false
         shrinkTail()
     }
 
@@ -232,10 +243,18 @@ final class Connection {
         tailCount = remaining
     }
 
-    /// Writes pending output: `uv_try_write` first, `uv_write` for what the kernel did not take.
+    /// Writes pending output at once (`write(2)` on the io_uring path, `uv_try_write` on epoll), and
+    /// queues what the kernel did not take.
     func flush() {
         guard !writing, open else { return }
         while outputSent < outputCount {
+            if fd >= 0 {
+                let written = Glibc.write(fd, output + outputSent, outputCount - outputSent)
+                if written > 0 { outputSent += written; continue }
+                if written < 0 && errno == EINTR { continue }
+                if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+                close(); return
+            }
             var buffer = uv_buf_t(base: (output + outputSent).assumingMemoryBound(to: CChar.self),
                                   len: outputCount - outputSent)
             let written = uv_try_write(stream, &buffer, 1)
@@ -247,8 +266,17 @@ final class Connection {
         queueWrite()
     }
 
-    /// Hands the rest of the output to libuv and stops reading until it is written (backpressure).
+    /// Waits until the socket takes the rest of the output (a write poll in the ring, or `uv_write`)
+    /// and stops reading meanwhile (backpressure).
     func queueWrite() {
+        if let uring = loop.uring {
+            guard uring.armWritable(self) else { close(); return }
+            uv_update_time(loop.loop)
+            writeStarted = uv_now(loop.loop)
+            writing = true
+            stopReading()
+            return
+        }
         var buffer = uv_buf_t(base: (output + outputSent).assumingMemoryBound(to: CChar.self),
                               len: outputCount - outputSent)
         writeRequest.pointee.data = Unmanaged.passUnretained(self).toOpaque()
@@ -276,6 +304,14 @@ final class Connection {
         if open && !writing && !held && !closeAfterWrite { loop.startReading(self) }
     }
 
+    /// io_uring path: the write poll says the socket takes output again: write what is left, and
+    /// carry on as `written` does once all of it went (another poll is queued if it did not).
+    func writable() {
+        writing = false
+        flush()
+        if open && !writing { written(status: 0) }
+    }
+
     /// Sends `write`'s response and closes (timeouts, overload).
     func answerAndClose(_ write: (inout ByteWriter) -> Void) {
         var writer = ByteWriter(base: output + outputCount, capacity: outputCapacity - outputCount)
@@ -287,13 +323,24 @@ final class Connection {
         if !writing && open { close() }
     }
 
-    /// Closes the socket; the loop reclaims the connection in the close callback.
+    /// Closes the socket. On the io_uring path that is close(2) and cancels of the ring's requests for
+    /// it (which hold the socket open until the next wait applies them), and the connection is free
+    /// again at once (the generation bump makes their completions stale); on epoll the loop reclaims
+    /// it in libuv's close callback.
     func close() {
         guard open else { return }
         open = false
         if held { loop.unhold(self); held = false }
         loop.closing(self)
-        if let uring = loop.uring { uring.disarm(self); generation &+= 1 }
+        if let uring = loop.uring {
+            uring.disarm(self)
+            uring.disarmWritable(self)
+            generation &+= 1
+            Glibc.close(fd)
+            fd = -1
+            loop.reclaim(self)
+            return
+        }
         uv_close(handle) { handle in
             guard let handle, let data = handle.pointee.data else { return }
             let connection = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()

@@ -1,5 +1,6 @@
 // One event loop on its own thread: a SO_REUSEPORT listener, its pooled connections, a timer that
-// enforces idle and header timeouts, and an async handle other threads use to stop it.
+// enforces idle and header timeouts, and an async handle other threads use to stop it. The listener
+// carries TCP_NODELAY, which Linux copies to every socket it accepts.
 import Atomics
 import CLibUV
 import TrackstarCore
@@ -57,6 +58,9 @@ final class LoopServer {
     /// The receive path asked for, and the io_uring driver once `run` created one on this thread.
     let backend: ServerIO
     var uring: URingDriver?
+    /// io_uring: the listening socket until `run` hands it to the ring (the libuv `listener` is not
+    /// initialised then, unless the ring fails and libuv listens on this socket instead).
+    var listenerFD: Int32 = -1
 
     init(index: Int, handler: ConnectionHandler, limits: ConnectionLimits, connectionCount: ManagedAtomic<Int>,
          backend: ServerIO, fileSync: FileSync = .system) throws(IOError) {
@@ -80,6 +84,7 @@ final class LoopServer {
     }
 
     deinit {
+        if listenerFD >= 0 { Glibc.close(listenerFD) }
         uv_loop_close(loop)
         loop.deallocate(); listener.deallocate(); sweepTimer.deallocate(); stopAsync.deallocate()
         barrierWork.deallocate(); checkHandle.deallocate()
@@ -90,36 +95,6 @@ final class LoopServer {
 
     static func from(_ data: UnsafeMutableRawPointer?) -> LoopServer {
         Unmanaged<LoopServer>.fromOpaque(data!).takeUnretainedValue()
-    }
-
-    /// Binds the listener with SO_REUSEPORT (libuv 1.44 lacks UV_TCP_REUSEPORT) and starts listening.
-    func bind(address: UnsafePointer<sockaddr>, family: Int32) throws(IOError) {
-        try check("uv_tcp_init_ex", uv_tcp_init_ex(loop, listener, UInt32(family)))
-        listener.pointee.data = opaque
-        var fd: uv_os_fd_t = -1
-        try check("uv_fileno", uv_fileno(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), &fd))
-        var one: Int32 = 1
-        if setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) != 0 {
-            throw IOError("setsockopt(SO_REUSEPORT)", -errno)
-        }
-        try check("uv_tcp_bind", uv_tcp_bind(listener, address, 0))
-        let stream = UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_stream_t.self)
-        try check("uv_listen", uv_listen(stream, 1024) { server, status in
-            guard status == 0, let server else { return }
-            LoopServer.from(server.pointee.data).accept()
-        })
-    }
-
-    /// The port the listener is bound to (for port 0).
-    func boundPort() -> UInt16 {
-        var storage = sockaddr_storage()
-        var length = Int32(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(listener, $0, &length) }
-        }
-        return withUnsafeBytes(of: storage) { raw in
-            UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))  // sin_port and sin6_port share the offset
-        }
     }
 
     /// Sets up the timer and the stop signal; called on the loop's thread before `uv_run`.
@@ -202,7 +177,7 @@ final class LoopServer {
 
     /// Runs the loop until shutdown closed every handle. The ring is created here, on the loop's own
     /// thread, which is the only one that may submit to it. The group probed io_uring before choosing
-    /// it; should this loop's ring still fail, the loop serves on epoll.
+    /// it; should this loop's ring still fail, the loop serves on epoll, libuv listening on the socket.
     func run() {
         if backend == .ioURing {
             var error: Int32 = 0
@@ -212,6 +187,12 @@ final class LoopServer {
                 uring = nil
                 return
             }
+            let fd = listenerFD
+            listenerFD = -1
+            precondition(uv_tcp_init(loop, listener) == 0 && uv_tcp_open(listener, fd) == 0,
+                         "loop \(index): io_uring failed (\(error)) and libuv cannot take the listener")
+            listener.pointee.data = opaque
+            do { try libuvListen() } catch { preconditionFailure("loop \(index): io_uring failed (\(error)), then \(error)") }
         }
         uv_run(loop, UV_RUN_DEFAULT)
     }
@@ -232,11 +213,32 @@ final class LoopServer {
         connection.partialSince = connection.lastActivity
         connection.awaitingFirstByte = true  // a connection that never sends gets 408 too
         connection.peer = peerAddress(connection)
+        serve(connection)
+    }
+
+    /// io_uring: the ring accepted `fd` from `peer` (TCP_NODELAY came with it from the listener).
+    func accepted(socket fd: Int32, peer: PeerAddress) {
+        if stopping { Glibc.close(fd); return }
+        let connection = takeConnection()
+        connection.reset()
+        connection.fd = fd
+        connection.open = true
+        connection.activeIndex = active.count
+        active.append(connection)
+        connectionCount.wrappingIncrement(ordering: .relaxed)
+        connection.lastActivity = uv_now(loop)
+        connection.partialSince = connection.lastActivity
+        connection.awaitingFirstByte = true
+        connection.peer = peer
+        serve(connection)
+    }
+
+    /// A connection just accepted: over the cap it is answered 503 and closed, else it is read.
+    func serve(_ connection: Connection) {
         if connectionCount.load(ordering: .relaxed) > limits.maxConnections {
             connection.answerAndClose { handler.overloadResponse(output: &$0) }
             return
         }
-        uv_tcp_nodelay(connection.tcp, 1)
         startReading(connection)
     }
 
@@ -300,6 +302,7 @@ final class LoopServer {
 
     /// Once a second: answer 408 to requests that stall, close connections idle too long.
     func sweep() {
+        uring?.rearmParkedAccepts()
         let now = uv_now(loop)
         var i = active.count - 1
         while i >= 0 {
@@ -343,7 +346,9 @@ final class LoopServer {
     func shutdown(drainMillis: UInt64 = 5000) {
         guard !stopping else { return }
         stopping = true
-        uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
+        if let uring { uring.stopAccepting() } else {
+            uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
+        }
         for connection in active.reversed() {
             if connection.writing || connection.held {
                 connection.closeAfterWrite = true

@@ -1,9 +1,11 @@
-// The io_uring receive path of a request loop. libuv still owns the loop's listener, timers, async
-// wake-ups, pending writes and the thread pool; io_uring takes the hot part: every connection's reads
-// arrive as multishot receive completions in buffers the kernel picks from a provided-buffer ring, so
-// a request costs no read(2) and no epoll_wait(2) of its own, and the kernel runs receive work only
-// when the loop waits (DEFER_TASKRUN), in one batch. Responses are still written at once with
-// uv_try_write, exactly as on the epoll path.
+// The io_uring path of a request loop. libuv still owns the loop's timers, async wake-ups and thread
+// pool; io_uring takes every connection: the listener's accepts complete in the ring with the peer's
+// address (no accept4 or getpeername of their own), every connection's reads arrive as multishot
+// receive completions in buffers the kernel picks from a provided-buffer ring, so a request costs no
+// read(2) and no epoll_wait(2) of its own, and the kernel runs that work only when the loop waits
+// (DEFER_TASKRUN), in one batch. Responses are written at once with write(2), as on the epoll path;
+// what the kernel cannot take waits for a one-shot POLLOUT in the ring. Connections are plain
+// descriptors here, never libuv handles, so closing one is close(2) and nothing more.
 //
 // The loop waits in io_uring and treats libuv as embedded (uv_backend_fd / uv_backend_timeout): a
 // one-shot poll on libuv's epoll descriptor says when libuv has events, and `uv_run(UV_RUN_NOWAIT)`
@@ -40,22 +42,57 @@ extension ServerIO {
     public static var ioURingOutOfBuffers: Int { URingDriver.outOfBuffers.load(ordering: .relaxed) }
 }
 
-/// Tags carried by io_uring requests: kind in the low 2 bits, then the connection's pool index
-/// (24 bits), its generation (19 bits, bumped at every accept and close) and the arm count (19 bits,
-/// bumped every time a receive is armed). A completion for an earlier generation is stale and only
-/// returns its buffer; one for an earlier arm may still carry data, but does not end the current arm.
+/// Tags carried by io_uring requests: kind in the low 3 bits, then the connection's pool index
+/// (23 bits; an accept's tag carries its slot there), its generation (19 bits, bumped at every accept
+/// and close) and the arm count (19 bits, bumped every time a receive or a write poll is armed). A
+/// completion for an earlier generation is stale and only returns its buffer; one for an earlier arm
+/// may still carry data, but does not end the current arm.
 enum URingTag {
     static let receive: UInt64 = 1
     static let libuvPoll: UInt64 = 2
     static let cancel: UInt64 = 3
+    static let accept: UInt64 = 4
+    static let writable: UInt64 = 5
 
-    static func make(index: Int, generation: UInt32, arm: UInt32) -> UInt64 {
-        receive | UInt64(truncatingIfNeeded: index & 0xFF_FFFF) << 2
+    static func make(_ kind: UInt64 = receive, index: Int, generation: UInt32, arm: UInt32) -> UInt64 {
+        kind | UInt64(truncatingIfNeeded: index & 0x7F_FFFF) << 3
             | UInt64(generation & 0x7_FFFF) << 26 | UInt64(arm & 0x7_FFFF) << 45
     }
-    static func kind(_ tag: UInt64) -> UInt64 { tag & 3 }
-    static func index(_ tag: UInt64) -> Int { Int(truncatingIfNeeded: (tag >> 2) & 0xFF_FFFF) }
+    static func kind(_ tag: UInt64) -> UInt64 { tag & 7 }
+    static func index(_ tag: UInt64) -> Int { Int(truncatingIfNeeded: (tag >> 3) & 0x7F_FFFF) }
     static func generation(_ tag: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: (tag >> 26) & 0x7_FFFF) }
+}
+
+/// The address buffers of the accepts a loop keeps in flight: one `sockaddr_storage` and its length
+/// per slot, written by the kernel when that slot's accept completes. Touched only on the loop's
+/// thread, and a slot only while its accept is not in flight.
+final class AcceptSlots {
+    /// Accepts in flight per loop. The kernel wakes one of them per arriving connection (accept
+    /// polls are exclusive), so several only help when connections arrive in bursts.
+    static let count = 8
+    let addresses: UnsafeMutablePointer<sockaddr_storage>
+    let lengths: UnsafeMutablePointer<UInt32>
+
+    init() {
+        addresses = .allocate(capacity: Self.count)
+        addresses.initialize(repeating: sockaddr_storage(), count: Self.count)
+        lengths = .allocate(capacity: Self.count)
+        lengths.initialize(repeating: 0, count: Self.count)
+    }
+
+    deinit {
+        addresses.deallocate()
+        lengths.deallocate()
+    }
+
+    /// Readies `slot` for an accept: its length is the buffer's size again.
+    func prepare(_ slot: Int) -> (UnsafeMutableRawPointer, UnsafeMutablePointer<UInt32>) {
+        lengths[slot] = UInt32(MemoryLayout<sockaddr_storage>.size)
+        return (UnsafeMutableRawPointer(addresses + slot), lengths + slot)
+    }
+
+    /// The peer address the completed accept of `slot` wrote.
+    func peer(_ slot: Int) -> PeerAddress { PeerAddress(addresses + slot) }
 }
 
 /// A loop's ring and the loop that waits in it. Touched only on the loop's thread.
@@ -80,28 +117,122 @@ final class URingDriver {
     let events: UnsafeMutablePointer<ts_uring_event>
     /// Connections whose receive ended for want of buffers, re-armed after the batch recycled them.
     var rearm: [Connection] = []
+    /// The listening socket the ring accepts from (-1 once shutdown closed it), the accepts' address
+    /// buffers, which slots have an accept in flight, and the slots whose accept failed for want of
+    /// descriptors or memory (re-armed by the loop's once-a-second sweep).
+    var listenerFD: Int32 = -1
+    let accepts = AcceptSlots()
+    var acceptArmed = [Bool](repeating: false, count: AcceptSlots.count)
+    var acceptsParked: [Int] = []
 
     init?(error: inout Int32) {
         guard let ring = ts_uring_new(4096, Self.bufferCount, Self.bufferSize, &error) else { return nil }
         self.ring = ring
         events = .allocate(capacity: Self.eventCapacity)
         rearm.reserveCapacity(256)
+        acceptsParked.reserveCapacity(AcceptSlots.count)
     }
 
     deinit {
         ts_uring_free(ring)
+        if listenerFD >= 0 { Glibc.close(listenerFD) }
         events.deallocate()
+    }
+
+    /// Starts accepting on `fd`, a listening socket the driver owns from now on.
+    func startAccepting(_ fd: Int32) {
+        listenerFD = fd
+        for slot in 0..<AcceptSlots.count { armAccept(slot) }
+    }
+
+    /// Queues slot `slot`'s accept (submitted with the next wait); parks the slot if the ring refuses.
+    func armAccept(_ slot: Int) {
+        guard listenerFD >= 0 else { return }
+        let (address, length) = accepts.prepare(slot)
+        if ts_uring_accept(ring, listenerFD, address, length, URingTag.accept | UInt64(slot) << 3) == 0 {
+            acceptArmed[slot] = true
+        } else {
+            acceptsParked.append(slot)
+        }
+    }
+
+    /// The sweep's once-a-second retry of accepts that failed for want of descriptors or memory.
+    func rearmParkedAccepts() {
+        guard !acceptsParked.isEmpty else { return }
+        let slots = acceptsParked
+        acceptsParked.removeAll(keepingCapacity: true)
+        for slot in slots { armAccept(slot) }
+    }
+
+    /// Stops accepting (shutdown): cancels the accepts in flight and closes the listener. The
+    /// cancels go with the next wait; until then the accepts hold the listening socket open, and a
+    /// connection they still take is closed at once (`LoopServer.accepted` while stopping).
+    func stopAccepting() {
+        guard listenerFD >= 0 else { return }
+        for slot in 0..<AcceptSlots.count where acceptArmed[slot] {
+            _ = ts_uring_cancel(ring, URingTag.accept | UInt64(slot) << 3, URingTag.cancel)
+        }
+        acceptsParked.removeAll()
+        Glibc.close(listenerFD)
+        listenerFD = -1
+    }
+
+    /// One accept completion: the new socket goes to the loop, and the slot accepts again. Errors a
+    /// client causes (a connection reset while queued) re-arm at once; running out of descriptors or
+    /// memory parks the slot for the sweep, so the loop does not spin on them.
+    func accepted(_ event: ts_uring_event, server: LoopServer) {
+        let slot = Int(truncatingIfNeeded: (event.tag >> 3) & 0x7F_FFFF)
+        guard slot < AcceptSlots.count else { return }
+        acceptArmed[slot] = false
+        if event.result >= 0 {
+            server.accepted(socket: event.result, peer: accepts.peer(slot))
+            armAccept(slot)
+            return
+        }
+        switch -event.result {
+        case ECANCELED: return
+        case ECONNABORTED, EINTR, EAGAIN, EPROTO, EPERM, ENETDOWN, ENETUNREACH, EHOSTUNREACH, EHOSTDOWN, ENONET, EOPNOTSUPP,
+             ETIMEDOUT:
+            armAccept(slot)
+        default:
+            acceptsParked.append(slot)  // EMFILE, ENFILE, ENOBUFS, ENOMEM, or the listener is gone
+        }
     }
 
     /// Arms a multishot receive for the connection's socket (submitted with the next wait).
     func arm(_ connection: Connection) {
-        var fd: uv_os_fd_t = -1
-        guard uv_fileno(connection.handle, &fd) == 0 else { connection.close(); return }
         connection.armCount &+= 1
         connection.receiveTag = URingTag.make(index: connection.poolIndex, generation: connection.generation,
                                               arm: connection.armCount)
-        guard ts_uring_recv(ring, fd, connection.receiveTag) == 0 else { connection.close(); return }
+        guard ts_uring_recv(ring, connection.fd, connection.receiveTag) == 0 else { connection.close(); return }
         connection.receiveArmed = true
+    }
+
+    /// Arms a one-shot poll for the connection's socket to take more output; false if the ring refused.
+    func armWritable(_ connection: Connection) -> Bool {
+        connection.armCount &+= 1
+        connection.writeTag = URingTag.make(URingTag.writable, index: connection.poolIndex,
+                                            generation: connection.generation, arm: connection.armCount)
+        guard ts_uring_poll_out(ring, connection.fd, connection.writeTag) == 0 else { return false }
+        connection.writeArmed = true
+        return true
+    }
+
+    /// Cancels the connection's write poll (at close: a poll in flight would hold the socket open).
+    func disarmWritable(_ connection: Connection) {
+        guard connection.writeArmed else { return }
+        connection.writeArmed = false
+        _ = ts_uring_cancel(ring, connection.writeTag, URingTag.cancel)
+    }
+
+    /// A write poll completed: the socket takes output again (or has failed, which the write reports).
+    func writable(_ event: ts_uring_event, server: LoopServer) {
+        let index = URingTag.index(event.tag)
+        guard index < server.all.count else { return }
+        let connection = server.all[index]
+        guard connection.open, connection.writeArmed, event.tag == connection.writeTag else { return }
+        connection.writeArmed = false
+        connection.writable()
     }
 
     /// Cancels the connection's receive. The cancel goes with the next wait, which applies it before
@@ -117,6 +248,8 @@ final class URingDriver {
     func run(_ server: LoopServer) {
         let loop = server.loop
         let backendFD = uv_backend_fd(loop)
+        startAccepting(server.listenerFD)
+        server.listenerFD = -1  // the driver's now
         var libuvDue = true
         var pollArmed = false
         while true {
@@ -145,6 +278,10 @@ final class URingDriver {
                         // (the stale-clock bug the epoll path fixed in its read callback).
                         uv_update_time(loop)
                         received(event, server: server, now: uv_now(loop))
+                    case URingTag.accept:
+                        uv_update_time(loop)  // the header timeout runs from here
+                        accepted(event, server: server)
+                    case URingTag.writable: writable(event, server: server)
                     case URingTag.libuvPoll: pollArmed = false; libuvDue = true
                     default: break  // a cancel's own completion
                     }
@@ -159,6 +296,28 @@ final class URingDriver {
                 rearm.removeAll(keepingCapacity: true)
             }
             server.startBarrierIfNeeded()
+        }
+        finishAccepts()
+    }
+
+    /// The loop is done (after `stopAccepting`): submits the cancels still queued and waits, a
+    /// bounded while, for every accept to complete, so the listening socket is closed when `run`
+    /// returns rather than whenever the kernel tears the ring down. The receives' cancels go with the
+    /// same submit, and the waits run their completion work, which releases the closed sockets.
+    func finishAccepts() {
+        var rounds = 0
+        while acceptArmed.contains(true) && rounds < 100 {
+            rounds += 1
+            _ = ts_uring_wait(ring, 50)
+            let count = Int(ts_uring_reap(ring, events, UInt32(Self.eventCapacity)))
+            for i in 0..<count {
+                let event = events[i]
+                if event.flags & UInt32(TS_URING_F_BUFFER) != 0 { ts_uring_recycle(ring, event.flags) }
+                guard URingTag.kind(event.tag) == URingTag.accept else { continue }
+                acceptArmed[Int(truncatingIfNeeded: (event.tag >> 3) & 0x7F_FFFF) % AcceptSlots.count] = false
+                if event.result >= 0 { Glibc.close(event.result) }  // taken after the stop: refused by closing
+            }
+            ts_uring_recycle_commit(ring)
         }
     }
 

@@ -157,6 +157,59 @@ struct LoopServerTests {
         #expect(handler.barriersEntered == 0)
     }
 
+    /// Each fresh connection's batches carry that connection's own peer address, as accepted (on
+    /// io_uring the ring's accept writes it; on epoll it is asked for once a connection): clients
+    /// from two loopback addresses take turns, each connection used for one line and closed, so
+    /// pooled connections are reused with the other address.
+    @Test(arguments: testedBackends)
+    func eachFreshConnectionCarriesItsPeerAddress(_ backend: ServerIO) throws {
+        let handler = LineEchoHandler()
+        let group = try startGroup([handler], backend: backend)
+        defer { group.stop() }
+        let sources = ["127.0.0.2", "127.0.0.3"]
+        var expected: [PeerAddress] = []
+        for i in 0..<40 {
+            let source = sources[i % 2]
+            let client = try LoopbackClient(port: group.port, source: source)
+            client.send("bye\n")
+            let answer = client.readUntilClosed()
+            #expect(answer.text == "echo bye\n" && answer.closed, "connection \(i): \(answer)")
+            expected.append(PeerAddress(high: 0, low: 0xffff_0000_0000 | UInt64(UInt32(bigEndian: inet_addr(source)))))
+        }
+        #expect(handler.peers == expected)
+        #expect(eventually(within: 10) { group.connectionCount.load(ordering: .relaxed) == 0 })
+    }
+
+    /// TCP_NODELAY is set once, on the listener, and every accepted socket has it (Linux copies it
+    /// from the listener at accept), on either receive path: answers are not held back by Nagle.
+    @Test(arguments: testedBackends)
+    func acceptedSocketsCarryTCPNoDelay(_ backend: ServerIO) throws {
+        let group = try startGroup([LineEchoHandler()], backend: backend)
+        defer { group.stop() }
+        for _ in 0..<3 {
+            let client = try LoopbackClient(port: group.port)
+            client.send("x\n")
+            #expect(client.read { $0 == "echo x\n" }.text == "echo x\n")
+            let fd = try #require(serverSocket(local: group.port, remote: client.localPort), "no server-side socket found")
+            var flag: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            #expect(getsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &flag, &length) == 0)
+            #expect(flag != 0, "the accepted socket lacks TCP_NODELAY")
+        }
+    }
+
+    /// Once the group stopped, the port refuses connections: the listener is closed on either path
+    /// (on io_uring the ring's pending accepts, which hold it, are cancelled).
+    @Test(arguments: testedBackends)
+    func aStoppedGroupNoLongerListens(_ backend: ServerIO) throws {
+        let group = try startGroup([LineEchoHandler()], backend: backend)
+        let client = try LoopbackClient(port: group.port)
+        client.send("bye\n")
+        #expect(client.readUntilClosed().text == "echo bye\n")
+        group.stop()
+        #expect(throws: ClientError.self) { _ = try LoopbackClient(port: group.port) }
+    }
+
     /// Where the kernel cannot run io_uring, the reason is recorded here (and io_uring is asked for
     /// in vain: the group refuses to start rather than fall back silently).
     @Test(.enabled(if: ServerIO.ioURingUnavailableReason != nil, "io_uring is available: its cases run above"))

@@ -23,6 +23,7 @@ final class LineEchoHandler: ConnectionHandler, @unchecked Sendable {  // mutabl
     private var _barrierErrors: [Int32] = []
     private var _barriersEntered = 0
     private var _processThreads: [pthread_t] = []
+    private var _peers: [PeerAddress] = []
 
     init(holdsResponses: Bool = false, dirtyFile: Int32 = -1, barrierGate: DispatchSemaphore? = nil) {
         self.holdsResponses = holdsResponses
@@ -33,7 +34,7 @@ final class LineEchoHandler: ConnectionHandler, @unchecked Sendable {  // mutabl
     var maxResponseBytes: Int { 512 }
 
     func process(_ input: UnsafeRawBufferPointer, output: inout ByteWriter, context: ConnectionContext) -> ProcessOutcome {
-        lock.withLock { _processThreads.append(pthread_self()) }
+        lock.withLock { _processThreads.append(pthread_self()); _peers.append(context.peer) }
         var consumed = 0, answered = 0
         while let newline = input[consumed...].firstIndex(of: UInt8(ascii: "\n")) {
             if output.capacity - output.count < maxResponseBytes {
@@ -70,6 +71,8 @@ final class LineEchoHandler: ConnectionHandler, @unchecked Sendable {  // mutabl
     var barrierErrors: [Int32] { lock.withLock { _barrierErrors } }
     var barriersEntered: Int { lock.withLock { _barriersEntered } }
     var processThreads: [pthread_t] { lock.withLock { _processThreads } }
+    /// The peer address the loop passed with each batch of input, in order.
+    var peers: [PeerAddress] { lock.withLock { _peers } }
 }
 
 /// A failed socket call in the test client, naming it.
@@ -79,13 +82,23 @@ struct ClientError: Error, CustomStringConvertible {
     var description: String { "\(call): \(String(cString: strerror(code)))" }
 }
 
-/// A blocking IPv4 loopback client; reads give up after a deadline of seconds.
+/// A blocking IPv4 loopback client; reads give up after a deadline of seconds. `source` binds its end
+/// to another loopback address (any of 127.0.0.0/8) before connecting.
 final class LoopbackClient {
     let fd: Int32
 
-    init(port: UInt16) throws {
+    init(port: UInt16, source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ClientError(call: "socket", code: errno) }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { let code = errno; Glibc.close(fd); throw ClientError(call: "bind(\(source))", code: code) }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -100,6 +113,9 @@ final class LoopbackClient {
     }
 
     deinit { Glibc.close(fd) }
+
+    /// The client's own port.
+    var localPort: UInt16 { socketPort(fd, peer: false) ?? 0 }
 
     func send(_ text: String) {
         let bytes = Array(text.utf8)
@@ -146,4 +162,29 @@ func startGroup(_ handlers: [LineEchoHandler], backend: ServerIO, limits: Connec
                                 fileSync: fileSync)
     group.start()
     return group
+}
+
+/// The local (or, with `peer`, the remote) port of a TCP socket; nil when it has none (a listener's
+/// peer) or `fd` is not an IPv4 socket.
+func socketPort(_ fd: Int32, peer: Bool) -> UInt16? {
+    var address = sockaddr_in()
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let result = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { peer ? getpeername(fd, $0, &length) : getsockname(fd, $0, &length) }
+    }
+    guard result == 0, address.sin_family == sa_family_t(AF_INET) else { return nil }
+    return UInt16(bigEndian: address.sin_port)
+}
+
+/// This process's socket whose local port is `local` and whose peer's port is `remote`: the server's
+/// end of a loopback connection a test made (the server runs in the test process).
+func serverSocket(local: UInt16, remote: UInt16) -> Int32? {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return nil }
+    for name in names {
+        guard let fd = Int32(name) else { continue }
+        var status = stat()
+        guard fstat(fd, &status) == 0, status.st_mode & 0o170000 == 0o140000 else { continue }  // S_ISSOCK
+        if socketPort(fd, peer: false) == local && socketPort(fd, peer: true) == remote { return fd }
+    }
+    return nil
 }

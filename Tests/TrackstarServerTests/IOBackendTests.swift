@@ -134,6 +134,29 @@ struct IOBackendTests {
         #expect(settled, "the connection gauge did not return to 0")
     }
 
+    /// A click's client address is the address its connection came from, taken at accept (by the
+    /// ring's accept on io_uring): with 127.0.0.2 listed as a bot network and an offer that refuses
+    /// bots, fresh connections from 127.0.0.2 and 127.0.0.3 take turns (so pooled connections are
+    /// reused by the other address) and only the former's clicks are refused.
+    @Test(arguments: availableBackends)
+    func aFreshConnectionsClickCarriesItsOwnAddress(_ io: String) throws {
+        let config = LiveServer.defaultConfig.replacingOccurrences(of: "[server]\n", with: "[bots]\nnetworks = [\"127.0.0.2/32\"]\n\n[server]\n") + """
+
+            [[offers]]
+            id = 30
+            url = "https://thirty.example/?cid={click_id}"
+            bot_action = "refuse"
+            """
+        let server = try LiveServer(config: config, extraArguments: ["--io", io])
+        let browser = "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
+        for i in 0..<20 {
+            let source = i % 2 == 0 ? "127.0.0.2" : "127.0.0.3"
+            let client = try TestConnection(port: server.port, source: source)
+            let status = try client.get("/click?offer_id=30&aff_id=7", headers: browser + "Connection: close\r\n").status
+            #expect(status == (source == "127.0.0.2" ? 404 : 302), "click \(i) from \(source): \(status)")
+        }
+    }
+
     @Test func anUnknownReceivePathIsAConfigProblem() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trackstar-io-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

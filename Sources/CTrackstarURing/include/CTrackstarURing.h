@@ -1,5 +1,6 @@
 // A small C face over liburing (Debian's liburing-dev) for the request loops: one ring per loop,
-// multishot receives into a provided-buffer ring, one-shot polls, cancels, and a wait that submits.
+// accepts, multishot receives into a provided-buffer ring, one-shot polls, cancels, and a wait that
+// submits.
 // C because liburing is static inline functions and macros over shared ring memory.
 #ifndef CTRACKSTAR_URING_H
 #define CTRACKSTAR_URING_H
@@ -24,6 +25,12 @@ void ts_uring_free(ts_uring *ring);
 int ts_uring_recv(ts_uring *ring, int fd, uint64_t tag);
 /// Queues a one-shot poll for readability of `fd`.
 int ts_uring_poll(ts_uring *ring, int fd, uint64_t tag);
+/// Queues a one-shot poll for writability of `fd` (a write the kernel could not take at once).
+int ts_uring_poll_out(ts_uring *ring, int fd, uint64_t tag);
+/// Queues an accept on the listening socket `fd`. The completion's result is the new socket
+/// (nonblocking, close-on-exec) or -errno; the peer's address is written to `address` and its length
+/// to `*length` (set by the caller to the buffer's size), which must stay valid until then.
+int ts_uring_accept(ts_uring *ring, int fd, void *address, uint32_t *length, uint64_t tag);
 /// Queues a cancel of the request tagged `tag` (submitted by the next wait, before that wait runs any
 /// completion work, so the request delivers nothing more). A pending request holds its file open, so
 /// a socket closed meanwhile stays open until then. The cancel's own completion carries `cancel_tag`.

@@ -28,11 +28,22 @@ final class TestConnection: @unchecked Sendable {  // each used by one thread at
     let fd: Int32
     var pending: [UInt8] = []
 
-    init(port: UInt16, host: String = "127.0.0.1") throws {
+    /// `source` (IPv4 only) binds the client's end to that address first, such as another loopback
+    /// address of 127.0.0.0/8.
+    init(port: UInt16, host: String = "127.0.0.1", source: String? = nil) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let source, !v6 {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, source, &local.sin_addr)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound != 0 { let e = errno; close(fd); throw TestClientError.connect(e) }
+        }
         let result: Int32
         if v6 {
             var address = sockaddr_in6()
