@@ -10,7 +10,7 @@ API_DEBS     := python3-venv chromium chromium-driver
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CONFIG       ?= examples/trackstar.toml
 
-.PHONY: all deps bench-deps api-deps api-test console-test build release run test bench loadtest loadtest-pinned loadtest-deliveries sanitize fuzz clean
+.PHONY: all deps bench-deps api-deps api-test console-test build release run test bench loadtest loadtest-pinned loadtest-deliveries sanitize asan tsan fuzz clean
 
 all: release
 
@@ -63,12 +63,21 @@ console-test: deps api-deps
 	python3 Tests/Api/console_browser.py
 
 # The whole test suite under AddressSanitizer, then ThreadSanitizer; the live tests run the
-# sanitized binary too. Separate build folders, so a normal build is not disturbed.
-sanitize: deps
+# sanitized binary too. Separate build folders, so a normal build is not disturbed. Suppressions,
+# each entry with the reason it is safe: Tests/lsan.supp and Tests/tsan.supp (docs/performance.md,
+# "Sanitizers"). TSAN_REPORTS=DIR keeps the live servers' reports there (their stderr is discarded).
+sanitize: asan tsan
+
+asan: deps
 	$(SWIFT) build --build-tests --scratch-path .build-asan --sanitize=address
 	TRACKSTAR_SANITIZER=address LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp TRACKSTAR_BINARY=$(CURDIR)/.build-asan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address
+
+TSAN_REPORTS ?= $(CURDIR)/.build-tsan/reports
+tsan: deps
 	$(SWIFT) build --build-tests --scratch-path .build-tsan --sanitize=thread
-	TRACKSTAR_SANITIZER=thread TRACKSTAR_BINARY=$(CURDIR)/.build-tsan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread
+	rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	TRACKSTAR_SANITIZER=thread TSAN_OPTIONS="suppressions=$(CURDIR)/Tests/tsan.supp log_path=$(TSAN_REPORTS)/report" TRACKSTAR_BINARY=$(CURDIR)/.build-tsan/debug/trackstar $(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread
+	@if ls $(TSAN_REPORTS)/report.* >/dev/null 2>&1; then echo "ThreadSanitizer reports in $(TSAN_REPORTS):"; ls $(TSAN_REPORTS); exit 1; fi
 
 # libFuzzer harnesses (Fuzz/, a package of its own): each runs 60 s under ASan; crashes are kept.
 fuzz: deps

@@ -50,10 +50,16 @@ public protocol ConnectionHandler: AnyObject {
     func durabilityBarrierFinished(syncError: Int32) -> Bool
     /// Writes the answer for a request whose record could not be made durable (503).
     func syncFailureResponse(output: inout ByteWriter, close: Bool)
+    /// False while held answers must wait for something other than a sync (the admin loop: a
+    /// catalog change not yet taken by every request loop). The loop asks again at each of its
+    /// iterations (a post to its mailbox, or its 1 s sweep timer, makes one). Called on the loop thread.
+    var heldAnswersMayGo: Bool { get }
 }
 
 extension ConnectionHandler {
     /// Handlers that never hold answers: release only what synced.
     public func durabilityBarrierFinished(syncError: Int32) -> Bool { syncError == 0 }
     public func syncFailureResponse(output: inout ByteWriter, close: Bool) { overloadResponse(output: &output) }
+    /// Handlers that hold answers only for syncs.
+    public var heldAnswersMayGo: Bool { true }
 }

@@ -118,7 +118,7 @@ final class LoopServer {
 
     /// Runs after each poll phase: one fdatasync covers every answer this iteration produced.
     func startBarrierIfNeeded() {
-        guard !held.isEmpty, !barrierRunning else { return }
+        guard !held.isEmpty, !barrierRunning, handler.heldAnswersMayGo else { return }
         barrierFiles.removeAll()
         handler.collectDirtyFiles(into: &barrierFiles)
         swap(&held, &inFlight)

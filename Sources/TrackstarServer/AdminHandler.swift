@@ -14,6 +14,8 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
     private(set) var metricsPage: MetricsPage?
     /// The management API's state (ApiRoutes.swift), set with the engine.
     private(set) var api: ApiContext?
+    /// Runs operator status changes on the request loops (ConversionOperator.swift), set with the engine.
+    private(set) var operatorUpdates: OperatorUpdates?
     let limits = HTTPLimits(maxRequestLineBytes: 8192, maxHeaderBytes: 16_384, maxHeaderCount: 64, maxBodyBytes: 65_536)
     /// Room for the largest answer: a page of catalog objects, a report, the console or the OpenAPI document.
     let maxResponseBytes = RequestHandler.metricsCapacity + 256 * 1024
@@ -25,9 +27,10 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
     }
 
     /// On the admin loop: the server has started; /metrics and the storage check can use the engine.
-    func attach(_ engine: Engine, api: ApiContext? = nil) {
+    func attach(_ engine: Engine, operatorUpdates: OperatorUpdates, api: ApiContext? = nil) {
         self.engine = engine
         metricsPage = MetricsPage(engine: engine)
+        self.operatorUpdates = operatorUpdates
         self.api = api
     }
 
@@ -128,7 +131,16 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
               nowMillis: WallClock.nowMillis(), to: &output)
     }
 
-    var holdsResponses: Bool { false }
+    /// Every answer is held until the loop's check phase (the same iteration when nothing waits), so
+    /// that an API write's answer goes only once every request loop has taken the change: a client
+    /// that clicks right after the 200 meets the new catalog on any loop. The admin loop never blocks.
+    var holdsResponses: Bool { true }
+
+    /// False while a catalog change posted to the request loops is not yet on all of them (at most
+    /// `ApplyTimes.patienceMicros`); the last loop to take it wakes this loop to ask again.
+    var heldAnswersMayGo: Bool {
+        api?.applyTimes.everyLoopHasTheLatest(nowMicros: MonotonicClock.micros()) ?? true
+    }
 
     func collectDirtyFiles(into files: inout FileList) {}
 }

@@ -82,9 +82,9 @@ final class AdminListener: @unchecked Sendable {  // set once in init
     var address: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
 
     /// Hands the started engine to the admin loop (through its mailbox, so the handler stays single-threaded).
-    func attach(_ engine: Engine, api: ApiContext? = nil) {
+    func attach(_ engine: Engine, operatorUpdates: OperatorUpdates, api: ApiContext? = nil) {
         let handler = self.handler
-        group.onEveryLoop { _ in handler.attach(engine, api: api) }
+        group.onEveryLoop { _ in handler.attach(engine, operatorUpdates: operatorUpdates, api: api) }
     }
 
     /// SIGHUP: the API's tokens as the new file lists them.

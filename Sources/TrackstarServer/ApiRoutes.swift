@@ -4,7 +4,6 @@
 import TrackstarCore
 import TrackstarConfiguration
 import TrackstarExport
-import Atomics
 
 /// What the API needs from the server, handed to the admin loop once it has started.
 final class ApiContext: @unchecked Sendable {  // fields set once; `auth` and `applyTimes` touched on the admin loop only
@@ -127,6 +126,7 @@ enum Api {
         pairs.append(("apply_p50_us", .integer(times.p50)))
         pairs.append(("apply_p99_us", .integer(times.p99)))
         pairs.append(("apply_max_us", .integer(times.max)))
+        pairs.append(("apply_late", .integer(Int64(times.late))))
         return json(200, .object(pairs))
     }
 
@@ -165,52 +165,6 @@ struct AdminResponseError: Error {
 extension AdminRequest {
     /// GET or HEAD.
     var isRead: Bool { methodName == "GET" || methodName == "HEAD" }
-}
-
-/// How long catalog changes took to reach every loop: the last 1,024, in microseconds.
-final class ApplyTimes: @unchecked Sendable {  // behind `lock`
-    private var lock = pthread_mutex_t()
-    private var samples: [Int64] = []
-    private var next = 0
-
-    init() { pthread_mutex_init(&lock, nil) }
-
-    func record(micros: Int64) {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        if samples.count < 1024 { samples.append(micros) } else { samples[next] = micros; next = (next + 1) % 1024 }
-    }
-
-    func summary() -> (count: Int, p50: Int64, p99: Int64, max: Int64) {
-        pthread_mutex_lock(&lock)
-        let sorted = samples.sorted()
-        pthread_mutex_unlock(&lock)
-        guard !sorted.isEmpty else { return (0, 0, 0, 0) }
-        func at(_ q: Double) -> Int64 { sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
-        return (sorted.count, at(0.5), at(0.99), sorted.last!)
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Counts the loops that have taken a new catalog; the last one records the time since it was posted.
-final class AppliedEverywhere: Sendable {
-    let loops: Int
-    let times: ApplyTimes
-    let postedMicros = MonotonicClock.micros()
-    let applied = ManagedAtomic<Int>(0)
-
-    init(loops: Int, times: ApplyTimes) { self.loops = loops; self.times = times }
-
-    /// On each loop, after it swapped its catalog.
-    func loopApplied() {
-        // acquiringAndReleasing: the last loop's reading of the count orders after every other loop's swap.
-        if applied.wrappingIncrementThenLoad(ordering: .acquiringAndReleasing) == loops {
-            times.record(micros: MonotonicClock.micros() - postedMicros)
-        }
-    }
 }
 
 extension AdminConfig {

@@ -45,9 +45,20 @@ extension TrackstarServer {
         case .smartLinks, .bots: break
         default: partners.dispatcher.replacePlan(config)  // offers, affiliates, rules: what delivery reads
         }
+        post(catalog, enrichment: enrichment, caches: caches)
+    }
+
+    /// Hands a new catalog (and a new enrichment, with fresh caches when the old ones no longer fit)
+    /// to every loop through its mailbox; each swaps between requests, so no connection is dropped.
+    /// The admin loop holds answers until every loop has it (`ApplyTimes.everyLoopHasTheLatest`).
+    func post(_ catalog: Catalog, enrichment: Enrichment?, caches: [UserAgentCache]?) {
         let handlers = self.handlers
         let fresh = UncheckedCaches(caches)
-        let applied = AppliedEverywhere(loops: handlers.count, times: applyTimes)
+        let adminGroup = admin?.group
+        // Weak: a catalog left in a stopped loop's mailbox must not keep the admin listener alive.
+        let applied = AppliedEverywhere(loops: handlers.count, times: applyTimes) { [weak adminGroup] in
+            adminGroup?.onEveryLoop { _ in }  // an empty post: the admin loop wakes and re-checks
+        }
         group.onEveryLoop { index in
             handlers[index].catalog = catalog
             if let enrichment { handlers[index].state.pointee.enrich.sources = enrichment }

@@ -52,7 +52,7 @@ extension AdminRoutes {
     /// form body): 200 with the change, 409 when the state machine forbids it or another update won,
     /// 404 for an unknown conversion, 400 for a missing or malformed field.
     static func changeConversionStatus(_ request: AdminRequest, _ admin: AdminHandler) -> AdminResponse {
-        guard let updates = admin.engine?.operatorUpdates else { return .text(503, "not started yet\n") }
+        guard let updates = admin.operatorUpdates else { return .text(503, "not started yet\n") }
         let segments = request.path.split(separator: "/")
         guard segments.count == 3, let id = UInt64(segments[1]), id > 0 else {
             return .text(400, "id: expected a conversion id (a positive integer) in /conversions/{id}/status\n")

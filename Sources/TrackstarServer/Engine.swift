@@ -64,8 +64,6 @@ final class Engine: @unchecked Sendable {
     func compose(feeds: [any LogFeed]) { self.feeds = feeds }
     /// The partner dispatcher among the feeds, for the admin listener's operations.
     var deliveries: Dispatcher? { feeds.lazy.compactMap { $0 as? Dispatcher }.first }
-    /// Operator status changes, run on a loop (for the admin listener), set before start.
-    var operatorUpdates: OperatorUpdates?
     /// Wall-clock time of the last manifest written (0: none yet).
     let lastSnapshotMillis = ManagedAtomic<Int64>(0)
     /// Wall-clock time a loop last failed to append a record (0: never); /readyz reads it.

@@ -116,15 +116,7 @@ public final class TrackstarServer: @unchecked Sendable {
         engine.replaceCatalog(catalog)
         engine.replaceEnrichment(enrichment)
         partners.dispatcher.replacePlan(config)
-        let handlers = self.handlers
-        let fresh = UncheckedCaches(caches)
-        let applied = AppliedEverywhere(loops: handlers.count, times: applyTimes)
-        group.onEveryLoop { index in
-            handlers[index].catalog = catalog
-            handlers[index].state.pointee.enrich.sources = enrichment
-            if let caches = fresh.caches { handlers[index].state.pointee.enrich.cache = caches[index] }
-            applied.loopApplied()
-        }
+        post(catalog, enrichment: enrichment, caches: caches)
         var notes: [String] = []
         if config.server != engine.config.server { notes.append("[server] changes take effect at the next restart") }
         if config.storage != engine.config.storage { notes.append("[storage] changes take effect at the next restart") }
@@ -171,11 +163,13 @@ public final class TrackstarServer: @unchecked Sendable {
         summary.start()
         let readiness = self.readiness
         group.onEveryLoop { _ in readiness.loopIsRunning() }
-        engine.operatorUpdates = OperatorUpdates(group: group, handlers: handlers)
         catalogService?.reloadAll = { [unowned self] config throws(StartupError) in try self.reload(config) }
         catalogService?.applyChange = { [unowned self] update throws(CatalogApplyFailure) in try self.applyCatalogChange(update) }
-        admin?.attach(engine, api: ApiContext(service: catalogService, tokens: engine.config.admin.tokens, applyTimes: applyTimes,
-                                              dataDir: engine.config.storage.dataDir, export: engine.config.export))
+        // The admin listener, not the engine, holds the loops for operator changes: the loops' handlers
+        // hold the engine, so an engine holding them back was a cycle that outlived `stop` (LeakSanitizer).
+        let api = ApiContext(service: catalogService, tokens: engine.config.admin.tokens, applyTimes: applyTimes,
+                             dataDir: engine.config.storage.dataDir, export: engine.config.export)
+        admin?.attach(engine, operatorUpdates: OperatorUpdates(group: group, handlers: handlers), api: api)
         readiness.enter(.serving)
     }
 

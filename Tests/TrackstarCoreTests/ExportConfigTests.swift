@@ -6,21 +6,6 @@ import Testing
 
 private func load(_ text: String) -> Result<TrackstarConfig, ConfigProblems> { ConfigLoader.load(text: text) }
 
-private func problems(_ text: String) -> [ConfigProblem] {
-    if case .failure(let found) = load(text) { return found.problems }
-    return []
-}
-
-private func expectOne(_ text: String, line: Int, _ fragments: String..., sourceLocation: SourceLocation = #_sourceLocation) {
-    let found = problems(text)
-    #expect(found.count == 1, "problems: \(found.map(\.description))", sourceLocation: sourceLocation)
-    guard let problem = found.first else { return }
-    #expect(problem.line == line, "\(problem)", sourceLocation: sourceLocation)
-    for fragment in fragments {
-        #expect(problem.message.contains(fragment), "\(problem) lacks \(fragment)", sourceLocation: sourceLocation)
-    }
-}
-
 @Suite struct ExportConfigTests {
     @Test func defaultsToSQLiteWithTenThousandRowsOrOneSecond() throws {
         let config = try load("").get()
@@ -60,37 +45,37 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
     }
 
     @Test func unknownSinkIsRefusedWithTheChoices() {
-        expectOne("[export]\nsink = \"postgres\"", line: 2, "export.sink", "\"sqlite\", \"clickhouse\" or \"none\"", "postgres")
+        expectOneProblem("[export]\nsink = \"postgres\"", line: 2, "export.sink", "\"sqlite\", \"clickhouse\" or \"none\"", "postgres")
     }
 
     @Test func unknownKeyIsRefusedWithASuggestion() {
-        expectOne("[export]\nbatch_row = 10", line: 2, "export.batch_row", "unknown key", "did you mean batch_rows")
+        expectOneProblem("[export]\nbatch_row = 10", line: 2, "export.batch_row", "unknown key", "did you mean batch_rows")
     }
 
     @Test func exportKeyOutsideTheTableIsPointedThere() {
-        expectOne("batch_rows = 10", line: 1, "must be inside [export]")
+        expectOneProblem("batch_rows = 10", line: 1, "must be inside [export]")
     }
 
     @Test func batchRowsOutOfRange() {
-        expectOne("[export]\nbatch_rows = 0", line: 2, "export.batch_rows", "from 1 to 1000000")
-        expectOne("[export]\nbatch_rows = \"10\"", line: 2, "export.batch_rows", "whole number")
+        expectOneProblem("[export]\nbatch_rows = 0", line: 2, "export.batch_rows", "from 1 to 1000000")
+        expectOneProblem("[export]\nbatch_rows = \"10\"", line: 2, "export.batch_rows", "whole number")
     }
 
     @Test func batchAgeNeedsAUnitAndMustBePositive() {
-        expectOne("[export]\nbatch_age = 5", line: 2, "export.batch_age", "write it with a unit, e.g. \"5s\"")
-        expectOne("[export]\nbatch_age = \"0s\"", line: 2, "export.batch_age", "longer than 0")
+        expectOneProblem("[export]\nbatch_age = 5", line: 2, "export.batch_age", "write it with a unit, e.g. \"5s\"")
+        expectOneProblem("[export]\nbatch_age = \"0s\"", line: 2, "export.batch_age", "longer than 0")
     }
 
     @Test func clickHouseNeedsURL() {
-        expectOne("\n[export]\nsink = \"clickhouse\"\n", line: 3, "needs url", "http://127.0.0.1:8123")
+        expectOneProblem("\n[export]\nsink = \"clickhouse\"\n", line: 3, "needs url", "http://127.0.0.1:8123")
     }
 
     @Test func urlMustBeHTTPOrHTTPSHostAndPort() {
-        expectOne("[export]\nurl = \"ftp://ch.example:8443\"", line: 2, "export.url", "not an http:// or https:// URL")
-        expectOne("[export]\nurl = \"ch.example:8123\"", line: 2, "export.url", "not an http:// or https:// URL")
-        expectOne("[export]\nurl = \"http://127.0.0.1:8123/db\"", line: 2, "export.url", "no path")
-        expectOne("[export]\nurl = \"https://me:pw@ch.example\"", line: 2, "export.url", "put the user and password in user and password")
-        expectOne("[export]\nurl = \"http://127.0.0.1:99999\"", line: 2, "export.url", "port must be a number")
+        expectOneProblem("[export]\nurl = \"ftp://ch.example:8443\"", line: 2, "export.url", "not an http:// or https:// URL")
+        expectOneProblem("[export]\nurl = \"ch.example:8123\"", line: 2, "export.url", "not an http:// or https:// URL")
+        expectOneProblem("[export]\nurl = \"http://127.0.0.1:8123/db\"", line: 2, "export.url", "no path")
+        expectOneProblem("[export]\nurl = \"https://me:pw@ch.example\"", line: 2, "export.url", "put the user and password in user and password")
+        expectOneProblem("[export]\nurl = \"http://127.0.0.1:99999\"", line: 2, "export.url", "port must be a number")
     }
 
     @Test func parsesURLForms() throws {
@@ -108,21 +93,21 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
     }
 
     @Test func userMustBeSendableAndPasswordNeedsAUser() {
-        expectOne("[export]\nuser = \"\"", line: 2, "export.user", "must not be empty")
-        expectOne("[export]\nuser = \"a:b\"", line: 2, "export.user", "no ':'")
-        expectOne("[export]\nuser = 7", line: 2, "export.user", "a string in quotes")
-        expectOne("[export]\nca_file = \"\"", line: 2, "export.ca_file", "must not be empty")
-        expectOne("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\n\npassword = \"pw\"", line: 5,
+        expectOneProblem("[export]\nuser = \"\"", line: 2, "export.user", "must not be empty")
+        expectOneProblem("[export]\nuser = \"a:b\"", line: 2, "export.user", "no ':'")
+        expectOneProblem("[export]\nuser = 7", line: 2, "export.user", "a string in quotes")
+        expectOneProblem("[export]\nca_file = \"\"", line: 2, "export.ca_file", "must not be empty")
+        expectOneProblem("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\n\npassword = \"pw\"", line: 5,
                   "export.password", "without user", "add user")
     }
 
     @Test func databaseMustBeAPlainName() {
-        expectOne("[export]\ndatabase = \"x; DROP\"", line: 2, "export.database", "letters, digits and _")
-        expectOne("[export]\ndatabase = \"1st\"", line: 2, "export.database")
+        expectOneProblem("[export]\ndatabase = \"x; DROP\"", line: 2, "export.database", "letters, digits and _")
+        expectOneProblem("[export]\ndatabase = \"1st\"", line: 2, "export.database")
     }
 
     @Test func everyProblemIsReportedAtOnce() {
-        let found = problems("""
+        let found = configProblems("""
             [export]
             sink = "kafka"
             batch_rows = -1
@@ -153,10 +138,10 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
     }
 
     @Test func badExportersAndBatchBytesAreNamed() {
-        expectOne("[export]\nexporters = 4", line: 2, "export.exporters", "SQLite takes one writer", "sink = \"clickhouse\"")
-        expectOne("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\nexporters = \"many\"", line: 4,
+        expectOneProblem("[export]\nexporters = 4", line: 2, "export.exporters", "SQLite takes one writer", "sink = \"clickhouse\"")
+        expectOneProblem("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\nexporters = \"many\"", line: 4,
                   "export.exporters", "\"auto\"")
-        expectOne("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\nexporters = 0", line: 4, "export.exporters", "from 1 to 64")
-        expectOne("[export]\nbatch_bytes = 100", line: 2, "export.batch_bytes", "from 65536")
+        expectOneProblem("[export]\nsink = \"clickhouse\"\nurl = \"http://127.0.0.1:8123\"\nexporters = 0", line: 4, "export.exporters", "from 1 to 64")
+        expectOneProblem("[export]\nbatch_bytes = 100", line: 2, "export.batch_bytes", "from 65536")
     }
 }

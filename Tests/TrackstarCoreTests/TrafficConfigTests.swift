@@ -4,21 +4,6 @@ import Testing
 @testable import TrackstarCore
 @testable import TrackstarConfiguration
 
-private func problems(_ text: String) -> [ConfigProblem] {
-    if case .failure(let found) = ConfigLoader.load(text: text) { return found.problems }
-    return []
-}
-
-private func expectOne(_ text: String, line: Int, _ fragments: String..., sourceLocation: SourceLocation = #_sourceLocation) {
-    let found = problems(text)
-    #expect(found.count == 1, "problems: \(found.map(\.description))", sourceLocation: sourceLocation)
-    guard let problem = found.first else { return }
-    #expect(problem.line == line, "\(problem)", sourceLocation: sourceLocation)
-    for fragment in fragments {
-        #expect(problem.message.contains(fragment), "\(problem) lacks \(fragment)", sourceLocation: sourceLocation)
-    }
-}
-
 @Suite struct TrafficConfigTests {
     @Test func everyKeyIsRead() throws {
         let config = try ConfigLoader.load(text: """
@@ -80,23 +65,23 @@ private func expectOne(_ text: String, line: Int, _ fragments: String..., source
 
     @Test func badValuesAreReportedOnTheirLines() {
         let head = "[[offers]]\nid = 1\nurl = \"https://one.example/\"\n"
-        expectOne(head + "countries = [\"USA\"]\n", line: 4, "countries", "two-letter")
-        expectOne(head + "devices = [\"phone\"]\n", line: 4, "not a device type", "mobile")
-        expectOne(head + "timezone = \"../etc/passwd\"\n", line: 4, "not a time zone name")
-        expectOne(head + "redirect_offer_id = 9\n", line: 4, "no offer with id 9")
-        expectOne(head + "  [offers.caps]\n  daily_click = 5\n", line: 5, "daily_click", "did you mean daily_clicks")
-        expectOne(head + "  [offers.caps]\n  daily_clicks = -1\n", line: 5, "daily_clicks", "from 0")
-        expectOne(head + "  [[offers.affiliate_caps]]\n  daily_clicks = 5\n", line: 4, "missing required key aff_id")
-        expectOne(head + "  [[offers.affiliate_caps]]\n  aff_id = 3\n  daily_clicks = 5\n", line: 4, "no affiliate with id 3")
-        expectOne(head + "[[smartlinks]]\nid = 1\nslug = \"a/b\"\noffers = [{ offer_id = 1 }]\n", line: 6, "path segment")
-        expectOne(head + "[[smartlinks]]\nid = 1\nslug = \"a\"\noffers = [{ offer_id = 4 }]\n", line: 7, "no offer with id 4")
-        expectOne(head + "[[smartlinks]]\nid = 1\nslug = \"a\"\noffers = [{ offer_id = 1, weight = 0 }]\n", line: 7, "weight")
-        expectOne(head + "[[smartlinks]]\nid = 1\nslug = \"a\"\noffers = [{ offer_id = 1 }]\n[[smartlinks]]\nid = 2\nslug = \"a\"\noffers = [{ offer_id = 1 }]\n",
+        expectOneProblem(head + "countries = [\"USA\"]\n", line: 4, "countries", "two-letter")
+        expectOneProblem(head + "devices = [\"phone\"]\n", line: 4, "not a device type", "mobile")
+        expectOneProblem(head + "timezone = \"../etc/passwd\"\n", line: 4, "not a time zone name")
+        expectOneProblem(head + "redirect_offer_id = 9\n", line: 4, "no offer with id 9")
+        expectOneProblem(head + "  [offers.caps]\n  daily_click = 5\n", line: 5, "daily_click", "did you mean daily_clicks")
+        expectOneProblem(head + "  [offers.caps]\n  daily_clicks = -1\n", line: 5, "daily_clicks", "from 0")
+        expectOneProblem(head + "  [[offers.affiliate_caps]]\n  daily_clicks = 5\n", line: 4, "missing required key aff_id")
+        expectOneProblem(head + "  [[offers.affiliate_caps]]\n  aff_id = 3\n  daily_clicks = 5\n", line: 4, "no affiliate with id 3")
+        expectOneProblem(head + "[[smartlinks]]\nid = 1\nslug = \"a/b\"\noffers = [{ offer_id = 1 }]\n", line: 6, "path segment")
+        expectOneProblem(head + "[[smartlinks]]\nid = 1\nslug = \"a\"\noffers = [{ offer_id = 4 }]\n", line: 7, "no offer with id 4")
+        expectOneProblem(head + "[[smartlinks]]\nid = 1\nslug = \"a\"\noffers = [{ offer_id = 1, weight = 0 }]\n", line: 7, "weight")
+        expectOneProblem(head + "[[smartlinks]]\nid = 1\nslug = \"a\"\noffers = [{ offer_id = 1 }]\n[[smartlinks]]\nid = 2\nslug = \"a\"\noffers = [{ offer_id = 1 }]\n",
                   line: 8, "already used by the smart link at line 4")
     }
 
     @Test func aRedirectCycleIsReportedOnceWithEveryLink() {
-        let found = problems("""
+        let found = configProblems("""
             [[offers]]
             id = 1
             url = "https://one.example/"

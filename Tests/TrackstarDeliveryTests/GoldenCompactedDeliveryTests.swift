@@ -14,18 +14,6 @@ struct GoldenCompactedDeliveryTests {
     /// When the fixture's compaction ran.
     static let compactedAt: Int64 = 1_790_000_100_000
 
-    static func expectSameEntries(_ read: [DeliveryEntry], _ label: String) {
-        #expect(read.count == GoldenDeliveries.entries.count, "\(label): records")
-        for (i, (got, expected)) in zip(read, GoldenDeliveries.entries).enumerated() {
-            let r = got.record, e = expected.record
-            #expect(r.kind == e.kind && r.conversionID == e.conversionID && r.timeMillis == e.timeMillis
-                    && r.nextMillis == e.nextMillis && r.affID == e.affID && r.latencyMicros == e.latencyMicros
-                    && r.httpStatus == e.httpStatus && r.curlCode == e.curlCode && r.outcome == e.outcome
-                    && r.attempt == e.attempt && !r.carried, "\(label): record \(i)")
-            #expect(got.endpoint == expected.endpoint && got.detail == expected.detail, "\(label): record \(i)'s text")
-        }
-    }
-
     @Test func theCompactedLogReadsBack() throws {
         let data = try Golden.copyToTemporary("compacted")
         defer { Golden.remove(data) }
@@ -35,7 +23,7 @@ struct GoldenCompactedDeliveryTests {
         // The archive: the original records, every field.
         var archived: [DeliveryEntry] = []
         try DeliveryLog.archive(of: live, writer: false).forEach { archived.append($0) }
-        Self.expectSameEntries(archived, "archive")
+        GoldenDeliveries.expectSameEntries(archived, "archive")
 
         // The live generation: carried records only, in the order compaction writes them.
         var kinds: [DeliveryRecordKind] = []
@@ -76,11 +64,7 @@ struct GoldenCompactedDeliveryTests {
     func writeFixtures() throws {
         let scratch = try Golden.scratchDirectory()
         defer { Golden.remove(scratch) }
-        let log = try DeliveryLog(dataDir: scratch)
-        for entry in GoldenDeliveries.entries {
-            #expect(log.append(entry.record, endpoint: entry.endpoint, detail: entry.detail))
-        }
-        #expect(log.sync() == nil)
+        let log = try GoldenDeliveries.writtenLog(in: scratch)
         var ledger = DeliveryLedger.replay(log, pauseAfter: 5)
         let next = try #require(try DeliveryCompaction.run(log, ledger: &ledger, nowMillis: Self.compactedAt))
         let directory = log.directory

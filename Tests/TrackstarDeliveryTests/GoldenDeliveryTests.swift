@@ -52,6 +52,29 @@ enum GoldenDeliveries {
     ]
 
     static let positions: [UInt64] = [4, 0, 1 << 40 - 1]
+
+    /// Expects `read` to be `entries`, every field and text (`carried` false), `label` naming the log.
+    static func expectSameEntries(_ read: [DeliveryEntry], _ label: String) {
+        #expect(read.count == entries.count, "\(label): records")
+        for (i, (got, expected)) in zip(read, entries).enumerated() {
+            let r = got.record, e = expected.record
+            #expect(r.kind == e.kind && r.conversionID == e.conversionID && r.timeMillis == e.timeMillis
+                    && r.nextMillis == e.nextMillis && r.affID == e.affID && r.latencyMicros == e.latencyMicros
+                    && r.httpStatus == e.httpStatus && r.curlCode == e.curlCode && r.outcome == e.outcome
+                    && r.attempt == e.attempt && !r.carried, "\(label): record \(i): \(r) against \(e)")
+            #expect(got.endpoint == expected.endpoint && got.detail == expected.detail, "\(label): record \(i)'s text")
+        }
+    }
+
+    /// The generators' first step: `entries` appended through DeliveryLog.append to a new log in `scratch`, synced.
+    static func writtenLog(in scratch: String) throws -> DeliveryLog {
+        let log = try DeliveryLog(dataDir: scratch)
+        for entry in entries {
+            #expect(log.append(entry.record, endpoint: entry.endpoint, detail: entry.detail))
+        }
+        #expect(log.sync() == nil)
+        return log
+    }
 }
 
 @Suite("golden delivery fixtures", .serialized)
@@ -72,22 +95,7 @@ struct GoldenDeliveryTests {
         #expect(log.count == UInt64(GoldenDeliveries.entries.count), "records found valid: \(log.notes)")
         var read: [DeliveryEntry] = []
         log.forEach { read.append($0) }
-        try #require(read.count == GoldenDeliveries.entries.count)
-        for (i, (got, expected)) in zip(read, GoldenDeliveries.entries).enumerated() {
-            let r = got.record, e = expected.record
-            #expect(r.kind == e.kind, "record \(i)")
-            #expect(r.conversionID == e.conversionID, "record \(i)")
-            #expect(r.timeMillis == e.timeMillis, "record \(i)")
-            #expect(r.nextMillis == e.nextMillis, "record \(i)")
-            #expect(r.affID == e.affID, "record \(i)")
-            #expect(r.latencyMicros == e.latencyMicros, "record \(i)")
-            #expect(r.httpStatus == e.httpStatus, "record \(i)")
-            #expect(r.curlCode == e.curlCode, "record \(i)")
-            #expect(r.outcome == e.outcome, "record \(i)")
-            #expect(r.attempt == e.attempt, "record \(i)")
-            #expect(got.endpoint == expected.endpoint, "record \(i)")
-            #expect(got.detail == expected.detail, "record \(i)")
-        }
+        GoldenDeliveries.expectSameEntries(read, "log")
         // And what a restart rebuilds from it.
         let ledger = DeliveryLedger.replay(log, pauseAfter: 5)
         #expect(ledger.pending.keys.sorted() == [1 << 40 | 1])
@@ -107,11 +115,7 @@ struct GoldenDeliveryTests {
     func writeFixtures() throws {
         let scratch = try Golden.scratchDirectory()
         defer { Golden.remove(scratch) }
-        let log = try DeliveryLog(dataDir: scratch)
-        for entry in GoldenDeliveries.entries {
-            #expect(log.append(entry.record, endpoint: entry.endpoint, detail: entry.detail))
-        }
-        #expect(log.sync() == nil)
+        let log = try GoldenDeliveries.writtenLog(in: scratch)
         DeliveryPositions(directory: log.directory).store(GoldenDeliveries.positions)
         let directory = log.directory
         try Golden.copyPrefix(of: directory + "/deliveries-000000.rec", count: Int(log.count) * DeliveryRecord.stride,

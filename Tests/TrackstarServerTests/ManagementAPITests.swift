@@ -93,6 +93,43 @@ struct ManagementAPITests {
         #expect(gone.status == 404 && gone.body.contains("archived"))
     }
 
+    /// Clicks recorded by each loop (its shard's click log), from /metrics.
+    static func clicksPerShard(_ server: LiveServer) throws -> [String: Double] {
+        let samples = try PrometheusExposition.parse(try server.admin().get("/metrics").body)
+        var counts: [String: Double] = [:]
+        for sample in samples where sample.name == "trackstar_shard_records" && sample.labels["log"] == "clicks" {
+            counts[sample.labels["shard"] ?? "?"] = sample.value
+        }
+        return counts
+    }
+
+    /// An answered write is on every loop: connections opened before each write (the kernel spreads
+    /// them over both loops) click the moment the 200 arrives, and every click meets the new URL.
+    /// Before the admin loop held its answers for the loops, a loop could still route by the old one.
+    @Test func anAnsweredWriteIsOnEveryLoopForTheNextClick() throws {
+        let server = try LiveServer(config: APITokens.config, loops: 2)
+        let admin = try server.admin()
+        let before = try Self.clicksPerShard(server)
+        #expect(before.count == 2, "\(before)")
+        for round in 0..<6 {
+            let waiting = try (0..<8).map { _ in try server.connect() }
+            let url = "https://round\(round).example/?cid={click_id}"
+            let patched = try admin.api("PATCH", "/offers/1", token: APITokens.editor, body: "{\"url\": \"\(url)\"}")
+            #expect(patched.status == 200, "\(patched.body)")
+            for connection in waiting {
+                let location = try connection.get("/click?offer_id=1&aff_id=7").header("Location") ?? ""
+                #expect(location.hasPrefix("https://round\(round).example/?cid="), "round \(round): \(location)")
+            }
+        }
+        // Both loops served some of those clicks (48 connections: one loop alone is a 1 in 2^47 chance).
+        #expect(eventually(within: 20) {
+            guard let after = try? Self.clicksPerShard(server) else { return false }
+            return before.allSatisfy { shard, count in (after[shard] ?? 0) > count }
+        })
+        let status = try admin.api("GET", "/status", token: APITokens.viewer)
+        #expect((status.json["apply_count"] as? Int ?? 0) >= 6 && status.json["apply_late"] as? Int == 0, "\(status.body)")
+    }
+
     @Test func aWriteCheckConfigWouldRefuseIs422WithTheFieldsPathAndItsMessage() throws {
         let server = try LiveServer(config: APITokens.config)
         let admin = try server.admin()

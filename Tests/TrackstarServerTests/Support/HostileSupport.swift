@@ -89,14 +89,7 @@ extension TestConnection {
     }
 
     /// The local (client-side) port, to find the connection in /proc/net/tcp.
-    var localPort: UInt16 {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return UInt16(bigEndian: address.sin_port)
-    }
+    var localPort: UInt16 { clientPort(of: fd) }
 }
 
 /// A client socket with a small receive buffer, set before connecting: a client that never reads
@@ -180,14 +173,8 @@ final class RawClient: @unchecked Sendable {
         return (bytes, false)
     }
 
-    var localPort: UInt16 {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return UInt16(bigEndian: address.sin_port)
-    }
+    /// The local (client-side) port, to find the connection in /proc/net/tcp.
+    var localPort: UInt16 { clientPort(of: fd) }
 }
 
 /// One TCP connection as the kernel sees it (a line of /proc/net/tcp).
@@ -253,6 +240,16 @@ func endOfHead(_ raw: UnsafeRawBufferPointer, from: Int) -> Int? {
 
 /// A /proc file read to its end. (Foundation's String(contentsOfFile:) stops after the first page
 /// of /proc/net/tcp, whose size is reported as 0.)
+/// The local port of IPv4 socket `fd` (the client's side of a test connection).
+func clientPort(of fd: Int32) -> UInt16 {
+    var address = sockaddr_in()
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return UInt16(bigEndian: address.sin_port)
+}
+
 func readProcFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return nil }
