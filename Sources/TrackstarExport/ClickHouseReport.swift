@@ -4,12 +4,17 @@
 import TrackstarCore
 import TrackstarStore
 
-/// Report queries against ClickHouse (FINAL: rows written twice count once).
+/// Report queries against ClickHouse: the roll-up views when they hold every committed record,
+/// else the raw tables with FINAL (rows written twice count once).
 public final class ClickHouseReportBackend: ReportBackend {
     let sink: ClickHouseSink
-    public init(sink: ClickHouseSink) { self.sink = sink }
-    /// Not yet: ClickHouse reports read the raw tables (FINAL).
-    public var hasRollups: Bool { false }
+    /// Whether the roll-ups hold every committed record (`ClickHouseSink.rollupsCover`); false for a
+    /// store no exporter with roll-ups has written to yet (it fills them with its first batch).
+    public let hasRollups: Bool
+    public init(sink: ClickHouseSink) throws(ExportError) {
+        self.sink = sink
+        hasRollups = try sink.rollupsCover()
+    }
 
     public func intDiv(_ column: String, _ divisor: Int64) -> String { "intDiv(\(column), \(divisor))" }
     public var tableSuffix: String { " FINAL" }
