@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 .product(name: "TrackstarCore", package: "trackstar"),
                 .product(name: "TrackstarExport", package: "trackstar"),
+                .product(name: "TrackstarConfiguration", package: "trackstar"),
             ],
             path: "Figures/ReportFigures"
         ),

@@ -1,6 +1,7 @@
 // The rows ClickHouseSink inserts, encoded in RowBinary straight from the records: fields are copied
 // from their views into the mapped logs, the click ID and address are written in place, and event
 // names are looked up once per batch — no String is made for a click, conversion or refusal row.
+// Clicks and refusals past the roll-up marks are tallied on the way (ClickHouseRollups.swift).
 import TrackstarCore
 import TrackstarStore
 
@@ -9,20 +10,28 @@ extension ClickHouseSink {
     /// as an INSERT whenever it reaches `batchBytes`.
     func encode(_ span: LogSpan, from source: ExportSource) throws(ExportError) {
         let out = buffers[span.kind.rawValue]
+        let rollFrom = rolled[span.shard]?[span.kind].records ?? 0  // records below are in the roll-ups already (a re-sent batch)
         for sequence in span.range {
             switch span.kind {
             case .clicks:
-                if let row = source.click(shard: span.shard, sequence: sequence) { encode(row, source, into: out) }
+                if let row = source.click(shard: span.shard, sequence: sequence) {
+                    encode(row, source, into: out)
+                    if sequence >= rollFrom { tally.add(row) }
+                }
             case .conversions:
                 if let row = source.conversion(shard: span.shard, sequence: sequence) {
                     encode(row, source, into: out)
+                    conversionHours.insert(row.timeMillis / CivilTime.hourMillis)
                     if row.isTransition {
                         encodeTransition(row, into: transitions)
                         if transitions.count >= batchBytes { try flush(transitions, into: .transitions) }
                     }
                 }
             case .refusals:
-                if let row = source.refusal(shard: span.shard, sequence: sequence) { encode(row, into: out) }
+                if let row = source.refusal(shard: span.shard, sequence: sequence) {
+                    encode(row, into: out)
+                    if sequence >= rollFrom { refusalTally[RefusalGroup(row), default: 0] += 1 }
+                }
             }
             if out.count >= batchBytes { try flush(out, into: Table(span.kind)) }
         }

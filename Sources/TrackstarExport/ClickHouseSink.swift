@@ -3,7 +3,7 @@
 // inserts of at most `batch_bytes`. Exactly once comes from idempotence: a row's sorting key ends in
 // its id, so a batch written twice collapses to one row (queries use FINAL); the positions are
 // inserted after the rows, and a "sent" mark before them, so rows whose positions never committed
-// can be found and retracted when recovery cuts their records.
+// can be found and retracted when recovery cuts their records. Roll-ups: ClickHouseRollups.swift.
 import TrackstarCore
 import TrackstarStore
 import TrackstarConfiguration
@@ -27,6 +27,15 @@ public final class ClickHouseSink: ExportSink {
     /// The sent marks: per shard and log, the end of the last span whose rows were (or were about to
     /// be) inserted. Read by `open`, raised by `write`, lowered by `retract`.
     var sent: [Int: ExportPosition] = [:]
+    /// Roll-ups (ClickHouseRollups.swift): per shard, the records of clicks and refusals the sums
+    /// hold (the marks, as read by `open` and raised by each insert of sums), whether the conversion
+    /// roll-ups were filled, and the current batch's click groups, refusal groups and conversion hours.
+    var rolled: [Int: ExportPosition] = [:]
+    var conversionsFilled = false
+    var tally = ClickTally()
+    var refusalTally: [RefusalGroup: Int64] = [:]
+    var conversionHours = Set<Int64>()
+    let rollupRows = RowBinary()
 
     /// A sink for `[export] url` and `database`.
     public init(config: ExportConfig) throws(ExportError) {
@@ -121,7 +130,9 @@ public final class ClickHouseSink: ExportSink {
         try addAmountCurrency()
         try addVersion()
         try addEnrichmentColumns()
-        return try positions()
+        let found = try positions()
+        try openRollups()
+        return found
     }
 
     /// A table created before conversions carried the currency of their amount gets the column (last,
@@ -188,17 +199,21 @@ public final class ClickHouseSink: ExportSink {
     }
 
     /// 1. Marks the batch's ends as sent (if not already), 2. inserts the rows, each table in inserts
-    /// of at most `batchBytes`, 3. commits the positions. A crash after 1 or 2 leaves rows the
-    /// positions do not cover; they collapse with the rows written again, and `writtenPositions`
+    /// of at most `batchBytes`, 3. inserts the roll-up sums of records not yet rolled up with their
+    /// marks, in one insert, and re-sums the conversion hours touched, 4. commits the positions. A
+    /// crash after 1, 2 or 3 leaves rows the positions do not cover; they collapse with the rows written again, and `writtenPositions`
     /// shows where they may be should recovery cut their records.
     public func write(_ batch: ExportBatch, from source: ExportSource) throws(ExportError) {
         try markSent(batch.spans)
         eventNames.removeAll(keepingCapacity: true)
         for buffer in buffers { buffer.removeAll() }
         transitions.removeAll()
+        resetRollupTallies()
+        try fillRollupGaps(before: batch.spans)
         for span in batch.spans { try encode(span, from: source) }
         for kind in LogKind.allCases { try flush(buffers[kind.rawValue], into: Table(kind)) }
         try flush(transitions, into: .transitions)
+        try writeRollups(batch.spans)
         guard !batch.positions.isEmpty else { return }
         try insertPositions(batch.positions.flatMap { position in LogKind.allCases.map { (position.shard, $0.name, position[$0]) } })
     }
@@ -222,6 +237,7 @@ public final class ClickHouseSink: ExportSink {
     /// parts that existed when submitted, so rows inserted afterwards are safe), waits until they are
     /// done, then drops the position rows beyond and inserts the lowered ones.
     public func retract(to positions: [ExportPosition]) throws(ExportError) {
+        try retractRollups(to: positions)
         for position in positions {
             let shardEnd = UInt64(position.shard + 1) << 40
             func from(_ kind: LogKind) -> UInt64 { UInt64(position.shard) << 40 | position[kind].records }
@@ -235,6 +251,7 @@ public final class ClickHouseSink: ExportSink {
             }
         }
         try waitForMutations()
+        try refillConversionRollups()
         try insertPositions(positions.flatMap { position in
             LogKind.allCases.flatMap { kind in
                 [(position.shard, kind.name, position[kind]), (position.shard, ClickHouseSink.sentPrefix + kind.name, LogPosition(records: position[kind].records))]

@@ -1,5 +1,5 @@
-// The stores `trackstar report` reads: report.sqlite (raw rows and roll-ups) and ClickHouse (raw
-// tables with FINAL), and ClickHouse's TabSeparated escaping of the answers.
+// The SQLite store `trackstar report` reads: report.sqlite (raw rows and roll-ups). The ClickHouse
+// backend is in ClickHouseReport.swift.
 import TrackstarCore
 import TrackstarStore
 
@@ -21,53 +21,6 @@ public final class SQLiteReportBackend: ReportBackend {
     public var tableSuffix: String { "" }
     public func table(_ name: String) -> String { name }
     public func query(_ sql: String) throws(ExportError) -> [[String?]] { try database.rows(sql) }
-}
-
-/// Report queries against ClickHouse (FINAL: rows written twice count once).
-public final class ClickHouseReportBackend: ReportBackend {
-    let sink: ClickHouseSink
-    public init(sink: ClickHouseSink) { self.sink = sink }
-    /// Not yet: ClickHouse reports read the raw tables (FINAL).
-    public var hasRollups: Bool { false }
-
-    public func intDiv(_ column: String, _ divisor: Int64) -> String { "intDiv(\(column), \(divisor))" }
-    public var tableSuffix: String { " FINAL" }
-    public func table(_ name: String) -> String { "\(sink.database).\(name)" }
-    public func query(_ sql: String) throws(ExportError) -> [[String?]] {
-        let text = try sink.execute(sql + " FORMAT TabSeparated").text
-        return text.split(separator: "\n", omittingEmptySubsequences: true).map { line in
-            line.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape($0) }
-        }
-    }
-}
-
-/// ClickHouse's TabSeparated escaping.
-enum TabSeparated {
-    static func unescape(_ field: Substring) -> String? {
-        if field == "\\N" { return nil }
-        guard field.contains("\\") else { return String(field) }
-        var out: [UInt8] = []
-        var escaped = false
-        for byte in field.utf8 {
-            if escaped {
-                switch byte {
-                case UInt8(ascii: "n"): out.append(10)
-                case UInt8(ascii: "t"): out.append(9)
-                case UInt8(ascii: "r"): out.append(13)
-                case UInt8(ascii: "b"): out.append(8)
-                case UInt8(ascii: "f"): out.append(12)
-                case UInt8(ascii: "0"): out.append(0)
-                default: out.append(byte)
-                }
-                escaped = false
-            } else if byte == UInt8(ascii: "\\") {
-                escaped = true
-            } else {
-                out.append(byte)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 }
 
 #if canImport(Glibc)

@@ -125,6 +125,16 @@ struct ExportClickHouseTests {
         #expect(out.totals["clicks"] as? Int == Int(truth.clicks), "\(out.summary) vs logs \(truth)")
         #expect(out.totals["conversions"] as? Int == Int(truth.conversions), "\(out.summary) vs logs \(truth)")
         #expect(micros(out.totals["payout"]) == Int64(truth.conversions) * 2_500_000, "\(out.summary)")
+        // The roll-ups survived the kill -9s exactly once too: they answer, and as the raw rows do.
+        var exportConfig = ExportConfig()
+        exportConfig.sink = .clickhouse
+        exportConfig.url = ch.url
+        exportConfig.database = database
+        let backend = try Reporter.backend(config: exportConfig, dataDir: server.dataPath)
+        #expect(backend.hasRollups)
+        var raw = ReportRequest(groupBy: [.offer, .day])
+        raw.useRollups = false
+        #expect(try Reporter.run(ReportRequest(groupBy: [.offer, .day]), on: backend) == (try Reporter.run(raw, on: backend)))
         let final = try ch.query("SELECT count(), uniqExact(click_ref) FROM \(database).clicks FINAL")
         #expect(final == "\(truth.clicks)\t\(truth.clicks)\n", "\(final)")
         return server.stderrText

@@ -7,8 +7,12 @@
 // rolls them up by (hour × offer × affiliate × trafficback reason × smart link; and UTC day × those ×
 // country, device, OS, browser) and only their roll-up rows are written: the reports the roll-ups
 // answer never read raw click rows, and 100 million of them would be ~25 GB and an hour to write here.
-// Usage: swift run -c release ReportFigures PATH [clicks] [conversions] [days]
+// The same month in ClickHouse (`--clickhouse URL DATABASE`, ClickHouseStore.swift): the clicks'
+// roll-up rows into `rollup_sums`, raw conversion and refusal rows, their roll-ups made by the sink's
+// own code. Usage: swift run -c release ReportFigures PATH [clicks] [conversions] [days]
 //        (PATH is created if missing; an existing PATH is only timed)
+//        swift run -c release ReportFigures --clickhouse http://127.0.0.1:8123 month [clicks] [conversions] [days]
+//        (the database is built if it has no roll-ups, else only timed)
 import TrackstarCore
 import TrackstarExport
 #if canImport(Glibc)
@@ -96,21 +100,22 @@ struct Tally {
     init(cells: Int) { counts = Array(repeating: 0, count: cells * 3) }
 }
 
-func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
-    let sink = SQLiteSink(path: path)
-    _ = try sink.open()
-    sink.close()
-    let db = try SQLiteDatabase(path: path)
-    try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; BEGIN")
-    let coarse = try db.prepare("INSERT INTO rollup_clicks VALUES (?,?,?,?,?,?,?,?)")
-    let detail = try db.prepare("INSERT INTO rollup_clicks_detail VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
-    let mix = Mix()
-    var random = Random(state: 19)
+/// One hourly roll-up group of clicks: (hour, offer, affiliate, trafficback reason, smart link) and sums.
+struct CoarseRow { var hour: Int64, offer: Int, affiliate: Int, reason: String, link: Int, clicks: Int64, unique: Int64, bots: Int64 }
+/// One daily detail group: (day, offer, affiliate, country, device, OS, browser, reason, smart link) and sums.
+struct DetailRow {
+    var day: Int64, offer: Int, affiliate: Int, country: String, device: String, os: String, browser: String, reason: String, link: Int
+    var clicks: Int64, unique: Int64, bots: Int64
+}
+
+/// Draws `clicks` clicks of the mix over `days` and hands their roll-up groups to the store's
+/// writers (hourly groups after each hour, daily ones after each day); returns the clicks drawn.
+func generateClicks(clicks: Int, days: Int, mix: Mix, random: inout Random,
+                    coarse: (CoarseRow) throws -> Void, detail: (DetailRow) throws -> Void) throws -> Int {
     let hours = days * 24
     let firstHour = Int64(1_767_225_600_000 / 3_600_000)  // 2026-01-01 00:00 UTC
     var daily = Tally(cells: Mix.cells)
     var written = 0
-    let started = nowSeconds()
     for h in 0..<hours {
         // A daily curve: twice as many clicks at the peak as at night.
         let share = 1 + 0.5 * sin(Double(h % 24) / 24 * 2 * Double.pi)
@@ -130,23 +135,46 @@ func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
         written += n
         for c in 0..<(hourly.count / 3) where hourly[c * 3] > 0 {
             let pair = c / 24, reason = c / 6 % 4, link = c % 6
-            coarse.bind(1, firstHour + Int64(h)); coarse.bind(2, Int64(Mix.offer(ofPair: pair))); coarse.bind(3, Int64(Mix.affiliate(ofPair: pair)))
-            coarse.bind(4, Mix.reasons[reason]); coarse.bind(5, Int64(link))
-            coarse.bind(6, hourly[c * 3]); coarse.bind(7, hourly[c * 3 + 1]); coarse.bind(8, hourly[c * 3 + 2])
-            try coarse.run()
+            try coarse(CoarseRow(hour: firstHour + Int64(h), offer: Mix.offer(ofPair: pair), affiliate: Mix.affiliate(ofPair: pair),
+                                 reason: Mix.reasons[reason], link: link, clicks: hourly[c * 3], unique: hourly[c * 3 + 1], bots: hourly[c * 3 + 2]))
         }
         guard h % 24 == 23 || h == hours - 1 else { continue }
         for cell in 0..<Mix.cells where daily.counts[cell * 3] > 0 {
             let link = cell % 6, reason = cell / 6 % 4, agent = cell / 24 % 12, countryIndex = cell / 288 % 3, pair = cell / 864
             let offer = Mix.offer(ofPair: pair), a = Mix.agents[agent]
-            detail.bind(1, (firstHour + Int64(h)) / 24); detail.bind(2, Int64(offer)); detail.bind(3, Int64(Mix.affiliate(ofPair: pair)))
-            detail.bind(4, Mix.country(offer: offer, [0, 7, 9][countryIndex])); detail.bind(5, a.device); detail.bind(6, a.os)
-            detail.bind(7, a.browser); detail.bind(8, Mix.reasons[reason]); detail.bind(9, Int64(link))
-            detail.bind(10, daily.counts[cell * 3]); detail.bind(11, daily.counts[cell * 3 + 1]); detail.bind(12, daily.counts[cell * 3 + 2])
-            try detail.run()
+            try detail(DetailRow(day: (firstHour + Int64(h)) / 24, offer: offer, affiliate: Mix.affiliate(ofPair: pair),
+                                 country: Mix.country(offer: offer, [0, 7, 9][countryIndex]), device: a.device, os: a.os, browser: a.browser,
+                                 reason: Mix.reasons[reason], link: link,
+                                 clicks: daily.counts[cell * 3], unique: daily.counts[cell * 3 + 1], bots: daily.counts[cell * 3 + 2]))
         }
         daily = Tally(cells: Mix.cells)
     }
+    return written
+}
+
+func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
+    let sink = SQLiteSink(path: path)
+    _ = try sink.open()
+    sink.close()
+    let db = try SQLiteDatabase(path: path)
+    try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; BEGIN")
+    let coarse = try db.prepare("INSERT INTO rollup_clicks VALUES (?,?,?,?,?,?,?,?)")
+    let detail = try db.prepare("INSERT INTO rollup_clicks_detail VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+    let mix = Mix()
+    var random = Random(state: 19)
+    let started = nowSeconds()
+    let written = try generateClicks(clicks: clicks, days: days, mix: mix, random: &random, coarse: { row in
+        coarse.bind(1, row.hour); coarse.bind(2, Int64(row.offer)); coarse.bind(3, Int64(row.affiliate))
+        coarse.bind(4, row.reason); coarse.bind(5, Int64(row.link))
+        coarse.bind(6, row.clicks); coarse.bind(7, row.unique); coarse.bind(8, row.bots)
+        try coarse.run()
+    }, detail: { row in
+        detail.bind(1, row.day); detail.bind(2, Int64(row.offer)); detail.bind(3, Int64(row.affiliate))
+        detail.bind(4, row.country); detail.bind(5, row.device); detail.bind(6, row.os)
+        detail.bind(7, row.browser); detail.bind(8, row.reason); detail.bind(9, Int64(row.link))
+        detail.bind(10, row.clicks); detail.bind(11, row.unique); detail.bind(12, row.bots)
+        try detail.run()
+    })
     print("clicks: \(written) tallied into roll-ups in \(Int(nowSeconds() - started)) s")
     try writeConversions(db, count: conversions, days: days, mix: mix, random: &random)
     try db.execute("COMMIT; PRAGMA wal_checkpoint(TRUNCATE);")
@@ -211,19 +239,17 @@ extension String {
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
     print("usage: ReportFigures PATH [clicks=100000000] [conversions=1000000] [days=30]")
+    print("       ReportFigures --clickhouse URL DATABASE [clicks=100000000] [conversions=1000000] [days=30]")
     exit(2)
 }
-let path = arguments[1]
-let clicks = arguments.count > 2 ? Int(arguments[2]) ?? 100_000_000 : 100_000_000
-let conversions = arguments.count > 3 ? Int(arguments[3]) ?? 1_000_000 : 1_000_000
-let days = arguments.count > 4 ? Int(arguments[4]) ?? 30 : 30
-do {
-    if access(path, F_OK) != 0 { try build(path: path, clicks: clicks, conversions: conversions, days: days) }
-    let db = try SQLiteDatabase(path: path)
-    for table in ["rollup_clicks", "rollup_clicks_detail", "rollup_conversions", "rollup_conversions_detail", "rollup_refusals", "conversions"] {
-        print("\(table): \(try db.rows("SELECT count(*) FROM \(table)")[0][0] ?? "?") rows")
-    }
-    let backend = try SQLiteReportBackend(path: path)
+let onClickHouse = arguments[1] == "--clickhouse"
+let counts = Array(arguments.dropFirst(onClickHouse ? 4 : 2))
+let clicks = counts.count > 0 ? Int(counts[0]) ?? 100_000_000 : 100_000_000
+let conversions = counts.count > 1 ? Int(counts[1]) ?? 1_000_000 : 1_000_000
+let days = counts.count > 2 ? Int(counts[2]) ?? 30 : 30
+
+/// The reports timed on either store.
+func timeReports(_ backend: ReportBackend) throws {
     let berlin = try ReportTimeZone.load("Europe/Berlin")
     let week = Int64(1_767_225_600_000 + 7 * 86_400_000)
     try timeReport("(totals)", ReportRequest(), backend)
@@ -239,6 +265,21 @@ do {
     try timeReport("--group-by device,os,browser", ReportRequest(groupBy: [.device, .os, .browser]), backend)
     try timeReport("--group-by country,day", ReportRequest(groupBy: [.country, .day]), backend)
     try timeReport("--group-by offer,country,device", ReportRequest(groupBy: [.offer, .country, .device]), backend)
+}
+
+do {
+    if onClickHouse {
+        guard arguments.count >= 4 else { print("--clickhouse needs URL and DATABASE"); exit(2) }
+        try clickHouseFigures(url: arguments[2], database: arguments[3], clicks: clicks, conversions: conversions, days: days)
+        exit(0)
+    }
+    let path = arguments[1]
+    if access(path, F_OK) != 0 { try build(path: path, clicks: clicks, conversions: conversions, days: days) }
+    let db = try SQLiteDatabase(path: path)
+    for table in ["rollup_clicks", "rollup_clicks_detail", "rollup_conversions", "rollup_conversions_detail", "rollup_refusals", "conversions"] {
+        print("\(table): \(try db.rows("SELECT count(*) FROM \(table)")[0][0] ?? "?") rows")
+    }
+    try timeReports(try SQLiteReportBackend(path: path))
 } catch {
     print("ReportFigures: \(error)")
     exit(1)

@@ -1,0 +1,1 @@
+../TrackstarServerTests/ClickHouseSupport.swift
