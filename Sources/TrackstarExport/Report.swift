@@ -232,6 +232,16 @@ public protocol ReportBackend {
     func table(_ name: String) -> String
     /// Runs a query; each row's columns as text (nil for NULL).
     func query(_ sql: String) throws(ExportError) -> [[String?]]
+    /// What a raw query on a log's rows reads FROM, for a time range: one source, or several whose
+    /// figures are added up group by group (SQLite's clicks: the blocks, and rows from before them).
+    func rawSources(_ kind: LogKind, fromMillis: Int64?, toMillis: Int64?) -> [String]
+}
+
+extension ReportBackend {
+    /// The log's table.
+    public func rawSources(_ kind: LogKind, fromMillis: Int64?, toMillis: Int64?) -> [String] {
+        [table(kind.name) + tableSuffix]
+    }
 }
 
 /// Computes reports from a backend.
@@ -299,20 +309,28 @@ public enum Reporter {
                 ?? dimension.expression(backend.intDiv, zoned: zone != nil)
         }
         if let extra { columns.append(extra) }
-        var sql = "SELECT " + (columns + [figures]).joined(separator: ", ")
+        let select = "SELECT " + (columns + [figures]).joined(separator: ", ")
+        var queries: [String] = []
         if let rollup {
-            sql += rollupQuery(request, kind, rollup, backend, columns: columns)
+            queries = [select + rollupQuery(request, kind, rollup, backend, columns: columns)]
         } else {
             var conditions: [String] = []
             if let from = request.fromMillis { conditions.append("time_ms >= \(from)") }
             if let to = request.toMillis { conditions.append("time_ms < \(to)") }
-            sql += " FROM \(backend.table(kind.name))\(backend.tableSuffix)"
-            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-            if !columns.isEmpty { sql += " GROUP BY " + columns.joined(separator: ", ") }
+            for source in backend.rawSources(kind, fromMillis: request.fromMillis, toMillis: request.toMillis) {
+                var sql = select + " FROM \(source)"
+                if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+                if !columns.isEmpty { sql += " GROUP BY " + columns.joined(separator: ", ") }
+                queries.append(sql)
+            }
         }
         var result: [([ReportValue], [Int64])] = []
-        var zonedRows: [[ReportValue]: Int] = [:]  // key → index in `result`, to merge buckets of one local day or hour
-        for row in try backend.query(sql) {
+        // Key → index in `result`, to merge the buckets of one local day or hour, or the groups of several sources.
+        var merged: [[ReportValue]: Int] = [:]
+        let merging = zone != nil || queries.count > 1
+        var answers: [[String?]] = []
+        for sql in queries { answers += try backend.query(sql) }
+        for row in answers {
             var key: [ReportValue] = []
             var at = 0
             for dimension in request.groupBy {
@@ -327,10 +345,10 @@ public enum Reporter {
             }
             if extra != nil { key.append(.text(row[at] ?? "")); at += 1 }
             let figures = row[at...].map { Int64($0 ?? "0") ?? 0 }
-            if zone != nil, let i = zonedRows[key] {
+            if merging, let i = merged[key] {
                 result[i].1 = zip(result[i].1, figures).map { $0 + $1 }
             } else {
-                if zone != nil { zonedRows[key] = result.count }
+                if merging { merged[key] = result.count }
                 result.append((key, figures))
             }
         }

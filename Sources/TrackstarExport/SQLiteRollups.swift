@@ -96,16 +96,17 @@ enum SQLiteRollups {
     static let clickSums = "clicks = clicks + excluded.clicks, unique_clicks = unique_clicks + excluded.unique_clicks, "
         + "bot_clicks = bot_clicks + excluded.bot_clicks"
 
-    /// Adds (or, with `sign` -1, subtracts) the clicks `condition` selects to both click roll-ups, in
-    /// SQL: used to fill the roll-ups of a store made before them, and to take out retracted rows.
-    static func clicksFromRaw(where condition: String, sign: Int) -> String {
+    /// Adds (or, with `sign` -1, subtracts) the clicks `condition` selects from `source` (the `clicks`
+    /// view, or a narrower subquery of its columns) to both click roll-ups, in SQL: used to fill the
+    /// roll-ups of a store made before them, and to take out retracted rows.
+    static func clicksFromRaw(from source: String = "clicks", where condition: String, sign: Int) -> String {
         let s = sign < 0 ? "-" : ""
         return levels.map { level in
             let dimensions = level.clickDimensions.joined(separator: ", ")
             return """
                 INSERT INTO \(level.clicks) SELECT time_ms / \(level.bucketMillis) AS h, \(dimensions),
                   \(s)count(*), \(s)sum(is_unique), \(s)sum(CASE WHEN bot_reason = '' THEN 0 ELSE 1 END)
-                FROM clicks WHERE \(condition) GROUP BY h, \(dimensions) ON CONFLICT DO UPDATE SET \(clickSums);
+                FROM \(source) WHERE \(condition) GROUP BY h, \(dimensions) ON CONFLICT DO UPDATE SET \(clickSums);
                 DELETE FROM \(level.clicks) WHERE clicks = 0;
                 """
         }.joined(separator: "\n")

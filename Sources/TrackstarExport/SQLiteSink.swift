@@ -1,7 +1,7 @@
 // The default reporting store: `data_dir/report.sqlite` in WAL mode. Each batch is one transaction
-// that inserts the rows and updates `export_positions`, so a batch is either wholly there with its
-// positions or not there at all: after a crash the exporter resumes exactly where the file says.
-// The roll-ups the reports read (SQLiteRollups.swift) change in that same transaction.
+// that inserts the rows (clicks as blocks, SQLiteClickBlocks.swift) and updates `export_positions`, so
+// a batch is either wholly there with its positions or not there at all: after a crash the exporter
+// resumes exactly where the file says. The roll-ups (SQLiteRollups.swift) change in that same transaction.
 import TrackstarCore
 import TrackstarStore
 
@@ -12,6 +12,12 @@ public final class SQLiteSink: ExportSink {
     var statements: Statements?
     /// The current batch's clicks by roll-up group (written just before the batch commits).
     var tally = ClickTally()
+    /// The text of the click block being written, kept from batch to batch.
+    let blockText = ClickBlockText()
+    /// Whether the store has clicks as rows from before blocks (`click_rows`).
+    var legacyClickRows = false
+    /// Clicks per block at most.
+    var maxBlockClicks = SQLiteClickBlocks.maxClicks
     public var label: String { "SQLite \(path)" }
 
     /// The report database of a data dir.
@@ -24,13 +30,8 @@ public final class SQLiteSink: ExportSink {
     public init(path: String, durableCommits: Bool = true) { self.path = path; self.durableCommits = durableCommits }
 
     /// The schema, created if missing; money in millionths (micros), times in Unix milliseconds UTC.
+    /// Clicks are in `click_blocks` behind the `clicks` view (SQLiteClickBlocks.swift).
     public static let schema: String = """
-        CREATE TABLE IF NOT EXISTS clicks (
-          click_ref INTEGER PRIMARY KEY, click_id TEXT NOT NULL, time_ms INTEGER NOT NULL,
-          offer_id INTEGER NOT NULL, aff_id INTEGER NOT NULL,
-          sub1 TEXT NOT NULL, sub2 TEXT NOT NULL, sub3 TEXT NOT NULL, sub4 TEXT NOT NULL, sub5 TEXT NOT NULL,
-          aff_click_id TEXT NOT NULL, source TEXT NOT NULL, ip TEXT NOT NULL, user_agent TEXT NOT NULL\(EnrichmentColumns.sqliteDefinitions(EnrichmentColumns.clicks)));
-        CREATE INDEX IF NOT EXISTS clicks_time ON clicks (time_ms);
         CREATE TABLE IF NOT EXISTS conversions (
           conversion_id INTEGER PRIMARY KEY, click_ref INTEGER NOT NULL, click_id TEXT NOT NULL,
           click_time_ms INTEGER NOT NULL, time_ms INTEGER NOT NULL, offer_id INTEGER NOT NULL, aff_id INTEGER NOT NULL,
@@ -58,45 +59,35 @@ public final class SQLiteSink: ExportSink {
 
     /// The prepared statements of an open connection.
     struct Statements {
-        let begin, commit, rollback, position, transition, transitionAmount, clickRollup, clickRollupDetail: SQLiteStatement
-        let clicks, conversions, refusals: BulkInsert
+        let begin, commit, rollback, position, transition, transitionAmount, clickRollup, clickRollupDetail, clickBlock: SQLiteStatement
+        let conversions, refusals: BulkInsert
     }
 
     /// An insert of one row and one of `rowsPerStatement` rows (a multi-row VALUES amortises
-    /// SQLite's per-statement cost, which is a large share of a small row's). Texts made per row
-    /// (click ID, address, country) are written into `scratch`, one slot per row of the statement, and
-    /// bound without a copy: they stay put until the statement has run.
+    /// SQLite's per-statement cost, which is a large share of a small row's): conversions and refusals.
     final class BulkInsert {
         let single, multi: SQLiteStatement
         let columns: Int32
         let rowsPerStatement: Int
-        /// `rowsPerStatement` slots of `scratchSlot` bytes.
-        let scratch: UnsafeMutableRawPointer
-        static let scratchSlot = 128
 
-        /// `upsert`: what follows the VALUES (an `ON CONFLICT` clause). `replace`: `INSERT OR REPLACE`.
-        init(_ db: SQLiteDatabase, table: String, columns: Int, rowsPerStatement: Int, upsert: String? = nil,
-             replace: Bool = false) throws(ExportError) {
+        /// `upsert`: what follows the VALUES (an `ON CONFLICT` clause).
+        init(_ db: SQLiteDatabase, table: String, columns: Int, rowsPerStatement: Int, upsert: String? = nil) throws(ExportError) {
             let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
-            let insert = replace ? "INSERT OR REPLACE INTO \(table) VALUES " : "INSERT INTO \(table) VALUES "
+            let insert = "INSERT INTO \(table) VALUES "
             let suffix = upsert.map { " " + $0 } ?? ""
             single = try db.prepare(insert + row + suffix)
             multi = try db.prepare(insert + Array(repeating: row, count: rowsPerStatement).joined(separator: ",") + suffix)
             self.columns = Int32(columns)
             self.rowsPerStatement = rowsPerStatement
-            scratch = .allocate(byteCount: rowsPerStatement * BulkInsert.scratchSlot, alignment: 8)
         }
 
-        deinit { scratch.deallocate() }
-
-        /// Inserts `rows` (at most `rowsPerStatement`), binding each with
-        /// `bind(row, statement, firstParameter - 1, scratch slot)`.
-        func run<Row>(_ rows: [Row], _ bind: (Row, SQLiteStatement, Int32, UnsafeMutableRawPointer) -> Void) throws(ExportError) {
+        /// Inserts `rows` (at most `rowsPerStatement`), binding each with `bind(row, statement, firstParameter - 1)`.
+        func run<Row>(_ rows: [Row], _ bind: (Row, SQLiteStatement, Int32) -> Void) throws(ExportError) {
             if rows.count == rowsPerStatement {
-                for (i, row) in rows.enumerated() { bind(row, multi, Int32(i) * columns, scratch + i * BulkInsert.scratchSlot) }
+                for (i, row) in rows.enumerated() { bind(row, multi, Int32(i) * columns) }
                 try multi.run()
             } else {
-                for row in rows { bind(row, single, 0, scratch); try single.run() }
+                for row in rows { bind(row, single, 0); try single.run() }
             }
         }
     }
@@ -108,7 +99,7 @@ public final class SQLiteSink: ExportSink {
         try db.execute(SQLiteSink.schema)
         try SQLiteSink.addAmountCurrency(db)
         try SQLiteSink.addVersion(db)
-        try EnrichmentColumns.addMissing(db, table: "clicks", EnrichmentColumns.clicks)
+        legacyClickRows = try SQLiteClickBlocks.create(db)
         try EnrichmentColumns.addMissing(db, table: "conversions", EnrichmentColumns.conversions)
         try SQLiteRollups.create(db)
         statements = Statements(
@@ -120,7 +111,7 @@ public final class SQLiteSink: ExportSink {
             clickRollupDetail: try db.prepare(SQLiteRollups.clickUpsert(SQLiteRollups.detail)),
             // Plain inserts: a batch is written once (its positions commit with it) and rows past a
             // cut log are deleted before anything is written again (`retract`), so nothing needs replacing.
-            clicks: try BulkInsert(db, table: "clicks", columns: 14 + EnrichmentColumns.clicks.count, rowsPerStatement: 64),
+            clickBlock: try db.prepare("INSERT INTO click_blocks VALUES (?,?,?,?,?,?)"),
             conversions: try BulkInsert(db, table: "conversions", columns: 25 + EnrichmentColumns.conversions.count, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
         database = db
@@ -144,14 +135,13 @@ public final class SQLiteSink: ExportSink {
                 let shardEnd = Int64(position.shard + 1) << 40
                 func from(_ kind: LogKind) -> Int64 { Int64(position.shard) << 40 | Int64(position[kind].records) }
                 let deletes: [(String, Int64)] = [
-                    ("DELETE FROM clicks WHERE click_ref >= ?1 AND click_ref < ?2", from(.clicks)),
                     // Conversion and transition ids are the record's ref + 1.
                     ("DELETE FROM conversions WHERE conversion_id > ?1 AND conversion_id <= ?2", from(.conversions)),
                     ("DELETE FROM conversion_transitions WHERE transition_id > ?1 AND transition_id <= ?2", from(.conversions)),
                     ("DELETE FROM refusals WHERE refusal_ref >= ?1 AND refusal_ref < ?2", from(.refusals)),
                 ]
-                // The click roll-ups lose what the deleted rows added (the other roll-ups follow by trigger).
-                try db.execute(SQLiteRollups.clicksFromRaw(where: "click_ref >= \(from(.clicks)) AND click_ref < \(shardEnd)", sign: -1))
+                // The click roll-ups lose what the cut clicks added (the other roll-ups follow by trigger).
+                try SQLiteClickBlocks.retract(db, from: from(.clicks), shardEnd: shardEnd, legacy: legacyClickRows)
                 for (sql, start) in deletes { _ = try db.rows(sql, [start, shardEnd]) }
                 try storePosition(position, s, now: WallClock.nowMillis())
             }
@@ -242,27 +232,28 @@ public final class SQLiteSink: ExportSink {
     func insert(_ span: LogSpan, from source: ExportSource, _ s: Statements) throws(ExportError) {
         switch span.kind {
         case .clicks:
-            try insert(span, s.clicks, read: { sequence in
-                let row = source.click(shard: span.shard, sequence: sequence)
-                if let row { tally.add(row) }
-                return row
-            }) { row, st, base, scratch in
-                SQLiteSink.bind(row, source, st, base, scratch)
+            var blocks = ClickBlockWriter(text: blockText, insert: s.clickBlock, maxClicks: maxBlockClicks)
+            blocks.begin(shard: span.shard, at: span.range.lowerBound)
+            for sequence in span.range {
+                guard let row = source.click(shard: span.shard, sequence: sequence) else { continue }  // unavailable: no click
+                tally.add(row)
+                try blocks.add(row, sequence: sequence, source)
             }
+            try blocks.close(end: span.range.upperBound)
         case .conversions:
-            try insert(span, s.conversions, read: { source.conversion(shard: span.shard, sequence: $0) }) { row, st, base, _ in
+            try insert(span, s.conversions, read: { source.conversion(shard: span.shard, sequence: $0) }) { row, st, base in
                 SQLiteSink.bind(row, source, st, base)
             }
             try insertTransitions(span, from: source, s)
         case .refusals:
-            try insert(span, s.refusals, read: { source.refusal(shard: span.shard, sequence: $0) }) { row, st, base, _ in
+            try insert(span, s.refusals, read: { source.refusal(shard: span.shard, sequence: $0) }) { row, st, base in
                 SQLiteSink.bind(row, st, base)
             }
         }
     }
 
     func insert<Row>(_ span: LogSpan, _ bulk: BulkInsert, read: (UInt64) -> Row?,
-                     bind: (Row, SQLiteStatement, Int32, UnsafeMutableRawPointer) -> Void) throws(ExportError) {
+                     bind: (Row, SQLiteStatement, Int32) -> Void) throws(ExportError) {
         var rows: [Row] = []
         rows.reserveCapacity(bulk.rowsPerStatement)
         for sequence in span.range {
@@ -274,23 +265,6 @@ public final class SQLiteSink: ExportSink {
             }
         }
         try bulk.run(rows, bind)
-    }
-
-    /// Binds a click; the click ID, address and country texts are written into `scratch` (its
-    /// `BulkInsert.scratchSlot` bytes stay valid until the statement has run), the rest points into the log.
-    static func bind(_ row: ClickRow, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32, _ scratch: UnsafeMutableRawPointer) {
-        let idText = source.withClickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis) { text in
-            let count = min(text.count, 32)
-            scratch.copyMemory(from: text.baseAddress!, byteCount: count)
-            return UnsafeRawBufferPointer(start: scratch, count: count)
-        }
-        let ipCount = RowText.format(row.peer, into: UnsafeMutableRawBufferPointer(start: scratch + 32, count: 48))
-        st.bind(base + 1, Int64(row.ref)); st.bind(base + 2, idText); st.bind(base + 3, row.timeMillis)
-        st.bind(base + 4, Int64(row.offerID)); st.bind(base + 5, Int64(row.affID))
-        for i in 0..<7 { st.bind(base + Int32(6 + i), row.fields[i]) }
-        st.bind(base + 13, UnsafeRawBufferPointer(start: scratch + 32, count: ipCount))
-        st.bind(base + 14, row.fields.userAgent)
-        EnrichmentColumns.bind(row.enrichment, row.enrichmentTail, click: true, st, base + 14, scratch: scratch + 80)
     }
 
     static func bind(_ row: ConversionRow, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32) {

@@ -90,7 +90,7 @@ import TrackstarConfiguration
         #expect(totals.clicks == 120)
         // The roll-ups really answer: with the raw clicks gone (no trigger on them), they still count 120.
         let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
-        try db.execute("DELETE FROM clicks")
+        try db.execute("DELETE FROM click_blocks")
         #expect(try Reporter.run(ReportRequest(groupBy: [.offer]), on: backend).totals.clicks == 120)
         var raw = ReportRequest(groupBy: [.offer])
         raw.useRollups = false

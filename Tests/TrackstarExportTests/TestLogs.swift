@@ -30,9 +30,9 @@ final class TestLogs: @unchecked Sendable {
     func click(shard: Int, offer: UInt32 = 1, aff: UInt32 = 7, time: Int64 = 1_767_225_600_000,
                subs: [String] = ["s1", "", "", "", "", "ac", "src", "agent/1.0"], ip: (UInt64, UInt64) = (0, 0xffff_7f00_0001),
                enrichment: ClickEnrichmentHead? = nil, os: String = "", browser: String = "", traffic: ClickTraffic = .plain,
-               publish: Bool = true) -> UInt64 {
+               publish: Bool = true, rawSubs: [[UInt8]]? = nil) -> UInt64 {
         let table = clicks[shard]
-        var variable = subs.flatMap { s -> [UInt8] in let b = Array(s.utf8); return [UInt8(b.count & 0xff), UInt8(b.count >> 8)] + b }
+        var variable = (rawSubs ?? subs.map { Array($0.utf8) }).flatMap { b -> [UInt8] in [UInt8(b.count & 0xff), UInt8(b.count >> 8)] + b }
         if enrichment != nil {  // format 2/3: the ninth field (ASN, names, traffic extension)
             let osBytes = Array(os.utf8), browserBytes = Array(browser.utf8)
             var tail = [UInt8](repeating: 0, count: 14 + osBytes.count + browserBytes.count + (traffic.isPresent ? ClickTraffic.encodedCount : 0))

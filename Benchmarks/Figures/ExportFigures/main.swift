@@ -7,6 +7,9 @@
 // CPU is not in it). EXPORT_FIGURES_CLICKHOUSE_ONLY=1 skips SQLite.
 // EXPORT_FIGURES_SKIP_SQLITE=1 skips SQLite; EXPORT_FIGURES_NORMAL_SYNC=1 also measures SQLite with
 // synchronous = NORMAL (the WAL synced only at checkpoints) to show what durable commits cost.
+// EXPORT_FIGURES_REPORTS=1 then times reports that read raw click rows from the store just written
+// (CPU of the querying thread, best of 3), the cost the click blocks move from export to reading;
+// then turns the store into the earlier layout (a row per click, `time_ms` index) and times them again.
 import TrackstarCore
 import TrackstarExport
 import TrackstarStore
@@ -123,6 +126,67 @@ func report(_ name: String, _ records: Int, _ result: (Double, UInt64, Double)) 
         + "CPU \(Int(result.2 * 1000)) ms = \(String(Int(result.2 * 1e9 / Double(records)))) ns/row = \(cpuRate) rows/s of CPU")
 }
 
+/// CPU seconds of the calling thread.
+func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Reports over raw click rows (roll-ups off, or a column or range they cannot answer): best CPU of 3.
+func timeRawReports(dataDir: String) {
+    let start: Int64 = 1_767_225_600_000, hour: Int64 = 3_600_000
+    var all = ReportRequest(groupBy: [.offer])
+    all.useRollups = false
+    let requests: [(String, ReportRequest)] = [
+        ("--group-by sub1 (raw: no roll-up has sub1)", ReportRequest(groupBy: [.sub1])),
+        ("--group-by offer, roll-ups off", all),
+        ("--group-by offer --from +1:30 --to +2:30 (raw: not whole hours)",
+         ReportRequest(fromMillis: start + 3 * hour / 2, toMillis: start + 5 * hour / 2, groupBy: [.offer])),
+    ]
+    do {
+        let backend = try Reporter.backend(config: ExportConfig(), dataDir: dataDir)
+        for (name, request) in requests {
+            var best = Double.infinity, clicks: Int64 = 0
+            for _ in 0..<3 {
+                let cpu = threadCPUSeconds()
+                clicks = try Reporter.run(request, on: backend).totals.clicks
+                best = min(best, threadCPUSeconds() - cpu)
+            }
+            print("  report \(name): \(clicks) clicks, CPU \(Int(best * 1000)) ms = \(Int(best * 1e9 / Double(max(clicks, 1)))) ns per click")
+        }
+    } catch {
+        print("  reports failed: \(error)")
+    }
+}
+
+/// Rewrites the store's clicks as the release before blocks kept them: a table of rows with the `time_ms` index.
+func toRowLayout(dataDir: String) {
+    let started = nowSeconds()
+    do {
+        let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dataDir))
+        try db.execute("""
+            BEGIN;
+            CREATE TABLE clicks_old (
+              click_ref INTEGER PRIMARY KEY, click_id TEXT NOT NULL, time_ms INTEGER NOT NULL, offer_id INTEGER NOT NULL, aff_id INTEGER NOT NULL,
+              sub1 TEXT NOT NULL, sub2 TEXT NOT NULL, sub3 TEXT NOT NULL, sub4 TEXT NOT NULL, sub5 TEXT NOT NULL,
+              aff_click_id TEXT NOT NULL, source TEXT NOT NULL, ip TEXT NOT NULL, user_agent TEXT NOT NULL,
+              country TEXT NOT NULL DEFAULT '', asn INTEGER NOT NULL DEFAULT 0, device TEXT NOT NULL DEFAULT '', os TEXT NOT NULL DEFAULT '',
+              browser TEXT NOT NULL DEFAULT '', bot_reason TEXT NOT NULL DEFAULT '', is_unique INTEGER NOT NULL DEFAULT 0,
+              trafficback_reason TEXT NOT NULL DEFAULT '', destination TEXT NOT NULL DEFAULT '', requested_offer INTEGER NOT NULL DEFAULT 0,
+              smartlink INTEGER NOT NULL DEFAULT 0, city TEXT NOT NULL DEFAULT '');
+            INSERT INTO clicks_old SELECT * FROM clicks;
+            DROP VIEW clicks; DROP TABLE click_blocks;
+            ALTER TABLE clicks_old RENAME TO clicks;
+            CREATE INDEX clicks_time ON clicks (time_ms);
+            COMMIT;
+            """)
+        print("  (rewritten in \(Int((nowSeconds() - started) * 1000)) ms)")
+    } catch {
+        print("  rewriting failed: \(error)")
+    }
+}
+
 let records = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 1_000_000
 let clickhouseURL = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : nil
 let started = nowSeconds()
@@ -134,6 +198,13 @@ if getenv("EXPORT_FIGURES_SKIP_SQLITE") == nil && getenv("EXPORT_FIGURES_CLICKHO
     mkdir(directory, 0o755)
     func clean() { for name in ["report.sqlite", "report.sqlite-wal", "report.sqlite-shm"] { unlink(directory + "/" + name) } }
     report("SQLite (WAL, synchronous=FULL, batch_rows 10000)", records, measure(SQLiteSink(path: directory + "/report.sqlite"), logs, batchRows: 10_000))
+    if getenv("EXPORT_FIGURES_REPORTS") != nil {
+        print("reports over click blocks:")
+        timeRawReports(dataDir: directory)
+        toRowLayout(dataDir: directory)
+        print("the same store as a row per click (the layout before blocks):")
+        timeRawReports(dataDir: directory)
+    }
     clean()
     if getenv("EXPORT_FIGURES_NORMAL_SYNC") != nil {
         report("SQLite (WAL, synchronous=NORMAL, batch_rows 10000)", records,
