@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore", "TrackstarConfiguration", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarHTTPTests", dependencies: ["TrackstarHTTP"]),
         .testTarget(name: "TrackstarStoreTests", dependencies: [
-            "TrackstarStore", "TrackstarTestSupport", .product(name: "Atomics", package: "swift-atomics"),
+            "TrackstarStore", "TrackstarCore", "TrackstarTestSupport", .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarConfiguration", "TrackstarExport", "TrackstarIO", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport", "TrackstarConfiguration", "TrackstarTestSupport"]),

@@ -72,7 +72,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "UniqueFigures",
-            dependencies: [.product(name: "TrackstarStore", package: "trackstar")],
+            dependencies: [.product(name: "TrackstarCore", package: "trackstar"), .product(name: "TrackstarStore", package: "trackstar")],
             path: "Figures/UniqueFigures"
         ),
         .executableTarget(

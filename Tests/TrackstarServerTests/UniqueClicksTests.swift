@@ -13,7 +13,7 @@ import TrackstarTestSupport
     }
 
     @Test func agreesWithTheDefinitionOverRandomTimes() throws {
-        var generator = SplitMix(seed: 13)
+        var generator = SplitMix64(state: 13)
         for window: Int64 in [1, 7, 1000, 86_400_000] {
             let unique = try makeIndex(window: window)
             var seen: [UInt64: [Int64]] = [:]
@@ -74,19 +74,6 @@ import TrackstarTestSupport
         #expect(base != 0)
         #expect(base == print(1, 0xFFFF_0808_0808, "a"))
         #expect(Set([base, print(2, 0xFFFF_0808_0808, "a"), print(1, 0xFFFF_0808_0809, "a"), print(1, 0xFFFF_0808_0808, "b")]).count == 4)
-    }
-}
-
-/// A small deterministic generator for the tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

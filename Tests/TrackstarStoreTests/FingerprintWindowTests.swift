@@ -3,32 +3,21 @@
 // together (exactly one "unique" per fingerprint, also when fingerprints share probe runs); when full;
 // across many laps of its ring; and its size (at most 16 bytes per click of the configured rate).
 import Testing
+import TrackstarCore
 import TrackstarStore
 import TrackstarTestSupport
 
 @Suite struct FingerprintWindowTests {
-    /// A small deterministic generator.
-    struct Mix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Fingerprints as UniqueClicks makes them: spread over 64 bits, low bit set.
     static func fingerprint(_ i: UInt64) -> UInt64 {
-        var mix = Mix(state: i &* 7919)
+        var mix = SplitMix64(state: i &* 7919)
         return mix.next() | 1
     }
 
     @Test(arguments: [1, 7, 1000, 2000, 60_000, 86_400_000] as [Int64])
     func agreesWithTheDefinitionOverRandomTimes(window: Int64) throws {
         // Offers may ask less than the table's window: check the table's and a shorter one.
-        var mix = Mix(state: UInt64(window))
+        var mix = SplitMix64(state: UInt64(window))
         for asked in Set([window, max(1, window / 3)]) {
             let table = try #require(FingerprintWindow(windowMillis: window, expectedPerWindow: 10_000))
             var seen: [UInt64: Int64] = [:]  // latest time per fingerprint

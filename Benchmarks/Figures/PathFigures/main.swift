@@ -82,21 +82,9 @@ func writeCityDatabase(_ path: String) -> String {
     return path
 }
 
-/// Deterministic pseudo-random numbers (splitmix64).
-struct Mix {
-    var state: UInt64 = 0x1234_5678
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Clicks from many addresses and a few hundred agents, the most common far ahead (Zipf).
 func mixedClicks() -> [[UInt8]] {
-    var random = Mix()
+    var random = SplitMix64(state: 0x1234_5678)
     let templates: [(Int) -> String] = [
         { "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/\($0).0.0.0 Safari/537.36" },
         { "Mozilla/5.0 (iPhone; CPU iPhone OS 17_\($0) like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1" },

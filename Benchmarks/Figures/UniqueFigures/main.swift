@@ -3,6 +3,7 @@
 // (all distinct visitors, or a share of repeat visitors), reporting reserved and resident bytes per
 // click in the window, how many clicks found the table full, and the cost of one decision.
 // Usage: swift build -c release --product UniqueFigures && .build/release/UniqueFigures [window_s] [clicks_per_s] [repeat_share]
+import TrackstarCore
 import TrackstarStore
 #if canImport(Glibc)
 import Glibc
@@ -32,18 +33,6 @@ func fixed(_ value: Double, _ digits: Int = 1) -> String {
     return String(scaled / Int(scale)) + "." + String(repeating: "0", count: digits - fraction.count) + fraction
 }
 
-/// splitmix64.
-struct Mix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 let arguments = CommandLine.arguments
 let windowSeconds = arguments.count > 1 ? Int64(arguments[1]) ?? 86_400 : 86_400
 let rate = arguments.count > 2 ? Int(arguments[2]) ?? 100 : 100
@@ -61,7 +50,7 @@ print("reserved: \(table.reservedBytes >> 20) MiB = \(fixed(Double(table.reserve
 
 // 2.5 windows of clicks, evenly spaced; a repeat picks one of the last 4,096 visitors.
 let total = perWindow * 5 / 2
-var mix = Mix(state: 13)
+var mix = SplitMix64(state: 13)
 var recent = [UInt64](repeating: 1, count: 4096)
 var unique = 0, repeated = 0, full = 0
 let start: Int64 = 1_790_000_000_000
