@@ -42,30 +42,16 @@ enum EnrichmentColumns {
         }
     }
 
-    /// Binds a click's enrichment columns from parameter `base + 1` on; with `scratch` (2 bytes that
-    /// outlive the statement's run) the country is bound from there without a copy.
-    static func bind(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, click: Bool, _ st: SQLiteStatement, _ base: Int32,
-                     scratch: UnsafeMutableRawPointer? = nil) {
-        if let scratch {
-            withCountry(head) { scratch.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(scratch), byteCount: $0.count)
-                st.bind(base + 1, UnsafeRawBufferPointer(start: scratch, count: $0.count)) }
-        } else {
-            withCountry(head) { st.bindCopy(base + 1, $0) }
-        }
+    /// Binds a conversion's enrichment columns (`conversions`, in order) from parameter `base + 1` on.
+    /// (Clicks go to SQLite as JSON blocks: `ClickBlockText` writes their columns.)
+    static func bindConversion(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, _ st: SQLiteStatement, _ base: Int32) {
+        withCountry(head) { st.bindCopy(base + 1, $0) }
         st.bind(base + 2, Int64(tail.asn)); st.bind(base + 3, head.device.name)
         st.bind(base + 4, tail.os); st.bind(base + 5, tail.browser)
-        let traffic = tail.traffic
-        guard click else {
-            st.bind(base + 6, traffic.reason.name); st.bind(base + 7, Int64(traffic.smartlink))
-            return
-        }
-        st.bind(base + 6, head.botReason.name); st.bind(base + 7, Int64(head.unique ? 1 : 0))
-        st.bind(base + 8, traffic.reason.name); st.bind(base + 9, traffic.destination.name)
-        st.bind(base + 10, Int64(traffic.requestedOffer)); st.bind(base + 11, Int64(traffic.smartlink))
-        st.bind(base + 12, tail.city)
+        st.bind(base + 6, tail.traffic.reason.name); st.bind(base + 7, Int64(tail.traffic.smartlink))
     }
 
-    /// Encodes the same columns in RowBinary.
+    /// Encodes a click's (`click`) or a conversion's enrichment columns in RowBinary.
     static func encode(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, click: Bool, into out: inout RowBinary) {
         withCountry(head) { out.string($0) }
         out.uint32(tail.asn); out.string(head.device.name); out.string(tail.os); out.string(tail.browser)

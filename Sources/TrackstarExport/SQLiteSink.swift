@@ -284,7 +284,7 @@ public final class SQLiteSink: ExportSink {
         }
         st.bind(base + 24, Int64(row.version))
         st.bind(base + 25, row.extras)
-        EnrichmentColumns.bind(row.clickEnrichment, row.clickEnrichmentTail, click: false, st, base + 25)
+        EnrichmentColumns.bindConversion(row.clickEnrichment, row.clickEnrichmentTail, st, base + 25)
     }
 
     /// The span's transitions, one row each in `conversion_transitions` (rare: one statement each).
