@@ -18,7 +18,7 @@ public enum CivilTime {
 
     /// "YYYY-MM-DD HH:00" of an hour number (hours since the epoch).
     public static func hourText(_ hours: Int64) -> String {
-        let days = hours >= 0 ? hours / 24 : (hours - 23) / 24
+        let days = UTCTime.floorDivide(hours, 24)
         return "\(dayText(days)) \(pad(hours - days * 24, 2)):00"
     }
 

@@ -29,7 +29,7 @@ final class CapZone: @unchecked Sendable {
     private let hintWord: UnsafeMutablePointer<UInt64.AtomicRepresentation>
     /// A hint that never matches (day bits all ones): the first click takes the slow path.
     private static let emptyHint: UInt64 = 0xFF_FFFF << 40
-    static let millisPerDay: Int64 = 86_400_000
+    static let millisPerDay: Int64 = 86_400_000  // a literal: the click path divides by it as a constant
 
     /// UTC (the default zone), shared: it has no transitions and its hint is as good as any other's.
     static let utc = CapZone(transitions: [], offsets: [], initialOffset: 0)
@@ -101,8 +101,7 @@ final class CapZone: @unchecked Sendable {
         }
         let local = utcMillis + periods[low].offset
         let day = CapZone.dayIndex(localMillis: local)
-        let days = local >= 0 ? local / CapZone.millisPerDay : (local - (CapZone.millisPerDay - 1)) / CapZone.millisPerDay
-        let month = UInt64(max(0, CapZone.monthIndex(days: days)))
+        let month = UInt64(max(0, CapZone.monthIndex(days: UTCTime.floorDivide(local, CapZone.millisPerDay))))
         if remember && day < 0xFF_FFFF && month < 0xFF_FFFF {
             hint.store(day << 40 | month << 16 | UInt64(low), ordering: .relaxed)  // Relaxed: see the type's invariants.
         }

@@ -63,7 +63,8 @@ public enum UTCTime {
         return String(repeating: "0", count: max(0, width - text.count)) + text
     }
 
-    static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
+    /// `a / b` rounded toward minus infinity (a day number of instants before 1970).
+    public static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
         let q = a / b
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
