@@ -138,33 +138,26 @@ public final class ClickHouseSink: ExportSink {
     /// A table created before conversions carried the currency of their amount gets the column (last,
     /// where RowBinary inserts put it); its older rows read ''.
     func addAmountCurrency() throws(ExportError) {
-        let found = try execute("""
-            SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'conversions'
-            AND name = 'amount_currency' FORMAT TabSeparated
-            """).text
-        if found.trimmingWhitespaceAndNewlines() == "0" {
-            try execute("ALTER TABLE \(database).conversions ADD COLUMN amount_currency String")
-        }
+        try addColumnIfMissing("conversions", "amount_currency", "String")
     }
 
     /// A conversions table created before status updates gets the version column (last). Its engine
     /// keeps no version, so of a conversion's rows the one inserted last stays (the transitions are
     /// inserted after their conversion in all but rare cross-shard cases); new tables replace by version.
     func addVersion() throws(ExportError) {
+        try addColumnIfMissing("conversions", "version", "UInt8 DEFAULT 0")
+        // Issue 17: the parameters a sender's profile did not map (after version, where RowBinary puts them).
+        try addColumnIfMissing("conversions", "extras", "String")
+    }
+
+    /// Appends `column` (`type`, with its default) to `table` when a table made by an earlier release lacks it.
+    func addColumnIfMissing(_ table: String, _ column: String, _ type: String) throws(ExportError) {
         let found = try execute("""
-            SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'conversions'
-            AND name = 'version' FORMAT TabSeparated
+            SELECT count() FROM system.columns WHERE database = '\(database)' AND table = '\(table)'
+            AND name = '\(column)' FORMAT TabSeparated
             """).text
         if found.trimmingWhitespaceAndNewlines() == "0" {
-            try execute("ALTER TABLE \(database).conversions ADD COLUMN version UInt8 DEFAULT 0")
-        }
-        // Issue 17: the parameters a sender's profile did not map (after version, where RowBinary puts them).
-        let extras = try execute("""
-            SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'conversions'
-            AND name = 'extras' FORMAT TabSeparated
-            """).text
-        if extras.trimmingWhitespaceAndNewlines() == "0" {
-            try execute("ALTER TABLE \(database).conversions ADD COLUMN extras String")
+            try execute("ALTER TABLE \(database).\(table) ADD COLUMN \(column) \(type)")
         }
     }
 
