@@ -75,13 +75,15 @@ let package = Package(
         ]),
         // One bounded wait and the thread barrier the test targets share.
         .target(name: "TrackstarTestSupport", path: "Tests/TrackstarTestSupport"),
+        // A clickhouse-server of a suite's own, for the export and the server tests.
+        .target(name: "ClickHouseTestSupport", dependencies: ["TrackstarExport", "TrackstarTestSupport"], path: "Tests/ClickHouseTestSupport"),
         .testTarget(name: "TrackstarCoreTests", dependencies: ["TrackstarCore", "TrackstarConfiguration", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarHTTPTests", dependencies: ["TrackstarHTTP"]),
         .testTarget(name: "TrackstarStoreTests", dependencies: [
             "TrackstarStore", "TrackstarCore", "TrackstarTestSupport", .product(name: "Atomics", package: "swift-atomics"),
         ]),
-        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarConfiguration", "TrackstarExport", "TrackstarIO", "TrackstarTestSupport"]),
-        .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport", "TrackstarConfiguration", "TrackstarTestSupport"]),
+        .testTarget(name: "TrackstarServerTests", dependencies: ["TrackstarServer", "TrackstarConfiguration", "TrackstarExport", "TrackstarIO", "TrackstarTestSupport", "ClickHouseTestSupport"]),
+        .testTarget(name: "TrackstarExportTests", dependencies: ["TrackstarExport", "TrackstarConfiguration", "TrackstarTestSupport", "ClickHouseTestSupport"]),
         .testTarget(name: "TrackstarDeliveryTests", dependencies: ["TrackstarDelivery", "TrackstarConfiguration", "TrackstarExport", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarEnrichTests", dependencies: ["TrackstarEnrich", "TrackstarConfiguration", "TrackstarCore", "TrackstarTestSupport"]),
         .testTarget(name: "TrackstarIOTests", dependencies: ["TrackstarIO", "TrackstarCore", "TrackstarTestSupport"]),

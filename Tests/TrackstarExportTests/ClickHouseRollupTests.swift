@@ -3,6 +3,7 @@
 // same figures; a batch re-sent after its positions were lost is not summed twice; a retraction and
 // a store made before roll-ups stay exact; a request the roll-ups cannot answer reads raw rows and says so.
 import Foundation
+import ClickHouseTestSupport
 import Testing
 import TrackstarCore
 import TrackstarStore

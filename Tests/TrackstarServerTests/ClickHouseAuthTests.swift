@@ -1,5 +1,6 @@
 // ClickHouse over the libcurl client: `[export] user` and `password` reach the server as basic
 // authentication (a wrong password is refused, named), and statements share one kept-alive connection.
+import ClickHouseTestSupport
 import Testing
 import TrackstarCore
 import TrackstarExport

@@ -3,6 +3,7 @@
 // browser of their agents, the bot reason and the unique flag, row by row; a conversion carries its
 // click's country, ASN, device, OS and browser; `report --group-by country,device` agrees.
 import Foundation
+import ClickHouseTestSupport
 import Testing
 import TrackstarEnrich
 import TrackstarExport

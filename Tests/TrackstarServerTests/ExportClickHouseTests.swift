@@ -3,6 +3,7 @@
 // export gives exact counts (rows written twice collapse), with one exporter thread or two; a stopped
 // ClickHouse is caught up on return; rows sent ahead of their positions go when recovery cuts them.
 import Foundation
+import ClickHouseTestSupport
 import Testing
 import TrackstarCore
 import TrackstarExport
@@ -16,6 +17,15 @@ import TrackstarConfiguration
 struct ExportClickHouseTests {
     /// A ClickHouse of the test's own (stopped and removed when the test ends).
     func clickhouse() throws -> ClickHouseServer { try ClickHouseServer() }
+
+    /// The `[export]` settings of `database` on `ch`, for the test's own sinks and report backends.
+    func settings(_ ch: ClickHouseServer, _ database: String) -> ExportConfig {
+        var settings = ExportConfig()
+        settings.sink = .clickhouse
+        settings.url = ch.url
+        settings.database = database
+        return settings
+    }
 
     /// The live-test config exporting to a database of its own.
     func config(_ ch: ClickHouseServer) -> (config: String, database: String) {
@@ -35,10 +45,7 @@ struct ExportClickHouseTests {
 
         let sqlitePath = server.dataDir + "/compare.sqlite"
         #expect(exportToSQLite(dataDir: server.dataPath, path: sqlitePath))
-        var exportConfig = ExportConfig()
-        exportConfig.sink = .clickhouse
-        exportConfig.url = ch.url
-        exportConfig.database = database
+        let exportConfig = settings(ch, database)
         let clickhouseBackend = try Reporter.backend(config: exportConfig, dataDir: server.dataPath)
         let sqliteBackend = try SQLiteReportBackend(path: sqlitePath)
         let groupings: [[ReportDimension]] = [[], [.offer], [.offer, .affiliate, .day], [.sub1, .sub2, .source, .event], [.hour, .sub3]]
@@ -76,10 +83,7 @@ struct ExportClickHouseTests {
               revenue_micros Int64, currency String, txid String)
               ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMMDD(time) ORDER BY (offer_id, aff_id, time_ms, conversion_id)
             """)
-        var config = ExportConfig()
-        config.sink = .clickhouse
-        config.url = ch.url
-        config.database = database
+        let config = settings(ch, database)
         let sink = try ClickHouseSink(config: config)
         _ = try sink.open()
         _ = try sink.open()  // a second open finds the column and leaves it
@@ -104,32 +108,9 @@ struct ExportClickHouseTests {
         let ch = try clickhouse()
         var (text, database) = config(ch)
         text += extra
-        var generator = SystemRandomNumberGenerator()
-        let first = try LiveServer(config: text)
-        first.ownsDataDir = false
-        var server = first
-        var acknowledgedClicks = 0
-        for round in 0..<rounds {
-            let victim = server
-            let acknowledged = Acknowledged(triggerAt: Int.random(in: 200...1500, using: &generator)) { victim.kill9() }
-            DurabilityTests().load(server, clients: 4, acknowledged: acknowledged, round: round)
-            acknowledgedClicks += acknowledged.snapshot.0.count
-            let restarted = try LiveServer(config: text, dataDir: first.dataDir)
-            restarted.ownsDataDir = round == rounds - 1
-            server = restarted
-        }
-        server.stop()
-        let truth = LogTruth(dataDir: server.dataPath)
-        #expect(truth.clicks >= UInt64(acknowledgedClicks) && truth.clicks <= UInt64(acknowledgedClicks + 12), "\(truth) vs \(acknowledgedClicks)")
-        let out = try report(server)
-        #expect(out.totals["clicks"] as? Int == Int(truth.clicks), "\(out.summary) vs logs \(truth)")
-        #expect(out.totals["conversions"] as? Int == Int(truth.conversions), "\(out.summary) vs logs \(truth)")
-        #expect(micros(out.totals["payout"]) == Int64(truth.conversions) * 2_500_000, "\(out.summary)")
+        let (server, truth) = try killNineRoundsThenTheReportEqualsTheLogs(config: text, rounds: rounds)
         // The roll-ups survived the kill -9s exactly once too: they answer, and as the raw rows do.
-        var exportConfig = ExportConfig()
-        exportConfig.sink = .clickhouse
-        exportConfig.url = ch.url
-        exportConfig.database = database
+        let exportConfig = settings(ch, database)
         let backend = try Reporter.backend(config: exportConfig, dataDir: server.dataPath)
         #expect(backend.hasRollups)
         var raw = ReportRequest(groupBy: [.offer, .day])
@@ -145,37 +126,16 @@ struct ExportClickHouseTests {
     /// written before the rows shows where they may be, so they are retracted at the next start.
     @Test func rowsSentAheadOfTheirPositionsAreRemovedWhenRecoveryCutsBelowThem() throws {
         let ch = try clickhouse()
-        let (exportText, database) = config(ch)
-        let text = exportText + "\n[storage]\nsnapshot_interval = \"1h\"\n"  // no manifest vouches for the tail
-        let first = try LiveServer(config: text, loops: 1)
-        first.ownsDataDir = false
-        let c = try first.connect()
-        for i in 0..<10 { #expect(try c.get("/click?offer_id=1&aff_id=7&sub1=old\(i)").status == 302) }
-        #expect(try reportUntil(first) { $0.totals["clicks"] as? Int == 10 }.totals["clicks"] as? Int == 10)
-        first.kill9()
-        #expect(try ch.query("SELECT max(records) FROM \(database).export_positions WHERE shard = 0 AND log = 'sent_clicks'") == "10\n")
-        // Rows 5…9 are in the table, their positions never committed: the position says 5.
-        _ = try ch.query("ALTER TABLE \(database).export_positions DELETE WHERE shard = 0 AND log = 'clicks'")
-        #expect(eventually(within: 60) {
-            (try? ch.query("SELECT count() FROM system.mutations WHERE database = '\(database)' AND is_done = 0")) == "0\n"
-        })
-        _ = try ch.query("INSERT INTO \(database).export_positions VALUES (0, 'clicks', 5, 0, now())")
-        let segment = first.dataPath + "/shard-0/clicks-000000.rec"
-        let handle = try #require(FileHandle(forUpdatingAtPath: segment))
-        try handle.seek(toOffset: 7 * 64)
-        try handle.write(contentsOf: Data(count: 3 * 64))  // records 7, 8 and 9 never reached the disk
-        try handle.close()
-
-        let restarted = try LiveServer(config: text, loops: 1, dataDir: first.dataDir)
-        #expect(restarted.startupOutput.contains("shard 0: 7 clicks"), "\(restarted.startupOutput)")
-        let cut = try reportUntil(restarted) { $0.totals["clicks"] as? Int == 7 }
-        #expect(cut.totals["clicks"] as? Int == 7, "rows sent past the cut stayed: \(cut.summary)")
-        let d = try restarted.connect()
-        for i in 0..<2 { #expect(try d.get("/click?offer_id=1&aff_id=7&sub1=new\(i)").status == 302) }
-        let after = try reportUntil(restarted, ["--group-by", "sub1"]) { $0.totals["clicks"] as? Int == 9 }
-        #expect(Set(after.rows.compactMap { $0["sub1"] as? String }) == Set((0..<7).map { "old\($0)" } + ["new0", "new1"]), "\(after.rows)")
-        restarted.stop()
-        #expect(restarted.stderrText.contains("may hold rows of shard 0 clicks up to record 10"), "\(restarted.stderrText)")
+        let (text, database) = config(ch)
+        try checkRowsOfCutRecordsAreRemoved(text, logSays: "may hold rows of shard 0 clicks up to record 10") {
+            #expect(try ch.query("SELECT max(records) FROM \(database).export_positions WHERE shard = 0 AND log = 'sent_clicks'") == "10\n")
+            // Rows 5…9 are in the table, their positions never committed: the position says 5.
+            _ = try ch.query("ALTER TABLE \(database).export_positions DELETE WHERE shard = 0 AND log = 'clicks'")
+            #expect(eventually(within: 60) {
+                (try? ch.query("SELECT count() FROM system.mutations WHERE database = '\(database)' AND is_done = 0")) == "0\n"
+            })
+            _ = try ch.query("INSERT INTO \(database).export_positions VALUES (0, 'clicks', 5, 0, now())")
+        }
     }
 
     /// A store made by an earlier release (a clicks table without the enrichment and trafficback
@@ -195,10 +155,7 @@ struct ExportClickHouseTests {
         let sent = try sendMixedTraffic(server, tag: "old")
         #expect(try reportWhenCaughtUp(server, sent).matches(sent))
         server.stop()
-        var fresh = ExportConfig()
-        fresh.sink = .clickhouse
-        fresh.url = ch.url
-        fresh.database = database + "_new"
+        let fresh = settings(ch, database + "_new")
         _ = try ClickHouseSink(config: fresh).open()
         func columns(_ db: String) throws -> String {
             try ch.query("SELECT name, type FROM system.columns WHERE database = '\(db)' AND table = 'clicks' FORMAT TabSeparated")

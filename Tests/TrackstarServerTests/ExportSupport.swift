@@ -1,5 +1,6 @@
 // Helpers for the reporting-feed live tests: traffic whose expected report is known, `trackstar
-// report` as JSON, ground truth read straight from the logs, and a ClickHouse server of our own.
+// report` as JSON, ground truth read straight from the logs, and kill -9 rounds checked against it
+// (the ClickHouse server of the tests' own is in ClickHouseTestSupport).
 import Foundation
 import Testing
 import TrackstarCore
@@ -206,4 +207,36 @@ func exportToSQLite(dataDir: String, path: String) -> Bool {
     _ = eventually(within: 60, every: 0.05) { exporter.status.connected && exporter.lag().allSatisfy { $0.total == 0 } }
     exporter.stop()
     return exporter.lag().allSatisfy { $0.total == 0 }
+}
+
+/// Rounds of load on `config`, each ended by kill -9 at a random acknowledged request and a restart
+/// on the same data; then a clean stop, and the logs hold every acknowledged record (at most a few
+/// clicks more: answered after the kill's trigger) and the report equals the logs exactly. Returns
+/// the stopped server and its logs' counts.
+func killNineRoundsThenTheReportEqualsTheLogs(config: String, rounds: Int) throws -> (server: LiveServer, truth: LogTruth) {
+    var generator = SystemRandomNumberGenerator()
+    let first = try LiveServer(config: config)
+    first.ownsDataDir = false
+    var server = first
+    var acknowledgedClicks = 0, acknowledgedConversions = 0
+    for round in 0..<rounds {
+        let victim = server
+        let acknowledged = Acknowledged(triggerAt: Int.random(in: 200...1500, using: &generator)) { victim.kill9() }
+        DurabilityTests().load(server, clients: 4, acknowledged: acknowledged, round: round)
+        acknowledgedClicks += acknowledged.snapshot.0.count
+        acknowledgedConversions += acknowledged.snapshot.1.count
+        let restarted = try LiveServer(config: config, dataDir: first.dataDir)
+        restarted.ownsDataDir = round == rounds - 1
+        server = restarted
+    }
+    // A clean stop writes the last batch; the logs are then the ground truth.
+    server.stop()
+    let truth = LogTruth(dataDir: server.dataPath)
+    #expect(truth.clicks >= UInt64(acknowledgedClicks) && truth.clicks <= UInt64(acknowledgedClicks + 12), "\(truth) vs \(acknowledgedClicks)")
+    #expect(truth.conversions >= UInt64(acknowledgedConversions), "\(truth) vs \(acknowledgedConversions)")
+    let out = try report(server)
+    #expect(out.totals["clicks"] as? Int == Int(truth.clicks), "\(out.summary) vs logs \(truth)")
+    #expect(out.totals["conversions"] as? Int == Int(truth.conversions), "\(out.summary) vs logs \(truth)")
+    #expect(micros(out.totals["payout"]) == Int64(truth.conversions) * 2_500_000, "\(out.summary)")
+    return (server, truth)
 }

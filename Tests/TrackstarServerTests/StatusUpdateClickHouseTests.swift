@@ -3,6 +3,7 @@
 // land in `conversion_transitions`, and the report equals the SQLite report of the same logs. Rows are
 // checked once the exporter's committed positions cover them (never after a fixed pause).
 import Foundation
+import ClickHouseTestSupport
 import Testing
 import TrackstarCore
 import TrackstarExport

@@ -1,6 +1,6 @@
 // A ClickHouse server of the tests' own: Debian's clickhouse-server (18.16) started on loopback with
 // a generated config, a temporary data dir and free ports; stoppable and restartable on the same
-// data and ports (to play a sink outage).
+// data and ports (to play a sink outage). One copy, for the export and the server tests.
 import Foundation
 import TrackstarCore
 import TrackstarExport
@@ -9,20 +9,27 @@ import TrackstarTestSupport
 import Glibc
 #endif
 
-final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized suite
-    static let binary = "/usr/sbin/clickhouse-server"
-    static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+/// A clickhouse-server process of one test suite's own.
+public final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized suite
+    public static let binary = "/usr/sbin/clickhouse-server"
+    /// Whether Debian's clickhouse-server is installed (the suites skip otherwise).
+    public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binary) }
 
-    let directory: String
-    let httpPort: UInt16
-    let tcpPort: UInt16
+    /// Its config, users and data.
+    public let directory: String
+    /// Its HTTP port (what the sinks use).
+    public let httpPort: UInt16
+    /// Its native-protocol port.
+    public let tcpPort: UInt16
     private var pid: pid_t = 0
 
-    var url: String { "http://127.0.0.1:\(httpPort)" }
+    /// The HTTP base URL.
+    public var url: String { "http://127.0.0.1:\(httpPort)" }
     /// A user besides `default` that needs a password; its profile reads max_threads = 1 (default's: 2).
-    static let user = "trackstar", password = "s3cret-pass"
+    public static let user = "trackstar", password = "s3cret-pass"
 
-    init() throws {
+    /// Writes a config in a new temporary directory and starts the server on free ports.
+    public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("trackstar-ch-\(UUID().uuidString)").path
         httpPort = freePort()
         var tcp = freePort()
@@ -42,7 +49,7 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
     /// Starts the server and waits (up to 60 s) until it answers `/ping`. Spawned with posix_spawn, not
     /// Foundation's Process: clickhouse-server closes inherited descriptors at start-up, which makes
     /// Process's monitor block in waitpid on it and stalls every other Process of the test run.
-    func start() throws {
+    public func start() throws {
         pid = try ClickHouseServer.spawn([ClickHouseServer.binary, "--config-file=\(directory)/config.xml"])
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
@@ -56,7 +63,7 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
     }
 
     /// Whether the spawned server is still running (reaps it if it exited).
-    var isRunning: Bool {
+    public var isRunning: Bool {
         guard pid > 0 else { return false }
         var status: Int32 = 0
         if waitpid(pid, &status, WNOHANG) == pid { pid = 0; return false }
@@ -64,7 +71,7 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
     }
 
     /// Stops the server (SIGTERM, then SIGKILL after 20 s) and waits for it.
-    func stop() {
+    public func stop() {
         guard pid > 0 else { return }
         kill(pid, SIGTERM)
         _ = eventually(within: 20, every: 0.05) { !isRunning }
@@ -76,7 +83,8 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
         }
     }
 
-    static func spawn(_ arguments: [String]) throws -> pid_t {
+    /// Starts `arguments[0]` with stdio on /dev/null and SIGTERM/SIGINT at their defaults.
+    public static func spawn(_ arguments: [String]) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -104,7 +112,7 @@ final class ClickHouseServer: @unchecked Sendable {  // driven by one serialized
     }
 
     /// Runs a query, returning the TabSeparated answer.
-    func query(_ sql: String) throws -> String {
+    public func query(_ sql: String) throws -> String {
         let answer = try HTTPClient(baseURL: url).request(.post, "/", body: Array(sql.utf8))
         guard answer.status == 200 else { throw ExportError("ClickHouse: \(answer.text)") }
         return answer.text

@@ -1,1 +1,0 @@
-../TrackstarServerTests/ClickHouseSupport.swift
