@@ -35,9 +35,12 @@ let package = Package(
             path: "Benchmarks/EnrichPaths",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The clock, resident memory and number formatting every figure program uses.
+        .target(name: "FigureSupport", path: "Figures/FigureSupport"),
         .executableTarget(
             name: "RecoveryFigures",
             dependencies: [
+                "FigureSupport",
                 .product(name: "TrackstarCore", package: "trackstar"),
                 .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarServer", package: "trackstar"),
@@ -56,12 +59,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "CapFigures",
-            dependencies: [.product(name: "TrackstarServer", package: "trackstar")],
+            dependencies: ["FigureSupport", .product(name: "TrackstarServer", package: "trackstar")],
             path: "Figures/CapFigures"
         ),
         .executableTarget(
             name: "IndexFigures",
             dependencies: [
+                "FigureSupport",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "TrackstarCore", package: "trackstar"),
                 .product(name: "TrackstarConfiguration", package: "trackstar"),
@@ -72,12 +76,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "UniqueFigures",
-            dependencies: [.product(name: "TrackstarCore", package: "trackstar"), .product(name: "TrackstarStore", package: "trackstar")],
+            dependencies: ["FigureSupport", .product(name: "TrackstarCore", package: "trackstar"), .product(name: "TrackstarStore", package: "trackstar")],
             path: "Figures/UniqueFigures"
         ),
         .executableTarget(
             name: "EnrichFigures",
             dependencies: [
+                "FigureSupport",
                 .product(name: "TrackstarCore", package: "trackstar"),
                 .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarEnrich", package: "trackstar"),
@@ -87,6 +92,7 @@ let package = Package(
         .executableTarget(
             name: "DeliveryFigures",
             dependencies: [
+                "FigureSupport",
                 .product(name: "TrackstarCore", package: "trackstar"),
                 .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarStore", package: "trackstar"),

@@ -5,6 +5,7 @@
 // T*N/2 pass however the threads race).
 // Usage: swift build -c release --product CapFigures && .build/release/CapFigures [T=2] [N=2000000] [R=5]
 import TrackstarServer
+import FigureSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,12 +14,6 @@ let arguments = CommandLine.arguments
 let threads = arguments.count > 1 ? Int(arguments[1])! : 2
 let takes = arguments.count > 2 ? Int(arguments[2])! : 2_000_000
 let rounds = arguments.count > 3 ? Int(arguments[3])! : 5
-
-func nowNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
 
 /// One decimal place, without Foundation.
 func tenths(_ x: Double) -> String { "\((x * 10).rounded() / 10)" }

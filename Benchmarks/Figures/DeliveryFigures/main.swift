@@ -10,36 +10,10 @@ import TrackstarConfiguration
 import TrackstarCore
 import TrackstarDelivery
 import TrackstarStore
+import FigureSupport
 #if canImport(Glibc)
 import Glibc
 #endif
-
-func nowSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-/// A line of /proc/self/status in bytes (`RssAnon`, `VmRSS`).
-func status(_ field: String) -> Int {
-    guard let file = fopen("/proc/self/status", "r") else { return 0 }
-    defer { fclose(file) }
-    var line = [CChar](repeating: 0, count: 256)
-    while fgets(&line, 256, file) != nil {
-        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if text.hasPrefix(field + ":") { return (Int(text.filter(\.isNumber)) ?? 0) * 1024 }
-    }
-    return 0
-}
-
-func fixed(_ value: Double, _ digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = Int((value * scale).rounded())
-    if digits == 0 { return String(scaled) }
-    let whole = String(scaled / Int(scale)), fraction = String(scaled % Int(scale))
-    return whole + "." + String(repeating: "0", count: digits - fraction.count) + fraction
-}
 
 let duringCompaction = CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "during-compaction"
 let numbers = CommandLine.arguments.dropFirst(duringCompaction ? 2 : 1).map { Int($0)! }
@@ -58,6 +32,15 @@ func queued(_ log: DeliveryLog, _ id: UInt64) {
     record.nextMillis = record.timeMillis + 86_400_000
     let endpoint = endpoints[Int(id % 3)]
     precondition(log.append(record, endpoint: endpoint, detail: url(id, endpoint)), "disk full?")
+}
+
+/// A postback queued and delivered at its first attempt (200 at `attemptMillis`).
+func deliveredAtOnce(_ log: DeliveryLog, _ id: UInt64, attemptMillis: Int64, latencyMicros: UInt32 = 0) {
+    queued(log, id)
+    var attempt = DeliveryRecord(kind: .attempt, conversionID: id, timeMillis: attemptMillis)
+    attempt.affID = UInt32(7 + id % 5); attempt.attempt = 1; attempt.outcome = .delivered; attempt.httpStatus = 200
+    attempt.latencyMicros = latencyMicros
+    precondition(log.append(attempt, endpoint: endpoints[Int(id % 3)], detail: "OK"), "disk full?")
 }
 
 func config(_ dataDir: String) -> TrackstarConfig {
@@ -116,13 +99,7 @@ func deliveriesDuringCompaction(finished: Int, pending: Int) throws {
     do {
         let log = try DeliveryLog(dataDir: work + "/data")
         let began = nowSeconds()
-        for i in 0..<finished {
-            let id = UInt64(i + 1)
-            queued(log, id)
-            var attempt = DeliveryRecord(kind: .attempt, conversionID: id, timeMillis: start + Int64(i / 1000) + 150)
-            attempt.affID = UInt32(7 + id % 5); attempt.attempt = 1; attempt.outcome = .delivered; attempt.httpStatus = 200
-            precondition(log.append(attempt, endpoint: endpoints[Int(id % 3)], detail: "OK"), "disk full?")
-        }
+        for i in 0..<finished { deliveredAtOnce(log, UInt64(i + 1), attemptMillis: start + Int64(i / 1000) + 150) }
         for i in 0..<pending {
             let id = UInt64(finished + i + 1)
             var record = DeliveryRecord(kind: .queued, conversionID: id, timeMillis: now)
@@ -183,14 +160,7 @@ do {
     do {
         let log = try DeliveryLog(dataDir: dataDir)
         let began = nowSeconds()
-        for i in 0..<finished {
-            let id = UInt64(i + 1)
-            queued(log, id)
-            var attempt = DeliveryRecord(kind: .attempt, conversionID: id, timeMillis: start + Int64(i / 1000) + 150)
-            attempt.affID = UInt32(7 + id % 5); attempt.attempt = 1; attempt.outcome = .delivered; attempt.httpStatus = 200
-            attempt.latencyMicros = 150_000
-            precondition(log.append(attempt, endpoint: endpoints[Int(id % 3)], detail: "OK"), "disk full?")
-        }
+        for i in 0..<finished { deliveredAtOnce(log, UInt64(i + 1), attemptMillis: start + Int64(i / 1000) + 150, latencyMicros: 150_000) }
         for i in 0..<1000 { queued(log, UInt64(finished + i + 1)) }
         precondition(log.sync() == nil)
         print("wrote \(finished) finished postbacks (\(log.count) records) in \(fixed(nowSeconds() - began, 1)) s")
@@ -209,13 +179,7 @@ do {
     // more than it carries).
     do {
         let log = try DeliveryLog(dataDir: dataDir)
-        for i in 0..<100_000 {
-            let id = UInt64(finished + 1000 + i + 1)
-            queued(log, id)
-            var attempt = DeliveryRecord(kind: .attempt, conversionID: id, timeMillis: start + 86_400_000)
-            attempt.affID = UInt32(7 + id % 5); attempt.attempt = 1; attempt.outcome = .delivered; attempt.httpStatus = 200
-            precondition(log.append(attempt, endpoint: endpoints[Int(id % 3)], detail: "OK"))
-        }
+        for i in 0..<100_000 { deliveredAtOnce(log, UInt64(finished + 1000 + i + 1), attemptMillis: start + 86_400_000) }
         precondition(log.sync() == nil)
     }
     try timeStart(dataDir, "the same, with 200,000 more records in the live log (the compaction threshold)")
@@ -230,11 +194,11 @@ do {
         for i in 0..<pendingCount { queued(log, UInt64(i + 1)) }
         precondition(log.sync() == nil)
     }
-    let anonBefore = status("RssAnon"), rssBefore = status("VmRSS")
+    let anonBefore = statusBytes("RssAnon"), rssBefore = statusBytes("VmRSS")
     let began = nowSeconds()
     let dispatcher = try Dispatcher(config: config(dataDir), source: source, message: { _ in })
     let elapsed = nowSeconds() - began
-    let anon = status("RssAnon") - anonBefore, rss = status("VmRSS") - rssBefore
+    let anon = statusBytes("RssAnon") - anonBefore, rss = statusBytes("VmRSS") - rssBefore
     withExtendedLifetime(dispatcher) {
         print("\(dispatcher.snapshot.pending) pending: dispatcher start \(fixed(elapsed, 3)) s; anonymous RSS +\(anon / 1_048_576) MiB = "
             + "\(fixed(Double(anon) / Double(pendingCount), 1)) bytes per pending delivery; all RSS +\(rss / 1_048_576) MiB "

@@ -5,32 +5,10 @@
 // Usage: swift build -c release --product EnrichFigures && .build/release/EnrichFigures [lookups]
 import TrackstarCore
 import TrackstarEnrich
+import FigureSupport
 #if canImport(Glibc)
 import Glibc
 #endif
-
-func nowNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
-func rssBytes() -> Int {
-    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(file) }
-    var line = [CChar](repeating: 0, count: 128)
-    guard fgets(&line, 128, file) != nil else { return 0 }
-    let fields = String(cString: line).split(separator: " ")
-    return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
-
-func fixed(_ value: Double, _ digits: Int = 1) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = Int((value * scale).rounded())
-    let whole = String(scaled / Int(scale)), fraction = String(scaled % Int(scale))
-    return digits == 0 ? whole : whole + "." + String(repeating: "0", count: digits - fraction.count) + fraction
-}
 
 /// Nanoseconds per operation over `batches` batches of `size` operations: the fastest batch (the
 /// figure least disturbed by other processes on a shared machine) and the median batch.
@@ -49,8 +27,6 @@ func perOperation(batches: Int = 200, size: Int = 1_000, _ body: (Int) -> Void) 
 func show(_ figures: (best: Double, median: Double), _ unit: String = "ns", scale: Double = 1) -> String {
     "\(fixed(figures.best / scale)) \(unit) (median batch \(fixed(figures.median / scale)) \(unit))"
 }
-
-func mib(_ bytes: Int) -> String { fixed(Double(bytes) / 1_048_576, 1) + " MiB" }
 
 /// xorshift64*: reproducible inputs without Foundation.
 struct Random {

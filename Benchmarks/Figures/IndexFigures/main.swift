@@ -12,38 +12,16 @@ import Atomics
 import TrackstarCore
 import TrackstarServer
 import TrackstarStore
+import FigureSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 import TrackstarConfiguration
 
-func nowNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
 func wallMillis() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
-
-func rssBytes() -> Int {
-    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(file) }
-    var size = 0, resident = 0
-    _ = withUnsafeMutablePointer(to: &size) { s in withUnsafeMutablePointer(to: &resident) { r in
-        withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) } } }
-    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
-
-func fixed(_ value: Double, _ digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = Int((value * scale).rounded())
-    let whole = String(scaled / Int(scale)), fraction = String(scaled % Int(scale))
-    return whole + "." + String(repeating: "0", count: digits - fraction.count) + fraction
 }
 
 /// Latencies in 10 ns buckets up to 1 ms, one histogram per thread and phase (no sharing).

@@ -4,25 +4,11 @@
 // Usage: swift run -c release RecoveryFigures [clicks, default 10000000]
 import TrackstarCore
 import TrackstarServer
+import FigureSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 import TrackstarConfiguration
-
-func nowSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func rssBytes() -> Int {
-    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(file) }
-    var size = 0, resident = 0
-    _ = withUnsafeMutablePointer(to: &size) { s in withUnsafeMutablePointer(to: &resident) { r in
-        withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) } } }
-    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
 
 func diskBytes(_ path: String) -> Int {
     // Allocated blocks, not apparent size: segments are preallocated whole.
@@ -32,15 +18,6 @@ func diskBytes(_ path: String) -> Int {
     fgets(&line, 64, pipe)
     fgets(&line, 64, pipe)
     return Int(String(cString: line).trimmingCharacters()) ?? 0
-}
-
-/// `value` with `digits` decimals, without Foundation.
-func fixed(_ value: Double, _ digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = Int((value * scale).rounded())
-    let whole = String(scaled / Int(scale)), fraction = String(scaled % Int(scale))
-    return whole + "." + String(repeating: "0", count: digits - fraction.count) + fraction
 }
 
 extension String {

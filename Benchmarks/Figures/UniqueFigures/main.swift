@@ -5,32 +5,16 @@
 // Usage: swift build -c release --product UniqueFigures && .build/release/UniqueFigures [window_s] [clicks_per_s] [repeat_share]
 import TrackstarCore
 import TrackstarStore
+import FigureSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// This thread's CPU time (the machine is shared: wall time would count other processes).
-func nowNanos() -> UInt64 {
+func threadCPUNanos() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
-func rssBytes() -> Int {
-    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(file) }
-    var size = 0, resident = 0
-    _ = withUnsafeMutablePointer(to: &size) { s in withUnsafeMutablePointer(to: &resident) { r in
-        withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) } } }
-    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
-
-func fixed(_ value: Double, _ digits: Int = 1) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = Int((value * scale).rounded())
-    let fraction = String(scaled % Int(scale))
-    return String(scaled / Int(scale)) + "." + String(repeating: "0", count: digits - fraction.count) + fraction
 }
 
 let arguments = CommandLine.arguments
@@ -54,7 +38,7 @@ var mix = SplitMix64(state: 13)
 var recent = [UInt64](repeating: 1, count: 4096)
 var unique = 0, repeated = 0, full = 0
 let start: Int64 = 1_790_000_000_000
-let began = nowNanos()
+let began = threadCPUNanos()
 for i in 0..<total {
     let now = start + Int64(i) * 1000 / Int64(rate)
     let fingerprint: UInt64
@@ -70,7 +54,7 @@ for i in 0..<total {
     case .full: full += 1
     }
 }
-let elapsed = nowNanos() - began
+let elapsed = threadCPUNanos() - began
 let resident = rssBytes() - rssBefore
 let generation = (start + Int64(total - 1) * 1000 / Int64(rate)) / table.generationMillis
 var live = 0
