@@ -3,6 +3,7 @@
 // depend on the click (paused, bot_action) summed up front, so a draw over offers without targeting
 // reads two words instead of every offer, and no draw retains an offer or looks one up in the
 // catalog. Also the table's slugs and ids in plain memory (`SmartLinkSlots`), for the same reason.
+// The two storage types stay in one file: both exist for that one reason, and each states its invariants.
 import TrackstarConfiguration
 
 /// Entries and groups in memory of their own, freed by the owning `SmartLinkRuntime`.

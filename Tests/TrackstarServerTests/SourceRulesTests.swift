@@ -31,4 +31,83 @@ struct SourceRulesTests {
         }
         #expect(offenders.isEmpty, "libuv outside TrackstarIO:\n\(offenders.joined(separator: "\n"))")
     }
+
+    /// Small rooms (issue 12): a file under Sources/ holds at most ~400 lines and one major type
+    /// (a top-level class, struct, enum, actor or protocol of `majorLines` lines or more, counted from
+    /// its declaration to its closing brace; small helper types, errors and extensions do not count),
+    /// unless its header (the comment lines at its top) says why it stays whole, in a sentence that
+    /// says "in one file".
+    @Test func eachFileIsASmallRoomOrItsHeaderSaysWhyNot() throws {
+        let files = try Self.sources()
+        #expect(files.count > 50, "found only \(files.count) source files")
+        var offenders: [String] = []
+        for (path, text) in files where !Self.roomsPending.keys.contains(path) {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let header = lines.prefix { $0.hasPrefix("//") }.joined(separator: " ").lowercased()
+            guard !header.contains("in one file") else { continue }
+            let lineCount = text.utf8.filter { $0 == UInt8(ascii: "\n") }.count
+            if lineCount > Self.maxLines { offenders.append("Sources/\(path): \(lineCount) lines") }
+            guard path.hasSuffix(".swift") else { continue }
+            let major = Self.topLevelTypes(lines).filter { $0.lines >= Self.majorLines }
+            if major.count > 1 {
+                offenders.append("Sources/\(path): \(major.map { "\($0.name) (\($0.lines) lines)" }.joined(separator: ", "))")
+            }
+        }
+        #expect(offenders.isEmpty, """
+            split these files, or say in the header why each stays whole ("… in one file: …"):
+            \(offenders.joined(separator: "\n"))
+            """)
+    }
+
+    /// The measure itself: what counts as a top-level type and how long it is.
+    @Test func topLevelTypesAreFoundWithTheirLengths() {
+        let text = """
+            // A header.
+            import Glibc
+
+            @usableFromInline
+            public final class Big: @unchecked Sendable {
+                struct Inner {
+                }
+            }
+            enum Small: Error { case one }
+            extension Big {
+            }
+            indirect enum Tree {
+                case leaf
+            }
+            """
+        let types = Self.topLevelTypes(text.split(separator: "\n", omittingEmptySubsequences: false))
+        #expect(types.map(\.name) == ["Big", "Small", "Tree"])
+        #expect(types.map(\.lines) == [4, 1, 3])
+    }
+
+    static let maxLines = 400
+    static let majorLines = 60
+    /// Files another change of this session splits; remove an entry once that change is merged.
+    static let roomsPending: [String: String] = [
+        "TrackstarExport/SQLiteRollups.swift": "ClickTally moves out with the roll-up levels rework (helper sqlrep)",
+    ]
+
+    /// Each top-level type declaration (at column 0) with its length in lines: through the next line
+    /// that is a lone `}` at column 0, or 1 when it closes on its own line.
+    static func topLevelTypes(_ lines: [Substring]) -> [(name: Substring, lines: Int)] {
+        let kinds: Set<Substring> = ["class", "struct", "enum", "actor", "protocol"]
+        let modifiers: Set<Substring> = ["public", "package", "internal", "fileprivate", "private", "final", "open",
+                                         "indirect", "nonisolated"]
+        var types: [(Substring, Int)] = []
+        for (i, line) in lines.enumerated() {
+            guard let first = line.first, first.isLetter || first == "@" else { continue }
+            var words = line.split(separator: " ")[...]
+            while let word = words.first, word.hasPrefix("@") || modifiers.contains(word) { words = words.dropFirst() }
+            guard let kind = words.first, kinds.contains(kind), let name = words.dropFirst().first else { continue }
+            var end = i
+            if !line.trimmingCharacters(in: .whitespaces).hasSuffix("}") {
+                end = i + 1
+                while end < lines.count && !(lines[end].first == "}" && lines[end].dropFirst().allSatisfy(\.isWhitespace)) { end += 1 }
+            }
+            types.append((name.prefix { $0.isLetter || $0.isNumber || $0 == "_" }, end - i + 1))
+        }
+        return types
+    }
 }
