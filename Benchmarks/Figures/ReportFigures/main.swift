@@ -20,8 +20,8 @@
 // The same month in ClickHouse (`--clickhouse URL DATABASE`, ClickHouseStore.swift): the clicks'
 // roll-up rows into `rollup_sums`, raw conversion and refusal rows, their roll-ups made by the sink's
 // own code. Usage: swift run -c release ReportFigures PATH [clicks] [conversions] [days]
-//        (PATH is created if missing; an existing PATH is only timed; REPORT_FIGURES_WITHOUT=audience
-//        times it as a store without that level; REPORT_FIGURES_MIX=independent builds the earlier mix)
+//        (PATH is created if missing; an existing PATH is only timed; REPORT_FIGURES_WITHOUT=audience,daily
+//        times it as a store without those levels; REPORT_FIGURES_MIX=independent builds the earlier mix)
 //        swift run -c release ReportFigures --clickhouse http://127.0.0.1:8123 month [clicks] [conversions] [days]
 //        (the database is built if it has no roll-ups, else only timed)
 import TrackstarCore
@@ -388,10 +388,11 @@ do {
         print("\(table): \(try db.rows("SELECT count(*) FROM \(table)")[0][0] ?? "?") rows")
     }
     let backend = try SQLiteReportBackend(path: path)
-    // REPORT_FIGURES_WITHOUT=audience: time the reports as a store without that level answers them.
-    if let level = getenv("REPORT_FIGURES_WITHOUT").map({ String(cString: $0) }) {
-        backend.rollupTables = backend.rollupTables.filter { !$0.hasSuffix("_" + level) }
-        print("without the \(level) level")
+    // REPORT_FIGURES_WITHOUT=audience,daily: time the reports as a store without those levels answers them.
+    if let without = getenv("REPORT_FIGURES_WITHOUT").map({ String(cString: $0) }) {
+        let levels = without.split(separator: ",").map { "_" + $0 }
+        backend.rollupTables = backend.rollupTables.filter { table in !levels.contains { table.hasSuffix($0) } }
+        print("without the levels \(without)")
     }
     print("load average at the start: \(loadAverage())")
     try timeReports(backend)
