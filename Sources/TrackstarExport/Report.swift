@@ -224,6 +224,9 @@ public struct ReportResult: Sendable, Equatable {
 public protocol ReportBackend {
     /// Whether the store keeps the roll-up tables (`rollup_clicks`, `rollup_conversions`, their `_detail` levels, `rollup_refusals`).
     var hasRollups: Bool { get }
+    /// The roll-up tables reports may read (by default the hourly and daily detail levels' and
+    /// `rollup_refusals`; SQLite lists what the store has, the `_audience` level included once added).
+    var rollupTables: Set<String> { get }
     /// Integer division in this dialect.
     func intDiv(_ column: String, _ divisor: Int64) -> String
     /// What follows a table name in FROM (ClickHouse: FINAL, so replaced rows count once).
@@ -238,6 +241,17 @@ public protocol ReportBackend {
 }
 
 extension ReportBackend {
+    /// The tables every store with roll-ups has (ClickHouse's views keep these two levels).
+    public var rollupTables: Set<String> {
+        ["rollup_clicks", "rollup_conversions", "rollup_clicks_detail", "rollup_conversions_detail", "rollup_refusals"]
+    }
+
+    /// The levels of `SQLiteRollups.levels` whose tables the store has.
+    var rollupLevels: [SQLiteRollups.Level] {
+        let tables = rollupTables
+        return SQLiteRollups.levels.filter { tables.contains($0.clicks) && tables.contains($0.conversions) }
+    }
+
     /// The log's table.
     public func rawSources(_ kind: LogKind, fromMillis: Int64?, toMillis: Int64?) -> [String] {
         [table(kind.name) + tableSuffix]
@@ -248,7 +262,7 @@ extension ReportBackend {
 public enum Reporter {
     /// Runs the three aggregate queries and merges them.
     public static func run(_ request: ReportRequest, on backend: ReportBackend) throws(ExportError) -> ReportResult {
-        let (level, miss) = backend.hasRollups && request.useRollups ? rollupLevel(request) : (level: nil, miss: nil)
+        let (level, miss) = backend.hasRollups && request.useRollups ? rollupLevel(request, among: backend.rollupLevels) : (level: nil, miss: nil)
         var result = try run(request, on: backend, rollup: level)
         result.note = miss.map { "read from raw rows: \($0)" }
         return result

@@ -15,9 +15,15 @@ public final class SQLiteReportBackend: ReportBackend {
         }
         database = try SQLiteDatabase(path: path, busyTimeoutMillis: 10_000)
         hasRollups = try !database.rows("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name = 'rollup_refusals_delete'").isEmpty
+        rollupTables = Set(try database.rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rollup%'").compactMap { $0[0] })
         hasBlocks = try SQLiteClickBlocks.hasTable(database, "click_blocks")
         hasClickRows = try SQLiteClickBlocks.hasTable(database, "click_rows")
     }
+
+    /// The roll-up tables of the store (a store the exporter of an earlier version made lacks the
+    /// levels added since until the exporter opens it); the figure program takes a level out to time
+    /// the reports without it.
+    public var rollupTables: Set<String>
 
     /// Whether clicks are in `click_blocks` (a store the exporter has opened since blocks), and
     /// whether some are still rows from before them (`click_rows`).

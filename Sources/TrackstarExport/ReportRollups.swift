@@ -1,11 +1,12 @@
-// When `trackstar report` may read the roll-ups instead of the raw rows, and the SQL that reads them:
-// the same groups and figures, with days and hours made from the roll-ups' UTC hour or day. A request
-// the roll-ups cannot answer exactly (a column they lack, a range or zone cutting their buckets)
-// reads raw rows, and the report says why.
+// When `trackstar report` may read the roll-ups instead of the raw rows, which level it reads (the
+// smallest that answers exactly), and the SQL that reads them: the same groups and figures, with days
+// and hours made from the roll-ups' UTC hour or day. A request no level answers exactly (a column they
+// lack, a range or zone cutting their buckets) reads raw rows, and the report says why.
 import TrackstarStore
 
 extension ReportDimension {
-    /// The smallest roll-up level keeping this column (nil: none; subs, source and ASN have too many values).
+    /// The hourly level for columns every level with offer and affiliate keeps, the daily detail level
+    /// for those only daily levels keep (nil: no level; subs, source and ASN have too many values).
     var rollupLevel: SQLiteRollups.Level? {
         switch self {
         case .offer, .affiliate, .day, .hour, .event, .trafficbackReason, .smartlink: SQLiteRollups.coarse
@@ -27,28 +28,43 @@ extension ReportDimension {
 }
 
 extension Reporter {
-    /// The roll-up level that answers `request` exactly, or why none does.
-    static func rollupLevel(_ request: ReportRequest) -> (level: SQLiteRollups.Level?, miss: String?) {
+    /// The roll-up levels a report tries, smallest first: the audience level (no offer or affiliate:
+    /// a few thousand rows a day), the hourly level by day, the hourly level, the daily detail level.
+    static let readOrder = [SQLiteRollups.audience, SQLiteRollups.daily, SQLiteRollups.coarse, SQLiteRollups.detail]
+
+    /// The smallest of `available` levels that answers `request` exactly, or why none does (said of
+    /// the finest level keeping its columns, as if the others were not there).
+    static func rollupLevel(_ request: ReportRequest, among available: [SQLiteRollups.Level] = SQLiteRollups.levels)
+        -> (level: SQLiteRollups.Level?, miss: String?) {
         let missing = request.groupBy.filter { $0.rollupLevel == nil }
         if !missing.isEmpty {
             return (nil, "the roll-ups have no " + missing.map(\.rawValue).joined(separator: ", ") + " (they keep offer, affiliate, day, "
                 + "hour, event, trafficback_reason, smartlink; and by UTC day country, device, os, browser)")
         }
+        let candidates = readOrder.filter { level in available.contains(level) && request.groupBy.allSatisfy { $0 == .hour || level.keeps($0) } }
+        for level in candidates where miss(request, level) == nil { return (level, nil) }
+        let finest = candidates.min { $0.bucketMillis < $1.bucketMillis || $0.bucketMillis == $1.bucketMillis && $0.clickDimensions.count > $1.clickDimensions.count }
+        return (nil, finest.flatMap { miss(request, $0) } ?? "no roll-up level of this store keeps " + request.groupBy.map(\.rawValue).joined(separator: ", "))
+    }
+
+    /// Why `level` (keeping the request's columns) cannot answer it exactly: hours from a daily level,
+    /// a range or a zone cutting its buckets; nil when it can.
+    static func miss(_ request: ReportRequest, _ level: SQLiteRollups.Level) -> String? {
+        let daily = level.time == "day"
         let detailed = request.groupBy.filter { $0.rollupLevel?.time == "day" }
-        let level = detailed.isEmpty ? SQLiteRollups.coarse : SQLiteRollups.detail
-        let bucket = detailed.isEmpty ? "hour" : "UTC day"
+        let bucket = daily ? "UTC day" : "hour"
         let why = detailed.isEmpty ? "" : " (grouping by \(detailed.map(\.rawValue).joined(separator: ", ")))"
-        if !detailed.isEmpty && request.groupBy.contains(.hour) {
-            return (nil, "the roll-up with \(detailed.map(\.rawValue).joined(separator: ", ")) holds UTC days, not hours")
+        if daily && request.groupBy.contains(.hour) {
+            return "the roll-up with \(detailed.map(\.rawValue).joined(separator: ", ")) holds UTC days, not hours"
         }
         for (option, millis) in [("--from", request.fromMillis), ("--to", request.toMillis)] {
-            if let millis, millis % level.bucketMillis != 0 { return (nil, "\(option) is not on a whole \(bucket)\(why)") }
+            if let millis, millis % level.bucketMillis != 0 { return "\(option) is not on a whole \(bucket)\(why)" }
         }
         let local = request.groupBy.contains(.day) || request.groupBy.contains(.hour)  // else the zone changes nothing
         if let zone = request.timeZone, local, !zone.keepsWhole(level.bucketMillis, fromMillis: request.fromMillis, toMillis: request.toMillis) {
-            return (nil, "the UTC offset of \(zone.name) is not a whole number of \(bucket)s\(why)")
+            return "the UTC offset of \(zone.name) is not a whole number of \(bucket)s\(why)"
         }
-        return (level, nil)
+        return nil
     }
 
     /// FROM, WHERE (whole buckets), GROUP BY and HAVING of a roll-up query. HAVING drops groups whose
@@ -62,7 +78,11 @@ extension Reporter {
         if let to = request.toMillis { conditions.append("\(time) < \(to / bucket)") }
         var sql = " FROM \(backend.table(table))" + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
         guard !columns.isEmpty else { return sql }
-        sql += " GROUP BY " + columns.joined(separator: ", ")
+        // Grouped by the bucket column itself (not its quarter-hour number, one to one with it) and
+        // first: the tables' keys start with it, so SQLite reads the groups in key order, no sort.
+        var grouped = columns.map { $0 == "(\(time) * 4)" || $0 == "(\(time) * 96)" ? time : $0 }
+        if let at = grouped.firstIndex(of: time) { grouped.insert(grouped.remove(at: at), at: 0) }
+        sql += " GROUP BY " + grouped.joined(separator: ", ")
         switch kind {
         case .clicks: sql += " HAVING sum(clicks) > 0"
         case .conversions: sql += " HAVING sum(row_count) > 0"

@@ -1,7 +1,8 @@
 // Roll-ups of report.sqlite (issue 19 item 5): per UTC hour × offer × affiliate × trafficback reason
-// × smart link, and per UTC day × those × country, device, OS and browser (conversions also × event
-// and currency), so `trackstar report` reads thousands of rows instead of millions. They change in
-// the transaction that changes the rows they sum: exactly as durable and exactly once as the rows.
+// × smart link (and the same per UTC day), per UTC day × those × country, device, OS and browser, and
+// per UTC day × country, device, OS, browser, reason and smart link without offer and affiliate
+// (conversions also × event and currency), so `trackstar report` reads thousands of rows instead of millions. They change in the
+// transaction that changes the rows they sum: exactly as durable and exactly once as the rows.
 import TrackstarCore
 import TrackstarStore
 
@@ -9,11 +10,14 @@ import TrackstarStore
 /// Two levels: `rollup_clicks`/`rollup_conversions` (hour × offer × affiliate × trafficback reason ×
 /// smart link; conversions also × event × currency) answer the everyday reports from a few hundred
 /// thousand rows a month; `…_detail` adds country, device, OS and browser per UTC day (per hour it
-/// would hold nearly a row per few clicks), read only when a report groups by one of those. Refusals
-/// have one level (hour × offer × affiliate × reason).
+/// would hold nearly a row per few clicks), read when a report groups by one of those and by offer or
+/// affiliate; `…_audience` is the detail level without offer and affiliate (a few thousand rows a
+/// day), read by every report it can answer; `…_daily` is the hourly level by UTC day (24 times
+/// smaller), read by reports by offer or affiliate over whole UTC days. Refusals have one level
+/// (hour × offer × affiliate × reason).
 enum SQLiteRollups {
     /// One level: its table suffix, time column and bucket, and grouped columns (after the time).
-    struct Level {
+    struct Level: Equatable {
         let suffix: String
         let time: String
         let bucketMillis: Int64
@@ -30,7 +34,15 @@ enum SQLiteRollups {
                               clickDimensions: ["offer_id", "aff_id", "country", "device", "os", "browser", "trafficback_reason", "smartlink"],
                               conversionDimensions: ["offer_id", "aff_id", "event", "country", "device", "os", "browser",
                                                      "trafficback_reason", "smartlink", "currency"])
-    static let levels = [coarse, detail]
+    static let audience = Level(suffix: "_audience", time: "day", bucketMillis: CivilTime.dayMillis,
+                                clickDimensions: ["country", "device", "os", "browser", "trafficback_reason", "smartlink"],
+                                conversionDimensions: ["event", "country", "device", "os", "browser", "trafficback_reason", "smartlink",
+                                                       "currency"])
+    /// The hourly level by UTC day: reports by offer, affiliate, reason and smart link over whole days.
+    static let daily = Level(suffix: "_daily", time: "day", bucketMillis: CivilTime.dayMillis,
+                             clickDimensions: coarse.clickDimensions, conversionDimensions: coarse.conversionDimensions)
+    /// Every level the exporter keeps (`ClickTally` and the conversion roll-ups write each).
+    static let levels = [coarse, detail, audience, daily]
 
     /// SQLite types of the grouped columns.
     static func sqlType(_ column: String) -> String { ["offer_id", "aff_id", "smartlink"].contains(column) ? "INTEGER" : "TEXT" }
@@ -99,7 +111,7 @@ enum SQLiteRollups {
     /// Adds (or, with `sign` -1, subtracts) the clicks `condition` selects from `source` (the `clicks`
     /// view, or a narrower subquery of its columns) to both click roll-ups, in SQL: used to fill the
     /// roll-ups of a store made before them, and to take out retracted rows.
-    static func clicksFromRaw(from source: String = "clicks", where condition: String, sign: Int) -> String {
+    static func clicksFromRaw(from source: String = "clicks", where condition: String, sign: Int, levels: [Level] = levels) -> String {
         let s = sign < 0 ? "-" : ""
         return levels.map { level in
             let dimensions = level.clickDimensions.joined(separator: ", ")
@@ -133,7 +145,11 @@ enum SQLiteRollups {
     static func create(_ db: SQLiteDatabase) throws(ExportError) {
         let tables = levels.map(SQLiteRollups.tables).joined() + refusalTable
         let existed = try !db.rows("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name = 'rollup_refusals_delete'").isEmpty
-        guard !existed else { try db.execute(tables + triggers); return }
+        guard !existed else {
+            try addMissingLevels(db)
+            try db.execute(tables + triggers)
+            return
+        }
         try db.execute("BEGIN IMMEDIATE")
         do {
             try db.execute(tables)
@@ -151,94 +167,93 @@ enum SQLiteRollups {
         let marks = Array(repeating: "?", count: level.clickDimensions.count + 4).joined(separator: ",")
         return "INSERT INTO \(level.clicks) VALUES (\(marks)) ON CONFLICT DO UPDATE SET \(clickSums)"
     }
-}
 
-/// A batch's clicks summed by roll-up group in memory, then written as one upsert per group: a
-/// batch of thousands of clicks from a few campaigns touches a few dozen roll-up rows. Keys point
-/// at the OS and browser names in the mapped log (valid for the batch); nothing is copied per click.
-struct ClickTally {
-    struct Group: Hashable {
-        var hour: Int64
-        var offerID: UInt32, affID: UInt32
-        var country: UInt16
-        var device: ClickDevice
-        var reason: TrafficReason
-        var smartlink: UInt32
-        var os: UnsafeRawBufferPointer, browser: UnsafeRawBufferPointer
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(hour); hasher.combine(offerID); hasher.combine(affID); hasher.combine(country)
-            hasher.combine(device.rawValue); hasher.combine(reason.rawValue); hasher.combine(smartlink)
-            hasher.combine(bytes: os); hasher.combine(bytes: browser)
-        }
-
-        static func == (a: Group, b: Group) -> Bool {
-            a.hour == b.hour && a.offerID == b.offerID && a.affID == b.affID && a.country == b.country && a.device == b.device
-                && a.reason == b.reason && a.smartlink == b.smartlink && same(a.os, b.os) && same(a.browser, b.browser)
-        }
-
-        static func same(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
-            x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
-        }
-    }
-
-    struct Figures { var clicks: Int64 = 0, unique: Int64 = 0, bots: Int64 = 0 }
-
-    var groups: [Group: Figures] = [:]
-
-    /// Counts one exported click.
-    mutating func add(_ row: ClickRow) {
-        let head = row.enrichment, tail = row.enrichmentTail
-        let hour = row.timeMillis / CivilTime.hourMillis  // truncated, as SQLite's `time_ms / 3600000`
-        let key = Group(hour: hour, offerID: row.offerID, affID: row.affID, country: head.country, device: head.device,
-                        reason: tail.traffic.reason, smartlink: tail.traffic.smartlink, os: tail.os, browser: tail.browser)
-        groups[key, default: Figures()].add(Figures(clicks: 1, unique: head.unique ? 1 : 0, bots: head.botReason == .none ? 0 : 1))
-    }
-
-    /// The coarse level's key: a detail group without country, device, OS and browser.
-    struct CoarseGroup: Hashable {
-        var hour: Int64
-        var offerID: UInt32, affID: UInt32
-        var reason: TrafficReason
-        var smartlink: UInt32
-    }
-
-    /// Writes the groups' sums by day to the detail roll-up and by hour without the detail columns to
-    /// the coarse one (upserts made with `SQLiteRollups.clickUpsert`), and empties the tally.
-    mutating func flush(detail: SQLiteStatement, coarse: SQLiteStatement) throws(ExportError) {
-        var sums: [CoarseGroup: Figures] = [:], days: [Group: Figures] = [:]
-        for (group, figures) in groups {
-            var day = group
-            day.hour = group.hour / 24  // the UTC day (hours are never negative)
-            days[day, default: Figures()].add(figures)
-            let key = CoarseGroup(hour: group.hour, offerID: group.offerID, affID: group.affID, reason: group.reason, smartlink: group.smartlink)
-            sums[key, default: Figures()].add(figures)
-        }
-        for (group, figures) in days {
-            detail.bind(1, group.hour); detail.bind(2, Int64(group.offerID)); detail.bind(3, Int64(group.affID))
-            var country = group.country.littleEndian
-            withUnsafeBytes(of: &country) { detail.bindCopy(4, group.country == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
-            detail.bind(5, group.device.name); detail.bind(6, group.os); detail.bind(7, group.browser)
-            detail.bind(8, group.reason.name); detail.bind(9, Int64(group.smartlink))
-            ClickTally.bind(figures, detail, from: 10)
-            try detail.run()
-        }
-        for (group, figures) in sums {
-            coarse.bind(1, group.hour); coarse.bind(2, Int64(group.offerID)); coarse.bind(3, Int64(group.affID))
-            coarse.bind(4, group.reason.name); coarse.bind(5, Int64(group.smartlink))
-            ClickTally.bind(figures, coarse, from: 6)
-            try coarse.run()
-        }
-        groups.removeAll(keepingCapacity: true)
-    }
-
-    static func bind(_ figures: Figures, _ st: SQLiteStatement, from index: Int32) {
-        st.bind(index, figures.clicks); st.bind(index + 1, figures.unique); st.bind(index + 2, figures.bots)
+    /// The click upserts of every level, in the order of `levels` (what `ClickTally.flush` takes).
+    static func clickUpserts(_ db: SQLiteDatabase) throws(ExportError) -> [SQLiteStatement] {
+        var upserts: [SQLiteStatement] = []
+        for level in levels { upserts.append(try db.prepare(clickUpsert(level))) }
+        return upserts
     }
 }
 
-extension ClickTally.Figures {
-    mutating func add(_ other: ClickTally.Figures) { clicks += other.clicks; unique += other.unique; bots += other.bots }
+extension SQLiteRollups {
+    /// A store made with roll-ups but before a level of `levels` was added (the audience level):
+    /// the level's tables are created and filled, in one transaction with the conversion triggers
+    /// made anew to keep it too. Filled from a finer level the store has (same columns and more,
+    /// buckets that divide the level's): exact, and right even where raw rows were deleted and the
+    /// roll-ups kept (item 5 lets raw rows age out); from raw rows only when no such level exists.
+    static func addMissingLevels(_ db: SQLiteDatabase) throws(ExportError) {
+        var missing: [Level] = [], present: [Level] = []
+        for level in levels {
+            let clicks = try SQLiteClickBlocks.hasTable(db, level.clicks), conversions = try SQLiteClickBlocks.hasTable(db, level.conversions)
+            if clicks && conversions {
+                present.append(level)
+            } else {
+                missing.append(level)
+            }
+        }
+        guard !missing.isEmpty else { return }
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            for level in missing {
+                try db.execute(tables(level))
+                if let source = present.first(where: { level.canBeSummed(from: $0) }) {
+                    try db.execute(levelFromLevel(level, source))
+                } else {
+                    try db.execute(clicksFromRaw(where: "true", sign: 1, levels: [level]) + conversionsFromRaw(level))
+                }
+                present.append(level)
+            }
+            try db.execute("DROP TRIGGER IF EXISTS rollup_conversions_insert; DROP TRIGGER IF EXISTS rollup_conversions_status; "
+                + "DROP TRIGGER IF EXISTS rollup_conversions_delete;" + triggers)
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// INSERTs summing `source`'s click and conversion rows into `level`'s (empty) tables.
+    static func levelFromLevel(_ level: Level, _ source: Level) -> String {
+        let ratio = level.bucketMillis / source.bucketMillis
+        let bucket = ratio == 1 ? source.time : "\(source.time) / \(ratio)"
+        let clicks = level.clickDimensions.joined(separator: ", "), conversions = level.conversionDimensions.joined(separator: ", ")
+        return """
+            INSERT INTO \(level.clicks) SELECT \(bucket) AS b, \(clicks), sum(clicks), sum(unique_clicks), sum(bot_clicks)
+            FROM \(source.clicks) GROUP BY b, \(clicks) HAVING sum(clicks) != 0;
+            INSERT INTO \(level.conversions) SELECT \(bucket) AS b, \(conversions), \(conversionFigureColumns.map { "sum(\($0))" }.joined(separator: ", "))
+            FROM \(source.conversions) GROUP BY b, \(conversions);
+            """
+    }
+
+    /// Fills `level`'s conversion table from the raw conversion rows.
+    static func conversionsFromRaw(_ level: Level) -> String {
+        let dimensions = level.conversionDimensions.joined(separator: ", ")
+        return """
+            INSERT INTO \(level.conversions) SELECT time_ms / \(level.bucketMillis) AS h, \(dimensions),
+              \(conversionFigures("conversions").map { "sum(\($0))" }.joined(separator: ", "))
+            FROM conversions GROUP BY h, \(dimensions);
+            """
+    }
+}
+
+extension SQLiteRollups.Level {
+    /// Whether summing `finer`'s rows gives this level's: it keeps every column of this one and its
+    /// buckets divide this one's.
+    func canBeSummed(from finer: SQLiteRollups.Level) -> Bool {
+        finer != self && bucketMillis % finer.bucketMillis == 0
+            && clickDimensions.allSatisfy(finer.clickDimensions.contains) && conversionDimensions.allSatisfy(finer.conversionDimensions.contains)
+    }
+
+    /// Whether the level keeps a report column (days are in every level; hours only in hourly ones).
+    func keeps(_ dimension: ReportDimension) -> Bool {
+        switch dimension {
+        case .day: true
+        case .hour: time == "hour"
+        case .event: conversionDimensions.contains("event")
+        default: clickDimensions.contains(dimension.expression({ c, _ in c }))
+        }
+    }
 }
 
 #if canImport(Glibc)

@@ -59,7 +59,9 @@ public final class SQLiteSink: ExportSink {
 
     /// The prepared statements of an open connection.
     struct Statements {
-        let begin, commit, rollback, position, transition, transitionAmount, clickRollup, clickRollupDetail, clickBlock: SQLiteStatement
+        let begin, commit, rollback, position, transition, transitionAmount, clickBlock: SQLiteStatement
+        /// The click roll-up upserts, one per level of `SQLiteRollups.levels`.
+        let clickRollups: [SQLiteStatement]
         let conversions, refusals: BulkInsert
     }
 
@@ -107,11 +109,10 @@ public final class SQLiteSink: ExportSink {
             position: try db.prepare("INSERT OR REPLACE INTO export_positions VALUES (?,?,?,?,?)"),
             transition: try db.prepare("INSERT OR REPLACE INTO conversion_transitions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             transitionAmount: try db.prepare(SQLiteSink.transitionAmount),
-            clickRollup: try db.prepare(SQLiteRollups.clickUpsert(SQLiteRollups.coarse)),
-            clickRollupDetail: try db.prepare(SQLiteRollups.clickUpsert(SQLiteRollups.detail)),
             // Plain inserts: a batch is written once (its positions commit with it) and rows past a
             // cut log are deleted before anything is written again (`retract`), so nothing needs replacing.
             clickBlock: try db.prepare("INSERT INTO click_blocks VALUES (?,?,?,?,?,?)"),
+            clickRollups: try SQLiteRollups.clickUpserts(db),
             conversions: try BulkInsert(db, table: "conversions", columns: 25 + EnrichmentColumns.conversions.count, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
         database = db
@@ -207,7 +208,7 @@ public final class SQLiteSink: ExportSink {
         try s.begin.run()
         do {
             for span in batch.spans { try insert(span, from: source, s) }
-            try tally.flush(detail: s.clickRollupDetail, coarse: s.clickRollup)
+            try tally.flush(s.clickRollups)
             let now = WallClock.nowMillis()
             for position in batch.positions { try storePosition(position, s, now: now) }
             try s.commit.run()

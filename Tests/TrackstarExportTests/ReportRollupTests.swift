@@ -1,6 +1,7 @@
-// Roll-ups answer as the raw rows do: the same logs reported from roll-ups and from raw rows give
-// the same figures and the same text, through out-of-order status transitions, retraction of a cut
-// log and a store that predates roll-ups; a request they cannot answer reads raw rows and says why.
+// Roll-ups answer as the raw rows do: the same logs reported from roll-ups (each level that can answer)
+// and from raw rows give the same figures and the same text, through out-of-order status transitions,
+// retraction of a cut log, a store that predates roll-ups and one that predates the audience level; a
+// report reads the smallest level that answers it, and a request none can answer reads raw rows and says why.
 import Testing
 import TrackstarCore
 import TrackstarStore
@@ -58,6 +59,8 @@ import TrackstarConfiguration
         all.append(ReportRequest(fromMillis: start + 24 * hour, toMillis: start + 72 * hour, groupBy: [.country, .day]))
         all.append(ReportRequest(groupBy: [.day, .device, .trafficbackReason], timeZone: try ReportTimeZone.load("UTC")))
         all.append(ReportRequest(groupBy: [.browser, .offer], timeZone: berlin))
+        all += [[.device, .os, .browser], [.event], [.country, .event, .smartlink], [.day, .trafficbackReason]].map { ReportRequest(groupBy: $0) }
+        all.append(ReportRequest(fromMillis: start + 24 * hour, toMillis: start + 48 * hour, groupBy: []))
         return all
     }
 
@@ -74,7 +77,17 @@ import TrackstarConfiguration
             for format in ReportFormat.allCases {
                 #expect(format.render(fromRollups, request: request) == format.render(fromRaw, request: raw), "\(comment): \(format)")
             }
+            // Not only the level the report picks: every level that can answer gives the raw rows' figures.
+            for level in answering(request) {
+                let fromLevel = try Reporter.run(request, on: backend, rollup: level)
+                #expect(fromLevel == fromRaw, "\(comment): \(request.groupBy) from rollup_clicks\(level.suffix)\n\(fromLevel)\nraw \(fromRaw)")
+            }
         }
+    }
+
+    /// The levels that keep the request's columns and whole buckets.
+    static func answering(_ request: ReportRequest) -> [SQLiteRollups.Level] {
+        SQLiteRollups.levels.filter { level in request.groupBy.allSatisfy(level.keeps) && Reporter.miss(request, level) == nil }
     }
 
     @Test func rollupsGiveTheRawRowsFiguresAndText() throws {
@@ -124,7 +137,7 @@ import TrackstarConfiguration
         let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
         for trigger in ["rollup_conversions_insert", "rollup_conversions_status", "rollup_conversions_delete", "rollup_refusals_insert",
                         "rollup_refusals_delete"] { try db.execute("DROP TRIGGER \(trigger)") }
-        for table in ["rollup_clicks", "rollup_clicks_detail", "rollup_conversions", "rollup_conversions_detail", "rollup_refusals"] { try db.execute("DROP TABLE \(table)") }
+        for table in SQLiteRollups.levels.flatMap({ [$0.clicks, $0.conversions] }) + ["rollup_refusals"] { try db.execute("DROP TABLE \(table)") }
         #expect(try !Reporter.backend(config: ExportConfig(), dataDir: dir).hasRollups)
         ReportRollupTests.fill(logs, clicks: 10, tag: "c")  // more rows after the upgrade
         SQLiteSinkTests().export(logs, to: dir, batchRows: 10)

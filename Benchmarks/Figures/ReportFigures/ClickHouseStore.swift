@@ -42,7 +42,8 @@ func buildClickHouse(_ sink: ClickHouseSink, clicks: Int, conversions: Int, days
         rows = ""
     }
     var lastDay: Int64 = -1
-    let written = try generateClicks(clicks: clicks, days: days, mix: mix, random: &random, coarse: { row in
+    var counts = MixCounts()
+    let written = try generateClicks(clicks: clicks, days: days, mix: mix, random: &random, counts: &counts, coarse: { row in
         rows += "0\t\(row.hour)\t\(row.offer)\t\(row.affiliate)\t\(row.reason)\t\(row.link)\t\t\t\t\t\(row.clicks)\t\(row.unique)\t\(row.bots)\n"
         if row.hour / 24 != lastDay { lastDay = row.hour / 24; if rows.utf8.count > 8 << 20 { try send("rollup_sums") } }
     }, detail: { row in
@@ -51,16 +52,17 @@ func buildClickHouse(_ sink: ClickHouseSink, clicks: Int, conversions: Int, days
     })
     try send("rollup_sums")
     print("clicks: \(written) tallied into roll-ups in \(Int(nowSeconds() - started)) s")
+    printCounts(counts, clicks: written, days: days)
 
     // Conversions and refusals: the draws of writeConversions, as raw rows.
     let start: Int64 = 1_767_225_600_000, span = Int64(days) * 86_400_000
     let conversionsStarted = nowSeconds()
     var refusals = ""
     for i in 0..<conversions {
-        let (cell, _, _) = mix.click(&random)
+        let time = start + Int64(random.next() % UInt64(span)), r = random.below(100)
+        let (cell, _, _) = mix.click(&random, hour: Int(time / 3_600_000 % 24))
         let link = cell % 6, reason = cell / 6 % 4, agent = cell / 24 % 12, countryIndex = cell / 288 % 3, pair = cell / 864
         let offer = Mix.offer(ofPair: pair), a = Mix.agents[agent]
-        let time = start + Int64(random.next() % UInt64(span)), r = random.below(100)
         let event = r % 10 == 0 ? "upsell\t1" : "conversion\t0", status = r < 80 ? "approved" : r < 95 ? "pending" : "rejected"
         rows += "\(i + 1)\t\(i)\t\(time - 600_000)\t\(dateTimeText(time))\t\(time)\t\(offer)\t\(Mix.affiliate(ofPair: pair))\t\(event)\t\(status)\t"
             + "\(2_500_000 + offer * 10_000)\t\(4_000_000 + offer * 20_000)\t\(r % 10 == 3 ? "EUR" : "USD")\torder-\(i)\t"
