@@ -67,16 +67,12 @@ enum SQLiteRollups {
           PRIMARY KEY (hour, offer_id, aff_id, reason)) WITHOUT ROWID;
         """
 
-    /// Conversions are few (a click in a hundred): triggers keep their roll-ups, and see every way a
-    /// row changes — recorded, a status transition (in whichever order versions arrive: the upsert
-    /// keeps the highest, the trigger moves the row's money from its old status to its new one), retracted.
+    /// Refusals' triggers. Conversions as recorded are summed by the sink (`ConversionTally`); their
+    /// triggers (`conversionTriggers`, SQLiteConversionRollups.swift) see the other ways a row changes —
+    /// a status transition (in whichever order versions arrive: the upsert keeps the highest, the
+    /// trigger moves the row's money from its old status to its new one), retracted.
     static var triggers: String {
-        func both(_ r: String, _ sign: Int) -> String { levels.map { conversionUpsert($0, r, sign) }.joined(separator: " ") }
-        return """
-            CREATE TRIGGER IF NOT EXISTS rollup_conversions_insert AFTER INSERT ON conversions BEGIN \(both("NEW", 1)) END;
-            CREATE TRIGGER IF NOT EXISTS rollup_conversions_status AFTER UPDATE OF status ON conversions WHEN OLD.status IS NOT NEW.status
-              BEGIN \(both("OLD", -1)) \(both("NEW", 1)) END;
-            CREATE TRIGGER IF NOT EXISTS rollup_conversions_delete AFTER DELETE ON conversions BEGIN \(both("OLD", -1)) END;
+        """
             CREATE TRIGGER IF NOT EXISTS rollup_refusals_insert AFTER INSERT ON refusals BEGIN \(refusalUpsert("NEW", 1)) END;
             CREATE TRIGGER IF NOT EXISTS rollup_refusals_delete AFTER DELETE ON refusals BEGIN \(refusalUpsert("OLD", -1)) END;
             """
@@ -95,9 +91,7 @@ enum SQLiteRollups {
     static let conversionSums = conversionFigureColumns.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", ")
 
     static func conversionUpsert(_ level: Level, _ r: String, _ sign: Int) -> String {
-        let values = ["\(r).time_ms / \(level.bucketMillis)"] + level.conversionDimensions.map { "\(r).\($0)" }
-            + conversionFigures(r).map { sign < 0 ? "-(\($0))" : $0 }
-        return "INSERT INTO \(level.conversions) VALUES (\(values.joined(separator: ", "))) ON CONFLICT DO UPDATE SET \(conversionSums);"
+        "INSERT INTO \(level.conversions) VALUES (\(conversionValues(level, r, sign).joined(separator: ", "))) ON CONFLICT DO UPDATE SET \(conversionSums);"
     }
 
     static func refusalUpsert(_ r: String, _ sign: Int) -> String {
@@ -126,14 +120,7 @@ enum SQLiteRollups {
 
     /// Fills the conversion and refusal roll-ups from raw rows (a store made before roll-ups).
     static var othersFromRaw: String {
-        levels.map { level in
-            let dimensions = level.conversionDimensions.joined(separator: ", ")
-            return """
-                INSERT INTO \(level.conversions) SELECT time_ms / \(level.bucketMillis) AS h, \(dimensions),
-                  \(conversionFigures("conversions").map { "sum(\($0))" }.joined(separator: ", "))
-                FROM conversions WHERE true GROUP BY h, \(dimensions) ON CONFLICT DO UPDATE SET \(conversionSums);
-                """
-        }.joined(separator: "\n") + """
+        conversionsFromRaw(where: "true") + """
 
             INSERT INTO rollup_refusals SELECT time_ms / \(CivilTime.hourMillis) AS h, offer_id, aff_id, reason, count(*)
             FROM refusals WHERE true GROUP BY h, offer_id, aff_id, reason ON CONFLICT DO UPDATE SET refusals = refusals + excluded.refusals;
@@ -148,6 +135,7 @@ enum SQLiteRollups {
         guard !existed else {
             try addMissingLevels(db)
             try db.execute(tables + triggers)
+            try installConversionTriggers(db)
             return
         }
         try db.execute("BEGIN IMMEDIATE")
@@ -155,6 +143,7 @@ enum SQLiteRollups {
             try db.execute(tables)
             try db.execute(clicksFromRaw(where: "true", sign: 1) + othersFromRaw)
             try db.execute(triggers)
+            try installConversionTriggers(db)
             try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")
@@ -204,8 +193,7 @@ extension SQLiteRollups {
                 }
                 present.append(level)
             }
-            try db.execute("DROP TRIGGER IF EXISTS rollup_conversions_insert; DROP TRIGGER IF EXISTS rollup_conversions_status; "
-                + "DROP TRIGGER IF EXISTS rollup_conversions_delete;" + triggers)
+            try installConversionTriggers(db)  // their text names every level: made again with the new one
             try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")

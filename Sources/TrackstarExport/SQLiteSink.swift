@@ -1,7 +1,8 @@
 // The default reporting store: `data_dir/report.sqlite` in WAL mode. Each batch is one transaction
 // that inserts the rows (clicks as blocks, SQLiteClickBlocks.swift) and updates `export_positions`, so
 // a batch is either wholly there with its positions or not there at all: after a crash the exporter
-// resumes exactly where the file says. The roll-ups (SQLiteRollups.swift) change in that same transaction.
+// resumes exactly where the file says. The roll-ups (SQLiteRollups.swift, SQLiteConversionRollups.swift)
+// change in that same transaction.
 import TrackstarCore
 import TrackstarStore
 
@@ -12,6 +13,15 @@ public final class SQLiteSink: ExportSink {
     var statements: Statements?
     /// The current batch's clicks by roll-up group (written just before the batch commits).
     var tally = ClickTally()
+    /// The current batch's conversions as recorded, by roll-up group (written with the clicks').
+    var conversionTally = ConversionTally()
+    /// Event names bound without a String per row.
+    let eventNames = EventNames()
+    /// Conversion ids of the span being written that were in the store before it (rows a transition
+    /// inserted first): those rows' inserts change nothing, so they are not tallied.
+    var presentConversions = Set<UInt64>()
+    /// Per row of a conversion insert: its click ID, currencies and country, bound without copies.
+    let conversionScratch = RowScratch(rows: 32, bytes: 64)
     /// The text of the click block being written, kept from batch to batch.
     let blockText = ClickBlockText()
     /// Whether the store has clicks as rows from before blocks (`click_rows`).
@@ -62,6 +72,8 @@ public final class SQLiteSink: ExportSink {
         let begin, commit, rollback, position, transition, transitionAmount, clickBlock: SQLiteStatement
         /// The click roll-up upserts, one per level of `SQLiteRollups.levels`.
         let clickRollups: [SQLiteStatement]
+        /// The ids of a span's conversions already stored (`presentConversions`).
+        let storedConversions: SQLiteStatement
         let conversions, refusals: BulkInsert
     }
 
@@ -113,8 +125,11 @@ public final class SQLiteSink: ExportSink {
             // cut log are deleted before anything is written again (`retract`), so nothing needs replacing.
             clickBlock: try db.prepare("INSERT INTO click_blocks VALUES (?,?,?,?,?,?)"),
             clickRollups: try SQLiteRollups.clickUpserts(db),
-            conversions: try BulkInsert(db, table: "conversions", columns: 25 + EnrichmentColumns.conversions.count, rowsPerStatement: 32, upsert: SQLiteSink.conversionUpsert),
+            storedConversions: try db.prepare("SELECT conversion_id FROM conversions WHERE conversion_id > ?1 AND conversion_id <= ?2"),
+            conversions: try BulkInsert(db, table: "conversions", columns: 25 + EnrichmentColumns.conversions.count,
+                                        rowsPerStatement: conversionScratch.rows, upsert: SQLiteSink.conversionUpsert),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
+        conversionTally = try ConversionTally(db)
         database = db
         return try SQLiteSink.positions(db)
     }
@@ -206,14 +221,17 @@ public final class SQLiteSink: ExportSink {
     public func write(_ batch: ExportBatch, from source: ExportSource) throws(ExportError) {
         guard let s = statements else { throw ExportError("\(label) is not open") }
         try s.begin.run()
+        eventNames.startBatch()
         do {
             for span in batch.spans { try insert(span, from: source, s) }
             try tally.flush(s.clickRollups)
+            try conversionTally.flush(eventNames)
             let now = WallClock.nowMillis()
             for position in batch.positions { try storePosition(position, s, now: now) }
             try s.commit.run()
         } catch {
             tally.groups.removeAll(keepingCapacity: true)
+            conversionTally.groups.removeAll(keepingCapacity: true)
             try? s.rollback.run()
             throw error
         }
@@ -242,8 +260,16 @@ public final class SQLiteSink: ExportSink {
             }
             try blocks.close(end: span.range.upperBound)
         case .conversions:
+            try findStoredConversions(span, s)
+            let columns = s.conversions.columns
             try insert(span, s.conversions, read: { source.conversion(shard: span.shard, sequence: $0) }) { row, st, base in
-                SQLiteSink.bind(row, source, st, base)
+                let event = eventNames.id(offerID: row.offerID, index: row.eventIndex, source)
+                // A conversion as recorded is summed here unless its row is already stored (its insert then
+                // changes nothing); a transition's row is summed by the triggers (SQLiteConversionRollups.swift).
+                if !row.isTransition && (presentConversions.isEmpty || !presentConversions.contains(row.conversionID)) {
+                    conversionTally.add(row, event: event)
+                }
+                SQLiteSink.bind(row, event: eventNames.bytes(event), source, st, base, scratch: conversionScratch.row(Int(base / columns)))
             }
             try insertTransitions(span, from: source, s)
         case .refusals:
@@ -268,24 +294,48 @@ public final class SQLiteSink: ExportSink {
         try bulk.run(rows, bind)
     }
 
-    static func bind(_ row: ConversionRow, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32) {
+    /// The ids of the span's conversions the store already holds (`presentConversions`; usually none:
+    /// one index probe). Ids are the record's `shard << 40 | sequence` + 1.
+    func findStoredConversions(_ span: LogSpan, _ s: Statements) throws(ExportError) {
+        presentConversions.removeAll(keepingCapacity: true)
+        let base = Int64(span.shard) << 40
+        s.storedConversions.bind(1, base + Int64(span.range.lowerBound)); s.storedConversions.bind(2, base + Int64(span.range.upperBound))
+        while try s.storedConversions.step() { presentConversions.insert(UInt64(s.storedConversions.int(0))) }
+    }
+
+    /// Binds a conversion's row. No String is made: the click ID is written into `scratch` (which holds
+    /// 64 bytes and outlives the statement's run), with the currencies; `event` is the name.
+    static func bind(_ row: ConversionRow, event: UnsafeRawBufferPointer, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32,
+                     scratch: UnsafeMutableRawPointer) {
         let clickShard = Int(row.clickRef >> 40), clickSequence = row.clickRef & ClickID.maxSequence
         st.bind(base + 1, Int64(row.conversionID)); st.bind(base + 2, Int64(row.clickRef))
-        st.bind(base + 3, row.clickTimeMillis == 0 ? "" : source.clickID(shard: clickShard, sequence: clickSequence, mintMillis: row.clickTimeMillis))
+        if row.clickTimeMillis == 0 {
+            st.bind(base + 3, SQLiteStatement.empty)
+        } else if source.writeClickID(shard: clickShard, sequence: clickSequence, mintMillis: row.clickTimeMillis,
+                                      into: scratch.assumingMemoryBound(to: UInt8.self)) {
+            st.bind(base + 3, UnsafeRawBufferPointer(start: scratch, count: ClickID.textLength))
+        } else {
+            source.withClickID(shard: clickShard, sequence: clickSequence, mintMillis: row.clickTimeMillis) { st.bindCopy(base + 3, $0) }
+        }
         st.bind(base + 4, row.clickTimeMillis); st.bind(base + 5, row.timeMillis)
         st.bind(base + 6, Int64(row.offerID)); st.bind(base + 7, Int64(row.affID))
         for i in 0..<7 { st.bind(base + Int32(8 + i), row.click[i]) }
-        st.bind(base + 15, source.event(offerID: row.offerID, index: row.eventIndex)); st.bind(base + 16, Int64(row.eventIndex))
+        st.bind(base + 15, event); st.bind(base + 16, Int64(row.eventIndex))
         st.bind(base + 17, row.status.name); st.bind(base + 18, row.amount)
         st.bind(base + 19, row.payout); st.bind(base + 20, row.revenue)
-        withUnsafeBytes(of: row.currency) { st.bindCopy(base + 21, row.currency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0) }
+        SQLiteSink.bindCurrency(row.currency, st, base + 21, scratch + 32)
         st.bind(base + 22, row.txid)
-        withUnsafeBytes(of: row.amountCurrency) {
-            st.bindCopy(base + 23, row.amountCurrency.0 == 0 ? UnsafeRawBufferPointer(rebasing: $0[0..<0]) : $0)
-        }
+        SQLiteSink.bindCurrency(row.amountCurrency, st, base + 23, scratch + 36)
         st.bind(base + 24, Int64(row.version))
         st.bind(base + 25, row.extras)
         EnrichmentColumns.bindConversion(row.clickEnrichment, row.clickEnrichmentTail, st, base + 25)
+    }
+
+    /// Three currency letters ('' when unset), copied to `at` and bound from there.
+    static func bindCurrency(_ c: (UInt8, UInt8, UInt8), _ st: SQLiteStatement, _ index: Int32, _ at: UnsafeMutableRawPointer) {
+        at.storeBytes(of: c.0, toByteOffset: 0, as: UInt8.self); at.storeBytes(of: c.1, toByteOffset: 1, as: UInt8.self)
+        at.storeBytes(of: c.2, toByteOffset: 2, as: UInt8.self)
+        st.bind(index, UnsafeRawBufferPointer(start: at, count: c.0 == 0 ? 0 : 3))
     }
 
     /// The span's transitions, one row each in `conversion_transitions` (rare: one statement each).
@@ -322,4 +372,22 @@ extension RowText {
     public static func currency(_ c: (UInt8, UInt8, UInt8)) -> String {
         c.0 == 0 ? "" : String(decoding: [c.0, c.1, c.2], as: UTF8.self)
     }
+}
+
+/// Scratch memory of a multi-row statement: `rows` slots of `bytes` each, for values bound without a
+/// copy (they must outlive the statement's run). Exporter thread only.
+final class RowScratch {
+    let rows: Int, bytes: Int
+    private let base: UnsafeMutableRawPointer
+
+    init(rows: Int, bytes: Int) {
+        self.rows = rows
+        self.bytes = bytes
+        base = .allocate(byteCount: rows * bytes, alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    /// Slot `i` (`0..<rows`).
+    func row(_ i: Int) -> UnsafeMutableRawPointer { base + i * bytes }
 }

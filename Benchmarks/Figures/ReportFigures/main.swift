@@ -2,9 +2,9 @@
 // default 100 million clicks and 1 million conversions over 30 days — and times `trackstar report`'s
 // engine (`Reporter.run`, what the command runs) on it, from the roll-ups and, for comparison, the
 // requests that must read raw rows. The schema, roll-up tables and triggers are the sink's own
-// (`SQLiteSink.open`). Conversions and refusals are written as raw rows, and the sink's triggers
-// roll them up as in production. The clicks are tallied here by the same groups the exporter
-// rolls them up by (hour × offer × affiliate × trafficback reason × smart link, and the same by UTC
+// (`SQLiteSink.open`). Conversions and refusals are written as raw rows and rolled up by the sink's
+// SQL (`SQLiteSink.rollUpConversions`; refusals by trigger). The clicks are tallied here by the same
+// groups the exporter rolls them up by (hour × offer × affiliate × trafficback reason × smart link, and the same by UTC
 // day; UTC day × those × country, device, OS, browser; and UTC day × country, device, OS, browser,
 // reason, smart link) and
 // only their roll-up rows are written: the reports the roll-ups answer never read raw click rows, and
@@ -264,10 +264,11 @@ func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
     print("clicks: \(written) tallied into roll-ups in \(Int(nowSeconds() - started)) s")
     printCounts(counts, clicks: written, days: days)
     try writeConversions(db, count: conversions, days: days, mix: mix, random: &random)
+    try SQLiteSink.rollUpConversions(db)  // the sink sums conversions as recorded itself, not by trigger
     try db.execute("COMMIT; PRAGMA wal_checkpoint(TRUNCATE);")
 }
 
-/// Raw conversion rows (the triggers roll them up): a click's attributes from the mix, 80 % approved,
+/// Raw conversion rows (rolled up after, by `SQLiteSink.rollUpConversions`): a click's attributes from the mix, 80 % approved,
 /// 15 % pending, 5 % rejected, 10 % paid in EUR, 10 % an upsell; and one refusal per 200 conversions.
 func writeConversions(_ db: SQLiteDatabase, count: Int, days: Int, mix: Mix, random: inout Random) throws {
     let started = nowSeconds()
