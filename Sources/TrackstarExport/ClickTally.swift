@@ -2,6 +2,7 @@
 // (SQLiteRollups.levels; ClickHouse writes the same groups its own way): a batch of thousands of clicks
 // from a few campaigns touches a few dozen roll-up rows. The groups live in an open-addressing table
 // with a cheap hash of their own (Swift's Dictionary hashes with SipHash, ~450 instructions a click more).
+// The tally and its table (ClickGroups) stay in one file: the table exists only for the tally.
 import TrackstarCore
 import TrackstarStore
 
