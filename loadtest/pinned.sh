@@ -7,6 +7,9 @@
 # postbacks (Trackstar, feed off), and clicks in open loop at half the slowest server's keep-alive rate. CPU
 # is counted from the window's start until the server is idle again (the exporter's catch-up
 # included). Run from the repository root after `make release` (`make loadtest-pinned` does both).
+# A/B tail mode (issue 19 item 3): with TRACKSTAR_B=<another trackstar binary>, only the open-loop
+# runs, at RATE clicks/s (default 78000), servers alternated each round: A and B with the feed off,
+# A and B in the default configuration, nginx; prints each one's p99 by round and the medians.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-4}
@@ -94,6 +97,31 @@ round() {
     done
 }
 
+# A/B tail mode: open loop only, A against B (feed off and default), nginx as the reference.
+ab_servers() {
+    case $(( ROUND % 2 )) in
+        1) echo trackstar trackstar-b trackstar-default trackstar-b-default nginx ;;
+        0) echo nginx trackstar-b-default trackstar-default trackstar-b trackstar ;;
+    esac
+}
+
+ab_summary() {
+    python3 - "$RESULTS" <<'PY'
+import json, sys, statistics, collections
+p99 = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    p99[r["label"].split("/", 1)[1]].append(r["latency"]["p99"])
+names = ["trackstar", "trackstar-b", "trackstar-default", "trackstar-b-default", "nginx"]
+for n in names:
+    print(f"open loop p99 µs {n:20} median {statistics.median(p99[n]):9.0f}  by round " + " ".join(f"{v:.0f}" for v in p99[n]))
+m = {n: statistics.median(p99[n]) for n in names}
+print(f"B vs A, feed off: {m['trackstar-b'] / m['trackstar']:.2f}x; default: {m['trackstar-b-default'] / m['trackstar-default']:.2f}x")
+for side, off, dflt in (("A", "trackstar", "trackstar-default"), ("B", "trackstar-b", "trackstar-b-default")):
+    print(f"{side}: default vs feed off {m[dflt] / m[off]:.2f}x (target <= 1.5); default vs nginx {m[dflt] / m['nginx']:.2f}x (target <= 1.5); feed off vs nginx {m[off] / m['nginx']:.2f}x")
+PY
+}
+
 command -v taskset >/dev/null || { log "taskset (util-linux) is missing"; exit 1; }
 [ "$(nproc)" -ge 2 ] || { log "needs 2 cores (SERVER_CPU=$SERVER_CPU, GEN_CPU=$GEN_CPU)"; exit 1; }
 [ -x "$TRACKSTAR" ] || { log "missing $TRACKSTAR: run 'make release' first"; exit 1; }
@@ -103,6 +131,18 @@ swift build -c release --package-path "$ROOT/loadtest" 2>&1 | tail -1 >&2
 start_trackstar trackstar none
 start_trackstar trackstar-default sqlite
 start_nginx
+if [ -n "${TRACKSTAR_B:-}" ]; then
+    TRACKSTAR_A=$TRACKSTAR TRACKSTAR=$TRACKSTAR_B
+    start_trackstar trackstar-b none
+    start_trackstar trackstar-b-default sqlite
+    TRACKSTAR=$TRACKSTAR_A
+    log "A/B tail mode: A $TRACKSTAR, B $TRACKSTAR_B; open loop at ${RATE:-78000}/s"
+    for ROUND in $(seq "$ROUNDS"); do
+        for server in $(ab_servers); do run open "$server" --scenario clicks --connections "$CONNECTIONS" --rate "${RATE:-78000}"; done
+    done
+    ab_summary
+    exit 0
+fi
 start_floor
 log "servers on core $SERVER_CPU, generator on core $GEN_CPU: trackstar :${PORT[trackstar]}, trackstar-default :${PORT[trackstar-default]}, nginx :${PORT[nginx]}, floor :${PORT[floor]}"
 for ROUND in $(seq "$ROUNDS"); do round; done

@@ -1,8 +1,38 @@
 // GNU-only calls wrapped for Swift.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "CTrackstarShims.h"
 
 int CTrackstar_punchHole(int fd, off_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, length);
+}
+
+int CTrackstar_setIdlePolicy(int idle) {
+    struct sched_param param = { .sched_priority = 0 };
+    return sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &param);
+}
+
+int CTrackstar_isIdlePolicy(void) {
+    int policy = sched_getscheduler(0);
+    return policy < 0 ? -1 : policy == SCHED_IDLE;
+}
+
+static void *probeIdle(void *argument) {
+    int *nice = argument;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), *nice);
+    *nice = CTrackstar_setIdlePolicy(1) == 0 && CTrackstar_setIdlePolicy(0) == 0;
+    return NULL;
+}
+
+int CTrackstar_idleIsReversible(int nice) {
+    pthread_t thread;
+    int value = nice;
+    if (pthread_create(&thread, NULL, probeIdle, &value) != 0) return 0;
+    pthread_join(thread, NULL);
+    return value == 1;
 }

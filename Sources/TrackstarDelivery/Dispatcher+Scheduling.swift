@@ -9,6 +9,7 @@ extension Dispatcher {
     /// Every tick (the loop thread's repeating timer): plan new conversions, start what is due.
     func onTick() {
         let now = WallClock.nowMillis()
+        watchPriority(now: now)
         scanConversions(now: now)
         promoteDue(now: now)
         for endpoint in ready.keys { startReady(endpoint) }

@@ -67,6 +67,8 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var storageFailing = false
     /// curl could not report an attempt's total time (logged once).
     var latencyInfoFailed = false
+    /// The idle-class watchdog (Dispatcher+Priority.swift); dispatcher thread only.
+    var priority = DispatcherPriority()
     var random = SystemRandomNumberGenerator()
 
     /// The dispatcher's loop (TrackstarIO's: the only module that touches libuv) and the curl

@@ -22,17 +22,52 @@ extension Exporter {
         /// While the lag is past `lagWarningMillis`: when it was first seen there, and the records written since start then.
         var behindSince: (millis: Int64, exported: UInt64)?
         var lastLagCheck: Int64 = 0
+        /// The idle-class watchdog: SCHED_IDLE while the lag is small, nice 10 past `idleRaiseAfterMillis`.
+        var governor: IdleGovernor
+        var lastPriorityCheck: Int64 = 0
     }
 
     func run(_ lane: ExportLane) {
         // Below the loops: on a shared core the scheduler runs a click loop as soon as it is runnable
         // (best effort: a failure only costs priority).
         _ = ts_io_set_thread_nice(Exporter.niceness)
-        var loop = LoopState(lane: lane, backoffMillis: minBackoffMillis)
+        // While it keeps up, the idle class: a waking loop preempts it at once (at nice 10 the loop
+        // waits out the rest of its slice, milliseconds at HZ=250), see BackgroundPriority.swift.
+        let idle = useIdlePriority && BackgroundPriority.enterIdle()
+        if idle { locked { idleLanes += 1 } }
+        var loop = LoopState(lane: lane, backoffMillis: minBackoffMillis,
+                             governor: IdleGovernor(raiseAfterMillis: idleRaiseAfterMillis, idle: idle))
         while step(&loop) {
             if lane.index == 0 { watchLag(&loop) }  // the lag is the whole exporter's: one thread watches it
+            if idle { watchPriority(&loop) }
         }
+        if loop.governor.idle { locked { idleLanes -= 1 } }
         lane.sink.close()
+    }
+
+    /// The starvation guard: in SCHED_IDLE the thread runs only on otherwise idle CPU time, so when
+    /// the lag passes `idleRaiseAfterMillis` it leaves the idle class (nice 10: a share of a busy core)
+    /// until the lag is under half of that again. Checked at most every 100 ms.
+    func watchPriority(_ loop: inout LoopState) {
+        let now = WallClock.nowMillis()
+        guard now - loop.lastPriorityCheck >= 100 else { return }
+        loop.lastPriorityCheck = now
+        let lag = lagAge(now: now).millis
+        switch loop.governor.update(lagMillis: lag) {
+        case .raise?:
+            _ = BackgroundPriority.leaveIdle()
+            locked { idleLanes -= 1 }
+            log("exporter thread \(loop.lane.index) is \(lag) ms behind at idle priority: running at nice \(Exporter.niceness) "
+                + "until it has caught up (lag under \(idleRaiseAfterMillis / 2) ms)")
+        case .lower?:
+            if BackgroundPriority.enterIdle() {
+                locked { idleLanes += 1 }
+            } else {
+                loop.governor = IdleGovernor(raiseAfterMillis: idleRaiseAfterMillis, idle: false)
+            }
+        case nil:
+            break
+        }
     }
 
     /// Logs once when the lag passes `lagWarningMillis`, and once when the exporter has caught up

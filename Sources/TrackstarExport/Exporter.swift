@@ -44,6 +44,11 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
     /// The exporter threads' nice value: they yield the core to the click loops whenever they are runnable.
     public static let niceness: Int32 = 10
     let log: @Sendable (String) -> Void
+    /// Whether the threads run in SCHED_IDLE while they keep up (where they can leave it again).
+    var useIdlePriority = true
+    /// The lag past which a thread leaves SCHED_IDLE for nice 10 (back under half of it): five batch
+    /// ages, at least 2 s, at most half of `lag_warning`.
+    var idleRaiseAfterMillis: Int64
     /// Backoff bounds after a failure (doubling between them).
     var minBackoffMillis: Int64 = 100
     var maxBackoffMillis: Int64 = 5000
@@ -59,6 +64,8 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
     var state = ExporterStatus()
     var laneConnected: [Bool]
     var laneFailures: [Int]
+    /// Guarded by `mutex`: threads now in SCHED_IDLE.
+    var idleLanes = 0
 
     /// An exporter over `source` writing to `sink` from one thread.
     public convenience init(sink: ExportSink, source: ExportSource, batchRows: Int = 10_000, batchAgeMillis: Int64 = 1000,
@@ -81,6 +88,7 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
         self.batchRows = batchRows
         self.batchAgeMillis = batchAgeMillis
         self.lagWarningMillis = lagWarningMillis
+        idleRaiseAfterMillis = min(lagWarningMillis / 2, max(2_000, 5 * batchAgeMillis))
         self.log = log
         committed = (0..<source.shardCount).map { ExportPosition(shard: $0) }
         laneConnected = Array(repeating: false, count: count)
@@ -178,6 +186,9 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
         }
     }
 
+    /// How many exporter threads run in SCHED_IDLE now (the others, if any, at nice 10).
+    public var idleThreadCount: Int { locked { idleLanes } }
+
     /// How many exporter threads run (`[export] exporters`, as the store and shards allow).
     public var threadCount: Int { lanes.count }
 
@@ -222,6 +233,9 @@ extension Exporter {
                    [("", state.connected ? 1 : 0)])
         out.metric("trackstar_export_threads", type: "gauge", help: "Exporter threads, each over its own shards ([export] exporters).",
                    [("", lanes.count)])
+        out.metric("trackstar_export_idle_threads", type: "gauge",
+                   help: "Exporter threads in the idle CPU class (SCHED_IDLE); a thread that falls behind runs at nice 10 until it has caught up.",
+                   [("", idleThreadCount)])
         let name = "trackstar_export_lag_seconds"
         return out.text + PrometheusText.header(name, type: "gauge", help: "Age of the oldest record not yet in the reporting store "
             + "(0: caught up); a warning is logged past [export] lag_warning.")

@@ -130,6 +130,10 @@ final class Snapshotter: @unchecked Sendable {
     func stop() { thread.stop() }
 
     func run() {
+        // Below the loops, like the exporter: an fdatasync's write-back (page walking, bio building)
+        // runs on the calling thread's CPU time, tens of ms for a second of clicks, and at nice 0 it
+        // shared the loop's core equally (best effort: a failure only costs priority).
+        ThreadPriority.setCurrentThreadNice(BackgroundPriority.niceness)
         var nextSync = WallClock.nowMillis() + (syncEveryMillis ?? Int64.max / 4)
         var nextSnapshot = WallClock.nowMillis() + snapshotEveryMillis
         while !thread.sleep(until: min(nextSync, nextSnapshot)) {

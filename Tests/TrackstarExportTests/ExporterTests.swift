@@ -184,6 +184,44 @@ import TrackstarTestSupport
         exporter.stop()
     }
 
+    /// The watchdog leaves the idle class past its threshold and returns under half of it, with no
+    /// flapping in between.
+    @Test func theIdleGovernorRaisesPastItsLagAndLowersUnderHalf() {
+        var governor = IdleGovernor(raiseAfterMillis: 2_000, idle: true)
+        #expect(governor.update(lagMillis: 1_500) == nil && governor.idle)
+        #expect(governor.update(lagMillis: 2_001) == .raise && !governor.idle)
+        #expect(governor.update(lagMillis: 1_500) == nil && !governor.idle, "stays raised until under half")
+        #expect(governor.update(lagMillis: 999) == .lower && governor.idle)
+        var refused = IdleGovernor(raiseAfterMillis: 2_000, idle: false)
+        #expect(refused.update(lagMillis: 10_000) == nil, "a thread that never entered the idle class is never raised")
+    }
+
+    /// Where the idle class can be left again (root or CAP_SYS_NICE, as on the test machines), the
+    /// exporter runs in SCHED_IDLE while it keeps up, leaves it (nice 10) once the store is down long
+    /// enough for the lag to pass the threshold, and returns when it has caught up. Every record is
+    /// exported once all the same.
+    @Test func theExporterRunsIdleWhileItKeepsUpAndIsRaisedWhenBehind() {
+        guard BackgroundPriority.idleIsReversible else { return }  // an unprivileged run: nice 10 throughout
+        let logs = filledLogs(clicks: 10)
+        let sink = MemorySink()
+        let messages = Messages()
+        let exporter = Exporter(sink: sink, source: logs.source(), batchRows: 10, batchAgeMillis: 10, log: { messages.add($0) })
+        exporter.idleRaiseAfterMillis = 300
+        exporter.minBackoffMillis = 5
+        exporter.maxBackoffMillis = 20
+        exporter.start()
+        #expect(eventually(within: 20) { exporter.idleThreadCount == 1 && exporter.lagAge().records == 0 })
+        #expect(exporter.metricsText().contains("trackstar_export_idle_threads 1\n"), "\(exporter.metricsText())")
+        sink.setFailing(true)
+        for i in 0..<6 { logs.click(shard: i % 2, time: WallClock.nowMillis() - 1_000) }
+        #expect(eventually(within: 20) { exporter.idleThreadCount == 0 }, "raised once the lag passed 300 ms")
+        #expect(messages.all.contains { $0.contains("behind at idle priority: running at nice 10") }, "\(messages.all)")
+        sink.setFailing(false)
+        #expect(eventually(within: 20) { exporter.idleThreadCount == 1 && exporter.lagAge().records == 0 }, "idle again once caught up")
+        exporter.stop()
+        expectAllExported(exporter, sink, logs)
+    }
+
     @Test func aRestartResumesFromTheSinksPositions() {
         let logs = filledLogs()
         let sink = MemorySink()

@@ -7,4 +7,16 @@
 /// Frees the blocks of [0, length) of `fd` while keeping its size (fallocate PUNCH_HOLE|KEEP_SIZE).
 int CTrackstar_punchHole(int fd, off_t length);
 
+/// Puts the calling thread in SCHED_IDLE (`idle` nonzero: it runs only when nothing else wants the
+/// CPU, and a waking thread of any other policy preempts it at once) or back in SCHED_OTHER.
+/// 0 on success, else -1 and errno.
+int CTrackstar_setIdlePolicy(int idle);
+
+/// The calling thread's scheduling policy is SCHED_IDLE (1), another (0), or unknown (-1).
+int CTrackstar_isIdlePolicy(void);
+
+/// Whether a thread at nice `nice` that enters SCHED_IDLE can leave it again (Linux requires
+/// CAP_SYS_NICE or an RLIMIT_NICE allowing that nice value): tried on a throwaway thread. 1 or 0.
+int CTrackstar_idleIsReversible(int nice);
+
 #endif

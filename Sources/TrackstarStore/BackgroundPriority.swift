@@ -1,0 +1,54 @@
+// Background threads that share a core with the click loops (the exporter) run in SCHED_IDLE while
+// they keep up: a waking loop preempts them at once, instead of waiting out a nice-10 thread's slice.
+// A lag watchdog (`IdleGovernor`) raises such a thread to SCHED_OTHER when it falls behind, so a busy
+// host cannot starve it; SCHED_IDLE is used only where the thread can leave it again.
+import CTrackstarShims
+
+/// The calling thread's CPU class: SCHED_IDLE or SCHED_OTHER (its nice value is kept).
+public enum BackgroundPriority {
+    /// Whether a thread that enters SCHED_IDLE can leave it again in this process: Linux lets a thread
+    /// out of SCHED_IDLE only with CAP_SYS_NICE or an RLIMIT_NICE that allows its nice value. Probed
+    /// once, on a throwaway thread, so no real thread can be left stuck in the idle class.
+    public static let idleIsReversible: Bool = probe()
+
+    /// Puts the calling thread in SCHED_IDLE when it can leave it again; true when it did.
+    public static func enterIdle() -> Bool {
+        idleIsReversible && CTrackstar_setIdlePolicy(1) == 0
+    }
+
+    /// Puts the calling thread back in SCHED_OTHER (at its nice value); true when it did.
+    public static func leaveIdle() -> Bool { CTrackstar_setIdlePolicy(0) == 0 }
+
+    /// Whether the calling thread is in SCHED_IDLE.
+    public static var currentThreadIsIdle: Bool { CTrackstar_isIdlePolicy() == 1 }
+
+    /// The nice value background threads run at (the exporter's, the dispatcher's).
+    public static let niceness: Int32 = 10
+
+    static func probe() -> Bool { CTrackstar_idleIsReversible(niceness) == 1 }
+}
+
+/// The lag watchdog of a thread that runs in SCHED_IDLE while it keeps up: past `raiseAfterMillis`
+/// of lag it leaves the idle class (`.raise`), and once the lag is under half of that again it
+/// returns (`.lower`). A value type: the thread keeps it and applies what `update` says.
+public struct IdleGovernor: Sendable, Equatable {
+    /// Lag (ms) past which the thread leaves SCHED_IDLE.
+    public let raiseAfterMillis: Int64
+    /// Whether the thread is meant to be in SCHED_IDLE now.
+    public private(set) var idle: Bool
+
+    /// What the thread should do after an `update`.
+    public enum Change: Sendable, Equatable { case raise, lower }
+
+    public init(raiseAfterMillis: Int64, idle: Bool) {
+        self.raiseAfterMillis = raiseAfterMillis
+        self.idle = idle
+    }
+
+    /// The lag is `lagMillis`: the change to make, if any.
+    public mutating func update(lagMillis: Int64) -> Change? {
+        if idle && lagMillis > raiseAfterMillis { idle = false; return .raise }
+        if !idle && lagMillis < raiseAfterMillis / 2 { idle = true; return .lower }
+        return nil
+    }
+}
