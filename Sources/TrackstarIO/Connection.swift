@@ -54,6 +54,8 @@ final class Connection {
     var armCount: UInt32 = 0
     var receiveTag: UInt64 = 0
     var receiveArmed = false
+    /// io_uring path: the next receive armed is one-shot (the first after the accept).
+    var receiveOnce = false
     /// io_uring path: the tag of the write poll waiting for the socket to take more output, and
     /// whether it is in flight.
     var writeTag: UInt64 = 0
@@ -244,9 +246,12 @@ final class Connection {
     }
 
     /// Writes pending output at once (`write(2)` on the io_uring path, `uv_try_write` on epoll), and
-    /// queues what the kernel did not take.
+    /// queues what the kernel did not take. The last answer of a connection that closes goes with
+    /// `send(MSG_MORE)` on either path: TCP holds it until the close, which adds the FIN to the same
+    /// segment (one packet less for both ends to process).
     func flush() {
         guard !writing, open else { return }
+        if closeAfterWrite && loop.cuts.finWithAnswer { return flushClosing() }
         while outputSent < outputCount {
             if fd >= 0 {
                 let written = Glibc.write(fd, output + outputSent, outputCount - outputSent)
@@ -260,6 +265,22 @@ final class Connection {
             let written = uv_try_write(stream, &buffer, 1)
             if written > 0 { outputSent += Int(written); continue }
             if written == UV_EAGAIN.rawValue { break }
+            close(); return
+        }
+        if outputSent == outputCount { outputCount = 0; outputSent = 0; return }
+        queueWrite()
+    }
+
+    /// `flush` for the last answer before the close: `send(MSG_MORE)` on the socket (libuv's on epoll,
+    /// whose write queue is empty while no write is pending).
+    func flushClosing() {
+        var socket = fd
+        if socket < 0 && uv_fileno(handle, &socket) != 0 { close(); return }
+        while outputSent < outputCount {
+            let written = Glibc.send(socket, output + outputSent, outputCount - outputSent, Int32(MSG_MORE | MSG_NOSIGNAL))
+            if written > 0 { outputSent += written; continue }
+            if written < 0 && errno == EINTR { continue }
+            if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
             close(); return
         }
         if outputSent == outputCount { outputCount = 0; outputSent = 0; return }
@@ -323,10 +344,11 @@ final class Connection {
         if !writing && open { close() }
     }
 
-    /// Closes the socket. On the io_uring path that is close(2) and cancels of the ring's requests for
-    /// it (which hold the socket open until the next wait applies them), and the connection is free
-    /// again at once (the generation bump makes their completions stale); on epoll the loop reclaims
-    /// it in libuv's close callback.
+    /// Closes the socket. On the io_uring path that is cancels of the ring's requests for it (which
+    /// hold the socket open until the next wait applies them; none after a one-shot receive that
+    /// completed) and a close request queued behind them, and the connection is free again at once
+    /// (the generation bump makes their completions stale); on epoll the loop reclaims it in libuv's
+    /// close callback.
     func close() {
         guard open else { return }
         open = false
@@ -336,7 +358,7 @@ final class Connection {
             uring.disarm(self)
             uring.disarmWritable(self)
             generation &+= 1
-            Glibc.close(fd)
+            uring.closeSocket(fd)
             fd = -1
             loop.reclaim(self)
             return
