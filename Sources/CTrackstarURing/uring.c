@@ -33,6 +33,7 @@ struct ts_uring {
 
 _Static_assert(IORING_CQE_F_BUFFER == TS_URING_F_BUFFER, "flag bit");
 _Static_assert(IORING_CQE_F_MORE == TS_URING_F_MORE, "flag bit");
+_Static_assert(IORING_CQE_F_SOCK_NONEMPTY == TS_URING_F_SOCK_NONEMPTY, "flag bit");
 
 ts_uring *ts_uring_new(unsigned entries, unsigned buffers, unsigned buffer_size, int *error) {
     *error = 0;

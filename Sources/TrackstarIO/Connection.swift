@@ -56,6 +56,14 @@ final class Connection {
     var receiveArmed = false
     /// io_uring path: the next receive armed is one-shot (the first after the accept).
     var receiveOnce = false
+    /// The last receive may have left data in the socket (it filled its buffer, or the ring said so).
+    var inputPending = false
+    /// epoll path: the size of the buffer libuv's read was given.
+    var readSize = 0
+    /// The handler closes after answering all the input there is: the answer may carry the FIN
+    /// (`flushClosing`). Not when input may be left in the socket: closing a socket with unread data
+    /// resets the connection, and an answer still held back for the FIN would be lost with it.
+    var answerCarriesFin = false
     /// io_uring path: the tag of the write poll waiting for the socket to take more output, and
     /// whether it is in flight.
     var writeTag: UInt64 = 0
@@ -89,6 +97,7 @@ final class Connection {
     func reset() {
         outputCount = 0; outputSent = 0; tailCount = 0
         writing = false; closeAfterWrite = false; held = false; heldAnswers = 0
+        inputPending = false; answerCarriesFin = false
         peer = .unknown
         generation &+= 1; receiveArmed = false; readPaused = false; writeArmed = false
         shrinkTail()
@@ -179,7 +188,11 @@ final class Connection {
             outputCount += writer.count
             offset += outcome.consumed
             if holding { heldAnswers += outcome.answered }
-            if outcome.close { closeAfterWrite = true; break }
+            if outcome.close {
+                closeAfterWrite = true
+                answerCarriesFin = offset == count && !inputPending
+                break
+            }
             guard outcome.outputFull, !holding else { break }
             flush()
         }
@@ -225,6 +238,7 @@ final class Connection {
             outputCount += writer.count
         }
         closeAfterWrite = true
+        answerCarriesFin = false
         tailCount = 0
         flush()
         if !writing && open { close() }
@@ -246,12 +260,12 @@ final class Connection {
     }
 
     /// Writes pending output at once (`write(2)` on the io_uring path, `uv_try_write` on epoll), and
-    /// queues what the kernel did not take. The last answer of a connection that closes goes with
-    /// `send(MSG_MORE)` on either path: TCP holds it until the close, which adds the FIN to the same
-    /// segment (one packet less for both ends to process).
+    /// queues what the kernel did not take. The last answer of a connection the handler closes after
+    /// all its input goes with `send(MSG_MORE)` on either path: TCP holds it until the close, which
+    /// adds the FIN to the same segment (one packet less for both ends to process).
     func flush() {
         guard !writing, open else { return }
-        if closeAfterWrite && loop.cuts.finWithAnswer { return flushClosing() }
+        if closeAfterWrite && answerCarriesFin && loop.cuts.finWithAnswer { return flushClosing() }
         while outputSent < outputCount {
             if fd >= 0 {
                 let written = Glibc.write(fd, output + outputSent, outputCount - outputSent)
@@ -339,6 +353,7 @@ final class Connection {
         write(&writer)
         outputCount += writer.count
         closeAfterWrite = true
+        answerCarriesFin = false  // the request may still be arriving
         tailCount = 0
         flush()
         if !writing && open { close() }

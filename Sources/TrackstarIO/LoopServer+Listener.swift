@@ -86,6 +86,7 @@ extension LoopServer {
         let count = Glibc.read(fd, base, size)
         if count > 0 {
             uv_update_time(loop)
+            connection.inputPending = count == size  // a short read emptied the socket
             connection.received(count, now: uv_now(loop))
             if connection.open && !connection.writing && !connection.held && !connection.closeAfterWrite {
                 startReading(connection)

@@ -275,6 +275,7 @@ final class LoopServer {
         let result = uv_read_start(connection.stream, { handle, _, buffer in
             let connection = Unmanaged<Connection>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
             let (base, size) = connection.readTarget()
+            connection.readSize = size
             buffer!.pointee = uv_buf_t(base: base.assumingMemoryBound(to: CChar.self), len: size)
         }, { stream, count, _ in
             let connection = Unmanaged<Connection>.fromOpaque(stream!.pointee.data).takeUnretainedValue()
@@ -282,6 +283,7 @@ final class LoopServer {
                 // libuv's cached time is not refreshed between the reads of one iteration; a stale
                 // time would date a partial request too early and time it out (found by a test).
                 uv_update_time(connection.loop.loop)
+                connection.inputPending = count == connection.readSize  // a short read emptied the socket
                 connection.received(count, now: uv_now(connection.loop.loop))
             } else if count < 0 {
                 connection.close()

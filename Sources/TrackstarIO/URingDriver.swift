@@ -351,6 +351,7 @@ final class URingDriver {
         let current = event.tag == connection.receiveTag
         if ended && current { connection.receiveArmed = false }
         if event.result > 0 && hasBuffer {
+            connection.inputPending = event.flags & UInt32(TS_URING_F_SOCK_NONEMPTY) != 0
             connection.receivedBuffer(ts_uring_buffer(ring, event.flags)!, count: Int(event.result), now: now)
         } else if event.result == 0 {
             connection.close()  // the peer closed

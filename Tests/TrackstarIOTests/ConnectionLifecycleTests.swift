@@ -121,6 +121,21 @@ struct ConnectionLifecycleTests {
                 "\(answer.text.count) of \(expected.count) bytes, ending \(answer.text.suffix(40))")
     }
 
+    /// An answer that closes while more of the client's input is still in the socket is sent at
+    /// once, not held for the FIN: closing a socket with unread data resets the connection, and a
+    /// held answer would be lost with it (as a 413 with the body still arriving would be).
+    @Test(arguments: testedBackends)
+    func aClosingAnswerWithInputLeftInTheSocketStillArrives(_ backend: ServerIO) throws {
+        let group = try startGroup([LineEchoHandler()], backend: backend)
+        defer { group.stop() }
+        for i in 0..<5 {
+            let client = try LoopbackClient(port: group.port)
+            client.send("bye\n" + String(repeating: "z", count: 200_000))
+            let answer = client.readUntilClosed()
+            #expect(answer.text == "echo bye\n" && answer.closed, "connection \(i): \(answer.text.prefix(40))")
+        }
+    }
+
     /// Stopping the group closes its idle connections, and those closes reach the kernel even though
     /// the loop ends right after queueing them (on io_uring they are requests in the ring).
     @Test(arguments: testedBackends)

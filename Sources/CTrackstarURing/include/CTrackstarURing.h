@@ -61,5 +61,6 @@ void ts_uring_recycle_commit(ts_uring *ring);
 enum {
     TS_URING_F_BUFFER = 1u << 0,  // IORING_CQE_F_BUFFER
     TS_URING_F_MORE = 1u << 1,    // IORING_CQE_F_MORE: the multishot request stays armed
+    TS_URING_F_SOCK_NONEMPTY = 1u << 2,  // IORING_CQE_F_SOCK_NONEMPTY: the socket had more data after this receive
 };
 #endif
