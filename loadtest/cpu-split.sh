@@ -8,6 +8,9 @@
 # attaches `strace -c -f` for one run per server and mode and prints system calls per request
 # (strace slows the server: only the counts mean anything). Run from the repository root after
 # `make release` and `cd loadtest && swift build -c release`.
+# A/B runs: `base-uring` / `base-epoll` run the binary BASE (another build, e.g. main's) like Trackstar;
+# a name ending in `-without=CUTS` (e.g. `trackstar-uring-without=defer_accept,receive_once`) runs it
+# with TRACKSTAR_IO_WITHOUT=CUTS, the per-connection cuts of issue 21 item 3 switched off.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -40,12 +43,14 @@ wait_for() {
     log "timed out waiting for '$pattern' in $file:"; cat "$file" >&2; return 1
 }
 
+# start_trackstar NAME IO [BINARY [WITHOUT]]
 start_trackstar() {
-    local name=$1 io=$2 dir=$WORK/$1
+    local name=$1 io=$2 binary=${3:-$TRACKSTAR} without=${4:-} dir=$WORK/$1
     mkdir -p "$dir"
     "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$dir/data" --extra "[export]
 sink = \"none\"" > "$dir/trackstar.toml"
-    taskset -c "$SERVER_CPU" "$TRACKSTAR" serve --config "$dir/trackstar.toml" --loops 1 --io "$io" --admin-listen off > "$dir/out.log" 2>&1 &
+    TRACKSTAR_IO_WITHOUT=$without taskset -c "$SERVER_CPU" "$binary" serve --config "$dir/trackstar.toml" --loops 1 \
+        --io "$io" --admin-listen off > "$dir/out.log" 2>&1 &
     PID[$name]=$!; STARTED+=("$!")
     PORT[$name]=$(wait_for "$dir/out.log" "listening on" | port_of)
 }
@@ -84,13 +89,17 @@ measure() {
     awk -v b="$before" -v a="$after" -v n="$requests" -v r="$rate" -v m="$mode" -v s="$server" -v hz="$(getconf CLK_TCK)" 'BEGIN {
         split(b, x, " "); split(a, y, " ")
         u = (y[1] - x[1]) * 1e6 / hz / n; k = (y[2] - x[2]) * 1e6 / hz / n
-        printf "%-9s %-16s %8.0f/s  user %6.2f  sys %6.2f  total %6.2f µs/req\n", m, s, r, u, k, u + k }'
+        printf "%-9s %-28s %8.0f/s  user %6.2f  sys %6.2f  total %6.2f µs/req\n", m, s, r, u, k, u + k }'
 }
 
 for server in $SERVERS; do
-    case $server in
-        trackstar-uring) start_trackstar "$server" io_uring ;;
-        trackstar-epoll) start_trackstar "$server" epoll ;;
+    without=
+    [[ $server == *-without=* ]] && without=${server#*-without=}
+    case ${server%%-without=*} in
+        trackstar-uring) start_trackstar "$server" io_uring "$TRACKSTAR" "$without" ;;
+        trackstar-epoll) start_trackstar "$server" epoll "$TRACKSTAR" "$without" ;;
+        base-uring) start_trackstar "$server" io_uring "${BASE:?BASE=binary to compare with}" "$without" ;;
+        base-epoll) start_trackstar "$server" epoll "${BASE:?BASE=binary to compare with}" "$without" ;;
         floor) start_floor floor tsfloor ;;
         floor-uring) start_floor floor-uring tsfloor-uring ;;
     esac

@@ -33,6 +33,7 @@ struct ts_uring {
 
 _Static_assert(IORING_CQE_F_BUFFER == TS_URING_F_BUFFER, "flag bit");
 _Static_assert(IORING_CQE_F_MORE == TS_URING_F_MORE, "flag bit");
+_Static_assert(IORING_CQE_F_SOCK_NONEMPTY == TS_URING_F_SOCK_NONEMPTY, "flag bit");
 
 ts_uring *ts_uring_new(unsigned entries, unsigned buffers, unsigned buffer_size, int *error) {
     *error = 0;
@@ -44,6 +45,9 @@ ts_uring *ts_uring_new(unsigned entries, unsigned buffers, unsigned buffer_size,
     params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     int r = io_uring_queue_init_params(entries, &u->ring, &params);
     if (r < 0) { free(u); *error = r; return NULL; }
+    // Every wait enters the kernel by the registered index, without looking the ring's descriptor up
+    // in the file table (5.18 and later; harmless to go without).
+    (void)io_uring_register_ring_fd(&u->ring);
     u->buffer_ring_bytes = buffers * sizeof(struct io_uring_buf);
     void *mapped = mmap(NULL, u->buffer_ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mapped == MAP_FAILED) { *error = -errno; io_uring_queue_exit(&u->ring); free(u); return NULL; }
@@ -94,6 +98,30 @@ int ts_uring_recv(ts_uring *u, int fd, uint64_t tag) {
     sqe->buf_group = 0;
     io_uring_sqe_set_data64(sqe, tag);
     return 0;
+}
+
+int ts_uring_recv_once(ts_uring *u, int fd, uint64_t tag) {
+    struct io_uring_sqe *sqe = next_sqe(u);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_recv(sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0;
+    io_uring_sqe_set_data64(sqe, tag);
+    return 0;
+}
+
+int ts_uring_close(ts_uring *u, int fd, uint64_t tag) {
+    struct io_uring_sqe *sqe = next_sqe(u);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_close(sqe, fd);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, tag);
+    return 0;
+}
+
+int ts_uring_submit(ts_uring *u) {
+    int r = io_uring_submit(&u->ring);
+    return r < 0 ? r : 0;
 }
 
 int ts_uring_poll(ts_uring *u, int fd, uint64_t tag) {

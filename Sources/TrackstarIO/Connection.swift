@@ -54,6 +54,16 @@ final class Connection {
     var armCount: UInt32 = 0
     var receiveTag: UInt64 = 0
     var receiveArmed = false
+    /// io_uring path: the next receive armed is one-shot (the first after the accept).
+    var receiveOnce = false
+    /// The last receive may have left data in the socket (it filled its buffer, or the ring said so).
+    var inputPending = false
+    /// epoll path: the size of the buffer libuv's read was given.
+    var readSize = 0
+    /// The handler closes after answering all the input there is: the answer may carry the FIN
+    /// (`flushClosing`). Not when input may be left in the socket: closing a socket with unread data
+    /// resets the connection, and an answer still held back for the FIN would be lost with it.
+    var answerCarriesFin = false
     /// io_uring path: the tag of the write poll waiting for the socket to take more output, and
     /// whether it is in flight.
     var writeTag: UInt64 = 0
@@ -87,6 +97,7 @@ final class Connection {
     func reset() {
         outputCount = 0; outputSent = 0; tailCount = 0
         writing = false; closeAfterWrite = false; held = false; heldAnswers = 0
+        inputPending = false; answerCarriesFin = false
         peer = .unknown
         generation &+= 1; receiveArmed = false; readPaused = false; writeArmed = false
         shrinkTail()
@@ -177,7 +188,11 @@ final class Connection {
             outputCount += writer.count
             offset += outcome.consumed
             if holding { heldAnswers += outcome.answered }
-            if outcome.close { closeAfterWrite = true; break }
+            if outcome.close {
+                closeAfterWrite = true
+                answerCarriesFin = offset == count && !inputPending
+                break
+            }
             guard outcome.outputFull, !holding else { break }
             flush()
         }
@@ -223,6 +238,7 @@ final class Connection {
             outputCount += writer.count
         }
         closeAfterWrite = true
+        answerCarriesFin = false
         tailCount = 0
         flush()
         if !writing && open { close() }
@@ -244,9 +260,12 @@ final class Connection {
     }
 
     /// Writes pending output at once (`write(2)` on the io_uring path, `uv_try_write` on epoll), and
-    /// queues what the kernel did not take.
+    /// queues what the kernel did not take. The last answer of a connection the handler closes after
+    /// all its input goes with `send(MSG_MORE)` on either path: TCP holds it until the close, which
+    /// adds the FIN to the same segment (one packet less for both ends to process).
     func flush() {
         guard !writing, open else { return }
+        if closeAfterWrite && answerCarriesFin && loop.cuts.finWithAnswer { return flushClosing() }
         while outputSent < outputCount {
             if fd >= 0 {
                 let written = Glibc.write(fd, output + outputSent, outputCount - outputSent)
@@ -260,6 +279,22 @@ final class Connection {
             let written = uv_try_write(stream, &buffer, 1)
             if written > 0 { outputSent += Int(written); continue }
             if written == UV_EAGAIN.rawValue { break }
+            close(); return
+        }
+        if outputSent == outputCount { outputCount = 0; outputSent = 0; return }
+        queueWrite()
+    }
+
+    /// `flush` for the last answer before the close: `send(MSG_MORE)` on the socket (libuv's on epoll,
+    /// whose write queue is empty while no write is pending).
+    func flushClosing() {
+        var socket = fd
+        if socket < 0 && uv_fileno(handle, &socket) != 0 { close(); return }
+        while outputSent < outputCount {
+            let written = Glibc.send(socket, output + outputSent, outputCount - outputSent, Int32(MSG_MORE | MSG_NOSIGNAL))
+            if written > 0 { outputSent += written; continue }
+            if written < 0 && errno == EINTR { continue }
+            if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
             close(); return
         }
         if outputSent == outputCount { outputCount = 0; outputSent = 0; return }
@@ -318,15 +353,17 @@ final class Connection {
         write(&writer)
         outputCount += writer.count
         closeAfterWrite = true
+        answerCarriesFin = false  // the request may still be arriving
         tailCount = 0
         flush()
         if !writing && open { close() }
     }
 
-    /// Closes the socket. On the io_uring path that is close(2) and cancels of the ring's requests for
-    /// it (which hold the socket open until the next wait applies them), and the connection is free
-    /// again at once (the generation bump makes their completions stale); on epoll the loop reclaims
-    /// it in libuv's close callback.
+    /// Closes the socket. On the io_uring path that is cancels of the ring's requests for it (which
+    /// hold the socket open until the next wait applies them; none after a one-shot receive that
+    /// completed) and a close request queued behind them, and the connection is free again at once
+    /// (the generation bump makes their completions stale); on epoll the loop reclaims it in libuv's
+    /// close callback.
     func close() {
         guard open else { return }
         open = false
@@ -336,7 +373,7 @@ final class Connection {
             uring.disarm(self)
             uring.disarmWritable(self)
             generation &+= 1
-            Glibc.close(fd)
+            uring.closeSocket(fd)
             fd = -1
             loop.reclaim(self)
             return

@@ -61,6 +61,8 @@ final class LoopServer {
     /// io_uring: the listening socket until `run` hands it to the ring (the libuv `listener` is not
     /// initialised then, unless the ring fails and libuv listens on this socket instead).
     var listenerFD: Int32 = -1
+    /// Which per-connection cuts are on (all, unless switched off for a measurement).
+    let cuts = ConnectionCuts.current
 
     init(index: Int, handler: ConnectionHandler, limits: ConnectionLimits, connectionCount: ManagedAtomic<Int>,
          backend: ServerIO, fileSync: FileSync = .system) throws(IOError) {
@@ -216,12 +218,14 @@ final class LoopServer {
         serve(connection)
     }
 
-    /// io_uring: the ring accepted `fd` from `peer` (TCP_NODELAY came with it from the listener).
-    func accepted(socket fd: Int32, peer: PeerAddress) {
+    /// io_uring: the ring accepted `fd` from `peer` (TCP_NODELAY came with it from the listener);
+    /// `receiveOnce`: its first receive is one-shot.
+    func accepted(socket fd: Int32, peer: PeerAddress, receiveOnce: Bool) {
         if stopping { Glibc.close(fd); return }
         let connection = takeConnection()
         connection.reset()
         connection.fd = fd
+        connection.receiveOnce = receiveOnce
         connection.open = true
         connection.activeIndex = active.count
         active.append(connection)
@@ -233,12 +237,14 @@ final class LoopServer {
         serve(connection)
     }
 
-    /// A connection just accepted: over the cap it is answered 503 and closed, else it is read.
+    /// A connection just accepted: over the cap it is answered 503 and closed, else it is read (on
+    /// epoll with deferred accepts, at once: see `readAtAccept`).
     func serve(_ connection: Connection) {
         if connectionCount.load(ordering: .relaxed) > limits.maxConnections {
             connection.answerAndClose { handler.overloadResponse(output: &$0) }
             return
         }
+        if uring == nil && cuts.deferAccept { return readAtAccept(connection) }
         startReading(connection)
     }
 
@@ -269,6 +275,7 @@ final class LoopServer {
         let result = uv_read_start(connection.stream, { handle, _, buffer in
             let connection = Unmanaged<Connection>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
             let (base, size) = connection.readTarget()
+            connection.readSize = size
             buffer!.pointee = uv_buf_t(base: base.assumingMemoryBound(to: CChar.self), len: size)
         }, { stream, count, _ in
             let connection = Unmanaged<Connection>.fromOpaque(stream!.pointee.data).takeUnretainedValue()
@@ -276,6 +283,7 @@ final class LoopServer {
                 // libuv's cached time is not refreshed between the reads of one iteration; a stale
                 // time would date a partial request too early and time it out (found by a test).
                 uv_update_time(connection.loop.loop)
+                connection.inputPending = count == connection.readSize  // a short read emptied the socket
                 connection.received(count, now: uv_now(connection.loop.loop))
             } else if count < 0 {
                 connection.close()

@@ -3,9 +3,12 @@
 // address (no accept4 or getpeername of their own), every connection's reads arrive as multishot
 // receive completions in buffers the kernel picks from a provided-buffer ring, so a request costs no
 // read(2) and no epoll_wait(2) of its own, and the kernel runs that work only when the loop waits
-// (DEFER_TASKRUN), in one batch. Responses are written at once with write(2), as on the epoll path;
-// what the kernel cannot take waits for a one-shot POLLOUT in the ring. Connections are plain
-// descriptors here, never libuv handles, so closing one is close(2) and nothing more.
+// (DEFER_TASKRUN), in one batch. A connection's first receive is one-shot (the listener defers accepts
+// until the request is there, so it usually completes at once) and only a connection that stays open
+// gets the multishot one. Responses are written at once with write(2), as on the epoll path; what the
+// kernel cannot take waits for a one-shot POLLOUT in the ring. Connections are plain descriptors here,
+// never libuv handles, so closing one is a close request in the ring and nothing more (a connection
+// answered and closed has no request left to cancel).
 //
 // The loop waits in io_uring and treats libuv as embedded (uv_backend_fd / uv_backend_timeout): a
 // one-shot poll on libuv's epoll descriptor says when libuv has events, and `uv_run(UV_RUN_NOWAIT)`
@@ -124,6 +127,8 @@ final class URingDriver {
     let accepts = AcceptSlots()
     var acceptArmed = [Bool](repeating: false, count: AcceptSlots.count)
     var acceptsParked: [Int] = []
+    /// Which per-connection cuts are on (all, unless switched off for a measurement).
+    let cuts = ConnectionCuts.current
 
     init?(error: inout Int32) {
         guard let ring = ts_uring_new(4096, Self.bufferCount, Self.bufferSize, &error) else { return nil }
@@ -185,7 +190,7 @@ final class URingDriver {
         guard slot < AcceptSlots.count else { return }
         acceptArmed[slot] = false
         if event.result >= 0 {
-            server.accepted(socket: event.result, peer: accepts.peer(slot))
+            server.accepted(socket: event.result, peer: accepts.peer(slot), receiveOnce: cuts.receiveOnce)
             armAccept(slot)
             return
         }
@@ -199,13 +204,25 @@ final class URingDriver {
         }
     }
 
-    /// Arms a multishot receive for the connection's socket (submitted with the next wait).
+    /// Arms a receive for the connection's socket (submitted with the next wait): one-shot for the
+    /// first after the accept, multishot after that.
     func arm(_ connection: Connection) {
         connection.armCount &+= 1
         connection.receiveTag = URingTag.make(index: connection.poolIndex, generation: connection.generation,
                                               arm: connection.armCount)
-        guard ts_uring_recv(ring, connection.fd, connection.receiveTag) == 0 else { connection.close(); return }
+        let once = connection.receiveOnce
+        connection.receiveOnce = false
+        let queued = once ? ts_uring_recv_once(ring, connection.fd, connection.receiveTag)
+                          : ts_uring_recv(ring, connection.fd, connection.receiveTag)
+        guard queued == 0 else { connection.close(); return }
         connection.receiveArmed = true
+    }
+
+    /// Closes a connection's socket: a close request in the ring (after the cancels queued before it,
+    /// which release the socket's requests), or close(2) when that cut is off or the ring refuses.
+    func closeSocket(_ fd: Int32) {
+        if cuts.ringClose && ts_uring_close(ring, fd, URingTag.cancel) == 0 { return }
+        Glibc.close(fd)
     }
 
     /// Arms a one-shot poll for the connection's socket to take more output; false if the ring refused.
@@ -300,11 +317,12 @@ final class URingDriver {
         finishAccepts()
     }
 
-    /// The loop is done (after `stopAccepting`): submits the cancels still queued and waits, a
+    /// The loop is done (after `stopAccepting`): submits the cancels and closes still queued and waits, a
     /// bounded while, for every accept to complete, so the listening socket is closed when `run`
     /// returns rather than whenever the kernel tears the ring down. The receives' cancels go with the
     /// same submit, and the waits run their completion work, which releases the closed sockets.
     func finishAccepts() {
+        _ = ts_uring_submit(ring)  // the closes still queued, even with no accept left to wait for
         var rounds = 0
         while acceptArmed.contains(true) && rounds < 100 {
             rounds += 1
@@ -333,6 +351,7 @@ final class URingDriver {
         let current = event.tag == connection.receiveTag
         if ended && current { connection.receiveArmed = false }
         if event.result > 0 && hasBuffer {
+            connection.inputPending = event.flags & UInt32(TS_URING_F_SOCK_NONEMPTY) != 0
             connection.receivedBuffer(ts_uring_buffer(ring, event.flags)!, count: Int(event.result), now: now)
         } else if event.result == 0 {
             connection.close()  // the peer closed

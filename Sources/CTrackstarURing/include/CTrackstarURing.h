@@ -1,6 +1,6 @@
 // A small C face over liburing (Debian's liburing-dev) for the request loops: one ring per loop,
-// accepts, multishot receives into a provided-buffer ring, one-shot polls, cancels, and a wait that
-// submits.
+// accepts, one-shot and multishot receives into a provided-buffer ring, one-shot polls, cancels, closes,
+// and a wait that submits.
 // C because liburing is static inline functions and macros over shared ring memory.
 #ifndef CTRACKSTAR_URING_H
 #define CTRACKSTAR_URING_H
@@ -23,6 +23,15 @@ void ts_uring_free(ts_uring *ring);
 
 /// Queues a multishot receive on `fd` selecting buffers from the ring (submitted by the next wait).
 int ts_uring_recv(ts_uring *ring, int fd, uint64_t tag);
+/// Queues a one-shot receive on `fd` selecting a buffer from the ring: it completes once, with the
+/// data already there when it is submitted (nothing is left armed on the socket), or with the first
+/// data to arrive.
+int ts_uring_recv_once(ts_uring *ring, int fd, uint64_t tag);
+/// Queues a close of the descriptor `fd` (applied by the next wait, after the requests queued before
+/// it). Its completion is posted only if the close fails, carrying `tag`.
+int ts_uring_close(ts_uring *ring, int fd, uint64_t tag);
+/// Submits what is queued without waiting.
+int ts_uring_submit(ts_uring *ring);
 /// Queues a one-shot poll for readability of `fd`.
 int ts_uring_poll(ts_uring *ring, int fd, uint64_t tag);
 /// Queues a one-shot poll for writability of `fd` (a write the kernel could not take at once).
@@ -52,5 +61,6 @@ void ts_uring_recycle_commit(ts_uring *ring);
 enum {
     TS_URING_F_BUFFER = 1u << 0,  // IORING_CQE_F_BUFFER
     TS_URING_F_MORE = 1u << 1,    // IORING_CQE_F_MORE: the multishot request stays armed
+    TS_URING_F_SOCK_NONEMPTY = 1u << 2,  // IORING_CQE_F_SOCK_NONEMPTY: the socket had more data after this receive
 };
 #endif
