@@ -33,7 +33,7 @@ func clickHouseFigures(url: String, database: String, clicks: Int, conversions: 
 func buildClickHouse(_ sink: ClickHouseSink, clicks: Int, conversions: Int, days: Int) throws {
     let db = sink.database
     let mix = Mix()
-    var random = Random(state: 19)
+    var random = SplitMix64(state: 19)  // every run builds the same store
     let started = nowSeconds()
     var rows = ""
     func send(_ table: String) throws {

@@ -36,18 +36,6 @@ func nowSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-/// SplitMix64: a deterministic stream, so every run builds the same store.
-struct Random {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
 
 /// The campaign mix: 150 affiliates each running 4 of 40 offers (600 pairs, Zipf-weighted); each
 /// offer targets 3 countries (70/20/10 %); 12 device/OS/browser combinations; ~3 % of clicks diverted
@@ -110,7 +98,7 @@ struct Mix {
     }
 
     /// One click's groups at UTC hour of day `hour`: (pair, country draw 0..<3, agent, reason, smart link 0...5), packed.
-    func click(_ random: inout Random, hour: Int) -> (cell: Int, unique: Bool, bot: Bool) {
+    func click(_ random: inout SplitMix64, hour: Int) -> (cell: Int, unique: Bool, bot: Bool) {
         let r = random.next()
         let pair = Int(pairTable[Int(r & 0xffff)])
         let draw = Int(r >> 16 % 10)
@@ -150,7 +138,7 @@ struct MixCounts { var diverted = 0, linked = 0, hourlyGroups = 0, hourlyPairs =
 
 /// Draws `clicks` clicks of the mix over `days` and hands their roll-up groups to the store's
 /// writers (hourly groups after each hour, daily ones after each day); returns the clicks drawn.
-func generateClicks(clicks: Int, days: Int, mix: Mix, random: inout Random, counts: inout MixCounts,
+func generateClicks(clicks: Int, days: Int, mix: Mix, random: inout SplitMix64, counts: inout MixCounts,
                     coarse: (CoarseRow) throws -> Void, detail: (DetailRow) throws -> Void,
                     audience: (DetailRow) throws -> Void = { _ in }, daily byDay: (CoarseRow) throws -> Void = { _ in }) throws -> Int {
     let hours = days * 24
@@ -236,7 +224,7 @@ func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
     let audience = try db.prepare("INSERT INTO rollup_clicks_audience VALUES (?,?,?,?,?,?,?,?,?,?)")
     let byDay = try db.prepare("INSERT INTO rollup_clicks_daily VALUES (?,?,?,?,?,?,?,?)")
     let mix = Mix()
-    var random = Random(state: 19)
+    var random = SplitMix64(state: 19)  // every run builds the same store
     let started = nowSeconds()
     var counts = MixCounts()
     let written = try generateClicks(clicks: clicks, days: days, mix: mix, random: &random, counts: &counts, coarse: { row in
@@ -270,7 +258,7 @@ func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
 
 /// Raw conversion rows (rolled up after, by `SQLiteSink.rollUpConversions`): a click's attributes from the mix, 80 % approved,
 /// 15 % pending, 5 % rejected, 10 % paid in EUR, 10 % an upsell; and one refusal per 200 conversions.
-func writeConversions(_ db: SQLiteDatabase, count: Int, days: Int, mix: Mix, random: inout Random) throws {
+func writeConversions(_ db: SQLiteDatabase, count: Int, days: Int, mix: Mix, random: inout SplitMix64) throws {
     let started = nowSeconds()
     let insert = try db.prepare("""
         INSERT INTO conversions (conversion_id, click_ref, click_id, click_time_ms, time_ms, offer_id, aff_id, sub1, sub2, sub3, sub4, sub5,
