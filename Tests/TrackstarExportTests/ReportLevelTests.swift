@@ -67,10 +67,7 @@ import TrackstarConfiguration
     @Test func aStoreFromBeforeTheNewLevelsGetsThemOnOpen() throws {
         let dir = temporaryDirectory()
         defer { removeDirectory(dir) }
-        let logs = TestLogs(shards: 2)
-        ReportRollupTests.fill(logs, clicks: 50)
-        SQLiteSinkTests().export(logs, to: dir, batchRows: 10)
-        let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
+        let (logs, db) = try ReportRollupTests.exportedStore(in: dir)
         try ReportLevelTests.removeNewLevels(db)
         let old = try Reporter.backend(config: ExportConfig(), dataDir: dir)
         #expect(old.hasRollups && old.rollupLevels == [SQLiteRollups.coarse, SQLiteRollups.detail])
@@ -88,10 +85,7 @@ import TrackstarConfiguration
     @Test func theNewLevelsAreFilledFromFinerLevels() throws {
         let dir = temporaryDirectory()
         defer { removeDirectory(dir) }
-        let logs = TestLogs(shards: 2)
-        ReportRollupTests.fill(logs, clicks: 50)
-        SQLiteSinkTests().export(logs, to: dir, batchRows: 10)
-        let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
+        let (_, db) = try ReportRollupTests.exportedStore(in: dir)
         try ReportLevelTests.removeNewLevels(db)
         try db.execute("DELETE FROM click_blocks")
         let sink = SQLiteSink(path: SQLiteSink.path(dataDir: dir))

@@ -128,13 +128,19 @@ import TrackstarConfiguration
     }
 
     /// A report.sqlite from before roll-ups: opening it fills them from its rows, once.
+    /// Two shards' logs with 50 clicks (and `fill`'s conversions and refusals) exported into a store
+    /// in `dir` in batches of 10, and that store opened: the set-up of the store-upgrade tests.
+    static func exportedStore(in dir: String) throws -> (logs: TestLogs, db: SQLiteDatabase) {
+        let logs = TestLogs(shards: 2)
+        fill(logs, clicks: 50)
+        SQLiteSinkTests().export(logs, to: dir, batchRows: 10)
+        return (logs, try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir)))
+    }
+
     @Test func aStoreFromBeforeRollupsGetsThemFilled() throws {
         let dir = temporaryDirectory()
         defer { removeDirectory(dir) }
-        let logs = TestLogs(shards: 2)
-        ReportRollupTests.fill(logs, clicks: 50)
-        SQLiteSinkTests().export(logs, to: dir, batchRows: 10)
-        let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
+        let (logs, db) = try ReportRollupTests.exportedStore(in: dir)
         for trigger in ["rollup_conversions_insert", "rollup_conversions_status", "rollup_conversions_delete", "rollup_refusals_insert",
                         "rollup_refusals_delete"] { try db.execute("DROP TRIGGER \(trigger)") }
         for table in SQLiteRollups.levels.flatMap({ [$0.clicks, $0.conversions] }) + ["rollup_refusals"] { try db.execute("DROP TABLE \(table)") }
