@@ -190,7 +190,7 @@ final class Connection {
             if holding { heldAnswers += outcome.answered }
             if outcome.close {
                 closeAfterWrite = true
-                answerCarriesFin = offset == count && !inputPending
+                answerCarriesFin = offset == count && !inputPending && !outcome.refused
                 break
             }
             guard outcome.outputFull, !holding else { break }

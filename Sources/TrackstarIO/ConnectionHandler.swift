@@ -23,8 +23,13 @@ public struct ProcessOutcome: Sendable {
     public var outputFull: Bool
     /// Requests answered in this batch (a failed durability barrier answers each of them 503).
     public var answered: Int
-    public init(consumed: Int, close: Bool, outputFull: Bool, answered: Int = 0) {
+    /// The close answers a request refused before its end (a parse failure: 400, 413, 431…), so the
+    /// client may still be sending it: the answer must leave at once, never wait for the FIN
+    /// (closing over unread input resets the connection and would drop a corked answer).
+    public var refused: Bool
+    public init(consumed: Int, close: Bool, outputFull: Bool, answered: Int = 0, refused: Bool = false) {
         self.consumed = consumed; self.close = close; self.outputFull = outputFull; self.answered = answered
+        self.refused = refused
     }
 }
 

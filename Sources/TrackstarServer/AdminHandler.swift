@@ -54,11 +54,11 @@ final class AdminHandler: ConnectionHandler, @unchecked Sendable {
                 return ProcessOutcome(consumed: offset, close: false, outputFull: false)
             case .failure(let error):
                 write(.text(error.status, "\(error.reason)\n"), headOnly: false, keepAlive: false, nowMillis: context.nowMillis, to: &output)
-                return ProcessOutcome(consumed: input.count, close: true, outputFull: false)
+                return ProcessOutcome(consumed: input.count, close: true, outputFull: false, refused: true)
             case .complete(let head) where head.lacksRequiredHost:
                 write(.text(400, "missing Host header (HTTP/1.1 requires one)\n"), headOnly: false, keepAlive: false,
                       nowMillis: context.nowMillis, to: &output)
-                return ProcessOutcome(consumed: input.count, close: true, outputFull: false)
+                return ProcessOutcome(consumed: input.count, close: true, outputFull: false, refused: true)
             case .complete(let head):
                 var request = AdminRequest(
                     method: head.method, path: text(head.path, in: rest), query: text(head.query, in: rest),

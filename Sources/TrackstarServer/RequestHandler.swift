@@ -117,12 +117,12 @@ final class RequestHandler: ConnectionHandler, @unchecked Sendable {
             case .failure(let error):
                 metrics.count(.badRequests)
                 parseFailure(error, context: context, to: &output)
-                return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1)
+                return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1, refused: true)
             case .complete(let head):
                 if head.lacksRequiredHost {
                     metrics.count(.badRequests)
                     parseFailure(.badRequest("missing Host header (HTTP/1.1 requires one)"), context: context, to: &output)
-                    return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1)
+                    return ProcessOutcome(consumed: input.count, close: true, outputFull: false, answered: answered + 1, refused: true)
                 }
                 let started = MonotonicClock.micros()
                 route(head, rest, context: context, to: &output)
