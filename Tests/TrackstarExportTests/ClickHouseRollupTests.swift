@@ -58,14 +58,7 @@ struct ClickHouseRollupTests {
         let backend = try store.backend()
         #expect(backend.hasRollups, "\(comment): the roll-ups do not cover the store")
         for request in try ReportRollupTests.requests() {
-            var raw = request
-            raw.useRollups = false
-            let fromRollups = try Reporter.run(request, on: backend), fromRaw = try Reporter.run(raw, on: backend)
-            #expect(fromRollups.note == nil, "\(comment): \(request.groupBy) read raw rows: \(fromRollups.note ?? "")")
-            #expect(fromRollups == fromRaw, "\(comment): \(request.groupBy)\nroll-ups \(fromRollups)\nraw \(fromRaw)")
-            for format in ReportFormat.allCases {
-                #expect(format.render(fromRollups, request: request) == format.render(fromRaw, request: raw), "\(comment): \(format)")
-            }
+            let (fromRollups, _) = try ReportRollupTests.expectRollupsMatchRaw(request, on: backend, comment)
             if let sqlite {
                 let other = try Reporter.run(request, on: sqlite)
                 #expect(other.note == nil && fromRollups == other, "\(comment): \(request.groupBy)\nClickHouse \(fromRollups)\nSQLite \(other)")

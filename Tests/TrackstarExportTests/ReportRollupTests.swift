@@ -69,20 +69,29 @@ import TrackstarConfiguration
         let backend = try Reporter.backend(config: ExportConfig(), dataDir: dir)
         #expect(backend.hasRollups)
         for request in try requests() {
-            var raw = request
-            raw.useRollups = false
-            let fromRollups = try Reporter.run(request, on: backend), fromRaw = try Reporter.run(raw, on: backend)
-            #expect(fromRollups.note == nil, "\(comment): \(request.groupBy) read raw rows: \(fromRollups.note ?? "")")
-            #expect(fromRollups == fromRaw, "\(comment): \(request.groupBy)\nroll-ups \(fromRollups)\nraw \(fromRaw)")
-            for format in ReportFormat.allCases {
-                #expect(format.render(fromRollups, request: request) == format.render(fromRaw, request: raw), "\(comment): \(format)")
-            }
+            let (_, fromRaw) = try expectRollupsMatchRaw(request, on: backend, comment)
             // Not only the level the report picks: every level that can answer gives the raw rows' figures.
             for level in answering(request) {
                 let fromLevel = try Reporter.run(request, on: backend, rollup: level)
                 #expect(fromLevel == fromRaw, "\(comment): \(request.groupBy) from rollup_clicks\(level.suffix)\n\(fromLevel)\nraw \(fromRaw)")
             }
         }
+    }
+
+    /// `request` on `backend` from the roll-ups (no note) and from raw rows: equal results and equal
+    /// text in all three formats (the SQLite and the ClickHouse roll-up tests). Returns both answers.
+    @discardableResult
+    static func expectRollupsMatchRaw(_ request: ReportRequest, on backend: ReportBackend,
+                                      _ comment: String) throws -> (rollups: ReportResult, raw: ReportResult) {
+        var raw = request
+        raw.useRollups = false
+        let fromRollups = try Reporter.run(request, on: backend), fromRaw = try Reporter.run(raw, on: backend)
+        #expect(fromRollups.note == nil, "\(comment): \(request.groupBy) read raw rows: \(fromRollups.note ?? "")")
+        #expect(fromRollups == fromRaw, "\(comment): \(request.groupBy)\nroll-ups \(fromRollups)\nraw \(fromRaw)")
+        for format in ReportFormat.allCases {
+            #expect(format.render(fromRollups, request: request) == format.render(fromRaw, request: raw), "\(comment): \(format)")
+        }
+        return (fromRollups, fromRaw)
     }
 
     /// The levels that keep the request's columns and whole buckets.
