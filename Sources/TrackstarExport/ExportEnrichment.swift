@@ -36,10 +36,7 @@ enum EnrichmentColumns {
 
     /// Adds the columns a table made before enrichment lacks (appended, where inserts bind them).
     static func addMissing(_ db: SQLiteDatabase, table: String, _ columns: [(name: String, sqlite: String, clickhouse: String)]) throws(ExportError) {
-        let present = try db.rows("PRAGMA table_info(\(table))").compactMap { $0.count > 1 ? $0[1] : nil }
-        for column in columns where !present.contains(column.name) {
-            try db.execute("ALTER TABLE \(table) ADD COLUMN \(column.name) \(column.sqlite)")
-        }
+        try db.addColumnsIfMissing(table, columns.map { ($0.name, $0.sqlite) })
     }
 
     /// Binds a conversion's enrichment columns (`conversions`, in order) from parameter `base + 1` on.

@@ -55,6 +55,15 @@ public final class SQLiteDatabase {
         return rows
     }
 
+    /// Appends each of `columns` (name and SQL definition) that `table` lacks, in order: a table made
+    /// by an earlier release gets them last, where the inserts bind them.
+    func addColumnsIfMissing(_ table: String, _ columns: [(name: String, definition: String)]) throws(ExportError) {
+        let present = try rows("PRAGMA table_info(\(table))").compactMap { $0.count > 1 ? $0[1] : nil }
+        for column in columns where !present.contains(column.name) {
+            try execute("ALTER TABLE \(table) ADD COLUMN \(column.name) \(column.definition)")
+        }
+    }
+
     func error(_ doing: String) -> ExportError {
         ExportError("SQLite \(path): \(doing): \(String(cString: sqlite3_errmsg(handle))) (code \(sqlite3_extended_errcode(handle)))")
     }

@@ -111,8 +111,7 @@ public final class SQLiteSink: ExportSink {
         let db = try SQLiteDatabase(path: path)
         try db.execute(SQLiteSink.pragmas + (durableCommits ? "" : " PRAGMA synchronous = NORMAL;"))
         try db.execute(SQLiteSink.schema)
-        try SQLiteSink.addAmountCurrency(db)
-        try SQLiteSink.addVersion(db)
+        try db.addColumnsIfMissing("conversions", SQLiteSink.addedConversionColumns)
         legacyClickRows = try SQLiteClickBlocks.create(db)
         try EnrichmentColumns.addMissing(db, table: "conversions", EnrichmentColumns.conversions)
         try SQLiteRollups.create(db)
@@ -168,26 +167,14 @@ public final class SQLiteSink: ExportSink {
         }
     }
 
-    /// A file written before conversions carried the currency of their amount gets the column (last,
-    /// where `ALTER TABLE` puts it and where the inserts bind it); its older rows read ''.
-    static func addAmountCurrency(_ db: SQLiteDatabase) throws(ExportError) {
-        let columns = try db.rows("PRAGMA table_info(conversions)").compactMap { $0.count > 1 ? $0[1] : nil }
-        if !columns.contains("amount_currency") {
-            try db.execute("ALTER TABLE conversions ADD COLUMN amount_currency TEXT NOT NULL DEFAULT ''")
-        }
-    }
-
-    /// A file written before status updates gets the conversions' version column (last).
-    static func addVersion(_ db: SQLiteDatabase) throws(ExportError) {
-        let columns = try db.rows("PRAGMA table_info(conversions)").compactMap { $0.count > 1 ? $0[1] : nil }
-        if !columns.contains("version") {
-            try db.execute("ALTER TABLE conversions ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
-        }
-        // Issue 17: the parameters a sender's profile did not map (after version, as bound).
-        if !columns.contains("extras") {
-            try db.execute("ALTER TABLE conversions ADD COLUMN extras TEXT NOT NULL DEFAULT ''")
-        }
-    }
+    /// Columns a conversions table of an earlier release lacks, appended in this order (where the
+    /// inserts bind them; older rows read the defaults): the amount's currency, the version of status
+    /// updates, and (issue 17) the parameters a sender's profile did not map.
+    static let addedConversionColumns: [(name: String, definition: String)] = [
+        ("amount_currency", "TEXT NOT NULL DEFAULT ''"),
+        ("version", "INTEGER NOT NULL DEFAULT 0"),
+        ("extras", "TEXT NOT NULL DEFAULT ''"),
+    ]
 
     /// A conversion row is written once per version: the row as recorded (version 0), then once per
     /// transition with the new status. The highest version stays, whichever order they arrive in
