@@ -106,5 +106,12 @@ final class DeliveryLock: @unchecked Sendable {  // immutable after init
         }
     }
 
-    deinit { close(fd) }
+    /// Unlocks before closing: a child process spawned by another thread between `open` and here
+    /// holds a copy of this open file description until it execs, and a flock lasts until every copy
+    /// is closed unless it is unlocked explicitly (flock(2)); without this, a writer reopened in the
+    /// same process could find its own released lock still held.
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
 }
