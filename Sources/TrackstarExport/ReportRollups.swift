@@ -29,8 +29,11 @@ extension ReportDimension {
 
 extension Reporter {
     /// The roll-up levels a report tries, smallest first: the audience level (no offer or affiliate:
-    /// a few thousand rows a day), the hourly level by day, the hourly level, the daily detail level.
-    static let readOrder = [SQLiteRollups.audience, SQLiteRollups.daily, SQLiteRollups.coarse, SQLiteRollups.detail]
+    /// a few thousand rows a day), the hourly level by day, the audience level with offer, the hourly
+    /// level, the daily detail level (with affiliate: what only a report by affiliate and country,
+    /// device, OS or browser reads).
+    static let readOrder = [SQLiteRollups.audience, SQLiteRollups.daily, SQLiteRollups.offerAudience, SQLiteRollups.coarse,
+                            SQLiteRollups.detail]
 
     /// The smallest of `available` levels that answers `request` exactly, or why none does (said of
     /// the finest level keeping its columns, as if the others were not there).
@@ -82,6 +85,15 @@ extension Reporter {
         // first: the tables' keys start with it, so SQLite reads the groups in key order, no sort.
         var grouped = columns.map { $0 == "(\(time) * 4)" || $0 == "(\(time) * 96)" ? time : $0 }
         if let at = grouped.firstIndex(of: time) { grouped.insert(grouped.remove(at: at), at: 0) }
+        // Not by time, but by columns that follow the bucket in the key (in any order): summed per
+        // bucket first, in key order, and those sums (buckets × groups rows) then grouped, instead of
+        // sorting every row of the level (SQLite only: ClickHouse lets an alias shadow its column).
+        let key = kind == .clicks ? level.clickDimensions : kind == .conversions ? level.conversionKey : ["offer_id", "aff_id", "reason"]
+        if backend is SQLiteReportBackend, !grouped.contains(time), Set(grouped) == Set(key.prefix(grouped.count)) {
+            let figures = kind == .clicks ? ["clicks", "unique_clicks", "bot_clicks"] : kind == .conversions ? SQLiteRollups.conversionFigureColumns : ["refusals"]
+            let list = grouped.joined(separator: ", ")
+            sql = " FROM (SELECT \(list), \(figures.map { "sum(\($0)) AS \($0)" }.joined(separator: ", "))\(sql) GROUP BY \(time), \(list))"
+        }
         sql += " GROUP BY " + grouped.joined(separator: ", ")
         switch kind {
         case .clicks: sql += " HAVING sum(clicks) > 0"

@@ -1,8 +1,9 @@
 // Roll-ups of report.sqlite (issue 19 item 5): per UTC hour × offer × affiliate × trafficback reason
 // × smart link (and the same per UTC day), per UTC day × those × country, device, OS and browser, and
-// per UTC day × country, device, OS, browser, reason and smart link without offer and affiliate
-// (conversions also × event and currency), so `trackstar report` reads thousands of rows instead of millions. They change in the
-// transaction that changes the rows they sum: exactly as durable and exactly once as the rows.
+// per UTC day × country, device, OS, browser, reason and smart link without offer and affiliate, and
+// the same with offer (conversions also × event and currency), so `trackstar report` reads thousands
+// of rows instead of millions. They change in the transaction that changes the rows they sum: exactly
+// as durable and exactly once as the rows.
 import TrackstarCore
 import TrackstarStore
 
@@ -13,8 +14,9 @@ import TrackstarStore
 /// would hold nearly a row per few clicks), read when a report groups by one of those and by offer or
 /// affiliate; `…_audience` is the detail level without offer and affiliate (a few thousand rows a
 /// day), read by every report it can answer; `…_daily` is the hourly level by UTC day (24 times
-/// smaller), read by reports by offer or affiliate over whole UTC days. Refusals have one level
-/// (hour × offer × affiliate × reason).
+/// smaller), read by reports by offer or affiliate over whole UTC days; `…_offer_audience` is the
+/// audience level with offer (the detail level without affiliate), read by reports by offer and
+/// country, device, OS or browser. Refusals have one level (hour × offer × affiliate × reason).
 enum SQLiteRollups {
     /// One level: its table suffix, time column and bucket, and grouped columns (after the time).
     struct Level: Equatable {
@@ -23,13 +25,20 @@ enum SQLiteRollups {
         let bucketMillis: Int64
         let clickDimensions: [String]
         let conversionDimensions: [String]
+        /// The conversion table's key after the time, when not `conversionDimensions`' order: currency
+        /// first, since every conversion query groups by it (the key's order is what lets SQLite read
+        /// a GROUP BY's groups in key order instead of sorting the rows). The detail level keeps its
+        /// order (its readers group by affiliate, second in its key, so it would gain little).
+        var conversionKeyOrder: [String]? = nil
+        var conversionKey: [String] { conversionKeyOrder ?? conversionDimensions }
         var clicks: String { "rollup_clicks" + suffix }
         var conversions: String { "rollup_conversions" + suffix }
     }
 
     static let coarse = Level(suffix: "", time: "hour", bucketMillis: CivilTime.hourMillis,
                               clickDimensions: ["offer_id", "aff_id", "trafficback_reason", "smartlink"],
-                              conversionDimensions: ["offer_id", "aff_id", "event", "trafficback_reason", "smartlink", "currency"])
+                              conversionDimensions: ["offer_id", "aff_id", "event", "trafficback_reason", "smartlink", "currency"],
+                              conversionKeyOrder: ["currency", "offer_id", "aff_id", "event", "trafficback_reason", "smartlink"])
     static let detail = Level(suffix: "_detail", time: "day", bucketMillis: CivilTime.dayMillis,
                               clickDimensions: ["offer_id", "aff_id", "country", "device", "os", "browser", "trafficback_reason", "smartlink"],
                               conversionDimensions: ["offer_id", "aff_id", "event", "country", "device", "os", "browser",
@@ -37,12 +46,21 @@ enum SQLiteRollups {
     static let audience = Level(suffix: "_audience", time: "day", bucketMillis: CivilTime.dayMillis,
                                 clickDimensions: ["country", "device", "os", "browser", "trafficback_reason", "smartlink"],
                                 conversionDimensions: ["event", "country", "device", "os", "browser", "trafficback_reason", "smartlink",
-                                                       "currency"])
+                                                       "currency"],
+                                conversionKeyOrder: ["currency", "country", "device", "os", "browser", "event", "trafficback_reason", "smartlink"])
     /// The hourly level by UTC day: reports by offer, affiliate, reason and smart link over whole days.
     static let daily = Level(suffix: "_daily", time: "day", bucketMillis: CivilTime.dayMillis,
-                             clickDimensions: coarse.clickDimensions, conversionDimensions: coarse.conversionDimensions)
+                             clickDimensions: coarse.clickDimensions, conversionDimensions: coarse.conversionDimensions,
+                             conversionKeyOrder: coarse.conversionKeyOrder)
+    /// The audience level with offer (the detail level without affiliate, which multiplies its rows
+    /// by the affiliates running each offer): reports by offer and country, device, OS or browser.
+    static let offerAudience = Level(suffix: "_offer_audience", time: "day", bucketMillis: CivilTime.dayMillis,
+                                     clickDimensions: ["offer_id"] + audience.clickDimensions,
+                                     conversionDimensions: ["offer_id"] + audience.conversionDimensions,
+                                     conversionKeyOrder: ["currency", "offer_id", "country", "device", "os", "browser", "event",
+                                                          "trafficback_reason", "smartlink"])
     /// Every level the exporter keeps (`ClickTally` and the conversion roll-ups write each).
-    static let levels = [coarse, detail, audience, daily]
+    static let levels = [coarse, detail, audience, daily, offerAudience]
 
     /// SQLite types of the grouped columns.
     static func sqlType(_ column: String) -> String { ["offer_id", "aff_id", "smartlink"].contains(column) ? "INTEGER" : "TEXT" }
@@ -50,16 +68,26 @@ enum SQLiteRollups {
     /// Tables (WITHOUT ROWID: the group is the key). `row_count` counts the raw rows a conversion
     /// group sums, so a group whose rows are all gone is told apart from one whose figures are zero.
     static func tables(_ level: Level) -> String {
-        func columns(_ names: [String]) -> String { names.map { "\($0) \(sqlType($0)) NOT NULL, " }.joined() }
-        return """
+        """
             CREATE TABLE IF NOT EXISTS \(level.clicks) (\(level.time) INTEGER NOT NULL, \(columns(level.clickDimensions))
               clicks INTEGER NOT NULL, unique_clicks INTEGER NOT NULL, bot_clicks INTEGER NOT NULL,
               PRIMARY KEY (\(level.time), \(level.clickDimensions.joined(separator: ", ")))) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS \(level.conversions) (\(level.time) INTEGER NOT NULL, \(columns(level.conversionDimensions))
-              \(conversionFigureColumns.map { "\($0) INTEGER NOT NULL" }.joined(separator: ", ")),
-              PRIMARY KEY (\(level.time), \(level.conversionDimensions.joined(separator: ", ")))) WITHOUT ROWID;
+            \(conversionTable(level))
             """
     }
+
+    /// The level's conversion table: columns in `conversionDimensions`' order, key in `conversionKey`'s.
+    static func conversionTable(_ level: Level) -> String {
+        """
+            CREATE TABLE IF NOT EXISTS \(level.conversions) (\(level.time) INTEGER NOT NULL, \(columns(level.conversionDimensions))
+              \(conversionFigureColumns.map { "\($0) INTEGER NOT NULL" }.joined(separator: ", ")),
+              \(conversionPrimaryKey(level))) WITHOUT ROWID;
+            """
+    }
+
+    static func conversionPrimaryKey(_ level: Level) -> String { "PRIMARY KEY (\(([level.time] + level.conversionKey).joined(separator: ", ")))" }
+
+    static func columns(_ names: [String]) -> String { names.map { "\($0) \(sqlType($0)) NOT NULL, " }.joined() }
 
     static let refusalTable = """
         CREATE TABLE IF NOT EXISTS rollup_refusals (
@@ -166,24 +194,31 @@ enum SQLiteRollups {
 }
 
 extension SQLiteRollups {
-    /// A store made with roll-ups but before a level of `levels` was added (the audience level):
+    /// A store made with roll-ups but before a level of `levels` was added (audience, daily, offer audience):
     /// the level's tables are created and filled, in one transaction with the conversion triggers
-    /// made anew to keep it too. Filled from a finer level the store has (same columns and more,
+    /// made anew to keep it too; a conversion table with another key than its level's is copied into
+    /// one with it (`rekeyConversions`). Filled from a finer level the store has (same columns and more,
     /// buckets that divide the level's): exact, and right even where raw rows were deleted and the
     /// roll-ups kept (item 5 lets raw rows age out); from raw rows only when no such level exists.
     static func addMissingLevels(_ db: SQLiteDatabase) throws(ExportError) {
-        var missing: [Level] = [], present: [Level] = []
+        var missing: [Level] = [], present: [Level] = [], rekeyed: [Level] = []
         for level in levels {
             let clicks = try SQLiteClickBlocks.hasTable(db, level.clicks), conversions = try SQLiteClickBlocks.hasTable(db, level.conversions)
             if clicks && conversions {
                 present.append(level)
+                let sql = try db.rows("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = '\(level.conversions)'").first?[0] ?? ""
+                if !sql.contains(conversionPrimaryKey(level)) { rekeyed.append(level) }
             } else {
                 missing.append(level)
             }
         }
-        guard !missing.isEmpty else { return }
+        guard !missing.isEmpty || !rekeyed.isEmpty else { return }
         try db.execute("BEGIN IMMEDIATE")
         do {
+            if !rekeyed.isEmpty {  // made again below: their text names the table being renamed
+                try db.execute(conversionTriggers(levels).map { "DROP TRIGGER IF EXISTS \($0.name);" }.joined())
+            }
+            for level in rekeyed { try db.execute(rekeyConversions(level)) }
             for level in missing {
                 try db.execute(tables(level))
                 if let source = present.first(where: { level.canBeSummed(from: $0) }) {
@@ -199,6 +234,18 @@ extension SQLiteRollups {
             try? db.execute("ROLLBACK")
             throw error
         }
+    }
+
+    /// Copies a conversion table made with another key (the hourly level's had currency last before
+    /// the twelfth session; the daily, audience and offer audience levels' too) into one with the
+    /// level's key: the same columns in the same order.
+    static func rekeyConversions(_ level: Level) -> String {
+        """
+            ALTER TABLE \(level.conversions) RENAME TO \(level.conversions)_rekeyed;
+            \(conversionTable(level))
+            INSERT INTO \(level.conversions) SELECT * FROM \(level.conversions)_rekeyed;
+            DROP TABLE \(level.conversions)_rekeyed;
+            """
     }
 
     /// INSERTs summing `source`'s click and conversion rows into `level`'s (empty) tables.

@@ -1,6 +1,6 @@
 // Roll-ups answer as the raw rows do: the same logs reported from roll-ups (each level that can answer)
 // and from raw rows give the same figures and the same text, through out-of-order status transitions,
-// retraction of a cut log, a store that predates roll-ups and one that predates the audience level; a
+// retraction of a cut log, a store that predates roll-ups and one that predates the newer levels; a
 // report reads the smallest level that answers it, and a request none can answer reads raw rows and says why.
 import Testing
 import TrackstarCore
@@ -59,7 +59,9 @@ import TrackstarConfiguration
         all.append(ReportRequest(fromMillis: start + 24 * hour, toMillis: start + 72 * hour, groupBy: [.country, .day]))
         all.append(ReportRequest(groupBy: [.day, .device, .trafficbackReason], timeZone: try ReportTimeZone.load("UTC")))
         all.append(ReportRequest(groupBy: [.browser, .offer], timeZone: berlin))
-        all += [[.device, .os, .browser], [.event], [.country, .event, .smartlink], [.day, .trafficbackReason]].map { ReportRequest(groupBy: $0) }
+        all += [[.device, .os, .browser], [.event], [.country, .event, .smartlink], [.day, .trafficbackReason], [.offer, .country, .device],
+                [.smartlink, .offer, .event, .os, .day]].map { ReportRequest(groupBy: $0) }
+        all.append(ReportRequest(fromMillis: start + 24 * hour, groupBy: [.offer, .browser, .trafficbackReason]))
         all.append(ReportRequest(fromMillis: start + 24 * hour, toMillis: start + 48 * hour, groupBy: []))
         return all
     }

@@ -5,9 +5,8 @@
 // (`SQLiteSink.open`). Conversions and refusals are written as raw rows and rolled up by the sink's
 // SQL (`SQLiteSink.rollUpConversions`; refusals by trigger). The clicks are tallied here by the same
 // groups the exporter rolls them up by (hour × offer × affiliate × trafficback reason × smart link, and the same by UTC
-// day; UTC day × those × country, device, OS, browser; and UTC day × country, device, OS, browser,
-// reason, smart link) and
-// only their roll-up rows are written: the reports the roll-ups answer never read raw click rows, and
+// day; UTC day × those × country, device, OS, browser; UTC day × country, device, OS, browser,
+// reason, smart link; and the same with offer) and only their roll-up rows are written: the reports the roll-ups answer never read raw click rows, and
 // 100 million of them would be ~25 GB and an hour to write here.
 //
 // The mix (`Mix`, since the tenth session) follows real traffic where it decides how many roll-up
@@ -20,8 +19,10 @@
 // The same month in ClickHouse (`--clickhouse URL DATABASE`, ClickHouseStore.swift): the clicks'
 // roll-up rows into `rollup_sums`, raw conversion and refusal rows, their roll-ups made by the sink's
 // own code. Usage: swift run -c release ReportFigures PATH [clicks] [conversions] [days]
-//        (PATH is created if missing; an existing PATH is only timed; REPORT_FIGURES_WITHOUT=audience,daily
-//        times it as a store without those levels; REPORT_FIGURES_MIX=independent builds the earlier mix)
+//        (PATH is created if missing; an existing PATH is opened as the exporter opens it — a store
+//        made by an earlier version gets the levels it lacks, filled from finer ones, timed — then
+//        timed; REPORT_FIGURES_WITHOUT=audience,daily,offer_audience times it as a store without
+//        those levels; REPORT_FIGURES_MIX=independent builds the earlier mix)
 //        swift run -c release ReportFigures --clickhouse http://127.0.0.1:8123 month [clicks] [conversions] [days]
 //        (the database is built if it has no roll-ups, else only timed)
 import TrackstarCore
@@ -140,7 +141,8 @@ struct MixCounts { var diverted = 0, linked = 0, hourlyGroups = 0, hourlyPairs =
 /// writers (hourly groups after each hour, daily ones after each day); returns the clicks drawn.
 func generateClicks(clicks: Int, days: Int, mix: Mix, random: inout SplitMix64, counts: inout MixCounts,
                     coarse: (CoarseRow) throws -> Void, detail: (DetailRow) throws -> Void,
-                    audience: (DetailRow) throws -> Void = { _ in }, daily byDay: (CoarseRow) throws -> Void = { _ in }) throws -> Int {
+                    audience: (DetailRow) throws -> Void = { _ in }, daily byDay: (CoarseRow) throws -> Void = { _ in },
+                    offerAudience: (DetailRow) throws -> Void = { _ in }) throws -> Int {
     let hours = days * 24
     let firstHour = Int64(1_767_225_600_000 / 3_600_000)  // 2026-01-01 00:00 UTC
     var daily = Tally(cells: Mix.cells)
@@ -200,6 +202,20 @@ func generateClicks(clicks: Int, days: Int, mix: Mix, random: inout SplitMix64, 
                                    device: a.device, os: a.os, browser: a.browser, reason: Mix.reasons[reason], link: link,
                                    clicks: people[c * 3], unique: people[c * 3 + 1], bots: people[c * 3 + 2]))
         }
+        // The audience level with offer: (offer, country, agent, reason, smart link) summed over affiliates
+        // (an offer's three countries are its country draws, so (offer, draw) stands for (offer, country)).
+        var offered = [Int64](repeating: 0, count: (Mix.offers + 1) * 3 * 288 * 3)
+        for cell in 0..<Mix.cells where daily.counts[cell * 3] > 0 {
+            let at = (Mix.offer(ofPair: cell / 864) * 3 + cell / 288 % 3) * 288 + cell % 288
+            for k in 0..<3 { offered[at * 3 + k] += daily.counts[cell * 3 + k] }
+        }
+        for c in 0..<(offered.count / 3) where offered[c * 3] > 0 {
+            let link = c % 6, reason = c / 6 % 4, agent = c / 24 % 12, countryIndex = c / 288 % 3, offer = c / 864, a = Mix.agents[agent]
+            try offerAudience(DetailRow(day: (firstHour + Int64(h)) / 24, offer: offer, affiliate: 0,
+                                        country: Mix.country(offer: offer, [0, 7, 9][countryIndex]), device: a.device, os: a.os,
+                                        browser: a.browser, reason: Mix.reasons[reason], link: link,
+                                        clicks: offered[c * 3], unique: offered[c * 3 + 1], bots: offered[c * 3 + 2]))
+        }
         for cell in 0..<Mix.cells where daily.counts[cell * 3] > 0 {
             let link = cell % 6, reason = cell / 6 % 4, agent = cell / 24 % 12, countryIndex = cell / 288 % 3, pair = cell / 864
             let offer = Mix.offer(ofPair: pair), a = Mix.agents[agent]
@@ -223,6 +239,7 @@ func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
     let detail = try db.prepare("INSERT INTO rollup_clicks_detail VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
     let audience = try db.prepare("INSERT INTO rollup_clicks_audience VALUES (?,?,?,?,?,?,?,?,?,?)")
     let byDay = try db.prepare("INSERT INTO rollup_clicks_daily VALUES (?,?,?,?,?,?,?,?)")
+    let offerAudience = try db.prepare("INSERT INTO rollup_clicks_offer_audience VALUES (?,?,?,?,?,?,?,?,?,?,?)")
     let mix = Mix()
     var random = SplitMix64(state: 19)  // every run builds the same store
     let started = nowSeconds()
@@ -248,6 +265,12 @@ func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
         byDay.bind(4, row.reason); byDay.bind(5, Int64(row.link))
         byDay.bind(6, row.clicks); byDay.bind(7, row.unique); byDay.bind(8, row.bots)
         try byDay.run()
+    }, offerAudience: { row in
+        let st = offerAudience
+        st.bind(1, row.day); st.bind(2, Int64(row.offer)); st.bind(3, row.country); st.bind(4, row.device); st.bind(5, row.os)
+        st.bind(6, row.browser); st.bind(7, row.reason); st.bind(8, Int64(row.link))
+        st.bind(9, row.clicks); st.bind(10, row.unique); st.bind(11, row.bots)
+        try st.run()
     })
     print("clicks: \(written) tallied into roll-ups in \(Int(nowSeconds() - started)) s")
     printCounts(counts, clicks: written, days: days)
@@ -332,17 +355,26 @@ do {
         exit(0)
     }
     let path = arguments[1]
-    if access(path, F_OK) != 0 { try build(path: path, clicks: clicks, conversions: conversions, days: days) }
+    if access(path, F_OK) != 0 {
+        try build(path: path, clicks: clicks, conversions: conversions, days: days)
+    } else {
+        // As the exporter opens it: a store an earlier version made gets the levels it lacks here.
+        let t = nowSeconds(), c = cpuSeconds()
+        let sink = SQLiteSink(path: path)
+        _ = try sink.open()
+        sink.close()
+        print("opened as the exporter does (fills missing levels): \(Int((nowSeconds() - t) * 1000)) ms, cpu \(Int((cpuSeconds() - c) * 1000)) ms")
+    }
     let db = try SQLiteDatabase(path: path)
-    for table in ["rollup_clicks", "rollup_clicks_detail", "rollup_clicks_audience", "rollup_clicks_daily", "rollup_conversions",
-                  "rollup_conversions_detail", "rollup_conversions_audience", "rollup_conversions_daily", "rollup_refusals", "conversions"] {
+    let levels = ["", "_detail", "_audience", "_daily", "_offer_audience"]
+    for table in levels.map({ "rollup_clicks" + $0 }) + levels.map({ "rollup_conversions" + $0 }) + ["rollup_refusals", "conversions"] {
         print("\(table): \(try db.rows("SELECT count(*) FROM \(table)")[0][0] ?? "?") rows")
     }
     let backend = try SQLiteReportBackend(path: path)
     // REPORT_FIGURES_WITHOUT=audience,daily: time the reports as a store without those levels answers them.
     if let without = getenv("REPORT_FIGURES_WITHOUT").map({ String(cString: $0) }) {
-        let levels = without.split(separator: ",").map { "_" + $0 }
-        backend.rollupTables = backend.rollupTables.filter { table in !levels.contains { table.hasSuffix($0) } }
+        let levels = without.split(separator: ",").flatMap { ["rollup_clicks_" + $0, "rollup_conversions_" + $0] }
+        backend.rollupTables = backend.rollupTables.filter { !levels.contains($0) }
         print("without the levels \(without)")
     }
     print("load average at the start: \(loadAverage())")
