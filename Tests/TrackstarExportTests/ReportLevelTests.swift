@@ -206,7 +206,7 @@ import TrackstarConfiguration
         let berlin = try ReportTimeZone.load("Europe/Berlin")
         for request in [ReportRequest(groupBy: [.offer, .day], timeZone: berlin), ReportRequest(groupBy: [.hour]),
                         ReportRequest(groupBy: [.offer, .country, .device]), ReportRequest(groupBy: [.offer, .country]),
-                        ReportRequest(groupBy: [.offer]), ReportRequest(groupBy: [.country]), ReportRequest(groupBy: [.offer, .affiliate])] {
+                        ReportRequest(groupBy: [.offer]), ReportRequest(groupBy: [.country])] {
             let level = try #require(Reporter.rollupLevel(request).level)
             for kind in [LogKind.clicks, .conversions] {
                 let columns = request.groupBy.map { $0.rollupExpression(backend.intDiv, zoned: request.timeZone != nil, level: level) }
