@@ -236,9 +236,8 @@ extension SQLiteRollups {
         }
     }
 
-    /// Copies a conversion table made with another key (the hourly level's had currency last before
-    /// the twelfth session; the daily, audience and offer audience levels' too) into one with the
-    /// level's key: the same columns in the same order.
+    /// Copies a conversion table made with another key (the hourly, daily and audience levels had
+    /// currency last up to main 17d4f0b) into one with the level's key: the same columns in the same order.
     static func rekeyConversions(_ level: Level) -> String {
         """
             ALTER TABLE \(level.conversions) RENAME TO \(level.conversions)_rekeyed;
