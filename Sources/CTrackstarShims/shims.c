@@ -36,3 +36,7 @@ int CTrackstar_idleIsReversible(int nice) {
     pthread_join(thread, NULL);
     return value == 1;
 }
+
+int CTrackstar_startWriteBack(int fd, off_t offset, off_t length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}

@@ -43,20 +43,30 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
         return window << CapLine.countBits | (count + 1)
     }
 
+    /// Counts one record against the offer's key and the (offer, affiliate) key. In place: the
+    /// snapshot thread runs this for every record since the last snapshot (hundreds of thousands),
+    /// so no array is built or copied per record (`words[key, default:]` mutates the stored array).
     private func count(_ first: CapCounter, offer: UInt32, affiliate: UInt32, zone: CapZone, timeMillis: Int64) {
         let windows = zone.slowWindows(timeMillis)
-        for key in [CapBook.key(offer: offer, affiliate: 0), CapBook.key(offer: offer, affiliate: affiliate)] {
-            var entry = words[key] ?? Array(repeating: 0, count: 6)
-            for i in 0..<3 {
-                let counter = CapCounter(rawValue: first.rawValue + i)!
-                entry[counter.rawValue] = CapTally.replayed(entry[counter.rawValue], window: CapPlan.window(counter, windows))
-            }
-            words[key] = entry
+        CapTally.replay(&words[CapBook.key(offer: offer, affiliate: 0), default: CapTally.noWords], first, windows)
+        CapTally.replay(&words[CapBook.key(offer: offer, affiliate: affiliate), default: CapTally.noWords], first, windows)
+    }
+
+    /// A key's six words before its first record.
+    static let noWords = [UInt64](repeating: 0, count: 6)
+
+    /// Replays one record onto the three counters from `first` (daily, monthly, total) of `entry`.
+    private static func replay(_ entry: inout [UInt64], _ first: CapCounter, _ windows: (day: UInt64, month: UInt64)) {
+        for i in 0..<3 {
+            let counter = CapCounter(rawValue: first.rawValue + i)!
+            entry[counter.rawValue] = replayed(entry[counter.rawValue], window: CapPlan.window(counter, windows))
         }
     }
 
     /// Counts the records of every shard from the cursors up to `clicks[s]` / `conversions[s]`
     /// (each at least the table's retired count). Call with the lock held, or before anyone shares it.
+    /// It yields the core every `BackgroundPriority.yieldEvery + 1` records: on the snapshot thread it
+    /// runs for ten seconds of records at a time, next to the loops.
     /// Returns how many retired records were never counted (a lost or missing snapshot file).
     func advance(_ engine: Engine, catalog: Catalog, clicks clickEnds: [UInt64], conversions conversionEnds: [UInt64]) -> UInt64 {
         let utc = CapZone.utc
@@ -65,6 +75,7 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
             if clickCursors[shard] < table.retiredCount { missed += table.retiredCount - clickCursors[shard]; clickCursors[shard] = table.retiredCount }
             while clickCursors[shard] < clickEnds[shard] {
                 defer { clickCursors[shard] += 1 }
+                if clickCursors[shard] & BackgroundPriority.yieldEvery == 0 { BackgroundPriority.yieldCore() }
                 guard let slot = table.record(clickCursors[shard]) else { continue }
                 let bytes = table.bytes(at: ClickSlot.varOffset(slot), count: ClickSlot.varLength(slot))
                 guard ClickSlot.traffic(bytes).countsAgainstCaps else { continue }
@@ -80,6 +91,7 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
             }
             while conversionCursors[shard] < conversionEnds[shard] {
                 defer { conversionCursors[shard] += 1 }
+                if conversionCursors[shard] & BackgroundPriority.yieldEvery == 0 { BackgroundPriority.yieldCore() }
                 guard let record = table.record(conversionCursors[shard]), ConversionRecord.kind(record) == .conversion,
                       ConversionRecord.status(record) != .rejected else { continue }
                 let offer = ConversionRecord.offerID(record)

@@ -66,6 +66,8 @@ final class Engine: @unchecked Sendable {
     var deliveries: Dispatcher? { feeds.lazy.compactMap { $0 as? Dispatcher }.first }
     /// Wall-clock time of the last manifest written (0: none yet).
     let lastSnapshotMillis = ManagedAtomic<Int64>(0)
+    /// Whether the snapshot thread runs in SCHED_IDLE now (Snapshotter.keepTime); for /metrics.
+    let snapshotThreadIdle = ManagedAtomic<Bool>(false)
     /// Wall-clock time a loop last failed to append a record (0: never); /readyz reads it.
     let lastStorageFailureMillis = ManagedAtomic<Int64>(0)
     /// How log files are synced (`fdatasync`, or the test hook's failure); set before start.

@@ -164,6 +164,8 @@ extension MetricsWriter {
         let seconds = age == 0 ? -1 : Double(WallClock.nowMillis() - age) / 1000
         header(&w, "trackstar_snapshot_age_seconds", "gauge", "Seconds since the last snapshot manifest (-1: none yet).")
         w.appendText(PrometheusText.sample("trackstar_snapshot_age_seconds", seconds))
+        metric(&w, "trackstar_snapshot_idle_thread", "gauge", "1 while the snapshot thread runs in the idle CPU class (0: at nice 10).",
+               [("", engine.snapshotThreadIdle.load(ordering: .relaxed) ? 1 : 0)])
     }
 
     func metric(_ w: inout ByteWriter, _ name: String, _ type: String, _ help: String, _ samples: [(String, UInt64)]) {

@@ -1,6 +1,6 @@
 // The background thread that makes the logs durable without stopping a loop: every fsync_interval
 // it fdatasyncs what the loops have published (policy "interval"), and every snapshot_interval (and at
-// shutdown) it writes a manifest of the durable positions.
+// shutdown) it writes a manifest of the durable positions. It runs in SCHED_IDLE while it keeps time.
 import TrackstarCore
 import TrackstarIO
 import TrackstarStore
@@ -131,12 +131,18 @@ final class Snapshotter: @unchecked Sendable {
 
     func run() {
         // Below the loops, like the exporter: an fdatasync's write-back (page walking, bio building)
-        // runs on the calling thread's CPU time, tens of ms for a second of clicks, and at nice 0 it
-        // shared the loop's core equally (best effort: a failure only costs priority).
+        // runs on the calling thread's CPU time, tens of ms for a second of clicks, and the snapshot's
+        // cap tally hundreds of ms for ten seconds of them (best effort: a failure only costs priority).
         ThreadPriority.setCurrentThreadNice(BackgroundPriority.niceness)
+        // And in the idle class while it keeps time: at nice 10 a loop that wakes while this thread
+        // runs waits out the rest of its slice (up to a 4 ms tick, again and again through a snapshot),
+        // in SCHED_IDLE the loop preempts it at once. See `keepTime` for the starvation guard.
+        var governor = IdleGovernor(raiseAfterMillis: lateAfterMillis, idle: BackgroundPriority.enterIdle())
+        engine.snapshotThreadIdle.store(governor.idle, ordering: .relaxed)
         var nextSync = WallClock.nowMillis() + (syncEveryMillis ?? Int64.max / 4)
         var nextSnapshot = WallClock.nowMillis() + snapshotEveryMillis
         while !thread.sleep(until: min(nextSync, nextSnapshot)) {
+            let due = min(nextSync, nextSnapshot)
             let now = WallClock.nowMillis()
             if now >= nextSnapshot {
                 snapshot()
@@ -146,8 +152,35 @@ final class Snapshotter: @unchecked Sendable {
                 _ = engine.sync(engine.positions(), site: .interval)  // a failure is logged and stops writes
                 nextSync = now + (syncEveryMillis ?? Int64.max / 4)
             }
+            if BackgroundPriority.idleIsReversible { keepTime(&governor, lateMillis: WallClock.nowMillis() - due) }
         }
         snapshot()
+    }
+
+    /// How late (ms) a sync or snapshot may finish, past the moment it was due, before the thread
+    /// leaves the idle class: one sync interval (the loss window a machine crash may double), or
+    /// with no interval sync one snapshot interval; a second at least.
+    var lateAfterMillis: Int64 { max(syncEveryMillis ?? snapshotEveryMillis, 1000) }
+
+    /// The starvation guard: in SCHED_IDLE the thread runs only on CPU time no loop wants, so on a
+    /// saturated core its syncs would slip without bound. Past `lateAfterMillis` it runs at nice 10
+    /// (a share of a busy core) until a turn finishes under half of that late again.
+    func keepTime(_ governor: inout IdleGovernor, lateMillis: Int64) {
+        switch governor.update(lagMillis: lateMillis) {
+        case .raise?:
+            _ = BackgroundPriority.leaveIdle()
+            engine.snapshotThreadIdle.store(false, ordering: .relaxed)
+            Log.warning("the snapshot thread finished a turn \(lateMillis) ms after it was due at idle priority: "
+                        + "running at nice \(BackgroundPriority.niceness) until it keeps time (under \(lateAfterMillis / 2) ms late)")
+        case .lower?:
+            if BackgroundPriority.enterIdle() {
+                engine.snapshotThreadIdle.store(true, ordering: .relaxed)
+            } else {
+                governor = IdleGovernor(raiseAfterMillis: lateAfterMillis, idle: false)
+            }
+        case nil:
+            break
+        }
     }
 
     /// fsyncs every shard up to its published position, then writes the manifest.

@@ -197,16 +197,21 @@ public final class RecordTable: @unchecked Sendable {
     }
 
     /// Any thread: fdatasyncs (through `sync`) the files holding records below `count` and arena
-    /// bytes below `byteEnd` (both as published), for a snapshot. Returns the first failure.
+    /// bytes below `byteEnd` (both as published), for a snapshot. Returns the first failure. The
+    /// last two segments of each kind, where the appends since the last sync are, are first written
+    /// back in steps (`SegmentFile.writeBackInSteps`); older ones are only fdatasynced.
     public func syncPublished(count: UInt64, byteEnd: UInt64,
                               using sync: (Int32) -> Int32 = { fdatasync($0) }) -> StoreError? {
         guard directory != nil, count > 0 else { return nil }
         let lastRecord = Int((count - 1) / UInt64(recordsPerSegment))
         for s in 0...lastRecord where recordFiles[s] >= 0 {
+            if s + 1 >= lastRecord { SegmentFile.writeBackInSteps(recordFiles[s], size: stride * recordsPerSegment) }
             if sync(recordFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: false)): \(String(cString: strerror(errno)))") }
         }
         guard byteEnd > 0 else { return nil }
-        for s in 0...Int((byteEnd - 1) / UInt64(byteSegmentSize)) where byteFiles[s] >= 0 {
+        let lastBytes = Int((byteEnd - 1) / UInt64(byteSegmentSize))
+        for s in 0...lastBytes where byteFiles[s] >= 0 {
+            if s + 1 >= lastBytes { SegmentFile.writeBackInSteps(byteFiles[s], size: byteSegmentSize) }
             if sync(byteFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: true)): \(String(cString: strerror(errno)))") }
         }
         return nil

@@ -19,4 +19,8 @@ int CTrackstar_isIdlePolicy(void);
 /// CAP_SYS_NICE or an RLIMIT_NICE allowing that nice value): tried on a throwaway thread. 1 or 0.
 int CTrackstar_idleIsReversible(int nice);
 
+/// Starts write-back of the dirty pages of [offset, offset + length) of `fd` without waiting for it
+/// (sync_file_range SYNC_FILE_RANGE_WRITE). 0 on success, else -1 and errno.
+int CTrackstar_startWriteBack(int fd, off_t offset, off_t length);
+
 #endif
