@@ -109,6 +109,7 @@ public final class SQLiteSink: ExportSink {
     public func open() throws(ExportError) -> [ExportPosition] {
         close()
         let db = try SQLiteDatabase(path: path)
+        db.yieldsCoreWhileRunning()  // next to the click loops (SQLiteYield.swift)
         try db.execute(SQLiteSink.pragmas + (durableCommits ? "" : " PRAGMA synchronous = NORMAL;"))
         try db.execute(SQLiteSink.schema)
         try db.addColumnsIfMissing("conversions", SQLiteSink.addedConversionColumns)
@@ -241,6 +242,7 @@ public final class SQLiteSink: ExportSink {
             var blocks = ClickBlockWriter(text: blockText, insert: s.clickBlock, maxClicks: maxBlockClicks)
             blocks.begin(shard: span.shard, at: span.range.lowerBound)
             for sequence in span.range {
+                if sequence & BackgroundPriority.yieldEvery == 0 { BackgroundPriority.yieldCore() }  // SQLiteYield.swift
                 guard let row = source.click(shard: span.shard, sequence: sequence) else { continue }  // unavailable: no click
                 tally.add(row)
                 try blocks.add(row, sequence: sequence, source)
