@@ -5,7 +5,8 @@
 # Stops every server the script started (SIGTERM, then SIGKILL after 5 s) and removes the temp dir.
 cleanup() {
     local pid
-    for pid in "${STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    # A server a script stopped (SIGSTOP, pinned.sh) is continued first, or SIGTERM would wait.
+    for pid in "${STARTED[@]}"; do kill -CONT "$pid" $(pgrep -P "$pid") 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${STARTED[@]}"; do
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true

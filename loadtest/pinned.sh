@@ -6,7 +6,8 @@
 # alternated): keep-alive clicks, one connection per click (Connection: close), valid and forged
 # postbacks (Trackstar, feed off), and clicks in open loop at half the slowest server's keep-alive rate. CPU
 # is counted from the window's start until the server is idle again (the exporter's catch-up
-# included). Run from the repository root after `make release` (`make loadtest-pinned` does both).
+# included). Only the measured server runs during a run: the others are stopped (SIGSTOP) meanwhile.
+# Run from the repository root after `make release` (`make loadtest-pinned` does both).
 # A/B tail mode (issue 19 item 3): with TRACKSTAR_B=<another trackstar binary>, only the open-loop
 # runs, at RATE clicks/s (default 78000), servers alternated each round: A and B with the feed off,
 # A and B in the default configuration, nginx; prints each one's p99 by round and the medians.
@@ -54,14 +55,30 @@ start_floor() {
     PORT[floor]=$(wait_for "$WORK/floor.log" "listening on" | port_of)
 }
 
+# Only the measured server runs during a run: every other server started here (nginx's worker too) is
+# stopped with SIGSTOP and continued after it, so their timers and background threads (a snapshot
+# thread's syncs, an exporter or dispatcher tick) never take the measured server's core. PAUSE_OTHERS=0
+# runs them all side by side as before.
+signal_others() {
+    local sig=$1 measured=$2 name pid
+    [ "${PAUSE_OTHERS:-1}" = 1 ] || return 0
+    for name in "${!PID[@]}"; do
+        [ "$name" = "$measured" ] && continue
+        pid=${PID[$name]}
+        kill -"$sig" "$pid" $(pgrep -P "$pid") 2>/dev/null || true
+    done
+}
+
 # run MEASURE SERVER [tsload options…]
 run() {
     local measure=$1 server=$2 line
     shift 2
+    signal_others STOP "$server"
     if ! line=$(taskset -c "$GEN_CPU" "$BIN/tsload" --json --label "$measure/$server" --url "http://127.0.0.1:${PORT[$server]}" \
         --server-pid "${PID[$server]}" --duration "$DURATION" --warmup "$WARMUP" --threads 1 "$@"); then
-        log "tsload failed against $server"; exit 1
+        signal_others CONT "$server"; log "tsload failed against $server"; exit 1
     fi
+    signal_others CONT "$server"
     echo "$line" >> "$RESULTS"
     LAST_RATE=$(sed -n 's/.*"perSecond":\([0-9.e+-]*\).*/\1/p' <<< "$line")
     log "round $ROUND $measure/$server: $(printf '%.0f' "$LAST_RATE")/s"
