@@ -29,7 +29,10 @@ struct LoopStallTests {
         let server = try LiveServer(loops: 1)
         let c = try server.connect()
         #expect(try c.get("/click?offer_id=1&aff_id=7").status == 302)
-        let smaps = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/smaps", encoding: .utf8)
+        // Read to the end (a /proc file reports no size).
+        let handle = try #require(FileHandle(forReadingAtPath: "/proc/\(server.process.processIdentifier)/smaps"))
+        let smaps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        handle.closeFile()
         // A mapping's header line names its file; its fields follow, VmFlags last ("rr": random-read advice).
         var flags: [String: String] = [:]
         var current: String?
