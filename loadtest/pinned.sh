@@ -23,7 +23,7 @@ GEN_CPU=${GEN_CPU:-1}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TRACKSTAR=${TRACKSTAR:-$ROOT/.build/release/trackstar}
-BIN=$ROOT/loadtest/.build/release
+BIN=${LOADTEST_BIN:-$ROOT/loadtest/.build/release}  # LOADTEST_BIN=<dir with tsload, tsfloor>: use those, no build
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/trackstar-pinned.XXXXXX")
 RESULTS=${RESULTS:-$ROOT/loadtest/.build/pinned-results.jsonl}
 STARTED=()
@@ -142,8 +142,10 @@ PY
 command -v taskset >/dev/null || { log "taskset (util-linux) is missing"; exit 1; }
 [ "$(nproc)" -ge 2 ] || { log "needs 2 cores (SERVER_CPU=$SERVER_CPU, GEN_CPU=$GEN_CPU)"; exit 1; }
 [ -x "$TRACKSTAR" ] || { log "missing $TRACKSTAR: run 'make release' first"; exit 1; }
-log "building loadtest (release)"
-swift build -c release --package-path "$ROOT/loadtest" 2>&1 | tail -1 >&2
+if [ -z "${LOADTEST_BIN:-}" ]; then
+    log "building loadtest (release)"
+    swift build -c release --package-path "$ROOT/loadtest" 2>&1 | tail -1 >&2
+fi
 : > "$RESULTS"
 start_trackstar trackstar none
 start_trackstar trackstar-default sqlite
