@@ -56,113 +56,89 @@ final class ClickBlockText {
 
     /// The most bytes a click can take: its texts escaped at worst (6 bytes a byte, `\u00XX`) and quoted,
     /// plus the numbers (20 digits at most), the click ID, the address, the names and the separators.
+    @inline(__always)
     static func worstCase(_ row: ClickRow) -> Int {
-        var texts = row.enrichmentTail.os.count + row.enrichmentTail.browser.count + row.enrichmentTail.city.count
-        for i in 0..<8 { texts += row.fields[i].count }
-        return texts * 6 + 1024
+        let tail = row.enrichmentTail
+        return (row.fields.totalCount + tail.os.count + tail.browser.count + tail.city.count) * 6 + 1024
     }
 
-    /// Appends one click, in `SQLiteClickBlocks.columns` order.
+    /// "00" … "99" (`BlockCursor.decimal`).
+    nonisolated(unsafe) static let digitPairs: UnsafeRawPointer = {
+        let table = UnsafeMutableRawPointer.allocate(byteCount: 200, alignment: 2)
+        for i in 0..<100 {
+            table.storeBytes(of: UInt8(48 + i / 10), toByteOffset: 2 * i, as: UInt8.self)
+            table.storeBytes(of: UInt8(48 + i % 10), toByteOffset: 2 * i + 1, as: UInt8.self)
+        }
+        return UnsafeRawPointer(table)
+    }()
+
+    /// Appends one click, in `SQLiteClickBlocks.columns` order. Room for its worst case is made first,
+    /// then everything is written with unchecked stores (`BlockCursor`); callgrind (ExportFigures): the
+    /// same through `ByteWriter`'s checked appends, `appendDecimal` and a `memcpy` per separator was
+    /// ~3,500 instructions a click.
     func append(_ row: ClickRow, _ source: ExportSource) {
         reserve(ClickBlockText.worstCase(row))
-        // One local writer for the whole click: a class property mutated field by field would be an
-        // exclusivity check per append. It cannot overflow (room for the worst case was made above).
-        var w = ByteWriter(base: base, capacity: capacity)
-        _ = w.reserve(count)
-        if clicks > 0 { w.append(UInt8(ascii: ",")) }
-        w.append(UInt8(ascii: "["))
-        w.appendDecimal(row.ref)
-        w.append(",\"")
+        var c = BlockCursor(p: base + count, pairs: ClickBlockText.digitPairs)
+        if clicks > 0 { c.two(UInt8(ascii: ","), UInt8(ascii: "[")) } else { c.byte(UInt8(ascii: "[")) }
+        c.decimal(row.ref)
+        c.two(UInt8(ascii: ","), UInt8(ascii: "\""))
         // The click ID written in place (base32: nothing to escape); a source without a writer (tests) makes a String.
-        if let at = w.reserve(ClickID.textLength),
-           !source.writeClickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis, into: at.assumingMemoryBound(to: UInt8.self)) {
-            w.truncate(to: w.count - ClickID.textLength)
-            source.withClickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis) { w.appendJSONEscaped($0) }
+        if source.writeClickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis, into: c.p.assumingMemoryBound(to: UInt8.self)) {
+            c.p += ClickID.textLength
+        } else {
+            source.withClickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis) { text in
+                var w = ByteWriter(base: c.p, capacity: text.count * 6)
+                w.appendJSONEscaped(text)
+                c.p += w.count
+            }
         }
-        w.append("\",")
-        w.appendDecimal(row.timeMillis); w.append(UInt8(ascii: ","))
-        w.appendDecimal(UInt64(row.offerID)); w.append(UInt8(ascii: ","))
-        w.appendDecimal(UInt64(row.affID))
-        for i in 0..<7 { ClickBlockText.string(row.fields[i], &w) }
-        w.append(",\"")
-        if let at = w.reserve(48) {
-            let n = RowText.format(row.peer, into: UnsafeMutableRawBufferPointer(start: at, count: 48))
-            w.truncate(to: w.count - 48 + n)
-        }
-        w.append(UInt8(ascii: "\""))
-        ClickBlockText.string(row.fields.userAgent, &w)
-        ClickBlockText.enrichment(row.enrichment, row.enrichmentTail, &w)
-        w.append(UInt8(ascii: "]"))
-        count = w.count
+        c.two(UInt8(ascii: "\""), UInt8(ascii: ","))
+        if row.timeMillis < 0 { c.byte(UInt8(ascii: "-")) }
+        c.decimal(row.timeMillis.magnitude); c.byte(UInt8(ascii: ","))
+        c.decimal(UInt64(row.offerID)); c.byte(UInt8(ascii: ","))
+        c.decimal(UInt64(row.affID))
+        let fields = row.fields
+        c.string(fields.sub1); c.string(fields.sub2); c.string(fields.sub3); c.string(fields.sub4); c.string(fields.sub5)
+        c.string(fields.affClickID); c.string(fields.source)
+        c.two(UInt8(ascii: ","), UInt8(ascii: "\""))
+        c.address(row.peer)
+        c.byte(UInt8(ascii: "\""))
+        c.string(fields.userAgent)
+        ClickBlockText.enrichment(row.enrichment, row.enrichmentTail, &c)
+        c.byte(UInt8(ascii: "]"))
+        count = c.p - base
         if clicks == 0 || row.timeMillis < minTime { minTime = row.timeMillis }
         if clicks == 0 || row.timeMillis > maxTime { maxTime = row.timeMillis }
         clicks += 1
     }
 
-    /// `,"text"` with JSON escapes. Eight bytes a step are checked and copied in one go (the check is
-    /// `ByteWriter.needsJSONEscape`'s); the last few bytes of a text of eight or more as the eight
-    /// ending it (rewriting some already copied, unchanged), of a shorter one byte by byte; only a text
-    /// with a byte to escape goes through `appendJSONEscaped`, from that step on. Callgrind: a separate
-    /// check and copy were ~1,250 instructions a click of the campaign mix (eight texts, most short),
-    /// the escaper's call for the tails ~700.
-    @inline(__always)
+    /// `,"text"` with JSON escapes, appended to `w` (room for 6 bytes a byte and 3 more needed):
+    /// what `append` writes for each text (`BlockCursor.string`).
     static func string(_ bytes: UnsafeRawBufferPointer, _ w: inout ByteWriter) {
-        w.append(",\"")
-        let n = bytes.count
-        if n > 0, let source = bytes.baseAddress, let out = w.reserve(n) {
-            var i = 0, clean = true
-            while i + 8 <= n {
-                let word = source.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                if escapes(word) { clean = false; break }
-                out.storeBytes(of: word, toByteOffset: i, as: UInt64.self)
-                i += 8
-            }
-            if clean && i < n {
-                if n >= 8 {
-                    let word = source.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
-                    if !escapes(word) { out.storeBytes(of: word, toByteOffset: n - 8, as: UInt64.self); i = n }
-                } else {
-                    while i < n {
-                        let b = source.load(fromByteOffset: i, as: UInt8.self)
-                        if b < 0x20 || b == 0x7F || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { break }
-                        out.storeBytes(of: b, toByteOffset: i, as: UInt8.self)
-                        i += 1
-                    }
-                }
-            }
-            w.truncate(to: w.count - n + i)  // keep the bytes copied; the rest, if any, the careful way
-            if i < n { w.appendJSONEscaped(UnsafeRawBufferPointer(rebasing: bytes[i...])) }
-        }
-        w.append(UInt8(ascii: "\""))
-    }
-
-    /// Whether one of the eight bytes is a control byte, DEL, '"' or '\\'.
-    @inline(__always)
-    static func escapes(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080, low = ones &* 0x7F
-        @inline(__always) func nonzero(_ x: UInt64) -> UInt64 { ((x & low) &+ low) | x }
-        let control = ~(((word & low) &+ ones &* 0x60) | word) & high
-        let special = ~(nonzero(word ^ ones &* 0x7F) & nonzero(word ^ ones &* 0x22) & nonzero(word ^ ones &* 0x5C)) & high
-        return control | special != 0
-    }
-
-    @inline(__always)
-    static func name(_ text: StaticString, _ w: inout ByteWriter) {
-        w.append(",\""); w.append(text); w.append(UInt8(ascii: "\""))
+        guard let start = w.reserve(0) else { return }
+        var c = BlockCursor(p: start, pairs: digitPairs)
+        c.string(bytes)
+        _ = w.reserve(c.p - start)
     }
 
     /// The enrichment columns (`EnrichmentColumns.clicks`, in order).
-    static func enrichment(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, _ w: inout ByteWriter) {
-        EnrichmentColumns.withCountry(head) { string($0, &w) }
-        w.append(UInt8(ascii: ",")); w.appendDecimal(UInt64(tail.asn))
-        name(head.device.name, &w)
-        string(tail.os, &w); string(tail.browser, &w)
-        name(head.botReason.name, &w)
-        w.append(head.unique ? ",1" : ",0")
+    @inline(__always)
+    static func enrichment(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, _ c: inout BlockCursor) {
+        if head.country == 0 {
+            c.two(UInt8(ascii: ","), UInt8(ascii: "\"")); c.byte(UInt8(ascii: "\""))
+        } else {
+            var country = head.country.littleEndian
+            withUnsafeBytes(of: &country) { c.string($0) }
+        }
+        c.byte(UInt8(ascii: ",")); c.decimal(UInt64(tail.asn))
+        c.name(head.device.name)
+        c.string(tail.os); c.string(tail.browser)
+        c.name(head.botReason.name)
+        c.two(UInt8(ascii: ","), head.unique ? UInt8(ascii: "1") : UInt8(ascii: "0"))
         let traffic = tail.traffic
-        name(traffic.reason.name, &w); name(traffic.destination.name, &w)
-        w.append(UInt8(ascii: ",")); w.appendDecimal(UInt64(traffic.requestedOffer))
-        w.append(UInt8(ascii: ",")); w.appendDecimal(UInt64(traffic.smartlink))
-        string(tail.city, &w)
+        c.name(traffic.reason.name); c.name(traffic.destination.name)
+        c.byte(UInt8(ascii: ",")); c.decimal(UInt64(traffic.requestedOffer))
+        c.byte(UInt8(ascii: ",")); c.decimal(UInt64(traffic.smartlink))
+        c.string(tail.city)
     }
 }

@@ -51,7 +51,6 @@ public final class SQLiteSink: ExportSink {
           currency TEXT NOT NULL, txid TEXT NOT NULL, amount_currency TEXT NOT NULL DEFAULT '',
           version INTEGER NOT NULL DEFAULT 0, extras TEXT NOT NULL DEFAULT ''\(EnrichmentColumns.sqliteDefinitions(EnrichmentColumns.conversions)));
         CREATE INDEX IF NOT EXISTS conversions_time ON conversions (time_ms);
-        CREATE INDEX IF NOT EXISTS conversions_click ON conversions (click_ref);
         CREATE TABLE IF NOT EXISTS conversion_transitions (
           transition_id INTEGER PRIMARY KEY, conversion_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,
           previous_status TEXT NOT NULL, status TEXT NOT NULL, version INTEGER NOT NULL, amount_micros INTEGER,
@@ -113,6 +112,7 @@ public final class SQLiteSink: ExportSink {
         try db.execute(SQLiteSink.pragmas + (durableCommits ? "" : " PRAGMA synchronous = NORMAL;"))
         try db.execute(SQLiteSink.schema)
         try db.addColumnsIfMissing("conversions", SQLiteSink.addedConversionColumns)
+        try SQLiteSink.dropRetiredIndexes(db)
         legacyClickRows = try SQLiteClickBlocks.create(db)
         try EnrichmentColumns.addMissing(db, table: "conversions", EnrichmentColumns.conversions)
         try SQLiteRollups.create(db)
@@ -166,6 +166,17 @@ public final class SQLiteSink: ExportSink {
             try? s.rollback.run()
             throw error
         }
+    }
+
+    /// Indexes an earlier release kept that no query of this one reads, dropped at open (a B-tree
+    /// insert a row saved): `conversions(click_ref)` (no report, roll-up, retraction or API query
+    /// looks conversions up by click; ~2,000 instructions a conversion, callgrind `ExportFigures`).
+    static let retiredIndexes = ["conversions_click"]
+
+    /// Drops the `retiredIndexes` a store has (an open with none to drop writes nothing).
+    static func dropRetiredIndexes(_ db: SQLiteDatabase) throws(ExportError) {
+        let present = try db.rows("SELECT name FROM sqlite_master WHERE type = 'index'").compactMap { $0.first ?? nil }
+        for name in retiredIndexes where present.contains(name) { try db.execute("DROP INDEX IF EXISTS \(name)") }
     }
 
     /// Columns a conversions table of an earlier release lacks, appended in this order (where the
@@ -241,9 +252,10 @@ public final class SQLiteSink: ExportSink {
         case .clicks:
             var blocks = ClickBlockWriter(text: blockText, insert: s.clickBlock, maxClicks: maxBlockClicks)
             blocks.begin(shard: span.shard, at: span.range.lowerBound)
+            var row = ClickRow.empty  // one row read into for the span (no copy of a row per click)
             for sequence in span.range {
                 if sequence & BackgroundPriority.yieldEvery == 0 { BackgroundPriority.yieldCore() }  // SQLiteYield.swift
-                guard let row = source.click(shard: span.shard, sequence: sequence) else { continue }  // unavailable: no click
+                guard source.readClick(shard: span.shard, sequence: sequence, into: &row) else { continue }  // unavailable: no click
                 tally.add(row)
                 try blocks.add(row, sequence: sequence, source)
             }

@@ -71,6 +71,7 @@ func removeDirectory(_ path: String) {
                   currency TEXT NOT NULL, txid TEXT NOT NULL);
                 INSERT INTO conversions VALUES (99, 0, '', 0, 0, 1, 7, '', '', '', '', '', '', '', 'conversion', 0, 'approved',
                   NULL, 2500000, 4000000, 'JPY', 'old');
+                CREATE INDEX conversions_click ON conversions (click_ref);
                 """)
         }
         let logs = TestLogs(shards: 1)
@@ -80,6 +81,9 @@ func removeDirectory(_ path: String) {
         let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
         #expect(try db.rows("SELECT conversion_id, currency, amount_currency FROM conversions ORDER BY conversion_id")
                 == [["1", "EUR", ""], ["99", "JPY", ""]])
+        // The earlier release's index on click_ref (no query reads it) is dropped; the time index stays.
+        #expect(try db.rows("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'conversions' ORDER BY name")
+                == [["conversions_time"]])
     }
 
     @Test func writesEveryColumnAndCommitsPositionsWithTheRows() throws {
