@@ -58,8 +58,10 @@ final class ClickBlockText {
     /// plus the numbers (20 digits at most), the click ID, the address, the names and the separators.
     @inline(__always)
     static func worstCase(_ row: ClickRow) -> Int {
-        let tail = row.enrichmentTail
-        return (row.fields.totalCount + tail.os.count + tail.browser.count + tail.city.count) * 6 + 1024
+        let f = row.fields, tail = row.enrichmentTail
+        let texts = f.sub1.count + f.sub2.count + f.sub3.count + f.sub4.count + f.sub5.count + f.affClickID.count + f.source.count
+            + f.userAgent.count + tail.os.count + tail.browser.count + tail.city.count
+        return texts * 6 + 1024
     }
 
     /// "00" … "99" (`BlockCursor.decimal`).

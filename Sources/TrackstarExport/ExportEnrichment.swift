@@ -39,15 +39,6 @@ enum EnrichmentColumns {
         try db.addColumnsIfMissing(table, columns.map { ($0.name, $0.sqlite) })
     }
 
-    /// Binds a conversion's enrichment columns (`conversions`, in order) from parameter `base + 1` on.
-    /// (Clicks go to SQLite as JSON blocks: `ClickBlockText` writes their columns.)
-    static func bindConversion(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, _ st: SQLiteStatement, _ base: Int32) {
-        withCountry(head) { st.bindCopy(base + 1, $0) }
-        st.bind(base + 2, Int64(tail.asn)); st.bind(base + 3, head.device.name)
-        st.bind(base + 4, tail.os); st.bind(base + 5, tail.browser)
-        st.bind(base + 6, tail.traffic.reason.name); st.bind(base + 7, Int64(tail.traffic.smartlink))
-    }
-
     /// Encodes a click's (`click`) or a conversion's enrichment columns in RowBinary.
     static func encode(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, click: Bool, into out: inout RowBinary) {
         withCountry(head) { out.string($0) }

@@ -79,7 +79,8 @@ public final class SQLiteSink: ExportSink {
     /// An insert of one row and one of `rowsPerStatement` rows (a multi-row VALUES amortises
     /// SQLite's per-statement cost, which is a large share of a small row's): conversions and refusals.
     final class BulkInsert {
-        let single, multi: SQLiteStatement
+        /// The statements, bound through `CachedBinds` (SQLiteSink+Binds.swift).
+        let single, multi: CachedBinds
         let columns: Int32
         let rowsPerStatement: Int
 
@@ -88,19 +89,19 @@ public final class SQLiteSink: ExportSink {
             let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
             let insert = "INSERT INTO \(table) VALUES "
             let suffix = upsert.map { " " + $0 } ?? ""
-            single = try db.prepare(insert + row + suffix)
-            multi = try db.prepare(insert + Array(repeating: row, count: rowsPerStatement).joined(separator: ",") + suffix)
+            single = CachedBinds(try db.prepare(insert + row + suffix))
+            multi = CachedBinds(try db.prepare(insert + Array(repeating: row, count: rowsPerStatement).joined(separator: ",") + suffix))
             self.columns = Int32(columns)
             self.rowsPerStatement = rowsPerStatement
         }
 
         /// Inserts `rows` (at most `rowsPerStatement`), binding each with `bind(row, statement, firstParameter - 1)`.
-        func run<Row>(_ rows: [Row], _ bind: (Row, SQLiteStatement, Int32) -> Void) throws(ExportError) {
+        func run<Row>(_ rows: [Row], _ bind: (Row, CachedBinds, Int32) -> Void) throws(ExportError) {
             if rows.count == rowsPerStatement {
                 for (i, row) in rows.enumerated() { bind(row, multi, Int32(i) * columns) }
-                try multi.run()
+                try multi.statement.run()
             } else {
-                for row in rows { bind(row, single, 0); try single.run() }
+                for row in rows { bind(row, single, 0); try single.statement.run() }
             }
         }
     }
@@ -281,7 +282,7 @@ public final class SQLiteSink: ExportSink {
     }
 
     func insert<Row>(_ span: LogSpan, _ bulk: BulkInsert, read: (UInt64) -> Row?,
-                     bind: (Row, SQLiteStatement, Int32) -> Void) throws(ExportError) {
+                     bind: (Row, CachedBinds, Int32) -> Void) throws(ExportError) {
         var rows: [Row] = []
         rows.reserveCapacity(bulk.rowsPerStatement)
         for sequence in span.range {
@@ -304,41 +305,6 @@ public final class SQLiteSink: ExportSink {
         while try s.storedConversions.step() { presentConversions.insert(UInt64(s.storedConversions.int(0))) }
     }
 
-    /// Binds a conversion's row. No String is made: the click ID is written into `scratch` (which holds
-    /// 64 bytes and outlives the statement's run), with the currencies; `event` is the name.
-    static func bind(_ row: ConversionRow, event: UnsafeRawBufferPointer, _ source: ExportSource, _ st: SQLiteStatement, _ base: Int32,
-                     scratch: UnsafeMutableRawPointer) {
-        let clickShard = Int(row.clickRef >> 40), clickSequence = row.clickRef & ClickID.maxSequence
-        st.bind(base + 1, Int64(row.conversionID)); st.bind(base + 2, Int64(row.clickRef))
-        if row.clickTimeMillis == 0 {
-            st.bind(base + 3, SQLiteStatement.empty)
-        } else if source.writeClickID(shard: clickShard, sequence: clickSequence, mintMillis: row.clickTimeMillis,
-                                      into: scratch.assumingMemoryBound(to: UInt8.self)) {
-            st.bind(base + 3, UnsafeRawBufferPointer(start: scratch, count: ClickID.textLength))
-        } else {
-            source.withClickID(shard: clickShard, sequence: clickSequence, mintMillis: row.clickTimeMillis) { st.bindCopy(base + 3, $0) }
-        }
-        st.bind(base + 4, row.clickTimeMillis); st.bind(base + 5, row.timeMillis)
-        st.bind(base + 6, Int64(row.offerID)); st.bind(base + 7, Int64(row.affID))
-        for i in 0..<7 { st.bind(base + Int32(8 + i), row.click[i]) }
-        st.bind(base + 15, event); st.bind(base + 16, Int64(row.eventIndex))
-        st.bind(base + 17, row.status.name); st.bind(base + 18, row.amount)
-        st.bind(base + 19, row.payout); st.bind(base + 20, row.revenue)
-        SQLiteSink.bindCurrency(row.currency, st, base + 21, scratch + 32)
-        st.bind(base + 22, row.txid)
-        SQLiteSink.bindCurrency(row.amountCurrency, st, base + 23, scratch + 36)
-        st.bind(base + 24, Int64(row.version))
-        st.bind(base + 25, row.extras)
-        EnrichmentColumns.bindConversion(row.clickEnrichment, row.clickEnrichmentTail, st, base + 25)
-    }
-
-    /// Three currency letters ('' when unset), copied to `at` and bound from there.
-    static func bindCurrency(_ c: (UInt8, UInt8, UInt8), _ st: SQLiteStatement, _ index: Int32, _ at: UnsafeMutableRawPointer) {
-        at.storeBytes(of: c.0, toByteOffset: 0, as: UInt8.self); at.storeBytes(of: c.1, toByteOffset: 1, as: UInt8.self)
-        at.storeBytes(of: c.2, toByteOffset: 2, as: UInt8.self)
-        st.bind(index, UnsafeRawBufferPointer(start: at, count: c.0 == 0 ? 0 : 3))
-    }
-
     /// The span's transitions, one row each in `conversion_transitions` (rare: one statement each).
     func insertTransitions(_ span: LogSpan, from source: ExportSource, _ s: Statements) throws(ExportError) {
         let st = s.transition
@@ -354,12 +320,6 @@ public final class SQLiteSink: ExportSink {
             s.transitionAmount.bind(1, Int64(row.conversionID))
             try s.transitionAmount.run()
         }
-    }
-
-    static func bind(_ row: RefusalRow, _ st: SQLiteStatement, _ base: Int32) {
-        st.bind(base + 1, Int64(row.ref)); st.bind(base + 2, row.timeMillis); st.bind(base + 3, row.reason.name)
-        st.bind(base + 4, Int64(row.httpStatus)); st.bind(base + 5, Int64(row.offerID)); st.bind(base + 6, Int64(row.affID))
-        st.bind(base + 7, row.params)
     }
 
     public func close() {

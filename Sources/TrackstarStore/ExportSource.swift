@@ -66,12 +66,6 @@ public struct ClickFields {
         return UnsafeRawBufferPointer(start: base + start, count: end - start)
     }
 
-    /// Bytes of the eight fields together (what a sink copying them all needs room for).
-    @inlinable
-    public var totalCount: Int {
-        sub1.count + sub2.count + sub3.count + sub4.count + sub5.count + affClickID.count + source.count + userAgent.count
-    }
-
     /// Field `index` in `ClickSlot.Field` order.
     public subscript(index: Int) -> UnsafeRawBufferPointer {
         get {
