@@ -7,11 +7,11 @@ import Testing
 private func load(_ text: String) -> Result<TrackstarConfig, ConfigProblems> { ConfigLoader.load(text: text) }
 
 @Suite struct ExportConfigTests {
-    @Test func defaultsToSQLiteWithTenThousandRowsOrOneSecond() throws {
+    @Test func defaultsToSQLiteWithFiftyThousandRowsOrOneSecond() throws {
         let config = try load("").get()
         #expect(config.export == ExportConfig())
         #expect(config.export.sink == .sqlite)
-        #expect(config.export.batchRows == 10_000)
+        #expect(config.export.batchRows == 50_000)
         #expect(config.export.batchAgeMillis == 1000)
         #expect(config.export.lagWarningMillis == 30_000)
         #expect(config.export.url == nil)
