@@ -4,7 +4,9 @@
 #     (tsfloor --ok, a libuv responder answering 200) comes up, the endpoint is resumed through the
 #     admin listener, and the queue is timed until empty;
 #  2. clicks (tsload, keep-alive, 64 connections, throughput and p99) while such a delivery storm
-#     drains, against without one, alternated in one run (ABBA: without/storm, storm/without, …).
+#     drains, against without one, alternated in one run (ABBA: without/storm, storm/without, …),
+#     and how fast the storm drains meanwhile (deliveries counted over the click window: with
+#     `[delivery] rate_while_busy` the dispatcher paces itself while the clicks keep its core busy).
 # With PIN=1 (the default) the server runs on core SERVER_CPU with one loop (its dispatcher thread
 # too), and the generator and the partner on GEN_CPU: server CPU decides throughput, as in
 # pinned.sh. PIN=0 runs everything unpinned (the server's default loops), as before issue 19.
@@ -125,10 +127,21 @@ DELIVERED=$(( $(metric 'trackstar_partner_deliveries_total{outcome="delivered"}'
 echo "queued $QUEUED, delivered $DELIVERED in $((T1 - T0)) ms: $(( DELIVERED * 1000 / (T1 - T0) )) deliveries/s"
 
 echo "== clicks during a delivery storm vs without (tsload keep-alive -c64 ${DURATION}s, $ROUNDS rounds alternated)"
-: > "$WORK/without" ; : > "$WORK/storm"
+: > "$WORK/without" ; : > "$WORK/storm" ; : > "$WORK/drained"
+# Runs clicks() and samples the delivered count at the window's start and end (the same two admin
+# requests in both kinds of round); sets R (clicks' output) and DRAINED (deliveries/s in the window).
+clicks_counting() {
+    local d0 d1
+    clicks > "$WORK/clicks" &
+    local pid=$!
+    sleep 1; d0=$(metric 'trackstar_partner_deliveries_total{outcome="delivered"}')
+    sleep "$DURATION"; d1=$(metric 'trackstar_partner_deliveries_total{outcome="delivered"}')
+    wait "$pid"; R=$(cat "$WORK/clicks")
+    DRAINED=$(( (${d1:-0} - ${d0:-0}) / DURATION ))
+}
 without() {
     local r
-    threads_cpu > "$WORK/cpu0"; r=$(clicks); threads_cpu > "$WORK/cpu1"
+    threads_cpu > "$WORK/cpu0"; clicks_counting; r=$R; threads_cpu > "$WORK/cpu1"
     echo "$r" >> "$WORK/without"
     echo "  round $ROUND without a storm: ${r% *}/s, p99 ${r#* } µs"
     cpu_between "$WORK/cpu0" "$WORK/cpu1"
@@ -140,21 +153,23 @@ storm() {
     start_partner
     threads_cpu > "$WORK/cpu0"
     resume
-    r=$(clicks)
+    clicks_counting; r=$R
     threads_cpu > "$WORK/cpu1"
     left=$(metric trackstar_partner_queue)
     echo "$r" >> "$WORK/storm"
-    echo "  round $ROUND during a storm of $queued postbacks: ${r% *}/s, p99 ${r#* } µs ($left still queued at the end)"
+    echo "$DRAINED" >> "$WORK/drained"
+    echo "  round $ROUND during a storm of $queued postbacks: ${r% *}/s, p99 ${r#* } µs; $DRAINED deliveries/s during the clicks ($left still queued at the end)"
     cpu_between "$WORK/cpu0" "$WORK/cpu1"
     drained
 }
 for ROUND in $(seq "$ROUNDS"); do
     if [ $(( ROUND % 2 )) = 1 ]; then without; storm; else storm; without; fi
 done
-python3 - "$WORK/without" "$WORK/storm" <<'EOF'
+python3 - "$WORK/without" "$WORK/storm" "$WORK/drained" <<'EOF'
 import statistics, sys
 def load(path): return [tuple(map(float, line.split())) for line in open(path) if line.strip()]
 a, b = load(sys.argv[1]), load(sys.argv[2])
+print("storm drain during the clicks: median %.0f deliveries/s" % statistics.median(x[0] for x in load(sys.argv[3])))
 ra, rb = statistics.median(x[0] for x in a), statistics.median(x[0] for x in b)
 pa, pb = statistics.median(x[1] for x in a), statistics.median(x[1] for x in b)
 print("medians: without %.0f/s p99 %.0f µs; during a storm %.0f/s p99 %.0f µs" % (ra, pa, rb, pb))
@@ -163,3 +178,4 @@ print("per round: throughput " + "/".join("%.2f" % (y[0] / x[0]) for x, y in zip
       + ", p99 " + "/".join("%.2f" % (y[1] / x[1]) for x, y in zip(a, b)))
 EOF
 grep -c "paused after" "$WORK/err.log" | sed 's/^/pauses logged: /' || true
+grep -c "dispatcher's core is busy" "$WORK/err.log" | sed 's/^/pacing started (logged at most once a minute): /' || true

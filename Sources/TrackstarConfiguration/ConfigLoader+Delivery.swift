@@ -7,6 +7,7 @@ extension ConfigReader {
     static let deliveryKeys = [
         "connect_timeout", "timeout", "max_per_endpoint", "max_in_flight", "max_attempts", "retry_base",
         "retry_max_delay", "pause_after", "ca_file", "compact_after", "archive_retention",
+        "rate_while_busy",
     ]
     static let postbackRuleKeys = ["aff_id", "offer_id", "event", "url"]
 
@@ -28,6 +29,7 @@ extension ConfigReader {
             case "archive_retention":  // "0" (or "0d") keeps the archive forever
                 if case .string("0") = node.value { delivery.archiveRetentionMillis = 0 }
                 else if let v = duration(node, name, allowZero: true) { delivery.archiveRetentionMillis = v }
+            case "rate_while_busy": if let v = integer(node, name, 0...1_000_000) { delivery.rateWhileBusy = v }  // 0: never paced
             default: unknownKey(key, node, name, known: Self.deliveryKeys)
             }
         }

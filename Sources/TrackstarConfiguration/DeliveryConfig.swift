@@ -29,6 +29,9 @@ public struct DeliveryConfig: Sendable, Equatable {
     /// How long archived history (delivered and failed-for-good postbacks, their attempts) is kept
     /// after compaction moved it to the archive; 0 keeps it forever. `[delivery] archive_retention`.
     public var archiveRetentionMillis: Int64 = 90 * 86_400_000
+    /// Attempts a second the dispatcher starts while the core it runs on is busy with other work
+    /// (normally a click loop); 0 turns this pacing off. `[delivery] rate_while_busy`.
+    public var rateWhileBusy = 1_000
     public init() {}
 }
 

@@ -25,14 +25,16 @@ struct DeliveryPositions {
         return positions
     }
 
-    func store(_ positions: [UInt64]) {
+    /// Writes the file (temp file, fsync, rename); false when a step failed.
+    @discardableResult
+    func store(_ positions: [UInt64]) -> Bool {
         let temporary = path + ".tmp"
-        guard let file = fopen(temporary, "w") else { return }
-        for position in positions { fputs("\(position)\n", file) }
-        fflush(file)
-        fsync(fileno(file))
-        fclose(file)
-        rename(temporary, path)
+        guard let file = fopen(temporary, "w") else { return false }
+        var written = true
+        for position in positions where fputs("\(position)\n", file) < 0 { written = false }
+        let flushed = fflush(file) == 0 && fsync(fileno(file)) == 0
+        let closed = fclose(file) == 0
+        return written && flushed && closed && rename(temporary, path) == 0
     }
 }
 

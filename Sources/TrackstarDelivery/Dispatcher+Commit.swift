@@ -16,9 +16,11 @@ extension Dispatcher {
     func commit() {
         guard logDirty || positionsDirty, !syncing, !shuttingDown else { return }
         // During a delivery storm every loop turn appends: one fdatasync per few milliseconds is
-        // enough (the tick's turn starts the one a quiet loop would miss).
+        // enough (the tick's turn starts the one a quiet loop would miss); while paced on a busy core,
+        // one a tick.
         let now = MonotonicClock.micros()
-        guard now - lastCommitMicros >= Dispatcher.commitGapMicros else { return }
+        let gap = pacing.busy ? max(Dispatcher.commitGapMicros, Int64(tickMillis) * 1_000) : Dispatcher.commitGapMicros
+        guard now - lastCommitMicros >= gap else { return }
         lastCommitMicros = now
         syncTarget = SyncTarget(count: log.count, byteEnd: log.byteEnd, scanned: scanned)
         logDirty = false
@@ -28,13 +30,13 @@ extension Dispatcher {
             try loop?.queueWork({ [self] in
                 let target = syncTarget
                 syncError = log.sync(count: target.count, byteEnd: target.byteEnd)
-                if syncError == nil { positions.store(target.scanned); noteCommitted(target.scanned) }
+                if syncError == nil { storePositions(target.scanned) }
             }, completion: { [self] in committed() })
         } catch {
             // The thread pool refused the job: sync here instead (this iteration waits for it).
             message("deliveries: \(error.description); syncing on the dispatcher thread")
             syncError = log.sync(count: syncTarget.count, byteEnd: syncTarget.byteEnd)
-            if syncError == nil { positions.store(syncTarget.scanned); noteCommitted(syncTarget.scanned) }
+            if syncError == nil { storePositions(syncTarget.scanned) }
             committed()
         }
     }
@@ -56,7 +58,13 @@ extension Dispatcher {
     /// At stop, on the loop thread: whatever the last commit did not cover.
     func finalCommit() {
         if let error = log.sync(count: log.count, byteEnd: log.byteEnd) { message("deliveries: \(error.description)"); return }
-        positions.store(scanned)
+        storePositions(scanned)
+    }
+
+    /// After a commit's sync: the positions file, unless it already holds `scanned` (during a storm
+    /// of queued postbacks nothing new is planned, and the file's fsync and rename are skipped).
+    func storePositions(_ scanned: [UInt64]) {
+        if scanned != storedPositions && positions.store(scanned) { storedPositions = scanned }
         noteCommitted(scanned)
     }
 

@@ -10,9 +10,10 @@ extension Dispatcher {
     func onTick() {
         let now = WallClock.nowMillis()
         watchPriority(now: now)
+        watchPacing(now: now)
         scanConversions(now: now)
         promoteDue(now: now)
-        for endpoint in ready.keys { startReady(endpoint) }
+        for endpoint in readyEndpointsInTurn() { startReady(endpoint) }
         if compaction == nil { compactIfDue(now: now) } else if !slicePosted && !compactionWaitsForCommit { compactSlice() }
         publishSnapshot()
     }
@@ -24,12 +25,13 @@ extension Dispatcher {
         }
     }
 
-    /// Starts ready jobs of an endpoint (by number) while the caps allow and it is not paused.
+    /// Starts ready jobs of an endpoint (by number) while the caps and the pacing budget allow and it
+    /// is not paused.
     func startReady(_ endpoint: UInt32) {
         guard ready[endpoint] != nil, ledger.endpoints[ledger.endpointName(endpoint)]?.paused != true else { return }
         while transfers.count < config.maxInFlight, inFlightByEndpoint[endpoint, default: 0] < config.maxPerEndpoint,
-              let id = ready[endpoint]!.popFirst() {  // in place: the queue is never copied
-            if let job = ledger.pending[id] { begin(id, job) }
+              pacing.allows, let id = ready[endpoint]!.popFirst() {  // in place: the queue is never copied
+            if let job = ledger.pending[id] { begin(id, job); pacing.spend() }
         }
         if ready[endpoint]!.isEmpty { ready[endpoint] = nil }
     }

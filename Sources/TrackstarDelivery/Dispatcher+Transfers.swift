@@ -11,14 +11,16 @@ extension Dispatcher {
     /// once, as a failed attempt (no HTTP status, curl's code) named in the log and in the attempt
     /// record's detail.
     func begin(_ id: UInt64, _ job: PendingDelivery) {
-        guard !attemptsRunning.contains(id), let easy = idleHandles.popLast() ?? curl_easy_init() else { return }
+        guard !attemptsRunning.contains(id) else { return }
+        let pooled = idleHandles.popLast()
+        guard let easy = pooled ?? curl_easy_init() else { return }
         let queued = log.entry(at: job.queuedAt)
         let transfer = Transfer(id: id, job: job, affID: queued?.record.affID ?? 0, endpointName: ledger.endpointName(job.endpoint),
                                 url: queued?.detail ?? "", easy: easy, started: WallClock.nowMillis())
-        if let failure = Dispatcher.configure(transfer, config: config) {
+        if let failure = Dispatcher.configure(transfer, config: config, handleOptions: pooled == nil) {
             let detail = "\(failure.call) failed: \(String(cString: curl_easy_strerror(failure.code)))"
             message("deliveries: cannot start a postback to \(transfer.endpointName) for conversion \(id): \(detail)")
-            recycle(easy)
+            curl_easy_cleanup(easy)  // not pooled: its options may be half set
             record(transfer, result: failure.code, status: 0, micros: 0, detail: detail, now: WallClock.nowMillis())
             return
         }
@@ -35,8 +37,10 @@ extension Dispatcher {
     }
 
     /// Sets an attempt's options on its easy handle: the call and code of the first that curl
-    /// refuses, or nil when all were set.
-    static func configure(_ transfer: Transfer, config: DeliveryConfig) -> (call: String, code: CURLcode)? {
+    /// refuses, or nil when all were set. `handleOptions`: also the options every attempt shares
+    /// (timeouts, redirects, protocols, user agent, CA file), set once on a new handle; a pooled one
+    /// keeps them (see `recycle`).
+    static func configure(_ transfer: Transfer, config: DeliveryConfig, handleOptions: Bool = true) -> (call: String, code: CURLcode)? {
         let easy = transfer.easy
         var failure: (call: String, code: CURLcode)?
         func check(_ option: String, _ result: Int32) {
@@ -44,6 +48,9 @@ extension Dispatcher {
             failure = ("curl_easy_setopt(\(option))", CURLcode(rawValue: UInt32(bitPattern: result)))
         }
         check("CURLOPT_URL", transfer.url.withUnsafeBufferPointer { ts_curl_setopt_str(easy, CURLOPT_URL, $0.baseAddress) })
+        check("CURLOPT_ERRORBUFFER", transfer.storage.setErrorBuffer(on: easy))
+        check("CURLOPT_WRITEFUNCTION", transfer.storage.setWriteFunction(on: easy))
+        guard handleOptions else { return failure }
         check("CURLOPT_NOSIGNAL", ts_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1))
         check("CURLOPT_CONNECTTIMEOUT_MS", ts_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(config.connectTimeoutMillis)))
         check("CURLOPT_TIMEOUT_MS", ts_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(config.timeoutMillis)))
@@ -53,8 +60,6 @@ extension Dispatcher {
         check("CURLOPT_REDIR_PROTOCOLS_STR", ts_curl_setopt_str(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
         check("CURLOPT_USERAGENT", ts_curl_setopt_str(easy, CURLOPT_USERAGENT, "Trackstar-Postback/1"))
         if let caFile = config.caFile { check("CURLOPT_CAINFO", ts_curl_setopt_str(easy, CURLOPT_CAINFO, caFile)) }
-        check("CURLOPT_ERRORBUFFER", transfer.storage.setErrorBuffer(on: easy))
-        check("CURLOPT_WRITEFUNCTION", transfer.storage.setWriteFunction(on: easy))
         return failure
     }
 
@@ -103,10 +108,12 @@ extension Dispatcher {
         startReady(job.endpoint)
     }
 
-    /// Resets an easy handle for the next attempt (at most 64 are kept).
+    /// Keeps an easy handle for the next attempt (at most 64 are kept), its shared options set and
+    /// its pointers into the finished attempt's `TransferStorage` cleared; curl_easy_reset and
+    /// setting every option again cost more than the rest of an attempt's user-space work.
     func recycle(_ easy: UnsafeMutableRawPointer) {
-        curl_easy_reset(easy)
-        if idleHandles.count < 64 { idleHandles.append(easy) } else { curl_easy_cleanup(easy) }
+        guard idleHandles.count < 64, TransferStorage.detach(from: easy) else { curl_easy_cleanup(easy); return }
+        idleHandles.append(easy)
     }
 
     /// Appends an attempt's `attempt` record (and a `pause` record when it makes too many failures in

@@ -69,6 +69,16 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var latencyInfoFailed = false
     /// The idle-class watchdog (Dispatcher+Priority.swift); dispatcher thread only.
     var priority = DispatcherPriority()
+    /// Pacing while the core is busy (Dispatcher+Pacing.swift); dispatcher thread only.
+    var pacing: DispatchPacing
+    var schedStat = ThreadSchedStat()
+    var pacingUnavailableLogged = false
+    var pacingLogged = false
+    var pacingLoggedMillis: Int64 = 0
+    /// The endpoint served first at the last tick.
+    var pacingTurn: UInt32 = 0
+    /// `TRACKSTAR_TEST_BUSY_CORE` is set: every tick finds the core busy (live tests of pacing).
+    let busyCoreForTests: Bool
     var random = SystemRandomNumberGenerator()
 
     /// The dispatcher's loop (TrackstarIO's: the only module that touches libuv) and the curl
@@ -84,6 +94,8 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
     var publishedCompaction: (running: Bool, handled: UInt64) = (false, 0)
     /// Per conversion shard, the records whose planning is durable (see `noteCommitted`).
     var committedScan: [UInt64] = []
+    /// What the positions file holds (group commits only: one runs at a time).
+    var storedPositions: [UInt64] = []
 
     /// Opens the delivery log and rebuilds the dispatcher's state from its live generation.
     public init(config: TrackstarConfig, source: ExportSource, tickMillis: UInt64 = 50,
@@ -96,11 +108,14 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         self.warn = warn ?? message
         self.tickMillis = tickMillis
         plan = DeliveryPlan(config)
+        pacing = DispatchPacing(rate: config.delivery.rateWhileBusy)
+        busyCoreForTests = getenv(DispatchPacing.testHookVariable).map { $0.pointee != 0 } ?? false
         log = try DeliveryLog(dataDir: config.storage.dataDir)
         for note in log.notes { message(note) }
         ledger = DeliveryLedger.replay(log, pauseAfter: config.delivery.pauseAfter)
         positions = DeliveryPositions(directory: log.directory)
         let stored = positions.load()
+        storedPositions = stored
         let replayed = ledger
         scanned = (0..<source.shardCount).map { shard in
             max(shard < stored.count ? stored[shard] : 0, replayed.queuedThrough[shard] ?? 0)
@@ -160,6 +175,7 @@ public final class Dispatcher: @unchecked Sendable {  // loop state is touched o
         for easy in idleHandles { curl_easy_cleanup(easy) }
         idleHandles.removeAll()
         shuttingDown = true
+        schedStat.close()
         compaction = nil  // what it appended to the archive is past the committed extent: the next writer cuts it
         if !syncing { finalCommit() }  // else when the running commit returns
         curl?.close()

@@ -4,9 +4,9 @@
 //
 // Invariants:
 // - An easy handle points at a `TransferStorage` (CURLOPT_ERRORBUFFER, CURLOPT_WRITEDATA) only while
-//   the `Transfer` owning it is alive: the dispatcher resets (`curl_easy_reset`) or cleans up the
-//   handle before it lets the transfer go, so curl never writes into freed memory. The pointers are
-//   unretained for that reason, not counted.
+//   the `Transfer` owning it is alive: the dispatcher detaches the handle (`detach`: both set to
+//   NULL) or cleans it up before it lets the transfer go, so curl never writes into freed memory.
+//   The pointers are unretained for that reason, not counted.
 // - curl calls the write function on the dispatcher's loop thread, inside the multi handle's calls;
 //   nothing else touches `excerpt` while a transfer runs.
 // - `errorBuffer` holds CURL_ERROR_SIZE bytes, zeroed at start, so it always reads as a C string.
@@ -34,8 +34,9 @@ final class TransferStorage {
     /// CURLOPT_WRITEDATA); curl's result code.
     func setWriteFunction(on easy: UnsafeMutableRawPointer) -> Int32 {
         ts_curl_setopt_write(easy, { data, size, count, user in
-            let storage = Unmanaged<TransferStorage>.fromOpaque(user!).takeUnretainedValue()
             let total = size * count
+            guard let user else { return total }  // a detached handle (never called so: no transfer runs)
+            let storage = Unmanaged<TransferStorage>.fromOpaque(user).takeUnretainedValue()
             if let data, storage.excerpt.count < TransferStorage.excerptLimit {
                 let take = min(total, TransferStorage.excerptLimit - storage.excerpt.count)
                 data.withMemoryRebound(to: UInt8.self, capacity: take) {
@@ -44,6 +45,13 @@ final class TransferStorage {
             }
             return total  // the rest is read and dropped
         }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Points `easy`'s error buffer and write data at nothing; false when curl refused (the handle
+    /// must then be cleaned up, not pooled).
+    static func detach(from easy: UnsafeMutableRawPointer) -> Bool {
+        ts_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, nil) == Int32(CURLE_OK.rawValue)
+            && ts_curl_setopt_ptr(easy, CURLOPT_WRITEDATA, nil) == Int32(CURLE_OK.rawValue)
     }
 
     /// The answer's first bytes, printable ASCII only.

@@ -11,6 +11,7 @@ misbehave on purpose. Prints "listening PORT" on stdout once it accepts connecti
   --retry-after VALUE  send "Retry-After: VALUE" with every non-200 answer
   --ok-file PATH       while PATH exists, answer 200 to everything (a partner that recovered)
   --log FILE           append one line per request: "<unix ms> <method> <path>"
+  --connections FILE   append one line per accepted connection: "<client host>:<client port>"
 """
 import os
 import argparse, http.server, signal, ssl, sys, threading, time
@@ -28,6 +29,7 @@ parser.add_argument("--delay-ms", type=int, default=0)
 parser.add_argument("--retry-after")
 parser.add_argument("--ok-file")
 parser.add_argument("--log", required=True)
+parser.add_argument("--connections")
 args = parser.parse_args()
 
 lock = threading.Lock()
@@ -38,6 +40,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+    def setup(self):
+        super().setup()
+        if args.connections:
+            with lock:
+                with open(args.connections, "a") as f:
+                    f.write("%s:%d\n" % self.client_address[:2])
 
     def do_GET(self):
         with lock:

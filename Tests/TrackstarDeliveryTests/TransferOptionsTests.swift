@@ -30,4 +30,21 @@ struct TransferOptionsTests {
         #expect(failure.call == "curl_easy_setopt(CURLOPT_URL)")
         #expect(failure.code == CURLE_BAD_FUNCTION_ARGUMENT)
     }
+
+    /// A pooled handle: detached from its finished attempt's storage, it takes the next attempt's URL
+    /// and storage with the shared options left as set.
+    @Test func aPooledHandleIsDetachedAndTakesOnlyTheNextAttemptsOptions() throws {
+        let first = try #require(Self.transfer())
+        defer { curl_easy_cleanup(first.easy) }
+        #expect(Dispatcher.configure(first, config: DeliveryConfig()) == nil)
+        #expect(TransferStorage.detach(from: first.easy))
+        let job = PendingDelivery(dueMillis: 0, queuedAt: 0, endpoint: 0, attempts: 0)
+        let next = Transfer(id: 2, job: job, affID: 7, endpointName: "http://127.0.0.1:9", url: "http://127.0.0.1:9/postback?c=2",
+                            easy: first.easy, started: 0)
+        #expect(Dispatcher.configure(next, config: DeliveryConfig(), handleOptions: false) == nil)
+        // The per-attempt options are still checked on a pooled handle.
+        let tooLong = Transfer(id: 3, job: job, affID: 7, endpointName: "http://127.0.0.1:9",
+                               url: "http://127.0.0.1:9/" + String(repeating: "a", count: 8_000_000), easy: first.easy, started: 0)
+        #expect(Dispatcher.configure(tooLong, config: DeliveryConfig(), handleOptions: false)?.call == "curl_easy_setopt(CURLOPT_URL)")
+    }
 }

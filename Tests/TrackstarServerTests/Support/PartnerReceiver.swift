@@ -7,6 +7,8 @@ final class PartnerReceiver: @unchecked Sendable {  // set once in init
     let process = Process()
     let directory: String
     let logPath: String
+    /// One line per connection the receiver accepted.
+    let connectionsPath: String
     /// While this file exists the receiver answers 200 to everything.
     let okFile: String
     private(set) var port: UInt16 = 0
@@ -18,11 +20,12 @@ final class PartnerReceiver: @unchecked Sendable {  // set once in init
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         logPath = directory + "/requests.log"
         okFile = directory + "/ok"
+        connectionsPath = directory + "/connections.log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let script = LiveServer.packageRoot.appendingPathComponent("Tests/Support/partner_receiver.py").path
         let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        var all = [python, script, "--log", logPath, "--ok-file", okFile] + arguments
+        var all = [python, script, "--log", logPath, "--ok-file", okFile, "--connections", connectionsPath] + arguments
         if let tls { all += ["--tls", tls.cert, tls.key] }
         scheme = tls == nil ? "http" : "https"
         process.arguments = all
@@ -52,6 +55,11 @@ final class PartnerReceiver: @unchecked Sendable {  // set once in init
             guard parts.count == 3, let millis = Int64(parts[0]) else { return nil }
             return (millis, String(parts[2]))
         }
+    }
+
+    /// Connections accepted so far.
+    var connections: Int {
+        ((try? String(contentsOfFile: connectionsPath, encoding: .utf8)) ?? "").split(separator: "\n").count
     }
 
     /// Makes the receiver answer 200 from now on (or stop doing so).
