@@ -53,18 +53,13 @@ extension Exporter {
         guard now - loop.lastPriorityCheck >= 100 else { return }
         loop.lastPriorityCheck = now
         let lag = lagAge(now: now).millis
-        switch loop.governor.update(lagMillis: lag) {
+        switch loop.governor.apply(lagMillis: lag) {
         case .raise?:
-            _ = BackgroundPriority.leaveIdle()
             locked { idleLanes -= 1 }
             log("exporter thread \(loop.lane.index) is \(lag) ms behind at idle priority: running at nice \(Exporter.niceness) "
                 + "until it has caught up (lag under \(idleRaiseAfterMillis / 2) ms)")
         case .lower?:
-            if BackgroundPriority.enterIdle() {
-                locked { idleLanes += 1 }
-            } else {
-                loop.governor = IdleGovernor(raiseAfterMillis: idleRaiseAfterMillis, idle: false)
-            }
+            locked { idleLanes += 1 }
         case nil:
             break
         }

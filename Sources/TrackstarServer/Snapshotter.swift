@@ -166,18 +166,13 @@ final class Snapshotter: @unchecked Sendable {
     /// saturated core its syncs would slip without bound. Past `lateAfterMillis` it runs at nice 10
     /// (a share of a busy core) until a turn finishes under half of that late again.
     func keepTime(_ governor: inout IdleGovernor, lateMillis: Int64) {
-        switch governor.update(lagMillis: lateMillis) {
+        switch governor.apply(lagMillis: lateMillis) {
         case .raise?:
-            _ = BackgroundPriority.leaveIdle()
             engine.snapshotThreadIdle.store(false, ordering: .relaxed)
             Log.warning("the snapshot thread finished a turn \(lateMillis) ms after it was due at idle priority: "
                         + "running at nice \(BackgroundPriority.niceness) until it keeps time (under \(lateAfterMillis / 2) ms late)")
         case .lower?:
-            if BackgroundPriority.enterIdle() {
-                engine.snapshotThreadIdle.store(true, ordering: .relaxed)
-            } else {
-                governor = IdleGovernor(raiseAfterMillis: lateAfterMillis, idle: false)
-            }
+            engine.snapshotThreadIdle.store(true, ordering: .relaxed)
         case nil:
             break
         }

@@ -65,4 +65,21 @@ public struct IdleGovernor: Sendable, Equatable {
         if !idle && lagMillis < raiseAfterMillis / 2 { idle = true; return .lower }
         return nil
     }
+
+    /// `update`, carried out on the calling thread: `.raise` leaves SCHED_IDLE, `.lower` enters it
+    /// again. Returns the change made; nil also when the thread could not enter the idle class (it
+    /// stays as it was, and a later update tries again).
+    public mutating func apply(lagMillis: Int64) -> Change? {
+        switch update(lagMillis: lagMillis) {
+        case .raise?:
+            _ = BackgroundPriority.leaveIdle()
+            return .raise
+        case .lower?:
+            if BackgroundPriority.enterIdle() { return .lower }
+            idle = false
+            return nil
+        case nil:
+            return nil
+        }
+    }
 }
