@@ -57,7 +57,10 @@ let package = Package(
         .target(name: "TrackstarIO", dependencies: [
             "CLibUV", "CTrackstarURing", "CTrackstarIOShims", "TrackstarCore", .product(name: "Atomics", package: "swift-atomics"),
         ], swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarConfiguration", "TrackstarStore", "CSQLite", "CTrackstarCurl", "CTrackstarIOShims"]),
+        .target(name: "TrackstarExport", dependencies: ["TrackstarCore", "TrackstarConfiguration", "TrackstarStore", "CSQLite", "CTrackstarCurl", "CTrackstarIOShims",
+                                                        "CTrackstarSQLiteVFS"]),
+        // The exporter's SQLite VFS: the default one plus yields and stepped write-back (issue 19 item 3).
+        .target(name: "CTrackstarSQLiteVFS", dependencies: ["CTrackstarShims"], linkerSettings: [.linkedLibrary("sqlite3")]),
         // libcurl (Debian's libcurl4-openssl-dev): typed setopt/getinfo wrappers, for the dispatcher's
         // transfers and TrackstarExport's blocking HTTPClient; C because curl's setopt is variadic.
         .target(name: "CTrackstarCurl", linkerSettings: [.linkedLibrary("curl")]),

@@ -1,9 +1,12 @@
 // GNU-only calls wrapped for Swift.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "CTrackstarShims.h"
@@ -40,3 +43,22 @@ int CTrackstar_idleIsReversible(int nice) {
 int CTrackstar_startWriteBack(int fd, off_t offset, off_t length) {
     return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
 }
+
+static __thread unsigned long long lastYield;
+static _Atomic unsigned long long yields;
+
+int CTrackstar_yieldIfDue(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    unsigned long long nanos = (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
+    if (nanos - lastYield < CTrackstar_yieldAfterNanos) return 0;
+    sched_yield();
+    atomic_fetch_add_explicit(&yields, 1, memory_order_relaxed);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    lastYield = (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
+    return 1;
+}
+
+unsigned long long CTrackstar_yieldCount(void) { return atomic_load_explicit(&yields, memory_order_relaxed); }
+
+int CTrackstar_setMallocTrimThreshold(int bytes) { return mallopt(M_TRIM_THRESHOLD, bytes); }

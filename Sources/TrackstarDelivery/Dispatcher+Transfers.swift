@@ -4,6 +4,7 @@
 import CTrackstarCurl
 import TrackstarCore
 import TrackstarConfiguration
+import TrackstarStore
 
 extension Dispatcher {
     /// Starts an attempt of conversion `id`'s `job` unless one is already running; its URL is read
@@ -12,6 +13,10 @@ extension Dispatcher {
     /// record's detail.
     func begin(_ id: UInt64, _ job: PendingDelivery) {
         guard !attemptsRunning.contains(id) else { return }
+        // A tick may start dozens of attempts and a poll finish as many: the core goes back every
+        // 200 µs or so, so a click loop the scheduler tick preempted for this thread never waits for
+        // a whole burst (nor for the next tick).
+        BackgroundPriority.yieldIfDue()
         let pooled = idleHandles.popLast()
         guard let easy = pooled ?? curl_easy_init() else { return }
         let queued = log.entry(at: job.queuedAt)
@@ -66,6 +71,7 @@ extension Dispatcher {
     /// An attempt ended: decide and record its outcome, then refill the endpoint's slots.
     func finished(_ easy: UnsafeMutableRawPointer, _ result: CURLcode) {
         guard let transfer = transfers.removeValue(forKey: UInt(bitPattern: easy)) else { return }
+        BackgroundPriority.yieldIfDue()  // as in `begin`
         let job = transfer.job
         attemptsRunning.remove(transfer.id)
         inFlightByEndpoint[job.endpoint, default: 1] -= 1

@@ -56,6 +56,7 @@ struct ClickTally {
             for (group, figures) in scratch {
                 shape.bind(group, figures, upsert)
                 try upsert.run()
+                BackgroundPriority.yieldIfDue()  // thousands of upserts a batch: SQLiteYield.swift
             }
         }
         scratch.removeAll(keepingCapacity: true)

@@ -108,8 +108,8 @@ public final class SQLiteSink: ExportSink {
 
     public func open() throws(ExportError) -> [ExportPosition] {
         close()
-        let db = try SQLiteDatabase(path: path)
-        db.yieldsCoreWhileRunning()  // next to the click loops (SQLiteYield.swift)
+        let db = try SQLiteDatabase(path: path, vfs: SQLiteDatabase.yieldingVFS)  // next to the click loops (SQLiteYield.swift)
+        db.yieldsCoreWhileRunning()
         try db.execute(SQLiteSink.pragmas + (durableCommits ? "" : " PRAGMA synchronous = NORMAL;"))
         try db.execute(SQLiteSink.schema)
         try db.addColumnsIfMissing("conversions", SQLiteSink.addedConversionColumns)
@@ -255,7 +255,7 @@ public final class SQLiteSink: ExportSink {
             blocks.begin(shard: span.shard, at: span.range.lowerBound)
             var row = ClickRow.empty  // one row read into for the span (no copy of a row per click)
             for sequence in span.range {
-                if sequence & BackgroundPriority.yieldEvery == 0 { BackgroundPriority.yieldCore() }  // SQLiteYield.swift
+                if sequence & 31 == 0 { BackgroundPriority.yieldIfDue() }  // SQLiteYield.swift
                 guard source.readClick(shard: span.shard, sequence: sequence, into: &row) else { continue }  // unavailable: no click
                 tally.add(row)
                 try blocks.add(row, sequence: sequence, source)

@@ -1,19 +1,31 @@
 // The exporter's SQLite work gives its core back at short intervals: a click loop preempted by the
 // scheduler tick (not woken) waits until the next tick, 4 ms at HZ=250, while the idle-class exporter
-// that tick picked runs SQLite; a progress handler that yields the core ends such a turn early (and
-// `SQLiteSink.insert` yields every 1,024 click rows for its own Swift work between statements).
+// that tick picked runs SQLite. Everything the exporter does looks at one per-thread yield clock
+// (`BackgroundPriority.yieldIfDue`: yield once 200 µs have passed since the last yield): a progress
+// handler in statements, the VFS (CTrackstarSQLiteVFS) in a COMMIT's and a checkpoint's page reads,
+// writes and syncs, and `SQLiteSink.insert` / `ClickTally.flush` in its own Swift work between statements.
 import CSQLite
+import CTrackstarSQLiteVFS
 import TrackstarStore
 
 extension SQLiteDatabase {
-    /// Virtual-machine steps between two yields: about 0.1–0.3 ms of SQLite work.
-    static let yieldEverySteps: Int32 = 20_000
+    /// The exporter's VFS, registered on first use (nil, i.e. SQLite's default, if that failed): the
+    /// default VFS plus yields when due and write-back started every MiB written, so a COMMIT's and a
+    /// checkpoint's I/O never hold the core long (CTrackstarSQLiteVFS/vfs.c).
+    public static let yieldingVFS: String? = CTrackstar_registerYieldVFS() == SQLITE_OK ? CTrackstar_yieldVFSName : nil
 
-    /// Makes every statement on this connection yield the core (`BackgroundPriority.yieldCore`) every
-    /// `yieldEverySteps` steps; the statement then carries on (the handler never interrupts it).
+    /// Write-backs the yielding VFS started so far in this process.
+    public static var yieldingVFSWriteBacks: UInt64 { UInt64(CTrackstar_yieldVFSWriteBacks()) }
+
+    /// Virtual-machine steps between two looks at the yield clock (`BackgroundPriority.yieldIfDue`,
+    /// which yields once 200 µs have passed since the thread last did): a few µs of SQLite work.
+    static let yieldEverySteps: Int32 = 1_000
+
+    /// Makes every statement on this connection yield the core when due (`BackgroundPriority.yieldIfDue`,
+    /// looked at every `yieldEverySteps` steps); the statement then carries on (the handler never interrupts it).
     public func yieldsCoreWhileRunning() {
         sqlite3_progress_handler(handle, SQLiteDatabase.yieldEverySteps, { _ in
-            BackgroundPriority.yieldCore()
+            BackgroundPriority.yieldIfDue()
             return 0
         }, nil)
     }

@@ -37,6 +37,15 @@ public enum BackgroundPriority {
     /// call (under a microsecond) where nothing else wants the core.
     public static func yieldCore() { sched_yield() }
 
+    /// `yieldCore` when 200 µs have passed since this thread last yielded through here (one clock read
+    /// otherwise): for work whose steps vary in cost (SQLite statements, a commit's page writes), so a
+    /// turn never holds the core much longer than that whatever the machine. True if it yielded.
+    @discardableResult
+    public static func yieldIfDue() -> Bool { CTrackstar_yieldIfDue() != 0 }
+
+    /// Yields by `yieldIfDue` in this process so far.
+    public static var yieldsIfDue: UInt64 { UInt64(CTrackstar_yieldCount()) }
+
     /// A mask for counted work: yield when `index & yieldEvery == 0`, every 1024 items (for the cap
     /// tally's records, about a quarter of a millisecond of work).
     public static let yieldEvery: UInt64 = 1023

@@ -23,4 +23,20 @@ int CTrackstar_idleIsReversible(int nice);
 /// (sync_file_range SYNC_FILE_RANGE_WRITE). 0 on success, else -1 and errno.
 int CTrackstar_startWriteBack(int fd, off_t offset, off_t length);
 
+/// Sets glibc's malloc trim threshold (mallopt M_TRIM_THRESHOLD): free memory at the top of a heap
+/// is returned to the kernel only past `bytes`. 1 on success, 0 if refused.
+int CTrackstar_setMallocTrimThreshold(int bytes);
+
+/// Gives the core away (sched_yield) when `CTrackstar_yieldAfterNanos` have passed since the calling
+/// thread last did (a per-thread clock; one vDSO clock read when not due). Background
+/// work calls it often, anywhere it can stop for a moment: a loop that the scheduler tick preempted
+/// for such a thread waits at most about that long instead of until the next tick. 1 if it yielded.
+int CTrackstar_yieldIfDue(void);
+
+/// The interval of `CTrackstar_yieldIfDue`: 200 µs.
+#define CTrackstar_yieldAfterNanos 200000
+
+/// Yields counted by `CTrackstar_yieldIfDue` in this process (for tests and figures).
+unsigned long long CTrackstar_yieldCount(void);
+
 #endif
