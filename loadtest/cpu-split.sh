@@ -11,6 +11,8 @@
 # A/B runs: `base-uring` / `base-epoll` run the binary BASE (another build, e.g. main's) like Trackstar;
 # a name ending in `-without=CUTS` (e.g. `trackstar-uring-without=defer_accept,receive_once`) runs it
 # with TRACKSTAR_IO_WITHOUT=CUTS, the per-connection cuts of issue 21 item 3 switched off.
+# SINK=sqlite runs the Trackstar servers with the default SQLite feed and counts CPU until the server
+# has been idle for half a second (the exporter's catch-up included), e.g. to A/B exporter changes.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -21,6 +23,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 STRACE=${STRACE:-0}
 MODES=${MODES:-"keepalive close"}
+SINK=${SINK:-none}   # SINK=sqlite: Trackstar in its default configuration, CPU counted until idle again
 SERVERS=${SERVERS:-"trackstar-uring trackstar-epoll floor floor-uring"}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +51,7 @@ start_trackstar() {
     local name=$1 io=$2 binary=${3:-$TRACKSTAR} without=${4:-} dir=$WORK/$1
     mkdir -p "$dir"
     "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$dir/data" --extra "[export]
-sink = \"none\"" > "$dir/trackstar.toml"
+sink = \"$SINK\"" > "$dir/trackstar.toml"
     TRACKSTAR_IO_WITHOUT=$without taskset -c "$SERVER_CPU" "$binary" serve --config "$dir/trackstar.toml" --loops 1 \
         --io "$io" --admin-listen off > "$dir/out.log" 2>&1 &
     PID[$name]=$!; STARTED+=("$!")
@@ -78,6 +81,10 @@ measure() {
     line=$(taskset -c "$GEN_CPU" "$BIN/tsload" --json --url "http://127.0.0.1:${PORT[$server]}" --duration "$DURATION" --warmup 0 \
         --threads 1 "${options[@]}")
     after=$(ticks "${PID[$server]}")
+    if [ "$SINK" != none ]; then  # the exporter's catch-up counts: read again until idle for 0.5 s
+        local settled=""
+        while [ "$settled" != "$after" ]; do settled=$after; sleep 0.5; after=$(ticks "${PID[$server]}"); done
+    fi
     read -r requests rate < <(python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["requests"], d["perSecond"])' <<< "$line")
     if [ "$STRACE" = 1 ]; then
         kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true
