@@ -85,8 +85,8 @@ struct BlockCursor {
     /// `,"text"` with JSON escapes. A text of eight or more bytes is checked and copied eight bytes a
     /// step, its last few as the eight ending it (rewriting some already copied, unchanged); a shorter
     /// one as two overlapping loads of 4 or 2 bytes (or one byte), so every byte loaded is the text's
-    /// and the 8-byte check sees each of them. Only a text with a byte to escape goes through
-    /// `ByteWriter.appendJSONEscaped`, from the step that found it on.
+    /// and the 8-byte check (`ByteWriter.wordNeedsJSONEscape`) sees each of them. Only a text with a
+    /// byte to escape goes through `ByteWriter.appendJSONEscaped`, from the step that found it on.
     @inline(__always)
     mutating func string(_ text: UnsafeRawBufferPointer) {
         two(UInt8(ascii: ","), UInt8(ascii: "\""))
@@ -96,30 +96,30 @@ struct BlockCursor {
             if n >= 8 {
                 while i + 8 <= n {
                     let word = source.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                    if BlockCursor.escapes(word) { break }
+                    if ByteWriter.wordNeedsJSONEscape(word) { break }
                     p.storeBytes(of: word, toByteOffset: i, as: UInt64.self)
                     i += 8
                 }
                 if i < n && (i + 8 > n) {
                     let word = source.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
-                    if !BlockCursor.escapes(word) { p.storeBytes(of: word, toByteOffset: n - 8, as: UInt64.self); i = n }
+                    if !ByteWriter.wordNeedsJSONEscape(word) { p.storeBytes(of: word, toByteOffset: n - 8, as: UInt64.self); i = n }
                 }
             } else if n >= 4 {
                 let low = source.loadUnaligned(as: UInt32.self), high = source.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
-                if !BlockCursor.escapes(UInt64(low) | UInt64(high) << 32) {
+                if !ByteWriter.wordNeedsJSONEscape(UInt64(low) | UInt64(high) << 32) {
                     p.storeBytes(of: low, as: UInt32.self); p.storeBytes(of: high, toByteOffset: n - 4, as: UInt32.self)
                     i = n
                 }
             } else if n >= 2 {
                 let low = source.loadUnaligned(as: UInt16.self), high = source.loadUnaligned(fromByteOffset: n - 2, as: UInt16.self)
                 let both = UInt64(low) | UInt64(high) << 16
-                if !BlockCursor.escapes(both | both << 32) {
+                if !ByteWriter.wordNeedsJSONEscape(both | both << 32) {
                     p.storeBytes(of: low, as: UInt16.self); p.storeBytes(of: high, toByteOffset: n - 2, as: UInt16.self)
                     i = n
                 }
             } else {
                 let b = source.load(as: UInt8.self)
-                if !BlockCursor.escapes(UInt64(b) &* 0x0101_0101_0101_0101) { p.storeBytes(of: b, as: UInt8.self); i = n }
+                if !ByteWriter.wordNeedsJSONEscape(UInt64(b) &* 0x0101_0101_0101_0101) { p.storeBytes(of: b, as: UInt8.self); i = n }
             }
             p += i
             if i < n {  // the rest the careful way (room: 6 bytes a byte, reserved)
@@ -167,15 +167,5 @@ struct BlockCursor {
         let n = text.utf8CodeUnitCount
         if n > 0 { bytes(UnsafeRawPointer(text.utf8Start), n) }
         byte(UInt8(ascii: "\""))
-    }
-
-    /// Whether one of the eight bytes is a control byte, DEL, '"' or '\\' (`ByteWriter.needsJSONEscape`'s check).
-    @inline(__always)
-    static func escapes(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080, low = ones &* 0x7F
-        @inline(__always) func nonzero(_ x: UInt64) -> UInt64 { ((x & low) &+ low) | x }
-        let control = ~(((word & low) &+ ones &* 0x60) | word) & high
-        let special = ~(nonzero(word ^ ones &* 0x7F) & nonzero(word ^ ones &* 0x22) & nonzero(word ^ ones &* 0x5C)) & high
-        return control | special != 0
     }
 }

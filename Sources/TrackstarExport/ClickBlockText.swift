@@ -126,12 +126,7 @@ final class ClickBlockText {
     /// The enrichment columns (`EnrichmentColumns.clicks`, in order).
     @inline(__always)
     static func enrichment(_ head: ClickEnrichmentHead, _ tail: ClickEnrichmentTail, _ c: inout BlockCursor) {
-        if head.country == 0 {
-            c.two(UInt8(ascii: ","), UInt8(ascii: "\"")); c.byte(UInt8(ascii: "\""))
-        } else {
-            var country = head.country.littleEndian
-            withUnsafeBytes(of: &country) { c.string($0) }
-        }
+        EnrichmentColumns.withCountry(head) { c.string($0) }
         c.byte(UInt8(ascii: ",")); c.decimal(UInt64(tail.asn))
         c.name(head.device.name)
         c.string(tail.os); c.string(tail.browser)

@@ -184,16 +184,9 @@ public struct ByteWriter {
 
     /// True when some byte is a control byte, DEL, '"' or '\\'.
     static func needsJSONEscape(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080, low = ones &* 0x7F
-        // Bit 7 of each byte of `(x & 0x7F) + 0x7F | x` is clear exactly where x is zero (no carries).
-        @inline(__always) func nonzero(_ x: UInt64) -> UInt64 { ((x & low) &+ low) | x }
         var i = 0
         while i + 8 <= bytes.count {
-            let word = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            // Below 0x20: bit 7 clear after adding 0x60 to the low seven bits, for bytes under 0x80.
-            let control = ~(((word & low) &+ ones &* 0x60) | word) & high
-            let special = ~(nonzero(word ^ ones &* 0x7F) & nonzero(word ^ ones &* 0x22) & nonzero(word ^ ones &* 0x5C)) & high
-            if control | special != 0 { return true }
+            if wordNeedsJSONEscape(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { return true }
             i += 8
         }
         while i < bytes.count {
@@ -202,6 +195,19 @@ public struct ByteWriter {
             i += 1
         }
         return false
+    }
+
+    /// True when one of the eight bytes of `word` is a control byte, DEL, '"' or '\\' (the check of
+    /// `needsJSONEscape`, and of the exporter's click blocks, eight bytes a step).
+    @inlinable @inline(__always)
+    public static func wordNeedsJSONEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080, low = ones &* 0x7F
+        // Bit 7 of each byte of `(x & 0x7F) + 0x7F | x` is clear exactly where x is zero (no carries).
+        @inline(__always) func nonzero(_ x: UInt64) -> UInt64 { ((x & low) &+ low) | x }
+        // Below 0x20: bit 7 clear after adding 0x60 to the low seven bits, for bytes under 0x80.
+        let control = ~(((word & low) &+ ones &* 0x60) | word) & high
+        let special = ~(nonzero(word ^ ones &* 0x7F) & nonzero(word ^ ones &* 0x22) & nonzero(word ^ ones &* 0x5C)) & high
+        return control | special != 0
     }
 
     /// Writes the two upper-case hex digits of `byte` at `p`.
