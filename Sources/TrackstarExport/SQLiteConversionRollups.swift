@@ -1,8 +1,12 @@
 // Conversion roll-ups of report.sqlite summed in Swift (issue 19 item 1): the sink tallies each
-// conversion as recorded (version 0) while it binds the row and writes one upsert per group and level
-// per batch, instead of an insert trigger's upsert per row and level. Triggers stay for what the sink
-// does not see cheaply: a status transition (the row upsert's UPDATE), a row a transition inserted
-// before its conversion arrived (version > 0), retraction (DELETE).
+// conversion row it inserts (as recorded, and a transition's row when its conversion is not stored
+// yet) while it binds the row, and writes one upsert per group and level per batch, instead of an
+// insert trigger's upsert per row and level. Triggers stay for what the sink does not see cheaply: a
+// status transition of a stored row (the row upsert's UPDATE) and retraction (DELETE). No insert
+// trigger: even one whose WHEN is false for every row cost ~10,700 instructions a conversion (SQLite
+// stages a multi-row INSERT through a temporary table and calls the trigger program per row when the
+// table has a row trigger; callgrind of the sink's insert into this schema, 8,000 rows: 161 M
+// instructions with it, 76 M without).
 import TrackstarCore
 import TrackstarStore
 #if canImport(Glibc)
@@ -45,30 +49,21 @@ enum ConversionDimension: UInt16 {
 }
 
 extension SQLiteRollups {
-    /// The conversion triggers by name: status transitions and deletions move every level's sums; the
-    /// insert trigger adds rows the sink did not tally, i.e. rows a transition inserted (version > 0),
-    /// and for a level the sink cannot tally (a column `ConversionDimension` lacks) every row.
+    /// The conversion triggers by name: status transitions and deletions move every level's sums.
+    /// Rows inserted are summed by the sink (`ConversionTally`), or by `rollUpConversions` for rows
+    /// written by other means. Every level must be one `ConversionDimension` can key (a test holds it).
     static func conversionTriggers(_ levels: [Level]) -> [(name: String, sql: String)] {
         func all(_ r: String, _ sign: Int) -> String { levels.map { conversionUpsert($0, r, sign) }.joined(separator: " ") }
-        let untallied = levels.filter { ConversionDimension.of($0) == nil }
-        let insert = untallied.isEmpty
-            ? "WHEN NEW.version > 0 BEGIN \(all("NEW", 1)) END"
-            : "BEGIN " + levels.map { level in
-                ConversionDimension.of(level) == nil ? conversionUpsert(level, "NEW", 1) : conversionUpsert(level, "NEW", 1, when: "NEW.version > 0")
-            }.joined(separator: " ") + " END"
         return [
-            ("rollup_conversions_insert", "CREATE TRIGGER rollup_conversions_insert AFTER INSERT ON conversions \(insert)"),
             ("rollup_conversions_status", "CREATE TRIGGER rollup_conversions_status AFTER UPDATE OF status ON conversions "
                 + "WHEN OLD.status IS NOT NEW.status BEGIN \(all("OLD", -1)) \(all("NEW", 1)) END"),
             ("rollup_conversions_delete", "CREATE TRIGGER rollup_conversions_delete AFTER DELETE ON conversions BEGIN \(all("OLD", -1)) END"),
         ]
     }
 
-    /// `conversionUpsert` as an INSERT … SELECT that adds the row only `when` holds.
-    static func conversionUpsert(_ level: Level, _ r: String, _ sign: Int, when condition: String) -> String {
-        "INSERT INTO \(level.conversions) SELECT \(conversionValues(level, r, sign).joined(separator: ", ")) WHERE \(condition) "
-            + "ON CONFLICT DO UPDATE SET \(conversionSums);"
-    }
+    /// Triggers of earlier releases, dropped when a store is opened: the insert trigger (before the
+    /// sink summed rows, it summed every row; then the rows transitions inserted).
+    static let retiredConversionTriggers = ["rollup_conversions_insert"]
 
     /// The roll-up row of conversion row `r` (NEW or OLD) in `level`, negated with `sign` -1.
     static func conversionValues(_ level: Level, _ r: String, _ sign: Int) -> [String] {
@@ -88,6 +83,7 @@ extension SQLiteRollups {
             if present[name] != nil { changes += "DROP TRIGGER \(name); " }
             changes += sql + "; "
         }
+        for name in retiredConversionTriggers where present[name] != nil { changes += "DROP TRIGGER \(name); " }
         guard !changes.isEmpty else { return }
         do {
             try db.execute("SAVEPOINT conversion_triggers; " + changes + "RELEASE conversion_triggers;")
@@ -98,7 +94,7 @@ extension SQLiteRollups {
     }
 
     /// Adds the conversion rows `condition` selects to every level: for rows written into the store
-    /// by other means than the sink (which tallies what it writes itself).
+    /// by other means than the sink (which tallies what it inserts itself; no trigger sums an insert).
     static func conversionsFromRaw(where condition: String) -> String {
         levels.map { level in
             let dimensions = level.conversionDimensions.joined(separator: ", ")
@@ -112,9 +108,9 @@ extension SQLiteRollups {
 }
 
 extension SQLiteSink {
-    /// Rolls up conversion rows inserted into `db` with SQL rather than by the sink (version 0 rows are
-    /// summed by the sink as it writes them, not by a trigger): `condition` selects them (e.g. by id).
-    public static func rollUpConversions(_ db: SQLiteDatabase, where condition: String = "version = 0") throws(ExportError) {
+    /// Rolls up conversion rows inserted into `db` with SQL rather than by the sink (the sink sums the
+    /// rows it inserts itself, and no trigger sums an insert): `condition` selects them (e.g. by id).
+    public static func rollUpConversions(_ db: SQLiteDatabase, where condition: String = "true") throws(ExportError) {
         try db.execute(SQLiteRollups.conversionsFromRaw(where: condition))
     }
 }

@@ -15,6 +15,8 @@ public final class SQLiteSink: ExportSink {
     var tally = ClickTally()
     /// The current batch's conversions as recorded, by roll-up group (written with the clicks').
     var conversionTally = ConversionTally()
+    /// The current batch's refusals, by roll-up group.
+    var refusalTally = RefusalTally()
     /// Event names bound without a String per row.
     let eventNames = EventNames()
     /// Conversion ids of the span being written that were in the store before it (rows a transition
@@ -71,8 +73,8 @@ public final class SQLiteSink: ExportSink {
         let begin, commit, rollback, position, transition, transitionAmount, clickBlock: SQLiteStatement
         /// The click roll-up upserts, one per level of `SQLiteRollups.levels`.
         let clickRollups: [SQLiteStatement]
-        /// The ids of a span's conversions already stored (`presentConversions`).
-        let storedConversions: SQLiteStatement
+        /// The ids of a span's conversions already stored (`presentConversions`); whether one is.
+        let storedConversions, conversionStored: SQLiteStatement
         let conversions, refusals: BulkInsert
     }
 
@@ -127,10 +129,12 @@ public final class SQLiteSink: ExportSink {
             clickBlock: try db.prepare("INSERT INTO click_blocks VALUES (?,?,?,?,?,?)"),
             clickRollups: try SQLiteRollups.clickUpserts(db),
             storedConversions: try db.prepare("SELECT conversion_id FROM conversions WHERE conversion_id > ?1 AND conversion_id <= ?2"),
+            conversionStored: try db.prepare("SELECT 1 FROM conversions WHERE conversion_id = ?1"),
             conversions: try BulkInsert(db, table: "conversions", columns: 25 + EnrichmentColumns.conversions.count,
                                         rowsPerStatement: conversionScratch.rows, upsert: SQLiteSink.conversionUpsert),
             refusals: try BulkInsert(db, table: "refusals", columns: 7, rowsPerStatement: 64))
         conversionTally = try ConversionTally(db)
+        refusalTally = try RefusalTally(db)
         database = db
         return try SQLiteSink.positions(db)
     }
@@ -226,12 +230,14 @@ public final class SQLiteSink: ExportSink {
             for span in batch.spans { try insert(span, from: source, s) }
             try tally.flush(s.clickRollups)
             try conversionTally.flush(eventNames)
+            try refusalTally.flush()
             let now = WallClock.nowMillis()
             for position in batch.positions { try storePosition(position, s, now: now) }
             try s.commit.run()
         } catch {
             tally.groups.removeAll(keepingCapacity: true)
             conversionTally.groups.removeAll(keepingCapacity: true)
+            refusalTally.groups.removeAll(keepingCapacity: true)
             try? s.rollback.run()
             throw error
         }
@@ -262,13 +268,17 @@ public final class SQLiteSink: ExportSink {
             }
             try blocks.close(end: span.range.upperBound)
         case .conversions:
+            // Conversions as recorded, a multi-row statement at a time; then the span's transitions in
+            // order, a row each (`insertTransitions`). A transition follows its conversion in a log
+            // (or sits in another shard's), so writing it after the span's conversions changes nothing.
             try findStoredConversions(span, s)
             let columns = s.conversions.columns
-            try insert(span, s.conversions, read: { source.conversion(shard: span.shard, sequence: $0) }) { row, st, base in
+            try insert(span, s.conversions, read: { sequence in
+                source.isTransition(shard: span.shard, sequence: sequence) ? nil : source.conversion(shard: span.shard, sequence: sequence)
+            }) { row, st, base in
                 let event = eventNames.id(offerID: row.offerID, index: row.eventIndex, source)
-                // A conversion as recorded is summed here unless its row is already stored (its insert then
-                // changes nothing); a transition's row is summed by the triggers (SQLiteConversionRollups.swift).
-                if !row.isTransition && (presentConversions.isEmpty || !presentConversions.contains(row.conversionID)) {
+                // Summed here unless its row is already stored (its insert then changes nothing).
+                if presentConversions.isEmpty || !presentConversions.contains(row.conversionID) {
                     conversionTally.add(row, event: event)
                 }
                 SQLiteSink.bind(row, event: eventNames.bytes(event), source, st, base, scratch: conversionScratch.row(Int(base / columns)))
@@ -276,6 +286,7 @@ public final class SQLiteSink: ExportSink {
             try insertTransitions(span, from: source, s)
         case .refusals:
             try insert(span, s.refusals, read: { source.refusal(shard: span.shard, sequence: $0) }) { row, st, base in
+                refusalTally.add(row)
                 SQLiteSink.bind(row, st, base)
             }
         }
@@ -305,11 +316,21 @@ public final class SQLiteSink: ExportSink {
         while try s.storedConversions.step() { presentConversions.insert(UInt64(s.storedConversions.int(0))) }
     }
 
-    /// The span's transitions, one row each in `conversion_transitions` (rare: one statement each).
+    /// The span's transitions (rare: statements of one row each): the conversion row upserted with
+    /// the new status and version (inserted when its conversion is not stored yet, and then summed
+    /// here; a stored row's status change is moved by the status trigger), and the history row.
     func insertTransitions(_ span: LogSpan, from source: ExportSource, _ s: Statements) throws(ExportError) {
-        let st = s.transition
+        let st = s.transition, upsert = s.conversions.single
         for sequence in span.range where source.isTransition(shard: span.shard, sequence: sequence) {
-            guard let row = source.conversion(shard: span.shard, sequence: sequence), let previous = row.previousStatus else { continue }
+            guard let row = source.conversion(shard: span.shard, sequence: sequence) else { continue }
+            let event = eventNames.id(offerID: row.offerID, index: row.eventIndex, source)
+            s.conversionStored.bind(1, Int64(row.conversionID))
+            let stored = try s.conversionStored.step()
+            s.conversionStored.reset()
+            SQLiteSink.bind(row, event: eventNames.bytes(event), source, upsert, 0, scratch: conversionScratch.row(0))
+            try upsert.statement.run()
+            if !stored { conversionTally.add(row, event: event) }
+            guard let previous = row.previousStatus else { continue }
             st.bind(1, Int64(row.id)); st.bind(2, Int64(row.conversionID)); st.bind(3, row.changedMillis)
             st.bind(4, previous.name); st.bind(5, row.status.name); st.bind(6, Int64(row.version))
             st.bind(7, row.amountChanged ? row.amount : nil)

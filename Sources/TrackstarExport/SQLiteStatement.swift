@@ -59,6 +59,9 @@ public final class SQLiteStatement {
         }
     }
 
+    /// Ends a statement stepped before it returned false (its bindings stay).
+    public func reset() { sqlite3_reset(handle) }
+
     public var columnCount: Int { Int(sqlite3_column_count(handle)) }
     public func int(_ column: Int) -> Int64 { sqlite3_column_int64(handle, Int32(column)) }
     public func text(_ column: Int) -> String? {

@@ -1,7 +1,7 @@
 // Conversions summed in Swift as the sink writes them (issue 19 item 1): every roll-up level holds
 // exactly the sums of the raw conversion rows, whatever the batch size, with transitions in the span
-// of their conversion, before it, or in another shard; a span written again; a store whose insert
-// trigger still summed every row; and rows inserted by SQL and rolled up with `rollUpConversions`.
+// of their conversion, before it, or in another shard; a span written again; a store with an insert
+// trigger of an earlier release; and rows inserted by SQL and rolled up with `rollUpConversions`.
 import Testing
 import TrackstarCore
 import TrackstarStore
@@ -26,6 +26,11 @@ import TrackstarConfiguration
             #expect(try db.rows("\(rolled) EXCEPT \(raw)") == [], "\(comment): \(level.conversions) has more than")
             groups += Int(try db.rows("SELECT count(*) FROM (\(raw))")[0][0] ?? "0") ?? 0
         }
+        // Refusals too: counted by the sink as well (`RefusalTally`).
+        let raw = "SELECT time_ms / \(CivilTime.hourMillis) AS h, offer_id, aff_id, reason, count(*) FROM refusals GROUP BY h, offer_id, aff_id, reason"
+        let rolled = "SELECT * FROM rollup_refusals WHERE refusals != 0"
+        #expect(try db.rows("\(raw) EXCEPT \(rolled)") == [], "\(comment): rollup_refusals lacks")
+        #expect(try db.rows("\(rolled) EXCEPT \(raw)") == [], "\(comment): rollup_refusals has more than")
         return groups
     }
 
@@ -77,9 +82,9 @@ import TrackstarConfiguration
         try ConversionRollupTests.expectRollupsEqualRawRows(dir, "written again")
     }
 
-    /// A store whose insert trigger summed every row (before the sink did): opening it replaces the
+    /// A store whose insert trigger summed every row (before the sink did): opening it drops the
     /// trigger, so rows exported after are summed once.
-    @Test func anEarlierInsertTriggerIsReplaced() throws {
+    @Test func anEarlierInsertTriggerIsDropped() throws {
         let logs = TestLogs(shards: 2)
         ReportRollupTests.fill(logs, clicks: 30)
         let dir = temporaryDirectory()
@@ -87,17 +92,19 @@ import TrackstarConfiguration
         SQLiteSinkTests().export(logs, to: dir, batchRows: 8)
         let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: dir))
         let every = SQLiteRollups.levels.map { SQLiteRollups.conversionUpsert($0, "NEW", 1) }.joined(separator: " ")
-        try db.execute("DROP TRIGGER rollup_conversions_insert; "
+        try db.execute("DROP TRIGGER IF EXISTS rollup_conversions_insert; "
                        + "CREATE TRIGGER rollup_conversions_insert AFTER INSERT ON conversions BEGIN \(every) END;")
         ReportRollupTests.fill(logs, clicks: 30, tag: "b")
         SQLiteSinkTests().export(logs, to: dir, batchRows: 8)
         #expect(try db.rows("SELECT count(*) FROM conversions") == [["20"]])
-        #expect(try db.rows("SELECT sql LIKE '%WHEN NEW.version > 0%' FROM sqlite_master WHERE name = 'rollup_conversions_insert'") == [["1"]])
-        try ConversionRollupTests.expectRollupsEqualRawRows(dir, "after the trigger's upgrade")
+        #expect(try db.rows("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'conversions' ORDER BY name")
+                == [["rollup_conversions_delete"], ["rollup_conversions_status"]])
+        try ConversionRollupTests.expectRollupsEqualRawRows(dir, "after the trigger was dropped")
     }
 
-    /// Rows inserted with SQL (as `ReportFigures` writes a month) are summed by `rollUpConversions`,
-    /// and a row a transition inserts (version > 0) by the trigger.
+    /// Rows inserted with SQL (as `ReportFigures` writes a month), whatever their version, are summed
+    /// by `rollUpConversions` (no trigger sums an insert), a status change of a stored row by the
+    /// trigger; refusals by `rollUpRefusals`.
     @Test func rowsInsertedWithSQLAreRolledUpOnRequest() throws {
         let dir = temporaryDirectory()
         defer { removeDirectory(dir) }
@@ -111,10 +118,25 @@ import TrackstarConfiguration
             VALUES (1, 0, '', 0, 3600000, 4, 7, '', '', '', '', '', '', '', 'conversion', 0, 'approved', NULL, 10, 20, 'USD', 'a', 0),
                    (2, 0, '', 0, 3600001, 4, 7, '', '', '', '', '', '', '', 'conversion', 0, 'pending', NULL, 30, 40, 'USD', 'b', 1);
             """)
-        #expect(try db.rows("SELECT row_count, payout_micros, pending_payout_micros FROM rollup_conversions") == [["1", "0", "30"]])
+        try db.execute("INSERT INTO refusals VALUES (1, 3600002, 'bad_token', 403, 4, 7, ''), (2, 7200000, 'bad_token', 403, 4, 7, '')")
+        #expect(try db.rows("SELECT count(*) FROM rollup_conversions") == [["0"]])
+        #expect(try db.rows("SELECT count(*) FROM rollup_refusals") == [["0"]])
+        try SQLiteSink.rollUpRefusals(db)
+        #expect(try db.rows("SELECT hour, refusals FROM rollup_refusals ORDER BY hour") == [["1", "1"], ["2", "1"]])
         try SQLiteSink.rollUpConversions(db)
         #expect(try db.rows("SELECT row_count, payout_micros, pending_payout_micros FROM rollup_conversions") == [["2", "10", "30"]])
+        try db.execute("UPDATE conversions SET status = 'approved' WHERE conversion_id = 2")
+        #expect(try db.rows("SELECT row_count, payout_micros, pending_payout_micros FROM rollup_conversions") == [["2", "40", "0"]])
         try ConversionRollupTests.expectRollupsEqualRawRows(dir, "inserted with SQL")
+    }
+
+    /// The sink sums every row it inserts (no insert trigger does), so every level must be one its
+    /// tally can key: a level with a column `ConversionDimension` lacks would go unsummed.
+    @Test func everyLevelIsOneTheSinkTallies() {
+        for level in SQLiteRollups.levels {
+            #expect(ConversionDimension.of(level) != nil, "\(level.conversions)")
+        }
+        #expect(!SQLiteRollups.conversionTriggers(SQLiteRollups.levels).contains { $0.sql.contains("AFTER INSERT") })
     }
 
     /// The block text's strings: word steps, the tail as an overlapping word or byte by byte, and

@@ -153,7 +153,7 @@ import TrackstarConfiguration
         defer { removeDirectory(dir) }
         let (logs, db) = try ReportRollupTests.exportedStore(in: dir)
         for trigger in ["rollup_conversions_insert", "rollup_conversions_status", "rollup_conversions_delete", "rollup_refusals_insert",
-                        "rollup_refusals_delete"] { try db.execute("DROP TRIGGER \(trigger)") }
+                        "rollup_refusals_delete"] { try db.execute("DROP TRIGGER IF EXISTS \(trigger)") }
         for table in SQLiteRollups.levels.flatMap({ [$0.clicks, $0.conversions] }) + ["rollup_refusals"] { try db.execute("DROP TABLE \(table)") }
         #expect(try !Reporter.backend(config: ExportConfig(), dataDir: dir).hasRollups)
         ReportRollupTests.fill(logs, clicks: 10, tag: "c")  // more rows after the upgrade

@@ -3,7 +3,7 @@
 // engine (`Reporter.run`, what the command runs) on it, from the roll-ups and, for comparison, the
 // requests that must read raw rows. The schema, roll-up tables and triggers are the sink's own
 // (`SQLiteSink.open`). Conversions and refusals are written as raw rows and rolled up by the sink's
-// SQL (`SQLiteSink.rollUpConversions`; refusals by trigger). The clicks are tallied here by the same
+// SQL (`SQLiteSink.rollUpConversions`, `rollUpRefusals`). The clicks are tallied here by the same
 // groups the exporter rolls them up by (hour × offer × affiliate × trafficback reason × smart link, and the same by UTC
 // day; UTC day × those × country, device, OS, browser; UTC day × country, device, OS, browser,
 // reason, smart link; and the same with offer) and only their roll-up rows are written: the reports the roll-ups answer never read raw click rows, and
@@ -275,7 +275,8 @@ func build(path: String, clicks: Int, conversions: Int, days: Int) throws {
     print("clicks: \(written) tallied into roll-ups in \(Int(nowSeconds() - started)) s")
     printCounts(counts, clicks: written, days: days)
     try writeConversions(db, count: conversions, days: days, mix: mix, random: &random)
-    try SQLiteSink.rollUpConversions(db)  // the sink sums conversions as recorded itself, not by trigger
+    try SQLiteSink.rollUpConversions(db)  // the sink sums the rows it inserts itself, not by trigger
+    try SQLiteSink.rollUpRefusals(db)
     try db.execute("COMMIT; PRAGMA wal_checkpoint(TRUNCATE);")
 }
 
