@@ -65,8 +65,8 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
 
     /// Counts the records of every shard from the cursors up to `clicks[s]` / `conversions[s]`
     /// (each at least the table's retired count). Call with the lock held, or before anyone shares it.
-    /// It yields the core every `BackgroundPriority.yieldEvery + 1` records: on the snapshot thread it
-    /// runs for ten seconds of records at a time, next to the loops.
+    /// It yields the core by the clock (`BackgroundPriority.yieldIfDue`, looked at every 64 records):
+    /// on the snapshot thread it runs for ten seconds of records at a time, next to the loops.
     /// Returns how many retired records were never counted (a lost or missing snapshot file).
     func advance(_ engine: Engine, catalog: Catalog, clicks clickEnds: [UInt64], conversions conversionEnds: [UInt64]) -> UInt64 {
         let utc = CapZone.utc
@@ -75,7 +75,7 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
             if clickCursors[shard] < table.retiredCount { missed += table.retiredCount - clickCursors[shard]; clickCursors[shard] = table.retiredCount }
             while clickCursors[shard] < clickEnds[shard] {
                 defer { clickCursors[shard] += 1 }
-                if clickCursors[shard] & BackgroundPriority.yieldEvery == 0 { BackgroundPriority.yieldCore() }
+                if clickCursors[shard] & 63 == 0 { BackgroundPriority.yieldIfDue() }
                 guard let slot = table.record(clickCursors[shard]) else { continue }
                 let bytes = table.bytes(at: ClickSlot.varOffset(slot), count: ClickSlot.varLength(slot))
                 guard ClickSlot.traffic(bytes).countsAgainstCaps else { continue }
@@ -91,7 +91,7 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
             }
             while conversionCursors[shard] < conversionEnds[shard] {
                 defer { conversionCursors[shard] += 1 }
-                if conversionCursors[shard] & BackgroundPriority.yieldEvery == 0 { BackgroundPriority.yieldCore() }
+                if conversionCursors[shard] & 63 == 0 { BackgroundPriority.yieldIfDue() }
                 guard let record = table.record(conversionCursors[shard]), ConversionRecord.kind(record) == .conversion,
                       ConversionRecord.status(record) != .rejected else { continue }
                 let offer = ConversionRecord.offerID(record)

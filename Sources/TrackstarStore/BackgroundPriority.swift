@@ -45,10 +45,6 @@ public enum BackgroundPriority {
 
     /// Yields by `yieldIfDue` in this process so far.
     public static var yieldsIfDue: UInt64 { UInt64(CTrackstar_yieldCount()) }
-
-    /// A mask for counted work: yield when `index & yieldEvery == 0`, every 1024 items (for the cap
-    /// tally's records, about a quarter of a millisecond of work).
-    public static let yieldEvery: UInt64 = 1023
 }
 
 /// The lag watchdog of a thread that runs in SCHED_IDLE while it keeps up: past `raiseAfterMillis`
