@@ -5,7 +5,7 @@
 // in which the loop waits for the next tick. This VFS forwards everything to the default one and:
 //  - after each read, write and sync, gives the core away when due (`CTrackstar_yieldIfDue`);
 //  - starts the write-back of a file's dirty pages every `writeBackStep` bytes written
-//    (sync_file_range SYNC_FILE_RANGE_WRITE on a descriptor of its own for the same file), so the
+//    (`CTrackstar_startWriteBack` on a descriptor of its own for the same file), so the
 //    fsync at the end finds little left to submit: the submission, which runs on the caller's
 //    time in the kernel, comes in bounded steps between yields instead of all at once.
 // Durability is the default VFS's: the same writes and the same syncs, in the same order.
@@ -53,7 +53,7 @@ static int yWrite(sqlite3_file *f, const void *buffer, int amount, sqlite3_int64
     int rc = METHODS(f)->xWrite(p->real, buffer, amount, offset);
     if (rc == SQLITE_OK && p->fd >= 0 && (p->written += amount) >= writeBackStep) {
         p->written = 0;
-        if (sync_file_range(p->fd, 0, 0, SYNC_FILE_RANGE_WRITE) == 0)  // best effort: the fsync still writes all
+        if (CTrackstar_startWriteBack(p->fd, 0, 0) == 0)  // best effort: the fsync still writes all
             atomic_fetch_add_explicit(&writeBacks, 1, memory_order_relaxed);
     }
     CTrackstar_yieldIfDue();

@@ -47,15 +47,17 @@ int CTrackstar_startWriteBack(int fd, off_t offset, off_t length) {
 static __thread unsigned long long lastYield;
 static _Atomic unsigned long long yields;
 
-int CTrackstar_yieldIfDue(void) {
+static unsigned long long monotonicNanos(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    unsigned long long nanos = (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
-    if (nanos - lastYield < CTrackstar_yieldAfterNanos) return 0;
+    return (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
+}
+
+int CTrackstar_yieldIfDue(void) {
+    if (monotonicNanos() - lastYield < CTrackstar_yieldAfterNanos) return 0;
     sched_yield();
     atomic_fetch_add_explicit(&yields, 1, memory_order_relaxed);
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    lastYield = (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
+    lastYield = monotonicNanos();
     return 1;
 }
 
