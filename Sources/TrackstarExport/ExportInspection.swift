@@ -23,7 +23,7 @@ public enum ExportInspection {
                 let path = SQLiteSink.path(dataDir: dataDir)
                 label = "SQLite \(path)"
                 guard Glibc.access(path, F_OK) == 0 else { return ["export: no \(path) (export has not run, or it goes elsewhere)"] }
-                committed = try SQLiteSink.positions(SQLiteDatabase(path: path, readOnly: true))
+                committed = try SQLiteSink.positions(SQLiteSink.openForReading(path))
             case .clickhouse:
                 let sink = try ClickHouseSink(config: config)
                 label = sink.label

@@ -7,11 +7,11 @@ public final class SQLiteDatabase {
     let handle: OpaquePointer
     public let path: String
 
-    /// Opens (creating when asked) the database at `path`, with a busy timeout, through the VFS named
-    /// `vfs` (nil: SQLite's default).
-    public init(path: String, readOnly: Bool = false, busyTimeoutMillis: Int32 = 2000, vfs: String? = nil) throws(ExportError) {
+    /// Opens (creating it unless `readOnly` or not `create`) the database at `path`, with a busy
+    /// timeout, through the VFS named `vfs` (nil: SQLite's default).
+    public init(path: String, readOnly: Bool = false, create: Bool = true, busyTimeoutMillis: Int32 = 2000, vfs: String? = nil) throws(ExportError) {
         var db: OpaquePointer?
-        let flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        let flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)
         let code = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, vfs)
         guard code == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))

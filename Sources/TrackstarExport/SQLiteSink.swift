@@ -1,4 +1,4 @@
-// The default reporting store: `data_dir/report.sqlite` in WAL mode. Each batch is one transaction
+// The default reporting store: `data_dir/report.sqlite`, with a rollback journal. Each batch is one transaction
 // that inserts the rows (clicks as blocks, SQLiteClickBlocks.swift) and updates `export_positions`, so
 // a batch is either wholly there with its positions or not there at all: after a crash the exporter
 // resumes exactly where the file says. The roll-ups (SQLiteRollups.swift, SQLiteConversionRollups.swift)
@@ -35,9 +35,12 @@ public final class SQLiteSink: ExportSink {
     /// The report database of a data dir.
     public static func path(dataDir: String) -> String { dataDir + "/report.sqlite" }
 
-    /// `synchronous = FULL` (the default: a committed batch survives a power loss) or NORMAL (the WAL
-    /// is synced only at checkpoints; kept for measuring what durability costs).
+    /// `synchronous = FULL` (the default: a committed batch survives a power loss) or NORMAL (fewer
+    /// syncs; kept for measuring what durability costs).
     public let durableCommits: Bool
+    /// The journal mode the connection runs in: "truncate", or "wal" for a store another connection
+    /// held open when this one tried to leave WAL (it tries again at the next open).
+    public private(set) var journalMode = ""
 
     public init(path: String, durableCommits: Bool = true) { self.path = path; self.durableCommits = durableCommits }
 
@@ -112,6 +115,7 @@ public final class SQLiteSink: ExportSink {
         close()
         let db = try SQLiteDatabase(path: path, vfs: SQLiteDatabase.yieldingVFS)  // next to the click loops (SQLiteYield.swift)
         db.yieldsCoreWhileRunning()
+        journalMode = SQLiteSink.useRollbackJournal(db)
         try db.execute(SQLiteSink.pragmas + (durableCommits ? "" : " PRAGMA synchronous = NORMAL;"))
         try db.execute(SQLiteSink.schema)
         try db.addColumnsIfMissing("conversions", SQLiteSink.addedConversionColumns)
@@ -139,14 +143,28 @@ public final class SQLiteSink: ExportSink {
         return try SQLiteSink.positions(db)
     }
 
-    /// The connection's settings. WAL with `synchronous = FULL`: every COMMIT syncs the WAL, so a batch
-    /// and its positions survive a power loss once committed (with NORMAL, everything since the last
-    /// checkpoint could vanish, positions included); the sync is one fdatasync per batch, off the loops.
-    /// Checkpoints run every 10,000 pages inside a COMMIT, on the exporter's thread. An 8 MiB page
-    /// cache holds a 10,000-row batch's pages (~3 MB, most of them block text written once) and the
-    /// roll-ups' current buckets; 64 MiB bought nothing but 60 MB more resident (`ExportFigures
-    /// 1000000`, 8 alternating rounds: median 2,223 ns a row with it, 2,180 with 8 MiB).
-    static let pragmas = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 10000;"
+    /// The connection's settings. `synchronous = FULL`: a COMMIT returns once the batch and its
+    /// positions are on disk (the journal synced, then the database), so they survive a power loss;
+    /// the syncs are the exporter thread's, off the loops. An 8 MiB page cache holds a 10,000-row
+    /// batch's pages (~3 MB, most of them block text written once) and the roll-ups' current buckets;
+    /// 64 MiB bought nothing but 60 MB more resident (`ExportFigures 1000000`, 8 alternating rounds:
+    /// median 2,223 ns a row with it, 2,180 with 8 MiB). `wal_autocheckpoint` applies only while a
+    /// store is still in WAL mode (`useRollbackJournal`).
+    static let pragmas = "PRAGMA synchronous = FULL; PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 10000;"
+
+    /// Puts the store in rollback-journal mode (`TRUNCATE`) and returns the mode it is in. A batch
+    /// appends most of its pages (block text, new rows) past the end of the file; a rollback journal
+    /// saves only the pages a transaction changes that existed before it (a dozen: B-tree edges,
+    /// roll-up buckets, positions), where WAL writes every page twice, to the WAL and again at the
+    /// checkpoint. Half the bytes written, and −18 % of the export's CPU (`ExportFigures`, docs/
+    /// performance.md, thirteenth session). The price: a reader holding the store makes a COMMIT wait
+    /// (the busy timeout, then the batch is retried; nothing is lost), and a COMMIT makes readers wait
+    /// for it. Leaving WAL needs every other connection closed: if one is open, the store stays in
+    /// WAL (as safe, only dearer) until an open finds it alone.
+    static func useRollbackJournal(_ db: SQLiteDatabase) -> String {
+        func mode(_ sql: String) -> String? { (try? db.rows(sql))?.first?.first ?? nil }
+        return mode("PRAGMA journal_mode = TRUNCATE") ?? mode("PRAGMA journal_mode") ?? "unknown"
+    }
 
     /// Deletes the rows of records at or past `positions` (logs that recovery cut after a machine
     /// crash: those records are gone, so their rows must go too) and stores the positions, in one
@@ -353,8 +371,12 @@ public final class SQLiteSink: ExportSink {
         }
     }
 
+    /// Closes the connection: every statement prepared on it goes (the tallies' upserts too, which
+    /// would otherwise keep it open until the next `open`, and with it, a store that stays in WAL).
     public func close() {
         statements = nil
+        conversionTally = ConversionTally()
+        refusalTally = RefusalTally()
         database = nil
     }
 }
@@ -382,4 +404,19 @@ final class RowScratch {
 
     /// Slot `i` (`0..<rows`).
     func row(_ i: Int) -> UnsafeMutableRawPointer { base + i * bytes }
+}
+
+extension SQLiteSink {
+    /// The store opened to read it from outside the server (`inspect`): read-only, unless a crash in
+    /// the middle of a COMMIT left a hot journal, which only a connection that may write can roll back
+    /// (any SQLite reader does so before reading); then read-write, without creating anything.
+    static func openForReading(_ path: String) throws(ExportError) -> SQLiteDatabase {
+        let readOnly = try SQLiteDatabase(path: path, readOnly: true)
+        do {
+            _ = try readOnly.rows("SELECT count(*) FROM sqlite_master")
+            return readOnly
+        } catch {
+            return try SQLiteDatabase(path: path, readOnly: false, create: false)
+        }
+    }
 }

@@ -196,8 +196,8 @@ print("filled \(records) records (90% clicks, 8% conversions, 2% refusals) in \(
 if getenv("EXPORT_FIGURES_SKIP_SQLITE") == nil && getenv("EXPORT_FIGURES_CLICKHOUSE_ONLY") == nil {
     let directory = "/tmp/trackstar-export-figures-\(getpid())"
     mkdir(directory, 0o755)
-    func clean() { for name in ["report.sqlite", "report.sqlite-wal", "report.sqlite-shm"] { unlink(directory + "/" + name) } }
-    report("SQLite (WAL, synchronous=FULL, batch_rows 10000)", records, measure(SQLiteSink(path: directory + "/report.sqlite"), logs, batchRows: 10_000))
+    func clean() { for name in ["report.sqlite", "report.sqlite-journal", "report.sqlite-wal", "report.sqlite-shm"] { unlink(directory + "/" + name) } }
+    report("SQLite (rollback journal, synchronous=FULL, batch_rows 10000)", records, measure(SQLiteSink(path: directory + "/report.sqlite"), logs, batchRows: 10_000))
     if getenv("EXPORT_FIGURES_REPORTS") != nil {
         print("reports over click blocks:")
         timeRawReports(dataDir: directory)
@@ -207,7 +207,7 @@ if getenv("EXPORT_FIGURES_SKIP_SQLITE") == nil && getenv("EXPORT_FIGURES_CLICKHO
     }
     clean()
     if getenv("EXPORT_FIGURES_NORMAL_SYNC") != nil {
-        report("SQLite (WAL, synchronous=NORMAL, batch_rows 10000)", records,
+        report("SQLite (rollback journal, synchronous=NORMAL, batch_rows 10000)", records,
                measure(SQLiteSink(path: directory + "/report.sqlite", durableCommits: false), logs, batchRows: 10_000))
         clean()
     }
