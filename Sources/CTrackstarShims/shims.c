@@ -63,4 +63,8 @@ int CTrackstar_yieldIfDue(void) {
 
 unsigned long long CTrackstar_yieldCount(void) { return atomic_load_explicit(&yields, memory_order_relaxed); }
 
-int CTrackstar_setMallocTrimThreshold(int bytes) { return mallopt(M_TRIM_THRESHOLD, bytes); }
+int CTrackstar_keepMallocMemory(int trimThreshold, int mmapThreshold) {
+    return mallopt(M_TRIM_THRESHOLD, trimThreshold) && mallopt(M_MMAP_THRESHOLD, mmapThreshold);
+}
+
+size_t CTrackstar_mallocMappedBytes(void) { return mallinfo2().hblkhd; }

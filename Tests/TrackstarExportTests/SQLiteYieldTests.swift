@@ -6,8 +6,30 @@ import Glibc
 import Testing
 import TrackstarStore
 @testable import TrackstarExport
+import TrackstarTestSupport
 
 @Suite struct SQLiteYieldTests {
+    /// Once an exporter has started, a block of a few MB (SQLite's record of a click block) comes from
+    /// the heap, not from a mapping of its own whose pages are faulted in and zeroed each time. Other
+    /// tests' threads may map a block of their own at the same moment, so any one of three tries will do.
+    @Test func anExportersLargeBlocksComeFromTheHeap() {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        let exporter = Exporter(sink: SQLiteSink(path: SQLiteSink.path(dataDir: dir)), source: TestLogs(shards: 1).source(),
+                                batchRows: 10, batchAgeMillis: 10)
+        exporter.start()
+        defer { exporter.stop() }
+        let size = 4 << 20
+        let mappedEachTime = (0..<3).allSatisfy { _ in
+            let before = Exporter.mallocMappedBytes
+            let block = malloc(size)
+            let after = Exporter.mallocMappedBytes
+            free(block)
+            return after - before >= size
+        }
+        #expect(!mappedEachTime, "a \(size)-byte block got a mapping of its own every time")
+    }
+
     func monotonicNanos() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

@@ -23,9 +23,14 @@ int CTrackstar_idleIsReversible(int nice);
 /// (sync_file_range SYNC_FILE_RANGE_WRITE). 0 on success, else -1 and errno.
 int CTrackstar_startWriteBack(int fd, off_t offset, off_t length);
 
-/// Sets glibc's malloc trim threshold (mallopt M_TRIM_THRESHOLD): free memory at the top of a heap
-/// is returned to the kernel only past `bytes`. 1 on success, 0 if refused.
-int CTrackstar_setMallocTrimThreshold(int bytes);
+/// Sets glibc's malloc trim threshold (mallopt M_TRIM_THRESHOLD: free memory at the top of a heap is
+/// returned to the kernel only past `trimThreshold` bytes) and its mmap threshold (M_MMAP_THRESHOLD:
+/// blocks of `mmapThreshold` bytes or more get their own mapping, unmapped when freed; setting either
+/// turns off glibc's dynamic raising of it, so both are set). 1 on success, 0 if refused.
+int CTrackstar_keepMallocMemory(int trimThreshold, int mmapThreshold);
+
+/// Bytes malloc holds in blocks with their own mapping (mallinfo2's hblkhd).
+size_t CTrackstar_mallocMappedBytes(void);
 
 /// Gives the core away (sched_yield) when `CTrackstar_yieldAfterNanos` have passed since the calling
 /// thread last did (a per-thread clock; one vDSO clock read when not due). Background
