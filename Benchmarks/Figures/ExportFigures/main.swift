@@ -5,6 +5,7 @@
 // ClickHouse is measured with one exporter thread at batch_rows 10000 and 100000, then with two
 // threads (one per shard): CPU is the whole process's, i.e. the exporter threads' (the server's own
 // CPU is not in it). EXPORT_FIGURES_CLICKHOUSE_ONLY=1 skips SQLite.
+// EXPORT_FIGURES_BATCH_ROWS=N sets SQLite's batch_rows (10000 by default; the server's default is 50000).
 // EXPORT_FIGURES_SKIP_SQLITE=1 skips SQLite; EXPORT_FIGURES_NORMAL_SYNC=1 also measures SQLite with
 // synchronous = NORMAL (the WAL synced only at checkpoints) to show what durable commits cost.
 // EXPORT_FIGURES_REPORTS=1 then times reports that read raw click rows from the store just written
@@ -197,7 +198,9 @@ if getenv("EXPORT_FIGURES_SKIP_SQLITE") == nil && getenv("EXPORT_FIGURES_CLICKHO
     let directory = "/tmp/trackstar-export-figures-\(getpid())"
     mkdir(directory, 0o755)
     func clean() { for name in ["report.sqlite", "report.sqlite-journal", "report.sqlite-wal", "report.sqlite-shm"] { unlink(directory + "/" + name) } }
-    report("SQLite (rollback journal, synchronous=FULL, batch_rows 10000)", records, measure(SQLiteSink(path: directory + "/report.sqlite"), logs, batchRows: 10_000))
+    let sqliteBatchRows = getenv("EXPORT_FIGURES_BATCH_ROWS").flatMap { Int(String(cString: $0)) } ?? 10_000
+    report("SQLite (rollback journal, synchronous=FULL, batch_rows \(sqliteBatchRows))", records,
+           measure(SQLiteSink(path: directory + "/report.sqlite"), logs, batchRows: sqliteBatchRows))
     if getenv("EXPORT_FIGURES_REPORTS") != nil {
         print("reports over click blocks:")
         timeRawReports(dataDir: directory)
