@@ -212,7 +212,7 @@ public final class Exporter: @unchecked Sendable {  // shared state is behind `m
     /// Setting the trim threshold turns off glibc's dynamic mmap threshold, which stayed at 128 KiB, so
     /// the record SQLite builds for each click block's INSERT (~3 MB) was mapped and unmapped every
     /// block, and its pages faulted in and zeroed each time: 13 % of the exporter thread's samples in
-    /// `clear_page_erms` (`perf record`, `ExportFigures 1000000`); −10 % export CPU without them.
+    /// `clear_page_erms` (`perf record`, `ExportFigures 1000000`); −14 % export CPU without them.
     public static let mallocMmapThreshold: Int32 = 32 << 20
     /// Bytes malloc holds in blocks of their own mapping, for tests.
     static var mallocMappedBytes: Int { Int(CTrackstar_mallocMappedBytes()) }
