@@ -173,7 +173,8 @@ struct LoopServerTests {
             let client = try LoopbackClient(port: group.port, source: source)
             client.send("bye\n")
             let answer = client.readUntilClosed()
-            #expect(answer.text == "echo bye\n" && answer.closed, "connection \(i): \(answer)")
+            #expect(answer.text == "echo bye\n" && answer.closed,
+                    "connection \(i) from \(source):\(client.localPort): \(answer), receive error \(String(cString: strerror(client.lastError)))")
             expected.append(PeerAddress(high: 0, low: 0xffff_0000_0000 | UInt64(UInt32(bigEndian: inet_addr(source)))))
         }
         #expect(handler.peers == expected)

@@ -86,6 +86,9 @@ struct ClientError: Error, CustomStringConvertible {
 /// to another loopback address (any of 127.0.0.0/8) before connecting.
 final class LoopbackClient {
     let fd: Int32
+    /// The error of the receive that ended the last read (0 when it ended otherwise), e.g. ECONNRESET
+    /// for a reset where `read` says only "closed": for the messages of failed expectations.
+    private(set) var lastError: Int32 = 0
 
     init(port: UInt16, source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -136,8 +139,9 @@ final class LoopbackClient {
             if done(String(decoding: bytes, as: UTF8.self)) { break }
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 { bytes += buffer[0..<n]; continue }
-            if n == 0 { return (String(decoding: bytes, as: UTF8.self), true) }
-            if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return (String(decoding: bytes, as: UTF8.self), true) }
+            if n == 0 { lastError = 0; return (String(decoding: bytes, as: UTF8.self), true) }
+            let code = errno
+            if code != EAGAIN && code != EWOULDBLOCK && code != EINTR { lastError = code; return (String(decoding: bytes, as: UTF8.self), true) }
         }
         return (String(decoding: bytes, as: UTF8.self), false)
     }
