@@ -80,11 +80,8 @@ measure() {
     before=$(ticks "${PID[$server]}")
     line=$(taskset -c "$GEN_CPU" "$BIN/tsload" --json --url "http://127.0.0.1:${PORT[$server]}" --duration "$DURATION" --warmup 0 \
         --threads 1 "${options[@]}")
+    [ "$SINK" = none ] || wait_until_idle "${PID[$server]}"  # the exporter's catch-up counts
     after=$(ticks "${PID[$server]}")
-    if [ "$SINK" != none ]; then  # the exporter's catch-up counts: read again until idle for 0.5 s
-        local settled=""
-        while [ "$settled" != "$after" ]; do settled=$after; sleep 0.5; after=$(ticks "${PID[$server]}"); done
-    fi
     read -r requests rate < <(python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["requests"], d["perSecond"])' <<< "$line")
     if [ "$STRACE" = 1 ]; then
         kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true

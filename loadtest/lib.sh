@@ -1,5 +1,6 @@
 # Shell helpers shared by the loadtest scripts (compare.sh, pinned.sh): stopping what a script
-# started, waiting for a server's "listening on" line, reading its port. Source it after setting
+# started, waiting for a server's "listening on" line, reading its port, waiting until a server is
+# idle. Source it after setting
 # WORK (a temp dir removed at exit), STARTED (pids to stop) and LOG_PREFIX.
 
 # Stops every server the script started (SIGTERM, then SIGKILL after 5 s) and removes the temp dir.
@@ -30,6 +31,15 @@ wait_for() {
 
 # The PORT in a "… listening on 127.0.0.1:PORT with …" line.
 port_of() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p'; }
+
+# Returns once process PID has used no CPU (all threads, user and system) for half a second: work it
+# defers, such as the exporter's catch-up, is then done.
+wait_until_idle() {
+    local pid=$1 previous="" current
+    while current=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat") && [ "$current" != "$previous" ]; do
+        previous=$current; sleep 0.5
+    done
+}
 
 # nginx (Debian's nginx-light) answering `return 302` with WORKERS worker processes, started under PIN
 # (e.g. `taskset -c 0`) if given, with a temporary prefix so nothing in /var is used. Sets NGINX_PID

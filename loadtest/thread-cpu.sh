@@ -33,7 +33,7 @@ threads() { for t in /proc/"$1"/task/*; do echo "$(basename "$t") $(awk '{ print
 
 # one SINK: a fresh server, one keep-alive run, CPU until idle; appends "sink clicks loop_ms rest_ms".
 one() {
-    local sink=$1 dir=$WORK/$1-$ROUND pid port line requests prev cur
+    local sink=$1 dir=$WORK/$1-$ROUND pid port line requests
     mkdir -p "$dir"
     "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$dir/data" --extra "[export]
 sink = \"$sink\"" > "$dir/trackstar.toml"
@@ -44,8 +44,7 @@ sink = \"$sink\"" > "$dir/trackstar.toml"
     line=$(taskset -c "$GEN_CPU" "$BIN/tsload" --json --url "http://127.0.0.1:$port" --duration "$DURATION" --warmup 0 \
         --threads 1 --scenario clicks --connections "$CONNECTIONS")
     requests=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<< "$line")
-    prev=-1
-    while cur=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat) && [ "$cur" != "$prev" ]; do prev=$cur; sleep 0.5; done
+    wait_until_idle "$pid"
     threads "$pid" > "$dir/after"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     join -a 2 -e 0 -o 0,1.2,2.2 "$dir/before" "$dir/after" \
