@@ -54,6 +54,8 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
 
     /// A key's six words before its first record.
     static let noWords = [UInt64](repeating: 0, count: 6)
+    /// `advance` looks at the yield clock when `record & clockMask == 0`: every 64 records.
+    static let clockMask: UInt64 = 63
 
     /// Replays one record onto the three counters from `first` (daily, monthly, total) of `entry`.
     private static func replay(_ entry: inout [UInt64], _ first: CapCounter, _ windows: (day: UInt64, month: UInt64)) {
@@ -75,7 +77,7 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
             if clickCursors[shard] < table.retiredCount { missed += table.retiredCount - clickCursors[shard]; clickCursors[shard] = table.retiredCount }
             while clickCursors[shard] < clickEnds[shard] {
                 defer { clickCursors[shard] += 1 }
-                if clickCursors[shard] & 63 == 0 { BackgroundPriority.yieldIfDue() }
+                if clickCursors[shard] & CapTally.clockMask == 0 { BackgroundPriority.yieldIfDue() }
                 guard let slot = table.record(clickCursors[shard]) else { continue }
                 let bytes = table.bytes(at: ClickSlot.varOffset(slot), count: ClickSlot.varLength(slot))
                 guard ClickSlot.traffic(bytes).countsAgainstCaps else { continue }
@@ -91,7 +93,7 @@ final class CapTally: @unchecked Sendable {  // guarded by `lock`
             }
             while conversionCursors[shard] < conversionEnds[shard] {
                 defer { conversionCursors[shard] += 1 }
-                if conversionCursors[shard] & 63 == 0 { BackgroundPriority.yieldIfDue() }
+                if conversionCursors[shard] & CapTally.clockMask == 0 { BackgroundPriority.yieldIfDue() }
                 guard let record = table.record(conversionCursors[shard]), ConversionRecord.kind(record) == .conversion,
                       ConversionRecord.status(record) != .rejected else { continue }
                 let offer = ConversionRecord.offerID(record)
