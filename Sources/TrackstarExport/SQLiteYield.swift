@@ -11,11 +11,17 @@ import TrackstarStore
 extension SQLiteDatabase {
     /// The exporter's VFS, registered on first use (nil, i.e. SQLite's default, if that failed): the
     /// default VFS plus yields when due and write-back started every MiB written, so a COMMIT's and a
-    /// checkpoint's I/O never hold the core long (CTrackstarSQLiteVFS/vfs.c).
+    /// checkpoint's I/O never hold the core long, and runs of consecutive page writes gathered into
+    /// writes of up to 256 KiB (CTrackstarSQLiteVFS/vfs.c).
     public static let yieldingVFS: String? = CTrackstar_registerYieldVFS() == SQLITE_OK ? CTrackstar_yieldVFSName : nil
 
     /// Write-backs the yielding VFS started so far in this process.
     public static var yieldingVFSWriteBacks: UInt64 { UInt64(CTrackstar_yieldVFSWriteBacks()) }
+
+    /// Main-database page writes the yielding VFS gathered into runs, and the runs it wrote, so far on
+    /// the calling thread (a connection's I/O happens on the thread that steps its statements).
+    public static var yieldingVFSGatheredWrites: UInt64 { UInt64(CTrackstar_yieldVFSGatheredWrites()) }
+    public static var yieldingVFSRunsWritten: UInt64 { UInt64(CTrackstar_yieldVFSRunsWritten()) }
 
     /// Virtual-machine steps between two looks at the yield clock (`BackgroundPriority.yieldIfDue`,
     /// which yields once 200 µs have passed since the thread last did): a few µs of SQLite work.

@@ -72,4 +72,57 @@ import TrackstarTestSupport
         #expect(try reader.rows("SELECT count(*), sum(length(v)) FROM t").first == ["4096", String(4096 * 1040)])
         #expect(try reader.rows("PRAGMA integrity_check").first == ["ok"])
     }
+
+    /// The VFS gathers a COMMIT's runs of page writes into larger writes; what it leaves on disk is
+    /// byte for byte what SQLite's default VFS leaves for the same statements, and reads in the middle
+    /// of a transaction (a cache of 50 pages, so pages are spilled to the file and read back) see every
+    /// write made before them. Rows are updated, deleted and indexed, so writes also land out of order.
+    @Test func gatheredWritesLeaveTheSameFileAsTheDefaultVFS() throws {
+        let vfs = try #require(SQLiteDatabase.yieldingVFS)
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        func build(_ path: String, vfs: String?, cachePages: Int = 50) throws -> [[String?]] {
+            let db = try SQLiteDatabase(path: path, vfs: vfs)
+            try db.execute("PRAGMA journal_mode = TRUNCATE; PRAGMA synchronous = FULL; PRAGMA cache_size = \(cachePages); "
+                           + "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL); CREATE INDEX tv ON t (v)")
+            var seen: [[String?]] = []
+            for batch in 0..<4 {
+                let first = batch * 3000 + 1, last = first + 2999
+                try db.execute("BEGIN; WITH RECURSIVE n(k) AS (SELECT \(first) UNION ALL SELECT k + 1 FROM n WHERE k < \(last)) "
+                               + "INSERT INTO t SELECT k, replace(hex(zeroblob(300 + k % 200)), '00', printf('%02x', k % 251)) FROM n; "
+                               + "UPDATE t SET v = v || 'x' WHERE k % 7 = \(batch); DELETE FROM t WHERE k % 11 = \(batch)")
+                seen += try db.rows("SELECT count(*), sum(length(v)), sum(k), (SELECT count(*) FROM t WHERE v > 'F') FROM t")
+                try db.execute("COMMIT")
+            }
+            seen += try db.rows("PRAGMA integrity_check")
+            return seen
+        }
+        let gatheredPath = dir + "/gathered.sqlite", plainPath = dir + "/plain.sqlite"
+        let throughVFS = try build(gatheredPath, vfs: vfs)
+        let plain = try build(plainPath, vfs: nil)
+        #expect(throughVFS == plain)
+        #expect(plain.last == ["ok"])
+        let a = try readWholeFile(gatheredPath), b = try readWholeFile(plainPath)
+        #expect(a.count == b.count && a.count > 8 << 20)
+        #expect(a == b, "the files differ")
+        // With a cache that holds a batch (no spills), a COMMIT's page writes go out in runs of many
+        // pages (the counters are this thread's, which runs the statements).
+        let gathered = SQLiteDatabase.yieldingVFSGatheredWrites, runs = SQLiteDatabase.yieldingVFSRunsWritten
+        #expect(try build(dir + "/large-cache.sqlite", vfs: vfs, cachePages: 10_000) == plain)
+        let gatheredNow = SQLiteDatabase.yieldingVFSGatheredWrites - gathered, runsNow = SQLiteDatabase.yieldingVFSRunsWritten - runs
+        #expect(gatheredNow >= 2_000 && gatheredNow >= 8 * runsNow, "\(gatheredNow) page writes in \(runsNow) runs")
+    }
+
+    func readWholeFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            try #require(n >= 0)
+            if n == 0 { return bytes }
+            bytes += chunk[0..<n]
+        }
+    }
 }
