@@ -17,7 +17,8 @@
 // lock change, a file control, a close, a write that does not extend the run) and before anything is
 // done with any other file on the same thread (so the journal is never finalized, nor another file
 // touched, while a database write it must follow is still in memory): as far as any other file
-// operation can tell, each write happened when SQLite made it. A connection's statements run on one
+// operation can tell, each write happened when SQLite made it. Only in rollback-journal mode: a file
+// that maps WAL shared memory stops gathering. A connection's statements run on one
 // thread (the exporter's), which is what makes the thread's last gathering file the one to write out.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -193,6 +194,13 @@ static int yDeviceCharacteristics(sqlite3_file *f) { return METHODS(f)->xDeviceC
 static int yShmMap(sqlite3_file *f, int page, int pageSize, int extend, void volatile **out) {
     if (METHODS(f)->iVersion < 2) return SQLITE_IOERR;
     SETTLE_OR_RETURN(f);
+    // WAL mode: no more gathering on this file. A checkpoint publishes what it copied through shared
+    // memory (`nBackfill`), not through a file operation, so a run it left gathered could be missed
+    // by a reader of the database file (a store in WAL mode is switched to a rollback journal when it
+    // can be: SQLiteJournal.swift).
+    YieldFile *p = (YieldFile *)f;
+    free(p->run);
+    p->run = 0;
     return METHODS(f)->xShmMap(REAL(f), page, pageSize, extend, out);
 }
 static int yShmLock(sqlite3_file *f, int offset, int n, int flags) {
