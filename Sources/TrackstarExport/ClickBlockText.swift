@@ -74,11 +74,12 @@ final class ClickBlockText {
         return UnsafeRawPointer(table)
     }()
 
-    /// Appends one click, in `SQLiteClickBlocks.columns` order. Room for its worst case is made first,
+    /// Appends one click, in `SQLiteClickBlocks.columns` order, its user agent as `agentID` when that
+    /// is not 0 (`UserAgentDictionary`). Room for its worst case is made first,
     /// then everything is written with unchecked stores (`BlockCursor`); callgrind (ExportFigures): the
     /// same through `ByteWriter`'s checked appends, `appendDecimal` and a `memcpy` per separator was
     /// ~3,500 instructions a click.
-    func append(_ row: ClickRow, _ source: ExportSource) {
+    func append(_ row: ClickRow, _ source: ExportSource, agentID: Int64 = 0) {
         reserve(ClickBlockText.worstCase(row))
         var c = BlockCursor(p: base + count, pairs: ClickBlockText.digitPairs)
         if clicks > 0 { c.two(UInt8(ascii: ","), UInt8(ascii: "[")) } else { c.byte(UInt8(ascii: "[")) }
@@ -105,7 +106,11 @@ final class ClickBlockText {
         c.two(UInt8(ascii: ","), UInt8(ascii: "\""))
         c.address(row.peer)
         c.byte(UInt8(ascii: "\""))
-        c.string(fields.userAgent)
+        if agentID > 0 {  // the agent's id in `user_agents` (SQLiteUserAgents.swift)
+            c.byte(UInt8(ascii: ",")); c.decimal(UInt64(agentID))
+        } else {
+            c.string(fields.userAgent)
+        }
         ClickBlockText.enrichment(row.enrichment, row.enrichmentTail, &c)
         c.byte(UInt8(ascii: "]"))
         count = c.p - base

@@ -22,12 +22,16 @@ enum SQLiteClickBlocks {
         CREATE TABLE IF NOT EXISTS click_blocks (
           first_ref INTEGER PRIMARY KEY, end_ref INTEGER NOT NULL, clicks INTEGER NOT NULL,
           min_time_ms INTEGER NOT NULL, max_time_ms INTEGER NOT NULL, rows TEXT NOT NULL);
+        \(UserAgentDictionary.schema)
         """
 
     /// The clicks of the blocks `condition` selects (over `b`), as rows with the `clicks` columns: a
     /// subquery SQLite flattens, so a query reads only the columns it names.
     static func rowsSQL(where condition: String? = nil) -> String {
-        let values = columns.enumerated().map { "j.value ->> \($0.offset) AS \($0.element)" }.joined(separator: ", ")
+        let values = columns.enumerated().map { column in
+            column.element == "user_agent" ? UserAgentDictionary.viewExpression("j.value", index: column.offset) + " AS user_agent"
+                : "j.value ->> \(column.offset) AS \(column.element)"
+        }.joined(separator: ", ")
         return "SELECT \(values) FROM click_blocks b, json_each(b.rows) j" + (condition.map { " WHERE \($0)" } ?? "")
     }
 
@@ -105,6 +109,9 @@ enum SQLiteClickBlocks {
 struct ClickBlockWriter {
     let text: ClickBlockText
     let insert: SQLiteStatement
+    /// The agents as ids, and their rows' insert (`UserAgentDictionary.id`).
+    let agents: UserAgentDictionary
+    let insertAgent: SQLiteStatement
     /// Clicks per block at most (`SQLiteClickBlocks.maxClicks`; tests make it small).
     let maxClicks: Int
     /// The shard and the first record of the block being filled.
@@ -119,7 +126,7 @@ struct ClickBlockWriter {
 
     /// Adds a click (`sequence` is its record's); a full block is written and the next one begun after it.
     mutating func add(_ row: ClickRow, sequence: UInt64, _ source: ExportSource) throws(ExportError) {
-        text.append(row, source)
+        text.append(row, source, agentID: try agents.id(row.fields.userAgent, insert: insertAgent))
         if text.clicks >= maxClicks {
             try write(end: sequence + 1)
             begin(shard: shard, at: sequence + 1)

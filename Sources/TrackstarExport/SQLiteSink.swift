@@ -30,6 +30,8 @@ public final class SQLiteSink: ExportSink {
     var legacyClickRows = false
     /// Clicks per block at most.
     var maxBlockClicks = SQLiteClickBlocks.maxClicks
+    /// The store's user agents by id (SQLiteUserAgents.swift), read at open.
+    var agents = UserAgentDictionary()
     public var label: String { "SQLite \(path)" }
 
     /// The report database of a data dir.
@@ -73,7 +75,7 @@ public final class SQLiteSink: ExportSink {
 
     /// The prepared statements of an open connection.
     struct Statements {
-        let begin, commit, rollback, position, transition, transitionAmount, clickBlock: SQLiteStatement
+        let begin, commit, rollback, position, transition, transitionAmount, clickBlock, insertAgent: SQLiteStatement
         /// The click roll-up upserts, one per level of `SQLiteRollups.levels`.
         let clickRollups: [SQLiteStatement]
         /// The ids of a span's conversions already stored (`presentConversions`); whether one is.
@@ -121,6 +123,7 @@ public final class SQLiteSink: ExportSink {
         try db.addColumnsIfMissing("conversions", SQLiteSink.addedConversionColumns)
         try SQLiteSink.dropRetiredIndexes(db)
         legacyClickRows = try SQLiteClickBlocks.create(db)
+        try agents.load(db)
         try EnrichmentColumns.addMissing(db, table: "conversions", EnrichmentColumns.conversions)
         try SQLiteRollups.create(db)
         statements = Statements(
@@ -131,6 +134,7 @@ public final class SQLiteSink: ExportSink {
             // Plain inserts: a batch is written once (its positions commit with it) and rows past a
             // cut log are deleted before anything is written again (`retract`), so nothing needs replacing.
             clickBlock: try db.prepare("INSERT INTO click_blocks VALUES (?,?,?,?,?,?)"),
+            insertAgent: try db.prepare("INSERT INTO user_agents VALUES (?,?)"),
             clickRollups: try SQLiteRollups.clickUpserts(db),
             storedConversions: try db.prepare("SELECT conversion_id FROM conversions WHERE conversion_id > ?1 AND conversion_id <= ?2"),
             conversionStored: try db.prepare("SELECT 1 FROM conversions WHERE conversion_id = ?1"),
@@ -241,7 +245,9 @@ public final class SQLiteSink: ExportSink {
             let now = WallClock.nowMillis()
             for position in batch.positions { try storePosition(position, s, now: now) }
             try s.commit.run()
+            agents.commit()
         } catch {
+            agents.rollBack()
             tally.groups.removeAll(keepingCapacity: true)
             conversionTally.groups.removeAll(keepingCapacity: true)
             refusalTally.groups.removeAll(keepingCapacity: true)
@@ -264,7 +270,8 @@ public final class SQLiteSink: ExportSink {
     func insert(_ span: LogSpan, from source: ExportSource, _ s: Statements) throws(ExportError) {
         switch span.kind {
         case .clicks:
-            var blocks = ClickBlockWriter(text: blockText, insert: s.clickBlock, maxClicks: maxBlockClicks)
+            var blocks = ClickBlockWriter(text: blockText, insert: s.clickBlock, agents: agents, insertAgent: s.insertAgent,
+                                          maxClicks: maxBlockClicks)
             try SQLiteSink.insertClicks(span, from: source, &blocks, &tally)
         case .conversions:
             // Conversions as recorded, a multi-row statement at a time; then the span's transitions in

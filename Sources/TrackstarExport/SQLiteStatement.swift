@@ -64,6 +64,11 @@ public final class SQLiteStatement {
 
     public var columnCount: Int { Int(sqlite3_column_count(handle)) }
     public func int(_ column: Int) -> Int64 { sqlite3_column_int64(handle, Int32(column)) }
+    /// A column's text as bytes (empty for NULL), valid until the statement steps, resets or is finalized.
+    public func bytes(_ column: Int) -> UnsafeRawBufferPointer {
+        let p = sqlite3_column_text(handle, Int32(column))
+        return UnsafeRawBufferPointer(start: p, count: p == nil ? 0 : Int(sqlite3_column_bytes(handle, Int32(column))))
+    }
     public func text(_ column: Int) -> String? {
         guard sqlite3_column_type(handle, Int32(column)) != SQLITE_NULL, let p = sqlite3_column_text(handle, Int32(column)) else { return nil }
         let count = Int(sqlite3_column_bytes(handle, Int32(column)))
