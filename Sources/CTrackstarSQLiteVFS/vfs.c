@@ -56,14 +56,19 @@ static __thread YieldFile *gathering;
 #define REAL(f) (((YieldFile *)(f))->real)
 #define METHODS(f) (REAL(f)->pMethods)
 
-/// Writes `p`'s bytes through the default VFS and starts their write-back every `writeBackStep` bytes.
-static int writeThrough(YieldFile *p, const void *buffer, int amount, sqlite3_int64 offset) {
-    int rc = p->real->pMethods->xWrite(p->real, buffer, amount, offset);
-    if (rc == SQLITE_OK && p->fd >= 0 && (p->written += amount) >= writeBackStep) {
+/// Counts `amount` bytes written to `p` and starts the file's write-back every `writeBackStep` bytes.
+static void wrote(YieldFile *p, int amount) {
+    if (p->fd >= 0 && (p->written += amount) >= writeBackStep) {
         p->written = 0;
         if (CTrackstar_startWriteBack(p->fd, 0, 0) == 0)  // best effort: the fsync still writes all
             atomic_fetch_add_explicit(&writeBacks, 1, memory_order_relaxed);
     }
+}
+
+/// Writes `p`'s bytes through the default VFS.
+static int writeThrough(YieldFile *p, const void *buffer, int amount, sqlite3_int64 offset) {
+    int rc = p->real->pMethods->xWrite(p->real, buffer, amount, offset);
+    if (rc == SQLITE_OK) wrote(p, amount);
     return rc;
 }
 
@@ -81,7 +86,7 @@ static int writeAll(int fd, const char *bytes, int amount, sqlite3_int64 offset)
 }
 
 /// Writes out `p`'s gathered run, if any, on the VFS's own descriptor (the default VFS's write takes
-/// under 128 KiB at once), then starts its write-back when a step is due. SQLITE_OK or the write's
+/// under 128 KiB at once). SQLITE_OK or the write's
 /// error (the run is dropped either way: SQLite ends the transaction on a failed write and rolls it back).
 static int writeRun(YieldFile *p) {
     if (p->gatheredBy && *p->gatheredBy == p) *p->gatheredBy = 0;
@@ -91,11 +96,7 @@ static int writeRun(YieldFile *p) {
     p->runBytes = 0;
     runsWritten += 1;
     int rc = writeAll(p->fd, p->run, amount, p->runStart);
-    if (rc == SQLITE_OK && (p->written += amount) >= writeBackStep) {
-        p->written = 0;
-        if (CTrackstar_startWriteBack(p->fd, 0, 0) == 0)
-            atomic_fetch_add_explicit(&writeBacks, 1, memory_order_relaxed);
-    }
+    if (rc == SQLITE_OK) wrote(p, amount);
     return rc;
 }
 
