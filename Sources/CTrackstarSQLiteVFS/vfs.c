@@ -75,19 +75,19 @@ static int writeThrough(YieldFile *p, const void *buffer, int amount, sqlite3_in
 /// Writes `amount` bytes at `offset` on `fd` (all of them, or an error: SQLITE_FULL when the disk is).
 static int writeAll(int fd, const char *bytes, int amount, sqlite3_int64 offset) {
     while (amount > 0) {
-        ssize_t wrote = pwrite(fd, bytes, (size_t)amount, (off_t)offset);
-        if (wrote < 0 && errno == EINTR) continue;
-        if (wrote <= 0) return wrote < 0 && errno != ENOSPC ? SQLITE_IOERR_WRITE : SQLITE_FULL;
-        bytes += wrote;
-        amount -= (int)wrote;
-        offset += wrote;
+        ssize_t n = pwrite(fd, bytes, (size_t)amount, (off_t)offset);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n < 0 && errno != ENOSPC ? SQLITE_IOERR_WRITE : SQLITE_FULL;
+        bytes += n;
+        amount -= (int)n;
+        offset += n;
     }
     return SQLITE_OK;
 }
 
 /// Writes out `p`'s gathered run, if any, on the VFS's own descriptor (the default VFS's write takes
-/// under 128 KiB at once). SQLITE_OK or the write's
-/// error (the run is dropped either way: SQLite ends the transaction on a failed write and rolls it back).
+/// under 128 KiB at once). SQLITE_OK or the write's error (the run is dropped either way: SQLite ends
+/// the transaction on a failed write and rolls it back).
 static int writeRun(YieldFile *p) {
     if (p->gatheredBy && *p->gatheredBy == p) *p->gatheredBy = 0;
     p->gatheredBy = 0;
