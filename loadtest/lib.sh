@@ -1,6 +1,6 @@
-# Shell helpers shared by the loadtest scripts (compare.sh, pinned.sh): stopping what a script
-# started, waiting for a server's "listening on" line, reading its port, waiting until a server is
-# idle. Source it after setting
+# Shell helpers shared by the loadtest scripts (compare.sh, pinned.sh, …): stopping what a script
+# started, waiting for a server's "listening on" line, reading its port, starting a pinned Trackstar,
+# waiting until a server is idle. Source it after setting
 # WORK (a temp dir removed at exit), STARTED (pids to stop) and LOG_PREFIX.
 
 # Stops every server the script started (SIGTERM, then SIGKILL after 5 s) and removes the temp dir.
@@ -31,6 +31,18 @@ wait_for() {
 
 # The PORT in a "… listening on 127.0.0.1:PORT with …" line.
 port_of() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p'; }
+
+# start_trackstar NAME SINK: TRACKSTAR with one loop on SERVER_CPU, a fresh data dir $WORK/NAME, the
+# reporting feed SINK; sets PID[NAME] and PORT[NAME] (associative arrays the script declares).
+start_trackstar() {
+    local name=$1 sink=$2 dir=$WORK/$1
+    mkdir -p "$dir"
+    "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$dir/data" --extra "[export]
+sink = \"$sink\"" > "$dir/trackstar.toml"
+    taskset -c "$SERVER_CPU" "$TRACKSTAR" serve --config "$dir/trackstar.toml" --loops 1 --admin-listen 127.0.0.1:0 > "$dir/out.log" 2>&1 &
+    PID[$name]=$!; STARTED+=("$!")
+    PORT[$name]=$(wait_for "$dir/out.log" "listening on" | port_of)
+}
 
 # Returns once process PID has used no CPU (all threads, user and system) for half a second: work it
 # defers, such as the exporter's catch-up, is then done.

@@ -33,17 +33,6 @@ declare -A PORT PID
 LOG_PREFIX=pinned
 . "$ROOT/loadtest/lib.sh"
 
-# start_trackstar NAME SINK: one loop on the server core, a fresh data dir.
-start_trackstar() {
-    local name=$1 sink=$2 dir=$WORK/$1
-    mkdir -p "$dir"
-    "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$dir/data" --extra "[export]
-sink = \"$sink\"" > "$dir/trackstar.toml"
-    taskset -c "$SERVER_CPU" "$TRACKSTAR" serve --config "$dir/trackstar.toml" --loops 1 --admin-listen 127.0.0.1:0 > "$dir/out.log" 2>&1 &
-    PID[$name]=$!; STARTED+=("$!")
-    PORT[$name]=$(wait_for "$dir/out.log" "listening on" | port_of)
-}
-
 start_nginx() {
     start_nginx_with 1 "taskset -c $SERVER_CPU"
     PID[nginx]=$NGINX_PID; PORT[nginx]=$NGINX_PORT

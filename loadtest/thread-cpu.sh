@@ -22,6 +22,7 @@ BIN=${LOADTEST_BIN:-$ROOT/loadtest/.build/release}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/trackstar-thread-cpu.XXXXXX")
 RESULTS=$WORK/results
 STARTED=()
+declare -A PORT PID
 LOG_PREFIX=thread-cpu
 . "$ROOT/loadtest/lib.sh"
 
@@ -33,13 +34,10 @@ threads() { for t in /proc/"$1"/task/*; do echo "$(basename "$t") $(awk '{ print
 
 # one SINK: a fresh server, one keep-alive run, CPU until idle; appends "sink clicks loop_ms rest_ms".
 one() {
-    local sink=$1 dir=$WORK/$1-$ROUND pid port line requests
-    mkdir -p "$dir"
-    "$BIN/tsload" trackstar-config --listen 127.0.0.1:0 --data-dir "$dir/data" --extra "[export]
-sink = \"$sink\"" > "$dir/trackstar.toml"
-    taskset -c "$SERVER_CPU" "$TRACKSTAR" serve --config "$dir/trackstar.toml" --loops 1 --admin-listen 127.0.0.1:0 > "$dir/out.log" 2>&1 &
-    pid=$!; STARTED+=("$pid")
-    port=$(wait_for "$dir/out.log" "listening on" | port_of)
+    local sink=$1 name=$1-$ROUND pid port line requests
+    local dir=$WORK/$name
+    start_trackstar "$name" "$sink"
+    pid=${PID[$name]} port=${PORT[$name]}
     threads "$pid" > "$dir/before"
     line=$(taskset -c "$GEN_CPU" "$BIN/tsload" --json --url "http://127.0.0.1:$port" --duration "$DURATION" --warmup 0 \
         --threads 1 --scenario clicks --connections "$CONNECTIONS")
