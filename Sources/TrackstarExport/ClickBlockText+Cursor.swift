@@ -54,6 +54,13 @@ struct BlockCursor {
         p += digits
     }
 
+    /// `value` in decimal, with a minus sign when negative.
+    @inline(__always)
+    mutating func signed(_ value: Int64) {
+        if value < 0 { byte(UInt8(ascii: "-")) }
+        decimal(value.magnitude)
+    }
+
     /// 10^n for n in 1...19 (a switch compiles to a table; a global array would be a lazy-init call per access).
     @inline(__always)
     static func power(_ n: Int) -> UInt64 {

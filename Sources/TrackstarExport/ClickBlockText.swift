@@ -15,6 +15,10 @@ final class ClickBlockText {
     /// Clicks in the block, and the range of their times (for a report's block filter).
     private(set) var clicks = 0
     private(set) var minTime: Int64 = 0, maxTime: Int64 = 0
+    /// What a click's ref and time are written relative to (the block's `ref_base` and `time_base`):
+    /// the block's first record, and its first click's time. A click then takes a few digits for each
+    /// rather than thirteen.
+    private(set) var refBase: UInt64 = 0, timeBase: Int64 = 0
 
     init(capacity: Int = 1 << 20) {
         self.capacity = max(capacity, 4096)
@@ -27,11 +31,12 @@ final class ClickBlockText {
     /// The block's text (after `finish()`).
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
-    /// Empties the buffer for the next block, keeping the memory.
-    func start() {
+    /// Empties the buffer for the next block, keeping the memory; its refs count from `refBase`.
+    func start(refBase: UInt64 = 0) {
         base.storeBytes(of: UInt8(ascii: "["), as: UInt8.self)
         count = 1
         clicks = 0
+        self.refBase = refBase
     }
 
     /// Closes the array.
@@ -74,7 +79,8 @@ final class ClickBlockText {
         return UnsafeRawPointer(table)
     }()
 
-    /// Appends one click, in `SQLiteClickBlocks.columns` order, its user agent as `agentID` when that
+    /// Appends one click, in `SQLiteClickBlocks.columns` order (its ref and time less the block's
+    /// bases), its user agent as `agentID` when that
     /// is not 0 (`UserAgentDictionary`). Room for its worst case is made first,
     /// then everything is written with unchecked stores (`BlockCursor`); callgrind (ExportFigures): the
     /// same through `ByteWriter`'s checked appends, `appendDecimal` and a `memcpy` per separator was
@@ -82,8 +88,8 @@ final class ClickBlockText {
     func append(_ row: ClickRow, _ source: ExportSource, agentID: Int64 = 0) {
         reserve(ClickBlockText.worstCase(row))
         var c = BlockCursor(p: base + count, pairs: ClickBlockText.digitPairs)
-        if clicks > 0 { c.two(UInt8(ascii: ","), UInt8(ascii: "[")) } else { c.byte(UInt8(ascii: "[")) }
-        c.decimal(row.ref)
+        if clicks > 0 { c.two(UInt8(ascii: ","), UInt8(ascii: "[")) } else { c.byte(UInt8(ascii: "[")); timeBase = row.timeMillis }
+        c.signed(Int64(bitPattern: row.ref &- refBase))
         c.two(UInt8(ascii: ","), UInt8(ascii: "\""))
         // The click ID written in place (base32: nothing to escape); a source without a writer (tests) makes a String.
         if source.writeClickID(shard: row.shard, sequence: row.sequence, mintMillis: row.timeMillis, into: c.p.assumingMemoryBound(to: UInt8.self)) {
@@ -96,8 +102,7 @@ final class ClickBlockText {
             }
         }
         c.two(UInt8(ascii: "\""), UInt8(ascii: ","))
-        if row.timeMillis < 0 { c.byte(UInt8(ascii: "-")) }
-        c.decimal(row.timeMillis.magnitude); c.byte(UInt8(ascii: ","))
+        c.signed(row.timeMillis &- timeBase); c.byte(UInt8(ascii: ","))
         c.decimal(UInt64(row.offerID)); c.byte(UInt8(ascii: ","))
         c.decimal(UInt64(row.affID))
         let fields = row.fields

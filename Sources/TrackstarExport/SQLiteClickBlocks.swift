@@ -17,20 +17,39 @@ enum SQLiteClickBlocks {
 
     /// `first_ref`/`end_ref`: the block covers the records `first_ref ..< end_ref` of one shard's click
     /// log (as `shard << 40 | sequence`; records not available, such as quarantined ones, have no click
-    /// in it); `clicks` of them are in `rows`, with times from `min_time_ms` to `max_time_ms`.
+    /// in it); `clicks` of them are in `rows`, with times from `min_time_ms` to `max_time_ms`. A click's
+    /// ref and time in `rows` are less `ref_base` and `time_base` (the block's first record and first
+    /// click's time; 0 in blocks written before the bases, which hold them whole).
     static let schema = """
         CREATE TABLE IF NOT EXISTS click_blocks (
           first_ref INTEGER PRIMARY KEY, end_ref INTEGER NOT NULL, clicks INTEGER NOT NULL,
-          min_time_ms INTEGER NOT NULL, max_time_ms INTEGER NOT NULL, rows TEXT NOT NULL);
+          min_time_ms INTEGER NOT NULL, max_time_ms INTEGER NOT NULL, rows TEXT NOT NULL,
+          \(bases.map { "\($0.name) \($0.definition)" }.joined(separator: ", ")));
         \(UserAgentDictionary.schema)
         """
+
+    /// The columns a click's ref and time are relative to, added to a store made before them.
+    static let bases = [(name: "ref_base", definition: "INTEGER NOT NULL DEFAULT 0"), (name: "time_base", definition: "INTEGER NOT NULL DEFAULT 0")]
+
+    /// A block's insert (`ClickBlockWriter.write` binds its parameters in this order).
+    static let insertSQL = "INSERT INTO click_blocks (first_ref, end_ref, clicks, min_time_ms, max_time_ms, rows, ref_base, time_base) "
+        + "VALUES (?,?,?,?,?,?,?,?)"
+
+    /// A click's element of the block `block` as its column: ref and time with the block's bases added.
+    static func element(_ index: Int, _ value: String = "j.value", block: String = "b") -> String {
+        switch index {
+        case 0: return "(\(value) ->> 0) + \(block).ref_base"
+        case 2: return "(\(value) ->> 2) + \(block).time_base"
+        default: return "\(value) ->> \(index)"
+        }
+    }
 
     /// The clicks of the blocks `condition` selects (over `b`), as rows with the `clicks` columns: a
     /// subquery SQLite flattens, so a query reads only the columns it names.
     static func rowsSQL(where condition: String? = nil) -> String {
         let values = columns.enumerated().map { column in
             column.element == "user_agent" ? UserAgentDictionary.viewExpression("j.value", index: column.offset) + " AS user_agent"
-                : "j.value ->> \(column.offset) AS \(column.element)"
+                : "\(element(column.offset)) AS \(column.element)"
         }.joined(separator: ", ")
         return "SELECT \(values) FROM click_blocks b, json_each(b.rows) j" + (condition.map { " WHERE \($0)" } ?? "")
     }
@@ -60,6 +79,7 @@ enum SQLiteClickBlocks {
         try db.execute("BEGIN IMMEDIATE")
         do {
             try db.execute(schema)
+            try db.addColumnsIfMissing("click_blocks", bases)
             if try hasTable(db, "clicks") {
                 try EnrichmentColumns.addMissing(db, table: "clicks", EnrichmentColumns.clicks)
                 try db.execute("ALTER TABLE clicks RENAME TO click_rows")
@@ -94,11 +114,12 @@ enum SQLiteClickBlocks {
         let straddling = "first_ref >= \(shardStart) AND first_ref < \(cut) AND end_ref > \(cut)"
         try db.execute("""
             UPDATE click_blocks SET end_ref = \(cut),
-              rows = (SELECT json_group_array(json(j.value)) FROM json_each(click_blocks.rows) j WHERE j.value ->> 0 < \(cut))
+              rows = (SELECT json_group_array(json(j.value)) FROM json_each(click_blocks.rows) j
+                      WHERE \(element(0, block: "click_blocks")) < \(cut))
             WHERE \(straddling);
             UPDATE click_blocks SET clicks = json_array_length(rows),
-              min_time_ms = ifnull((SELECT min(j.value ->> 2) FROM json_each(click_blocks.rows) j), 0),
-              max_time_ms = ifnull((SELECT max(j.value ->> 2) FROM json_each(click_blocks.rows) j), 0)
+              min_time_ms = ifnull((SELECT min(\(element(2, block: "click_blocks"))) FROM json_each(click_blocks.rows) j), 0),
+              max_time_ms = ifnull((SELECT max(\(element(2, block: "click_blocks"))) FROM json_each(click_blocks.rows) j), 0)
             WHERE first_ref >= \(shardStart) AND first_ref < \(cut) AND end_ref = \(cut);
             DELETE FROM click_blocks WHERE first_ref >= \(shardStart) AND first_ref < \(cut) AND clicks = 0;
             """)
@@ -121,7 +142,7 @@ struct ClickBlockWriter {
     mutating func begin(shard: Int, at sequence: UInt64) {
         self.shard = shard
         first = sequence
-        text.start()
+        text.start(refBase: UInt64(shard) << 40 | sequence)
     }
 
     /// Adds a click (`sequence` is its record's); a full block is written and the next one begun after it.
@@ -146,6 +167,7 @@ struct ClickBlockWriter {
         insert.bind(1, base | Int64(first)); insert.bind(2, base | Int64(end)); insert.bind(3, Int64(text.clicks))
         insert.bind(4, text.minTime); insert.bind(5, text.maxTime)
         insert.bind(6, text.bytes)  // not copied: the buffer stays put until the statement has run
+        insert.bind(7, Int64(text.refBase)); insert.bind(8, text.timeBase)
         try insert.run()
     }
 }

@@ -133,7 +133,7 @@ public final class SQLiteSink: ExportSink {
             transitionAmount: try db.prepare(SQLiteSink.transitionAmount),
             // Plain inserts: a batch is written once (its positions commit with it) and rows past a
             // cut log are deleted before anything is written again (`retract`), so nothing needs replacing.
-            clickBlock: try db.prepare("INSERT INTO click_blocks VALUES (?,?,?,?,?,?)"),
+            clickBlock: try db.prepare(SQLiteClickBlocks.insertSQL),
             insertAgent: try db.prepare("INSERT INTO user_agents VALUES (?,?)"),
             clickRollups: try SQLiteRollups.clickUpserts(db),
             storedConversions: try db.prepare("SELECT conversion_id FROM conversions WHERE conversion_id > ?1 AND conversion_id <= ?2"),

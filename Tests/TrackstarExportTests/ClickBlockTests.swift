@@ -101,6 +101,70 @@ import TrackstarConfiguration
         try ReportRollupTests.expectSame(dir, "after a retraction inside a block")
     }
 
+    /// Blocks hold a click's ref and time less the block's bases (a few digits, not thirteen); blocks
+    /// written before the bases, with them whole, are read as before beside new ones, and a retraction
+    /// inside one keeps the clicks before the cut.
+    @Test func blocksFromBeforeTheBasesAreReadExtendedAndRetracted() throws {
+        let old = temporaryDirectory(), new = temporaryDirectory()
+        defer { removeDirectory(old); removeDirectory(new) }
+        func sink(_ dir: String) -> SQLiteSink {
+            let sink = SQLiteSink(path: SQLiteSink.path(dataDir: dir))
+            sink.maxBlockClicks = 5
+            return sink
+        }
+        func fill(shard0: Int) -> TestLogs {
+            let logs = TestLogs(shards: 2)
+            for i in 0..<shard0 { ClickBlockTests.click(logs, shard: 0, i, tag: "a") }
+            for i in 0..<7 { ClickBlockTests.click(logs, shard: 1, i, tag: "a") }
+            return logs
+        }
+        let logs = fill(shard0: 12)
+        ClickBlockTests.export(logs, sink(old))
+        ClickBlockTests.export(logs, sink(new))
+        let db = try SQLiteDatabase(path: SQLiteSink.path(dataDir: old))
+        let start = String(ClickBlockTests.start)
+        #expect(try db.rows("SELECT count(*) FROM click_blocks WHERE instr(rows, '\(start.prefix(7))') > 0 OR instr(rows, '\(1 << 40)') > 0")
+                == [["0"]], "refs and times are relative")
+        #expect(try db.rows("SELECT count(*) FROM click_blocks WHERE ref_base = first_ref AND time_base = min_time_ms") == [["5"]])
+
+        // The earlier release's blocks: refs and times whole, no base columns.
+        try db.execute("""
+            BEGIN;
+            UPDATE click_blocks SET rows = (SELECT json_group_array(json_set(j.value, '$[0]', (j.value ->> 0) + ref_base,
+              '$[2]', (j.value ->> 2) + time_base)) FROM json_each(click_blocks.rows) j);
+            DROP VIEW clicks;
+            ALTER TABLE click_blocks DROP COLUMN ref_base; ALTER TABLE click_blocks DROP COLUMN time_base;
+            CREATE VIEW clicks AS SELECT 1;
+            COMMIT;
+            """)
+        #expect(try db.rows("SELECT count(*) FROM click_blocks WHERE rows ->> '$[0][0]' = first_ref AND rows ->> '$[0][2]' = min_time_ms")
+                == [["5"]])
+
+        // Opened by this release: the old blocks read as they were, new clicks go in blocks with bases.
+        let more = fill(shard0: 17)
+        ClickBlockTests.export(more, sink(old))
+        ClickBlockTests.export(more, sink(new))
+        #expect(try db.rows("SELECT count(*), sum(ref_base = 0 AND time_base = 0) FROM click_blocks") == [["6", "5"]])
+        try ClickBlockTests.expectSameReports(old, new, "blocks from before the bases, extended")
+        try ReportRollupTests.expectSame(old, "blocks from before the bases, extended")
+        let kept = try db.rows("SELECT click_ref, click_id, time_ms, hex(sub2), hex(user_agent), browser FROM clicks ORDER BY click_ref")
+        let fresh = try SQLiteDatabase(path: SQLiteSink.path(dataDir: new)).rows(
+            "SELECT click_ref, click_id, time_ms, hex(sub2), hex(user_agent), browser FROM clicks ORDER BY click_ref")
+        #expect(kept.count == 24 && kept == fresh)
+
+        // Recovery cut shard 0 after record 7, inside an old block.
+        let cut = fill(shard0: 7)
+        ClickBlockTests.export(cut, sink(old))
+        ClickBlockTests.export(cut, sink(new))
+        #expect(try db.rows("SELECT first_ref, end_ref, clicks, min_time_ms, max_time_ms FROM click_blocks WHERE first_ref < \(1 << 40) ORDER BY first_ref")
+                == [["0", "5", "5", start, String(ClickBlockTests.start + 240_000)],
+                    ["5", "7", "2", String(ClickBlockTests.start + 300_000), String(ClickBlockTests.start + 360_000)]])
+        let before = try db.rows("SELECT click_ref, click_id, time_ms, hex(sub2), hex(user_agent), browser FROM clicks WHERE click_ref < 7 ORDER BY click_ref")
+        #expect(Array(kept.prefix(7)) == before)
+        try ClickBlockTests.expectSameReports(old, new, "blocks from before the bases, retracted")
+        try ReportRollupTests.expectSame(old, "blocks from before the bases, retracted")
+    }
+
     /// The reports of two stores are equal for the roll-up tests' requests, raw and from roll-ups, and by sub1.
     static func expectSameReports(_ a: String, _ b: String, _ comment: String) throws {
         let left = try Reporter.backend(config: ExportConfig(), dataDir: a), right = try Reporter.backend(config: ExportConfig(), dataDir: b)
