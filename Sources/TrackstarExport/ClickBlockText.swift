@@ -85,7 +85,7 @@ final class ClickBlockText {
     /// then everything is written with unchecked stores (`BlockCursor`); callgrind (ExportFigures): the
     /// same through `ByteWriter`'s checked appends, `appendDecimal` and a `memcpy` per separator was
     /// ~3,500 instructions a click.
-    func append(_ row: ClickRow, _ source: ExportSource, agentID: Int64 = 0) {
+    func append(_ row: inout ClickRow, _ source: ExportSource, agentID: Int64 = 0) {  // inout: by address (ClickBlockWriter.add)
         reserve(ClickBlockText.worstCase(row))
         var c = BlockCursor(p: base + count, pairs: ClickBlockText.digitPairs)
         if clicks > 0 { c.two(UInt8(ascii: ","), UInt8(ascii: "[")) } else { c.byte(UInt8(ascii: "[")); timeBase = row.timeMillis }

@@ -308,7 +308,7 @@ public final class SQLiteSink: ExportSink {
             if sequence & 31 == 0 { BackgroundPriority.yieldIfDue() }  // SQLiteYield.swift
             guard source.readClick(shard: span.shard, sequence: sequence, into: &row) else { continue }  // unavailable: no click
             tally.add(row)
-            try blocks.add(row, sequence: sequence, source)
+            try blocks.add(&row, sequence: sequence, source)
         }
         try blocks.close(end: span.range.upperBound)
     }
