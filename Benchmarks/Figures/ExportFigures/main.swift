@@ -6,6 +6,7 @@
 // threads (one per shard): CPU is the whole process's, i.e. the exporter threads' (the server's own
 // CPU is not in it); the kernel's share of it is printed after it ("system": page-cache writes and
 // syncs, which on a virtual machine include its disk's exits). EXPORT_FIGURES_CLICKHOUSE_ONLY=1 skips SQLite.
+// EXPORT_FIGURES_DIR=<dir> puts the SQLite store there (default /tmp; /dev/shm shows what the disk costs).
 // EXPORT_FIGURES_BATCH_ROWS=N sets SQLite's batch_rows (10000 by default; the server's default is 50000).
 // EXPORT_FIGURES_SKIP_SQLITE=1 skips SQLite; EXPORT_FIGURES_NORMAL_SYNC=1 also measures SQLite with
 // synchronous = NORMAL (the WAL synced only at checkpoints) to show what durable commits cost.
@@ -205,7 +206,7 @@ let logs = Logs(records: records)
 print("filled \(records) records (90% clicks, 8% conversions, 2% refusals) in \(Int((nowSeconds() - started) * 1000)) ms")
 
 if getenv("EXPORT_FIGURES_SKIP_SQLITE") == nil && getenv("EXPORT_FIGURES_CLICKHOUSE_ONLY") == nil {
-    let directory = "/tmp/trackstar-export-figures-\(getpid())"
+    let directory = (getenv("EXPORT_FIGURES_DIR").map { String(cString: $0) } ?? "/tmp") + "/trackstar-export-figures-\(getpid())"
     mkdir(directory, 0o755)
     func clean() { for name in ["report.sqlite", "report.sqlite-journal", "report.sqlite-wal", "report.sqlite-shm"] { unlink(directory + "/" + name) } }
     let sqliteBatchRows = getenv("EXPORT_FIGURES_BATCH_ROWS").flatMap { Int(String(cString: $0)) } ?? 10_000
