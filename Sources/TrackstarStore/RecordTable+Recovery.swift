@@ -38,15 +38,15 @@ extension RecordTable {
 
     /// A record's memory, published or not, if its segment is mapped (recovery and inspection).
     public func slot(_ sequence: UInt64) -> UnsafeMutableRawPointer? {
-        let segment = Int(sequence / UInt64(recordsPerSegment))
+        let segment = recordSegment(sequence)
         guard segment < maxSegments, let base = recordSegments[segment] else { return nil }
-        return base + Int(sequence % UInt64(recordsPerSegment)) * stride
+        return base + recordIndex(sequence) * stride
     }
 
     /// Arena bytes if they lie inside one mapped segment (recovery validates offsets with this).
     public func checkedBytes(at offset: UInt64, count: Int) -> UnsafeRawBufferPointer? {
-        let segment = Int(offset / UInt64(byteSegmentSize))
-        let within = Int(offset % UInt64(byteSegmentSize))
+        let segment = byteSegment(offset)
+        let within = byteWithin(offset)
         guard count >= 0, segment < maxSegments, within + count <= byteSegmentSize,
               let base = byteSegments[segment] else { return nil }
         return UnsafeRawBufferPointer(start: base + within, count: count)

@@ -16,8 +16,11 @@ import Glibc
 ///   covers them, so a reader that saw the count also sees the pointer.
 public final class RecordTable: @unchecked Sendable {
     public let stride: Int
+    /// Both powers of two: a sequence's segment and slot (an offset's segment and place) are a shift
+    /// and a mask, not a division, on the click path and the exporter's reads.
     public let recordsPerSegment: Int
     public let byteSegmentSize: Int
+    private let recordShift: UInt64, byteShift: UInt64
     let maxSegments: Int
     /// Where segment files live, and their name prefix; nil for anonymous memory.
     public let directory: String?
@@ -50,10 +53,13 @@ public final class RecordTable: @unchecked Sendable {
     ///   - directory: where segment files go (`NAME-000000.rec`, `NAME-000000.bytes`); nil for memory.
     public init(stride: Int, recordsPerSegment: Int = 1 << 18, byteSegmentSize: Int = 16 << 20,
                 maxSegments: Int = 1 << 16, directory: String? = nil, name: String = "records") {
-        precondition(stride % 8 == 0 && recordsPerSegment > 0 && byteSegmentSize > 0)
+        precondition(stride % 8 == 0 && recordsPerSegment > 0 && byteSegmentSize > 0
+                     && recordsPerSegment & (recordsPerSegment - 1) == 0 && byteSegmentSize & (byteSegmentSize - 1) == 0)
         self.stride = stride
         self.recordsPerSegment = recordsPerSegment
         self.byteSegmentSize = byteSegmentSize
+        recordShift = UInt64(recordsPerSegment.trailingZeroBitCount)
+        byteShift = UInt64(byteSegmentSize.trailingZeroBitCount)
         self.maxSegments = maxSegments
         self.directory = directory
         self.name = name
@@ -120,7 +126,7 @@ public final class RecordTable: @unchecked Sendable {
         // its durability barrier, which fails too (see LoopServer.finishBarrier).
         guard !writesStopped.load(ordering: .relaxed) else { return nil }
         let sequence = nextSequence
-        let segment = Int(sequence / UInt64(recordsPerSegment))
+        let segment = recordSegment(sequence)
         guard segment < maxSegments else { return nil }
         if recordSegments[segment] == nil {
             guard let (p, fd) = mapNew(segment: segment, bytes: false) else { return nil }
@@ -128,7 +134,7 @@ public final class RecordTable: @unchecked Sendable {
             recordFiles[segment] = fd
         }
         nextSequence += 1
-        let index = Int(sequence % UInt64(recordsPerSegment))
+        let index = recordIndex(sequence)
         return (sequence, recordSegments[segment]! + index * stride)
     }
 
@@ -139,12 +145,12 @@ public final class RecordTable: @unchecked Sendable {
     public func reserveBytes(_ count: Int) -> (offset: UInt64, bytes: UnsafeMutableRawPointer)? {
         precondition(count <= byteSegmentSize)
         var offset = nextByteOffset
-        var within = Int(offset % UInt64(byteSegmentSize))
+        var within = byteWithin(offset)
         if within + count > byteSegmentSize {  // start the next segment rather than straddle
             offset += UInt64(byteSegmentSize - within)
             within = 0
         }
-        let segment = Int(offset / UInt64(byteSegmentSize))
+        let segment = byteSegment(offset)
         guard segment < maxSegments else { return nil }
         if byteSegments[segment] == nil {
             guard let (p, fd) = mapNew(segment: segment, bytes: true) else { return nil }
@@ -161,12 +167,19 @@ public final class RecordTable: @unchecked Sendable {
         published.store(count, ordering: .releasing)
     }
 
+    /// The segment of record `sequence`, and its slot there.
+    @inline(__always) func recordSegment(_ sequence: UInt64) -> Int { Int(truncatingIfNeeded: sequence >> recordShift) }
+    @inline(__always) func recordIndex(_ sequence: UInt64) -> Int { Int(truncatingIfNeeded: sequence & (UInt64(recordsPerSegment) - 1)) }
+    /// The arena segment of byte `offset`, and its place there.
+    @inline(__always) func byteSegment(_ offset: UInt64) -> Int { Int(truncatingIfNeeded: offset >> byteShift) }
+    @inline(__always) func byteWithin(_ offset: UInt64) -> Int { Int(truncatingIfNeeded: offset & (UInt64(byteSegmentSize) - 1)) }
+
     /// Any thread: the record at `sequence` if it is published.
     @inline(__always)
     public func record(_ sequence: UInt64) -> UnsafeMutableRawPointer? {
         guard sequence < publishedCount, sequence >= retiredCount else { return nil }
-        let segment = Int(sequence / UInt64(recordsPerSegment))
-        let index = Int(sequence % UInt64(recordsPerSegment))
+        let segment = recordSegment(sequence)
+        let index = recordIndex(sequence)
         guard let base = recordSegments[segment] else { return nil }
         return base + index * stride
     }
@@ -174,8 +187,8 @@ public final class RecordTable: @unchecked Sendable {
     /// Any thread: `count` arena bytes at `offset`, which a published record points to.
     @inline(__always)
     public func bytes(at offset: UInt64, count: Int) -> UnsafeRawBufferPointer {
-        let segment = Int(offset / UInt64(byteSegmentSize))
-        let within = Int(offset % UInt64(byteSegmentSize))
+        let segment = byteSegment(offset)
+        let within = byteWithin(offset)
         return UnsafeRawBufferPointer(start: byteSegments[segment]! + within, count: count)
     }
 
