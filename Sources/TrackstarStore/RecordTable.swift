@@ -168,10 +168,10 @@ public final class RecordTable: @unchecked Sendable {
     }
 
     /// The segment of record `sequence`, and its slot there.
-    @inline(__always) func recordSegment(_ sequence: UInt64) -> Int { Int(truncatingIfNeeded: sequence >> recordShift) }
+    @inline(__always) func recordSegment(_ sequence: UInt64) -> Int { Int(sequence >> recordShift) }
     @inline(__always) func recordIndex(_ sequence: UInt64) -> Int { Int(truncatingIfNeeded: sequence & (UInt64(recordsPerSegment) - 1)) }
     /// The arena segment of byte `offset`, and its place there.
-    @inline(__always) func byteSegment(_ offset: UInt64) -> Int { Int(truncatingIfNeeded: offset >> byteShift) }
+    @inline(__always) func byteSegment(_ offset: UInt64) -> Int { Int(offset >> byteShift) }
     @inline(__always) func byteWithin(_ offset: UInt64) -> Int { Int(truncatingIfNeeded: offset & (UInt64(byteSegmentSize) - 1)) }
 
     /// Any thread: the record at `sequence` if it is published.
