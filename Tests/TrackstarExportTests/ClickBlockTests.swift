@@ -20,6 +20,13 @@ import TrackstarConfiguration
         exporter.stop()
     }
 
+    /// A sink of `dir`'s store that cuts blocks every five clicks.
+    static func smallBlockSink(_ dir: String) -> SQLiteSink {
+        let sink = SQLiteSink(path: SQLiteSink.path(dataDir: dir))
+        sink.maxBlockClicks = 5
+        return sink
+    }
+
     /// Texts JSON must escape, bytes that are not UTF-8, and a long agent.
     static let awkward: [UInt8] = Array("q\"uo\\te\t\n\u{1}é€😀\u{7f}".utf8) + [0xff, 0x80, 0xc3]
 
@@ -58,11 +65,7 @@ import TrackstarConfiguration
     @Test func aRetractionInsideABlockKeepsTheClicksBeforeTheCut() throws {
         let dir = temporaryDirectory(), fresh = temporaryDirectory()
         defer { removeDirectory(dir); removeDirectory(fresh) }
-        func sink(_ dir: String) -> SQLiteSink {
-            let sink = SQLiteSink(path: SQLiteSink.path(dataDir: dir))
-            sink.maxBlockClicks = 5
-            return sink
-        }
+        let sink = ClickBlockTests.smallBlockSink
         let before = TestLogs(shards: 2)
         for i in 0..<23 { ClickBlockTests.click(before, shard: 0, i, tag: "a") }
         for i in 0..<7 { ClickBlockTests.click(before, shard: 1, i, tag: "a") }
@@ -107,11 +110,7 @@ import TrackstarConfiguration
     @Test func blocksFromBeforeTheBasesAreReadExtendedAndRetracted() throws {
         let old = temporaryDirectory(), new = temporaryDirectory()
         defer { removeDirectory(old); removeDirectory(new) }
-        func sink(_ dir: String) -> SQLiteSink {
-            let sink = SQLiteSink(path: SQLiteSink.path(dataDir: dir))
-            sink.maxBlockClicks = 5
-            return sink
-        }
+        let sink = ClickBlockTests.smallBlockSink
         func fill(shard0: Int) -> TestLogs {
             let logs = TestLogs(shards: 2)
             for i in 0..<shard0 { ClickBlockTests.click(logs, shard: 0, i, tag: "a") }
