@@ -57,8 +57,8 @@ extension RecordTable {
         retired.store(UInt64(firstMappedRecordSegment) * UInt64(recordsPerSegment), ordering: .relaxed)
         nextSequence = count
         nextByteOffset = byteEnd
-        dirtyRecordSegment = Int(count / UInt64(recordsPerSegment))
-        dirtyByteSegment = Int(byteEnd / UInt64(byteSegmentSize))
+        dirtyRecordSegment = recordSegment(count)
+        dirtyByteSegment = byteSegment(byteEnd)
         publish(count: count)
     }
 

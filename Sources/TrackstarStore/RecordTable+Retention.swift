@@ -22,7 +22,7 @@ extension RecordTable {
         guard end <= publishedCount else { return nil }
         retired.store(max(retired.load(ordering: .relaxed), end), ordering: .relaxed)
         var done = [punch(path(segment: segment, bytes: false), fd: recordFiles[segment], size: stride * recordsPerSegment)]
-        let lastByteSegment = Int(keepBytesFrom / UInt64(byteSegmentSize))
+        let lastByteSegment = byteSegment(keepBytesFrom)
         for b in 0..<min(lastByteSegment, maxSegments) where byteFiles[b] >= 0 && !byteRetired(b) {
             done.append(punch(path(segment: b, bytes: true), fd: byteFiles[b], size: byteSegmentSize))
             markByteRetired(b)

@@ -201,8 +201,8 @@ public final class RecordTable: @unchecked Sendable {
     /// (`fdatasync` on a worker thread flushes pages dirtied through the mapping too).
     public func takeDirtyFiles(into files: inout FileList) {
         guard directory != nil else { return }
-        let currentRecord = Int(nextSequence / UInt64(recordsPerSegment))
-        let currentBytes = Int(nextByteOffset / UInt64(byteSegmentSize))
+        let currentRecord = recordSegment(nextSequence)
+        let currentBytes = byteSegment(nextByteOffset)
         for s in dirtyRecordSegment...currentRecord where s < maxSegments && recordFiles[s] >= 0 { files.append(recordFiles[s]) }
         for s in dirtyByteSegment...currentBytes where s < maxSegments && byteFiles[s] >= 0 { files.append(byteFiles[s]) }
         dirtyRecordSegment = currentRecord
@@ -216,13 +216,13 @@ public final class RecordTable: @unchecked Sendable {
     public func syncPublished(count: UInt64, byteEnd: UInt64,
                               using sync: (Int32) -> Int32 = { fdatasync($0) }) -> StoreError? {
         guard directory != nil, count > 0 else { return nil }
-        let lastRecord = Int((count - 1) / UInt64(recordsPerSegment))
+        let lastRecord = recordSegment(count - 1)
         for s in 0...lastRecord where recordFiles[s] >= 0 {
             if s + 1 >= lastRecord { SegmentFile.writeBackInSteps(recordFiles[s], size: stride * recordsPerSegment) }
             if sync(recordFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: false)): \(String(cString: strerror(errno)))") }
         }
         guard byteEnd > 0 else { return nil }
-        let lastBytes = Int((byteEnd - 1) / UInt64(byteSegmentSize))
+        let lastBytes = byteSegment(byteEnd - 1)
         for s in 0...lastBytes where byteFiles[s] >= 0 {
             if s + 1 >= lastBytes { SegmentFile.writeBackInSteps(byteFiles[s], size: byteSegmentSize) }
             if sync(byteFiles[s]) != 0 { return StoreError("fdatasync \(path(segment: s, bytes: true)): \(String(cString: strerror(errno)))") }

@@ -188,7 +188,7 @@ public struct Recovery {
 
     /// Renames the damaged record segment aside; appends continue in the next segment.
     mutating func quarantine(_ table: RecordTable, at sequence: UInt64, end: LogEnd) -> LogEnd {
-        let segment = Int(sequence / UInt64(table.recordsPerSegment))
+        let segment = table.recordSegment(sequence)
         let path = table.path(segment: segment, bytes: false)
         table.quarantine(segment: segment, renamingTo: path + ".quarantined")
         notes.append("quarantined \(path) as \(path).quarantined after a corrupt record at \(location(table, sequence))")
@@ -204,8 +204,8 @@ public struct Recovery {
     }
 
     func location(_ table: RecordTable, _ sequence: UInt64) -> String {
-        let segment = Int(sequence / UInt64(table.recordsPerSegment))
-        let offset = Int(sequence % UInt64(table.recordsPerSegment)) * table.stride
+        let segment = table.recordSegment(sequence)
+        let offset = table.recordIndex(sequence) * table.stride
         return "\(table.path(segment: segment, bytes: false)) offset \(offset) (record \(sequence))"
     }
 }
