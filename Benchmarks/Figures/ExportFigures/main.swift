@@ -101,9 +101,6 @@ final class Logs: @unchecked Sendable {
     }
 }
 
-/// User plus system CPU seconds of the whole process.
-func cpuSeconds() -> Double { let (user, system) = cpuSplit(); return user + system }
-
 /// User and system CPU seconds of the whole process.
 func cpuSplit() -> (user: Double, system: Double) {
     var usage = rusage()
@@ -112,12 +109,10 @@ func cpuSplit() -> (user: Double, system: Double) {
     return (seconds(usage.ru_utime), seconds(usage.ru_stime))
 }
 
-/// The system CPU seconds of the last `measure` (the kernel's share: page-cache writes, syncs).
-nonisolated(unsafe) var lastSystemSeconds = 0.0
-
-/// Exports everything to `sink`; returns (seconds, batches, CPU seconds). The main thread polls
-/// every 10 ms meanwhile (its CPU is in the figure, and negligible).
-func measure(_ sink: ExportSink, _ logs: Logs, batchRows: Int, more: [ExportSink] = []) -> (Double, UInt64, Double) {
+/// Exports everything to `sink`; returns (seconds, batches, CPU seconds, the kernel's share of them:
+/// page-cache writes, syncs). The main thread polls every 10 ms meanwhile (its CPU is in the figure,
+/// and negligible).
+func measure(_ sink: ExportSink, _ logs: Logs, batchRows: Int, more: [ExportSink] = []) -> (Double, UInt64, Double, Double) {
     let exporter = Exporter(sinks: [sink] + more, source: logs.source, batchRows: batchRows, batchAgeMillis: 1000, log: { print("  \($0)") })
     let started = nowSeconds(), cpuStarted = cpuSplit()
     exporter.start()
@@ -125,17 +120,16 @@ func measure(_ sink: ExportSink, _ logs: Logs, batchRows: Int, more: [ExportSink
     while !(exporter.status.connected && exporter.lag().allSatisfy { $0.total == 0 }) { nanosleep(&ts, nil) }
     let cpuEnded = cpuSplit(), seconds = nowSeconds() - started
     let cpu = cpuEnded.user + cpuEnded.system - cpuStarted.user - cpuStarted.system
-    lastSystemSeconds = cpuEnded.system - cpuStarted.system
     exporter.stop()
-    return (seconds, exporter.status.batches, cpu)
+    return (seconds, exporter.status.batches, cpu, cpuEnded.system - cpuStarted.system)
 }
 
-func report(_ name: String, _ records: Int, _ result: (Double, UInt64, Double)) {
+func report(_ name: String, _ records: Int, _ result: (Double, UInt64, Double, Double)) {
     let rate = Int(Double(records) / result.0)
     let cpuRate = Int(Double(records) / result.2)
     print("\(name): \(records) rows in \(Int(result.0 * 1000)) ms = \(rate) rows/s (\(result.1) batches); "
         + "CPU \(Int(result.2 * 1000)) ms = \(String(Int(result.2 * 1e9 / Double(records)))) ns/row = \(cpuRate) rows/s of CPU"
-        + " (system \(Int(lastSystemSeconds * 1e9 / Double(records))) ns/row)")
+        + " (system \(Int(result.3 * 1e9 / Double(records))) ns/row)")
 }
 
 /// CPU seconds of the calling thread.
