@@ -70,14 +70,7 @@ final class ClickBlockText {
     }
 
     /// "00" … "99" (`BlockCursor.decimal`).
-    nonisolated(unsafe) static let digitPairs: UnsafeRawPointer = {
-        let table = UnsafeMutableRawPointer.allocate(byteCount: 200, alignment: 2)
-        for i in 0..<100 {
-            table.storeBytes(of: UInt8(48 + i / 10), toByteOffset: 2 * i, as: UInt8.self)
-            table.storeBytes(of: UInt8(48 + i % 10), toByteOffset: 2 * i + 1, as: UInt8.self)
-        }
-        return UnsafeRawPointer(table)
-    }()
+    nonisolated(unsafe) static let digitPairs = ByteWriter.digitPairs("0123456789")
 
     /// Appends one click, in `SQLiteClickBlocks.columns` order (its ref and time less the block's
     /// bases), its user agent as `agentID` when that

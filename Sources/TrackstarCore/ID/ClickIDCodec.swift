@@ -92,15 +92,7 @@ public struct ClickIDCodec: Sendable {
     }
 
     /// The two base32 digits of every 10-bit value, two bytes each, first digit first (`writeDigits`).
-    nonisolated(unsafe) static let digitPairs: UnsafeRawPointer = {
-        let table = UnsafeMutableRawPointer.allocate(byteCount: 2048, alignment: 2)
-        let digits = UnsafeRawPointer(alphabet.utf8Start)
-        for value in 0..<1024 {
-            table.storeBytes(of: digits.load(fromByteOffset: value >> 5, as: UInt8.self), toByteOffset: 2 * value, as: UInt8.self)
-            table.storeBytes(of: digits.load(fromByteOffset: value & 31, as: UInt8.self), toByteOffset: 2 * value + 1, as: UInt8.self)
-        }
-        return UnsafeRawPointer(table)
-    }()
+    nonisolated(unsafe) static let digitPairs = ByteWriter.digitPairs(alphabet)
 
     /// Writes 26 digits, two at a time; digits 2j and 2j+1 are bits 120-10j ..< 130-10j of the 130-bit
     /// value. Shifting the 64-bit words by constants, rather than a UInt128 by a variable, took encoding

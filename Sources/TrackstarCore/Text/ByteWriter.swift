@@ -254,3 +254,18 @@ public struct ByteWriter {
         }
     }
 }
+
+extension ByteWriter {
+    /// A table of every two-digit string over `alphabet` (its length the radix), two bytes each, the
+    /// first digit first: entry v is `alphabet[v / radix]`, `alphabet[v % radix]`. Allocated once by its
+    /// user (a `static let`) and never freed; writers take two digits a step from it.
+    public static func digitPairs(_ alphabet: StaticString) -> UnsafeRawPointer {
+        let radix = alphabet.utf8CodeUnitCount, digits = UnsafeRawPointer(alphabet.utf8Start)
+        let table = UnsafeMutableRawPointer.allocate(byteCount: 2 * radix * radix, alignment: 2)
+        for value in 0..<radix * radix {
+            table.storeBytes(of: digits.load(fromByteOffset: value / radix, as: UInt8.self), toByteOffset: 2 * value, as: UInt8.self)
+            table.storeBytes(of: digits.load(fromByteOffset: value % radix, as: UInt8.self), toByteOffset: 2 * value + 1, as: UInt8.self)
+        }
+        return UnsafeRawPointer(table)
+    }
+}
