@@ -6,8 +6,10 @@
 // threads (one per shard): CPU is the whole process's, i.e. the exporter threads' (the server's own
 // CPU is not in it); the kernel's share of it is printed after it ("system": page-cache writes and
 // syncs, which on a virtual machine include its disk's exits). EXPORT_FIGURES_CLICKHOUSE_ONLY=1 skips SQLite.
-// EXPORT_FIGURES_DIR=<dir> puts the SQLite store there (default /tmp; /dev/shm shows what the disk costs).
-// EXPORT_FIGURES_BATCH_ROWS=N sets SQLite's batch_rows (10000 by default; the server's default is 50000).
+// EXPORT_FIGURES_DIR=<dir> puts the SQLite store there (default /tmp; /dev/shm shows what the disk costs);
+// EXPORT_FIGURES_KEEP=1 leaves it there and stops after the SQLite figure.
+// EXPORT_FIGURES_BATCH_ROWS=N sets SQLite's batch_rows (by default the server's, `ExportConfig().batchRows`,
+// 50000; the figures before the sixteenth session used 10000, which costs more a row: see docs/performance.md).
 // EXPORT_FIGURES_SKIP_SQLITE=1 skips SQLite; EXPORT_FIGURES_NORMAL_SYNC=1 also measures SQLite with
 // synchronous = NORMAL (the WAL synced only at checkpoints) to show what durable commits cost.
 // EXPORT_FIGURES_REPORTS=1 then times reports that read raw click rows from the store just written
@@ -109,11 +111,28 @@ func cpuSplit() -> (user: Double, system: Double) {
     return (seconds(usage.ru_utime), seconds(usage.ru_stime))
 }
 
+/// Bytes the process has caused to be written to storage so far (`write_bytes` of /proc/self/io).
+func writtenBytes() -> Int {
+    guard let file = fopen("/proc/self/io", "r") else { return 0 }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, Int32(line.count), file) != nil {
+        let text = String(cString: line)
+        if text.hasPrefix("write_bytes:") { return Int(String(text.dropFirst(12).filter(\.isNumber))) ?? 0 }
+    }
+    return 0
+}
+
 /// Exports everything to `sink`; returns (seconds, batches, CPU seconds, the kernel's share of them:
 /// page-cache writes, syncs). The main thread polls every 10 ms meanwhile (its CPU is in the figure,
-/// and negligible).
+/// and negligible). Prints the bytes written to storage meanwhile.
 func measure(_ sink: ExportSink, _ logs: Logs, batchRows: Int, more: [ExportSink] = []) -> (Double, UInt64, Double, Double) {
     let exporter = Exporter(sinks: [sink] + more, source: logs.source, batchRows: batchRows, batchAgeMillis: 1000, log: { print("  \($0)") })
+    let written = writtenBytes()
+    defer {
+        let bytes = writtenBytes() - written
+        print("  written to storage: \(bytes >> 20).\((bytes & 0xFFFFF) * 10 >> 20) MiB")
+    }
     let started = nowSeconds(), cpuStarted = cpuSplit()
     exporter.start()
     var ts = timespec(tv_sec: 0, tv_nsec: 10_000_000)
@@ -203,9 +222,12 @@ if getenv("EXPORT_FIGURES_SKIP_SQLITE") == nil && getenv("EXPORT_FIGURES_CLICKHO
     let directory = (getenv("EXPORT_FIGURES_DIR").map { String(cString: $0) } ?? "/tmp") + "/trackstar-export-figures-\(getpid())"
     mkdir(directory, 0o755)
     func clean() { for name in ["report.sqlite", "report.sqlite-journal", "report.sqlite-wal", "report.sqlite-shm"] { unlink(directory + "/" + name) } }
-    let sqliteBatchRows = getenv("EXPORT_FIGURES_BATCH_ROWS").flatMap { Int(String(cString: $0)) } ?? 10_000
+    let sqliteBatchRows = getenv("EXPORT_FIGURES_BATCH_ROWS").flatMap { Int(String(cString: $0)) } ?? ExportConfig().batchRows
     report("SQLite (rollback journal, synchronous=FULL, batch_rows \(sqliteBatchRows))", records,
            measure(SQLiteSink(path: directory + "/report.sqlite"), logs, batchRows: sqliteBatchRows))
+    var status = stat()
+    if stat(directory + "/report.sqlite", &status) == 0 { print("  the store: \(Int(status.st_size) >> 20) MiB") }
+    if getenv("EXPORT_FIGURES_KEEP") != nil { print("  kept in \(directory)"); exit(0) }
     if getenv("EXPORT_FIGURES_REPORTS") != nil {
         print("reports over click blocks:")
         timeRawReports(dataDir: directory)
@@ -215,8 +237,8 @@ if getenv("EXPORT_FIGURES_SKIP_SQLITE") == nil && getenv("EXPORT_FIGURES_CLICKHO
     }
     clean()
     if getenv("EXPORT_FIGURES_NORMAL_SYNC") != nil {
-        report("SQLite (rollback journal, synchronous=NORMAL, batch_rows 10000)", records,
-               measure(SQLiteSink(path: directory + "/report.sqlite", durableCommits: false), logs, batchRows: 10_000))
+        report("SQLite (rollback journal, synchronous=NORMAL, batch_rows \(sqliteBatchRows))", records,
+               measure(SQLiteSink(path: directory + "/report.sqlite", durableCommits: false), logs, batchRows: sqliteBatchRows))
         clean()
     }
     rmdir(directory)
