@@ -117,7 +117,7 @@ func writtenBytes() -> Int {
     defer { fclose(file) }
     var line = [CChar](repeating: 0, count: 256)
     while fgets(&line, Int32(line.count), file) != nil {
-        let text = String(cString: line)
+        let text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         if text.hasPrefix("write_bytes:") { return Int(String(text.dropFirst(12).filter(\.isNumber))) ?? 0 }
     }
     return 0
