@@ -100,8 +100,7 @@ final class DeliveryLock: @unchecked Sendable {  // immutable after init
     init(directory: String) throws(StoreError) {
         fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StoreError("cannot open \(directory)/lock: \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {  // deinit closes fd
             throw StoreError("\(directory) is in use by another process (a running trackstar server?)")
         }
     }
@@ -109,8 +108,11 @@ final class DeliveryLock: @unchecked Sendable {  // immutable after init
     /// Unlocks before closing: a child process spawned by another thread between `open` and here
     /// holds a copy of this open file description until it execs, and a flock lasts until every copy
     /// is closed unless it is unlocked explicitly (flock(2)); without this, a writer reopened in the
-    /// same process could find its own released lock still held.
+    /// same process could find its own released lock still held. The only close of `fd`: an init
+    /// that throws once `fd` is set still runs deinit, so the refused-lock path used to close the
+    /// descriptor twice, the second time perhaps a number another thread had just been given.
     deinit {
+        guard fd >= 0 else { return }
         flock(fd, LOCK_UN)
         close(fd)
     }

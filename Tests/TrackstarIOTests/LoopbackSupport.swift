@@ -100,7 +100,7 @@ final class LoopbackClient {
             let bound = withUnsafePointer(to: &local) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            guard bound == 0 else { let code = errno; Glibc.close(fd); throw ClientError(call: "bind(\(source))", code: code) }
+            guard bound == 0 else { throw ClientError(call: "bind(\(source))", code: errno) }  // deinit closes fd
         }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -109,13 +109,17 @@ final class LoopbackClient {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard result == 0 else { let code = errno; Glibc.close(fd); throw ClientError(call: "connect", code: code) }
+        guard result == 0 else { throw ClientError(call: "connect", code: errno) }  // deinit closes fd
         // Reads wake at least every 200 ms to look at their deadline.
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    deinit { Glibc.close(fd) }
+    /// The only close of `fd`: an init that throws once `fd` is set still runs deinit (every stored
+    /// property is initialized), so a close on the throwing path as well closed the descriptor twice,
+    /// and the second close could take a number another test's thread had just been given (a
+    /// fixture copy failed with EBADF that way).
+    deinit { if fd >= 0 { Glibc.close(fd) } }
 
     /// The client's own port.
     var localPort: UInt16 { socketPort(fd, peer: false) ?? 0 }

@@ -166,11 +166,14 @@ struct PartnerPostbackTests {
         for _ in 0..<2 { try Self.convert(server!, try Self.click(server!)) }
         #expect(try eventually(within: 20) { (Self.endpoint(try Self.deliveries(server!), receiver.endpoint)?["paused"] as? Bool) == true })
         #expect(server!.stderrText.contains("paused after 4 failed attempts"))
-        // Paused: with a 100-200 ms retry schedule, a second and a half without a request shows it.
-        let before = receiver.requests.count
-        #expect(before == 4)
+        // Paused: with a 100-200 ms retry schedule, a second and a half without a new request shows
+        // it (unpaused, about ten more would come). The pause follows the fourth failure; the other
+        // postback's attempt may already be under way then and land late (at most one: there are two
+        // postbacks), so 4 or 5 in all.
+        let atPause = receiver.requests.count
         Thread.sleep(forTimeInterval: 1.5)
-        #expect(receiver.requests.count == before)
+        let after = receiver.requests.count
+        #expect(atPause >= 4 && after >= atPause && after <= 5, "\(atPause) requests at the pause, \(after) after")
         // Metrics name the paused endpoint.
         let metrics = try server!.admin().get("/metrics")
         #expect(metrics.body.contains("trackstar_partner_endpoint_paused{endpoint=\"\(receiver.endpoint)\"} 1"))

@@ -115,10 +115,11 @@ final class RawClient: @unchecked Sendable {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        if result != 0 { let e = errno; close(fd); throw TestClientError.connect(e) }
+        if result != 0 { throw TestClientError.connect(errno) }  // deinit closes fd
     }
 
-    deinit { close(fd) }
+    /// The only close of `fd` (see `TestConnection.deinit`).
+    deinit { if fd >= 0 { close(fd) } }
 
     var sent: Int { lock.lock(); defer { lock.unlock() }; return sentBytes }
 

@@ -42,7 +42,7 @@ final class TestConnection: @unchecked Sendable {  // each used by one thread at
             let bound = withUnsafePointer(to: &local) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            if bound != 0 { let e = errno; close(fd); throw TestClientError.connect(e) }
+            if bound != 0 { throw TestClientError.connect(errno) }  // deinit closes fd
         }
         let result: Int32
         if v6 {
@@ -62,10 +62,12 @@ final class TestConnection: @unchecked Sendable {  // each used by one thread at
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
         }
-        if result != 0 { let e = errno; close(fd); throw TestClientError.connect(e) }
+        if result != 0 { throw TestClientError.connect(errno) }  // deinit closes fd
     }
 
-    deinit { close(fd) }
+    /// The only close of `fd`, also after a throwing init (which runs deinit once `fd` is set: a
+    /// close on that path too closed the number twice, the second time perhaps another thread's).
+    deinit { if fd >= 0 { close(fd) } }
 
     func send(_ text: String) { send(Array(text.utf8)) }
 
