@@ -74,7 +74,8 @@ final class UserAgentDictionary {
 
     /// An agent's hash (1…`maxAgentBytes` bytes), eight bytes a step. A lookup hashes without checking
     /// the bytes: an agent found equals a stored one, which was plain; only a new one is checked
-    /// (`isPlain`), which saved ~100 instructions a click of the fused check-and-hash.
+    /// (`isPlain`), which saved ~235 instructions a click of the fused check-and-hash (callgrind of
+    /// `ExportFigures 100000`'s exporter thread: 472.1 M → 450.9 M).
     @inline(__always)
     static func hash(_ agent: UnsafeRawBufferPointer) -> UInt64 {
         let n = agent.count, p = agent.baseAddress!

@@ -146,9 +146,9 @@ import TrackstarConfiguration
         #expect(try db.rows("SELECT count(*), sum(ref_base = 0 AND time_base = 0) FROM click_blocks") == [["6", "5"]])
         try ClickBlockTests.expectSameReports(old, new, "blocks from before the bases, extended")
         try ReportRollupTests.expectSame(old, "blocks from before the bases, extended")
-        let kept = try db.rows("SELECT click_ref, click_id, time_ms, hex(sub2), hex(user_agent), browser FROM clicks ORDER BY click_ref")
-        let fresh = try SQLiteDatabase(path: SQLiteSink.path(dataDir: new)).rows(
-            "SELECT click_ref, click_id, time_ms, hex(sub2), hex(user_agent), browser FROM clicks ORDER BY click_ref")
+        let read = "SELECT click_ref, click_id, time_ms, hex(sub2), hex(user_agent), browser FROM clicks"
+        let kept = try db.rows(read + " ORDER BY click_ref")
+        let fresh = try SQLiteDatabase(path: SQLiteSink.path(dataDir: new)).rows(read + " ORDER BY click_ref")
         #expect(kept.count == 24 && kept == fresh)
 
         // Recovery cut shard 0 after record 7, inside an old block.
@@ -158,7 +158,7 @@ import TrackstarConfiguration
         #expect(try db.rows("SELECT first_ref, end_ref, clicks, min_time_ms, max_time_ms FROM click_blocks WHERE first_ref < \(1 << 40) ORDER BY first_ref")
                 == [["0", "5", "5", start, String(ClickBlockTests.start + 240_000)],
                     ["5", "7", "2", String(ClickBlockTests.start + 300_000), String(ClickBlockTests.start + 360_000)]])
-        let before = try db.rows("SELECT click_ref, click_id, time_ms, hex(sub2), hex(user_agent), browser FROM clicks WHERE click_ref < 7 ORDER BY click_ref")
+        let before = try db.rows(read + " WHERE click_ref < 7 ORDER BY click_ref")
         #expect(Array(kept.prefix(7)) == before)
         try ClickBlockTests.expectSameReports(old, new, "blocks from before the bases, retracted")
         try ReportRollupTests.expectSame(old, "blocks from before the bases, retracted")
