@@ -12,6 +12,11 @@
 //    page order, and a batch's new pages are mostly one run at the end of the file) into one write of
 //    up to `gatherBytes`: ext4 then caches them in large folios, and the kernel's buffered-write and
 //    write-back path, paid once a folio, costs about a third of what it does a 4 KiB page (docs/performance.md).
+//  - reserves the main database's space ahead of its end, `reserveBytes` at a time, with
+//    `fallocate(FALLOC_FL_KEEP_SIZE)`: the blocks are allocated in one call instead of page by page
+//    as delayed allocation at write-back, and the file's size and bytes are unchanged (a reservation
+//    reads as nothing; at most `reserveBytes` + 1 MiB of disk is held past the end). Where the file
+//    system cannot (or the disk is full), the file goes on without: space is then allocated as before.
 // Durability is the default VFS's: the same bytes, the same syncs, in the same order. A gathered run
 // is written out before anything else is done with its file (a read, a sync, its size, a truncate, a
 // lock change, a file control, a close, a write that does not extend the run) and before anything is
@@ -28,11 +33,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "CTrackstarShims.h"
 #include "CTrackstarSQLiteVFS.h"
 
-enum { writeBackStep = 1 << 20, gatherBytes = 256 << 10 };
+enum { writeBackStep = 1 << 20, gatherBytes = 256 << 10, reserveBytes = 8 << 20 };
 
 typedef struct YieldFile {
     sqlite3_file base;
@@ -43,11 +49,12 @@ typedef struct YieldFile {
     int runBytes;           // bytes in `run`, 0 when nothing is gathered
     sqlite3_int64 runStart; // the run's offset in the file
     struct YieldFile **gatheredBy;  // the `gathering` of the thread that started the run
+    sqlite3_int64 reserved; // the file's space is allocated up to here (-1: not reserving)
 } YieldFile;
 
 static sqlite3_vfs *defaultVfs;
 static sqlite3_vfs yieldVfs;
-static _Atomic unsigned long long writeBacks;
+static _Atomic unsigned long long writeBacks, reservations;
 /// This thread's page writes gathered and runs written (for tests).
 static __thread unsigned long long gatheredWrites, runsWritten;
 /// The file on this thread with a run not yet written (at most one).
@@ -85,6 +92,20 @@ static int writeAll(int fd, const char *bytes, int amount, sqlite3_int64 offset)
     return SQLITE_OK;
 }
 
+/// Before a run up to `end` is written: allocates the file's space past what is reserved, through
+/// `end` and `reserveBytes` more (to a MiB boundary), keeping its size. A failure (no support, a full
+/// disk) ends the reserving for this file; the write then allocates as it would have.
+static void reserve(YieldFile *p, sqlite3_int64 end) {
+    if (p->reserved < 0 || end <= p->reserved) return;
+    sqlite3_int64 to = (end + reserveBytes + (1 << 20) - 1) & ~(sqlite3_int64)((1 << 20) - 1);
+    if (fallocate(p->fd, FALLOC_FL_KEEP_SIZE, p->reserved, to - p->reserved) != 0) {
+        p->reserved = -1;
+        return;
+    }
+    p->reserved = to;
+    atomic_fetch_add_explicit(&reservations, 1, memory_order_relaxed);
+}
+
 /// Writes out `p`'s gathered run, if any, on the VFS's own descriptor (the default VFS's write takes
 /// under 128 KiB at once). SQLITE_OK or the write's error (the run is dropped either way: SQLite ends
 /// the transaction on a failed write and rolls it back).
@@ -95,6 +116,7 @@ static int writeRun(YieldFile *p) {
     int amount = p->runBytes;
     p->runBytes = 0;
     runsWritten += 1;
+    reserve(p, p->runStart + amount);
     int rc = writeAll(p->fd, p->run, amount, p->runStart);
     if (rc == SQLITE_OK) wrote(p, amount);
     return rc;
@@ -243,6 +265,7 @@ static int yOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int f
     p->runBytes = 0;
     p->runStart = 0;
     p->gatheredBy = 0;
+    p->reserved = -1;
     int rc = defaultVfs->xOpen(defaultVfs, name, p->real, flags, outFlags);
     if (p->real->pMethods == 0) {  // the default VFS left nothing to close
         p->base.pMethods = 0;
@@ -254,8 +277,11 @@ static int yOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int f
         // Closed only after the default VFS's descriptor (closing a descriptor drops the process's
         // POSIX locks on the file). -1 (no stepped write-back, no gathering) is harmless.
         p->fd = open(name, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (p->fd >= 0 && writable && (flags & SQLITE_OPEN_MAIN_DB))
+    if (p->fd >= 0 && writable && (flags & SQLITE_OPEN_MAIN_DB)) {
         p->run = malloc(gatherBytes);  // NULL (no gathering) is harmless
+        struct stat st;
+        if (p->run && fstat(p->fd, &st) == 0) p->reserved = st.st_size;  // reserving from the end on
+    }
     return rc;
 }
 
@@ -279,5 +305,6 @@ int CTrackstar_registerYieldVFS(void) {
 }
 
 unsigned long long CTrackstar_yieldVFSWriteBacks(void) { return atomic_load_explicit(&writeBacks, memory_order_relaxed); }
+unsigned long long CTrackstar_yieldVFSReservations(void) { return atomic_load_explicit(&reservations, memory_order_relaxed); }
 unsigned long long CTrackstar_yieldVFSGatheredWrites(void) { return gatheredWrites; }
 unsigned long long CTrackstar_yieldVFSRunsWritten(void) { return runsWritten; }

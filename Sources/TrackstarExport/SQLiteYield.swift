@@ -12,11 +12,15 @@ extension SQLiteDatabase {
     /// The exporter's VFS, registered on first use (nil, i.e. SQLite's default, if that failed): the
     /// default VFS plus yields when due and write-back started every MiB written, so a COMMIT's and a
     /// checkpoint's I/O never hold the core long, and runs of consecutive page writes gathered into
-    /// writes of up to 256 KiB (CTrackstarSQLiteVFS/vfs.c).
+    /// writes of up to 256 KiB, the file's space reserved ahead of its end (CTrackstarSQLiteVFS/vfs.c).
     public static let yieldingVFS: String? = CTrackstar_registerYieldVFS() == SQLITE_OK ? CTrackstar_yieldVFSName : nil
 
     /// Write-backs the yielding VFS started so far in this process.
     public static var yieldingVFSWriteBacks: UInt64 { UInt64(CTrackstar_yieldVFSWriteBacks()) }
+
+    /// Space reservations past a database's end (`fallocate` with `FALLOC_FL_KEEP_SIZE`, 8 MiB ahead)
+    /// the yielding VFS made so far in this process.
+    public static var yieldingVFSReservations: UInt64 { UInt64(CTrackstar_yieldVFSReservations()) }
 
     /// Main-database page writes the yielding VFS gathered into runs, and the runs it wrote, so far on
     /// the calling thread (a connection's I/O happens on the thread that steps its statements).

@@ -101,6 +101,7 @@ import TrackstarTestSupport
             return seen
         }
         let gatheredPath = dir + "/gathered.sqlite", plainPath = dir + "/plain.sqlite"
+        let reservations = SQLiteDatabase.yieldingVFSReservations
         let throughVFS = try build(gatheredPath, vfs: vfs)
         let plain = try build(plainPath, vfs: nil)
         #expect(throughVFS == plain)
@@ -108,12 +109,25 @@ import TrackstarTestSupport
         let a = try readWholeFile(gatheredPath), b = try readWholeFile(plainPath)
         #expect(a.count == b.count && a.count > 8 << 20)
         #expect(a == b, "the files differ")
+        // The same bytes and size, but the VFS's file has its next MiBs allocated past its end
+        // (`fallocate` keeping the size), reserved as it grew; the default VFS's file has none.
+        #expect(SQLiteDatabase.yieldingVFSReservations > reservations)
+        let (reserved, plainAllocated) = (try allocatedPastEnd(gatheredPath), try allocatedPastEnd(plainPath))
+        #expect(reserved >= 1 << 20 && reserved <= 9 << 20, "\(reserved) bytes allocated past the end")
+        #expect(plainAllocated < 1 << 20, "\(plainAllocated) bytes allocated past the end of the default VFS's file")
         // With a cache that holds a batch (no spills), a COMMIT's page writes go out in runs of many
         // pages (the counters are this thread's, which runs the statements).
         let gathered = SQLiteDatabase.yieldingVFSGatheredWrites, runs = SQLiteDatabase.yieldingVFSRunsWritten
         #expect(try build(dir + "/large-cache.sqlite", vfs: vfs, cachePages: 10_000) == plain)
         let gatheredNow = SQLiteDatabase.yieldingVFSGatheredWrites - gathered, runsNow = SQLiteDatabase.yieldingVFSRunsWritten - runs
         #expect(gatheredNow >= 2_000 && gatheredNow >= 8 * runsNow, "\(gatheredNow) page writes in \(runsNow) runs")
+    }
+
+    /// The bytes of disk `path` holds past its size.
+    func allocatedPastEnd(_ path: String) throws -> Int {
+        var st = stat()
+        try #require(stat(path, &st) == 0)
+        return Int(st.st_blocks) * 512 - Int(st.st_size)
     }
 
     func readWholeFile(_ path: String) throws -> [UInt8] {

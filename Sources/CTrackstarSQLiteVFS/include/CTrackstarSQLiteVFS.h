@@ -12,6 +12,9 @@ int CTrackstar_registerYieldVFS(void);
 /// Write-backs started in steps by the VFS so far in this process (for tests and figures).
 unsigned long long CTrackstar_yieldVFSWriteBacks(void);
 
+/// Space reservations past a main database's end the VFS has made so far in this process.
+unsigned long long CTrackstar_yieldVFSReservations(void);
+
 /// Main-database page writes gathered into runs, and runs written, so far on the calling thread.
 unsigned long long CTrackstar_yieldVFSGatheredWrites(void);
 unsigned long long CTrackstar_yieldVFSRunsWritten(void);
