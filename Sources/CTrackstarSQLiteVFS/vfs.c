@@ -180,6 +180,10 @@ static int yWrite(sqlite3_file *f, const void *buffer, int amount, sqlite3_int64
 
 static int yTruncate(sqlite3_file *f, sqlite3_int64 size) {
     SETTLE_OR_RETURN(f);
+    YieldFile *p = (YieldFile *)f;
+    // A truncate frees the blocks past the new end, reserved ones too (a rolled-back COMMIT that grew
+    // the file cuts it back): reserve again from there.
+    if (p->reserved > size) p->reserved = size;
     return METHODS(f)->xTruncate(REAL(f), size);
 }
 

@@ -123,6 +123,35 @@ import TrackstarTestSupport
         #expect(gatheredNow >= 2_000 && gatheredNow >= 8 * runsNow, "\(gatheredNow) page writes in \(runsNow) runs")
     }
 
+    /// A transaction that grew the file and rolled back cuts it back to its old size, and the truncate
+    /// frees the blocks reserved past the old end too: the VFS reserves again from the new end, so the
+    /// file's next growth lands in reserved space again.
+    @Test func aFileCutBackByARollbackIsReservedAgain() throws {
+        let vfs = try #require(SQLiteDatabase.yieldingVFS)
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        let path = dir + "/cut.sqlite"
+        let db = try SQLiteDatabase(path: path, vfs: vfs)
+        try db.execute("PRAGMA journal_mode = TRUNCATE; PRAGMA synchronous = FULL; PRAGMA cache_size = 50; "
+                       + "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+        // ~20 MiB in one transaction with a 50-page cache: its pages are spilled to the file, then rolled back.
+        try db.execute("BEGIN; WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 20000) "
+                       + "INSERT INTO t SELECT k, randomblob(1000) FROM n")
+        #expect(try fileSize(path) > 16 << 20)
+        try db.execute("ROLLBACK")
+        #expect(try fileSize(path) < 1 << 20)
+        try db.execute("INSERT INTO t VALUES (1, randomblob(200000))")
+        let reserved = try allocatedPastEnd(path)
+        #expect(reserved >= 1 << 20 && reserved <= 9 << 20, "\(reserved) bytes allocated past the end after the file grew again")
+        #expect(try db.rows("SELECT count(*), sum(length(v)) FROM t").first == ["1", "200000"])
+    }
+
+    func fileSize(_ path: String) throws -> Int {
+        var st = stat()
+        try #require(stat(path, &st) == 0)
+        return Int(st.st_size)
+    }
+
     /// The bytes of disk `path` holds past its size.
     func allocatedPastEnd(_ path: String) throws -> Int {
         var st = stat()
