@@ -103,6 +103,7 @@ let package = Package(
         .executableTarget(
             name: "ExportFigures",
             dependencies: [
+                "FigureSupport",
                 .product(name: "TrackstarCore", package: "trackstar"),
                 .product(name: "TrackstarConfiguration", package: "trackstar"),
                 .product(name: "TrackstarStore", package: "trackstar"),

@@ -112,7 +112,7 @@ import TrackstarTestSupport
         // The same bytes and size, but the VFS's file has its next MiBs allocated past its end
         // (`fallocate` keeping the size), reserved as it grew; the default VFS's file has none.
         #expect(SQLiteDatabase.yieldingVFSReservations > reservations)
-        let (reserved, plainAllocated) = (try allocatedPastEnd(gatheredPath), try allocatedPastEnd(plainPath))
+        let (reserved, plainAllocated) = (try extent(gatheredPath).pastEnd, try extent(plainPath).pastEnd)
         #expect(reserved >= 1 << 20 && reserved <= 9 << 20, "\(reserved) bytes allocated past the end")
         #expect(plainAllocated < 1 << 20, "\(plainAllocated) bytes allocated past the end of the default VFS's file")
         // With a cache that holds a batch (no spills), a COMMIT's page writes go out in runs of many
@@ -137,26 +137,20 @@ import TrackstarTestSupport
         // ~20 MiB in one transaction with a 50-page cache: its pages are spilled to the file, then rolled back.
         try db.execute("BEGIN; WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 20000) "
                        + "INSERT INTO t SELECT k, randomblob(1000) FROM n")
-        #expect(try fileSize(path) > 16 << 20)
+        #expect(try extent(path).size > 16 << 20)
         try db.execute("ROLLBACK")
-        #expect(try fileSize(path) < 1 << 20)
+        #expect(try extent(path).size < 1 << 20)
         try db.execute("INSERT INTO t VALUES (1, randomblob(200000))")
-        let reserved = try allocatedPastEnd(path)
+        let reserved = try extent(path).pastEnd
         #expect(reserved >= 1 << 20 && reserved <= 9 << 20, "\(reserved) bytes allocated past the end after the file grew again")
         #expect(try db.rows("SELECT count(*), sum(length(v)) FROM t").first == ["1", "200000"])
     }
 
-    func fileSize(_ path: String) throws -> Int {
+    /// `path`'s size, and the bytes of disk it holds past that size.
+    func extent(_ path: String) throws -> (size: Int, pastEnd: Int) {
         var st = stat()
         try #require(stat(path, &st) == 0)
-        return Int(st.st_size)
-    }
-
-    /// The bytes of disk `path` holds past its size.
-    func allocatedPastEnd(_ path: String) throws -> Int {
-        var st = stat()
-        try #require(stat(path, &st) == 0)
-        return Int(st.st_blocks) * 512 - Int(st.st_size)
+        return (Int(st.st_size), Int(st.st_blocks) * 512 - Int(st.st_size))
     }
 
     func readWholeFile(_ path: String) throws -> [UInt8] {

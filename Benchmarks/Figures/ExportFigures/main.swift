@@ -22,12 +22,7 @@ import TrackstarStore
 import Glibc
 #endif
 import TrackstarConfiguration
-
-func nowSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+import FigureSupport
 
 let codec = ClickIDCodec(currentKey: SipHashKey(k0: 0x0123_4567_89ab_cdef, k1: 0xfedc_ba98_7654_3210))
 
@@ -112,16 +107,7 @@ func cpuSplit() -> (user: Double, system: Double) {
 }
 
 /// Bytes the process has caused to be written to storage so far (`write_bytes` of /proc/self/io).
-func writtenBytes() -> Int {
-    guard let file = fopen("/proc/self/io", "r") else { return 0 }
-    defer { fclose(file) }
-    var line = [CChar](repeating: 0, count: 256)
-    while fgets(&line, Int32(line.count), file) != nil {
-        let text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        if text.hasPrefix("write_bytes:") { return Int(String(text.dropFirst(12).filter(\.isNumber))) ?? 0 }
-    }
-    return 0
-}
+func writtenBytes() -> Int { procSelfField("io", "write_bytes") }
 
 /// Exports everything to `sink`; returns (seconds, batches, CPU seconds, the kernel's share of them:
 /// page-cache writes, syncs). The main thread polls every 10 ms meanwhile (its CPU is in the figure,
@@ -131,7 +117,7 @@ func measure(_ sink: ExportSink, _ logs: Logs, batchRows: Int, more: [ExportSink
     let written = writtenBytes()
     defer {
         let bytes = writtenBytes() - written
-        print("  written to storage: \(bytes >> 20).\((bytes & 0xFFFFF) * 10 >> 20) MiB")
+        print("  written to storage: \(mib(bytes))")
     }
     let started = nowSeconds(), cpuStarted = cpuSplit()
     exporter.start()

@@ -1,5 +1,5 @@
 // What every figure program reads and prints: the monotonic clock, the process's resident memory
-// (/proc/self/statm, /proc/self/status) and numbers with a fixed count of decimals. One copy for
+// (/proc/self/statm, /proc/self/status; any /proc/self field) and numbers with a fixed count of decimals. One copy for
 // the programs under Figures/ (each used to carry its own).
 #if canImport(Glibc)
 import Glibc
@@ -29,17 +29,20 @@ public func rssBytes() -> Int {
     return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-/// A line of /proc/self/status in bytes (`RssAnon`, `VmRSS`: kB there).
-public func statusBytes(_ field: String) -> Int {
-    guard let file = fopen("/proc/self/status", "r") else { return 0 }
+/// The number on the `field:` line of /proc/self/`name`, in that file's unit (0 if there is none).
+public func procSelfField(_ name: String, _ field: String) -> Int {
+    guard let file = fopen("/proc/self/" + name, "r") else { return 0 }
     defer { fclose(file) }
     var line = [CChar](repeating: 0, count: 256)
     while fgets(&line, 256, file) != nil {
         let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if text.hasPrefix(field + ":") { return (Int(text.filter(\.isNumber)) ?? 0) * 1024 }
+        if text.hasPrefix(field + ":") { return Int(text.filter(\.isNumber)) ?? 0 }
     }
     return 0
 }
+
+/// A line of /proc/self/status in bytes (`RssAnon`, `VmRSS`: kB there).
+public func statusBytes(_ field: String) -> Int { procSelfField("status", field) * 1024 }
 
 /// `value` with `digits` decimals (none and no point when 0), without Foundation.
 public func fixed(_ value: Double, _ digits: Int = 1) -> String {
